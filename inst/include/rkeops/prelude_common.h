@@ -1,0 +1,28 @@
+// rkeops: helpers shared by the CPU and CUDA kernels. The backend prelude defines RK_FN
+// (function qualifiers) and the basic maths rk_exp, rk_log, rk_sqrt, ... for float and double.
+
+// Sign(0) = 0, as KeOps.
+template <class U> RK_FN U rk_sign(U x) { return x > U(0) ? U(1) : (x < U(0) ? U(-1) : U(0)); }
+// Step(x) = 1 for x >= 0, else 0 (NaN gives 0).
+template <class U> RK_FN U rk_step(U x) { return x >= U(0) ? U(1) : U(0); }
+template <class U> RK_FN U rk_relu(U x) { return x > U(0) ? x : U(0); }
+template <class U> RK_FN U rk_clamp(U x, U a, U b) { return x < a ? a : (x > b ? b : x); }
+// x log x, with 0 log 0 = 0.
+template <class U> RK_FN U rk_xlogx(U x) { return x == U(0) ? U(0) : x * rk_log(x); }
+// sin(x)/x, with the limit 1 at 0.
+template <class U> RK_FN U rk_sinxdivx(U x) { return x == U(0) ? U(1) : rk_sin(x) / x; }
+// x^n for an integer n, by repeated squaring (exact for small n, as KeOps's Pow).
+template <class U> RK_FN U rk_powi(U x, int n) {
+  bool inv = n < 0;
+  unsigned m = inv ? 0u - static_cast<unsigned>(n) : static_cast<unsigned>(n);
+  U r = U(1), b = x;
+  while (m) { if (m & 1u) r *= b; b *= b; m >>= 1; }
+  return inv ? U(1) / r : r;
+}
+// Rounds to d decimal places (half away from zero).
+template <class U> RK_FN U rk_round(U x, int d) {
+  U s = rk_powi(U(10), d);
+  return rk_round0(x * s) / s;
+}
+// Mod(x, n, d) = x - n * floor((x - d) / n): x taken into [d, d + n).
+template <class U> RK_FN U rk_mod(U x, U n, U d) { return x - n * rk_floor((x - d) / n); }

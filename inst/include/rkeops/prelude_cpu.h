@@ -1,0 +1,31 @@
+// rkeops: the CPU prelude pasted at the top of every generated CPU kernel. No system headers:
+// compilers' builtins only, so that a kernel compiles fast. IEEE semantics (no fast-math).
+#define RK_FN static inline
+#define RK_INF __builtin_inf()
+#include "rkeops/fastmath_cpu.h"
+RK_FN double rk_sqrt(double x) { return __builtin_sqrt(x); }
+RK_FN float rk_sqrt(float x) { return __builtin_sqrtf(x); }
+// Rsqrt(0) = 0, as KeOps (so that Normalize(0) = 0).
+RK_FN double rk_rsqrt(double x) { return x == 0.0 ? 0.0 : 1.0 / __builtin_sqrt(x); }
+RK_FN float rk_rsqrt(float x) { return x == 0.0f ? 0.0f : 1.0f / __builtin_sqrtf(x); }
+RK_FN double rk_abs(double x) { return __builtin_fabs(x); }
+RK_FN float rk_abs(float x) { return __builtin_fabsf(x); }
+RK_FN double rk_sin(double x) { return __builtin_sin(x); }
+RK_FN float rk_sin(float x) { return __builtin_sinf(x); }
+RK_FN double rk_cos(double x) { return __builtin_cos(x); }
+RK_FN float rk_cos(float x) { return __builtin_cosf(x); }
+RK_FN double rk_asin(double x) { return __builtin_asin(x); }
+RK_FN float rk_asin(float x) { return __builtin_asinf(x); }
+RK_FN double rk_acos(double x) { return __builtin_acos(x); }
+RK_FN float rk_acos(float x) { return __builtin_acosf(x); }
+RK_FN double rk_atan(double x) { return __builtin_atan(x); }
+RK_FN float rk_atan(float x) { return __builtin_atanf(x); }
+RK_FN double rk_atan2(double y, double x) { return __builtin_atan2(y, x); }
+RK_FN float rk_atan2(float y, float x) { return __builtin_atan2f(y, x); }
+RK_FN double rk_floor(double x) { return __builtin_floor(x); }
+RK_FN float rk_floor(float x) { return __builtin_floorf(x); }
+RK_FN double rk_round0(double x) { return __builtin_round(x); }
+RK_FN float rk_round0(float x) { return __builtin_roundf(x); }
+RK_FN double rk_pow(double x, double y) { return __builtin_pow(x, y); }
+RK_FN float rk_pow(float x, float y) { return __builtin_powf(x, y); }
+#include "rkeops/prelude_common.h"

@@ -1,0 +1,119 @@
+#include "ast.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "errors.h"
+#include "ops.h"
+
+namespace rkeops {
+
+std::string format_double(double v) {
+  char buf[64];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+int Graph::intern(Node n) {
+  // The key holds everything that makes two nodes different; children are already interned.
+  std::string key = std::to_string(static_cast<int>(n.kind)) + ":" + std::to_string(n.op) + ":" +
+                    std::to_string(n.cat) + ":" + std::to_string(n.pos) + ":" +
+                    std::to_string(n.dim) + ":" + format_double(n.value) + (n.is_int ? "i" : "d");
+  for (int a : n.args) key += "," + std::to_string(a);
+  key += ";";
+  for (int p : n.params) key += "," + std::to_string(p);
+  auto it = index_.find(key);
+  if (it != index_.end()) return it->second;
+  nodes_.push_back(std::move(n));
+  int id = static_cast<int>(nodes_.size()) - 1;
+  index_.emplace(std::move(key), id);
+  return id;
+}
+
+int Graph::var(int cat, int pos, int dim) {
+  Node n;
+  n.kind = NodeKind::Var;
+  n.cat = cat;
+  n.pos = pos;
+  n.dim = dim;
+  return intern(std::move(n));
+}
+
+int Graph::constant(double value, bool is_int) {
+  Node n;
+  n.kind = NodeKind::Const;
+  n.value = value;
+  n.is_int = is_int;
+  n.dim = 1;
+  return intern(std::move(n));
+}
+
+int Graph::call(const char* opname, std::vector<int> args, std::vector<int> params) {
+  int op = find_op(opname);
+  RK_ASSERT(op >= 0, std::string("unknown operation ") + opname);
+  return call(op, std::move(args), std::move(params));
+}
+
+int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
+  const OpInfo& info = op_info(op);
+  RK_ASSERT(args.size() == info.nargs() && params.size() == info.nparams(),
+            std::string("wrong arity for ") + info.name);
+  std::vector<int> dims;
+  for (int a : args) dims.push_back(nodes_[a].dim);
+  std::string why;
+  int d = info.dim_rule(dims, params, &why);
+  if (d <= 0) {
+    Node tmp;
+    tmp.kind = NodeKind::Call;
+    tmp.op = op;
+    tmp.args = args;
+    tmp.params = params;
+    std::string text = info.name;
+    text += "(";
+    bool first = true;
+    for (int a : args) { text += (first ? "" : ", ") + print(a); first = false; }
+    for (int p : params) { text += (first ? "" : ", ") + std::to_string(p); first = false; }
+    text += ")";
+    std::string sizes;
+    for (size_t k = 0; k < dims.size(); ++k)
+      sizes += (k ? ", " : "") + std::to_string(dims[k]);
+    throw UserError("dimension", "dimension mismatch in " + text + ": " + why +
+                                     " (argument dimensions: " + sizes + ")");
+  }
+  Node n;
+  n.kind = NodeKind::Call;
+  n.op = op;
+  n.args = std::move(args);
+  n.params = std::move(params);
+  n.dim = d;
+  return intern(std::move(n));
+}
+
+std::string Graph::print(int id) const {
+  const Node& n = nodes_[id];
+  switch (n.kind) {
+    case NodeKind::Var: {
+      static const char* names[] = {"Vi", "Vj", "Pm"};
+      return std::string(names[n.cat]) + "(" + std::to_string(n.pos) + "," +
+             std::to_string(n.dim) + ")";
+    }
+    case NodeKind::Const:
+      if (n.is_int) return "IntCst(" + format_double(n.value) + ")";
+      return format_double(n.value);
+    case NodeKind::Call: {
+      std::string s = op_info(n.op).name;
+      s += "(";
+      bool first = true;
+      for (int a : n.args) { s += (first ? "" : ",") + print(a); first = false; }
+      for (int p : n.params) { s += (first ? "" : ",") + std::to_string(p); first = false; }
+      return s + ")";
+    }
+  }
+  return "";
+}
+
+}  // namespace rkeops

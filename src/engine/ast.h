@@ -1,0 +1,49 @@
+// Expression DAG: few closed node kinds (Var, Const, Call); operations are data (see ops.h).
+#pragma once
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rkeops {
+
+enum class NodeKind { Var, Const, Call };
+
+// Variable categories, as KeOps numbers them in Var(pos, dim, cat).
+enum VarCat { CAT_I = 0, CAT_J = 1, CAT_P = 2 };
+
+// One node of the DAG. Children are node ids in the owning Graph.
+struct Node {
+  NodeKind kind;
+  int dim = 1;
+  int cat = -1, pos = -1;      // Var
+  double value = 0;            // Const (always dim 1 unless Zero, which is a Call)
+  bool is_int = false;         // Const written as an integer
+  int op = -1;                 // Call: index into the op table
+  std::vector<int> args;       // Call: formula arguments
+  std::vector<int> params;     // Call: integer parameters
+};
+
+// Owns the nodes; structurally equal nodes are shared (hash-consing), so common
+// sub-expressions are emitted once.
+class Graph {
+ public:
+  int var(int cat, int pos, int dim);
+  int constant(double value, bool is_int);
+  // Builds a call node; checks arity and dimensions, throws UserError("dimension") with
+  // the printed sub-expression when they do not fit.
+  int call(int op, std::vector<int> args, std::vector<int> params = {});
+  int call(const char* opname, std::vector<int> args, std::vector<int> params = {});
+  const Node& operator[](int id) const { return nodes_[id]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // Canonical printing: the cache key of a formula and the text in error messages.
+  std::string print(int id) const;
+
+ private:
+  int intern(Node n);
+  std::vector<Node> nodes_;
+  std::unordered_map<std::string, int> index_;
+};
+
+std::string format_double(double v);   // shortest text that reads back as the same double
+
+}  // namespace rkeops

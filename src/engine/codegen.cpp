@@ -1,0 +1,98 @@
+#include "codegen.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "errors.h"
+#include "ops.h"
+
+namespace rkeops {
+
+std::string Emitter::o(int k) const { return "v" + std::to_string(cur_) + "[" + std::to_string(k) + "]"; }
+
+std::string Emitter::tmp() { return "t" + std::to_string(ntmp_++); }
+
+std::string Emitter::ref(int id, int k) const {
+  const Node& n = g_[id];
+  if (n.dim == 1) k = 0;
+  switch (n.kind) {
+    case NodeKind::Const:
+      return "T(" + format_double(n.value) + ")";
+    case NodeKind::Var: {
+      auto it = vars_.find({n.cat, n.pos});
+      RK_ASSERT(it != vars_.end(), "unbound variable");
+      return it->second + "[" + std::to_string(k) + "]";
+    }
+    case NodeKind::Call:
+      return "v" + std::to_string(id) + "[" + std::to_string(k) + "]";
+  }
+  return "";
+}
+
+// Replaces $i by argument i's component k and #i by integer parameter i.
+static std::string expand(const Emitter& e, const char* tpl, int k) {
+  std::string s;
+  for (const char* c = tpl; *c; ++c) {
+    if ((*c == '$' || *c == '#') && c[1] >= '0' && c[1] <= '9') {
+      int i = c[1] - '0';
+      s += (*c == '$') ? e.a(i, k) : std::to_string(e.p(i));
+      ++c;
+    } else {
+      s += *c;
+    }
+  }
+  return s;
+}
+
+void Emitter::emit(int id) {
+  if (done_.count(id)) return;
+  const Node& n = g_[id];
+  if (n.kind != NodeKind::Call) { done_.insert(id); return; }
+  for (int a : n.args) emit(a);
+  cur_ = id;
+  line("T v" + std::to_string(id) + "[" + std::to_string(n.dim) + "];");
+  const OpInfo& info = op_info(n.op);
+  if (info.scalar) {
+    for (int k = 0; k < n.dim; ++k) line(o(k) + " = " + expand(*this, info.scalar, k) + ";");
+  } else {
+    info.emit(*this, id);
+  }
+  cur_ = -1;
+  done_.insert(id);
+}
+
+std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) {
+  std::set<int> seen;
+  std::map<std::pair<int, int>, int> found;
+  std::function<void(int)> walk = [&](int id) {
+    if (!seen.insert(id).second) return;
+    const Node& n = g[id];
+    if (n.kind == NodeKind::Var) {
+      auto key = std::make_pair(n.cat, n.pos);
+      auto it = found.find(key);
+      if (it != found.end() && it->second != n.dim)
+        throw UserError("dimension", "variable " + g.print(id) + " is used with dimensions " +
+                                         std::to_string(it->second) + " and " +
+                                         std::to_string(n.dim));
+      found[key] = n.dim;
+    }
+    for (int a : n.args) walk(a);
+  };
+  for (int r : roots) walk(r);
+  std::vector<VarUse> out;
+  for (auto& kv : found) out.push_back({kv.first.first, kv.first.second, kv.second});
+  return out;
+}
+
+std::vector<char> depends_on(const Graph& g, int cat) {
+  // Children always have smaller ids than their parents, so one forward pass suffices.
+  std::vector<char> dep(g.size(), 0);
+  for (int id = 0; id < g.size(); ++id) {
+    const Node& n = g[id];
+    if (n.kind == NodeKind::Var) dep[id] = n.cat == cat;
+    for (int a : n.args) dep[id] |= dep[a];
+  }
+  return dep;
+}
+
+}  // namespace rkeops

@@ -1,0 +1,57 @@
+// Backend-neutral emission of a formula's straight-line code: each DAG node becomes a small
+// array `T v<id>[dim]` computed once, in dependency order. The CPU and CUDA templates wrap it.
+#pragma once
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ast.h"
+
+namespace rkeops {
+
+// Emits the statements of the nodes a kernel needs. Ops' emit functions call a(), o(), line().
+class Emitter {
+ public:
+  explicit Emitter(const Graph& g) : g_(g) {}
+  // Name of the array holding variable (cat, pos); the backend declares and loads it.
+  void bind_var(int cat, int pos, const std::string& name) { vars_[{cat, pos}] = name; }
+  // Emits node `id` and everything it depends on (once); returns nothing, see ref().
+  void emit(int id);
+  // Expression for component k of node id (dim-1 nodes broadcast).
+  std::string ref(int id, int k) const;
+  const std::string& code() const { return code_; }
+  void clear_code() { code_.clear(); }
+  // Nodes already emitted are not emitted again (e.g. those hoisted out of the j loop).
+  bool emitted(int id) const { return done_.count(id) > 0; }
+  void mark_emitted(int id) { done_.insert(id); }
+  std::string indent = "      ";
+
+  // --- used by the op table's emitters while node cur() is being emitted ---
+  int cur() const { return cur_; }
+  const Node& node() const { return g_[cur_]; }
+  const Node& arg_node(int i) const { return g_[g_[cur_].args[i]]; }
+  int adim(int i) const { return arg_node(i).dim; }
+  std::string a(int i, int k) const { return ref(g_[cur_].args[i], k); }
+  std::string o(int k) const;
+  int p(int i) const { return g_[cur_].params[i]; }
+  void line(const std::string& s) { code_ += indent + s + "\n"; }
+  std::string tmp();   // fresh scalar temporary name
+  const Graph& graph() const { return g_; }
+
+ private:
+  const Graph& g_;
+  std::map<std::pair<int, int>, std::string> vars_;
+  std::set<int> done_;
+  std::string code_;
+  int cur_ = -1;
+  int ntmp_ = 0;
+};
+
+// Which variables (cat, pos, dim) a sub-graph uses, sorted.
+struct VarUse { int cat, pos, dim; };
+std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
+// For every node: whether it depends on a variable of category `cat`.
+std::vector<char> depends_on(const Graph& g, int cat);
+
+}  // namespace rkeops

@@ -1,0 +1,12 @@
+// Loads generated CPU kernels (dlopen) and runs them in chunks of output rows.
+#pragma once
+#include <memory>
+
+#include "engine.h"
+
+namespace rkeops {
+
+// Generates, finds in the disk cache or compiles, and loads the CPU kernel of `f`.
+std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt);
+
+}  // namespace rkeops
