@@ -132,7 +132,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << "    const long long ib0 = i0 + b * IB, ib1 = ib0 + IB < i1 ? ib0 + IB : i1;\n";
   src << "    const long long jb0 = sp * jchunk, jb1 = jb0 + jchunk < M ? jb0 + jchunk : M;\n";
   src << "    RkState acc[" << IB << "];\n";
-  src << "    for (int r = 0; r < IB; ++r) {\n" << init_code("acc[r]", "      ") << "    }\n";
+  src << "    for (int b_ = 0; b_ < IB; ++b_) {\n" << init_code("acc[b_]", "      ") << "    }\n";
   if (!sum_fast) src << "    T fbuf[" << DF << "][" << TJ << "];\n";
   src << "    for (long long jt = jb0; jt < jb1; jt += TJ) {\n";
   src << "      const long long jn = jt + TJ < jb1 ? TJ : jb1 - jt;\n";

@@ -51,7 +51,7 @@ void valarg_final(RedCode& c, const S& s) {
 
 // ---- KMin family: per coordinate k, the K smallest values sorted, st[k*K + r] ----
 void kmin_init(RedCode& c, const S& s) {
-  c.line("for (int r = 0; r < " + I(s.K * s.d) + "; ++r) { " + c.st + "[r] = RK_INF; " + c.si + "[r] = -1; }");
+  c.line("for (int r_ = 0; r_ < " + I(s.K * s.d) + "; ++r_) { " + c.st + "[r_] = RK_INF; " + c.si + "[r_] = -1; }");
 }
 // Inserts (value v, index jj) into the sorted list of coordinate k (strictly smaller goes first,
 // so among equal values the earlier index stays ahead).

@@ -1,0 +1,100 @@
+# The on-disk kernel cache: where it lives, its size, emptying it.
+
+.rk_state <- new.env(parent = emptyenv())
+
+# The cache directory used when the user set none: RKEOPS_CACHE_DIR, else the user's R cache
+# directory; under R CMD check, or when that is not writable, a folder of tempdir().
+.rk_default_cache_dir <- function() {
+  env <- Sys.getenv("RKEOPS_CACHE_DIR", "")
+  if (nzchar(env)) return(path.expand(env))
+  if (!is.null(.rk_state$default_cache_dir)) return(.rk_state$default_cache_dir)
+  tmp <- file.path(tempdir(), "rkeops-cache")
+  dir <- if (nzchar(Sys.getenv("_R_CHECK_PACKAGE_NAME_"))) tmp else tools::R_user_dir("rkeops", "cache")
+  ok <- dir.exists(dir) || suppressWarnings(dir.create(dir, recursive = TRUE, mode = "0700"))
+  if (!ok || file.access(dir, 2) != 0) dir <- tmp
+  .rk_state$default_cache_dir <- dir
+  dir
+}
+
+#' Get or set the directory of compiled kernels
+#'
+#' Compiled kernels are cached on disk, per user, so that a formula is compiled once. The default
+#' directory is `tools::R_user_dir("rkeops", "cache")`, or the environment variable
+#' `RKEOPS_CACHE_DIR` when set; under `R CMD check`, or when that directory is not writable,
+#' a folder of `tempdir()` is used.
+#' @param cache_dir a directory, or `NULL` for the default.
+#' @param verbose whether to report the directory and its size.
+#' @return `get_rkeops_cache_dir()`: the directory. `set_rkeops_cache_dir()`: the new
+#'   directory, invisibly.
+#' @examples
+#' get_rkeops_cache_dir()
+#' old <- get_rkeops_cache_dir()
+#' set_rkeops_cache_dir(file.path(tempdir(), "my-kernels"), verbose = FALSE)
+#' set_rkeops_cache_dir(NULL, verbose = FALSE)
+#' @export
+get_rkeops_cache_dir <- function() {
+  dir <- get_rkeops_options("cache_dir")
+  if (is.null(dir)) .rk_default_cache_dir() else dir
+}
+
+#' @rdname get_rkeops_cache_dir
+#' @export
+set_rkeops_cache_dir <- function(cache_dir = NULL, verbose = TRUE) {
+  if (!is.null(cache_dir) && !(is.character(cache_dir) && length(cache_dir) == 1 &&
+                               !is.na(cache_dir) && nzchar(cache_dir))) {
+    rkeops_abort("option", "'cache_dir' must be NULL or a single directory path")
+  }
+  if (!is.null(cache_dir)) {
+    cache_dir <- path.expand(cache_dir)
+    if (!dir.exists(cache_dir) && !dir.create(cache_dir, recursive = TRUE, mode = "0700")) {
+      rkeops_abort("option", paste0("cannot create the cache directory '", cache_dir, "'"))
+    }
+  }
+  set_rkeops_options(list(cache_dir = cache_dir))
+  if (verbose) stat_rkeops_cache_dir(verbose = TRUE)
+  invisible(get_rkeops_cache_dir())
+}
+
+#' Size of the kernel cache
+#'
+#' @param verbose whether to print a message.
+#' @param startup unused, kept for compatibility with RKeOps.
+#' @return A list with the directory, the number of cached kernels and their total size in bytes
+#'   (invisibly when `verbose`).
+#' @examples
+#' stat_rkeops_cache_dir()
+#' @export
+stat_rkeops_cache_dir <- function(verbose = TRUE, startup = FALSE) {
+  dir <- get_rkeops_cache_dir()
+  s <- .rk_call("rk_cache_stats", dir)
+  res <- list(dir = dir, files = s$files, bytes = s$bytes)
+  if (verbose) {
+    message(sprintf("rkeops cache: %s (%d kernel(s), %s)", dir, as.integer(s$files),
+                    format(structure(s$bytes, class = "object_size"), units = "auto")))
+    return(invisible(res))
+  }
+  res
+}
+
+#' Empty the kernel cache
+#'
+#' Removes every compiled kernel from the cache directory (they are rebuilt when needed) and
+#' forgets the kernels loaded in this session.
+#' @param verbose whether to report what was removed.
+#' @param all unused, kept for compatibility with RKeOps.
+#' @param remove_cache_dir whether to remove the directory itself too.
+#' @return `TRUE`, invisibly.
+#' @examples
+#' set_rkeops_cache_dir(file.path(tempdir(), "rkeops-example"), verbose = FALSE)
+#' clean_rkeops(verbose = FALSE)
+#' set_rkeops_cache_dir(NULL, verbose = FALSE)
+#' @export
+clean_rkeops <- function(verbose = TRUE, all = TRUE, remove_cache_dir = FALSE) {
+  dir <- get_rkeops_cache_dir()
+  before <- .rk_call("rk_cache_stats", dir)
+  .rk_call("rk_cache_clean", dir)
+  if (isTRUE(remove_cache_dir)) unlink(dir, recursive = TRUE)
+  if (verbose) message(sprintf("rkeops: removed %d cached kernel(s) from %s",
+                               as.integer(before$files), dir))
+  invisible(TRUE)
+}

@@ -1,0 +1,37 @@
+# Classed conditions: every error rkeops raises goes through rkeops_abort().
+
+#' Raise a classed rkeops error
+#'
+#' Builds an error condition of class `rkeops_<kind>_error` (and `rkeops_error`),
+#' e.g. `rkeops_formula_error`, `rkeops_dimension_error`, `rkeops_input_error`,
+#' `rkeops_compile_error`, `rkeops_internal_error`.
+#' @param kind the error kind.
+#' @param message the message.
+#' @param ... extra fields stored in the condition (e.g. the compiler log).
+#' @param call the call to report.
+#' @noRd
+rkeops_abort <- function(kind, message, ..., call = NULL) {
+  if (kind == "internal") {
+    message <- paste0(message, "\n(this is a bug in rkeops ",
+                      utils::packageVersion("rkeops"), ", please report it)")
+  }
+  cond <- structure(
+    class = c(paste0("rkeops_", kind, "_error"), "rkeops_error", "error", "condition"),
+    list(message = message, call = call, ...)
+  )
+  stop(cond)
+}
+
+# Calls a registered engine entry point; re-raises an engine error record as a condition.
+.rk_call <- function(fun, ...) {
+  res <- .Call(fun, ...)
+  if (inherits(res, "rkeops_error_record")) {
+    fields <- unclass(res)
+    if (identical(fields$kind, "interrupt")) {
+      rkeops_abort("interrupt", fields$message)
+    }
+    do.call(rkeops_abort, c(list(kind = fields$kind, message = fields$message),
+                            fields[setdiff(names(fields), c("kind", "message"))]))
+  }
+  res
+}

@@ -1,0 +1,147 @@
+#' Define a reduction of a symbolic matrix
+#'
+#' `keops_kernel()` compiles (once, then from the cache) a formula such as
+#' `"Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)"` into a function that computes the reduction on
+#' R matrices without ever storing the N x M symbolic matrix.
+#'
+#' The formula ends with a reduction `<Name>_Reduction(F, axis)` (or `(F, K, axis)` for the KMin
+#' family, `(F, W, axis)` for `SumSoftMaxWeight` and `LogSumExpWeight`): axis 1 reduces over j (one
+#' result row per i), axis 0 reduces over i (one row per j). See `vignette("formulas", "rkeops")`
+#' for the whole language. Indices returned by the Arg* reductions are **0-based**, as in KeOps.
+#'
+#' @param formula a formula string ending with a reduction.
+#' @param args a character vector declaring the variables used in `formula`:
+#'   `"x=Vi(3)"` (an i-indexed variable of dimension 3), `"y=Vj(3)"` (j-indexed), `"p=Pm(1)"`
+#'   (a parameter); the position of each input is its place in `args`, or is given
+#'   explicitly as in `"x=Vi(0,3)"`.
+#' @param sum_scheme how sums are accumulated: `"auto"` (block sums), `"direct_sum"`,
+#'   `"block_sum"` or `"kahan_scheme"` (compensated sums).
+#' @return A function `op(input = NULL, inner_dim = "col")`. `input` is a list of the inputs in
+#'   the order of `args` (a named list is matched by name): matrices with one row per point
+#'   (`inner_dim = "col"`) or one column per point (`inner_dim = "row"`), and vectors for
+#'   parameters. It returns a matrix with one row per result point (lists of two matrices for
+#'   `Min_ArgMin`, `Max_ArgMax` and `KMin_ArgKMin`; arrays n x K x d for the KMin family when F
+#'   has dimension d > 1). `op()` with no input returns the operator's description.
+#' @examples
+#' x <- matrix(runif(300), 100, 3)
+#' y <- matrix(runif(600), 200, 3)
+#' b <- runif(200)
+#' op <- keops_kernel("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)",
+#'                    c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"))
+#' res <- op(list(x, y, b, 0.5))
+#' dim(res)
+#' # the same in base R, storing the 100 x 200 matrix
+#' K <- exp(-0.5 * as.matrix(dist(rbind(x, y)))[1:100, 101:300]^2)
+#' max(abs(res - K %*% b))
+#' # nearest neighbour of each x among the y (0-based indices)
+#' nn <- keops_kernel("ArgKMin_Reduction(SqDist(x, y), 3, 1)", c("x=Vi(3)", "y=Vj(3)"))
+#' head(nn(list(x, y)))
+#' @export
+keops_kernel <- function(formula, args, sum_scheme = "auto") {
+  if (!is.character(formula) || length(formula) != 1 || is.na(formula)) {
+    rkeops_abort("formula", "'formula' must be a single character string")
+  }
+  if (missing(args) || is.null(args)) args <- character()
+  if (!is.character(args) || anyNA(args)) {
+    rkeops_abort("formula", "'args' must be a character vector such as c(\"x=Vi(3)\", \"y=Vj(3)\")")
+  }
+  schemes <- c("auto", "direct_sum", "block_sum", "kahan_scheme")
+  if (!is.character(sum_scheme) || length(sum_scheme) != 1 || !(sum_scheme %in% schemes)) {
+    rkeops_abort("option", paste0("'sum_scheme' must be one of ", paste0("\"", schemes, "\"", collapse = ", ")))
+  }
+  args <- gsub("[[:space:]]", "", args)
+  info <- .rk_call("rk_parse", formula, args)
+  args_info <- list(args = args, var_name = info$var_name, var_type = info$var_type,
+                    var_pos = info$var_pos, var_dim = info$var_dim)
+  force(sum_scheme)
+  function(input = NULL, inner_dim = "col") {
+    if (is.null(input)) {
+      return(list(formula = formula, args = args, args_info = args_info, sum_scheme = sum_scheme))
+    }
+    inputs <- .rk_prepare_inputs(input, info, inner_dim)
+    out <- .rk_call("rk_run", formula, args, inputs, .rk_engine_options(sum_scheme))
+    .rk_shape_result(out, info)
+  }
+}
+
+# Checks and converts the user's inputs into the list of double matrices the engine reads
+# (one row per point), in position order.
+.rk_prepare_inputs <- function(input, info, inner_dim) {
+  if (!is.character(inner_dim) || length(inner_dim) != 1 || !(inner_dim %in% c("col", "row"))) {
+    rkeops_abort("input", "'inner_dim' must be \"col\" (one row per point) or \"row\" (one column per point)")
+  }
+  n <- length(info$var_pos)
+  if (!is.list(input) || is.data.frame(input)) {
+    rkeops_abort("input", sprintf("'input' must be a list of %d matrices or vectors, one per variable in 'args'", n))
+  }
+  if (length(input) != n) {
+    rkeops_abort("input", sprintf("'input' has %d element(s) but the formula has %d input(s) (%s)",
+                                  length(input), n, paste(.rk_labels(info), collapse = ", ")))
+  }
+  nm <- names(input)
+  if (!is.null(nm) && any(nzchar(nm))) {
+    if (!all(nzchar(nm)) || anyDuplicated(nm) || !setequal(nm, info$var_name)) {
+      rkeops_abort("input", paste0("the names of 'input' (", paste(nm, collapse = ", "),
+                                   ") must be the variable names (", paste(info$var_name, collapse = ", "), ")"))
+    }
+    input <- input[info$var_name]
+  }
+  labels <- .rk_labels(info)
+  out <- vector("list", n)
+  for (k in seq_len(n)) {
+    x <- input[[k]]
+    lab <- labels[k]
+    dim_k <- info$var_dim[k]
+    if (is.null(x)) rkeops_abort("input", sprintf("%s is NULL", lab))
+    if (!(is.numeric(x) && (is.double(x) || is.integer(x))) || is.object(x) && !is.matrix(x)) {
+      rkeops_abort("input", sprintf("%s must be a numeric matrix or vector, got an object of class %s",
+                                    lab, paste(class(x), collapse = "/")))
+    }
+    if (length(x) == 0) rkeops_abort("input", sprintf("%s is empty", lab))
+    if (info$var_type[k] == "Pm") {
+      if (length(x) != dim_k) {
+        rkeops_abort("dimension", sprintf("%s must hold %d value(s), got %d", lab, dim_k, length(x)))
+      }
+      x <- matrix(as.double(x), 1, dim_k)
+    } else if (is.matrix(x)) {
+      if (inner_dim == "row") x <- t(x)
+      if (ncol(x) != dim_k) {
+        rkeops_abort("dimension", sprintf("%s must have %d %s (one %s per point), got %d", lab, dim_k,
+                                          if (inner_dim == "col") "column(s)" else "row(s)",
+                                          if (inner_dim == "col") "row" else "column", ncol(x)))
+      }
+      if (!is.double(x)) storage.mode(x) <- "double"
+    } else if (is.null(dim(x)) && dim_k == 1) {
+      x <- matrix(as.double(x), ncol = 1)
+    } else {
+      rkeops_abort("dimension", sprintf("%s must be a matrix with %d %s", lab, dim_k,
+                                        if (inner_dim == "col") "columns" else "rows"))
+    }
+    out[[k]] <- x
+  }
+  out
+}
+
+.rk_labels <- function(info) {
+  nm <- ifelse(nzchar(info$var_name), paste0("'", info$var_name, "' "), "")
+  sprintf("input %d %s(%s(%d))", seq_along(info$var_pos), nm, info$var_type, info$var_dim)
+}
+
+# Shapes the engine's n x out_dim matrix as RKeOps returns it.
+.rk_shape_result <- function(out, info) {
+  attr(out, "compile_seconds") <- NULL
+  n <- nrow(out)
+  d <- info$formula_dim
+  K <- info$K
+  red <- info$reduction
+  kblock <- function(m) {   # n x (K*d), rank-major -> n x K (d = 1) or n x K x d
+    if (d == 1) return(m)
+    aperm(array(m, c(n, d, K)), c(1, 3, 2))
+  }
+  switch(red,
+    Min_ArgMin = , Max_ArgMax = list(out[, seq_len(d), drop = FALSE], out[, d + seq_len(d), drop = FALSE]),
+    KMin = , ArgKMin = kblock(out),
+    KMin_ArgKMin = list(kblock(out[, seq_len(K * d), drop = FALSE]),
+                        kblock(out[, K * d + seq_len(K * d), drop = FALSE])),
+    out)
+}

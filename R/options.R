@@ -1,0 +1,191 @@
+# Global options, kept in options(rkeops = <list>) as RKeOps does.
+
+.rk_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore",
+                      "formula_only")
+
+.rk_default_options <- function() {
+  list(backend = "CPU", device_id = -1L, precision = "float64", verbosity = FALSE,
+       cache_dir = NULL, ncore = NULL, formula_only = FALSE)
+}
+
+.rk_options <- function() {
+  opt <- getOption("rkeops")
+  if (is.null(opt)) {
+    opt <- .rk_default_options()
+    options(rkeops = opt)
+  }
+  opt
+}
+
+.rk_check_options <- function(opt) {
+  bad <- setdiff(names(opt), .rk_option_names)
+  if (length(bad)) {
+    rkeops_abort("option", paste0("unknown rkeops option(s): ", paste(bad, collapse = ", "),
+                                  "; known options are ", paste(.rk_option_names, collapse = ", ")))
+  }
+  if (!is.null(opt$backend) && !(identical(opt$backend, "CPU") || identical(opt$backend, "GPU"))) {
+    rkeops_abort("option", "option 'backend' must be \"CPU\" or \"GPU\"")
+  }
+  if (!is.null(opt$precision) &&
+      !(identical(opt$precision, "float32") || identical(opt$precision, "float64"))) {
+    rkeops_abort("option", "option 'precision' must be \"float32\" or \"float64\"")
+  }
+  if (!is.null(opt$device_id) && !.rk_is_count(opt$device_id, min = -1)) {
+    rkeops_abort("option", "option 'device_id' must be a single integer >= -1")
+  }
+  if (!is.null(opt$ncore) && !.rk_is_count(opt$ncore, min = 0)) {
+    rkeops_abort("option", "option 'ncore' must be NULL or a single non-negative integer")
+  }
+  if (!is.null(opt$verbosity) && !(is.logical(opt$verbosity) || is.numeric(opt$verbosity)) ||
+      length(opt$verbosity) > 1) {
+    rkeops_abort("option", "option 'verbosity' must be TRUE or FALSE")
+  }
+  if (!is.null(opt$cache_dir) && !(is.character(opt$cache_dir) && length(opt$cache_dir) == 1 &&
+                                   !is.na(opt$cache_dir))) {
+    rkeops_abort("option", "option 'cache_dir' must be NULL or a single path")
+  }
+  invisible(opt)
+}
+
+.rk_is_count <- function(x, min = 0) {
+  is.numeric(x) && length(x) == 1 && !is.na(x) && x == round(x) && x >= min && is.finite(x)
+}
+
+#' Get the rkeops options
+#'
+#' @param option `NULL` (all options) or the name(s) of options among `backend`, `device_id`,
+#'   `precision`, `verbosity`, `cache_dir`, `ncore`, `formula_only`.
+#' @return The list of options, a single value, or a named sub-list.
+#' @examples
+#' get_rkeops_options()
+#' get_rkeops_options("precision")
+#' @export
+get_rkeops_options <- function(option = NULL) {
+  opt <- .rk_options()
+  if (is.null(option)) return(opt)
+  if (!is.character(option) || anyNA(option) || !all(option %in% .rk_option_names)) {
+    rkeops_abort("option", paste0("'option' must name rkeops options among ",
+                                  paste(.rk_option_names, collapse = ", ")))
+  }
+  if (length(option) == 1) return(opt[[option]])
+  opt[option]
+}
+
+#' Set the rkeops options
+#'
+#' @param input `NULL` to reset every option to its default, or a named list of options to change
+#'   (see [get_rkeops_options()]).
+#' @return The new options, invisibly.
+#' @examples
+#' old <- get_rkeops_options()
+#' set_rkeops_options(list(precision = "float32"))
+#' get_rkeops_options("precision")
+#' set_rkeops_options(old)
+#' @export
+set_rkeops_options <- function(input = NULL) {
+  if (is.null(input)) {
+    opt <- .rk_default_options()
+  } else {
+    if (!is.list(input) || is.null(names(input)) || any(!nzchar(names(input)))) {
+      rkeops_abort("option", "'input' must be NULL or a named list of rkeops options")
+    }
+    .rk_check_options(input)
+    opt <- .rk_options()
+    for (nm in names(input)) opt[nm] <- list(input[[nm]])
+  }
+  options(rkeops = opt)
+  invisible(opt)
+}
+
+#' Compute on the CPU
+#'
+#' Selects the CPU backend (OpenMP) and the number of threads.
+#' @param ncore number of threads; `NULL` or 0 use every available core (within `OMP_THREAD_LIMIT`).
+#' @return The new options, invisibly.
+#' @examples
+#' rkeops_use_cpu(ncore = 2)
+#' get_rkeops_options("backend")
+#' @export
+rkeops_use_cpu <- function(ncore = NULL) {
+  if (!is.null(ncore) && !.rk_is_count(ncore, min = 0)) {
+    rkeops_abort("option", "'ncore' must be NULL or a single non-negative integer")
+  }
+  if (!is.null(ncore) && ncore == 0) ncore <- NULL
+  set_rkeops_options(list(backend = "CPU", ncore = if (is.null(ncore)) NULL else as.integer(ncore)))
+}
+
+#' Compute on a GPU
+#'
+#' Selects the CUDA backend on GPU `device`.
+#' @param device GPU ordinal (0-based); -1 picks the first usable GPU.
+#' @return The new options, invisibly; an error of class `rkeops_gpu_error` when no GPU is usable.
+#' @examples
+#' try(rkeops_use_gpu())
+#' rkeops_use_cpu()
+#' @export
+rkeops_use_gpu <- function(device = -1) {
+  if (!.rk_is_count(device, min = -1)) {
+    rkeops_abort("option", "'device' must be a single integer >= -1 (-1 picks the first GPU)")
+  }
+  rkeops_abort("gpu", paste("GPU support is not available in this build of rkeops:",
+                            "the CUDA backend is not part of it yet; use rkeops_use_cpu()"))
+}
+
+#' Compute in single or double precision
+#'
+#' `rkeops_use_float32()` computes in float32 (inputs converted once; faster, about 1e-6
+#' relative accuracy), `rkeops_use_float64()` in float64 (the default; R's data read in place).
+#' @return The new options, invisibly.
+#' @examples
+#' rkeops_use_float32()
+#' rkeops_use_float64()
+#' @export
+rkeops_use_float32 <- function() set_rkeops_options(list(precision = "float32"))
+
+#' @rdname rkeops_use_float32
+#' @export
+rkeops_use_float64 <- function() set_rkeops_options(list(precision = "float64"))
+
+#' Turn verbose messages on or off
+#'
+#' When verbose, rkeops reports compilations, cache hits and timings.
+#' @return The new options, invisibly.
+#' @examples
+#' rkeops_enable_verbosity()
+#' rkeops_disable_verbosity()
+#' @export
+rkeops_enable_verbosity <- function() set_rkeops_options(list(verbosity = TRUE))
+
+#' @rdname rkeops_enable_verbosity
+#' @export
+rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE))
+
+# Number of CPU threads: the option, within the machine, OMP_THREAD_LIMIT and R CMD check.
+.rk_nthreads <- function() {
+  n <- get_rkeops_options("ncore")
+  avail <- tryCatch(parallel::detectCores(), error = function(e) 1L)
+  if (is.na(avail) || avail < 1) avail <- 1L
+  lim <- suppressWarnings(as.integer(Sys.getenv("OMP_THREAD_LIMIT", "")))
+  if (!is.na(lim) && lim > 0) avail <- min(avail, lim)
+  if (nzchar(Sys.getenv("_R_CHECK_LIMIT_CORES_")) && Sys.getenv("_R_CHECK_LIMIT_CORES_") != "false") {
+    avail <- min(avail, 2L)
+  }
+  if (is.null(n)) avail else as.integer(min(n, avail))
+}
+
+# The options list the engine reads (src/rkeops_glue.cpp: engine_options()).
+.rk_engine_options <- function(sum_scheme = "auto") {
+  opt <- .rk_options()
+  cc <- .rk_compiler()
+  list(
+    precision = opt$precision, sum_scheme = sum_scheme, backend = opt$backend,
+    device_id = as.integer(max(opt$device_id, 0)), nthreads = .rk_nthreads(),
+    cache_dir = get_rkeops_cache_dir(), include_dir = .rk_include_dir(),
+    cxx = cc$cxx, cxxflags = cc$cxxflags, openmp = cc$openmp,
+    forbid_compile = nzchar(Sys.getenv("RKEOPS_FORBID_COMPILE")) &&
+      Sys.getenv("RKEOPS_FORBID_COMPILE") != "0",
+    verbosity = isTRUE(as.logical(opt$verbosity))
+  )
+}
+
+.rk_include_dir <- function() system.file("include", package = "rkeops")

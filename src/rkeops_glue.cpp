@@ -1,0 +1,204 @@
+// The only file that includes Rcpp: R objects <-> engine types. Every entry point runs
+// inside RKEOPS_BEGIN / RKEOPS_END, which turns engine exceptions into an error record
+// (a list of class "rkeops_error_record") that R/conditions.R re-raises as a classed
+// condition; no C++ exception ever crosses into R.
+#include <Rcpp.h>
+#include <R_ext/Rdynload.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/cache.h"
+#include "engine/codegen_cpu.h"
+#include "engine/engine.h"
+#include "engine/errors.h"
+#include "engine/log.h"
+#include "engine/ops.h"
+#include "engine/reductions.h"
+
+using namespace rkeops;
+
+namespace {
+
+SEXP error_record(const std::string& kind, const std::string& msg, const std::string& log = "",
+                  const std::string& compiler = "", const std::string& options = "",
+                  const std::string& source_path = "") {
+  Rcpp::List rec = Rcpp::List::create(
+      Rcpp::Named("kind") = kind, Rcpp::Named("message") = msg, Rcpp::Named("log") = log,
+      Rcpp::Named("compiler") = compiler, Rcpp::Named("options") = options,
+      Rcpp::Named("source_path") = source_path);
+  rec.attr("class") = "rkeops_error_record";
+  return rec;
+}
+
+#define RKEOPS_BEGIN try {
+#define RKEOPS_END                                                                        \
+  }                                                                                       \
+  catch (const rkeops::UserError& e) { return error_record(e.kind, e.what()); }           \
+  catch (const rkeops::CompileError& e) {                                                 \
+    return error_record("compile", e.what(), e.log, e.compiler, e.options, e.source_path); \
+  }                                                                                       \
+  catch (const rkeops::Interrupted& e) { return error_record("interrupt", e.what()); }    \
+  catch (const rkeops::InternalError& e) { return error_record("internal", e.what()); }   \
+  catch (const std::bad_alloc&) { return error_record("memory", "out of memory"); }       \
+  catch (const std::exception& e) { return error_record("internal", e.what()); }          \
+  catch (...) { return error_record("internal", "unknown C++ exception"); }               \
+  return R_NilValue;
+
+std::vector<std::string> strings(SEXP x) {
+  std::vector<std::string> v;
+  if (TYPEOF(x) != STRSXP) return v;
+  for (R_xlen_t k = 0; k < XLENGTH(x); ++k) v.push_back(CHAR(STRING_ELT(x, k)));
+  return v;
+}
+
+// Engine options from the R list built by R/options.R (.rk_engine_options()).
+EngineOptions engine_options(SEXP opts) {
+  Rcpp::List o(opts);
+  EngineOptions e;
+  std::string precision = Rcpp::as<std::string>(o["precision"]);
+  e.code.dtype = precision == "float32" ? DType::Float32 : DType::Float64;
+  std::string scheme = Rcpp::as<std::string>(o["sum_scheme"]);
+  e.code.scheme = scheme == "direct_sum" ? SumScheme::Direct
+                  : scheme == "block_sum" ? SumScheme::Block
+                  : scheme == "kahan_scheme" ? SumScheme::Kahan : SumScheme::Auto;
+  e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
+  e.device = Rcpp::as<int>(o["device_id"]);
+  e.nthreads = Rcpp::as<int>(o["nthreads"]);
+  e.cache_dir = Rcpp::as<std::string>(o["cache_dir"]);
+  e.include_dir = Rcpp::as<std::string>(o["include_dir"]);
+  e.compiler.cxx = Rcpp::as<std::string>(o["cxx"]);
+  e.compiler.flags = Rcpp::as<std::string>(o["cxxflags"]);
+  e.compiler.openmp = Rcpp::as<std::string>(o["openmp"]);
+  e.forbid_compile = Rcpp::as<bool>(o["forbid_compile"]);
+  set_verbose(Rcpp::as<bool>(o["verbosity"]));
+  return e;
+}
+
+// Polls for a user interrupt without letting R longjmp through C++ frames.
+void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
+bool interrupted() { return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE; }
+
+const char* cat_name(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj" : "Pm"; }
+
+}  // namespace
+
+extern "C" {
+
+// Parses a formula; returns its description (inputs, reduction, axis, output size).
+SEXP rk_parse(SEXP formula, SEXP aliases) {
+  RKEOPS_BEGIN
+  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
+  Rcpp::CharacterVector names, cats;
+  Rcpp::IntegerVector pos, dims;
+  for (size_t k = 0; k < f.args.size(); ++k) {
+    names.push_back(f.args[k].name);
+    cats.push_back(cat_name(f.args[k].cat));
+    pos.push_back(static_cast<int>(k));
+    dims.push_back(f.args[k].dim);
+  }
+  return Rcpp::List::create(
+      Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats, Rcpp::Named("var_pos") = pos,
+      Rcpp::Named("var_dim") = dims, Rcpp::Named("reduction") = std::string(f.reduction().name),
+      Rcpp::Named("axis") = f.axis, Rcpp::Named("K") = f.shape.K, Rcpp::Named("formula_dim") = f.shape.d,
+      Rcpp::Named("weight_dim") = f.shape.dw, Rcpp::Named("out_dim") = f.out_dim,
+      Rcpp::Named("canonical") = f.canonical());
+  RKEOPS_END
+}
+
+// Runs a reduction: inputs is a list of double matrices (rows = points), in position order.
+SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::shared_ptr<Kernel> k = get_kernel(Rcpp::as<std::string>(formula), strings(aliases), o);
+  std::vector<Input> in;
+  for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
+    SEXP x = VECTOR_ELT(inputs, t);
+    if (TYPEOF(x) != REALSXP) throw UserError("input", "input " + std::to_string(t + 1) + " is not a double matrix");
+    SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+    Input u;
+    u.data = REAL(x);
+    if (dim != R_NilValue && XLENGTH(dim) == 2) {
+      u.rows = INTEGER(dim)[0];
+      u.cols = INTEGER(dim)[1];
+    } else {
+      u.rows = XLENGTH(x);
+      u.cols = 1;
+    }
+    in.push_back(u);
+  }
+  CallShape shape = check_inputs(k->formula(), in);
+  const int out_dim = k->formula().out_dim;
+  Rcpp::NumericMatrix out(static_cast<int>(shape.out_rows), out_dim);
+  k->run(in, shape, out.begin(), o, interrupted);
+  out.attr("compile_seconds") = k->compile_seconds;
+  return out;
+  RKEOPS_END
+}
+
+// The generated source of a kernel (for tests and for the curious).
+SEXP rk_source(SEXP formula, SEXP aliases, SEXP opts) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
+  return Rcpp::wrap(generate_cpu_source(f, o.code, o.include_dir));
+  RKEOPS_END
+}
+
+SEXP rk_cache_stats(SEXP dir) {
+  RKEOPS_BEGIN
+  DiskCache c(Rcpp::as<std::string>(dir));
+  DiskCache::Stats s = c.stats();
+  return Rcpp::List::create(Rcpp::Named("files") = static_cast<double>(s.files),
+                            Rcpp::Named("bytes") = static_cast<double>(s.bytes));
+  RKEOPS_END
+}
+
+SEXP rk_cache_clean(SEXP dir) {
+  RKEOPS_BEGIN
+  DiskCache c(Rcpp::as<std::string>(dir));
+  c.clean();
+  clear_session_kernels();
+  return Rcpp::wrap(true);
+  RKEOPS_END
+}
+
+SEXP rk_session_clear() {
+  RKEOPS_BEGIN
+  clear_session_kernels();
+  return Rcpp::wrap(true);
+  RKEOPS_END
+}
+
+// Names of every formula operation and reduction (the tests sweep them).
+SEXP rk_op_table() {
+  RKEOPS_BEGIN
+  Rcpp::CharacterVector ops, sigs, reds;
+  for (int k = 0; k < op_count(); ++k) {
+    ops.push_back(op_info(k).name);
+    sigs.push_back(op_info(k).sig);
+  }
+  for (int k = 0; k < reduction_count(); ++k) reds.push_back(reduction_info(k).name);
+  return Rcpp::List::create(Rcpp::Named("ops") = ops, Rcpp::Named("sig") = sigs,
+                            Rcpp::Named("reductions") = reds,
+                            Rcpp::Named("engine_version") = std::string(kEngineVersion));
+  RKEOPS_END
+}
+
+static const R_CallMethodDef kCallMethods[] = {
+    {"rk_parse", (DL_FUNC)&rk_parse, 2},
+    {"rk_run", (DL_FUNC)&rk_run, 4},
+    {"rk_source", (DL_FUNC)&rk_source, 3},
+    {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
+    {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
+    {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
+    {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
+    {nullptr, nullptr, 0}};
+
+void R_init_rkeops(DllInfo* dll) {
+  R_registerRoutines(dll, nullptr, kCallMethods, nullptr, nullptr);
+  R_useDynamicSymbols(dll, FALSE);
+  set_logger([](const std::string& m) { Rprintf("%s\n", m.c_str()); });
+}
+
+}  // extern "C"
