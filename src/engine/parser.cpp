@@ -167,6 +167,9 @@ class Parser {
   }
 
   int expr() {
+    // Deeply nested input would otherwise exhaust the stack.
+    struct Depth { int& d; explicit Depth(int& x) : d(++x) {} ~Depth() { --d; } } guard(depth_);
+    if (depth_ > 256) error(peek(), "the formula is nested too deeply");
     int a = additive();
     while (peek().kind == Tok::Sym && peek().text == "|") {
       const Token& t = next();
@@ -319,6 +322,7 @@ class Parser {
   const std::string& src_;
   std::vector<Token> toks_;
   size_t i_ = 0;
+  int depth_ = 0;
   std::map<std::string, Alias> aliases_;
 };
 

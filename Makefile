@@ -1,0 +1,50 @@
+# rkeops: the two commands a newcomer needs are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+R ?= R
+RSCRIPT ?= Rscript
+APT_PACKAGES := r-base-core r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat \
+  r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-rspectra pandoc qpdf g++ make \
+  libgtest-dev clang
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup install demo test test-engine test-r fuzz check document bench clean
+
+# Installs R and the packages rkeops needs from Debian/Ubuntu when any is missing.
+setup:
+	@if ! command -v $(RSCRIPT) >/dev/null || ! $(RSCRIPT) -e 'for (p in c("Rcpp","RcppEigen","testthat","roxygen2","knitr","rmarkdown")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' >/dev/null 2>&1 \
+	    || [ ! -f /usr/include/gtest/gtest.h ] || ! command -v pandoc >/dev/null; then \
+	  echo "== installing R and the r-cran-* packages with apt-get"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+install: setup
+	$(R) CMD INSTALL --no-test-load . >/dev/null
+
+demo: install
+	$(RSCRIPT) demo/gaussian_knn.R
+
+test: install test-engine fuzz test-r
+
+test-engine: setup
+	$(MAKE) -C tests/engine run
+
+fuzz: setup
+	$(MAKE) -C tests/engine fuzz
+
+test-r: install
+	$(RSCRIPT) tests/run_tests.R
+
+document: setup
+	$(RSCRIPT) -e 'roxygen2::roxygenise(load_code = "source")'
+
+check: setup
+	rm -rf rkeops.Rcheck rkeops_*.tar.gz
+	$(R) CMD build . >/dev/null
+	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual rkeops_*.tar.gz
+
+bench: install
+	$(RSCRIPT) bench/cpu.R
+
+clean:
+	rm -rf rkeops.Rcheck rkeops_*.tar.gz src/*.o src/*.so src/engine/*.o
+	$(MAKE) -C tests/engine clean

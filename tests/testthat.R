@@ -1,0 +1,3 @@
+library(testthat)
+library(rkeops)
+test_check("rkeops")
