@@ -197,6 +197,8 @@ class Parser {
     return a;
   }
   int unary() {
+    struct Depth { int& d; explicit Depth(int& x) : d(++x) {} ~Depth() { --d; } } guard(depth_);
+    if (depth_ > 256) error(peek(), "the formula is nested too deeply");
     if (accept("+")) return unary();
     if (peek().kind == Tok::Sym && peek().text == "-") {
       const Token& t = next();
