@@ -280,22 +280,25 @@ size_t count_sig(const char* sig, char c) {
 size_t OpInfo::nargs() const { return count_sig(sig, 'f'); }
 size_t OpInfo::nparams() const { return count_sig(sig, 'i'); }
 
-int op_count() { return static_cast<int>(sizeof kOps / sizeof kOps[0]); }
+// The real-valued table above, then the complex operations (ops_complex.cpp).
+constexpr int kRealOpCount = static_cast<int>(sizeof kOps / sizeof kOps[0]);
+
+int op_count() { return kRealOpCount + kComplexOpCount; }
 
 const OpInfo& op_info(int op) {
   RK_ASSERT(op >= 0 && op < op_count(), "bad op index");
-  return kOps[op];
+  return op < kRealOpCount ? kOps[op] : kComplexOps[op - kRealOpCount];
 }
 
 int find_op(const std::string& name) {
   for (int i = 0; i < op_count(); ++i)
-    if (name == kOps[i].name) return i;
+    if (name == op_info(i).name) return i;
   return -1;
 }
 
 std::vector<std::string> op_names() {
   std::vector<std::string> v;
-  for (const auto& o : kOps) v.push_back(o.name);
+  for (int i = 0; i < op_count(); ++i) v.push_back(op_info(i).name);
   return v;
 }
 

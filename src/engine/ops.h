@@ -26,6 +26,10 @@ struct OpInfo {
   size_t nparams() const;
 };
 
+// The complex-number operations live in their own table (ops_complex.cpp).
+extern const OpInfo kComplexOps[];
+extern const int kComplexOpCount;
+
 int find_op(const std::string& name);   // -1 when unknown
 const OpInfo& op_info(int op);
 int op_count();
