@@ -86,6 +86,11 @@ std::string compile_cpu(const std::string& source, const std::string& key, const
     if (!out) throw UserError("cache", "cannot write the kernel source to " + src_path);
   }
   std::string options = cc.flags + " " + cc.openmp;
+  // gcc keeps to 256-bit vectors on AVX-512 hosts by default; exp-heavy kernels run ~1.6x
+  // faster with 512-bit ones (measured on the development Xeon).
+  if (cc.flags.find("-march=native") != std::string::npos &&
+      cpu_description().find(" avx512f") != std::string::npos)
+    options += " -mprefer-vector-width=512";
   std::string cmd = cc.cxx + " " + options + " -o " + shell_quote(so_path) + " " + shell_quote(src_path);
   auto t0 = std::chrono::steady_clock::now();
   std::string log;
