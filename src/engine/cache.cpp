@@ -358,18 +358,13 @@ std::string DiskCache::store_file(const std::string& key, const std::string& ext
     ::unlink(tmp_path.c_str());
     throw UserError("cache", "cannot write to the rkeops cache '" + dir_ + "': " + errno_text(err));
   }
+  // Always publish, even over an entry that verifies: the caller rebuilds when a verified file
+  // fails to load, and the rebuild must win. Processes that already loaded the old file keep it.
   DirLock lock(dir_);
-  bool absent;
-  if (verify_file(key, path, &absent)) {
-    // Another process stored it first; keep theirs (it may already be loaded) and drop ours.
-    ::unlink(meta_tmp.c_str());
-    ::unlink(tmp_path.c_str());
-    return path;
-  }
   if (::rename(meta_tmp.c_str(), (path + ".meta").c_str()) != 0 ||
       ::rename(tmp_path.c_str(), path.c_str()) != 0) {
     int err = errno;
-    // The old entry failed verification anyway, so leave neither half of it behind.
+    // Leave no sidecar that describes a library we failed to put in place.
     ::unlink(meta_tmp.c_str());
     ::unlink(tmp_path.c_str());
     ::unlink((path + ".meta").c_str());

@@ -25,8 +25,9 @@ class DiskCache {
   std::string lookup_file(const std::string& key, const std::string& ext);
 
   // Moves the finished file `tmp_path` (from temp_path(), so on the same file system) to
-  // `<dir>/<key><ext>` after writing its sidecar; returns the final path. If a valid entry for the
-  // key already exists (another process got there first) it is kept and `tmp_path` is removed.
+  // `<dir>/<key><ext>` after publishing its sidecar; returns the final path. Replaces any existing
+  // entry (the caller rebuilds when a cached file fails to load). Concurrent stores of one key all
+  // succeed and leave one matching artifact+sidecar pair.
   std::string store_file(const std::string& key, const std::string& ext,
                          const std::string& tmp_path);
 

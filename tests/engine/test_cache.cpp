@@ -130,11 +130,13 @@ TEST_F(CacheTest, StoreLookupRoundtrip) {
   EXPECT_EQ(c.lookup_file(kKey2, ".so"), "");
 }
 
-TEST_F(CacheTest, ExistingValidEntryIsKept) {
+// A verified file that fails to load is rebuilt by the caller: the new build must replace it.
+TEST_F(CacheTest, StoreReplacesExistingEntry) {
   DiskCache c(dir_);
   std::string path = store(c, kKey, payload("first"));
   EXPECT_EQ(store(c, kKey, payload("second")), path);
-  EXPECT_EQ(slurp(path), payload("first"));
+  EXPECT_EQ(c.lookup_file(kKey, ".so"), path);
+  EXPECT_EQ(slurp(path), payload("second"));
   EXPECT_EQ(count_temps(dir_), 0);
 }
 

@@ -82,6 +82,17 @@ RK_FM_INLINE float from_bits(std::uint32_t u) {
   return x;
 }
 
+/// a where mask bits are set, b elsewhere (mask all-ones or all-zeros).
+// Used instead of ?: where gcc would otherwise turn the select back into a
+// branch around floating-point work (see rk_log).
+RK_FM_INLINE double blend(std::uint64_t mask, double a, double b) {
+  return from_bits((bits(a) & mask) | (bits(b) & ~mask));
+}
+/// Float version of blend.
+RK_FM_INLINE float blend(std::uint32_t mask, float a, float b) {
+  return from_bits((bits(a) & mask) | (bits(b) & ~mask));
+}
+
 }  // namespace rk_fm_detail
 
 /// e^x in double precision, < 1 ulp, IEEE special cases; vectorises under omp simd.
@@ -158,7 +169,10 @@ RK_FM_INLINE float rk_exp(float x) {
   const float t = xc * 0x1.715476p0f + shift;
   const float kd = t - shift;
   // ln2_hi has 15 significant bits: kd*ln2_hi is exact for |k| <= 2^9.
-  const float r = (xc - kd * 0x1.62e4p-1f) - kd * 0x1.7f7d1cp-20f;
+  const float hi = xc - kd * 0x1.62e4p-1f;
+  const float lo = kd * 0x1.7f7d1cp-20f;
+  const float r = hi - lo;
+  const float rc = (hi - r) - lo;  // rounding error of r, as in the double version
 
   // Q: degree-4 minimax fit of (e^r - 1 - r)/r^2 on [-0.35, 0.35]
   // (abs error 3.3e-9 = 0.03 ulp).
@@ -167,7 +181,7 @@ RK_FM_INLINE float rk_exp(float x) {
   q = q * r + 0x1.555454p-5f;
   q = q * r + 0x1.555488p-3f;
   q = q * r + 0.5f;
-  const float p = 1.0f + (r + (r * r) * q);
+  const float p = 1.0f + (r + ((r * r) * q + rc));
 
   const std::uint32_t k = bits(t) - bits(shift);
   const std::uint32_t k1 = ((k + 256u) >> 1) - 128u;
@@ -183,8 +197,15 @@ RK_FM_INLINE double rk_log(double x) {
   using namespace rk_fm_detail;
   // Subnormal (and zero/negative, fixed up at the end) inputs are scaled by
   // 2^54 so that the exponent/mantissa split below sees a normal number.
-  const bool sub = x < 0x1p-1022;
-  const double xs = sub ? x * 0x1p54 : x;
+  //
+  // All selects in this function that involve floating-point work are bitwise
+  // blends, not ?:.  With ?: gcc threads the two cases into separate paths, so
+  // the multiply (and, for the special cases, the whole computation including
+  // the division) becomes conditional; with -ftrapping-math (the default) it
+  // may not speculate them, and on AVX2 (no masked operations) the loop is
+  // then left scalar ("control flow in loop").
+  const std::uint64_t sub = -std::uint64_t(x < 0x1p-1022);
+  const double xs = blend(sub, x * 0x1p54, x);
   // x = 2^e m with m in [sqrt(1/2), sqrt(2)): adding bits(1) - bits(sqrt(1/2))
   // carries into the exponent field exactly when the mantissa passes
   // sqrt(1/2), so the biased exponent eb comes out of one add and one
@@ -195,7 +216,7 @@ RK_FM_INLINE double rk_log(double x) {
   // e as a double without an int64->double conversion (AVX2 has none):
   // 1.5*2^52 + eb is exact, so subtracting 1.5*2^52 + 1023 gives eb - 1023.
   const double e = (from_bits(0x4338000000000000u + eb) - (0x1.8p52 + 1023.0)) -
-                   (sub ? 54.0 : 0.0);
+                   from_bits(bits(54.0) & sub);
 
   // log(m) = log(1+f) = 2 atanh(s), s = f/(2+f), |s| <= 0.1716.  Written as
   // f - f^2/2 + s (f^2/2 + R) with R = z T(z), z = s^2: every term but f is
@@ -215,27 +236,26 @@ RK_FM_INLINE double rk_log(double x) {
   const double R = z * t;
   const double hfsq = 0.5 * f * f;
   // e ln2 split as in rk_exp: e*ln2_hi is exact for |e| <= 2^21.
-  double y = e * 0x1.62e42fee00000p-1 -
+  const double y = e * 0x1.62e42fee00000p-1 -
              ((hfsq - (s * (hfsq + R) + e * 0x1.a39ef35793c76p-33)) - f);
 
-  // Special cases as selects: +Inf -> +Inf, +-0 -> -Inf, x < 0 -> NaN,
-  // NaN -> the same NaN (keeps R's NA payload).
-  y = x == __builtin_inf() ? x : y;
-  y = x == 0.0 ? -__builtin_inf() : y;
-  y = x < 0.0 ? __builtin_nan("") : y;
-  return x != x ? x + x : y;
+  // Special cases: +Inf -> +Inf, +-0 -> -Inf, x < 0 -> NaN, NaN -> the same
+  // NaN (keeps R's NA payload).  Selecting among constants and x is fine as ?:.
+  const double spec = x == 0.0 ? -__builtin_inf() : (x < 0.0 ? __builtin_nan("") : x);
+  const std::uint64_t ok = -std::uint64_t((x > 0.0) & (x < __builtin_inf()));
+  return blend(ok, y, spec);
 }
 
 /// Natural log in single precision, < 1 ulp, IEEE special cases; vectorises under omp simd.
 RK_FM_INLINE float rk_log(float x) {
   using namespace rk_fm_detail;
   // Same scheme as the double version, in float.
-  const bool sub = x < 0x1p-126f;
-  const float xs = sub ? x * 0x1p25f : x;
+  const std::uint32_t sub = -std::uint32_t(x < 0x1p-126f);
+  const float xs = blend(sub, x * 0x1p25f, x);
   const std::uint32_t u = bits(xs);
   const std::uint32_t eb = (u + 0x004afb0du) >> 23;  // bits(1) - bits(sqrt(1/2))
   const float m = from_bits(u - (eb << 23) + (127u << 23));
-  const float e = (from_bits(0x4b400000u + eb) - (0x1.8p23f + 127.0f)) - (sub ? 25.0f : 0.0f);
+  const float e = (from_bits(0x4b400000u + eb) - (0x1.8p23f + 127.0f)) - from_bits(bits(25.0f) & sub);
 
   const float f = m - 1.0f;
   const float s = f / (2.0f + f);
@@ -247,12 +267,11 @@ RK_FM_INLINE float rk_log(float x) {
   t = t * z + 0x1.555556p-1f;
   const float R = z * t;
   const float hfsq = 0.5f * f * f;
-  float y = e * 0x1.62e4p-1f - ((hfsq - (s * (hfsq + R) + e * 0x1.7f7d1cp-20f)) - f);
+  const float y = e * 0x1.62e4p-1f - ((hfsq - (s * (hfsq + R) + e * 0x1.7f7d1cp-20f)) - f);
 
-  y = x == __builtin_inff() ? x : y;
-  y = x == 0.0f ? -__builtin_inff() : y;
-  y = x < 0.0f ? __builtin_nanf("") : y;
-  return x != x ? x + x : y;
+  const float spec = x == 0.0f ? -__builtin_inff() : (x < 0.0f ? __builtin_nanf("") : x);
+  const std::uint32_t ok = -std::uint32_t((x > 0.0f) & (x < __builtin_inff()));
+  return blend(ok, y, spec);
 }
 
 #endif  // __FAST_MATH__
