@@ -11,7 +11,11 @@
   tmp <- file.path(tempdir(), "rkeops-cache")
   dir <- if (nzchar(Sys.getenv("_R_CHECK_PACKAGE_NAME_"))) tmp else tools::R_user_dir("rkeops", "cache")
   ok <- dir.exists(dir) || suppressWarnings(dir.create(dir, recursive = TRUE, mode = "0700"))
-  if (!ok || file.access(dir, 2) != 0) dir <- tmp
+  # the engine refuses a directory others can write to (it loads code from there)
+  if (!ok || file.access(dir, 2) != 0 ||
+      inherits(tryCatch(.rk_call("rk_cache_stats", dir), error = identity), "error")) {
+    dir <- tmp
+  }
   .rk_state$default_cache_dir <- dir
   dir
 }

@@ -103,8 +103,11 @@ RK_FM_INLINE double rk_exp(double x) {
   // end, so no lane ever computes a subnormal it does not need (subnormal
   // arithmetic costs ~100 cycles on x86).  [-745.2, -745.13] rounds to 0
   // through the arithmetic itself.
-  const bool under = x < -745.2;
-  double xc = under ? 0.0 : x;
+  // (Bitwise blends instead of ?: for the same reason as in rk_log: a ?:
+  // lets gcc move the arithmetic into a branch, which SSE2/AVX2 cannot
+  // if-convert under -ftrapping-math.)
+  const std::uint64_t under = -std::uint64_t(x < -745.2);
+  double xc = blend(under, 0.0, x);
   // Above ~709.79 the result overflows; clamping at 710 keeps k <= 1024 so the
   // two-step scaling below still produces +Inf by ordinary overflow (and the
   // inputs just under the threshold still round correctly).  NaN fails both
@@ -153,7 +156,7 @@ RK_FM_INLINE double rk_exp(double x) {
   const double s1 = from_bits((k1 + 1023u) << 52);
   const double s2 = from_bits((k2 + 1023u) << 52);
   const double y = (p * s1) * s2;
-  return under ? 0.0 : y;
+  return blend(under, 0.0, y);
 }
 
 /// e^x in single precision, < 1 ulp, IEEE special cases; vectorises under omp simd.
@@ -161,8 +164,8 @@ RK_FM_INLINE float rk_exp(float x) {
   using namespace rk_fm_detail;
   // Same scheme as the double version, in float so vectors hold 2x the lanes.
   // -150 ln2 = -103.97: below it the result rounds to +0.
-  const bool under = x < -104.0f;
-  float xc = under ? 0.0f : x;
+  const std::uint32_t under = -std::uint32_t(x < -104.0f);
+  float xc = blend(under, 0.0f, x);
   xc = xc > 89.0f ? 89.0f : xc;  // k <= 129: overflow happens in the scaling.
 
   const float shift = 0x1.8p23f;
@@ -189,7 +192,7 @@ RK_FM_INLINE float rk_exp(float x) {
   const float s1 = from_bits((k1 + 127u) << 23);
   const float s2 = from_bits((k2 + 127u) << 23);
   const float y = (p * s1) * s2;
-  return under ? 0.0f : y;
+  return blend(under, 0.0f, y);
 }
 
 /// Natural log in double precision, < 1 ulp, IEEE special cases; vectorises under omp simd.
