@@ -163,8 +163,12 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
 # Number of CPU threads: the option, within the machine, OMP_THREAD_LIMIT and R CMD check.
 .rk_nthreads <- function() {
   n <- get_rkeops_options("ncore")
-  avail <- tryCatch(parallel::detectCores(), error = function(e) 1L)
-  if (is.na(avail) || avail < 1) avail <- 1L
+  avail <- .rk_state$cores
+  if (is.null(avail)) {  # detectCores() costs milliseconds: once per session
+    avail <- tryCatch(parallel::detectCores(), error = function(e) 1L)
+    if (is.na(avail) || avail < 1) avail <- 1L
+    .rk_state$cores <- avail
+  }
   lim <- suppressWarnings(as.integer(Sys.getenv("OMP_THREAD_LIMIT", "")))
   if (!is.na(lim) && lim > 0) avail <- min(avail, lim)
   if (nzchar(Sys.getenv("_R_CHECK_LIMIT_CORES_")) && Sys.getenv("_R_CHECK_LIMIT_CORES_") != "false") {
@@ -188,4 +192,7 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
   )
 }
 
-.rk_include_dir <- function() system.file("include", package = "rkeops")
+.rk_include_dir <- function() {
+  if (is.null(.rk_state$include_dir)) .rk_state$include_dir <- system.file("include", package = "rkeops")
+  .rk_state$include_dir
+}

@@ -21,7 +21,7 @@ std::string Emitter::ref(int id, int k) const {
     case NodeKind::Var: {
       auto it = vars_.find({n.cat, n.pos});
       RK_ASSERT(it != vars_.end(), "unbound variable");
-      return it->second + "[" + std::to_string(k) + "]";
+      return it->second.first + "[" + std::to_string(k) + "]" + it->second.second;
     }
     case NodeKind::Call:
       return "v" + std::to_string(id) + "[" + std::to_string(k) + "]";
@@ -59,6 +59,22 @@ void Emitter::emit(int id) {
   }
   cur_ = -1;
   done_.insert(id);
+}
+
+std::string sum_terms(Emitter& e, const std::vector<std::string>& terms) {
+  const size_t n = terms.size();
+  if (n <= 8) {
+    std::string s;
+    for (size_t k = 0; k < n; ++k) s += (k ? " + " : "") + terms[k];
+    return n ? s : "T(0)";
+  }
+  std::string p[4];
+  for (int q = 0; q < 4; ++q) {
+    p[q] = e.tmp();
+    e.line("T " + p[q] + " = " + terms[q] + ";");
+  }
+  for (size_t k = 4; k < n; ++k) e.line(p[k % 4] + " += " + terms[k] + ";");
+  return "(" + p[0] + " + " + p[1] + ") + (" + p[2] + " + " + p[3] + ")";
 }
 
 std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) {

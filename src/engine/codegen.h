@@ -15,7 +15,11 @@ class Emitter {
  public:
   explicit Emitter(const Graph& g) : g_(g) {}
   // Name of the array holding variable (cat, pos); the backend declares and loads it.
-  void bind_var(int cat, int pos, const std::string& name) { vars_[{cat, pos}] = name; }
+  // Component k of variable (cat, pos) is written name[k] + suffix, e.g. "yb1[k][jj]" for a
+  // packed tile (name "yb1", suffix "[jj]").
+  void bind_var(int cat, int pos, const std::string& name, const std::string& suffix = "") {
+    vars_[{cat, pos}] = {name, suffix};
+  }
   // Emits node `id` and everything it depends on (once); returns nothing, see ref().
   void emit(int id);
   // Expression for component k of node id (dim-1 nodes broadcast).
@@ -41,12 +45,16 @@ class Emitter {
 
  private:
   const Graph& g_;
-  std::map<std::pair<int, int>, std::string> vars_;
+  std::map<std::pair<int, int>, std::pair<std::string, std::string>> vars_;
   std::set<int> done_;
   std::string code_;
   int cur_ = -1;
   int ntmp_ = 0;
 };
+
+// Sum of `terms` as emitted code. Long sums use four interleaved partial sums so that the
+// additions do not form one long dependency chain (fixed order: results are deterministic).
+std::string sum_terms(Emitter& e, const std::vector<std::string>& terms);
 
 // Which variables (cat, pos, dim) a sub-graph uses, sorted.
 struct VarUse { int cat, pos, dim; };

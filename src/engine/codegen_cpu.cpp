@@ -60,10 +60,13 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   std::vector<VarUse> vars = collect_vars(g, roots);
   int inner_dims = 0;
   for (auto& v : vars) if (v.cat == inner) inner_dims += v.dim;
-  // Inner tile: about 16 KiB of inner variables; the fbuf of F values stays small too.
-  int TJ = 2048 / (inner_dims > 0 ? inner_dims : 1);
-  if (!sum_fast) TJ = std::min(TJ, 4096 / DF);
-  TJ = std::max(16, std::min(TJ, 1024));
+  // Inner tile: the inner variables of a tile are packed into a stack buffer of about
+  // 128 KiB ([component][j]: constant offsets, unit stride, no pointer per component), which
+  // a block of outer rows then sweeps; at least 64 wide so the vector loop amortises
+  // reloading an outer row.
+  int TJ = 16384 / (inner_dims > 0 ? inner_dims : 1);
+  if (!sum_fast) TJ = std::min(TJ, 8192 / DF);
+  TJ = std::max(64, std::min(TJ, 1024)) / 16 * 16;
   int IB = std::max(1, std::min(32, 2048 / std::max(1, S + SI)));
 
   std::ostringstream src;
@@ -134,15 +137,24 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << "    RkState acc[" << IB << "];\n";
   src << "    for (int b_ = 0; b_ < IB; ++b_) {\n" << init_code("acc[b_]", "      ") << "    }\n";
   if (!sum_fast) src << "    T fbuf[" << DF << "][" << TJ << "];\n";
+  for (auto& v : vars)
+    if (v.cat == inner) src << "    T " << var_array(1, v.pos) << "[" << v.dim << "][" << TJ << "];\n";
   src << "    for (long long jt = jb0; jt < jb1; jt += TJ) {\n";
   src << "      const long long jn = jt + TJ < jb1 ? TJ : jb1 - jt;\n";
+  for (auto& v : vars) {
+    if (v.cat != inner) continue;
+    std::string yb = var_array(1, v.pos), d = "D" + I(v.pos), ld = "ld" + I(v.pos);
+    src << "      for (int k = 0; k < " << v.dim << "; ++k)\n        for (long long jj = 0; jj < jn; ++jj) "
+        << yb << "[k][jj] = " << d << "[jt + jj + k * " << ld << "];\n";
+  }
   src << "      for (long long i = ib0; i < ib1; ++i) {\n";
   src << "        RkState& S_ = acc[i - ib0];\n";
 
   Emitter e(g);
   for (auto& v : vars) {
     if (v.cat == CAT_P) e.bind_var(v.cat, v.pos, var_array(2, v.pos));
-    else e.bind_var(v.cat, v.pos, var_array(v.cat == outer ? 0 : 1, v.pos));
+    else if (v.cat == outer) e.bind_var(v.cat, v.pos, var_array(0, v.pos));
+    else e.bind_var(v.cat, v.pos, var_array(1, v.pos), "[jj]");   // the packed tile
   }
   // Outer variables and everything that does not depend on the inner index: once per row.
   std::string pre;
@@ -173,13 +185,6 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   // The body computed for each inner index j of the tile.
   e.indent = "          ";
   std::string loads;
-  for (auto& v : vars) {
-    if (v.cat != inner) continue;
-    loads += "          T " + var_array(1, v.pos) + "[" + I(v.dim) + "];";
-    for (int k = 0; k < v.dim; ++k)
-      loads += " " + var_array(1, v.pos) + "[" + I(k) + "] = D" + I(v.pos) + "[j + " + I(k) + " * ld" + I(v.pos) + "];";
-    loads += "\n";
-  }
   for (int r : roots) e.emit(r);
   std::string body = loads + e.code();
 

@@ -52,9 +52,9 @@ int wsqdist(const Dims& d, const Params& p, std::string* why) {
 
 // ---- vector emitters ----
 void emit_sum(Emitter& e, int) {
-  std::string s = e.a(0, 0);
-  for (int k = 1; k < e.adim(0); ++k) s += " + " + e.a(0, k);
-  e.line(e.o(0) + " = " + s + ";");
+  std::vector<std::string> t;
+  for (int k = 0; k < e.adim(0); ++k) t.push_back(e.a(0, k));
+  e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
 }
 void emit_sumt(Emitter& e, int) {
   for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(0, 0) + ";");
@@ -74,9 +74,9 @@ void emit_vmax(Emitter& e, int) { emit_vec_extreme(e, ">", false); }
 void emit_vargmin(Emitter& e, int) { emit_vec_extreme(e, "<", true); }
 void emit_vargmax(Emitter& e, int) { emit_vec_extreme(e, ">", true); }
 std::string sqnorm_expr(Emitter& e, int i) {
-  std::string s;
-  for (int k = 0; k < e.adim(i); ++k) s += (k ? " + " : "") + e.a(i, k) + " * " + e.a(i, k);
-  return s;
+  std::vector<std::string> t;
+  for (int k = 0; k < e.adim(i); ++k) t.push_back(e.a(i, k) + " * " + e.a(i, k));
+  return sum_terms(e, t);
 }
 void emit_sqnorm2(Emitter& e, int) { e.line(e.o(0) + " = " + sqnorm_expr(e, 0) + ";"); }
 void emit_norm2(Emitter& e, int) { e.line(e.o(0) + " = rk_sqrt(" + sqnorm_expr(e, 0) + ");"); }
@@ -85,39 +85,43 @@ void emit_normalize(Emitter& e, int) {
   e.line("T " + r + " = rk_rsqrt(" + sqnorm_expr(e, 0) + ");");
   for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + r + " * " + e.a(0, k) + ";");
 }
-// Sum over k of (x_k - y_k)^2 where arguments ix, iy may broadcast.
-std::string sqdist_expr(Emitter& e, int ix, int iy, int D, std::vector<std::string>* diffs) {
-  std::string s;
+// Differences x_k - y_k (arguments ix, iy; either may broadcast) as temporaries.
+std::vector<std::string> diffs(Emitter& e, int ix, int iy, int D) {
+  std::vector<std::string> d;
   for (int k = 0; k < D; ++k) {
     std::string t = e.tmp();
     e.line("T " + t + " = " + e.a(ix, k) + " - " + e.a(iy, k) + ";");
-    diffs->push_back(t);
-    s += (k ? " + " : "") + t + " * " + t;
+    d.push_back(t);
   }
-  return s;
+  return d;
 }
 void emit_sqdist(Emitter& e, int) {
   int D = e.adim(0) > e.adim(1) ? e.adim(0) : e.adim(1);
-  std::vector<std::string> diffs;
-  e.line(e.o(0) + " = " + sqdist_expr(e, 0, 1, D, &diffs) + ";");
+  std::vector<std::string> t;
+  if (D <= 8) {
+    for (auto& d : diffs(e, 0, 1, D)) t.push_back(d + " * " + d);
+  } else {  // squares of differences computed inline: one temporary live at a time
+    for (int k = 0; k < D; ++k)
+      t.push_back("rk_sq(" + e.a(0, k) + " - " + e.a(1, k) + ")");
+  }
+  e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
 }
 void emit_scalprod(Emitter& e, int) {
-  std::string s;
-  for (int k = 0; k < e.adim(0); ++k) s += (k ? " + " : "") + e.a(0, k) + " * " + e.a(1, k);
-  e.line(e.o(0) + " = " + s + ";");
+  std::vector<std::string> t;
+  for (int k = 0; k < e.adim(0); ++k) t.push_back(e.a(0, k) + " * " + e.a(1, k));
+  e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
 }
-// <x, S x> for a weight of dim 1, D or D*D applied to the values `v` (already computed).
+// <v, S v> for a weight of dim 1, D or D*D applied to the values `v` (already computed).
 void emit_weighted(Emitter& e, int is, const std::vector<std::string>& v) {
   int D = static_cast<int>(v.size()), S = e.adim(is);
-  std::string s;
+  std::vector<std::string> t;
   if (S == 1 || S == D) {
-    for (int k = 0; k < D; ++k) s += (k ? " + " : "") + e.a(is, k) + " * " + v[k] + " * " + v[k];
+    for (int k = 0; k < D; ++k) t.push_back(e.a(is, k) + " * " + v[k] + " * " + v[k]);
   } else {
     for (int k = 0; k < D; ++k)
-      for (int l = 0; l < D; ++l)
-        s += std::string(s.empty() ? "" : " + ") + v[k] + " * " + e.a(is, k * D + l) + " * " + v[l];
+      for (int l = 0; l < D; ++l) t.push_back(v[k] + " * " + e.a(is, k * D + l) + " * " + v[l]);
   }
-  e.line(e.o(0) + " = " + s + ";");
+  e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
 }
 std::vector<std::string> arg_refs(Emitter& e, int i) {
   std::vector<std::string> v;
@@ -125,11 +129,7 @@ std::vector<std::string> arg_refs(Emitter& e, int i) {
   return v;
 }
 void emit_wsqnorm(Emitter& e, int) { emit_weighted(e, 0, arg_refs(e, 1)); }
-void emit_wsqdist(Emitter& e, int) {
-  std::vector<std::string> diffs;
-  sqdist_expr(e, 1, 2, e.adim(1), &diffs);
-  emit_weighted(e, 0, diffs);
-}
+void emit_wsqdist(Emitter& e, int) { emit_weighted(e, 0, diffs(e, 1, 2, e.adim(1))); }
 void emit_elem(Emitter& e, int) { e.line(e.o(0) + " = " + e.a(0, e.p(0)) + ";"); }
 void emit_elemt(Emitter& e, int) {  // ElemT(x, n, m): dim n, x at position m
   for (int k = 0; k < e.node().dim; ++k)
@@ -160,17 +160,17 @@ void emit_zero(Emitter& e, int) {
 void emit_matvec(Emitter& e, int) {  // A (n x m, row-major) times v (m)
   int m = e.adim(1), n = e.node().dim;
   for (int r = 0; r < n; ++r) {
-    std::string s;
-    for (int c = 0; c < m; ++c) s += (c ? " + " : "") + e.a(0, r * m + c) + " * " + e.a(1, c);
-    e.line(e.o(r) + " = " + s + ";");
+    std::vector<std::string> t;
+    for (int c = 0; c < m; ++c) t.push_back(e.a(0, r * m + c) + " * " + e.a(1, c));
+    e.line(e.o(r) + " = " + sum_terms(e, t) + ";");
   }
 }
 void emit_vecmat(Emitter& e, int) {  // v (n) times A (n x m, row-major)
   int n = e.adim(0), m = e.node().dim;
   for (int c = 0; c < m; ++c) {
-    std::string s;
-    for (int r = 0; r < n; ++r) s += (r ? " + " : "") + e.a(0, r) + " * " + e.a(1, r * m + c);
-    e.line(e.o(c) + " = " + s + ";");
+    std::vector<std::string> t;
+    for (int r = 0; r < n; ++r) t.push_back(e.a(0, r) + " * " + e.a(1, r * m + c));
+    e.line(e.o(c) + " = " + sum_terms(e, t) + ";");
   }
 }
 void emit_tensorprod(Emitter& e, int) {

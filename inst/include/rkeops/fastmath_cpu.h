@@ -4,9 +4,9 @@
 // `-O3 -march=native -fopenmp` but never `-ffast-math` (NaN/Inf must follow
 // IEEE, and -ffast-math also flushes subnormals process-wide through
 // crtfastmath.o).  Without -ffast-math gcc will not vectorise std::exp inside
-// `#pragma omp simd` loops (libmvec's _ZGV*_exp is only used under
-// -ffinite-math-only / -fno-math-errno), so a Gaussian kernel runs its exp
-// one lane at a time.  The functions below use only +,-,*,fma, comparisons,
+// `#pragma omp simd` loops (glibc declares the `omp declare simd` variants of
+// exp/log, libmvec's _ZGV*_exp, only when __FAST_MATH__ is defined), so a
+// Gaussian kernel calls the scalar exp once per lane.  The functions below use only +,-,*,fma, comparisons,
 // selects and integer bit operations, all of which gcc and clang turn into
 // vector instructions (AVX2, AVX-512, NEON, SVE) with no call and no branch.
 //
@@ -39,22 +39,6 @@
 #define RK_FM_INLINE static inline
 #endif
 
-// Under -ffast-math the compiler may reassociate (t + C) - C into t, which
-// breaks the round-to-integer trick used below; fast-math also vectorises the
-// builtins itself.  So a translation unit compiled that way gets the builtins.
-#if defined(__FAST_MATH__)
-
-/// exp(x); -ffast-math build: defer to the compiler's own vector exp.
-RK_FM_INLINE double rk_exp(double x) { return __builtin_exp(x); }
-/// expf(x); -ffast-math build: defer to the compiler's own vector expf.
-RK_FM_INLINE float rk_exp(float x) { return __builtin_expf(x); }
-/// log(x); -ffast-math build: defer to the compiler's own vector log.
-RK_FM_INLINE double rk_log(double x) { return __builtin_log(x); }
-/// logf(x); -ffast-math build: defer to the compiler's own vector logf.
-RK_FM_INLINE float rk_log(float x) { return __builtin_logf(x); }
-
-#else
-
 namespace rk_fm_detail {
 
 /// Bits of a double (memcpy is the defined-behaviour pun; it compiles to nothing).
@@ -84,7 +68,7 @@ RK_FM_INLINE float from_bits(std::uint32_t u) {
 
 /// a where mask bits are set, b elsewhere (mask all-ones or all-zeros).
 // Used instead of ?: where gcc would otherwise turn the select back into a
-// branch around floating-point work (see rk_log).
+// branch around floating-point work (see rk_select).
 RK_FM_INLINE double blend(std::uint64_t mask, double a, double b) {
   return from_bits((bits(a) & mask) | (bits(b) & ~mask));
 }
@@ -95,6 +79,37 @@ RK_FM_INLINE float blend(std::uint32_t mask, float a, float b) {
 
 }  // namespace rk_fm_detail
 
+/// c ? a : b with both sides always evaluated; keeps `omp simd` loops vectorised.
+// Why: for `c ? 0 : rk_exp(v)` gcc makes the rk_exp arithmetic conditional,
+// and under -ftrapping-math (the default) it will not if-convert conditional
+// floating-point operations, so the loop stays scalar ("control flow in
+// loop"), on AVX-512 as well as AVX2.  A bitwise blend of two computed
+// values is not turned back into a branch.  (-fno-trapping-math also lifts
+// the restriction without changing any result.)
+RK_FM_INLINE double rk_select(bool c, double a, double b) {
+  return rk_fm_detail::blend(-std::uint64_t(c), a, b);
+}
+/// Float c ? a : b with both sides always evaluated (see the double version).
+RK_FM_INLINE float rk_select(bool c, float a, float b) {
+  return rk_fm_detail::blend(-std::uint32_t(c), a, b);
+}
+
+// Under -ffast-math the compiler may reassociate (t + C) - C into t, which
+// breaks the round-to-integer trick used below; fast-math also vectorises the
+// builtins itself.  So a translation unit compiled that way gets the builtins.
+#if defined(__FAST_MATH__)
+
+/// exp(x); -ffast-math build: defer to the compiler's own vector exp.
+RK_FM_INLINE double rk_exp(double x) { return __builtin_exp(x); }
+/// expf(x); -ffast-math build: defer to the compiler's own vector expf.
+RK_FM_INLINE float rk_exp(float x) { return __builtin_expf(x); }
+/// log(x); -ffast-math build: defer to the compiler's own vector log.
+RK_FM_INLINE double rk_log(double x) { return __builtin_log(x); }
+/// logf(x); -ffast-math build: defer to the compiler's own vector logf.
+RK_FM_INLINE float rk_log(float x) { return __builtin_logf(x); }
+
+#else
+
 /// e^x in double precision, < 1 ulp, IEEE special cases; vectorises under omp simd.
 RK_FM_INLINE double rk_exp(double x) {
   using namespace rk_fm_detail;
@@ -103,16 +118,19 @@ RK_FM_INLINE double rk_exp(double x) {
   // end, so no lane ever computes a subnormal it does not need (subnormal
   // arithmetic costs ~100 cycles on x86).  [-745.2, -745.13] rounds to 0
   // through the arithmetic itself.
-  // (Bitwise blends instead of ?: for the same reason as in rk_log: a ?:
-  // lets gcc move the arithmetic into a branch, which SSE2/AVX2 cannot
-  // if-convert under -ftrapping-math.)
+  // (Bitwise blends instead of ?: for the same reason as rk_select: with a
+  // ?: gcc threads each case into its own path, e.g. constant-folds the whole
+  // computation for x > 710, and the remaining conditional arithmetic cannot
+  // be if-converted on SSE2/AVX2 under -ftrapping-math.)
   const std::uint64_t under = -std::uint64_t(x < -745.2);
   double xc = blend(under, 0.0, x);
   // Above ~709.79 the result overflows; clamping at 710 keeps k <= 1024 so the
   // two-step scaling below still produces +Inf by ordinary overflow (and the
   // inputs just under the threshold still round correctly).  NaN fails both
-  // comparisons and flows through the arithmetic as NaN.
-  xc = xc > 710.0 ? 710.0 : xc;
+  // comparisons and flows through the arithmetic as the same NaN: every
+  // operation has it as an operand and s1, s2 below are never NaN (zero
+  // mantissa), so R's NA payload survives.
+  xc = blend(-std::uint64_t(xc > 710.0), 710.0, xc);
 
   // x = k ln2 + r, |r| <= ln2/2.  Adding 1.5*2^52 rounds x/ln2 to the nearest
   // integer and leaves k in the low mantissa bits of t (two's complement).
@@ -166,7 +184,7 @@ RK_FM_INLINE float rk_exp(float x) {
   // -150 ln2 = -103.97: below it the result rounds to +0.
   const std::uint32_t under = -std::uint32_t(x < -104.0f);
   float xc = blend(under, 0.0f, x);
-  xc = xc > 89.0f ? 89.0f : xc;  // k <= 129: overflow happens in the scaling.
+  xc = blend(-std::uint32_t(xc > 89.0f), 89.0f, xc);  // k <= 128: overflow in the scaling
 
   const float shift = 0x1.8p23f;
   const float t = xc * 0x1.715476p0f + shift;
@@ -239,8 +257,8 @@ RK_FM_INLINE double rk_log(double x) {
   const double R = z * t;
   const double hfsq = 0.5 * f * f;
   // e ln2 split as in rk_exp: e*ln2_hi is exact for |e| <= 2^21.
-  const double y = e * 0x1.62e42fee00000p-1 -
-             ((hfsq - (s * (hfsq + R) + e * 0x1.a39ef35793c76p-33)) - f);
+  const double y =
+      e * 0x1.62e42fee00000p-1 - ((hfsq - (s * (hfsq + R) + e * 0x1.a39ef35793c76p-33)) - f);
 
   // Special cases: +Inf -> +Inf, +-0 -> -Inf, x < 0 -> NaN, NaN -> the same
   // NaN (keeps R's NA payload).  Selecting among constants and x is fine as ?:.
@@ -258,7 +276,8 @@ RK_FM_INLINE float rk_log(float x) {
   const std::uint32_t u = bits(xs);
   const std::uint32_t eb = (u + 0x004afb0du) >> 23;  // bits(1) - bits(sqrt(1/2))
   const float m = from_bits(u - (eb << 23) + (127u << 23));
-  const float e = (from_bits(0x4b400000u + eb) - (0x1.8p23f + 127.0f)) - from_bits(bits(25.0f) & sub);
+  const float e =
+      (from_bits(0x4b400000u + eb) - (0x1.8p23f + 127.0f)) - from_bits(bits(25.0f) & sub);
 
   const float f = m - 1.0f;
   const float s = f / (2.0f + f);

@@ -1,6 +1,7 @@
 // rkeops: helpers shared by the CPU and CUDA kernels. The backend prelude defines RK_FN
 // (function qualifiers) and the basic maths rk_exp, rk_log, rk_sqrt, ... for float and double.
 
+template <class U> RK_FN U rk_sq(U x) { return x * x; }
 // Sign(0) = 0, as KeOps.
 template <class U> RK_FN U rk_sign(U x) { return x > U(0) ? U(1) : (x < U(0) ? U(-1) : U(0)); }
 // Step(x) = 1 for x >= 0, else 0 (NaN gives 0).
