@@ -210,20 +210,30 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     for (int k = 0; k < d; ++k) src << "          fbuf[" << k << "][jj] = " << e.ref(f.root, k) << ";\n";
     for (int k = 0; k < dw; ++k) src << "          fbuf[" << d + k << "][jj] = " << e.ref(f.weight, k) << ";\n";
     src << "        }\n";
-    src << "        for (long long jj = 0; jj < jn; ++jj) {\n          const long long j = jt + jj;\n";
     RedCode c = red_code("S_", "");
-    c.ind = "          ";
     c.f = [&](int k) { return "fbuf[" + I(k) + "][jj]"; };
     c.w = [&](int k) { return "fbuf[" + I(d + k) + "][jj]"; };
     c.j = "j";
-    if (kahan) {
-      for (int k = 0; k < d; ++k)
-        c.line("{ T y_ = fbuf[" + I(k) + "][jj] - S_.cp[" + I(k) + "]; T t_ = S_.st[" + I(k) + "] + y_; S_.cp[" +
-               I(k) + "] = (t_ - S_.st[" + I(k) + "]) - y_; S_.st[" + I(k) + "] = t_; }");
-    } else {
-      red.acc(c, sh);
+    if (red.tile && !kahan) {  // the tile's state in vector loops, then merged
+      RedCode t = red_code("T_", "");
+      t.f = c.f;
+      t.w = c.w;
+      t.ind = "        ";
+      t.line("RkState T_;");
+      red.tile(t, sh);
+      src << t.text << merge_code("S_", "T_", "        ");
+    } else {  // term by term
+      src << "        for (long long jj = 0; jj < jn; ++jj) {\n          const long long j = jt + jj;\n";
+      c.ind = "          ";
+      if (kahan) {
+        for (int k = 0; k < d; ++k)
+          c.line("{ T y_ = fbuf[" + I(k) + "][jj] - S_.cp[" + I(k) + "]; T t_ = S_.st[" + I(k) + "] + y_; S_.cp[" +
+                 I(k) + "] = (t_ - S_.st[" + I(k) + "]) - y_; S_.st[" + I(k) + "] = t_; }");
+      } else {
+        red.acc(c, sh);
+      }
+      src << c.text << "          (void)j;\n        }\n";
     }
-    src << c.text << "          (void)j;\n        }\n";
   }
   src << "      }\n    }\n";
   src << "    if (nsplit == 1) {\n      for (long long i = ib0; i < ib1; ++i) {\n        RkState& S_ = acc[i - ib0];\n"

@@ -1,6 +1,8 @@
 // The reduction table (see reductions.h). Emitted code uses T (float or double) and RK_INF.
 #include "reductions.h"
 
+#include <vector>
+
 #include "errors.h"
 
 namespace rkeops {
@@ -148,6 +150,33 @@ void ssmw_final(RedCode& c, const S& s) {
 }
 int dim_dw(const S& s) { return s.dw; }
 
+// Tile of max-shifted exponential sums: the tile's max m, then sums of exp(f - m) w (f == m
+// counts 1, so that +Inf and all -Inf tiles stay exact). `first` is the state index of the
+// first sum; with_one adds the plain sum of exp(f - m) first (SumSoftMaxWeight).
+void shift_tile_impl(RedCode& c, const S& s, bool with_one) {
+  std::string f = c.f(0);
+  c.line("T m_ = -RK_INF;");
+  c.line("#pragma omp simd reduction(max:m_)");
+  c.line("for (long long jj = 0; jj < jn; ++jj) m_ = " + f + " > m_ ? " + f + " : m_;");
+  std::vector<std::string> w;
+  if (with_one) w.push_back("T(1)");
+  for (int k = 0; k < (with_one ? s.dw : nw(s)); ++k) w.push_back(s.dw > 0 ? c.w(k) : std::string("T(1)"));
+  std::string names;
+  for (size_t k = 0; k < w.size(); ++k) {
+    c.line("T q" + I(k) + "_ = T(0);");
+    names += (k ? ", q" : "q") + I(k) + "_";
+  }
+  c.line("#pragma omp simd reduction(+:" + names + ")");
+  c.line("for (long long jj = 0; jj < jn; ++jj) {");
+  c.line("  T e_ = " + f + " == m_ ? T(1) : rk_exp(" + f + " - m_);");
+  for (size_t k = 0; k < w.size(); ++k) c.line("  q" + I(k) + "_ += e_ * " + w[k] + ";");
+  c.line("}");
+  c.line(at(c.st, 0) + " = m_;");
+  for (size_t k = 0; k < w.size(); ++k) c.line(at(c.st, 1 + static_cast<int>(k)) + " = q" + I(k) + "_;");
+}
+void shift_tile(RedCode& c, const S& s) { shift_tile_impl(c, s, false); }
+void ssmw_tile(RedCode& c, const S& s) { shift_tile_impl(c, s, true); }
+
 const ReductionInfo kReductions[] = {
   // name               extra         sum?   state     istate   out       check  init             acc              merge             final
   {"Sum",               Extra::None,  true,  dim_d,    dim_0,   dim_d,    nullptr, sum_init,      sum_acc,         sum_merge,        sum_final},
@@ -160,11 +189,11 @@ const ReductionInfo kReductions[] = {
   {"KMin",              Extra::K,     false, dim_kd,   dim_kd,  dim_kd,   nullptr, kmin_init,     kmin_acc,        kmin_merge,       kmin_final},
   {"ArgKMin",           Extra::K,     false, dim_kd,   dim_kd,  dim_kd,   nullptr, kmin_init,     kmin_acc,        kmin_merge,       argkmin_final},
   {"KMin_ArgKMin",      Extra::K,     false, dim_kd,   dim_kd,  dim_2kd,  nullptr, kmin_init,     kmin_acc,        kmin_merge,       kminargkmin_final},
-  {"LogSumExp",         Extra::None,  false, dim_shift, dim_0,  dim_nw,   "d1",    shift_init,    shift_acc,       shift_merge,      lse_final},
-  {"LogSumExpWeight",   Extra::Weight, false, dim_shift, dim_0, dim_nw,   "d1",    shift_init,    shift_acc,       shift_merge,      lse_final},
-  {"Max_SumShiftExp",   Extra::None,  false, dim_shift, dim_0,  dim_1nw,  "d1",    shift_init,    shift_acc,       shift_merge,      shift_final},
-  {"Max_SumShiftExpWeight", Extra::Weight, false, dim_shift, dim_0, dim_1nw, "d1", shift_init,    shift_acc,       shift_merge,      shift_final},
-  {"SumSoftMaxWeight",  Extra::Weight, false, dim_ssmw, dim_0,  dim_dw,   "d1",    ssmw_init,     ssmw_acc,        ssmw_merge,       ssmw_final},
+  {"LogSumExp",         Extra::None,  false, dim_shift, dim_0,  dim_nw,   "d1",    shift_init,    shift_acc,       shift_merge,      lse_final, shift_tile},
+  {"LogSumExpWeight",   Extra::Weight, false, dim_shift, dim_0, dim_nw,   "d1",    shift_init,    shift_acc,       shift_merge,      lse_final, shift_tile},
+  {"Max_SumShiftExp",   Extra::None,  false, dim_shift, dim_0,  dim_1nw,  "d1",    shift_init,    shift_acc,       shift_merge,      shift_final, shift_tile},
+  {"Max_SumShiftExpWeight", Extra::Weight, false, dim_shift, dim_0, dim_1nw, "d1", shift_init,    shift_acc,       shift_merge,      shift_final, shift_tile},
+  {"SumSoftMaxWeight",  Extra::Weight, false, dim_ssmw, dim_0,  dim_dw,   "d1",    ssmw_init,     ssmw_acc,        ssmw_merge,       ssmw_final, ssmw_tile},
 };
 
 }  // namespace

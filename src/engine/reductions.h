@@ -37,6 +37,9 @@ struct ReductionInfo {
   void (*acc)(RedCode&, const RedShape&);
   void (*merge)(RedCode&, const RedShape&);
   void (*final)(RedCode&, const RedShape&);
+  // Optional: the state of a whole tile of terms f(k)/w(k) at index "jj" in [0, jn), computed
+  // with vectorisable loops into state `st`, then merged (the CPU uses it; nullptr: acc each term).
+  void (*tile)(RedCode&, const RedShape&) = nullptr;
 };
 
 int find_reduction(const std::string& name);   // -1 when unknown
