@@ -43,6 +43,7 @@ check: setup
 	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual rkeops_*.tar.gz
 
 bench: install
+	sh bench/handwritten.sh 20000
 	$(RSCRIPT) bench/cpu.R
 
 clean:
