@@ -2,6 +2,7 @@
 # "N passed, N failed, N skipped" line; exits non-zero on any failure.
 library(testthat)
 library(rkeops)
+Sys.setenv(NOT_CRAN = "true")
 if (!nzchar(Sys.getenv("RKEOPS_CACHE_DIR"))) Sys.setenv(RKEOPS_CACHE_DIR = file.path(tempdir(), "rkeops-cache"))
 res <- as.data.frame(test_dir("tests/testthat", package = "rkeops", load_package = "installed",
                               reporter = ProgressReporter$new(show_praise = FALSE), stop_on_failure = FALSE))

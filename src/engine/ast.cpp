@@ -75,7 +75,7 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
     std::string text = info.name;
     text += "(";
     bool first = true;
-    for (int a : args) { text += (first ? "" : ", ") + print(a); first = false; }
+    for (int a : args) { text += (first ? "" : ", ") + print_named(a); first = false; }
     for (int p : params) { text += (first ? "" : ", ") + std::to_string(p); first = false; }
     text += ")";
     std::string sizes;
@@ -93,10 +93,15 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
   return intern(std::move(n));
 }
 
-std::string Graph::print(int id) const {
+std::string Graph::print(int id) const { return print_impl(id, false); }
+std::string Graph::print_named(int id) const { return print_impl(id, true); }
+
+std::string Graph::print_impl(int id, bool named) const {
   const Node& n = nodes_[id];
   switch (n.kind) {
     case NodeKind::Var: {
+      auto it = names_.find({n.cat, n.pos});
+      if (named && it != names_.end() && it->second.second == n.dim) return it->second.first;
       static const char* names[] = {"Vi", "Vj", "Pm"};
       return std::string(names[n.cat]) + "(" + std::to_string(n.pos) + "," +
              std::to_string(n.dim) + ")";
@@ -108,7 +113,7 @@ std::string Graph::print(int id) const {
       std::string s = op_info(n.op).name;
       s += "(";
       bool first = true;
-      for (int a : n.args) { s += (first ? "" : ",") + print(a); first = false; }
+      for (int a : n.args) { s += (first ? "" : ",") + print_impl(a, named); first = false; }
       for (int p : n.params) { s += (first ? "" : ",") + std::to_string(p); first = false; }
       return s + ")";
     }

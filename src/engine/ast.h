@@ -1,5 +1,6 @@
 // Expression DAG: few closed node kinds (Var, Const, Call); operations are data (see ops.h).
 #pragma once
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,11 +38,16 @@ class Graph {
   int size() const { return static_cast<int>(nodes_.size()); }
   // Canonical printing: the cache key of a formula and the text in error messages.
   std::string print(int id) const;
+  // The same with the user's alias names for variables (error messages).
+  std::string print_named(int id) const;
+  void set_var_name(int cat, int pos, int dim, const std::string& name) { names_[{cat, pos}] = {name, dim}; }
 
  private:
   int intern(Node n);
+  std::string print_impl(int id, bool named) const;
   std::vector<Node> nodes_;
   std::unordered_map<std::string, int> index_;
+  std::map<std::pair<int, int>, std::pair<std::string, int>> names_;
 };
 
 std::string format_double(double v);   // shortest text that reads back as the same double

@@ -391,6 +391,7 @@ Formula parse_formula(const std::string& formula, const std::vector<std::string>
       throw UserError("formula", "the name '" + name + "' is declared twice in args");
     table[name] = al;
   }
+  for (auto& kv : table) f.g.set_var_name(kv.second.cat, kv.second.pos, kv.second.dim, kv.first);
   Parser p(f, formula, table);
   p.parse_top();
 
