@@ -166,10 +166,17 @@ void shift_tile_impl(RedCode& c, const S& s, bool with_one) {
     c.line("T q" + I(k) + "_ = T(0);");
     names += (k ? ", q" : "q") + I(k) + "_";
   }
-  c.line("#pragma omp simd reduction(+:" + names + ")");
-  c.line("for (long long jj = 0; jj < jn; ++jj) {");
-  c.line("  T e_ = " + f + " == m_ ? T(1) : rk_exp(" + f + " - m_);");
-  for (size_t k = 0; k < w.size(); ++k) c.line("  q" + I(k) + "_ += e_ * " + w[k] + ";");
+  // A finite max (the usual case): plain vector loop. An infinite one: f == m counts 1
+  // (exp(inf - inf) would be NaN), in a scalar loop.
+  for (int pass = 0; pass < 2; ++pass) {
+    c.line(pass == 0 ? "if (m_ - m_ == T(0)) {" : "} else {");
+    if (pass == 0) c.line("  #pragma omp simd reduction(+:" + names + ")");
+    c.line("  for (long long jj = 0; jj < jn; ++jj) {");
+    c.line(pass == 0 ? "    T e_ = rk_exp(" + f + " - m_);"
+                     : "    T e_ = " + f + " == m_ ? T(1) : rk_exp(" + f + " - m_);");
+    for (size_t k = 0; k < w.size(); ++k) c.line("    q" + I(k) + "_ += e_ * " + w[k] + ";");
+    c.line("  }");
+  }
   c.line("}");
   c.line(at(c.st, 0) + " = m_;");
   for (size_t k = 0; k < w.size(); ++k) c.line(at(c.st, 1 + static_cast<int>(k)) + " = q" + I(k) + "_;");

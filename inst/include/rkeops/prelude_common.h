@@ -9,9 +9,10 @@ template <class U> RK_FN U rk_step(U x) { return x >= U(0) ? U(1) : U(0); }
 template <class U> RK_FN U rk_relu(U x) { return x > U(0) ? x : U(0); }
 template <class U> RK_FN U rk_clamp(U x, U a, U b) { return x < a ? a : (x > b ? b : x); }
 // x log x, with 0 log 0 = 0.
-template <class U> RK_FN U rk_xlogx(U x) { return x == U(0) ? U(0) : x * rk_log(x); }
+// (Helpers compute first and select after: a call inside ?: keeps a simd loop scalar.)
+template <class U> RK_FN U rk_xlogx(U x) { U v = x * rk_log(x); return x == U(0) ? U(0) : v; }
 // sin(x)/x, with the limit 1 at 0.
-template <class U> RK_FN U rk_sinxdivx(U x) { return x == U(0) ? U(1) : rk_sin(x) / x; }
+template <class U> RK_FN U rk_sinxdivx(U x) { U v = rk_sin(x) / x; return x == U(0) ? U(1) : v; }
 // x^n for an integer n, by repeated squaring (exact for small n, as KeOps's Pow).
 template <class U> RK_FN U rk_powi(U x, int n) {
   bool inv = n < 0;

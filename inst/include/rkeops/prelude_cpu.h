@@ -6,8 +6,8 @@
 RK_FN double rk_sqrt(double x) { return __builtin_sqrt(x); }
 RK_FN float rk_sqrt(float x) { return __builtin_sqrtf(x); }
 // Rsqrt(0) = 0, as KeOps (so that Normalize(0) = 0).
-RK_FN double rk_rsqrt(double x) { return x == 0.0 ? 0.0 : 1.0 / __builtin_sqrt(x); }
-RK_FN float rk_rsqrt(float x) { return x == 0.0f ? 0.0f : 1.0f / __builtin_sqrtf(x); }
+RK_FN double rk_rsqrt(double x) { double v = 1.0 / __builtin_sqrt(x); return x == 0.0 ? 0.0 : v; }
+RK_FN float rk_rsqrt(float x) { float v = 1.0f / __builtin_sqrtf(x); return x == 0.0f ? 0.0f : v; }
 RK_FN double rk_abs(double x) { return __builtin_fabs(x); }
 RK_FN float rk_abs(float x) { return __builtin_fabsf(x); }
 RK_FN double rk_sin(double x) { return __builtin_sin(x); }
