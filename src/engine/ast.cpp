@@ -93,10 +93,21 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
   return intern(std::move(n));
 }
 
-std::string Graph::print(int id) const { return print_impl(id, false); }
-std::string Graph::print_named(int id) const { return print_impl(id, true); }
+// Printing a DAG as a tree can take exponential space (gradients share a lot): text longer
+// than this is cut with "...".
+constexpr size_t kPrintBudget = 4000;
 
-std::string Graph::print_impl(int id, bool named) const {
+std::string Graph::print(int id) const {
+  long budget = kPrintBudget;
+  return print_impl(id, false, &budget);
+}
+std::string Graph::print_named(int id) const {
+  long budget = kPrintBudget;
+  return print_impl(id, true, &budget);
+}
+
+std::string Graph::print_impl(int id, bool named, long* budget) const {
+  if (*budget <= 0) return "...";
   const Node& n = nodes_[id];
   switch (n.kind) {
     case NodeKind::Var: {
@@ -113,7 +124,11 @@ std::string Graph::print_impl(int id, bool named) const {
       std::string s = op_info(n.op).name;
       s += "(";
       bool first = true;
-      for (int a : n.args) { s += (first ? "" : ",") + print_impl(a, named); first = false; }
+      for (int a : n.args) {
+        s += (first ? "" : ",") + print_impl(a, named, budget);
+        *budget -= static_cast<long>(s.size());
+        first = false;
+      }
       for (int p : n.params) { s += (first ? "" : ",") + std::to_string(p); first = false; }
       return s + ")";
     }

@@ -44,7 +44,7 @@ class Graph {
 
  private:
   int intern(Node n);
-  std::string print_impl(int id, bool named) const;
+  std::string print_impl(int id, bool named, long* budget) const;
   std::vector<Node> nodes_;
   std::unordered_map<std::string, int> index_;
   std::map<std::pair<int, int>, std::pair<std::string, int>> names_;

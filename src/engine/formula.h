@@ -27,6 +27,7 @@ struct Formula {
   int out_dim = 0;
   std::vector<ArgInfo> args;     // by position
   std::string text;              // the formula as the user wrote it
+  std::string root_text;         // the text of F inside the reduction, as written
   std::vector<std::string> aliases;
   const ReductionInfo& reduction() const { return reduction_info(red); }
   // Category of the variables a result row is indexed by (CAT_I when axis == 1).

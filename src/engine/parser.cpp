@@ -11,6 +11,7 @@
 #include <map>
 
 #include "errors.h"
+#include "autodiff.h"
 #include "codegen.h"
 #include "formula.h"
 #include "ops.h"
@@ -91,7 +92,9 @@ class Parser {
     expect("(");
     f_.red = r;
     const ReductionInfo& info = reduction_info(r);
+    size_t root_start = peek().pos;
     f_.root = expr();
+    f_.root_text = src_.substr(root_start, peek().pos - root_start);
     expect(",");
     if (info.extra == Extra::K) {
       f_.shape.K = int_literal("K");
@@ -289,6 +292,9 @@ class Parser {
       if (name == "IntInv" && n == 0) error(t, "IntInv(0) divides by zero");
       return name == "IntCst" ? g_.constant(n, true) : g_.constant(1.0 / n, false);
     }
+    if (name == "Grad" || name == "Diff" || name == "GradFromPos" || name == "Laplacian" ||
+        name == "Divergence")
+      return derivative(t);
     int op = find_op(name);
     if (op < 0) {
       if (find_reduction(name.size() > 10 ? name.substr(0, name.size() - 10) : "") >= 0)
@@ -307,6 +313,49 @@ class Parser {
                         signature_text(info));
     }
     return build(t, [&] { return g_.call(op, args, params); });
+  }
+
+  // Grad(F, v, g), GradFromPos(F, pos, g), Diff(F, v, dv), Laplacian(F, v), Divergence(F, v).
+  int derivative(const Token& t) {
+    const std::string& name = t.text;
+    int f = expr();
+    expect(",");
+    int v = -1;
+    if (name == "GradFromPos") {
+      const Token& at = peek();
+      int pos = int_literal("the position of the variable");
+      for (int id = 0; id <= f && v < 0; ++id)
+        if (g_[id].kind == NodeKind::Var && g_[id].pos == pos && depends(f, id)) v = id;
+      if (v < 0) error(at, "the formula does not use a variable at position " + std::to_string(pos));
+    } else {
+      const Token& at = peek();
+      v = expr();
+      if (g_[v].kind != NodeKind::Var) error(at, name + " differentiates with respect to a variable");
+    }
+    int extra = -1;
+    if (name == "Grad" || name == "GradFromPos" || name == "Diff") {
+      expect(",");
+      extra = expr();
+    }
+    expect(")");
+    return build(t, [&] {
+      if (name == "Laplacian") return laplacian(g_, f, v);
+      if (name == "Divergence") return divergence(g_, f, v);
+      if (name == "Diff") {
+        if (g_[extra].dim != g_[v].dim)
+          throw UserError("dimension", "the direction of Diff must have the dimension of the variable (" +
+                                           std::to_string(g_[v].dim) + "), got " + std::to_string(g_[extra].dim));
+        return directional(g_, f, v, extra);
+      }
+      return gradient(g_, f, v, extra);
+    });
+  }
+  // Whether node `id` is reachable from `root`.
+  bool depends(int root, int id) const {
+    if (root == id) return true;
+    for (int a : g_[root].args)
+      if (a >= id && depends(a, id)) return true;
+    return false;
   }
 
   static std::string signature_text(const OpInfo& info) {
@@ -339,7 +388,8 @@ Alias parse_alias(const std::string& a, size_t index, std::string* name) {
     return bad(0, "expected name=Vi(dim), name=Vj(dim) or name=Pm(dim)");
   *name = t[0].text;
   if (find_op(*name) >= 0 || *name == "Var" || *name == "Vi" || *name == "Vj" || *name == "Pm" ||
-      *name == "IntCst" || *name == "IntInv")
+      *name == "IntCst" || *name == "IntInv" || *name == "Grad" || *name == "Diff" ||
+      *name == "GradFromPos" || *name == "Laplacian" || *name == "Divergence")
     return bad(0, "the name '" + *name + "' is reserved for an operation");
   if (t.size() < 3 || t[2].kind != Tok::Ident) return bad(2, "expected Vi, Vj, Pm or Var");
   std::string kind = t[2].text;
