@@ -293,7 +293,7 @@ class Parser {
       return name == "IntCst" ? g_.constant(n, true) : g_.constant(1.0 / n, false);
     }
     if (name == "Grad" || name == "Diff" || name == "GradFromPos" || name == "Laplacian" ||
-        name == "Divergence")
+        name == "Divergence" || name == "GradMatrix")
       return derivative(t);
     int op = find_op(name);
     if (op < 0) {
@@ -339,6 +339,14 @@ class Parser {
     }
     expect(")");
     return build(t, [&] {
+      if (name == "GradMatrix") {   // [dF_k/dv for k = 0..dim F - 1], row-major dim F x dim v
+        int one = g_.constant(1, true), m = -1;
+        for (int k = 0; k < g_[f].dim; ++k) {
+          int row = gradient(g_, f, v, g_.call("ElemT", {one}, {g_[f].dim, k}));
+          m = m < 0 ? row : g_.call("Concat", {m, row});
+        }
+        return m;
+      }
       if (name == "Laplacian") return laplacian(g_, f, v);
       if (name == "Divergence") return divergence(g_, f, v);
       if (name == "Diff") {
@@ -389,7 +397,7 @@ Alias parse_alias(const std::string& a, size_t index, std::string* name) {
   *name = t[0].text;
   if (find_op(*name) >= 0 || *name == "Var" || *name == "Vi" || *name == "Vj" || *name == "Pm" ||
       *name == "IntCst" || *name == "IntInv" || *name == "Grad" || *name == "Diff" ||
-      *name == "GradFromPos" || *name == "Laplacian" || *name == "Divergence")
+      *name == "GradFromPos" || *name == "Laplacian" || *name == "Divergence" || *name == "GradMatrix")
     return bad(0, "the name '" + *name + "' is reserved for an operation");
   if (t.size() < 3 || t[2].kind != Tok::Ident) return bad(2, "expected Vi, Vj, Pm or Var");
   std::string kind = t[2].text;

@@ -125,3 +125,10 @@ test_that("gradient errors are clear", {
   expect_error(keops_kernel("Sum_Reduction(Grad(Exp(x), x, e), 1)", c("x=Vi(1)", "e=Vi(2)")),
                "gradient input", class = "rkeops_dimension_error")
 })
+
+test_that("GradMatrix is the row-major matrix of the gradients of each component", {
+  x <- matrix(c(1, 2, 3, 4), 2); y <- matrix(c(0.5, 1), 1)
+  op <- keops_kernel("Sum_Reduction(GradMatrix(TensorProd(x, y), x), 1)", c("x=Vi(2)", "y=Vj(2)"))
+  # F = (x1 y1, x1 y2, x2 y1, x2 y2): dF_k/dx stacked
+  expect_equal(op(list(x, y)), matrix(c(0.5, 0, 1, 0, 0, 0.5, 0, 1), 2, 8, byrow = TRUE))
+})
