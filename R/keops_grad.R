@@ -1,99 +1,338 @@
 #' Gradient of a reduction with respect to one of its variables
 #'
 #' `keops_grad()` differentiates the operator returned by [keops_kernel()] symbolically and
-#' compiles the gradient, itself a reduction. For `op` computing `a = Reduce_j F(x_i, y_j, p)`
-#' and a variable `v`, the gradient operator takes the inputs of `op` followed by a gradient
-#' input `e` (one row per result row of `op`, with the dimension of `op`'s output; named
-#' `gradin`) and returns `d <a, e> / d v`, shaped like `v`: one row per point of `v`, or one row
-#' for a parameter.
+#' compiles the gradient, itself a reduction. For `op` computing `a_i = Reduce_j F(x_i, y_j, p)`
+#' (axis 1; axis 0 swaps the roles of i and j) and a variable `v`, the gradient operator takes
+#' the inputs of `op` followed by a **gradient input** `e`, with one row per result row of
+#' `op` and the dimension of `op`'s output, and returns `d <a, e> / d v`, **shaped like `v`**:
+#' one row per point of `v` (an i variable or a j variable), or one row for a parameter.
 #'
-#' Supported reductions: `Sum` and `LogSumExp` (the forward log-sum-exp is computed first).
-#' Inside formulas, `Grad(F, v, e)`, `GradFromPos(F, pos, e)`, `Diff(F, v, dv)`,
-#' `Laplacian(F, v)` and `Divergence(F, v)` can be written directly, nested to any order.
+#' Every reduction is differentiable:
+#' * `Sum`: `sum_j Grad(F, v, e_i)`, reduced over j for an i variable and over i for a j variable.
+#' * `LogSumExp`, `LogSumExpWeight`, `SumSoftMaxWeight`, `Max_SumShiftExp(Weight)`: the exact
+#'   gradient, through the forward values (one or two forward reductions, then a Sum).
+#' * `Min`, `Max`, `Min_ArgMin`, `Max_ArgMax`, `KMin`, `KMin_ArgKMin`: the gradient flows to
+#'   the selected terms only (the first one in case of ties), found by a forward `ArgMin`-type
+#'   reduction; the gradient input of the index part of `Min_ArgMin` and `KMin_ArgKMin` is
+#'   ignored. In float32 the indices are exact up to 2^24 points.
+#' * `ArgMin`, `ArgMax`, `ArgKMin`: zero (piecewise constant).
 #'
-#' @param operator a function returned by [keops_kernel()] (or by `keops_grad()`, for second
-#'   order).
+#' For `Sum` reductions with respect to an i or j variable, the gradient is itself a plain
+#' operator, so `keops_grad(keops_grad(op, "x"), "y")` gives second derivatives. The other
+#' gradients depend on forward values and cannot be differentiated again with `keops_grad()`;
+#' write `Grad(Grad(F, x, e), y, u)` in a formula instead. Inside formulas, `Grad(F, v, e)`,
+#' `GradFromPos(F, pos, e)`, `Diff(F, v, dv)`, `Laplacian(F, v)`, `Divergence(F, v)` and
+#' `GradMatrix(F, v)` can be used anywhere, nested to any order.
+#'
+#' @param operator a function returned by [keops_kernel()] (or by `keops_grad()`).
 #' @param var the variable: its name in `args`, or its 0-based position.
 #' @return A function `grad(input = NULL, inner_dim = "col")` like the one [keops_kernel()]
-#'   returns, taking the inputs of `operator` followed by the gradient input.
+#'   returns: `input` holds the inputs of `operator` followed by the gradient input (named
+#'   `gradin` in a named list). With no input it returns the gradient's description.
 #' @examples
 #' # Shape analysis: the LDDMM Hamiltonian H(q, p) = 1/2 sum_ij k(q_i, q_j) <p_i, p_j>
-#' # with a Gaussian kernel k, and its gradients in q and p.
+#' # with the Gaussian kernel k(a, b) = exp(-|a - b|^2 / s), and its gradients in q and p.
 #' set.seed(1)
 #' n <- 50
 #' q <- matrix(rnorm(2 * n), n)
 #' p <- matrix(rnorm(2 * n), n)
+#' s <- 0.5
 #' K <- keops_kernel("Sum_Reduction(Exp(-SqDist(qi, qj) / s) * (pi | pj), 1)",
 #'                   c("qi=Vi(2)", "qj=Vj(2)", "pi=Vi(2)", "pj=Vj(2)", "s=Pm(1)"))
-#' H <- 0.5 * sum(K(list(q, q, p, p, 0.5)))
-#' # q and p appear as i and j variables: by symmetry dH/dq = d/dqi and dH/dp = d/dpi
-#' dH_dq <- keops_grad(K, "qi")(list(q, q, p, p, 0.5, rep(1, n)))
-#' dH_dp <- keops_grad(K, "pi")(list(q, q, p, p, 0.5, rep(1, n)))
-#' # dense check
-#' D2 <- unname(as.matrix(dist(q))^2)
-#' Kq <- exp(-D2 / 0.5)
-#' all.equal(dH_dp, Kq %*% p)
+#' H <- 0.5 * sum(K(list(q, q, p, p, s)))
+#' # q and p enter both as i and j variables; by symmetry dH/dq = d/dqi (with e = 1), etc.
+#' e <- rep(1, n)
+#' dH_dq <- keops_grad(K, "qi")(list(q, q, p, p, s, e))
+#' dH_dp <- keops_grad(K, "pi")(list(q, q, p, p, s, e))
+#' # the same in dense R
+#' Kq <- exp(-as.matrix(dist(q))^2 / s)
 #' W <- Kq * tcrossprod(p)
-#' all.equal(dH_dq, -2 / 0.5 * (rowSums(W) * q - W %*% q))
+#' all.equal(H, 0.5 * sum(W))
+#' all.equal(dH_dp, Kq %*% p, check.attributes = FALSE)
+#' all.equal(dH_dq, -2 / s * (rowSums(W) * q - W %*% q), check.attributes = FALSE)
+#' # by position (0-based) and with respect to the parameter s
+#' dH_ds <- keops_grad(K, 4)(list(q, q, p, p, s, e))
+#' all.equal(0.5 * dH_ds[1, 1], 0.5 * sum(W * as.matrix(dist(q))^2) / s^2)
 #' @export
 keops_grad <- function(operator, var) {
   if (!is.function(operator)) {
     rkeops_abort("input", "'operator' must be a function returned by keops_kernel()")
   }
-  desc <- operator()
+  composite <- attr(operator, "rkeops_gradient_of")
+  if (!is.null(composite)) {
+    rkeops_abort("formula", sprintf(paste(
+      "this gradient of a %s_Reduction is not differentiable with keops_grad(): it uses forward",
+      "values; write Grad(Grad(F, v, e), w, u) in a formula instead"), composite))
+  }
+  desc <- tryCatch(operator(), error = function(e) NULL)
   if (!is.list(desc) || !all(c("formula", "args", "sum_scheme") %in% names(desc))) {
     rkeops_abort("input", "'operator' must be a function returned by keops_kernel()")
   }
   info <- .rk_call("rk_parse", desc$formula, desc$args)
   k <- .rk_grad_var(var, info)
-  vname <- info$var_name[k]
-  vref <- if (nzchar(vname)) vname else {
-    sprintf("Var(%d,%d,%d)", info$var_pos[k], info$var_dim[k], match(info$var_type[k], c("Vi", "Vj", "Pm")) - 1)
+  rule <- .rk_reduction_grads[[info$reduction]]
+  if (is.null(rule)) {
+    rkeops_abort("formula", sprintf("%s_Reduction is not differentiable", info$reduction))
   }
-  red <- info$reduction
-  if (!(red %in% c("Sum", "LogSumExp"))) {
-    rkeops_abort("formula", sprintf(paste("keops_grad() differentiates Sum and LogSumExp reductions;",
-                                          "%s_Reduction is not differentiable here"), red))
-  }
-  axis <- info$axis
-  out_type <- if (axis == 1) "Vi" else "Vj"
-  vtype <- info$var_type[k]
-  new_axis <- if (vtype == "Pm" || vtype == out_type) axis else 1 - axis
-  n <- length(info$var_pos)
-  taken <- info$var_name
-  fresh <- function(base) { nm <- base; i <- 1; while (nm %in% taken) { nm <- paste0(base, i); i <- i + 1 }; nm }
-  eta <- fresh("gradin")
-  args <- c(desc$args, sprintf("%s=%s(%d,%d)", eta, out_type, n, info$out_dim))
-  F <- info$formula_text
-  if (red == "Sum") {
-    formula <- sprintf("Sum_Reduction(Grad(%s, %s, %s), %d)", F, vref, eta, new_axis)
-  } else {   # LogSumExp: sum_j exp(F_ij - lse_i) dF_ij/dv e_i, with lse from the forward pass
-    lse <- fresh("lse")
-    args <- c(args, sprintf("%s=%s(%d,1)", lse, out_type, n + 1))
-    formula <- sprintf("Sum_Reduction(Exp(%s - %s) * Grad(%s, %s, %s), %d)", F, lse, F, vref, eta, new_axis)
-  }
-  grad_op <- keops_kernel(formula, args, desc$sum_scheme)
-  function(input = NULL, inner_dim = "col") {
+  ctx <- .rk_grad_context(desc, info, k)
+  plan <- rule(ctx)
+  if (is.null(plan)) return(.rk_zero_gradient(ctx))   # piecewise constant: zero
+  args <- c(ctx$args, vapply(plan$extra, function(x) x$decl, ""))
+  grad_op <- keops_kernel(plan$formula, args, desc$sum_scheme)
+  if (length(plan$extra) == 0 && ctx$vtype != "Pm") return(grad_op)   # a plain operator
+  f <- function(input = NULL, inner_dim = "col") {
     if (is.null(input)) return(grad_op())
-    if (!is.list(input) || length(input) != n + 1) {
-      rkeops_abort("input", sprintf("'input' must be a list of %d elements: the %d inputs of the operator and the gradient input '%s'",
-                                    n + 1, n, eta))
-    }
-    if (!is.null(names(input)) && all(nzchar(names(input)))) input <- input[c(info$var_name, eta)]
-    if (red == "LogSumExp") {
-      fwd <- operator(unname(input[seq_len(n)]), inner_dim)
-      input <- c(unname(input), list(if (inner_dim == "row") t(fwd) else fwd))
-    }
-    res <- grad_op(unname(input), inner_dim)
-    if (vtype == "Pm") res <- matrix(colSums(res), 1)
+    input <- .rk_grad_inputs(input, ctx, inner_dim)
+    extra <- lapply(plan$extra, function(x) {   # computed with one row per point, then oriented
+      m <- x$value(input, inner_dim)
+      if (inner_dim == "row") t(m) else m
+    })
+    res <- grad_op(c(input, extra), inner_dim)
+    if (ctx$vtype == "Pm") res <- matrix(colSums(res), 1)   # the parameter is shared by all rows
     res
   }
+  attr(f, "rkeops_gradient_of") <- info$reduction
+  f
+}
+
+# Everything the gradient rules need about the operator, the variable and the new inputs.
+.rk_grad_context <- function(desc, info, k) {
+  n <- length(info$var_pos)
+  out_type <- if (info$axis == 1) "Vi" else "Vj"
+  in_type <- if (info$axis == 1) "Vj" else "Vi"
+  vtype <- info$var_type[k]
+  taken <- info$var_name
+  fresh <- function(base) {   # an alias name not used yet
+    nm <- base
+    i <- 1
+    while (nm %in% taken) {
+      nm <- paste0(base, i)
+      i <- i + 1
+    }
+    taken <<- c(taken, nm)
+    nm
+  }
+  vname <- info$var_name[k]
+  vref <- if (nzchar(vname)) vname else {
+    sprintf("Var(%d,%d,%d)", info$var_pos[k], info$var_dim[k], match(vtype, c("Vi", "Vj", "Pm")) - 1)
+  }
+  eta <- fresh("gradin")
+  npos <- n   # next free input position
+  ctx <- list(
+    desc = desc, info = info, k = k, n = n, vtype = vtype, vref = vref, eta = eta,
+    out_type = out_type, in_type = in_type, axis = info$axis,
+    # the gradient is reduced over the index that is not v's (over the same one for a parameter)
+    new_axis = if (vtype == in_type) 1 - info$axis else info$axis,
+    F = paste0("(", info$formula_text, ")"), W = .rk_weight_text(desc$formula, info),
+    d = info$formula_dim, dw = info$weight_dim, K = info$K, out_dim = info$out_dim,
+    args = c(desc$args, sprintf("%s=%s(%d,%d)", eta, out_type, n, info$out_dim))
+  )
+  # An extra input, computed at call time by value(input, inner_dim) (one row per point of
+  # its category).
+  ctx$extra <- function(base, type, dim, value) {
+    npos <<- npos + 1
+    name <- fresh(base)
+    list(name = name, decl = sprintf("%s=%s(%d,%d)", name, type, npos, dim), value = value)
+  }
+  # The operator's own result, as the engine returns it (n_out x out_dim).
+  ctx$fwd <- function(input, inner_dim) .rk_forward(ctx, desc$formula, input, inner_dim)
+  ctx
+}
+
+# The text of the weight formula of a weighted reduction, in parentheses ("" if none):
+# Name_Reduction(F, W, axis) or Name_Reduction(F, axis, W).
+.rk_weight_text <- function(formula, info) {
+  if (info$weight_dim == 0) return("")
+  chars <- strsplit(formula, "")[[1]]
+  open <- match("(", chars)
+  depth <- 0
+  cuts <- integer()
+  for (i in seq(open + 1, length(chars))) {
+    ch <- chars[i]
+    if (ch == "(") depth <- depth + 1
+    if (ch == ")") {
+      if (depth == 0) { last <- i; break }
+      depth <- depth - 1
+    }
+    if (ch == "," && depth == 0) cuts <- c(cuts, i)
+  }
+  parts <- trimws(substring(formula, c(open + 1, cuts + 1), c(cuts - 1, last - 1)))
+  w <- if (grepl("^[0-9]+$", parts[2])) parts[3] else parts[2]   # as the engine's parser
+  paste0("(", w, ")")
+}
+
+# The user's inputs (named or not) in position order, with the gradient input last.
+.rk_grad_inputs <- function(input, ctx, inner_dim) {
+  n <- ctx$n
+  if (!is.list(input) || length(input) != n + 1) {
+    rkeops_abort("input", sprintf(paste("'input' must be a list of %d elements: the %d input(s) of the",
+                                        "operator and the gradient input '%s'"), n + 1, n, ctx$eta))
+  }
+  nm <- names(input)
+  if (!is.null(nm) && all(nzchar(nm))) {
+    want <- c(ctx$info$var_name, ctx$eta)
+    if (!setequal(nm, want)) {
+      rkeops_abort("input", paste0("the names of 'input' (", paste(nm, collapse = ", "),
+                                   ") must be the variable names (", paste(want, collapse = ", "), ")"))
+    }
+    input <- input[want]
+  }
+  input <- unname(input)
+  input[[n + 1]] <- .rk_gradient_input(input[[n + 1]], ctx, inner_dim)
+  input
+}
+
+# The gradient input as a matrix with the engine's output layout: the lists (values,
+# indices) of Min_ArgMin/KMin_ArgKMin are bound side by side, the n x K x d arrays of the
+# KMin family flattened rank-major, as the forward reduction returns them.
+.rk_gradient_input <- function(e, ctx, inner_dim) {
+  flat <- function(a) {
+    if (length(dim(a)) == 3) matrix(aperm(a, c(1, 3, 2)), dim(a)[1]) else a
+  }
+  if (is.list(e) && !is.data.frame(e)) {
+    e <- do.call(cbind, lapply(e, flat))
+    if (inner_dim == "row") e <- t(e)
+  } else if (length(dim(e)) == 3) {
+    e <- flat(e)
+    if (inner_dim == "row") e <- t(e)
+  }
+  e
+}
+
+# Runs `formula` (a reduction over the operator's args) on the operator's inputs and returns
+# the engine's raw n_out x out_dim matrix.
+.rk_forward <- function(ctx, formula, input, inner_dim) {
+  info <- .rk_call("rk_parse", formula, ctx$desc$args)
+  inputs <- .rk_prepare_inputs(input[seq_len(ctx$n)], info, inner_dim)
+  out <- .rk_call("rk_run", formula, ctx$desc$args, inputs, .rk_engine_options(ctx$desc$sum_scheme))
+  attr(out, "compile_seconds") <- NULL
+  out
+}
+
+# 0, 1, ..., (number of points of the reduced index) - 1, as an input of that category.
+.rk_index_input <- function(ctx, input, inner_dim) {
+  cat_k <- which(ctx$info$var_type == ctx$in_type)
+  n <- if (length(cat_k) == 0) 1 else {
+    x <- input[[cat_k[1]]]
+    if (is.null(dim(x))) length(x) else if (inner_dim == "row") ncol(x) else nrow(x)
+  }
+  matrix(seq_len(n) - 1, ncol = 1)
+}
+
+# Zeros shaped like the variable (the Arg* reductions).
+.rk_zero_gradient <- function(ctx) {
+  f <- function(input = NULL, inner_dim = "col") {
+    if (is.null(input)) {
+      return(list(formula = "0", args = ctx$args, args_info = NULL, sum_scheme = ctx$desc$sum_scheme))
+    }
+    input <- .rk_grad_inputs(input, ctx, inner_dim)
+    x <- .rk_prepare_inputs(input[seq_len(ctx$n)], ctx$info, inner_dim)[[ctx$k]]
+    matrix(0, if (ctx$vtype == "Pm") 1 else nrow(x), ctx$info$var_dim[ctx$k])
+  }
+  attr(f, "rkeops_gradient_of") <- ctx$info$reduction
+  f
+}
+
+# ---- the gradient of each reduction ----
+# Each rule returns list(formula, extra) (extra: inputs computed from forward reductions), or
+# NULL for a zero gradient. Notation: out_i = Reduce_j F_ij, e_i the gradient input,
+# G(H, g) = Grad(H, v, g) the per-pair gradient of <H, g>; the result is
+# sum over the index that is not v's of the terms written.
+.rk_sum_red <- function(ctx, term) sprintf("Sum_Reduction(%s, %d)", term, ctx$new_axis)
+.rk_G <- function(ctx, H, g) sprintf("Grad(%s, %s, %s)", H, ctx$vref, g)
+
+# Min/Max and the KMin family: d out_i = dF_{i j*(i)} for the selected j*, so the gradient is
+# sum_j G(F, e_i [j == j*(i)]) (per coordinate, and per rank for KMin).
+.rk_select_grad <- function(ctx, jstar_formula, jstar_cols) {
+  d <- ctx$d
+  K <- if (grepl("KMin", ctx$info$reduction)) ctx$K else 1
+  jidx <- ctx$extra("jidx", ctx$in_type, 1, function(input, inner_dim) .rk_index_input(ctx, input, inner_dim))
+  jstar <- ctx$extra("jstar", ctx$out_type, K * d, function(input, inner_dim) {
+    .rk_forward(ctx, jstar_formula, input, inner_dim)[, jstar_cols, drop = FALSE]
+  })
+  part <- function(name, width, r) if (width == d) name else sprintf("Extract(%s, %d, %d)", name, r * d, d)
+  terms <- vapply(seq_len(K) - 1, function(r) {   # rank r: e_r [j == j*_r]
+    sprintf("%s * Equal(%s, %s)", part(ctx$eta, ctx$out_dim, r), jidx$name, part(jstar$name, K * d, r))
+  }, "")
+  list(formula = .rk_sum_red(ctx, .rk_G(ctx, ctx$F, paste(terms, collapse = " + "))), extra = list(jidx, jstar))
+}
+
+.rk_reduction_grads <- list(
+  # out_i = sum_j F_ij: sum_j G(F, e_i)
+  Sum = function(ctx) list(formula = .rk_sum_red(ctx, .rk_G(ctx, ctx$F, ctx$eta)), extra = list()),
+  # out_i = log sum_j exp F_ij: sum_j G(F, e_i exp(F_ij - out_i))
+  LogSumExp = function(ctx) {
+    lse <- ctx$extra("lse", ctx$out_type, 1, function(input, inner_dim) ctx$fwd(input, inner_dim))
+    g <- sprintf("%s * Exp(%s - %s)", ctx$eta, ctx$F, lse$name)
+    list(formula = .rk_sum_red(ctx, .rk_G(ctx, ctx$F, g)), extra = list(lse))
+  },
+  # out_ik = log sum_j exp(F_ij) W_jk; with a_ijk = e_ik exp(F_ij - out_ik):
+  # sum_j G(F, <a_ij, W_j>) + G(W, a_ij)
+  LogSumExpWeight = function(ctx) {
+    out <- ctx$extra("fwd", ctx$out_type, ctx$dw, function(input, inner_dim) ctx$fwd(input, inner_dim))
+    a <- sprintf("(%s * Exp(%s - %s))", ctx$eta, ctx$F, out$name)
+    term <- paste(.rk_G(ctx, ctx$F, sprintf("(%s | %s)", a, ctx$W)), "+", .rk_G(ctx, ctx$W, a))
+    list(formula = .rk_sum_red(ctx, term), extra = list(out))
+  },
+  # out_i = sum_j p_ij W_j with p_ij = exp(F_ij - lse_i):
+  # d out_i = sum_j p_ij (dW_j + (W_j - out_i) dF_ij), so sum_j G(F, p_ij <W_j - out_i, e_i>) + G(W, p_ij e_i)
+  SumSoftMaxWeight = function(ctx) {
+    out <- ctx$extra("fwd", ctx$out_type, ctx$dw, function(input, inner_dim) ctx$fwd(input, inner_dim))
+    lse <- ctx$extra("lse", ctx$out_type, 1, function(input, inner_dim) {
+      .rk_forward(ctx, sprintf("LogSumExp_Reduction(%s, %d)", ctx$F, ctx$axis), input, inner_dim)
+    })
+    p <- sprintf("Exp(%s - %s)", ctx$F, lse$name)
+    term <- paste(.rk_G(ctx, ctx$F, sprintf("%s * ((%s - %s) | %s)", p, ctx$W, out$name, ctx$eta)), "+",
+                  .rk_G(ctx, ctx$W, sprintf("%s * %s", p, ctx$eta)))
+    list(formula = .rk_sum_red(ctx, term), extra = list(out, lse))
+  },
+  # out_i = (m_i, s_i) with m_i = max_j F_ij, s_i = sum_j exp(F_ij - m_i):
+  # d m_i = dF_{i j*}, d s_i = sum_j exp(F_ij - m_i) (dF_ij - dm_i), so with e_i = (em, es):
+  # sum_j G(F, es exp(F_ij - m_i) + (em - es s_i) [j == j*(i)])
+  Max_SumShiftExp = function(ctx) .rk_shift_grad(ctx, weighted = FALSE),
+  # the same with s_ik = sum_j exp(F_ij - m_i) W_jk: sum_j G(F, exp(F_ij - m_i) <W_j, es> +
+  # (em - <s_i, es>) [j == j*(i)]) + G(W, exp(F_ij - m_i) es)
+  Max_SumShiftExpWeight = function(ctx) .rk_shift_grad(ctx, weighted = TRUE),
+  Min = function(ctx) .rk_select_grad(ctx, sprintf("ArgMin_Reduction(%s, %d)", ctx$F, ctx$axis), seq_len(ctx$d)),
+  Max = function(ctx) .rk_select_grad(ctx, sprintf("ArgMax_Reduction(%s, %d)", ctx$F, ctx$axis), seq_len(ctx$d)),
+  # (values, indices): the operator itself gives the indices; the indices' gradient input is ignored
+  Min_ArgMin = function(ctx) .rk_select_grad(ctx, ctx$desc$formula, ctx$d + seq_len(ctx$d)),
+  Max_ArgMax = function(ctx) .rk_select_grad(ctx, ctx$desc$formula, ctx$d + seq_len(ctx$d)),
+  KMin = function(ctx) {
+    .rk_select_grad(ctx, sprintf("ArgKMin_Reduction(%s, %d, %d)", ctx$F, ctx$K, ctx$axis), seq_len(ctx$K * ctx$d))
+  },
+  KMin_ArgKMin = function(ctx) .rk_select_grad(ctx, ctx$desc$formula, ctx$K * ctx$d + seq_len(ctx$K * ctx$d)),
+  # indices are piecewise constant
+  ArgMin = function(ctx) NULL,
+  ArgMax = function(ctx) NULL,
+  ArgKMin = function(ctx) NULL
+)
+
+.rk_shift_grad <- function(ctx, weighted) {
+  dw <- if (weighted) ctx$dw else 1
+  fw <- ctx$extra("fwd", ctx$out_type, 1 + dw, function(input, inner_dim) ctx$fwd(input, inner_dim))
+  jidx <- ctx$extra("jidx", ctx$in_type, 1, function(input, inner_dim) .rk_index_input(ctx, input, inner_dim))
+  jstar <- ctx$extra("jstar", ctx$out_type, 1, function(input, inner_dim) {
+    .rk_forward(ctx, sprintf("ArgMax_Reduction(%s, %d)", ctx$F, ctx$axis), input, inner_dim)
+  })
+  e <- ctx$eta
+  p <- sprintf("Exp(%s - Elem(%s, 0))", ctx$F, fw$name)
+  es <- if (weighted) sprintf("Extract(%s, 1, %d)", e, dw) else sprintf("Elem(%s, 1)", e)
+  s <- if (weighted) sprintf("Extract(%s, 1, %d)", fw$name, dw) else sprintf("Elem(%s, 1)", fw$name)
+  sel <- sprintf("(Elem(%s, 0) - (%s | %s)) * Equal(%s, %s)", e, s, es, jidx$name, jstar$name)
+  term <- if (weighted) {
+    paste(.rk_G(ctx, ctx$F, sprintf("%s * (%s | %s) + %s", p, ctx$W, es, sel)), "+",
+          .rk_G(ctx, ctx$W, sprintf("%s * %s", p, es)))
+  } else {
+    .rk_G(ctx, ctx$F, sprintf("%s * %s + %s", p, es, sel))
+  }
+  list(formula = .rk_sum_red(ctx, term), extra = list(fw, jidx, jstar))
 }
 
 .rk_grad_var <- function(var, info) {
   if (is.character(var) && length(var) == 1 && !is.na(var)) {
     k <- match(var, info$var_name)
-    if (is.na(k)) {
+    if (is.na(k) || !nzchar(var)) {
       rkeops_abort("input", sprintf("'var': unknown variable '%s' (variables: %s)", var,
                                     paste(info$var_name[nzchar(info$var_name)], collapse = ", ")))
     }

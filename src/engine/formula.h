@@ -1,6 +1,7 @@
 // A parsed, dimension-checked reduction: the formula F (and optional weight) over
 // variables, a reduction, an axis. Built by parse_formula() from user text.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,12 @@ struct Formula {
 // Parses `formula` with `aliases` ("x=Vi(3)", "y=Vj(1,3)", "p=Pm(1)", ...). Throws
 // UserError("formula") with the 1-based column and a caret line, or UserError("dimension").
 Formula parse_formula(const std::string& formula, const std::vector<std::string>& aliases);
+
+// Builds the formula-language expression `text` (a derivative template of ops.cpp or the
+// right-hand side of a rewrite rule of simplify.cpp) into `g`: names stand for the nodes in
+// `bound`, "#k" for params[k], "@name" for the dimension of a bound name; nodes are built
+// through the rewrite rules. A malformed text is a bug in a table: InternalError.
+int parse_expression(Graph& g, const std::string& text, const std::map<std::string, int>& bound,
+                     const std::vector<int>& params = {});
 
 }  // namespace rkeops

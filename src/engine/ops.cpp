@@ -1,5 +1,6 @@
 // The operation table. One row per operation: name, signature ('f' formula, 'i' integer),
-// dimension rule, and either an element-wise C++ template or a vector emitter.
+// dimension rule, either an element-wise C++ template or a vector emitter, and the derivative
+// in the formula language (see Deriv in ops.h).
 // Helper functions named rk_* in templates live in inst/include/rkeops/prelude_*.h.
 #include "ops.h"
 
@@ -34,8 +35,15 @@ int scalar_arg(const Dims& d, const Params&, std::string* why, int i) {
   if (d[i] != 1) { *why = "argument " + std::to_string(i + 1) + " must have dimension 1"; return 0; }
   return 1;
 }
+// Output dimensions are capped as variables' are (a dimension n emits n lines of code).
+constexpr long long kMaxDim = 100000;
+int too_big(long long n, std::string* why) {
+  *why = "the result would have dimension " + std::to_string(n) + ", more than " + std::to_string(kMaxDim);
+  return 0;
+}
 int param0_dim(const Dims& d, const Params& p, std::string* why) {  // output dim = params[0] > 0
   if (p[0] <= 0) { *why = "the dimension must be a positive integer"; return 0; }
+  if (p[0] > kMaxDim) return too_big(p[0], why);
   if (!d.empty() && d[0] != 1) { *why = "the first argument must have dimension 1"; return 0; }
   return p[0];
 }
@@ -180,93 +188,132 @@ void emit_tensorprod(Emitter& e, int) {
       e.line(e.o(r * m + c) + " = " + e.a(0, r) + " * " + e.a(1, c) + ";");
 }
 
+// ---- derivatives that depend on the argument dimensions ----
+// <x, S x> for a weight s of dim 1 (s|x|^2), D (sum_k s_k x_k^2) or D*D (x^T S x, S row-major):
+//   ds = g |x|^2 (iso), g x^2 (diag), g x x^T (full);   dx = 2 g s x, or g (S + S^T) x (full).
+const char* d_wsqnorm(const Dims& d) {
+  if (d[0] == d[1] * d[1] && d[1] > 1) return "g * TensorProd(b, b); g * (MatVecMult(a, b) + VecMatMult(b, a))";
+  return "g * Square(b); 2 * g * a * b";   // dim 1: the Square is summed back to g |x|^2
+}
+// The same with x - y in place of x; the adjoint of y is minus that of x.
+const char* d_wsqdist(const Dims& d) {
+  if (d[0] == d[1] * d[1] && d[1] > 1)
+    return "g * TensorProd(b - c, b - c); g * (MatVecMult(a, b - c) + VecMatMult(b - c, a)); "
+           "g * (MatVecMult(a, c - b) + VecMatMult(c - b, a))";
+  return "g * Square(b - c); 2 * g * a * (b - c); 2 * g * a * (c - b)";
+}
+
 // ---- the table ----
+// Derivatives (last column): see Deriv in ops.h. a, b, c = arguments, g = adjoint of the
+// output, out = the output; the comment gives the math.
 const OpInfo kOps[] = {
-  // name         sig    dimension rule                                   scalar template / emitter
+  // name         sig    dimension rule  scalar template / emitter          derivative
   // arithmetic (dim 1 broadcasts)
-  {"Add",         "ff",  same,                                          "($0 + $1)", nullptr},
-  {"Subtract",    "ff",  same,                                          "($0 - $1)", nullptr},
-  {"Mult",        "ff",  same,                                          "($0 * $1)", nullptr},
-  {"Divide",      "ff",  same,                                          "($0 / $1)", nullptr},
-  {"Minus",       "f",   first,                                         "(-$0)", nullptr},
+  {"Add",         "ff",  same,   "($0 + $1)", nullptr,                      "g; g"},                        // d(a + b) = da + db
+  {"Subtract",    "ff",  same,   "($0 - $1)", nullptr,                      "g; -g"},                       // d(a - b) = da - db
+  {"Mult",        "ff",  same,   "($0 * $1)", nullptr,                      "g * b; g * a"},                // d(ab) = b da + a db
+  {"Divide",      "ff",  same,   "($0 / $1)", nullptr,                      "g / b; -g * out / b"},         // d(a/b) = da/b - (a/b) db/b
+  {"Minus",       "f",   first,  "(-$0)", nullptr,                          "-g"},                          // d(-a) = -da
   // element-wise maths
-  {"Exp",         "f",   first,                                         "rk_exp($0)", nullptr},
-  {"Log",         "f",   first,                                         "rk_log($0)", nullptr},
-  {"Sqrt",        "f",   first,                                         "rk_sqrt($0)", nullptr},
-  {"Rsqrt",       "f",   first,                                         "rk_rsqrt($0)", nullptr},
-  {"Inv",         "f",   first,                                         "(T(1) / $0)", nullptr},
-  {"Square",      "f",   first,                                         "($0 * $0)", nullptr},
-  {"Abs",         "f",   first,                                         "rk_abs($0)", nullptr},
-  {"Sign",        "f",   first,                                         "rk_sign($0)", nullptr},
-  {"Step",        "f",   first,                                         "rk_step($0)", nullptr},
-  {"ReLU",        "f",   first,                                         "rk_relu($0)", nullptr},
-  {"Sin",         "f",   first,                                         "rk_sin($0)", nullptr},
-  {"Cos",         "f",   first,                                         "rk_cos($0)", nullptr},
-  {"Asin",        "f",   first,                                         "rk_asin($0)", nullptr},
-  {"Acos",        "f",   first,                                         "rk_acos($0)", nullptr},
-  {"Atan",        "f",   first,                                         "rk_atan($0)", nullptr},
-  {"Atan2",       "ff",  same,                                          "rk_atan2($0, $1)", nullptr},
-  {"Floor",       "f",   first,                                         "rk_floor($0)", nullptr},
-  {"Round",       "fi",  first,                                         "rk_round($0, #0)", nullptr},
-  {"XLogX",       "f",   first,                                         "rk_xlogx($0)", nullptr},
-  {"SinXDivX",    "f",   first,                                         "rk_sinxdivx($0)", nullptr},
-  {"Pow",         "fi",  first,                                         "rk_powi($0, #0)", nullptr},
-  {"Powf",        "ff",  same,                                          "rk_pow($0, $1)", nullptr},
-  {"Clamp",       "fff", same,                                          "rk_clamp($0, $1, $2)", nullptr},
-  {"ClampInt",    "fii", first,                                         "rk_clamp($0, T(#0), T(#1))", nullptr},
-  {"IfElse",      "fff", same,                                          "($0 >= T(0) ? $1 : $2)", nullptr},
-  {"Mod",         "fff", same,                                          "rk_mod($0, $1, $2)", nullptr},
-  {"Equal",       "ff",  same,                                          "($0 == $1 ? T(1) : T(0))", nullptr},
-  {"NotEqual",    "ff",  same,                                          "($0 != $1 ? T(1) : T(0))", nullptr},
-  {"LessThan",    "ff",  same,                                          "($0 < $1 ? T(1) : T(0))", nullptr},
-  {"LessOrEqual", "ff",  same,                                          "($0 <= $1 ? T(1) : T(0))", nullptr},
+  {"Exp",         "f",   first,  "rk_exp($0)", nullptr,                     "g * out"},                     // exp' = exp
+  {"Log",         "f",   first,  "rk_log($0)", nullptr,                     "g / a"},                       // log' = 1/a
+  {"Sqrt",        "f",   first,  "rk_sqrt($0)", nullptr,                    "0.5 * g * Rsqrt(a)"},          // 1/(2 sqrt a); 0 at a = 0 (Rsqrt(0) = 0), as KeOps
+  {"Rsqrt",       "f",   first,  "rk_rsqrt($0)", nullptr,                   "-0.5 * g * Pow(out, 3)"},      // -a^(-3/2)/2 = -out^3/2; 0 at 0
+  {"Inv",         "f",   first,  "(T(1) / $0)", nullptr,                    "-g * Square(out)"},            // -1/a^2
+  {"Square",      "f",   first,  "($0 * $0)", nullptr,                      "2 * g * a"},                   // (a^2)' = 2a
+  {"Abs",         "f",   first,  "rk_abs($0)", nullptr,                     "g * Sign(a)"},                 // subgradient 0 at 0
+  {"Sign",        "f",   first,  "rk_sign($0)", nullptr,                    "0"},                           // piecewise constant
+  {"Step",        "f",   first,  "rk_step($0)", nullptr,                    "0"},
+  {"ReLU",        "f",   first,  "rk_relu($0)", nullptr,                    "g * Step(a)"},                 // 1 for a >= 0, as KeOps
+  {"Sin",         "f",   first,  "rk_sin($0)", nullptr,                     "g * Cos(a)"},                  // sin' = cos
+  {"Cos",         "f",   first,  "rk_cos($0)", nullptr,                     "-g * Sin(a)"},                 // cos' = -sin
+  {"Asin",        "f",   first,  "rk_asin($0)", nullptr,                    "g * Rsqrt(1 - Square(a))"},    // 1/sqrt(1 - a^2)
+  {"Acos",        "f",   first,  "rk_acos($0)", nullptr,                    "-g * Rsqrt(1 - Square(a))"},   // -1/sqrt(1 - a^2)
+  {"Atan",        "f",   first,  "rk_atan($0)", nullptr,                    "g / (1 + Square(a))"},         // 1/(1 + a^2)
+  // atan2(y = a, x = b): d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2)
+  {"Atan2",       "ff",  same,   "rk_atan2($0, $1)", nullptr,               "g * b / (Square(a) + Square(b)); -g * a / (Square(a) + Square(b))"},
+  {"Floor",       "f",   first,  "rk_floor($0)", nullptr,                   "0"},                           // piecewise constant
+  {"Round",       "fi",  first,  "rk_round($0, #0)", nullptr,               "0"},                           // piecewise constant
+  {"XLogX",       "f",   first,  "rk_xlogx($0)", nullptr,                   "g * (Log(a) + 1)"},            // (a log a)' = log a + 1
+  {"SinXDivX",    "f",   first,  "rk_sinxdivx($0)", nullptr,                "g * (Cos(a) - out) / a"},      // (cos a - sin a / a)/a (NaN at a = 0, as KeOps)
+  {"Pow",         "fi",  first,  "rk_powi($0, #0)", nullptr,                "g * #0 * Pow(a, #0 - 1)"},     // n a^(n-1)
+  {"Powf",        "ff",  same,   "rk_pow($0, $1)", nullptr,                 "g * b * Powf(a, b - 1); g * Log(a) * out"},  // a^b: b a^(b-1), log(a) a^b
+  // clamp(x = a, lo = b, hi = c) = x < lo ? lo : (x > hi ? hi : x): 1 for the branch taken
+  {"Clamp",       "fff", same,   "rk_clamp($0, $1, $2)", nullptr,
+                  "g * Step(a - b) * Step(c - a); g * (1 - Step(a - b)); g * Step(a - b) * (1 - Step(c - a))"},
+  {"ClampInt",    "fii", first,  "rk_clamp($0, T(#0), T(#1))", nullptr,     "g * Step(a - #0) * Step(#1 - a)"},  // 1 on [lo, hi]
+  // IfElse(f, a, b) = a where f >= 0, else b: the adjoint goes to the branch taken
+  {"IfElse",      "fff", same,   "($0 >= T(0) ? $1 : $2)", nullptr,         "0; IfElse(a, g, 0); IfElse(a, 0, g)"},
+  // Mod(x, n, d) = x - n floor((x - d)/n): dx = 1, dn = -floor((x - d)/n), dd = 0 almost everywhere
+  {"Mod",         "fff", same,   "rk_mod($0, $1, $2)", nullptr,             "g; -g * Floor((a - c) / b); 0"},
+  {"Equal",       "ff",  same,   "($0 == $1 ? T(1) : T(0))", nullptr,       "0; 0"},                        // comparisons: piecewise constant
+  {"NotEqual",    "ff",  same,   "($0 != $1 ? T(1) : T(0))", nullptr,       "0; 0"},
+  {"LessThan",    "ff",  same,   "($0 < $1 ? T(1) : T(0))", nullptr,        "0; 0"},
+  {"LessOrEqual", "ff",  same,   "($0 <= $1 ? T(1) : T(0))", nullptr,       "0; 0"},
   // vector operations
-  {"Sum",         "f",   one,                                           nullptr, emit_sum},
-  {"SumT",        "fi",  param0_dim,                                    nullptr, emit_sumt},
-  {"Min",         "f",   one,                                           nullptr, emit_vmin},
-  {"Max",         "f",   one,                                           nullptr, emit_vmax},
-  {"ArgMin",      "f",   one,                                           nullptr, emit_vargmin},
-  {"ArgMax",      "f",   one,                                           nullptr, emit_vargmax},
-  {"SqNorm2",     "f",   one,                                           nullptr, emit_sqnorm2},
-  {"Norm2",       "f",   one,                                           nullptr, emit_norm2},
-  {"Normalize",   "f",   first,                                         nullptr, emit_normalize},
-  {"SqDist",      "ff",  bcast_to1,                                     nullptr, emit_sqdist},
-  {"Scalprod",    "ff",  equal2_to1,                                    nullptr, emit_scalprod},
-  {"WeightedSqNorm", "ff", wsqnorm,                                     nullptr, emit_wsqnorm},
-  {"WeightedSqDist", "fff", wsqdist,                                    nullptr, emit_wsqdist},
+  {"Sum",         "f",   one,    nullptr, emit_sum,                         "SumT(g, @a)"},                 // each entry gets g
+  {"SumT",        "fi",  param0_dim, nullptr, emit_sumt,                    "Sum(g)"},                      // the copies' adjoints add up
+  {"Min",         "f",   one,    nullptr, emit_vmin,                        "g * OneHot(ArgMin(a), @a)"},   // g goes to the (first) minimal entry
+  {"Max",         "f",   one,    nullptr, emit_vmax,                        "g * OneHot(ArgMax(a), @a)"},
+  {"ArgMin",      "f",   one,    nullptr, emit_vargmin,                     "0"},                           // indices: piecewise constant
+  {"ArgMax",      "f",   one,    nullptr, emit_vargmax,                     "0"},
+  {"SqNorm2",     "f",   one,    nullptr, emit_sqnorm2,                     "2 * g * a"},                   // |a|^2: 2a
+  {"Norm2",       "f",   one,    nullptr, emit_norm2,                       "g * Normalize(a)"},            // a/|a|, 0 at a = 0
+  // out = a r with r = |a|^-1: d out = r (da - out <out, da>), a symmetric map
+  {"Normalize",   "f",   first,  nullptr, emit_normalize,                   "Rsqrt(SqNorm2(a)) * (g - out * (out | g))"},
+  {"SqDist",      "ff",  bcast_to1, nullptr, emit_sqdist,                   "2 * g * (a - b); 2 * g * (b - a)"},   // |a - b|^2
+  {"Scalprod",    "ff",  equal2_to1, nullptr, emit_scalprod,                "g * b; g * a"},   // <a, b>
+  {"WeightedSqNorm", "ff", wsqnorm, nullptr, emit_wsqnorm,                  d_wsqnorm},
+  {"WeightedSqDist", "fff", wsqdist, nullptr, emit_wsqdist,                 d_wsqdist},
   {"SqNormIso",   "ff",  [](const Dims& d, const Params& p, std::string* w) { return scalar_arg(d, p, w, 0); },
-                                                                        nullptr, emit_wsqnorm},
+                                 nullptr, emit_wsqnorm,                     "g * SqNorm2(b); 2 * g * a * b"},          // s |x|^2
   {"SqNormDiag",  "ff",  [](const Dims& d, const Params&, std::string* w) {
                             if (d[0] != d[1]) { *w = "the weight must have the dimension of x"; return 0; }
-                            return 1; },                                nullptr, emit_wsqnorm},
+                            return 1; },
+                                 nullptr, emit_wsqnorm,                     "g * Square(b); 2 * g * a * b"},           // sum s_k x_k^2
   {"SymSqNorm",   "ff",  [](const Dims& d, const Params&, std::string* w) {
                             if (d[0] != d[1] * d[1]) { *w = "the matrix must have dimension D*D"; return 0; }
-                            return 1; },                                nullptr, emit_wsqnorm},
+                            return 1; },                                    // x^T S x: dS = g x x^T, dx = g (S + S^T) x
+                                 nullptr, emit_wsqnorm,                     "g * TensorProd(b, b); g * (MatVecMult(a, b) + VecMatMult(b, a))"},
+  // Elem/ElemT and Extract/ExtractT are each other's adjoint; Concat splits the adjoint
   {"Elem",        "fi",  [](const Dims& d, const Params& p, std::string* w) {
                             if (p[0] < 0 || p[0] >= d[0]) { *w = "index " + std::to_string(p[0]) + " out of range [0, " + std::to_string(d[0]) + ")"; return 0; }
-                            return 1; },                                nullptr, emit_elem},
+                            return 1; },
+                                 nullptr, emit_elem,                        "ElemT(g, @a, #0)"},
   {"ElemT",       "fii", [](const Dims& d, const Params& p, std::string* w) {
                             if (d[0] != 1) { *w = "the first argument must have dimension 1"; return 0; }
                             if (p[0] <= 0 || p[1] < 0 || p[1] >= p[0]) { *w = "need 0 <= m < n"; return 0; }
-                            return p[0]; },                             nullptr, emit_elemt},
+                            if (p[0] > kMaxDim) return too_big(p[0], w);
+                            return p[0]; },
+                                 nullptr, emit_elemt,                       "Elem(g, #1)"},
   {"Extract",     "fii", [](const Dims& d, const Params& p, std::string* w) {
                             if (p[0] < 0 || p[1] <= 0 || p[0] + p[1] > d[0]) { *w = "range [" + std::to_string(p[0]) + ", " + std::to_string(p[0] + p[1]) + ") out of [0, " + std::to_string(d[0]) + ")"; return 0; }
-                            return p[1]; },                             nullptr, emit_extract},
+                            return p[1]; },
+                                 nullptr, emit_extract,                     "ExtractT(g, #0, @a)"},
   {"ExtractT",    "fii", [](const Dims& d, const Params& p, std::string* w) {
                             if (p[0] < 0 || p[0] + d[0] > p[1]) { *w = "the argument does not fit at position " + std::to_string(p[0]) + " in dimension " + std::to_string(p[1]); return 0; }
-                            return p[1]; },                             nullptr, emit_extractt},
-  {"Concat",      "ff",  [](const Dims& d, const Params&, std::string*) { return d[0] + d[1]; },
-                                                                        nullptr, emit_concat},
-  {"OneHot",      "fi",  param0_dim,                                    nullptr, emit_onehot},
-  {"Zero",        "i",   param0_dim,                                    nullptr, emit_zero},
+                            if (p[1] > kMaxDim) return too_big(p[1], w);
+                            return p[1]; },
+                                 nullptr, emit_extractt,                    "Extract(g, #0, @a)"},
+  {"Concat",      "ff",  [](const Dims& d, const Params&, std::string* w) {
+                            return d[0] + d[1] > kMaxDim ? too_big(d[0] + d[1], w) : d[0] + d[1]; },
+                                 nullptr, emit_concat,                      "Extract(g, 0, @a); Extract(g, @a, @b)"},
+  {"OneHot",      "fi",  param0_dim, nullptr, emit_onehot,                  "0"},                           // piecewise constant
+  {"Zero",        "i",   param0_dim, nullptr, emit_zero,                    ""},   // no formula argument
+  // out = A v (A: n x m row-major, v: m): dA = g v^T, dv = A^T g; and the transposed forms
   {"MatVecMult",  "ff",  [](const Dims& d, const Params&, std::string* w) {
                             if (d[0] % d[1] != 0) { *w = "the matrix dimension must be a multiple of the vector dimension"; return 0; }
-                            return d[0] / d[1]; },                      nullptr, emit_matvec},
-  {"VecMatMult",  "ff",  [](const Dims& d, const Params&, std::string* w) {
+                            return d[0] / d[1]; },
+                                 nullptr, emit_matvec,                      "TensorProd(g, b); VecMatMult(g, a)"},
+  {"VecMatMult",  "ff",  [](const Dims& d, const Params&, std::string* w) {  // out = A^T v: dv = A g, dA = v g^T
                             if (d[1] % d[0] != 0) { *w = "the matrix dimension must be a multiple of the vector dimension"; return 0; }
-                            return d[1] / d[0]; },                      nullptr, emit_vecmat},
-  {"TensorProd",  "ff",  [](const Dims& d, const Params&, std::string*) { return d[0] * d[1]; },
-                                                                        nullptr, emit_tensorprod},
+                            return d[1] / d[0]; },
+                                 nullptr, emit_vecmat,                      "MatVecMult(b, g); TensorProd(a, g)"},
+  // out = a b^T (row-major): da = G b, db = G^T a with G the adjoint as an n x m matrix
+  {"TensorProd",  "ff",  [](const Dims& d, const Params&, std::string* w) {
+                            long long n = 1LL * d[0] * d[1];
+                            return n > kMaxDim ? too_big(n, w) : static_cast<int>(n); },
+                                 nullptr, emit_tensorprod,                  "MatVecMult(g, b); VecMatMult(a, g)"},
 };
 
 size_t count_sig(const char* sig, char c) {

@@ -1,5 +1,6 @@
 // The operation table: one row per formula operation, holding its name, argument
-// signature, dimension rule and code generation (shared by the CPU and CUDA emitters).
+// signature, dimension rule, code generation (shared by the CPU and CUDA emitters) and
+// derivative.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -15,6 +16,28 @@ using DimRule = int (*)(const std::vector<int>& dims, const std::vector<int>& pa
 // Emits the statements computing node `id` (see Emitter in codegen.h).
 using EmitFn = void (*)(Emitter& e, int id);
 
+// Reverse-mode derivative of an operation, written in the formula language (autodiff.cpp
+// builds it). For out = Op(a, b, c, #0, #1) and the adjoint g of out (g has out's dimension),
+// the template gives the adjoint of each formula argument, one expression per argument,
+// separated by ';':
+//   a, b, c   the arguments;  out  the operation's own value;  g  the adjoint of out;
+//   #0, #1    the integer parameters;  @a, @b, @c  the dimensions of the arguments
+//   (in integer positions small sums such as "#0 - 1" are allowed);
+//   "0"       no contribution (zero almost everywhere).
+// E.g. Divide: "g / b; -g * out / b". An adjoint of dimension D for an argument of
+// dimension 1 (broadcast) is summed. Templates are built through the rewrite rules of
+// simplify.cpp. When the rule depends on the argument dimensions, `pick` returns the template.
+struct Deriv {
+  const char* tpl = nullptr;
+  const char* (*pick)(const std::vector<int>& dims) = nullptr;
+  constexpr Deriv() = default;
+  constexpr Deriv(const char* t) : tpl(t) {}                                   // NOLINT
+  constexpr Deriv(const char* (*p)(const std::vector<int>&)) : pick(p) {}      // NOLINT
+  bool defined() const { return tpl || pick; }
+  // The template for arguments of dimensions `dims` (nullptr when there is no derivative).
+  const char* get(const std::vector<int>& dims) const { return pick ? pick(dims) : tpl; }
+};
+
 // One formula operation.
 struct OpInfo {
   const char* name;    // formula name, e.g. "Exp"
@@ -22,6 +45,7 @@ struct OpInfo {
   DimRule dim_rule;
   const char* scalar;  // element-wise template ($0.. = args, #0.. = int params), or nullptr
   EmitFn emit;         // custom emitter for vector operations (when scalar is nullptr)
+  Deriv deriv = {};    // derivative (see Deriv); an operation without one cannot be differentiated
   size_t nargs() const;
   size_t nparams() const;
 };

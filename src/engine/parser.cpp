@@ -15,6 +15,7 @@
 #include "codegen.h"
 #include "formula.h"
 #include "ops.h"
+#include "simplify.h"
 
 namespace rkeops {
 namespace {
@@ -75,10 +76,20 @@ std::vector<Token> lex(const std::string& s, const std::string& what) {
 
 struct Alias { int cat, pos, dim; size_t src_index; };
 
+// Parses formulas (parse_top) and, with `bound` set, the expressions of derivative templates
+// and rewrite rules (names bound to existing nodes; nodes built through the rewrite rules).
 class Parser {
  public:
   Parser(Formula& f, const std::string& src, std::map<std::string, Alias> aliases)
-      : f_(f), g_(f.g), src_(src), toks_(lex(src, "the formula")), aliases_(std::move(aliases)) {}
+      : f_(&f), g_(f.g), src_(src), toks_(lex(src, "the formula")), aliases_(std::move(aliases)) {}
+  Parser(Graph& g, const std::string& src, const std::map<std::string, int>* bound, bool simplify)
+      : g_(g), src_(src), toks_(lex(src, "the expression")), bound_(bound), simplify_(simplify) {}
+
+  int parse_expression() {
+    int a = expr();
+    if (peek().kind != Tok::End) error(peek(), "unexpected text after the expression");
+    return a;
+  }
 
   void parse_top() {
     const Token& t = peek();
@@ -90,39 +101,41 @@ class Parser {
     if (r < 0) error(t, "unknown reduction '" + t.text + "'");
     next();
     expect("(");
-    f_.red = r;
+    f_->red = r;
     const ReductionInfo& info = reduction_info(r);
     size_t root_start = peek().pos;
-    f_.root = expr();
-    f_.root_text = src_.substr(root_start, peek().pos - root_start);
+    f_->root = expr();
+    f_->root_text = src_.substr(root_start, peek().pos - root_start);
     expect(",");
     if (info.extra == Extra::K) {
-      f_.shape.K = int_literal("K");
-      if (f_.shape.K < 1) error(prev(), "K must be at least 1");
+      f_->shape.K = int_literal("K");
+      if (f_->shape.K < 1) error(prev(), "K must be at least 1");
+      if (1LL * f_->shape.K * g_[f_->root].dim > 100000)   // K x dim F values per result row
+        error(prev(), "K x (dimension of F) must be at most 100000");
       expect(",");
-      f_.axis = axis();
+      f_->axis = axis();
     } else if (info.extra == Extra::Weight) {
       // Both orders are accepted: (F, axis, weight) as keopscore, and (F, weight, axis).
       if (peek().kind == Tok::Int && (peek(1).text == ")" || peek(1).text == ",") &&
           (peek(1).text == ",")) {
-        f_.axis = axis();
+        f_->axis = axis();
         expect(",");
-        f_.weight = expr();
+        f_->weight = expr();
       } else {
-        f_.weight = expr();
+        f_->weight = expr();
         expect(",");
-        f_.axis = axis();
+        f_->axis = axis();
       }
     } else {
-      f_.axis = axis();
+      f_->axis = axis();
     }
     expect(")");
     if (peek().kind != Tok::End) error(peek(), "unexpected text after the reduction");
-    f_.shape.d = g_[f_.root].dim;
-    f_.shape.dw = f_.weight >= 0 ? g_[f_.weight].dim : 0;
-    if (info.check && std::string(info.check) == "d1" && f_.shape.d != 1)
+    f_->shape.d = g_[f_->root].dim;
+    f_->shape.dw = f_->weight >= 0 ? g_[f_->weight].dim : 0;
+    if (info.check && std::string(info.check) == "d1" && f_->shape.d != 1)
       throw UserError("dimension", t.text + " needs a formula of dimension 1, got dimension " +
-                                       std::to_string(f_.shape.d) + " for " + g_.print(f_.root));
+                                       std::to_string(f_->shape.d) + " for " + g_.print_named(f_->root));
   }
 
  private:
@@ -144,6 +157,16 @@ class Parser {
     }
   }
   int int_literal(const char* what) {
+    int v = int_term(what);
+    // Templates compute integer parameters from others: "Pow(a, #0 - 1)".
+    while (bound_ && peek().kind == Tok::Sym && (peek().text == "+" || peek().text == "-")) {
+      bool minus = next().text == "-";
+      int w = int_term(what);
+      v = minus ? v - w : v + w;
+    }
+    return v;
+  }
+  int int_term(const char* what) {
     bool neg = accept("-");
     const Token& t = peek();
     if (t.kind != Tok::Int) error(t, std::string("expected an integer (") + what + ")");
@@ -151,6 +174,16 @@ class Parser {
     if (t.text.size() > 9) error(t, std::string("integer too large (") + what + ")");
     int v = std::atoi(t.text.c_str());
     return neg ? -v : v;
+  }
+  // Every node of the formula is built here.
+  int mk(int op, std::vector<int> args, std::vector<int> params = {}) {
+    return simplify_ ? simplified_call(g_, op, std::move(args), std::move(params))
+                     : g_.call(op, std::move(args), std::move(params));
+  }
+  int mk(const char* name, std::vector<int> args, std::vector<int> params = {}) {
+    int op = find_op(name);
+    RK_ASSERT(op >= 0, std::string("unknown operation ") + name);
+    return mk(op, std::move(args), std::move(params));
   }
   int axis() {
     const Token& t = peek();
@@ -177,7 +210,7 @@ class Parser {
     while (peek().kind == Tok::Sym && peek().text == "|") {
       const Token& t = next();
       int b = additive();
-      a = build(t, [&] { return g_.call("Scalprod", {a, b}); });
+      a = build(t, [&] { return mk("Scalprod", {a, b}); });
     }
     return a;
   }
@@ -186,7 +219,7 @@ class Parser {
     while (peek().kind == Tok::Sym && (peek().text == "+" || peek().text == "-")) {
       const Token& t = next();
       int b = multiplicative();
-      a = build(t, [&] { return g_.call(t.text == "+" ? "Add" : "Subtract", {a, b}); });
+      a = build(t, [&] { return mk(t.text == "+" ? "Add" : "Subtract", {a, b}); });
     }
     return a;
   }
@@ -195,7 +228,7 @@ class Parser {
     while (peek().kind == Tok::Sym && (peek().text == "*" || peek().text == "/")) {
       const Token& t = next();
       int b = unary();
-      a = build(t, [&] { return g_.call(t.text == "*" ? "Mult" : "Divide", {a, b}); });
+      a = build(t, [&] { return mk(t.text == "*" ? "Mult" : "Divide", {a, b}); });
     }
     return a;
   }
@@ -208,7 +241,7 @@ class Parser {
       int a = unary();
       const Node& n = g_[a];
       if (n.kind == NodeKind::Const) return g_.constant(-n.value, n.is_int);
-      return build(t, [&] { return g_.call("Minus", {a}); });
+      return build(t, [&] { return mk("Minus", {a}); });
     }
     return power();
   }
@@ -220,13 +253,13 @@ class Parser {
       const Node& e = g_[b];
       return build(t, [&] {
         if (e.kind == NodeKind::Const && e.is_int) {
-          if (e.value == 2) return g_.call("Square", {a});
+          if (e.value == 2) return mk("Square", {a});
           if (std::fabs(e.value) > 1e6) error(t, "integer exponent too large");
-          return g_.call("Pow", {a}, {static_cast<int>(e.value)});
+          return mk("Pow", {a}, {static_cast<int>(e.value)});
         }
-        if (e.kind == NodeKind::Const && e.value == 0.5) return g_.call("Sqrt", {a});
-        if (e.kind == NodeKind::Const && e.value == -0.5) return g_.call("Rsqrt", {a});
-        return g_.call("Powf", {a, b});
+        if (e.kind == NodeKind::Const && e.value == 0.5) return mk("Sqrt", {a});
+        if (e.kind == NodeKind::Const && e.value == -0.5) return mk("Rsqrt", {a});
+        return mk("Powf", {a, b});
       });
     }
     return a;
@@ -251,6 +284,11 @@ class Parser {
     }
     next();
     if (!(peek().kind == Tok::Sym && peek().text == "(")) {
+      if (bound_) {
+        auto b = bound_->find(t.text);
+        if (b == bound_->end()) error(t, "unbound name '" + t.text + "'");
+        return b->second;
+      }
       auto it = aliases_.find(t.text);
       if (it == aliases_.end()) {
         std::string known;
@@ -312,10 +350,11 @@ class Parser {
       error(peek(), name + " takes " + std::to_string(std::string(info.sig).size()) + " argument(s): " +
                         signature_text(info));
     }
-    return build(t, [&] { return g_.call(op, args, params); });
+    return build(t, [&] { return mk(op, args, params); });
   }
 
-  // Grad(F, v, g), GradFromPos(F, pos, g), Diff(F, v, dv), Laplacian(F, v), Divergence(F, v).
+  // Grad(F, v, g), GradFromPos(F, pos, g), Diff(F, v, dv), Laplacian(F, v), Divergence(F, v),
+  // GradMatrix(F, v): built by autodiff.cpp as new nodes of the graph, anywhere in a formula.
   int derivative(const Token& t) {
     const std::string& name = t.text;
     int f = expr();
@@ -324,13 +363,15 @@ class Parser {
     if (name == "GradFromPos") {
       const Token& at = peek();
       int pos = int_literal("the position of the variable");
+      std::vector<char> used = reachable(f);
       for (int id = 0; id <= f && v < 0; ++id)
-        if (g_[id].kind == NodeKind::Var && g_[id].pos == pos && depends(f, id)) v = id;
+        if (used[id] && g_[id].kind == NodeKind::Var && g_[id].pos == pos) v = id;
       if (v < 0) error(at, "the formula does not use a variable at position " + std::to_string(pos));
     } else {
       const Token& at = peek();
       v = expr();
-      if (g_[v].kind != NodeKind::Var) error(at, name + " differentiates with respect to a variable");
+      if (g_[v].kind != NodeKind::Var)
+        error(at, name + " differentiates with respect to a variable (an alias name or Var(pos, dim, cat))");
     }
     int extra = -1;
     if (name == "Grad" || name == "GradFromPos" || name == "Diff") {
@@ -338,32 +379,27 @@ class Parser {
       extra = expr();
     }
     expect(")");
-    return build(t, [&] {
-      if (name == "GradMatrix") {   // [dF_k/dv for k = 0..dim F - 1], row-major dim F x dim v
-        int one = g_.constant(1, true), m = -1;
-        for (int k = 0; k < g_[f].dim; ++k) {
-          int row = gradient(g_, f, v, g_.call("ElemT", {one}, {g_[f].dim, k}));
-          m = m < 0 ? row : g_.call("Concat", {m, row});
-        }
-        return m;
-      }
-      if (name == "Laplacian") return laplacian(g_, f, v);
-      if (name == "Divergence") return divergence(g_, f, v);
-      if (name == "Diff") {
-        if (g_[extra].dim != g_[v].dim)
-          throw UserError("dimension", "the direction of Diff must have the dimension of the variable (" +
-                                           std::to_string(g_[v].dim) + "), got " + std::to_string(g_[extra].dim));
-        return directional(g_, f, v, extra);
-      }
-      return gradient(g_, f, v, extra);
-    });
+    try {
+      return build(t, [&] {
+        if (name == "GradMatrix") return grad_matrix(g_, f, v);
+        if (name == "Laplacian") return laplacian(g_, f, v);
+        if (name == "Divergence") return divergence(g_, f, v);
+        if (name == "Diff") return directional(g_, f, v, extra);
+        return gradient(g_, f, v, extra);
+      });
+    } catch (const UserError& e) {
+      if (e.kind != "formula") throw;
+      fail("the formula", src_, t.pos, e.what());   // e.g. an operation with no derivative
+    }
   }
-  // Whether node `id` is reachable from `root`.
-  bool depends(int root, int id) const {
-    if (root == id) return true;
-    for (int a : g_[root].args)
-      if (a >= id && depends(a, id)) return true;
-    return false;
+  // Which nodes `root` depends on.
+  std::vector<char> reachable(int root) const {
+    std::vector<char> r(root + 1, 0);
+    r[root] = 1;
+    for (int id = root; id >= 0; --id)
+      if (r[id])
+        for (int a : g_[id].args) r[a] = 1;
+    return r;
   }
 
   static std::string signature_text(const OpInfo& info) {
@@ -376,13 +412,15 @@ class Parser {
     return s + ")";
   }
 
-  Formula& f_;
+  Formula* f_ = nullptr;
   Graph& g_;
   const std::string& src_;
   std::vector<Token> toks_;
   size_t i_ = 0;
   int depth_ = 0;
   std::map<std::string, Alias> aliases_;
+  const std::map<std::string, int>* bound_ = nullptr;   // template mode: names -> nodes
+  bool simplify_ = false;                              // build through the rewrite rules
 };
 
 // "x=Vi(3)", "x = Vj(1, 3)", "p=Pm(2)", "x=Var(0,3,0)"; implicit position = index in args.
@@ -495,5 +533,156 @@ std::string Formula::canonical() const {
   if (weight >= 0) s += "," + g.print(weight);
   return s + ")";
 }
+
+
+namespace {
+
+// Replaces "#k" by params[k] and "@name" by the dimension of the bound node `name`.
+std::string expand_template(const Graph& g, const std::string& text,
+                            const std::map<std::string, int>& bound, const std::vector<int>& params) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    char c = text[i];
+    if (c == '#' || c == '@') {
+      size_t j = i + 1;
+      while (j < text.size() && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_')) ++j;
+      std::string name = text.substr(i + 1, j - i - 1);
+      long v;
+      if (c == '#') {
+        size_t k = static_cast<size_t>(std::atoi(name.c_str()));
+        RK_ASSERT(!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) && k < params.size(),
+                  "bad parameter reference in the template " + text);
+        v = params[k];
+      } else {
+        auto it = bound.find(name);
+        RK_ASSERT(it != bound.end(), "bad dimension reference in the template " + text);
+        v = g[it->second].dim;
+      }
+      out += std::to_string(v);
+      i = j;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
+// The rule-pattern language (simplify.h): the formula grammar on patterns.
+class PatternParser {
+ public:
+  explicit PatternParser(const std::string& src) : src_(src), toks_(lex(src, "a rewrite rule")) {}
+  Pattern parse() {
+    Pattern p = expr();
+    if (peek().kind != Tok::End) bad("unexpected text");
+    return p;
+  }
+
+ private:
+  const Token& peek() const { return toks_[i_]; }
+  const Token& next() { return toks_[i_ < toks_.size() - 1 ? i_++ : i_]; }
+  bool accept(const char* s) {
+    if (peek().kind == Tok::Sym && peek().text == s) { next(); return true; }
+    return false;
+  }
+  [[noreturn]] void bad(const std::string& msg) {
+    throw InternalError("rewrite rule '" + src_ + "': " + msg + " at column " + std::to_string(peek().pos + 1));
+  }
+  void expect(const char* s) { if (!accept(s)) bad(std::string("expected '") + s + "'"); }
+  static Pattern call(const char* op, std::vector<Pattern> args) {
+    Pattern p;
+    p.kind = Pattern::Call;
+    p.op = find_op(op);
+    p.args = std::move(args);
+    return p;
+  }
+  Pattern expr() {
+    Pattern a = additive();
+    while (accept("|")) a = call("Scalprod", {a, additive()});
+    return a;
+  }
+  Pattern additive() {
+    Pattern a = multiplicative();
+    while (peek().kind == Tok::Sym && (peek().text == "+" || peek().text == "-")) {
+      bool plus = next().text == "+";
+      a = call(plus ? "Add" : "Subtract", {a, multiplicative()});
+    }
+    return a;
+  }
+  Pattern multiplicative() {
+    Pattern a = unary();
+    while (peek().kind == Tok::Sym && (peek().text == "*" || peek().text == "/")) {
+      bool times = next().text == "*";
+      a = call(times ? "Mult" : "Divide", {a, unary()});
+    }
+    return a;
+  }
+  Pattern unary() {
+    if (!accept("-")) return primary();
+    Pattern a = unary();
+    if (a.kind == Pattern::Number) { a.value = -a.value; return a; }   // as the formula parser
+    return call("Minus", {a});
+  }
+  Pattern primary() {
+    Token t = next();
+    if (t.kind == Tok::Int || t.kind == Tok::Num) {
+      Pattern p;
+      p.kind = Pattern::Number;
+      p.value = std::strtod(t.text.c_str(), nullptr);
+      return p;
+    }
+    if (t.kind == Tok::Sym && t.text == "(") {
+      Pattern p = expr();
+      expect(")");
+      return p;
+    }
+    if (t.kind != Tok::Ident) bad("unexpected '" + t.text + "'");
+    if (!accept("(")) {
+      Pattern p;
+      p.kind = t.text[0] == 'k' ? Pattern::AnyConst : Pattern::Any;
+      p.name = t.text;
+      return p;
+    }
+    Pattern p;
+    p.kind = Pattern::Call;
+    p.op = find_op(t.text);
+    if (p.op < 0) bad("unknown operation " + t.text);
+    const char* sig = op_info(p.op).sig;
+    for (const char* c = sig; *c; ++c) {
+      if (c != sig) expect(",");
+      if (*c == 'f') {
+        p.args.push_back(expr());
+      } else if (peek().kind == Tok::Ident && peek().text == "_") {
+        next();
+        p.params.push_back(kAnyParam);
+      } else {
+        bool neg = accept("-");
+        if (peek().kind != Tok::Int) bad("expected an integer or _");
+        int v = std::atoi(next().text.c_str());
+        p.params.push_back(neg ? -v : v);
+      }
+    }
+    expect(")");
+    return p;
+  }
+  std::string src_;
+  std::vector<Token> toks_;
+  size_t i_ = 0;
+};
+
+}  // namespace
+
+int parse_expression(Graph& g, const std::string& text, const std::map<std::string, int>& bound,
+                     const std::vector<int>& params) {
+  std::string src = expand_template(g, text, bound, params);
+  try {
+    Parser p(g, src, &bound, true);
+    return p.parse_expression();
+  } catch (const UserError& e) {
+    throw InternalError("cannot build '" + src + "' (from the template '" + text + "'): " + e.what());
+  }
+}
+
+Pattern parse_pattern(const std::string& text) { return PatternParser(text).parse(); }
 
 }  // namespace rkeops
