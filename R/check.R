@@ -23,6 +23,7 @@ check_rkeops <- function(verbose = TRUE) {
   say("  CUDA driver  : ", gpu$driver)
   say("  NVRTC        : ", gpu$nvrtc)
   say("  GPU          : ", gpu$devices)
+  say("  backend      : ", .rk_backend(), if (identical(get_rkeops_options("backend"), "auto")) " (automatic)" else "")
   ok <- tryCatch({
     x <- matrix(c(0, 1, 2), 3, 1)
     op <- keops_kernel("Sum_Reduction(Square(x - y), 1)", c("x=Vi(1)", "y=Vj(1)"))
@@ -38,10 +39,4 @@ check_rkeops <- function(verbose = TRUE) {
     FALSE
   })
   if (verbose) invisible(ok) else ok
-}
-
-# What the GPU path can use (filled in by the CUDA backend).
-.rk_gpu_status <- function() {
-  list(driver = "not available in this build", nvrtc = "not available in this build",
-       devices = "none (CPU backend only)")
 }

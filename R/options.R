@@ -4,7 +4,7 @@
                       "formula_only")
 
 .rk_default_options <- function() {
-  list(backend = "CPU", device_id = -1L, precision = "float64", verbosity = FALSE,
+  list(backend = "auto", device_id = -1L, precision = "float64", verbosity = FALSE,
        cache_dir = NULL, ncore = NULL, formula_only = FALSE)
 }
 
@@ -23,8 +23,9 @@
     rkeops_abort("option", paste0("unknown rkeops option(s): ", paste(bad, collapse = ", "),
                                   "; known options are ", paste(.rk_option_names, collapse = ", ")))
   }
-  if (!is.null(opt$backend) && !(identical(opt$backend, "CPU") || identical(opt$backend, "GPU"))) {
-    rkeops_abort("option", "option 'backend' must be \"CPU\" or \"GPU\"")
+  if (!is.null(opt$backend) && !(identical(opt$backend, "CPU") || identical(opt$backend, "GPU") ||
+                                 identical(opt$backend, "auto"))) {
+    rkeops_abort("option", "option 'backend' must be \"CPU\", \"GPU\" or \"auto\" (the GPU when one is usable)")
   }
   if (!is.null(opt$precision) &&
       !(identical(opt$precision, "float32") || identical(opt$precision, "float64"))) {
@@ -116,7 +117,10 @@ rkeops_use_cpu <- function(ncore = NULL) {
 
 #' Compute on a GPU
 #'
-#' Selects the CUDA backend on GPU `device`.
+#' Selects the CUDA backend on GPU `device`. Without a call to `rkeops_use_gpu()` or
+#' [rkeops_use_cpu()], the backend is `"auto"`: the GPU when one is usable (a CUDA driver with
+#' a device, and NVRTC from the CUDA toolkit 12 or 13), the CPU otherwise, decided at the first
+#' kernel run of the session. Nothing CUDA is loaded before that.
 #' @param device GPU ordinal (0-based); -1 picks the first usable GPU.
 #' @return The new options, invisibly; an error of class `rkeops_gpu_error` when no GPU is usable.
 #' @examples
@@ -127,8 +131,16 @@ rkeops_use_gpu <- function(device = -1) {
   if (!.rk_is_count(device, min = -1)) {
     rkeops_abort("option", "'device' must be a single integer >= -1 (-1 picks the first GPU)")
   }
-  rkeops_abort("gpu", paste("GPU support is not available in this build of rkeops:",
-                            "the CUDA backend is not part of it yet; use rkeops_use_cpu()"))
+  info <- .rk_gpu_info(refresh = TRUE)
+  if (!isTRUE(info$usable)) {
+    why <- if (length(info$names) == 0) info$driver else info$nvrtc
+    rkeops_abort("gpu", paste0("no GPU is usable: ", why, "; use rkeops_use_cpu()"))
+  }
+  if (device >= length(info$names)) {
+    rkeops_abort("gpu", sprintf("GPU device %d does not exist: this machine has %d GPU(s), numbered from 0",
+                                as.integer(device), length(info$names)))
+  }
+  set_rkeops_options(list(backend = "GPU", device_id = as.integer(device)))
 }
 
 #' Compute in single or double precision
@@ -182,7 +194,7 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
   opt <- .rk_options()
   cc <- .rk_compiler()
   list(
-    precision = opt$precision, sum_scheme = sum_scheme, backend = opt$backend,
+    precision = opt$precision, sum_scheme = sum_scheme, backend = .rk_backend(opt),
     device_id = as.integer(max(opt$device_id, 0)), nthreads = .rk_nthreads(),
     cache_dir = get_rkeops_cache_dir(), include_dir = .rk_include_dir(),
     cxx = cc$cxx, cxxflags = cc$cxxflags, openmp = cc$openmp,

@@ -10,9 +10,12 @@
 
 #include "engine/cache.h"
 #include "engine/codegen_cpu.h"
+#include "engine/codegen_cuda.h"
 #include "engine/engine.h"
 #include "engine/errors.h"
+#include "engine/launch_cuda.h"
 #include "engine/log.h"
+#include "engine/nvrtc.h"
 #include "engine/ops.h"
 #include "engine/reductions.h"
 
@@ -185,6 +188,63 @@ SEXP rk_op_table() {
   RKEOPS_END
 }
 
+// ---- the CUDA backend (begin) ----
+// What the GPU path can use, and the time split of the last GPU run (bench/gpu.R).
+SEXP rk_gpu_info(SEXP always_nvrtc) {
+  RKEOPS_BEGIN
+  GpuStatus s = gpu_status(Rcpp::as<bool>(always_nvrtc));
+  Rcpp::CharacterVector names;
+  Rcpp::IntegerVector ccmaj, ccmin, sms;
+  Rcpp::NumericVector mem;
+  for (auto& d : s.devices) {
+    names.push_back(d.name);
+    ccmaj.push_back(d.cc_major);
+    ccmin.push_back(d.cc_minor);
+    sms.push_back(d.sm_count);
+    mem.push_back(d.memory_gb);
+  }
+  GpuRunStats r = last_gpu_run();
+  Rcpp::List last = Rcpp::List::create(
+      Rcpp::Named("valid") = r.valid, Rcpp::Named("convert_ms") = r.convert_ms, Rcpp::Named("h2d_ms") = r.h2d_ms,
+      Rcpp::Named("kernel_ms") = r.kernel_ms, Rcpp::Named("merge_ms") = r.merge_ms, Rcpp::Named("d2h_ms") = r.d2h_ms,
+      Rcpp::Named("total_ms") = r.total_ms, Rcpp::Named("regs") = r.regs, Rcpp::Named("local_bytes") = r.local_bytes,
+      Rcpp::Named("shared_bytes") = r.shared_bytes, Rcpp::Named("block") = r.block,
+      Rcpp::Named("grid_x") = static_cast<double>(r.grid_x), Rcpp::Named("nsplit") = r.nsplit,
+      Rcpp::Named("chunks_outer") = r.chunks_outer, Rcpp::Named("chunks_inner") = r.chunks_inner,
+      Rcpp::Named("compile_seconds") = r.compile_seconds);
+  return Rcpp::List::create(
+      Rcpp::Named("usable") = s.usable, Rcpp::Named("driver") = s.driver, Rcpp::Named("nvrtc") = s.nvrtc,
+      Rcpp::Named("names") = names, Rcpp::Named("cc_major") = ccmaj, Rcpp::Named("cc_minor") = ccmin,
+      Rcpp::Named("sm_count") = sms, Rcpp::Named("memory_gb") = mem, Rcpp::Named("last_run") = last);
+  RKEOPS_END
+}
+
+// The generated CUDA source of a kernel; with opts$compile_arch (e.g. 90) also compiles it
+// with NVRTC for that architecture (no GPU needed) and returns whether it compiled and the log.
+SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
+  std::string src = generate_cuda_source(f, o.code, o.include_dir);
+  Rcpp::List ol(opts);
+  int arch = ol.containsElementNamed("compile_arch") ? Rcpp::as<int>(ol["compile_arch"]) : 0;
+  if (arch <= 0) return Rcpp::wrap(src);
+  std::string why;
+  Nvrtc* nv = Nvrtc::get(&why);
+  if (!nv) throw UserError("gpu", why);
+  bool ok = true;
+  std::string log;
+  try {
+    nv->compile(src, "rkeops_kernel.cu", arch / 10, arch % 10, {}, true);
+  } catch (const CompileError& e) {
+    ok = false;
+    log = std::string(e.what()) + "\n" + e.log;
+  }
+  return Rcpp::List::create(Rcpp::Named("source") = src, Rcpp::Named("compiled") = ok, Rcpp::Named("log") = log);
+  RKEOPS_END
+}
+// ---- the CUDA backend (end) ----
+
 static const R_CallMethodDef kCallMethods[] = {
     {"rk_parse", (DL_FUNC)&rk_parse, 2},
     {"rk_run", (DL_FUNC)&rk_run, 4},
@@ -193,6 +253,8 @@ static const R_CallMethodDef kCallMethods[] = {
     {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
     {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
     {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
+    {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
+    {"rk_cuda_source", (DL_FUNC)&rk_cuda_source, 3},
     {nullptr, nullptr, 0}};
 
 void R_init_rkeops(DllInfo* dll) {

@@ -5,6 +5,7 @@
 #include "cache.h"
 #include "errors.h"
 #include "launch_cpu.h"
+#include "launch_cuda.h"
 #include "log.h"
 
 namespace rkeops {
@@ -92,7 +93,7 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
   if (opt.backend == Backend::CPU) {
     k = load_cpu_kernel(std::move(f), opt);
   } else {
-    throw UserError("option", "GPU support is not available in this build of rkeops");
+    k = load_cuda_kernel(std::move(f), opt);   // the CUDA backend (launch_cuda.cpp)
   }
   mem[key] = k;
   return k;

@@ -1,0 +1,54 @@
+// rkeops: the CUDA prelude pasted at the top of every generated GPU kernel. Compiled by NVRTC
+// with no headers at all (see src/engine/nvrtc.h for what NVRTC declares by itself), so only
+// CUDA's built-in maths functions and intrinsics are used here. IEEE semantics for NaN/Inf;
+// the float exponential uses the special-function unit (see rk_exp below).
+// RK_CUDA_EMULATION is defined only by the engine's CPU emulation of generated kernels
+// (tests/engine/cuda_emulation.h): it swaps the one PTX instruction for plain C++.
+#define RK_FN static __device__ __forceinline__
+// Infinity of the kernel's type T (T is typedef'd after this prelude; macros expand at use).
+#define RK_INF (T(__int_as_float(0x7f800000)))
+
+// exp(x) in float: 2^(x log2 e) on the special-function unit (MUFU.EX2, 2 instructions).
+// Relative error <= 2^-21 + |x| 2^-24 (about 1e-6 for |x| <= 10); results below 2^-126 flush
+// to 0. exp(NaN) = NaN, exp(+Inf) = +Inf, exp(-Inf) = 0. This is the hot instruction of
+// Gaussian and softmax kernels: the accurate expf costs 10 instructions more per term.
+RK_FN float rk_exp(float x) {
+  float r, y = x * 1.4426950408889634f;
+#ifdef RK_CUDA_EMULATION
+  r = rk_emu_exp2(y);
+#else
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
+#endif
+  return r;
+}
+RK_FN double rk_exp(double x) { return exp(x); }
+RK_FN float rk_log(float x) { return logf(x); }
+RK_FN double rk_log(double x) { return log(x); }
+RK_FN float rk_sqrt(float x) { return sqrtf(x); }
+RK_FN double rk_sqrt(double x) { return sqrt(x); }
+// Rsqrt(0) = 0, as KeOps (so that Normalize(0) = 0).
+RK_FN float rk_rsqrt(float x) { float v = rsqrtf(x); return x == 0.0f ? 0.0f : v; }
+RK_FN double rk_rsqrt(double x) { double v = rsqrt(x); return x == 0.0 ? 0.0 : v; }
+RK_FN float rk_abs(float x) { return fabsf(x); }
+RK_FN double rk_abs(double x) { return fabs(x); }
+RK_FN float rk_sin(float x) { return sinf(x); }
+RK_FN double rk_sin(double x) { return sin(x); }
+RK_FN float rk_cos(float x) { return cosf(x); }
+RK_FN double rk_cos(double x) { return cos(x); }
+RK_FN float rk_asin(float x) { return asinf(x); }
+RK_FN double rk_asin(double x) { return asin(x); }
+RK_FN float rk_acos(float x) { return acosf(x); }
+RK_FN double rk_acos(double x) { return acos(x); }
+RK_FN float rk_atan(float x) { return atanf(x); }
+RK_FN double rk_atan(double x) { return atan(x); }
+RK_FN float rk_atan2(float y, float x) { return atan2f(y, x); }
+RK_FN double rk_atan2(double y, double x) { return atan2(y, x); }
+RK_FN float rk_floor(float x) { return floorf(x); }
+RK_FN double rk_floor(double x) { return floor(x); }
+// Half away from zero, as C's round().
+RK_FN float rk_round0(float x) { return roundf(x); }
+RK_FN double rk_round0(double x) { return round(x); }
+RK_FN float rk_pow(float x, float y) { return powf(x, y); }
+RK_FN double rk_pow(double x, double y) { return pow(x, y); }
+RK_FN int rk_imin(int a, int b) { return a < b ? a : b; }
+#include "rkeops/prelude_common.h"

@@ -1,0 +1,331 @@
+// The CUDA map-reduce template (design §6). Reads top to bottom:
+//   rk_reduce: one thread per outer row i keeps its outer variables, everything that does not
+//     depend on the inner index, and its reduction state in registers; the block walks its
+//     slice of the inner range (blockIdx.y: the inner range split over blocks when the outer
+//     rows alone cannot fill the GPU) tile by tile: the tile's packed inner rows are copied to
+//     shared memory with 16-byte vector copies, then each thread sweeps the tile (broadcast
+//     reads). At the end a thread finalises its row, or stores its partial state in slot
+//     `slot0 + blockIdx.y` when the range was split (over blocks or over launches).
+//   rk_merge: one thread per row merges the partial states of every slot with the reduction's
+//     merge, then finalises.
+// The formula's code comes from the same Emitter and reduction table as the CPU kernels.
+#include "codegen_cuda.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "codegen.h"
+#include "errors.h"
+
+namespace rkeops {
+namespace {
+
+std::string I(long long k) { return std::to_string(k); }
+
+// Registers hold the parameters when they are few; otherwise they are read from P (cached).
+constexpr int kMaxParamRegs = 64;
+// Shared-memory budget of one tile: small enough for several blocks per multiprocessor.
+constexpr int kTileBytes = 24576;
+constexpr int kMaxTileBytes = 49152;   // the static shared-memory limit of a block
+// Inner rows of at most this many floats are read into registers with vector loads; wider
+// rows are read where they are used (the compiler vectorises what it can).
+constexpr int kMaxRowRegs = 32;
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+// The reductions whose state is (m, sums of exp(f - m) w): 1 for LogSumExp and the
+// Max_SumShiftExp family (st[1 + k] += w_k e, w = 1 without a weight), 2 for SumSoftMaxWeight
+// (st[1] += e, st[2 + k] += w_k e); 0 otherwise. (A candidate for a column of the reduction
+// table: "the update when f <= m".)
+int shift_family(const std::string& name) {
+  if (name == "LogSumExp" || name == "LogSumExpWeight" || name == "Max_SumShiftExp" || name == "Max_SumShiftExpWeight")
+    return 1;
+  return name == "SumSoftMaxWeight" ? 2 : 0;
+}
+
+}  // namespace
+
+CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
+  const ReductionInfo& red = f.reduction();
+  const RedShape& sh = f.shape;
+  const Graph& g = f.g;
+  const int d = sh.d;
+  const bool f32 = opt.dtype == DType::Float32;
+  SumScheme scheme = opt.scheme == SumScheme::Auto ? SumScheme::Block : opt.scheme;
+  const bool kahan = red.sum_like && scheme == SumScheme::Kahan;
+  // As on the CPU, "direct" sums also add the terms of a tile in registers first: a thread
+  // adding 1e6 float32 terms one by one to its total would lose ~1e-4.
+  const bool block_sum = red.sum_like && scheme != SumScheme::Kahan;
+  const bool kfamily = red.extra == Extra::K;
+  const int S = red.state_dim(sh), SI = red.istate_dim(sh), SC = kahan ? d : 0;
+  const int outer = f.outer_cat(), inner = f.inner_cat();
+
+  CudaCode cc;
+  cc.elem = f32 ? 4 : 8;
+  const int VL = 16 / cc.elem;   // T per 16-byte vector
+  cc.state_t = S;
+  cc.state_i = SI;
+  cc.state_c = SC;
+  cc.uses_index = SI > 0;
+
+  std::vector<int> roots = {f.root};
+  if (f.weight >= 0) roots.push_back(f.weight);
+  std::vector<VarUse> vars = collect_vars(g, roots);
+  const size_t nargs = f.args.size();
+  cc.x_off.assign(nargs, -1);
+  cc.y_off.assign(nargs, -1);
+  cc.p_off.assign(nargs, -1);
+  for (auto& v : vars) {
+    RK_ASSERT(v.pos >= 0 && static_cast<size_t>(v.pos) < nargs, "variable position out of range");
+    if (v.cat == CAT_P) { cc.p_off[v.pos] = cc.np; cc.np += v.dim; }
+    else if (v.cat == outer) { cc.x_off[v.pos] = cc.wx; cc.wx += v.dim; }
+    else { cc.y_off[v.pos] = cc.wy; cc.wy += v.dim; }
+  }
+  cc.wy = (cc.wy + VL - 1) / VL * VL;
+  const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
+  if (row_bytes > kMaxTileBytes)
+    throw UserError("dimension", "the variables reduced over have " + I(cc.wy) +
+                                     " components in all: too many for the GPU backend's shared-memory tiles "
+                                     "(at most " + I(kMaxTileBytes / cc.elem) + "); use rkeops_use_cpu()");
+  if (row_bytes == 0) {
+    cc.tile = cc.block;
+  } else if (row_bytes * 16 <= kTileBytes) {
+    cc.tile = static_cast<int>(std::min<long long>(cc.block, kTileBytes / row_bytes / 16 * 16));
+  } else {
+    cc.tile = static_cast<int>(std::max<long long>(1, kMaxTileBytes / 4 / row_bytes));
+  }
+  const bool params_in_regs = cc.np <= kMaxParamRegs;
+
+  // ---- the formula's code ----
+  Emitter e(g);
+  for (auto& v : vars) {
+    if (v.cat == CAT_P) e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
+    else if (v.cat == outer) e.bind_var(v.cat, v.pos, "xo" + I(v.pos));
+    else e.bind_var(v.cat, v.pos, "(yr + " + I(cc.y_off[v.pos]) + ")");
+  }
+  std::string loads;
+  for (auto& v : vars) {
+    if (v.cat == CAT_P && params_in_regs) {
+      loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
+      for (int k = 0; k < v.dim; ++k) loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
+      loads += "\n";
+    } else if (v.cat == outer) {
+      loads += "  T xo" + I(v.pos) + "[" + I(v.dim) + "];";
+      for (int k = 0; k < v.dim; ++k)
+        loads += " xo" + I(v.pos) + "[" + I(k) + "] = active ? X[i + " + I(cc.x_off[v.pos] + k) + "LL * ldx] : T(0);";
+      loads += "\n";
+    }
+  }
+  // Everything that does not depend on the inner index: once per thread.
+  e.indent = "  ";
+  std::vector<char> needs_inner = depends_on(g, inner);
+  {
+    std::vector<int> stack = roots;
+    std::vector<char> seen(g.size(), 0);
+    while (!stack.empty()) {
+      int id = stack.back();
+      stack.pop_back();
+      if (seen[id]) continue;
+      seen[id] = 1;
+      if (g[id].kind == NodeKind::Call && !needs_inner[id]) e.emit(id);
+      else for (int a : g[id].args) stack.push_back(a);
+    }
+  }
+  const std::string hoisted = e.code();
+  e.clear_code();
+  // The body computed for each inner row of the tile.
+  e.indent = "        ";
+  for (int r : roots) e.emit(r);
+  const std::string body = e.code();
+
+  // ---- reduction pieces ----
+  auto code = [&](const std::string& st, const std::string& si, const std::string& ind) {
+    RedCode c;
+    c.st = st;
+    c.si = si;
+    c.ind = ind;
+    return c;
+  };
+  RedCode acc = code("st_", "si_", "        ");
+  acc.f = [&](int k) { return e.ref(f.root, k); };
+  acc.w = [&](int k) { return e.ref(f.weight, k); };
+  acc.j = "j";
+  std::string tile_pre, tile_post;
+  if (block_sum) {
+    // Block sums: the tile's terms are added in registers, then the tile's sum to the state.
+    for (int k = 0; k < d; ++k) {
+      tile_pre += "      T s" + I(k) + "_ = T(0);\n";
+      acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
+      tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
+    }
+  } else if (kahan) {
+    for (int k = 0; k < d; ++k)
+      acc.line("{ T y_ = " + acc.f(k) + " - cp_[" + I(k) + "]; T t_ = st_[" + I(k) + "] + y_; cp_[" + I(k) +
+               "] = (t_ - st_[" + I(k) + "]) - y_; st_[" + I(k) + "] = t_; }");
+  } else if (kfamily) {
+    // The table's insertion shifts with a run-time index, which would put the state in local
+    // memory; on the GPU the same insertion (strictly smaller goes first) is unrolled with
+    // constant indices so that the K values and indices stay in registers.
+    const int K = sh.K;
+    for (int k = 0; k < d; ++k) {
+      const int b = k * K;
+      auto s = [&](const char* a, int r) { return std::string(a) + "[" + I(b + r) + "]"; };
+      acc.line("{ const T v_ = " + acc.f(k) + ";");
+      acc.line("  if (v_ < " + s("st_", K - 1) + ") {");
+      for (int r = K - 1; r >= 1; --r)
+        acc.line("    { const bool a_ = v_ < " + s("st_", r - 1) + ", b_ = v_ < " + s("st_", r) + "; " + s("st_", r) +
+                 " = a_ ? " + s("st_", r - 1) + " : (b_ ? v_ : " + s("st_", r) + "); " + s("si_", r) + " = a_ ? " +
+                 s("si_", r - 1) + " : (b_ ? j : " + s("si_", r) + "); }");
+      acc.line("    if (v_ < " + s("st_", 0) + ") { " + s("st_", 0) + " = v_; " + s("si_", 0) + " = j; }");
+      acc.line("  }");
+      acc.line("}");
+    }
+  } else if (shift_family(red.name) > 0) {
+    // Max-shifted exponential sums: the usual term (f <= m, both finite) only adds exp(f - m)
+    // (times the weights); the table's update, which rescales when f > m and handles
+    // infinities, runs when f > m or exp(f - m) is NaN (m = f = -Inf, NaN). The same
+    // results as the table's update, with one exponential and no nested branch per term.
+    const bool ssmw = shift_family(red.name) == 2;
+    const int nw = sh.dw > 0 ? sh.dw : 1;
+    acc.line("{ const T f_ = " + acc.f(0) + ";");
+    acc.line("  const T e_ = rk_exp(f_ - st_[0]);");
+    acc.line("  if (f_ > st_[0] || e_ != e_) {");
+    RedCode slow = acc;
+    slow.text.clear();
+    slow.ind = "    ";
+    slow.f = [](int) { return std::string("f_"); };
+    red.acc(slow, sh);
+    for (std::string line; !slow.text.empty();) {
+      size_t nl = slow.text.find('\n');
+      line = slow.text.substr(0, nl);
+      slow.text.erase(0, nl == std::string::npos ? slow.text.size() : nl + 1);
+      acc.line(line);
+    }
+    acc.line("  } else {");
+    if (ssmw) {
+      acc.line("    st_[1] += e_;");
+      for (int k = 0; k < sh.dw; ++k) acc.line("    st_[" + I(2 + k) + "] += " + acc.w(k) + " * e_;");
+    } else {
+      for (int k = 0; k < nw; ++k)
+        acc.line("    st_[" + I(1 + k) + "] += " + (sh.dw > 0 ? acc.w(k) + " * e_;" : std::string("e_;")));
+    }
+    acc.line("  }");
+    acc.line("}");
+  } else {
+    red.acc(acc, sh);
+  }
+  auto state_decl = [&](const std::string& p, const std::string& ind) {
+    std::string s = ind + "T " + p + "st_[" + I(S) + "];";
+    if (SI) s += " int " + p + "si_[" + I(SI) + "];";
+    if (SC) s += " T " + p + "cp_[" + I(SC) + "];";
+    return s + "\n";
+  };
+  // Partial states: slot-major, then state component, then row (coalesced).
+  auto state_io = [&](bool store, const std::string& p, const std::string& slot, const std::string& ind) {
+    std::string s;
+    auto one = [&](const char* arr, const char* name, int n) {
+      for (int k = 0; k < n; ++k) {
+        std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + " + I(k) + ") * nrows + i]";
+        std::string r_ = p + name + "[" + I(k) + "]";
+        s += ind + (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
+      }
+    };
+    one("pst", "st_", S);
+    one("psi", "si_", SI);
+    one("pcp", "cp_", SC);
+    return s;
+  };
+  auto init_code = [&](const std::string& ind) {
+    RedCode c = code("st_", "si_", ind);
+    red.init(c, sh);
+    for (int k = 0; k < SC; ++k) c.line("cp_[" + I(k) + "] = T(0);");
+    return c.text;
+  };
+  auto final_code = [&](const std::string& ind) {
+    RedCode c = code("st_", "si_", ind);
+    for (int k = 0; k < SC; ++k) c.line("st_[" + I(k) + "] -= cp_[" + I(k) + "];");
+    c.out = [&](int k) { return "out[i + " + I(k) + "LL * out_ld]"; };
+    red.final(c, sh);
+    return c.text;
+  };
+  auto merge_code = [&](const std::string& ind) {
+    RedCode c = code("st_", "si_", ind);
+    c.st2 = "o_st_";
+    c.si2 = "o_si_";
+    if (kahan) {  // the true sums are st - cp
+      for (int k = 0; k < d; ++k)
+        c.line("st_[" + I(k) + "] = (st_[" + I(k) + "] - cp_[" + I(k) + "]) + (o_st_[" + I(k) + "] - o_cp_[" + I(k) +
+               "]); cp_[" + I(k) + "] = T(0);");
+    } else {
+      red.merge(c, sh);
+    }
+    return c.text;
+  };
+
+  // Unrolling the sweep hides the loop's overhead for small formulas; big bodies gain nothing.
+  const int body_lines = count_lines(body) + count_lines(acc.text);
+  const int unroll = body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
+
+  std::ostringstream src;
+  src << "// Generated by rkeops: a CUDA kernel for\n// " << f.canonical() << "\n";
+  src << read_prelude(include_dir, "rkeops/prelude_cuda.h");
+  src << "typedef " << (f32 ? "float" : "double") << " T;\n";
+  src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
+  src << "#define RK_ABI " << kCudaAbiVersion << "\n#define RK_B " << cc.block << "\n#define RK_TJ " << cc.tile
+      << "\n#define RK_WV " << cc.wy / VL << "   // 16-byte vectors per packed inner row\n";
+  src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
+         "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
+         "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long out_ld,\n"
+         "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
+  src << "  __shared__ TV tile_v[" << std::max(1, cc.tile * cc.wy / VL) << "];\n";
+  src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
+  src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n";
+  src << "  const bool active = i < n_outer;\n";
+  src << "  const long long nrows = n_outer;\n";
+  src << "  const int jb0 = (int)(blockIdx.y * jchunk);\n";
+  src << "  const int jb1 = (int)(jb0 + jchunk < n_inner ? jb0 + jchunk : n_inner);\n";
+  src << loads << hoisted;
+  src << state_decl("", "  ") << init_code("  ");
+  src << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n";
+  src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
+  if (cc.wy > 0) {
+    src << "    __syncthreads();\n";
+    src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
+    src << "    __syncthreads();\n";
+  }
+  src << "    if (active) {\n" << tile_pre;
+  if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
+  src << "      #pragma unroll " << unroll << "\n";
+  src << "      for (int jj = 0; jj < jn; ++jj) {\n";
+  if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
+    // A narrow row: vector loads into registers (one 16-byte load per 16 bytes of the row).
+    static const char* lane[] = {".x", ".y", ".z", ".w"};
+    std::string elems;
+    for (int q = 0; q < cc.wy / VL; ++q) {
+      src << "        const TV yq" << q << "_ = tile_v[jj * RK_WV + " << q << "];\n";
+      for (int l = 0; l < VL; ++l) elems += std::string(elems.empty() ? "" : ", ") + "yq" + I(q) + "_" + lane[l];
+    }
+    src << "        const T yr[" << cc.wy << "] = {" << elems << "};\n";
+  } else if (cc.wy > 0) {
+    src << "        const T* yr = tile + jj * (RK_WV * " << VL << ");\n";
+  }
+  if (SI) src << "        const int j = jg_ + jj;\n";
+  src << body << acc.text << "      }\n" << tile_post << "    }\n  }\n";
+  src << "  if (!active) return;\n";
+  src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
+  src << "    const long long slot = slot0 + (long long)blockIdx.y;\n" << state_io(true, "", "slot", "    ") << "  }\n}\n";
+
+  src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_merge(\n"
+         "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int n_rows,\n"
+         "    double* __restrict__ out, long long out_ld) {\n";
+  src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= n_rows) return;\n";
+  src << "  const long long nrows = n_rows;\n";
+  src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
+  src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n" << state_decl("o_", "    ")
+      << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
+  src << final_code("  ") << "}\n";
+  cc.source = src.str();
+  return cc;
+}
+
+}  // namespace rkeops

@@ -1,0 +1,46 @@
+// Generates the CUDA source of a reduction kernel (compiled by NVRTC), and describes the
+// device-side data layout that launch_cuda.cpp must produce for it.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "codegen_cpu.h"
+#include "formula.h"
+
+namespace rkeops {
+
+// The ABI between launch_cuda.cpp and a generated CUDA kernel (part of the cache key).
+constexpr int kCudaAbiVersion = 1;
+
+// A generated CUDA kernel and the layout of its inputs on the device.
+//   X: the outer variables (indexed by result rows), column-major, components of all outer
+//      variables one after the other, leading dimension passed at launch (coalesced loads).
+//   Y: the inner variables (reduced over), row-major: row j holds the components of every
+//      inner variable at y_off, padded to `wy` values so rows are 16-byte aligned (one
+//      vector copy of a tile into shared memory, vector loads in the sweep).
+//   P: the parameters, concatenated.
+// Inputs the formula does not use have offset -1 everywhere.
+struct CudaCode {
+  std::string source;
+  int elem = 8;              // sizeof(T)
+  int block = 256;           // the kernel's launch bound (threads per block, one per outer row)
+  int tile = 256;            // inner rows per shared-memory tile
+  int wx = 0, wy = 0, np = 0;
+  std::vector<int> x_off, y_off, p_off;   // by input position
+  // Partial state of one outer row (what a split of the inner range hands to rk_merge):
+  // state_t values of T, state_i int indices, state_c T Kahan compensations.
+  int state_t = 0, state_i = 0, state_c = 0;
+  bool uses_index = false;   // the reduction returns indices (int32 on the GPU)
+};
+
+// Generates the kernels rk_reduce and rk_merge for `f` (the CUDA prelude from `include_dir`
+// pasted in). Same Emitter and reduction table as the CPU.
+CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir);
+
+// Just the source (tests, rk_cuda_source()).
+inline std::string generate_cuda_source(const Formula& f, const CodeOptions& opt,
+                                        const std::string& include_dir) {
+  return generate_cuda_code(f, opt, include_dir).source;
+}
+
+}  // namespace rkeops

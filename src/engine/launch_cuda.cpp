@@ -1,0 +1,571 @@
+#include "launch_cuda.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "cache.h"
+#include "cuda_driver.h"
+#include "errors.h"
+#include "log.h"
+#include "nvrtc.h"
+#include "sha256.h"
+
+namespace rkeops {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
+
+std::mutex g_stats_mutex;
+GpuRunStats g_last_stats;
+
+// ---- host-side packing (float64 R data -> T, in the layouts of codegen_cuda.h) ----
+
+// Runs fn(r0, r1) over [0, rows) on up to `nthreads` threads when the work is worth it.
+template <class F>
+void parallel_rows(long long rows, long long work, int nthreads, const F& fn) {
+  const int nt = std::max(1, std::min(nthreads, 16));
+  if (nt == 1 || work < (1LL << 18) || rows < 4LL * nt) { fn(0LL, rows); return; }
+  const long long step = ceil_div(rows, nt);
+  std::vector<std::thread> th;
+  for (int t = 1; t < nt; ++t) {
+    long long a = t * step, b = std::min(rows, a + step);
+    if (a < b) th.emplace_back([&fn, a, b] { fn(a, b); });
+  }
+  fn(0LL, std::min(rows, step));
+  for (auto& t : th) t.join();
+}
+
+template <class T>
+void pack_outer(const std::vector<Input>& in, const CudaCode& c, long long i0, long long rows, T* dst, int nthreads) {
+  for (size_t p = 0; p < in.size(); ++p) {
+    if (c.x_off[p] < 0) continue;
+    const Input& x = in[p];
+    parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
+      for (long long k = 0; k < x.cols; ++k) {
+        const double* s = x.data + i0 + k * x.rows;
+        T* d = dst + (c.x_off[p] + k) * rows;
+        for (long long r = a; r < b; ++r) d[r] = static_cast<T>(s[r]);
+      }
+    });
+  }
+}
+
+template <class T>
+void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, long long rows, T* dst, int nthreads) {
+  int used = 0;
+  for (size_t p = 0; p < in.size(); ++p)
+    if (c.y_off[p] >= 0) used = std::max<int>(used, c.y_off[p] + static_cast<int>(in[p].cols));
+  const long long W = c.wy;
+  // A transpose: blocks of rows whose packed rows stay in cache while each column is read.
+  const long long RB = std::max<long long>(16, 16384 / std::max<long long>(W, 1));
+  parallel_rows(rows, rows * W, nthreads, [&](long long a, long long b) {
+    for (long long r0 = a; r0 < b; r0 += RB) {
+      const long long r1 = std::min(b, r0 + RB);
+      for (size_t p = 0; p < in.size(); ++p) {
+        if (c.y_off[p] < 0) continue;
+        const Input& y = in[p];
+        for (long long k = 0; k < y.cols; ++k) {
+          const double* s = y.data + j0 + k * y.rows;
+          T* d = dst + c.y_off[p] + k;
+          for (long long r = r0; r < r1; ++r) d[r * W] = static_cast<T>(s[r]);
+        }
+      }
+      for (long long r = r0; r < r1; ++r)
+        for (long long k = used; k < W; ++k) dst[r * W + k] = T(0);
+    }
+  });
+}
+
+template <class T>
+void pack_params(const std::vector<Input>& in, const CudaCode& c, T* dst) {
+  for (size_t p = 0; p < in.size(); ++p)
+    if (c.p_off[p] >= 0)
+      for (long long k = 0; k < in[p].rows * in[p].cols; ++k) dst[c.p_off[p] + k] = static_cast<T>(in[p].data[k]);
+}
+
+void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, void* dst,
+          int nthreads) {
+  if (f32) {
+    float* d = static_cast<float*>(dst);
+    if (what == 0) pack_outer(in, c, r0, rows, d, nthreads);
+    else if (what == 1) pack_inner(in, c, r0, rows, d, nthreads);
+    else pack_params(in, c, d);
+  } else {
+    double* d = static_cast<double*>(dst);
+    if (what == 0) pack_outer(in, c, r0, rows, d, nthreads);
+    else if (what == 1) pack_inner(in, c, r0, rows, d, nthreads);
+    else pack_params(in, c, d);
+  }
+}
+
+size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+}  // namespace
+
+GpuRunStats last_gpu_run() {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  return g_last_stats;
+}
+
+void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
+                        const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
+                        GpuRunStats* stats) {
+  const auto t_start = Clock::now();
+  const bool f32 = code.elem == 4;
+  const long long e = code.elem;
+  const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+  const int out_dim = f.out_dim;
+  if (code.uses_index && n_in > INT_MAX)
+    throw UserError("input", "the GPU backend returns 32-bit indices: reductions with indices over more than 2^31 - 1 "
+                             "points need rkeops_use_cpu()");
+
+  // ---- plan: block size, chunks, splits of the inner range ----
+  int block = 256;
+  {
+    int r256 = dev.resident_blocks(0, 256), r128 = dev.resident_blocks(0, 128);
+    if (r128 * 128 > r256 * 256) block = 128;
+  }
+  const long long conc = std::max(1, dev.resident_blocks(0, block)) * static_cast<long long>(std::max(1, dev.sm_count()));
+  const long long tile = code.tile;
+  const long long by = code.wy * e;                      // bytes per inner row
+  const long long bx = code.wx * e + out_dim * 8LL;      // bytes per outer row (inputs and results)
+  const long long sb = code.state_t * e + code.state_i * 4LL + code.state_c * e;   // per row and slot
+  const long long kStaging = 1LL << 30;                  // page-locked staging, at most
+  // Device memory for our buffers: most of what is free (other CUDA users in the process keep
+  // what they hold).
+  long long budget = static_cast<long long>(static_cast<double>(dev.available_bytes()) * 0.8);
+  budget = std::max(budget, 16LL << 10);
+
+  // Inner rows: resident on the device for the whole call when they fit (copied once), in
+  // `nj` pieces of `cj` rows that are converted, copied and reduced one after the other
+  // without waiting, so that the host's conversion of a piece overlaps the copy and the
+  // kernel of the previous one. Otherwise streamed in chunks through one buffer.
+  const long long y_total = n_in * by;
+  const bool resident = by == 0 || y_total <= std::min(budget / 2, kStaging * 3 / 4);
+  long long cj = n_in;
+  if (!resident) {
+    long long cap = std::min(budget / 2, kStaging / 2) / by;
+    cj = std::max(tile, cap / tile * tile);
+  } else if (y_total > dev.piece_bytes()) {
+    long long pieces = std::min<long long>(8, ceil_div(y_total, dev.piece_bytes()));
+    cj = ceil_div(ceil_div(n_in, pieces), tile) * tile;
+  }
+  cj = std::min(cj, 1LL << 30);
+  const long long nj = ceil_div(n_in, cj);
+  RK_ASSERT(nj <= 8 || !resident, "too many resident pieces");
+  // Splits of the inner range: enough blocks for ~16 waves of resident blocks (few waves lose
+  // a partial last wave), each split at least 4 tiles long.
+  auto splits_for = [&](long long rows) {
+    long long bxs = ceil_div(rows, block), want = 16 * conc;
+    if (bxs >= want) return 1LL;
+    long long s = ceil_div(want, bxs);
+    s = std::min(s, std::max(1LL, cj / (4 * tile)));
+    return std::max(1LL, std::min(s, 65535LL));
+  };
+  auto slots_for = [&](long long rows) {
+    long long s = splits_for(rows);
+    return (nj == 1 && s == 1) ? 0LL : nj * s;
+  };
+  // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
+  // never fewer than fill the GPU, within memory.
+  const long long fill = conc * block;
+  long long ci = std::min(n_out, std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
+  ci = std::min(ci, 1LL << 30);
+  const long long y_dev = resident ? y_total : cj * by;
+  for (int it = 0; it < 3; ++it) {
+    long long per_row = bx + slots_for(ci) * sb;
+    long long cap = (budget - y_dev) / std::max(1LL, per_row);
+    if (code.wx > 0) cap = std::min(cap, kStaging / 4 / (code.wx * e));
+    if (ci <= cap) break;
+    if (cap < 1)
+      throw UserError("gpu", "not enough GPU memory for this reduction (" + std::to_string(budget >> 20) +
+                                 " MiB usable): free GPU memory or use rkeops_use_cpu()");
+    ci = cap >= block ? cap / block * block : cap;
+  }
+  const long long nci = ceil_div(n_out, ci);
+
+  // ---- buffers ----
+  const size_t x_bytes = round_up(static_cast<size_t>(std::max(1LL, ci * code.wx * e)), 256);
+  const size_t y_bytes = round_up(static_cast<size_t>(std::max(1LL, y_dev)), 256);
+  const size_t p_bytes = round_up(static_cast<size_t>(std::max(1LL, code.np * e)), 256);
+  char* host = static_cast<char*>(dev.staging(x_bytes + y_bytes + p_bytes));
+  char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
+  const uint64_t dX = dev.buffer(0, x_bytes), dY = dev.buffer(1, y_bytes), dP = dev.buffer(2, p_bytes);
+  const uint64_t dOut = dev.buffer(3, static_cast<size_t>(ci * out_dim * 8LL + 8));
+
+  GpuRunStats st;
+  st.block = block;
+  st.chunks_outer = static_cast<int>(nci);
+  st.chunks_inner = static_cast<int>(nj);
+  double convert_ms = 0;
+  auto t0 = Clock::now();
+  pack(f32, 2, in, code, 0, 0, hp, nthreads);
+  convert_ms += ms_since(t0);
+  bool y_loaded = false;
+
+  // Timing marks: 0/1 around the copy of the outer rows and parameters; per piece q, 2 + 3q
+  // before its copy, 3 + 3q after it, 4 + 3q after its kernel; 27, 28, 29 around the merge
+  // and the copy of the results.
+  for (long long i0 = 0; i0 < n_out; i0 += ci) {
+    const long long rows = std::min(ci, n_out - i0);
+    const long long nsplit = splits_for(rows), nslots = slots_for(rows);
+    st.nsplit = static_cast<int>(nsplit);
+    st.grid_x = ceil_div(rows, block);
+    uint64_t pst = 0, psi = 0, pcp = 0;
+    if (nslots > 0) {
+      pst = dev.buffer(4, static_cast<size_t>(nslots * rows * code.state_t * e + 16));
+      psi = dev.buffer(5, static_cast<size_t>(nslots * rows * code.state_i * 4 + 16));
+      pcp = dev.buffer(6, static_cast<size_t>(nslots * rows * code.state_c * e + 16));
+    }
+    t0 = Clock::now();
+    pack(f32, 0, in, code, i0, rows, hx, nthreads);
+    convert_ms += ms_since(t0);
+    dev.mark(0);
+    if (i0 == 0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
+    if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(rows * code.wx * e));
+    dev.mark(1);
+    std::vector<int> timed;   // the pieces whose marks were recorded in this chunk
+    for (long long q = 0; q < nj; ++q) {
+      const long long j0 = q * cj, jr = std::min(cj, n_in - j0);
+      // resident: piece q has its own staging and device regions; streamed: one region, reused
+      // after the previous piece's kernel (sync below).
+      const long long off = resident ? j0 * by : 0;
+      const int m = 2 + 3 * static_cast<int>(std::min<long long>(q, 7));
+      dev.mark(m);
+      if (!y_loaded && by > 0) {
+        t0 = Clock::now();
+        pack(f32, 1, in, code, j0, jr, hy + off, nthreads);
+        convert_ms += ms_since(t0);
+        dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(jr * by));
+      }
+      dev.mark(m + 1);
+      uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
+      long long ldx = rows, jbase = j0, jchunk = ceil_div(jr, nsplit), out_ld = rows;
+      int n_outer = static_cast<int>(rows), n_inner = static_cast<int>(jr);
+      int slot0 = nslots > 0 ? static_cast<int>(q * nsplit) : -1;
+      void* args[] = {&x, &ldx, &y, &p, &n_outer, &n_inner, &jbase, &jchunk, &o, &out_ld, &pst, &psi, &pcp, &slot0};
+      dev.launch(0, static_cast<unsigned>(ceil_div(rows, block)), static_cast<unsigned>(nsplit),
+                 static_cast<unsigned>(block), args);
+      dev.mark(m + 2);
+      if (q < 8) timed.push_back(m);
+      if (!resident) {  // the staging and device buffers are reused by the next chunk
+        dev.sync();
+        st.h2d_ms += dev.elapsed_ms(m, m + 1);
+        st.kernel_ms += dev.elapsed_ms(m + 1, m + 2);
+        timed.clear();
+      }
+      const bool more = q + 1 < nj || i0 + rows < n_out;
+      if (more && interrupted && interrupted()) {
+        dev.sync();
+        throw Interrupted();
+      }
+    }
+    if (resident) y_loaded = true;
+    dev.mark(27);
+    if (nslots > 0) {
+      uint64_t o = dOut;
+      int ns = static_cast<int>(nslots), nr = static_cast<int>(rows);
+      long long out_ld = rows;
+      void* args[] = {&pst, &psi, &pcp, &ns, &nr, &o, &out_ld};
+      dev.launch(1, static_cast<unsigned>(ceil_div(rows, block)), 1, static_cast<unsigned>(block), args);
+    }
+    dev.mark(28);
+    if (rows == n_out) {
+      dev.d2h(out, dOut, static_cast<size_t>(n_out * out_dim * 8LL));
+    } else {
+      for (int k = 0; k < out_dim; ++k)
+        dev.d2h(out + i0 + k * n_out, dOut + static_cast<uint64_t>(k * rows * 8), static_cast<size_t>(rows * 8));
+    }
+    dev.mark(29);
+    dev.sync();
+    st.h2d_ms += dev.elapsed_ms(0, 1);
+    for (int m : timed) {
+      st.h2d_ms += dev.elapsed_ms(m, m + 1);
+      st.kernel_ms += dev.elapsed_ms(m + 1, m + 2);
+    }
+    st.merge_ms += dev.elapsed_ms(27, 28);
+    st.d2h_ms += dev.elapsed_ms(28, 29);
+    if (i0 + rows < n_out && interrupted && interrupted()) throw Interrupted();
+  }
+  st.convert_ms = convert_ms;
+  st.total_ms = ms_since(t_start);
+  st.valid = true;
+  if (stats) *stats = st;
+}
+
+// ==== the CUDA driver side ====
+namespace {
+
+// Per GPU, for the session: a stream, timing events, reusable buffers and staging memory.
+struct DeviceResources {
+  CUstream stream = nullptr;
+  CUevent ev[32] = {};
+  std::vector<std::pair<CUdeviceptr, size_t>> bufs;
+  void* host = nullptr;
+  size_t host_bytes = 0;
+};
+
+DeviceResources& resources(CudaDriver* drv, int dev) {
+  static std::map<int, DeviceResources> all;
+  DeviceResources& r = all[dev];
+  if (!r.stream) {
+    drv->check(drv->cuStreamCreate(&r.stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    for (auto& ev : r.ev) drv->check(drv->cuEventCreate(&ev, CU_EVENT_DEFAULT), "cuEventCreate");
+  }
+  return r;
+}
+
+class CudaBackend : public GpuBackend {
+ public:
+  CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, int sms)
+      : drv_(drv), r_(res), sms_(sms) {
+    fn_[0] = reduce;
+    fn_[1] = merge;
+  }
+  size_t available_bytes() override {
+    size_t free_b = 0, total_b = 0;
+    drv_->check(drv_->cuMemGetInfo(&free_b, &total_b), "cuMemGetInfo");
+    size_t held = 0;
+    for (auto& b : r_.bufs) held += b.second;
+    return free_b + held;
+  }
+  int sm_count() override { return sms_; }
+  int resident_blocks(int fn, int block) override {
+    int n = 0;
+    drv_->check(drv_->cuOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn_[fn], block, 0),
+                "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    return n;
+  }
+  uint64_t buffer(int slot, size_t bytes) override {
+    if (r_.bufs.size() <= static_cast<size_t>(slot)) r_.bufs.resize(slot + 1, {0, 0});
+    auto& b = r_.bufs[slot];
+    if (b.second < bytes) {
+      if (b.first) drv_->cuMemFree(b.first);
+      b = {0, 0};
+      size_t n = round_up(bytes, 1 << 20);
+      drv_->check(drv_->cuMemAlloc(&b.first, n), "cuMemAlloc (GPU memory for the reduction's data)");
+      b.second = n;
+    }
+    return b.first;
+  }
+  void* staging(size_t bytes) override {
+    if (r_.host_bytes < bytes) {
+      if (r_.host) drv_->cuMemFreeHost(r_.host);
+      r_.host = nullptr;
+      r_.host_bytes = 0;
+      size_t n = round_up(bytes, 1 << 20);
+      drv_->check(drv_->cuMemAllocHost(&r_.host, n), "cuMemAllocHost (page-locked staging memory)");
+      r_.host_bytes = n;
+    }
+    return r_.host;
+  }
+  void h2d(uint64_t dst, const void* src, size_t bytes) override {
+    drv_->check(drv_->cuMemcpyHtoDAsync(dst, src, bytes, r_.stream), "cuMemcpyHtoDAsync");
+  }
+  void d2h(void* dst, uint64_t src, size_t bytes) override {
+    drv_->check(drv_->cuMemcpyDtoHAsync(dst, src, bytes, r_.stream), "cuMemcpyDtoHAsync");
+  }
+  void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
+    drv_->check(drv_->cuLaunchKernel(fn_[fn], gx, gy, 1, block, 1, 1, 0, r_.stream, args, nullptr),
+                fn == 0 ? "cuLaunchKernel (rk_reduce)" : "cuLaunchKernel (rk_merge)");
+  }
+  void mark(int k) override { drv_->check(drv_->cuEventRecord(r_.ev[k], r_.stream), "cuEventRecord"); }
+  void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
+  double elapsed_ms(int a, int b) override {
+    float ms = 0;
+    if (drv_->cuEventElapsedTime(&ms, r_.ev[a], r_.ev[b]) != CUDA_SUCCESS) return 0;
+    return ms;
+  }
+
+ private:
+  CudaDriver* drv_;
+  DeviceResources& r_;
+  CUfunction fn_[2] = {nullptr, nullptr};
+  int sms_;
+};
+
+class CudaKernel : public Kernel {
+ public:
+  CudaKernel(Formula f, CudaCode code, int dev, CUmodule mod, int sms) : Kernel(std::move(f)), code_(std::move(code)),
+                                                                          dev_(dev), mod_(mod), sms_(sms) {
+    CudaDriver* drv = CudaDriver::get(nullptr);
+    drv->check(drv->cuModuleGetFunction(&reduce_, mod, "rk_reduce"), "cuModuleGetFunction(rk_reduce)");
+    drv->check(drv->cuModuleGetFunction(&merge_, mod, "rk_merge"), "cuModuleGetFunction(rk_merge)");
+    drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
+    drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);
+    drv->cuFuncGetAttribute(&shared_, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, reduce_);
+    log_msg("rkeops: GPU kernel rk_reduce uses " + std::to_string(regs_) + " registers, " + std::to_string(local_) +
+            " bytes of local memory (spills), " + std::to_string(shared_) + " bytes of shared memory");
+  }
+  // The module stays loaded for the session (kernels may be cached in R closures).
+
+  void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+           const std::function<bool()>& interrupted) override {
+    CudaDriver* drv = CudaDriver::get(nullptr);
+    RK_ASSERT(drv != nullptr, "the CUDA driver went away");
+    drv->context(dev_);
+    CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, sms_);
+    GpuRunStats st;
+    run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st);
+    st.regs = regs_;
+    st.local_bytes = local_;
+    st.shared_bytes = shared_;
+    st.compile_seconds = compile_seconds;
+    {
+      std::lock_guard<std::mutex> lock(g_stats_mutex);
+      g_last_stats = st;
+    }
+    if (verbose()) {
+      char buf[400];
+      std::snprintf(buf, sizeof buf,
+                    "rkeops: GPU run %.3f ms: host conversion %.3f, H2D %.3f, kernel %.3f, merge %.3f, D2H %.3f "
+                    "(block %d, grid %lld x %d, %d outer x %d inner chunk(s))",
+                    st.total_ms, st.convert_ms, st.h2d_ms, st.kernel_ms, st.merge_ms, st.d2h_ms, st.block, st.grid_x,
+                    st.nsplit, st.chunks_outer, st.chunks_inner);
+      log_msg(buf);
+    }
+  }
+
+ private:
+  CudaCode code_;
+  int dev_;
+  CUmodule mod_;
+  CUfunction reduce_ = nullptr, merge_ = nullptr;
+  int sms_;
+  int regs_ = 0, local_ = 0, shared_ = 0;
+};
+
+std::string numbered(const std::string& src) {
+  std::istringstream in(src);
+  std::ostringstream out;
+  std::string line;
+  int k = 0;
+  while (std::getline(in, line)) {
+    char num[16];
+    std::snprintf(num, sizeof num, "%5d| ", ++k);
+    out << num << line << "\n";
+  }
+  return out.str();
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& x : v) s += (s.empty() ? "" : " ") + x;
+  return s;
+}
+
+// Loads a CUBIN or PTX image; false (with the driver's reason) when the driver refuses it.
+bool load_module(CudaDriver* drv, const std::string& image, CUmodule* mod, std::string* why) {
+  char err[4096] = {0};
+  CUjit_option o[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void* v[2] = {err, reinterpret_cast<void*>(static_cast<uintptr_t>(sizeof err - 1))};
+  CUresult r = drv->cuModuleLoadDataEx(mod, image.c_str(), 2, o, v);
+  if (r == CUDA_SUCCESS) return true;
+  *why = drv->error_text(r) + (err[0] ? std::string(": ") + err : std::string());
+  return false;
+}
+
+}  // namespace
+
+std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
+  std::string why;
+  CudaDriver* drv = CudaDriver::get(&why);
+  if (!drv) throw UserError("gpu", "the GPU backend is not usable: " + why + "; use rkeops_use_cpu()");
+  Nvrtc* nv = Nvrtc::get(&why);
+  if (!nv) throw UserError("gpu", "the GPU backend is not usable: " + why + "; use rkeops_use_cpu()");
+  CudaDriver::DeviceInfo info = drv->info(opt.device);
+  drv->context(opt.device);
+  CudaCode code = generate_cuda_code(f, opt.code, opt.include_dir);
+  const int cc = info.cc_major * 10 + info.cc_minor;
+  const int arch = nv->best_arch_for(cc);
+  if (arch < 0)
+    throw UserError("gpu", "GPU " + std::to_string(opt.device) + " (" + info.name + ", compute capability " +
+                               std::to_string(info.cc_major) + "." + std::to_string(info.cc_minor) +
+                               ") is older than what NVRTC " + nv->version() + " supports; use rkeops_use_cpu()");
+  // A CUBIN runs only on its own major architecture; otherwise PTX, which the driver compiles.
+  const bool cubin = arch / 10 == info.cc_major;
+  const int amaj = arch / 10, amin = arch % 10;
+  const std::vector<std::string> nv_opts = Nvrtc::options(amaj, amin, {}, cubin);
+  const std::string ext = cubin ? ".cubin" : ".ptx";
+  const std::string key = sha256_hex(std::string(kEngineVersion) + "\ncuda abi " + std::to_string(kCudaAbiVersion) +
+                                     "\nNVRTC " + nv->version() + "\n" + join(nv_opts) + "\n" + ext + "\n" +
+                                     code.source);
+  DiskCache cache(opt.cache_dir);
+  std::string image;
+  CUmodule mod = nullptr;
+  bool from_disk = cache.load_bytes(key, ext, &image);
+  if (from_disk && !load_module(drv, image, &mod, &why)) {
+    log_msg("rkeops: cached GPU kernel " + key.substr(0, 16) + ext + " failed to load (" + why + "); rebuilding");
+    from_disk = false;
+  }
+  double secs = 0;
+  if (!from_disk) {
+    if (opt.forbid_compile)
+      throw UserError("option", "compiling a new kernel is forbidden (RKEOPS_FORBID_COMPILE) for " + f.canonical());
+    auto t0 = Clock::now();
+    try {
+      image = nv->compile(code.source, "rkeops_kernel.cu", amaj, amin, {}, cubin);
+    } catch (const CompileError& e) {
+      std::string dump = cache.failed_dir() + "/" + key.substr(0, 16) + ".cu";
+      std::ofstream(dump) << numbered(code.source);
+      throw CompileError(std::string(e.what()) + "; source dumped to " + dump + "\n" + e.log, e.log, e.compiler,
+                         e.options, dump);
+    }
+    secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    log_msg("rkeops: compiled a GPU kernel (" + std::string(cubin ? "CUBIN sm_" : "PTX compute_") + std::to_string(arch) +
+            ") in " + std::to_string(secs) + " s");
+    cache.store_bytes(key, ext, image);
+    if (!load_module(drv, image, &mod, &why))
+      throw UserError("gpu", "the CUDA driver refused the compiled kernel: " + why);
+  }
+  auto k = std::make_shared<CudaKernel>(std::move(f), std::move(code), opt.device, mod, info.sm_count);
+  k->compile_seconds = secs;
+  k->from_disk = from_disk;
+  return k;
+}
+
+GpuStatus gpu_status(bool always_nvrtc) {
+  GpuStatus s;
+  try {
+    std::string why;
+    CudaDriver* drv = CudaDriver::get(&why);
+    if (!drv) {
+      s.driver = why;
+    } else {
+      int v = drv->driver_version();
+      s.driver = drv->library_path() + " (CUDA " + std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10) + ")";
+      for (int d = 0; d < drv->device_count(); ++d) {
+        CudaDriver::DeviceInfo i = drv->info(d);
+        GpuStatus::Device dv;
+        dv.name = i.name;
+        dv.cc_major = i.cc_major;
+        dv.cc_minor = i.cc_minor;
+        dv.sm_count = i.sm_count;
+        dv.memory_gb = static_cast<double>(i.total_mem) / (1024.0 * 1024.0 * 1024.0);
+        s.devices.push_back(dv);
+      }
+    }
+    if (s.devices.empty() && !always_nvrtc) {
+      s.nvrtc = "not loaded (no GPU)";
+      return s;
+    }
+    Nvrtc* nv = Nvrtc::get(&why);
+    s.nvrtc = nv ? "NVRTC " + nv->version() + " (" + nv->library_path() + ")" : why;
+    s.usable = drv && !s.devices.empty() && nv;
+  } catch (const std::exception& e) {
+    s.usable = false;
+    if (s.driver.empty()) s.driver = e.what();
+  }
+  return s;
+}
+
+}  // namespace rkeops

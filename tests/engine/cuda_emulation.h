@@ -1,0 +1,49 @@
+// Lets the host C++ compiler build a generated CUDA kernel (tests only): the engine's test
+// pastes this header in front of the generated source and rk_emu_launch() after it, so that
+// the kernels' logic (tiles, splits, partial states, merges) runs on CPU threads where there
+// is no GPU. One block runs at a time, its threads as std::threads meeting at a barrier for
+// __syncthreads(); shared memory is function-static storage. Globals have internal linkage
+// (never `inline`: GNU unique symbols would be shared by every loaded kernel library).
+#include <math.h>
+
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#define RK_CUDA_EMULATION 1
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+#define __shared__ static
+
+struct rk_emu_uint3 { unsigned x = 0, y = 0, z = 0; };
+static thread_local rk_emu_uint3 threadIdx, blockIdx;
+static rk_emu_uint3 blockDim, gridDim;
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) double2 { double x, y; };
+
+inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
+inline double __longlong_as_double(long long i) { double f; std::memcpy(&f, &i, sizeof f); return f; }
+inline float rk_emu_exp2(float y) { return std::exp2(y); }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+
+// A reusable barrier for the threads of one block.
+struct RkEmuBarrier {
+  explicit RkEmuBarrier(int n) : n_(n) {}
+  void wait() {
+    std::unique_lock<std::mutex> lock(m_);
+    int gen = gen_;
+    if (++count_ == n_) { count_ = 0; ++gen_; cv_.notify_all(); return; }
+    cv_.wait(lock, [&] { return gen != gen_; });
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  int n_, count_ = 0, gen_ = 0;
+};
+static RkEmuBarrier* rk_emu_barrier = nullptr;
+inline void __syncthreads() { rk_emu_barrier->wait(); }

@@ -1,0 +1,257 @@
+// CUDA code generation without a GPU: the source of every operation of the op table and of
+// every reduction (both axes, float32 and float64, every sum scheme) is generated and compiled
+// with NVRTC (which needs only the toolkit). Skips when NVRTC cannot be loaded.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "codegen_cuda.h"
+#include "errors.h"
+#include "formula.h"
+#include "nvrtc.h"
+#include "ops.h"
+#include "reductions.h"
+
+using namespace rkeops;
+
+namespace {
+
+struct Case {
+  std::string name, formula;
+  std::vector<std::string> aliases;
+  CodeOptions opt;
+};
+
+Nvrtc* nvrtc_or_skip() {
+  std::string why;
+  return Nvrtc::get(&why);
+}
+
+// Argument dimensions and integer parameters that the op's dimension rule accepts, found by
+// a small search (the first combination wins, in a fixed order).
+bool find_signature(const OpInfo& op, std::vector<int>* dims, std::vector<int>* params) {
+  const int nf = static_cast<int>(op.nargs()), ni = static_cast<int>(op.nparams());
+  const std::vector<int> dc = {3, 1, 2, 4, 6, 9};
+  const std::vector<int> pc = {1, 0, 2, 3, 4, 5};
+  std::vector<int> di(nf, 0), pi(ni, 0);
+  for (;;) {
+    dims->clear();
+    params->clear();
+    for (int k = 0; k < nf; ++k) dims->push_back(dc[di[k]]);
+    for (int k = 0; k < ni; ++k) params->push_back(pc[pi[k]]);
+    std::string why;
+    if (op.dim_rule(*dims, *params, &why) > 0) return true;
+    // next combination (params fastest)
+    int k = ni - 1;
+    while (k >= 0 && ++pi[k] == static_cast<int>(pc.size())) pi[k--] = 0;
+    if (k < 0) {
+      int m = nf - 1;
+      while (m >= 0 && ++di[m] == static_cast<int>(dc.size())) di[m--] = 0;
+      if (m < 0) return false;
+    }
+  }
+}
+
+// The formula exercising op `k` on i- and j-indexed variables (and a parameter), or "" when
+// no signature fits.
+Case op_case(int k, DType dt) {
+  const OpInfo& op = op_info(k);
+  Case c;
+  c.name = std::string(op.name) + (dt == DType::Float32 ? " f32" : " f64");
+  c.opt.dtype = dt;
+  std::vector<int> dims, params;
+  if (!find_signature(op, &dims, &params)) return c;
+  std::string call = std::string(op.name) + "(";
+  size_t fi = 0, pi = 0;
+  const char* cats[] = {"Vi", "Vj", "Pm"};
+  for (const char* s = op.sig; *s; ++s) {
+    if (s != op.sig) call += ", ";
+    if (*s == 'f') {
+      std::string v = "a" + std::to_string(fi);
+      // one argument: x_i - y_j so that the term depends on both indices
+      if (op.nargs() == 1) {
+        call += "(a0 - b0)";
+        c.aliases.push_back("a0=Vi(" + std::to_string(dims[0]) + ")");
+        c.aliases.push_back("b0=Vj(" + std::to_string(dims[0]) + ")");
+      } else {
+        call += v;
+        c.aliases.push_back(v + "=" + cats[fi % 3] + "(" + std::to_string(dims[fi]) + ")");
+      }
+      ++fi;
+    } else {
+      call += std::to_string(params[pi++]);
+    }
+  }
+  call += ")";
+  if (op.nargs() == 0) {
+    call = "(" + call + " * SqDist(a0, b0))";
+    c.aliases = {"a0=Vi(2)", "b0=Vj(2)"};
+  }
+  c.formula = "Sum_Reduction(" + call + ", 1)";
+  return c;
+}
+
+std::vector<Case> reduction_cases() {
+  std::vector<Case> out;
+  for (int r = 0; r < reduction_count(); ++r) {
+    const ReductionInfo& info = reduction_info(r);
+    const bool d1 = info.check && std::string(info.check) == "d1";
+    const std::string F = d1 ? "(-SqDist(x, y))" : "Concat(Elem(x, 0) - Elem(y, 0), Elem(x, 1) * Elem(y, 1))";
+    for (int axis = 0; axis <= 1; ++axis)
+      for (DType dt : {DType::Float32, DType::Float64}) {
+        std::vector<SumScheme> schemes = {SumScheme::Auto};
+        if (info.sum_like) schemes = {SumScheme::Block, SumScheme::Kahan, SumScheme::Direct};
+        for (SumScheme sc : schemes) {
+          Case c;
+          c.opt.dtype = dt;
+          c.opt.scheme = sc;
+          std::string a = std::to_string(axis);
+          c.name = std::string(info.name) + " axis " + a + (dt == DType::Float32 ? " f32" : " f64") + " scheme " +
+                   std::to_string(static_cast<int>(sc));
+          std::string mid = info.extra == Extra::K ? ", 3, " : info.extra == Extra::Weight ? ", w, " : ", ";
+          c.formula = std::string(info.name) + "_Reduction(" + F + mid + a + ")";
+          c.aliases = {"x=Vi(2)", "y=Vj(2)", axis == 1 ? "w=Vj(2)" : "w=Vi(2)"};
+          if (info.extra != Extra::Weight) c.aliases.pop_back();
+          out.push_back(c);
+        }
+      }
+  }
+  return out;
+}
+
+// Everything after the prelude of a generated source, with its kernels renamed and wrapped in
+// a namespace, so that many cases of one dtype compile as one NVRTC program (NVRTC's fixed
+// cost per program dominates these small kernels).
+std::string batch_member(const std::string& src, size_t k) {
+  size_t at = src.find("\ntypedef ");
+  std::string body = at == std::string::npos ? src : src.substr(at + 1);
+  for (const char* name : {"rk_reduce(", "rk_merge("}) {
+    std::string n = name, r = n.substr(0, n.size() - 1) + "_" + std::to_string(k) + "(";
+    for (size_t p = body.find(n); p != std::string::npos; p = body.find(n, p + r.size())) body.replace(p, n.size(), r);
+  }
+  return "#undef RK_ABI\n#undef RK_B\n#undef RK_TJ\n#undef RK_WV\nnamespace case" + std::to_string(k) + " {\n" + body +
+         "}\n";
+}
+
+// Compiles `src` to a CUBIN; returns "" or the error.
+std::string compile_one(Nvrtc* nv, const std::string& src) {
+  try {
+    std::string cubin = nv->compile(src, "rkeops_test.cu", 9, 0, {}, true);
+    if (cubin.compare(0, 4, "\177ELF") != 0) return "not a CUBIN";
+  } catch (const CompileError& e) {
+    return std::string(e.what()) + "\n" + e.log;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Generates every case and compiles them in batches of one dtype on all cores; a batch that
+// fails is compiled case by case to name the culprit. Returns the failures' descriptions.
+std::vector<std::string> compile_all(Nvrtc* nv, const std::vector<Case>& cases) {
+  std::vector<std::string> failures, sources(cases.size());
+  std::mutex mu;
+  for (size_t k = 0; k < cases.size(); ++k) {
+    try {
+      Formula f = parse_formula(cases[k].formula, cases[k].aliases);
+      sources[k] = generate_cuda_code(f, cases[k].opt, RKEOPS_INCLUDE_DIR).source;
+    } catch (const std::exception& e) {
+      failures.push_back(cases[k].name + ": " + cases[k].formula + "\n" + e.what());
+    }
+  }
+  std::vector<std::vector<size_t>> batches;
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    std::vector<size_t> b;
+    for (size_t k = 0; k < cases.size(); ++k) {
+      if (cases[k].opt.dtype != dt || sources[k].empty()) continue;
+      b.push_back(k);
+      if (b.size() == 12) { batches.push_back(b); b.clear(); }
+    }
+    if (!b.empty()) batches.push_back(b);
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t n; (n = next++) < batches.size();) {
+      const std::vector<size_t>& b = batches[n];
+      std::string src = sources[b[0]].substr(0, sources[b[0]].find("\ntypedef ") + 1);
+      for (size_t k : b) src += batch_member(sources[k], k);
+      if (compile_one(nv, src).empty()) continue;
+      for (size_t k : b) {
+        std::string err = compile_one(nv, sources[k]);
+        if (err.empty()) continue;
+        std::lock_guard<std::mutex> lock(mu);
+        failures.push_back(cases[k].name + ": " + cases[k].formula + "\n" + err);
+      }
+    }
+  };
+  unsigned nt = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> th;
+  for (unsigned t = 0; t < nt; ++t) th.emplace_back(work);
+  for (auto& t : th) t.join();
+  return failures;
+}
+
+}  // namespace
+
+TEST(CudaCodegen, EveryOperationCompilesWithNvrtc) {
+  Nvrtc* nv = nvrtc_or_skip();
+  if (!nv) GTEST_SKIP() << "NVRTC is not available";
+  std::vector<Case> cases;
+  for (int k = 0; k < op_count(); ++k)
+    for (DType dt : {DType::Float32, DType::Float64}) {
+      Case c = op_case(k, dt);
+      EXPECT_FALSE(c.formula.empty()) << "no argument dimensions fit operation " << op_info(k).name;
+      if (!c.formula.empty()) cases.push_back(c);
+    }
+  std::vector<std::string> failures = compile_all(nv, cases);
+  for (auto& f : failures) ADD_FAILURE() << f;
+  EXPECT_EQ(cases.size(), 2u * op_count());
+}
+
+TEST(CudaCodegen, EveryReductionBothAxesCompilesWithNvrtc) {
+  Nvrtc* nv = nvrtc_or_skip();
+  if (!nv) GTEST_SKIP() << "NVRTC is not available";
+  std::vector<Case> cases = reduction_cases();
+  std::vector<std::string> failures = compile_all(nv, cases);
+  for (auto& f : failures) ADD_FAILURE() << f;
+}
+
+TEST(CudaCodegen, LayoutOfTheInputs) {
+  Formula f = parse_formula("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"});
+  CodeOptions o;
+  o.dtype = DType::Float32;
+  CudaCode c = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
+  EXPECT_EQ(c.elem, 4);
+  EXPECT_EQ(c.wx, 3);
+  EXPECT_EQ(c.wy, 4);   // y (3) + b (1), a multiple of 4 floats
+  EXPECT_EQ(c.np, 1);
+  EXPECT_EQ(c.x_off, (std::vector<int>{0, -1, -1, -1}));
+  EXPECT_EQ(c.y_off, (std::vector<int>{-1, 0, 3, -1}));
+  EXPECT_EQ(c.p_off, (std::vector<int>{-1, -1, -1, 0}));
+  EXPECT_EQ(c.state_t, 1);
+  EXPECT_EQ(c.state_i, 0);
+  EXPECT_FALSE(c.uses_index);
+  EXPECT_NE(c.source.find("extern \"C\" __global__"), std::string::npos);
+  EXPECT_NE(c.source.find("ex2.approx.ftz.f32"), std::string::npos);   // the prelude is pasted in
+  // axis 0: the roles swap
+  Formula g = parse_formula("ArgKMin_Reduction(SqDist(x, y), 4, 0)", {"x=Vi(5)", "y=Vj(5)"});
+  o.dtype = DType::Float64;
+  CudaCode d = generate_cuda_code(g, o, RKEOPS_INCLUDE_DIR);
+  EXPECT_EQ(d.wx, 5);
+  EXPECT_EQ(d.wy, 6);   // 5 doubles padded to 16-byte rows
+  EXPECT_EQ(d.x_off, (std::vector<int>{-1, 0}));
+  EXPECT_EQ(d.y_off, (std::vector<int>{0, -1}));
+  EXPECT_EQ(d.state_t, 4);
+  EXPECT_EQ(d.state_i, 4);
+  EXPECT_TRUE(d.uses_index);
+}
+
+TEST(CudaCodegen, InnerRowsTooWideForSharedMemoryAreAUserError) {
+  Formula f = parse_formula("Sum_Reduction(SqDist(x, y), 1)", {"x=Vi(20000)", "y=Vj(20000)"});
+  CodeOptions o;
+  EXPECT_THROW(generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR), UserError);
+}

@@ -1,0 +1,303 @@
+// The CUDA backend's kernels and launch sequence without a GPU: generated CUDA sources are
+// compiled by the host C++ compiler with cuda_emulation.h (threads of a block as std::threads)
+// and driven by run_cuda_reduction() through an emulated device, then compared with the CPU
+// backend. Covers every reduction, both axes, float32 and float64, splits of the inner range
+// over blocks and chunks of outer and inner rows (a device with little memory).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "codegen_cuda.h"
+#include "engine.h"
+#include "errors.h"
+#include "launch_cuda.h"
+
+using namespace rkeops;
+
+namespace {
+
+const char* kFooter = R"(
+extern "C" void rk_emu_launch(int fn, unsigned gx, unsigned gy, unsigned block, void** a) {
+  gridDim.x = gx; gridDim.y = gy; blockDim.x = block;
+  for (unsigned by = 0; by < gy; ++by)
+    for (unsigned bx = 0; bx < gx; ++bx) {
+      if (fn == 1) {  // no barrier in rk_merge: its threads run one after the other
+        for (unsigned t = 0; t < block; ++t) {
+          threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
+          rk_merge(*(const T**)a[0], *(const int**)a[1], *(const T**)a[2], *(int*)a[3], *(int*)a[4],
+                   *(double**)a[5], *(long long*)a[6]);
+        }
+        continue;
+      }
+      RkEmuBarrier bar(block);
+      rk_emu_barrier = &bar;
+      std::vector<std::thread> th;
+      for (unsigned t = 0; t < block; ++t)
+        th.emplace_back([=] {
+          threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
+          rk_reduce(*(const T**)a[0], *(long long*)a[1], *(const TV**)a[2], *(const T**)a[3], *(int*)a[4],
+                    *(int*)a[5], *(long long*)a[6], *(long long*)a[7], *(double**)a[8], *(long long*)a[9],
+                    *(T**)a[10], *(int**)a[11], *(T**)a[12], *(int*)a[13]);
+        });
+      for (auto& x : th) x.join();
+    }
+}
+)";
+
+std::string temp_dir() {
+  static std::string dir = [] {
+    char tpl[] = "/tmp/rkeops-emu-XXXXXX";
+    const char* d = mkdtemp(tpl);
+    return std::string(d ? d : "/tmp");
+  }();
+  return dir;
+}
+
+std::string cxx() {
+  const char* c = std::getenv("CXX");
+  return c && *c ? c : "c++";
+}
+
+// Builds the emulated kernel library of `code`; "" and *err on failure.
+std::string build(const CudaCode& code, const std::string& name, std::string* err) {
+  std::string base = temp_dir() + "/" + name;
+  // RKEOPS_INCLUDE_DIR is <root>/inst/include; this header lives in <root>/tests/engine.
+  std::ofstream(base + ".cpp") << "#include \"" << RKEOPS_INCLUDE_DIR << "/../../tests/engine/cuda_emulation.h\"\n"
+                               << code.source << kFooter;
+  std::string cmd = cxx() + " -std=c++17 -O1 -shared -fPIC -pthread -w -o " + base + ".so " + base + ".cpp 2>&1";
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) { *err = "popen failed"; return ""; }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  if (pclose(p) != 0) { *err = cmd + "\n" + out; return ""; }
+  return base + ".so";
+}
+
+using LaunchFn = void (*)(int, unsigned, unsigned, unsigned, void**);
+
+// A GPU made of host memory and CPU threads; `avail` bytes of "device memory".
+class EmuBackend : public GpuBackend {
+ public:
+  EmuBackend(LaunchFn fn, size_t avail) : launch_(fn), avail_(avail) {}
+  size_t available_bytes() override { return avail_; }
+  int sm_count() override { return 2; }
+  int resident_blocks(int, int) override { return 1; }
+  uint64_t buffer(int slot, size_t bytes) override {
+    if (bufs_.size() <= static_cast<size_t>(slot)) bufs_.resize(slot + 1);
+    auto& b = bufs_[slot];
+    if (b.size() * sizeof(double) < bytes) {
+      b.assign((bytes + 7) / 8, std::nan(""));   // poisoned: reads of unwritten data show
+      ++allocations;
+    }
+    return reinterpret_cast<uint64_t>(b.data());
+  }
+  void* staging(size_t bytes) override {
+    if (host_.size() * sizeof(double) < bytes) host_.assign((bytes + 7) / 8, std::nan(""));
+    return host_.data();
+  }
+  void h2d(uint64_t dst, const void* src, size_t bytes) override {
+    std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
+    h2d_bytes += bytes;
+  }
+  void d2h(void* dst, uint64_t src, size_t bytes) override { std::memcpy(dst, reinterpret_cast<void*>(src), bytes); }
+  void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
+    launches[fn]++;
+    max_grid_y = std::max(max_grid_y, gy);
+    launch_(fn, gx, gy, block, args);
+  }
+  void mark(int) override {}
+  void sync() override {}
+  double elapsed_ms(int, int) override { return 0; }
+  long long piece_bytes() override { return piece_; }
+  long long piece_ = 32LL << 20;
+
+  int launches[2] = {0, 0};
+  unsigned max_grid_y = 0;
+  size_t h2d_bytes = 0;
+  int allocations = 0;
+
+ private:
+  LaunchFn launch_;
+  size_t avail_;
+  std::vector<std::vector<double>> bufs_;
+  std::vector<double> host_;
+};
+
+struct Case {
+  std::string formula;
+  std::vector<std::string> aliases;
+  DType dtype;
+  SumScheme scheme;
+  long long ni, nj;
+  size_t avail;        // emulated device memory
+  bool expect_split;   // expect the inner range split over blocks
+};
+
+std::string cache_dir() {
+  const char* d = std::getenv("RKEOPS_CACHE_DIR");
+  return d && *d ? d : temp_dir() + "/cache";
+}
+
+// Random inputs for the formula's arguments (rows = points).
+std::vector<std::vector<double>> make_inputs(const Formula& f, long long ni, long long nj, std::vector<Input>* in) {
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<std::vector<double>> data;
+  for (const ArgInfo& a : f.args) {
+    long long rows = a.cat == CAT_I ? ni : a.cat == CAT_J ? nj : 1;
+    std::vector<double> v(rows * a.dim);
+    for (auto& x : v) x = u(gen);
+    data.push_back(std::move(v));
+  }
+  in->clear();
+  for (size_t k = 0; k < f.args.size(); ++k) {
+    Input x;
+    x.data = data[k].data();
+    x.rows = f.args[k].cat == CAT_P ? 1 : (f.args[k].cat == CAT_I ? ni : nj);
+    x.cols = f.args[k].dim;
+    in->push_back(x);
+  }
+  return data;
+}
+
+std::string run_case(const Case& c, size_t id) {
+  Formula f = parse_formula(c.formula, c.aliases);
+  CodeOptions co;
+  co.dtype = c.dtype;
+  co.scheme = c.scheme;
+  CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+  std::string err;
+  std::string so = build(code, "case" + std::to_string(id), &err);
+  if (so.empty()) return "emulated build failed: " + err;
+  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) return std::string("dlopen: ") + dlerror();
+  auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
+  if (!launch) return "no rk_emu_launch";
+
+  std::vector<Input> in;
+  auto data = make_inputs(f, c.ni, c.nj, &in);
+  CallShape shape = check_inputs(f, in);
+  std::vector<double> gpu(shape.out_rows * f.out_dim, -12345.0), cpu(gpu.size(), 0.0);
+  EmuBackend dev(launch, c.avail);
+  if (id % 2) dev.piece_ = 4096;   // resident inner rows in pieces, pipelined
+  GpuRunStats st;
+  run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, &st);
+
+  static std::mutex cpu_mutex;   // get_kernel() is called from one thread at a time
+  std::lock_guard<std::mutex> lock(cpu_mutex);
+  EngineOptions eo;
+  eo.code = co;
+  eo.nthreads = 2;
+  eo.cache_dir = cache_dir();
+  eo.include_dir = RKEOPS_INCLUDE_DIR;
+  eo.compiler.flags = "-O1 -fPIC -shared";   // the reference only needs to be right, and built fast
+  get_kernel(c.formula, c.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
+
+  const double tol = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
+  for (size_t k = 0; k < gpu.size(); ++k) {
+    double a = gpu[k], b = cpu[k];
+    bool same = (std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol * (std::fabs(b) + 1e-6);
+    if (!same)
+      return "entry " + std::to_string(k) + " (row " + std::to_string(k % shape.out_rows) + ", col " +
+             std::to_string(k / shape.out_rows) + "): emulated GPU " + std::to_string(a) + ", CPU " + std::to_string(b);
+  }
+  const bool pieces = id % 2;   // short pieces: too short to be split over blocks as well
+  if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";
+  if (c.expect_split && dev.launches[1] < 1) return "expected a merge";
+  if (c.avail == 120000 && st.chunks_outer * st.chunks_inner < 2) return "expected chunks with little memory";
+  return "";
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> v;
+  const size_t big = 1ull << 34, small = 120000;   // small: chunks of outer and inner rows
+  const std::string F1 = "(-SqDist(x, y))", F2 = "Concat(Elem(x, 0) - Elem(y, 0), Elem(x, 1) * Elem(y, 1))";
+  struct R { std::string red; bool d1; };
+  const std::vector<R> reds = {
+      {"Sum_Reduction(F, A)", false},          {"Min_Reduction(F, A)", false},
+      {"ArgMax_Reduction(F, A)", false},       {"Min_ArgMin_Reduction(F, A)", true},
+      {"Max_ArgMax_Reduction(F, A)", false},   {"KMin_Reduction(F, 3, A)", false},
+      {"ArgKMin_Reduction(F, 5, A)", true},    {"KMin_ArgKMin_Reduction(F, 2, A)", true},
+      {"LogSumExp_Reduction(F, A)", true},     {"Max_SumShiftExp_Reduction(F, A)", true},
+      {"SumSoftMaxWeight_Reduction(F, w, A)", true}, {"LogSumExpWeight_Reduction(F, Elem(w, 0), A)", true},
+      {"Max_ArgMax_Reduction(F, A)", true},    {"Max_SumShiftExpWeight_Reduction(F, w, A)", true},
+      {"Max_Reduction(F, A)", false},          {"ArgMin_Reduction(F, A)", true},
+      {"KMin_ArgKMin_Reduction(F, 4, A)", false}};
+  int n = 0;
+  for (const R& r : reds) {
+    for (int axis = 0; axis <= 1; ++axis) {
+      Case c;
+      std::string fml = r.red;
+      fml.replace(fml.find('F'), 1, r.d1 ? F1 : F2);
+      fml.replace(fml.rfind('A'), 1, std::to_string(axis));
+      c.formula = fml;
+      c.aliases = {"x=Vi(2)", "y=Vj(2)", axis == 1 ? "w=Vj(2)" : "w=Vi(2)"};
+      if (fml.find(" w") == std::string::npos && fml.find("(w") == std::string::npos) c.aliases.pop_back();
+      c.dtype = (n % 2) ? DType::Float32 : DType::Float64;
+      c.scheme = SumScheme::Auto;
+      // outer rows fill 2 blocks; the inner range is long enough to be split over blocks
+      c.ni = axis == 1 ? 300 : 4100;
+      c.nj = axis == 1 ? 4100 : 300;
+      c.avail = (n % 3 == 2) ? small : big;
+      c.expect_split = c.avail == big;
+      v.push_back(c);
+      ++n;
+    }
+  }
+  // Sum schemes and a Gaussian kernel with a parameter, float32 and float64.
+  for (SumScheme s : {SumScheme::Block, SumScheme::Kahan, SumScheme::Direct})
+    for (DType dt : {DType::Float32, DType::Float64}) {
+      Case c{"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)", "g=Pm(1)"}, dt, s,
+             257, 3000, s == SumScheme::Kahan ? small : big, s != SumScheme::Kahan};
+      v.push_back(c);
+    }
+  // no inner variable; no outer variable; a wide inner row read from shared memory in place
+  v.push_back({"Sum_Reduction(x * 2, 1)", {"x=Vi(2)"}, DType::Float64, SumScheme::Auto, 300, 1, big, false});
+  v.push_back({"Sum_Reduction(y, 1)", {"y=Vj(3)"}, DType::Float32, SumScheme::Auto, 1, 5000, big, true});
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, DType::Float32, SumScheme::Auto,
+               200, 3000, big, true});
+  return v;
+}
+
+}  // namespace
+
+TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
+  std::string probe_err;
+  {
+    std::string cmd = cxx() + " --version > /dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  }
+  std::vector<Case> cs = cases();
+  std::vector<std::string> errors(cs.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next++) < cs.size();) {
+      try {
+        errors[k] = run_case(cs[k], k);
+      } catch (const std::exception& e) {
+        errors[k] = std::string("exception: ") + e.what();
+      }
+    }
+  };
+  // Each case builds its own library and runs on its own threads.
+  unsigned nt = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> th;
+  for (unsigned t = 0; t < nt; ++t) th.emplace_back(work);
+  for (auto& t : th) t.join();
+  for (size_t k = 0; k < cs.size(); ++k)
+    EXPECT_TRUE(errors[k].empty()) << cs[k].formula << (cs[k].dtype == DType::Float32 ? " (float32)" : " (float64)")
+                                   << ": " << errors[k];
+}
