@@ -1,16 +1,178 @@
 // Complex-number operations: a complex of dim d is a real vector of dim 2d (re, im
-// interleaved). Same row layout as the real table in ops.cpp.
+// interleaved). Same row layout as the real table in ops.cpp. As in KeOps, the element-wise
+// binary operations broadcast a complex scalar (real dim 2) against a complex vector.
+#include <string>
+#include <vector>
+
 #include "codegen.h"
 #include "errors.h"
 #include "ops.h"
 
 namespace rkeops {
+namespace {
+
+using Dims = std::vector<int>;
+using Params = std::vector<int>;
+
+// ---- dimension rules (real dimensions) ----
+bool even(int d, int i, std::string* why) {
+  if (d % 2 == 0) return true;
+  *why = "argument " + std::to_string(i + 1) + " must be complex (an even dimension: re, im interleaved), got dimension " +
+         std::to_string(d);
+  return false;
+}
+int cx_same(const Dims& d, const Params&, std::string* why) {  // equal, or a complex scalar broadcasts
+  if (!even(d[0], 0, why) || !even(d[1], 1, why)) return 0;
+  if (d[0] == d[1] || d[1] == 2) return d[0];
+  if (d[0] == 2) return d[1];
+  *why = "complex operands must have the same dimension or complex dimension 1";
+  return 0;
+}
+int cx_keep(const Dims& d, const Params&, std::string* why) { return even(d[0], 0, why) ? d[0] : 0; }
+int cx_half(const Dims& d, const Params&, std::string* why) { return even(d[0], 0, why) ? d[0] / 2 : 0; }
+int cx_double(const Dims& d, const Params&, std::string*) { return 2 * d[0]; }
+int cx_to1(const Dims& d, const Params&, std::string* why) { return even(d[0], 0, why) ? 2 : 0; }
+int cx_sumt(const Dims& d, const Params& p, std::string* why) {  // ComplexSumT(f, n): n = real dim
+  if (d[0] != 2) { *why = "the first argument must be a complex scalar (dimension 2)"; return 0; }
+  if (p[0] <= 0 || p[0] % 2) { *why = "the output dimension must be a positive even integer"; return 0; }
+  return p[0];
+}
+int cx_realscal(const Dims& d, const Params&, std::string* why) {  // a real scalar and a complex
+  if (d[0] == 1 && d[1] % 2 == 0) return d[1];
+  if (d[1] == 1 && d[0] % 2 == 0) return d[0];
+  *why = "expects a real scalar (dimension 1) and a complex vector (even dimension)";
+  return 0;
+}
+
+// ---- emitters ----
+// Real and imaginary parts of complex component k of argument i (a complex scalar broadcasts).
+std::string re(const Emitter& e, int i, int k) { return e.a(i, e.adim(i) == 2 ? 0 : 2 * k); }
+std::string im(const Emitter& e, int i, int k) { return e.a(i, e.adim(i) == 2 ? 1 : 2 * k + 1); }
+int ncx(const Emitter& e) { return e.node().dim / 2; }  // complex components of the output
+
+void emit_add(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    e.line(e.o(2 * k) + " = " + re(e, 0, k) + " + " + re(e, 1, k) + ";");
+    e.line(e.o(2 * k + 1) + " = " + im(e, 0, k) + " + " + im(e, 1, k) + ";");
+  }
+}
+void emit_sub(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    e.line(e.o(2 * k) + " = " + re(e, 0, k) + " - " + re(e, 1, k) + ";");
+    e.line(e.o(2 * k + 1) + " = " + im(e, 0, k) + " - " + im(e, 1, k) + ";");
+  }
+}
+// (a + ib)(c + id) = (ac - bd) + i(ad + bc)
+void emit_mult(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    std::string a = re(e, 0, k), b = im(e, 0, k), c = re(e, 1, k), d = im(e, 1, k);
+    e.line(e.o(2 * k) + " = " + a + " * " + c + " - " + b + " * " + d + ";");
+    e.line(e.o(2 * k + 1) + " = " + a + " * " + d + " + " + b + " * " + c + ";");
+  }
+}
+// (a + ib)/(c + id) = ((ac + bd) + i(bc - ad)) / (c^2 + d^2)
+void emit_divide(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    std::string a = re(e, 0, k), b = im(e, 0, k), c = re(e, 1, k), d = im(e, 1, k);
+    std::string q = e.tmp();
+    e.line("T " + q + " = T(1) / (" + c + " * " + c + " + " + d + " * " + d + ");");
+    e.line(e.o(2 * k) + " = (" + a + " * " + c + " + " + b + " * " + d + ") * " + q + ";");
+    e.line(e.o(2 * k + 1) + " = (" + b + " * " + c + " - " + a + " * " + d + ") * " + q + ";");
+  }
+}
+// exp(a + ib) = e^a (cos b + i sin b)
+void emit_exp(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    std::string r = e.tmp();
+    e.line("T " + r + " = rk_exp(" + re(e, 0, k) + ");");
+    e.line(e.o(2 * k) + " = " + r + " * rk_cos(" + im(e, 0, k) + ");");
+    e.line(e.o(2 * k + 1) + " = " + r + " * rk_sin(" + im(e, 0, k) + ");");
+  }
+}
+// exp(i f) = cos f + i sin f, for a real f
+void emit_exp1j(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    e.line(e.o(2 * k) + " = rk_cos(" + e.a(0, k) + ");");
+    e.line(e.o(2 * k + 1) + " = rk_sin(" + e.a(0, k) + ");");
+  }
+}
+std::string sqabs(const Emitter& e, int k) {
+  return re(e, 0, k) + " * " + re(e, 0, k) + " + " + im(e, 0, k) + " * " + im(e, 0, k);
+}
+void emit_abs(Emitter& e, int) {
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = rk_sqrt(" + sqabs(e, k) + ");");
+}
+void emit_sqabs(Emitter& e, int) {
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + sqabs(e, k) + ";");
+}
+void emit_angle(Emitter& e, int) {
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = rk_atan2(" + im(e, 0, k) + ", " + re(e, 0, k) + ");");
+}
+void emit_real(Emitter& e, int) {
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + re(e, 0, k) + ";");
+}
+void emit_imag(Emitter& e, int) {
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + im(e, 0, k) + ";");
+}
+void emit_real2complex(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    e.line(e.o(2 * k) + " = " + e.a(0, k) + ";");
+    e.line(e.o(2 * k + 1) + " = T(0);");
+  }
+}
+void emit_imag2complex(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    e.line(e.o(2 * k) + " = T(0);");
+    e.line(e.o(2 * k + 1) + " = " + e.a(0, k) + ";");
+  }
+}
+void emit_conj(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    e.line(e.o(2 * k) + " = " + re(e, 0, k) + ";");
+    e.line(e.o(2 * k + 1) + " = -" + im(e, 0, k) + ";");
+  }
+}
+void emit_csum(Emitter& e, int) {
+  std::vector<std::string> r, i;
+  for (int k = 0; k < e.adim(0) / 2; ++k) {
+    r.push_back(re(e, 0, k));
+    i.push_back(im(e, 0, k));
+  }
+  e.line(e.o(0) + " = " + sum_terms(e, r) + ";");
+  e.line(e.o(1) + " = " + sum_terms(e, i) + ";");
+}
+void emit_csumt(Emitter& e, int) {
+  for (int k = 0; k < ncx(e); ++k) {
+    e.line(e.o(2 * k) + " = " + e.a(0, 0) + ";");
+    e.line(e.o(2 * k + 1) + " = " + e.a(0, 1) + ";");
+  }
+}
+void emit_realscal(Emitter& e, int) {
+  int s = e.adim(0) == 1 ? 0 : 1;  // the real scalar's argument
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(s, 0) + " * " + e.a(1 - s, k) + ";");
+}
+
+}  // namespace
 
 const OpInfo kComplexOps[] = {
-    {"ComplexReal", "f", [](const std::vector<int>& d, const std::vector<int>&, std::string* w) {
-       if (d[0] % 2) { *w = "a complex vector has an even dimension"; return 0; }
-       return d[0] / 2; }, nullptr, [](Emitter& e, int) {
-       for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(0, 2 * k) + ";"); }},
+  // name              sig    dimension rule  scalar   emitter
+  {"ComplexAdd",       "ff",  cx_same,        nullptr, emit_add},
+  {"ComplexSubtract",  "ff",  cx_same,        nullptr, emit_sub},
+  {"ComplexMult",      "ff",  cx_same,        nullptr, emit_mult},
+  {"ComplexDivide",    "ff",  cx_same,        nullptr, emit_divide},
+  {"ComplexExp",       "f",   cx_keep,        nullptr, emit_exp},
+  {"ComplexExp1j",     "f",   cx_double,      nullptr, emit_exp1j},      // real f -> exp(i f)
+  {"ComplexAbs",       "f",   cx_half,        nullptr, emit_abs},        // -> real
+  {"ComplexSquareAbs", "f",   cx_half,        nullptr, emit_sqabs},      // -> real
+  {"ComplexAngle",     "f",   cx_half,        nullptr, emit_angle},      // -> real, in (-pi, pi]
+  {"ComplexReal",      "f",   cx_half,        nullptr, emit_real},       // -> real
+  {"ComplexImag",      "f",   cx_half,        nullptr, emit_imag},       // -> real
+  {"Real2Complex",     "f",   cx_double,      nullptr, emit_real2complex},
+  {"Imag2Complex",     "f",   cx_double,      nullptr, emit_imag2complex},
+  {"Conj",             "f",   cx_keep,        nullptr, emit_conj},
+  {"ComplexSum",       "f",   cx_to1,         nullptr, emit_csum},       // -> complex scalar
+  {"ComplexSumT",      "fi",  cx_sumt,        nullptr, emit_csumt},      // complex scalar -> n/2 copies
+  {"ComplexRealScal",  "ff",  cx_realscal,    nullptr, emit_realscal},   // real scalar * complex
 };
 const int kComplexOpCount = static_cast<int>(sizeof kComplexOps / sizeof kComplexOps[0]);
 

@@ -1,0 +1,376 @@
+# Reductions of LazyTensors: each builds "<Name>_Reduction(F, [opt,] axis)" over positional
+# variables V0, V1, ... and runs it with keops_kernel() (kernels are cached per formula).
+# `index` names the index reduced over: "j" gives one row per i (axis 1), "i" one row per j
+# (axis 0), as in RKeOps.
+
+.lt_check_index <- function(index, allow_na = FALSE) {
+  ok <- length(index) == 1 && ((allow_na && is.na(index)) ||
+                                 (is.character(index) && !is.na(index) && index %in% c("i", "j")))
+  if (!ok) {
+    rkeops_abort("input", paste0("`index` must be \"i\" or \"j\" (the index reduced over)",
+                                 if (allow_na) ", or NA (an operation on the inner dimension, no reduction)" else ""))
+  }
+  invisible(index)
+}
+
+.lt_check_lazy <- function(x, what = "`x`") {
+  if (!is.LazyTensor(x)) {
+    rkeops_abort("input", sprintf("%s must be a LazyTensor, got an object of class %s",
+                                  what, paste(class(x), collapse = "/")))
+  }
+  invisible(x)
+}
+
+.lt_check_real <- function(x, what) {
+  if (is.ComplexLazyTensor(x)) rkeops_abort("input", sprintf("%s is not defined for a ComplexLazyTensor", what))
+}
+
+.lt_check_dim1 <- function(x, what) {
+  if (x$dimres != 1L) {
+    rkeops_abort("dimension", sprintf("%s needs a LazyTensor of dimension 1, got dimension %d", what, x$dimres))
+  }
+}
+
+# Runs a reduction formula; with option formula_only, returns the formula and args instead.
+.lt_run <- function(canon, data) {
+  if (isTRUE(get_rkeops_options("formula_only"))) return(canon)
+  keops_kernel(canon$formula, canon$args)(data)
+}
+
+# Builds and runs <red>_Reduction(F, [opt | W,] axis).
+.lt_reduce <- function(x, red, index, opt = NULL, weight = NULL) {
+  .lt_check_lazy(x)
+  .lt_check_index(index)
+  if (is.na(.lt_index(x)) && (is.null(weight) || is.na(.lt_index(weight)))) {
+    rkeops_abort("input", paste0("nothing to reduce: the LazyTensor has no i- or j-indexed variable ",
+                                 "(it is the same for every i and j); build it with Vi() or Vj() variables"))
+  }
+  m <- .lt_combine(if (is.null(weight)) list(x) else list(x, weight))
+  inner <- paste(c(m$formulas, if (!is.null(opt)) as.character(opt)), collapse = ",")
+  formula <- sprintf("%s_Reduction(%s,%d)", red, inner, if (index == "j") 1L else 0L)
+  .lt_run(.lt_canonical(formula, m$names, m$args), m$data)
+}
+
+# ---- Summary group: sum, min, max ------------------------------------------------------------
+
+#' Reductions of LazyTensors
+#'
+#' `sum(x, index)`, `min(x, index)` and `max(x, index)` reduce the symbolic matrix `x` over
+#' `index`: `index = "j"` gives one row per i (the reduction over j, e.g. the row sums of a
+#' kernel matrix), `index = "i"` one row per j. The result is an R matrix with one row per
+#' point of the other index and one column per component of `x` (for a `ComplexLazyTensor`,
+#' interleaved real and imaginary parts). A LazyTensor with no variable of the other index
+#' gives one row. With `index = NA` (the default), `sum(x)`, `min(x)` and `max(x)` are not
+#' reductions but operations on the inner dimension: a LazyTensor of dimension 1 holding the
+#' sum (complex sum for a ComplexLazyTensor), minimum or maximum of the components of `x`.
+#'
+#' `argmin()`, `argmax()` give the **0-based** position of the minimum or maximum (with
+#' `index = NA`, of the components of `x`); `min_argmin()` and `max_argmax()` a list of two
+#' matrices, the values and their 0-based positions. `Kmin(x, K, index)` gives the `K`
+#' smallest values (sorted, `+Inf` where there are fewer), `argKmin()` their 0-based positions
+#' and `Kmin_argKmin()` both: an n x K matrix when `x` has dimension 1, an n x K x d array
+#' otherwise. `logsumexp(x, index, weight)` is the stable `log(sum(exp(x)))` (`x` of
+#' dimension 1), or with a `weight` `w`, `log(sum(exp(x) * w))` per component of `w`;
+#' `sumsoftmaxweight(x, index, weight)` is `sum(exp(x) * w) / sum(exp(x))`.
+#' The `*_reduction()` functions are the same with `index` required; `reduction(x, opstr,
+#' index, opt_arg)` applies any reduction of the formula language by name (`opt_arg` is K for
+#' the KMin family, or the weight LazyTensor).
+#'
+#' With the option `formula_only` set (see [set_rkeops_options()]), reductions return the
+#' formula and the variable declarations they would compile, as a list, instead of computing.
+#' @param x a LazyTensor.
+#' @param ... for `sum`, `min` and `max`: `x`, then `index` (named or second).
+#' @param na.rm ignored (there are no missing values in a formula).
+#' @param index `"i"` or `"j"`, the index reduced over; `NA` where allowed (no reduction).
+#' @param K the number of smallest values, a positive integer.
+#' @param weight a LazyTensor (or a numeric vector, a parameter) of weights.
+#' @param opstr the name of a reduction of the formula language, e.g. `"Sum"`, `"ArgKMin"`.
+#' @param opt_arg `K` for the KMin family, a weight LazyTensor for `SumSoftMaxWeight` and
+#'   `LogSumExpWeight`, or `NULL`.
+#' @return A matrix (a list of two for `min_argmin`, `max_argmax`, `Kmin_argKmin`; arrays for
+#'   the KMin family with d > 1), or a LazyTensor when `index = NA`.
+#' @examples
+#' x <- matrix(runif(30), 10, 3)
+#' y <- matrix(runif(60), 20, 3)
+#' x_i <- Vi(x); y_j <- Vj(y)
+#' D_ij <- sqdist(x_i, y_j)
+#' sum(exp(-D_ij), index = "j")        # 10 x 1: sums over j
+#' sum(exp(-D_ij), "i")                # 20 x 1: sums over i
+#' argmin(D_ij, "j")                   # nearest y of each x (0-based)
+#' argKmin(D_ij, K = 3, index = "j")   # its 3 nearest (0-based), 10 x 3
+#' logsumexp(-D_ij, "j")
+#' sumsoftmaxweight(-D_ij, "j", weight = y_j)
+#' reduction(D_ij, "Max", "i")
+#' @name reductions
+NULL
+
+#' @rdname reductions
+#' @export
+Summary.LazyTensor <- function(..., na.rm = FALSE) {
+  args <- list(...)
+  x <- args[[1]]
+  rest <- args[-1]
+  nm <- names(rest)
+  if (is.null(nm)) nm <- rep("", length(rest))
+  if (length(rest) > 1 || (length(rest) == 1 && (!nm %in% c("", "index") || is.LazyTensor(rest[[1]])))) {
+    rkeops_abort("input", sprintf("%s() on a LazyTensor takes one LazyTensor and `index`", .Generic))
+  }
+  index <- if (length(rest)) rest[[1]] else NA
+  switch(.Generic,
+    sum = .lt_sum(x, index),
+    min = .lt_extreme(x, index, "Min"),
+    max = .lt_extreme(x, index, "Max"),
+    rkeops_abort("input", sprintf("%s() is not available for LazyTensors (sum, min and max are)", .Generic)))
+}
+
+.lt_sum <- function(x, index) {
+  .lt_check_index(index, allow_na = TRUE)
+  if (is.na(index)) {
+    if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x, dimres = 1L))
+    return(.lt_unary("Sum", x, dimres = 1L))
+  }
+  .lt_reduce(x, "Sum", index)
+}
+
+.lt_extreme <- function(x, index, red) {
+  .lt_check_lazy(x)
+  .lt_check_index(index, allow_na = TRUE)
+  .lt_check_real(x, paste0(tolower(red), "()"))
+  if (is.na(index)) return(.lt_unary(red, x, dimres = 1L))
+  .lt_reduce(x, red, index)
+}
+
+#' @rdname reductions
+#' @export
+sum_reduction <- function(x, index) {
+  .lt_check_index(index)
+  .lt_sum(.lt_check_lazy(x), index)
+}
+
+#' @rdname reductions
+#' @export
+min_reduction <- function(x, index) {
+  .lt_check_index(index)
+  .lt_extreme(x, index, "Min")
+}
+
+#' @rdname reductions
+#' @export
+max_reduction <- function(x, index) {
+  .lt_check_index(index)
+  .lt_extreme(x, index, "Max")
+}
+
+#' @rdname reductions
+#' @export
+argmin <- function(x, index = NA) .lt_extreme(x, index, "ArgMin")
+
+#' @rdname reductions
+#' @export
+argmin_reduction <- function(x, index) {
+  .lt_check_index(index)
+  .lt_extreme(x, index, "ArgMin")
+}
+
+#' @rdname reductions
+#' @export
+argmax <- function(x, index = NA) .lt_extreme(x, index, "ArgMax")
+
+#' @rdname reductions
+#' @export
+argmax_reduction <- function(x, index) {
+  .lt_check_index(index)
+  .lt_extreme(x, index, "ArgMax")
+}
+
+#' @rdname reductions
+#' @export
+min_argmin <- function(x, index) {
+  .lt_check_index(index)
+  .lt_extreme(x, index, "Min_ArgMin")
+}
+
+#' @rdname reductions
+#' @export
+min_argmin_reduction <- function(x, index) min_argmin(x, index)
+
+#' @rdname reductions
+#' @export
+max_argmax <- function(x, index) {
+  .lt_check_index(index)
+  .lt_extreme(x, index, "Max_ArgMax")
+}
+
+#' @rdname reductions
+#' @export
+max_argmax_reduction <- function(x, index) max_argmax(x, index)
+
+.lt_kmin <- function(x, K, index, red) {
+  .lt_check_lazy(x)
+  .lt_check_real(x, paste0(red, " reductions"))
+  K <- .lt_int(K, "`K`", 1, 1e6)
+  .lt_reduce(x, red, index, opt = K)
+}
+
+#' @rdname reductions
+#' @export
+Kmin <- function(x, K, index) .lt_kmin(x, K, index, "KMin")
+
+#' @rdname reductions
+#' @export
+Kmin_reduction <- function(x, K, index) Kmin(x, K, index)
+
+#' @rdname reductions
+#' @export
+argKmin <- function(x, K, index) .lt_kmin(x, K, index, "ArgKMin")
+
+#' @rdname reductions
+#' @export
+argKmin_reduction <- function(x, K, index) argKmin(x, K, index)
+
+#' @rdname reductions
+#' @export
+Kmin_argKmin <- function(x, K, index) .lt_kmin(x, K, index, "KMin_ArgKMin")
+
+#' @rdname reductions
+#' @export
+Kmin_argKmin_reduction <- function(x, K, index) Kmin_argKmin(x, K, index)
+
+.lt_weight <- function(weight) {
+  w <- .lt_operand(weight, "weight")
+  w
+}
+
+#' @rdname reductions
+#' @export
+logsumexp <- function(x, index, weight = NULL) {
+  .lt_check_lazy(x)
+  .lt_check_real(x, "logsumexp()")
+  .lt_check_dim1(x, "logsumexp()")
+  if (is.null(weight)) return(.lt_reduce(x, "LogSumExp", index))
+  .lt_reduce(x, "LogSumExpWeight", index, weight = .lt_weight(weight))
+}
+
+#' @rdname reductions
+#' @export
+logsumexp_reduction <- function(x, index, weight = NULL) logsumexp(x, index, weight)
+
+#' @rdname reductions
+#' @export
+sumsoftmaxweight <- function(x, index, weight) {
+  .lt_check_lazy(x)
+  .lt_check_real(x, "sumsoftmaxweight()")
+  .lt_check_dim1(x, "sumsoftmaxweight()")
+  if (missing(weight) || is.null(weight)) rkeops_abort("input", "sumsoftmaxweight() needs a `weight`")
+  .lt_reduce(x, "SumSoftMaxWeight", index, weight = .lt_weight(weight))
+}
+
+#' @rdname reductions
+#' @export
+sumsoftmaxweight_reduction <- function(x, index, weight) sumsoftmaxweight(x, index, weight)
+
+#' @rdname reductions
+#' @export
+reduction <- function(x, opstr, index, opt_arg = NULL) UseMethod("reduction")
+
+#' @rdname reductions
+#' @export
+#' @rawNamespace export(reduction.LazyTensor)
+reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL) {
+  reds <- .rk_call("rk_op_table")$reductions
+  if (!(is.character(opstr) && length(opstr) == 1 && opstr %in% reds)) {
+    rkeops_abort("input", paste0("`opstr` must name a reduction among ", paste(reds, collapse = ", ")))
+  }
+  if (is.null(opt_arg)) return(.lt_reduce(x, opstr, index))
+  if (is.LazyTensor(opt_arg)) return(.lt_reduce(x, opstr, index, weight = opt_arg))
+  .lt_reduce(x, opstr, index, opt = .lt_int(opt_arg, "`opt_arg` (K)", 1, 1e6))
+}
+
+#' @export
+reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("reduction", x)
+
+# ---- gradient ---------------------------------------------------------------------------------
+
+#' Gradient of a sum reduction
+#'
+#' For the sum reduction `out = sum(f, index)` (one row per point of the other index), the
+#' gradient of `<out, gradin>` with respect to the variable `var` of `f`: a matrix with one
+#' row per point of `var` (one row for a parameter) and one column per component of `var`.
+#' `gradin` has the dimension of `f` and is indexed by the output index (a matrix with one row
+#' per output point, or a LazyTensor). It is computed by the formula-language `Grad(F, v, g)`
+#' inside a sum reduction over the index that `var` does not carry.
+#'
+#' When `var` is indexed by the output index this is what RKeOps's `grad()` computes; when it
+#' is indexed by the reduced index, RKeOps sums over the reduced index again, whereas `grad()`
+#' here returns the true gradient, indexed like `var`.
+#' @param f a LazyTensor.
+#' @param gradin the weights of the outputs: a LazyTensor indexed by the output index, or a
+#'   matrix with one row per output point and `f`'s dimension as columns.
+#' @param opstr the reduction: only `"Sum"` is supported.
+#' @param var the variable: one of the LazyTensors `f` was built from (a `Vi()`, `Vj()` or
+#'   `Pm()`), or its 0-based position among the variables of `f` (see `print(f)`).
+#' @param index the index reduced over in `out`, `"i"` or `"j"`.
+#' @return A matrix.
+#' @examples
+#' x <- matrix(runif(30), 10, 3); y <- matrix(runif(60), 20, 3)
+#' x_i <- Vi(x); y_j <- Vj(y)
+#' eta <- matrix(1, 10, 1)
+#' # d/dx_i of sum_i sum_j |x_i - y_j|^2 = sum_j 2 (x_i - y_j)
+#' g <- grad(sqdist(x_i, y_j), eta, "Sum", var = x_i, index = "j")
+#' max(abs(g - 2 * (20 * x - matrix(colSums(y), 10, 3, byrow = TRUE))))
+#' @export
+grad <- function(f, gradin, opstr = "Sum", var, index) {
+  .lt_check_lazy(f, "`f`")
+  .lt_check_real(f, "grad()")
+  .lt_check_index(index)
+  if (!identical(opstr, "Sum")) {
+    rkeops_abort("input", "grad() supports the \"Sum\" reduction only")
+  }
+  out <- if (index == "j") "i" else "j"
+  fv <- .lt_vars(f)
+  # The variable: a position, or a single-variable LazyTensor found in f.
+  if (is.numeric(var)) {
+    k <- .lt_int(var, "`var` (a 0-based position)", 0, nrow(fv) - 1)
+    vname <- fv$name[k + 1]; vtype <- fv$type[k + 1]; vdim <- fv$dim[k + 1]
+  } else {
+    .lt_check_lazy(var, "`var`")
+    vv <- .lt_vars(var)
+    if (nrow(vv) != 1 || var$formula != vv$name) {
+      rkeops_abort("input", "`var` must be a variable (built by Vi(), Vj() or Pm()) or a 0-based position")
+    }
+    m <- .lt_combine(list(f, var))
+    if (length(m$names) > nrow(fv)) rkeops_abort("input", "`var` is not a variable of `f`")
+    vname <- m$formulas[2]; vtype <- vv$type; vdim <- vv$dim
+  }
+  # The output weights: one fresh variable indexed by the output index.
+  if (is.LazyTensor(gradin)) {
+    gv <- .lt_vars(gradin)
+    if (nrow(gv) != 1 || gradin$formula != gv$name || gv$type != c(i = "Vi", j = "Vj")[[out]] ||
+        is.ComplexLazyTensor(gradin)) {
+      rkeops_abort("input", sprintf("`gradin` must be a real variable indexed by \"%s\" (the output index)", out))
+    }
+    gdata <- gradin$data[[1]]
+  } else {
+    if (!is.numeric(gradin)) rkeops_abort("input", "`gradin` must be a numeric matrix or a LazyTensor")
+    gdata <- if (is.matrix(gradin)) gradin else matrix(gradin, ncol = 1)
+    storage.mode(gdata) <- "double"
+  }
+  if (ncol(gdata) != .lt_rdim(f)) {
+    rkeops_abort("dimension", sprintf("`gradin` must have %d column(s), the dimension of `f` (got %d)",
+                                      .lt_rdim(f), ncol(gdata)))
+  }
+  nout <- .lt_sizes(f)[[out]]
+  if (is.na(nout)) nout <- 1L
+  if (nrow(gdata) != nout) {
+    rkeops_abort("dimension", sprintf("`gradin` must have %d row(s), one per %s point (got %d)",
+                                      nout, out, nrow(gdata)))
+  }
+  gname <- "lzvgradin"
+  args <- c(f$args, sprintf("%s=%s(%d)", gname, if (out == "i") "Vi" else "Vj", ncol(gdata)))
+  names <- c(fv$name, gname)
+  axis <- switch(vtype, Vi = 1L, Vj = 0L, Pm = if (index == "j") 1L else 0L)
+  formula <- sprintf("Sum_Reduction(Grad(%s,%s,%s),%d)", f$formula, vname, gname, axis)
+  res <- .lt_run(.lt_canonical(formula, names, args), c(f$data, list(gdata)))
+  if (vtype == "Pm" && is.matrix(res)) res <- matrix(colSums(res), 1)
+  res
+}
