@@ -1,0 +1,151 @@
+# Options: get/set, CPU threads, precision, verbosity, the GPU switch, invalid values,
+# check_rkeops(). Every test restores the options it changes.
+
+rkt_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore", "formula_only")
+
+test_that("get_rkeops_options() returns all options, one, or several", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  set_rkeops_options(NULL)
+  opt <- get_rkeops_options()
+  expect_setequal(names(opt), rkt_option_names)
+  expect_true(opt$backend %in% c("CPU", "GPU", "auto"))
+  expect_identical(opt$precision, "float64")
+  expect_identical(get_rkeops_options("precision"), "float64")
+  expect_identical(get_rkeops_options(c("backend", "precision")), list(backend = opt$backend, precision = "float64"))
+  expect_identical(getOption("rkeops"), opt)                     # kept in options(rkeops = )
+  expect_error(get_rkeops_options("colour"), class = "rkeops_option_error")
+  expect_error(get_rkeops_options(1), class = "rkeops_option_error")
+})
+
+test_that("set_rkeops_options() changes, merges and resets options", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  set_rkeops_options(NULL)
+  def <- get_rkeops_options()
+  res <- set_rkeops_options(list(precision = "float32", verbosity = TRUE))
+  expect_identical(res$precision, "float32")
+  expect_identical(get_rkeops_options("precision"), "float32")
+  expect_true(get_rkeops_options("verbosity"))
+  expect_identical(get_rkeops_options("backend"), def$backend)    # untouched options stay
+  set_rkeops_options(list(ncore = 1, backend = "CPU"))
+  expect_identical(get_rkeops_options("precision"), "float32")    # merged, not replaced
+  expect_identical(get_rkeops_options("backend"), "CPU")
+  set_rkeops_options(NULL)
+  expect_identical(get_rkeops_options(), def)
+  expect_identical(get_rkeops_options("precision"), "float64")
+  expect_false(get_rkeops_options("verbosity"))
+  expect_null(get_rkeops_options("ncore"))
+})
+
+test_that("invalid option values are refused and leave the options unchanged", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  before <- get_rkeops_options()
+  bad <- list(
+    list(precision = "float16"), list(precision = c("float32", "float64")), list(backend = "TPU"),
+    list(device_id = -2), list(device_id = 1.5), list(device_id = "0"), list(ncore = -1),
+    list(ncore = 2.5), list(ncore = "all"), list(verbosity = "yes"), list(verbosity = c(TRUE, FALSE)),
+    list(cache_dir = 1), list(cache_dir = c("a", "b")), list(cache_dir = NA_character_),
+    list(colour = "blue"), list("float32"), "float32", list(precision = NA)
+  )
+  for (b in bad) {
+    expect_error(set_rkeops_options(b), class = "rkeops_option_error",
+                 label = paste("set_rkeops_options(", deparse(b), ")"))
+  }
+  expect_identical(get_rkeops_options(), before)
+})
+
+test_that("rkeops_use_cpu() selects the CPU and the number of threads", {
+  old <- get_rkeops_options()
+  old_lim <- Sys.getenv("OMP_THREAD_LIMIT", NA)
+  on.exit({
+    set_rkeops_options(old)
+    if (is.na(old_lim)) Sys.unsetenv("OMP_THREAD_LIMIT") else Sys.setenv(OMP_THREAD_LIMIT = old_lim)
+  }, add = TRUE)
+  Sys.unsetenv("OMP_THREAD_LIMIT")
+  avail <- rkeops:::.rk_nthreads()
+  rkeops_use_cpu(ncore = 1)
+  expect_identical(get_rkeops_options(c("backend", "ncore")), list(backend = "CPU", ncore = 1L))
+  expect_identical(rkeops:::.rk_nthreads(), 1L)
+  rkeops_use_cpu(ncore = 1000)
+  expect_lte(rkeops:::.rk_nthreads(), avail)                     # never more than the machine
+  rkeops_use_cpu(0)
+  expect_null(get_rkeops_options("ncore"))
+  rkeops_use_cpu()
+  expect_null(get_rkeops_options("ncore"))
+  Sys.setenv(OMP_THREAD_LIMIT = "1")
+  expect_identical(rkeops:::.rk_nthreads(), 1L)                  # OMP_THREAD_LIMIT is respected
+  Sys.unsetenv("OMP_THREAD_LIMIT")
+  for (b in list(-1, 1.5, "2", c(1, 2), NA)) {
+    expect_error(rkeops_use_cpu(b), class = "rkeops_option_error")
+  }
+})
+
+test_that("the thread count changes nothing but speed", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  set.seed(8)
+  x <- matrix(runif(2 * 1031), 1031)                             # enough pairs to use threads
+  y <- matrix(runif(2 * 517), 517)
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x,y)),1)", c("x=Vi(2)", "y=Vj(2)"))
+  rkeops_use_cpu(1)
+  one <- op(list(x, y))
+  rkeops_use_cpu(2)
+  expect_identical(op(list(x, y)), one)                          # rows never change hands
+})
+
+test_that("rkeops_use_float32() computes in float32, rkeops_use_float64() in float64", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  op <- keops_kernel("Sum_Reduction(x*y,1)", c("x=Vi(1)", "y=Vj(1)"))
+  x <- matrix(c(0.1, 1 / 3))
+  y <- matrix(1)
+  rkeops_use_float32()
+  expect_identical(get_rkeops_options("precision"), "float32")
+  r32 <- op(list(x, y))
+  expect_identical(r32, rkt_f32(x))                              # 0.1f, 1/3f, returned as doubles
+  expect_true(is.double(r32))
+  rkeops_use_float64()
+  expect_identical(get_rkeops_options("precision"), "float64")
+  expect_identical(op(list(x, y)), x)
+})
+
+test_that("verbosity reports compilations; quiet by default", {
+  old <- get_rkeops_options()
+  dir <- tempfile("rkt-cache")
+  on.exit({ set_rkeops_options(old); unlink(dir, recursive = TRUE) }, add = TRUE)
+  set_rkeops_cache_dir(dir, verbose = FALSE)                     # an empty cache: both compile
+  rkeops_use_cpu()
+  fresh <- function() sprintf("Sum_Reduction(x*IntCst(%d),1)", sample.int(1e8, 1) + 1000)
+  rkeops_enable_verbosity()
+  expect_true(get_rkeops_options("verbosity"))
+  expect_output(keops_kernel(fresh(), "x=Vi(1)")(list(1)), "compiled a CPU kernel")
+  rkeops_disable_verbosity()
+  expect_false(get_rkeops_options("verbosity"))
+  expect_silent(keops_kernel(fresh(), "x=Vi(1)")(list(1)))
+})
+
+test_that("rkeops_use_gpu() gives a classed error when no GPU is usable", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  gpu <- tryCatch({ rkeops_use_gpu(); TRUE }, rkeops_gpu_error = function(e) FALSE)
+  set_rkeops_options(old)
+  skip_if(gpu, "a GPU is usable here")
+  err <- tryCatch(rkeops_use_gpu(), error = identity)
+  expect_s3_class(err, "rkeops_gpu_error")
+  expect_s3_class(err, "rkeops_error")
+  expect_match(conditionMessage(err), "rkeops_use_cpu", fixed = TRUE)  # says what to do instead
+  expect_identical(get_rkeops_options("backend"), old$backend)         # nothing switched
+  expect_error(rkeops_use_gpu(device = 0), class = "rkeops_gpu_error")
+  expect_error(rkeops_use_gpu(device = "a"), class = "rkeops_option_error")
+  expect_error(rkeops_use_gpu(device = -3), class = "rkeops_option_error")
+})
+
+test_that("check_rkeops() compiles and runs a test kernel", {
+  expect_true(check_rkeops(verbose = FALSE))
+  msgs <- capture_messages(res <- check_rkeops(verbose = TRUE))
+  expect_true(res)
+  expect_true(any(grepl("compiled and ran correctly", msgs)))
+  expect_true(any(grepl("cache", msgs)))
+})
