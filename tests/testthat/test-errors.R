@@ -140,12 +140,8 @@ test_that("messages name the aliases, operations and sizes involved", {
 
 test_that("messages name the type of a non-numeric input and the alias of a bad reduction operand", {
   msg <- function(expr) tryCatch({ expr; "" }, error = conditionMessage)
-  # known bug: a character or logical *matrix* is reported as "an object of class matrix/array",
-  # which does not say what is wrong with it (R/keops_kernel.R, .rk_prepare_inputs)
   expect_match(msg(rkt_sq()(list(rkt_x, matrix("a", 4, 2), 1:4))), "character")
   expect_match(msg(rkt_sq()(list(rkt_x, matrix(TRUE, 4, 2), 1:4))), "logical")
-  # known bug: the dimension error of a LogSumExp operand prints the variable as Vi(0,2), not 'x'
-  # (src/engine/parser.cpp, parse_top: g_.print instead of g_.print_named)
   m <- msg(keops_kernel("LogSumExp_Reduction(x, 1)", "x=Vi(2)"))
   expect_false(grepl("Vi(0,2)", m, fixed = TRUE), label = paste("the alias is named in:", m))
 })
@@ -154,10 +150,8 @@ test_that("absurd operation sizes are refused before any code is generated", {
   old <- Sys.getenv("RKEOPS_FORBID_COMPILE", NA)
   Sys.setenv(RKEOPS_FORBID_COMPILE = "1")
   on.exit(if (is.na(old)) Sys.unsetenv("RKEOPS_FORBID_COMPILE") else Sys.setenv(RKEOPS_FORBID_COMPILE = old), add = TRUE)
-  # known bug: an operation parameter has no upper bound (variables are capped at dimension
-  # 100000, but Zero(n), SumT(x, n), OneHot(x, n), ExtractT, ElemT and K are not): the engine
-  # generates a kernel of n lines; with n = 1e9 it runs out of memory after ~40 s, and
-  # Zero(100000) or K = 100000 make the C++ compiler run for minutes.
+  # operation parameters (Zero(n), SumT(x, n), OneHot(x, n), ExtractT, ElemT, K) are capped
+  # like variable dimensions: a kernel of 1e9 lines would exhaust memory or the compiler.
   err <- tryCatch(keops_kernel("Sum_Reduction(Zero(200000), 1)", "x=Vi(1)")(list(1)), error = identity)
   expect_true(inherits(err, "rkeops_formula_error") || inherits(err, "rkeops_dimension_error"),
               label = paste("Zero(200000):", class(err)[1], conditionMessage(err)))
