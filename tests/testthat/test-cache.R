@@ -31,7 +31,8 @@ rkt_run_r <- function(script, dir, forbid = FALSE, wait = TRUE, out = TRUE) {
   suppressWarnings(system2(rkt_rscript, script, stdout = out, stderr = out, env = env, wait = wait))
 }
 rkt_result_line <- function(lines) grep("^RESULT", lines, value = TRUE)
-rkt_sos <- function(dir) list.files(dir, pattern = "\\.so$", full.names = TRUE)
+# compiled kernels: .so for the CPU, .cubin for the GPU
+rkt_sos <- function(dir) list.files(dir, pattern = "\\.(so|cubin)$", full.names = TRUE)
 
 test_that("a second R process reuses the compiled kernel without compiling", {
   dir <- tempfile("rkt-cache")
@@ -155,7 +156,7 @@ test_that("stat_rkeops_cache_dir() counts kernels and clean_rkeops() empties the
   writeLines("not mine", file.path(dir, "notes.txt"))    # files the cache does not own stay
   expect_message(clean_rkeops(verbose = TRUE), "removed 2 cached kernel")
   expect_equal(stat_rkeops_cache_dir(verbose = FALSE)$files, 0)
-  expect_length(list.files(dir, pattern = "\\.(so|meta)$"), 0)
+  expect_length(list.files(dir, pattern = "\\.(so|cubin|meta)$"), 0)
   expect_true(file.exists(file.path(dir, "notes.txt")))
   clean_rkeops(verbose = FALSE, remove_cache_dir = TRUE)
   expect_false(dir.exists(dir))
