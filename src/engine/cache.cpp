@@ -419,6 +419,22 @@ std::string DiskCache::failed_dir() {
   return failed;
 }
 
+std::string DiskCache::dump_failed(const std::string& key, const std::string& ext, const std::string& source) {
+  std::string path = failed_dir() + "/" + key.substr(0, 16) + ext;
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  if (!out) return path + " (could not be written)";
+  int line = 0;
+  size_t start = 0;
+  while (start < source.size()) {
+    size_t end = source.find('\n', start);
+    if (end == std::string::npos) end = source.size();
+    std::fprintf(out, "%5d| %.*s\n", ++line, static_cast<int>(end - start), source.data() + start);
+    start = end + 1;
+  }
+  std::fclose(out);
+  return path;
+}
+
 DiskCache::Stats DiskCache::stats() const {
   Stats s{0, 0};
   DIR* d = ::opendir(dir_.c_str());

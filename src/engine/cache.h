@@ -46,6 +46,10 @@ class DiskCache {
   // `<dir>/failed`, created on demand: generated sources of failed compiles are dumped there.
   std::string failed_dir();
 
+  // Writes `source` with line numbers to `<dir>/failed/<key prefix><ext>` (for a compile error
+  // message) and returns the path.
+  std::string dump_failed(const std::string& key, const std::string& ext, const std::string& source);
+
   // Number and total size of the artifacts (sidecars, temp files and failed/ not counted).
   struct Stats {
     long long files;

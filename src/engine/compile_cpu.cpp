@@ -9,7 +9,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 
 #include "cache.h"
 #include "errors.h"
@@ -45,19 +44,6 @@ std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
   return q + "'";
-}
-
-std::string numbered(const std::string& src) {
-  std::istringstream in(src);
-  std::ostringstream out;
-  std::string line;
-  int k = 0;
-  while (std::getline(in, line)) {
-    char num[16];
-    std::snprintf(num, sizeof num, "%5d| ", ++k);
-    out << num << line << "\n";
-  }
-  return out.str();
 }
 
 }  // namespace
@@ -99,8 +85,7 @@ std::string compile_cpu(const std::string& source, const std::string& key, const
   std::remove(src_path.c_str());
   if (rc != 0) {
     std::remove(so_path.c_str());
-    std::string dump = cache.failed_dir() + "/" + key.substr(0, 16) + ".cpp";
-    std::ofstream(dump) << numbered(source);
+    std::string dump = cache.dump_failed(key, ".cpp", source);
     throw CompileError("the C++ compiler failed on a generated kernel (exit status " +
                            std::to_string(rc) + "); source dumped to " + dump + "\n" + log,
                        log, cc.cxx, options, dump);

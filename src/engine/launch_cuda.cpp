@@ -7,7 +7,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "cache.h"
@@ -444,19 +443,6 @@ class CudaKernel : public Kernel {
   int regs_ = 0, local_ = 0, shared_ = 0;
 };
 
-std::string numbered(const std::string& src) {
-  std::istringstream in(src);
-  std::ostringstream out;
-  std::string line;
-  int k = 0;
-  while (std::getline(in, line)) {
-    char num[16];
-    std::snprintf(num, sizeof num, "%5d| ", ++k);
-    out << num << line << "\n";
-  }
-  return out.str();
-}
-
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (auto& x : v) s += (s.empty() ? "" : " ") + x;
@@ -515,8 +501,7 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
     try {
       image = nv->compile(code.source, "rkeops_kernel.cu", amaj, amin, {}, cubin);
     } catch (const CompileError& e) {
-      std::string dump = cache.failed_dir() + "/" + key.substr(0, 16) + ".cu";
-      std::ofstream(dump) << numbered(code.source);
+      std::string dump = cache.dump_failed(key, ".cu", code.source);
       throw CompileError(std::string(e.what()) + "; source dumped to " + dump + "\n" + e.log, e.log, e.compiler,
                          e.options, dump);
     }

@@ -19,6 +19,7 @@
 #include "formula.h"
 #include "ops.h"
 #include "simplify.h"
+#include "test_util.h"
 
 using namespace rkeops;
 
@@ -467,14 +468,7 @@ TEST(Autodiff, GradientOfAnUnusedVariableIsZero) {
   EXPECT_EQ(f.canonical(), "Sum_Reduction(Concat(Zero(3),IntCst(0)),1)");
 }
 
-std::pair<std::string, std::string> error_of(const std::string& f, std::vector<std::string> a) {
-  try {
-    parse_formula(f, a);
-  } catch (const UserError& e) {
-    return {e.kind, e.what()};
-  }
-  return {"", "no error"};
-}
+using rkeops_test::error_of;
 
 TEST(Autodiff, Errors) {
   std::vector<std::string> al = {"x=Vi(2)", "y=Vj(2)", "e=Vi(1)", "v=Vi(3)"};

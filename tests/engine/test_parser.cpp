@@ -3,6 +3,7 @@
 
 #include "errors.h"
 #include "formula.h"
+#include "test_util.h"
 
 using rkeops::Formula;
 using rkeops::parse_formula;
@@ -12,15 +13,7 @@ namespace {
 
 std::string canon(const std::string& f, std::vector<std::string> a) { return parse_formula(f, a).canonical(); }
 
-// The kind and message of the error parsing (f, a) throws.
-std::pair<std::string, std::string> error_of(const std::string& f, std::vector<std::string> a) {
-  try {
-    parse_formula(f, a);
-  } catch (const UserError& e) {
-    return {e.kind, e.what()};
-  }
-  return {"", "no error"};
-}
+using rkeops_test::error_of;
 
 TEST(Parser, CanonicalForms) {
   struct Case { const char* formula; std::vector<std::string> args; const char* canonical; };
