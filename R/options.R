@@ -120,7 +120,9 @@ rkeops_use_cpu <- function(ncore = NULL) {
 #' Selects the CUDA backend on GPU `device`. Without a call to `rkeops_use_gpu()` or
 #' [rkeops_use_cpu()], the backend is `"auto"`: the GPU when one is usable (a CUDA driver with
 #' a device, and NVRTC from the CUDA toolkit 12 or 13), the CPU otherwise, decided at the first
-#' kernel run of the session. Nothing CUDA is loaded before that.
+#' kernel run of the session. Nothing CUDA is loaded before that. `rkeops_use_gpu()` creates
+#' the GPU's CUDA context at once (a one-off cost of about 0.1-0.2 s per R process), so that the
+#' first kernel call does not pay it.
 #' @param device GPU ordinal (0-based); -1 picks the first usable GPU.
 #' @return The new options, invisibly; an error of class `rkeops_gpu_error` when no GPU is usable.
 #' @examples
@@ -140,6 +142,8 @@ rkeops_use_gpu <- function(device = -1) {
     rkeops_abort("gpu", sprintf("GPU device %d does not exist: this machine has %d GPU(s), numbered from 0",
                                 as.integer(device), length(info$names)))
   }
+  # The CUDA context (~0.1-0.2 s per process) is created now, not by the first kernel call.
+  .rk_call("rk_gpu_open", as.integer(max(device, 0)))
   set_rkeops_options(list(backend = "GPU", device_id = as.integer(device)))
 }
 

@@ -219,6 +219,13 @@ SEXP rk_gpu_info(SEXP always_nvrtc) {
   RKEOPS_END
 }
 
+// Creates the CUDA context of GPU `device` now; returns the seconds it took.
+SEXP rk_gpu_open(SEXP device) {
+  RKEOPS_BEGIN
+  return Rcpp::wrap(open_gpu_context(Rcpp::as<int>(device)));
+  RKEOPS_END
+}
+
 // The generated CUDA source of a kernel; with opts$compile_arch (e.g. 90) also compiles it
 // with NVRTC for that architecture (no GPU needed) and returns whether it compiled and the log.
 SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
@@ -254,6 +261,7 @@ static const R_CallMethodDef kCallMethods[] = {
     {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
     {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
     {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
+    {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},
     {"rk_cuda_source", (DL_FUNC)&rk_cuda_source, 3},
     {nullptr, nullptr, 0}};
 

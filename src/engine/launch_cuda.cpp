@@ -462,6 +462,15 @@ bool load_module(CudaDriver* drv, const std::string& image, CUmodule* mod, std::
 
 }  // namespace
 
+double open_gpu_context(int device) {
+  std::string why;
+  CudaDriver* drv = CudaDriver::get(&why);
+  if (!drv) throw UserError("gpu", "the GPU backend is not usable: " + why + "; use rkeops_use_cpu()");
+  auto t0 = Clock::now();
+  drv->context(device);
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
   std::string why;
   CudaDriver* drv = CudaDriver::get(&why);

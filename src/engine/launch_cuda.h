@@ -35,6 +35,11 @@ struct GpuStatus {
 // machine without a GPU does not pay for loading it when choosing the backend).
 GpuStatus gpu_status(bool always_nvrtc = true);
 
+// Creates (or finds) the CUDA context of GPU `device` and returns the seconds it took, so that
+// rkeops_use_gpu() pays the per-process context creation rather than the first kernel call.
+// Throws UserError("gpu") when the driver or the device is not usable.
+double open_gpu_context(int device);
+
 // Time split and resources of the last GPU run (bench/gpu.R reads them via rk_gpu_info()).
 struct GpuRunStats {
   double convert_ms = 0, h2d_ms = 0, kernel_ms = 0, merge_ms = 0, d2h_ms = 0, total_ms = 0;
