@@ -9,6 +9,30 @@
 
 namespace rkeops {
 
+namespace {
+// The parameters of a call as written: integers, and tuples as Ind(a,b,...).
+std::vector<std::string> params_text(const OpInfo& info, const std::vector<int>& params) {
+  std::vector<std::string> out;
+  if (!info.has_tuples()) {
+    for (int p : params) out.push_back(std::to_string(p));
+    return out;
+  }
+  size_t k = 0;
+  auto parts = split_params(info, params);
+  for (const char* s = info.sig; *s; ++s) {
+    if (*s == 'f') continue;
+    const std::vector<int>& v = parts[k++];
+    if (*s == 'i') { out.push_back(std::to_string(v[0])); continue; }
+    if (*s == 'o' && v.empty()) continue;   // an optional tuple left out
+    std::string t = "Ind(";
+    for (size_t j = 0; j < v.size(); ++j) t += (j ? "," : "") + std::to_string(v[j]);
+    out.push_back(t + ")");
+  }
+  return out;
+}
+}  // namespace
+
+
 std::string format_double(double v) {
   char buf[64];
   for (int prec = 1; prec <= 17; ++prec) {
@@ -60,8 +84,7 @@ int Graph::call(const char* opname, std::vector<int> args, std::vector<int> para
 
 int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
   const OpInfo& info = op_info(op);
-  RK_ASSERT(args.size() == info.nargs() && params.size() == info.nparams(),
-            std::string("wrong arity for ") + info.name);
+  RK_ASSERT(args.size() == info.nargs() && info.params_fit(params), std::string("wrong arity for ") + info.name);
   std::vector<int> dims;
   for (int a : args) dims.push_back(nodes_[a].dim);
   std::string why;
@@ -76,7 +99,7 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
     text += "(";
     bool first = true;
     for (int a : args) { text += (first ? "" : ", ") + print_named(a); first = false; }
-    for (int p : params) { text += (first ? "" : ", ") + std::to_string(p); first = false; }
+    for (auto& p : params_text(info, params)) { text += (first ? "" : ", ") + p; first = false; }
     text += ")";
     std::string sizes;
     for (size_t k = 0; k < dims.size(); ++k)
@@ -129,7 +152,7 @@ std::string Graph::print_impl(int id, bool named, long* budget) const {
         *budget -= static_cast<long>(s.size());
         first = false;
       }
-      for (int p : n.params) { s += (first ? "" : ",") + std::to_string(p); first = false; }
+      for (auto& p : params_text(op_info(n.op), n.params)) { s += (first ? "" : ",") + p; first = false; }
       return s + ")";
     }
   }

@@ -59,6 +59,10 @@ int arg_adjoint(Graph& g, int id, int k, int go) {
   if (!info.deriv.defined())
     throw UserError("formula", std::string("the operation ") + info.name +
                                    " has no derivative in rkeops: it cannot be differentiated (Grad, Diff, keops_grad)");
+  if (info.deriv.build) {
+    int c = info.deriv.build(g, id, k, go);
+    return c < 0 ? -1 : fit(g, c, g[n.args[k]].dim);
+  }
   std::vector<int> dims;
   for (int a : n.args) dims.push_back(g[a].dim);
   std::vector<std::string> parts = split_template(info.deriv.get(dims));
@@ -80,6 +84,14 @@ int gradient(Graph& g, int f, int v, int gin) {
                                      std::to_string(fdim) + "), got " + std::to_string(g[gin].dim));
   // Adjoints, visited from F down: children have smaller ids than their parents, so every
   // node's adjoint is complete when it is reached.
+  // Which nodes depend on v: adjoints flow only into those (the others' would be dropped, and
+  // some operations have no derivative in some arguments, e.g. the knots of a BSpline).
+  std::vector<char> dep(f + 1, 0);
+  for (int id = 0; id <= f; ++id) {
+    const Node& n = g[id];
+    if (n.kind == NodeKind::Var) dep[id] = n.cat == vcat && n.pos == vpos;
+    for (int a : n.args) dep[id] = dep[id] || dep[a];
+  }
   std::map<int, int> adj;
   adj[f] = fit(g, gin, fdim);
   int result = -1;
@@ -95,6 +107,7 @@ int gradient(Graph& g, int f, int v, int gin) {
     if (n.kind != NodeKind::Call) continue;
     std::vector<int> args = n.args;   // (n moves as nodes are added)
     for (size_t k = 0; k < args.size(); ++k) {
+      if (!dep[args[k]]) continue;
       int c = arg_adjoint(g, id, static_cast<int>(k), go);
       if (c < 0) continue;
       auto prev = adj.find(args[k]);

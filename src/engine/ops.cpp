@@ -9,6 +9,7 @@
 
 #include "codegen.h"
 #include "errors.h"
+#include "ops_tensor.h"
 
 namespace rkeops {
 namespace {
@@ -314,6 +315,11 @@ const OpInfo kOps[] = {
                             long long n = 1LL * d[0] * d[1];
                             return n > kMaxDim ? too_big(n, w) : static_cast<int>(n); },
                                  nullptr, emit_tensorprod,                  "MatVecMult(g, b); VecMatMult(a, g)"},
+  // TensorDot(a, b, Ind(shape a), Ind(shape b), Ind(axes of a), Ind(axes of b)[, Ind(perm)]):
+  // contraction of row-major tensors (ops_tensor.cpp); its adjoints are TensorDots again
+  {"TensorDot",   "fftttto", tensordot_dim, nullptr, emit_tensordot,        tensordot_adjoint},
+  // BSpline(knots, x, order): the n - order - 1 B-spline basis functions at the scalar x
+  {"BSpline",     "ffi", bspline_dim,    nullptr, emit_bspline,             bspline_adjoint},
 };
 
 size_t count_sig(const char* sig, char c) {
@@ -325,7 +331,33 @@ size_t count_sig(const char* sig, char c) {
 }  // namespace
 
 size_t OpInfo::nargs() const { return count_sig(sig, 'f'); }
-size_t OpInfo::nparams() const { return count_sig(sig, 'i'); }
+size_t OpInfo::nparams() const { return std::strlen(sig) - nargs(); }
+bool OpInfo::has_tuples() const { return count_sig(sig, 't') + count_sig(sig, 'o') > 0; }
+
+bool OpInfo::params_fit(const std::vector<int>& params) const {
+  size_t at = 0;
+  for (const char* s = sig; *s; ++s) {
+    if (*s == 'f') continue;
+    if (at >= params.size()) return false;
+    if (*s == 'i') { ++at; continue; }
+    if (params[at] < 0) return false;
+    at += 1 + static_cast<size_t>(params[at]);
+  }
+  return at == params.size();
+}
+
+std::vector<std::vector<int>> split_params(const OpInfo& op, const std::vector<int>& params) {
+  RK_ASSERT(op.params_fit(params), std::string("bad parameter layout for ") + op.name);
+  std::vector<std::vector<int>> out;
+  size_t at = 0;
+  for (const char* s = op.sig; *s; ++s) {
+    if (*s == 'f') continue;
+    size_t n = *s == 'i' ? 1 : static_cast<size_t>(params[at++]);
+    out.emplace_back(params.begin() + at, params.begin() + at + n);
+    at += n;
+  }
+  return out;
+}
 
 // The real-valued table above, then the complex operations (ops_complex.cpp).
 constexpr int kRealOpCount = static_cast<int>(sizeof kOps / sizeof kOps[0]);

@@ -27,13 +27,19 @@ using EmitFn = void (*)(Emitter& e, int id);
 // E.g. Divide: "g / b; -g * out / b". An adjoint of dimension D for an argument of
 // dimension 1 (broadcast) is summed. Templates are built through the rewrite rules of
 // simplify.cpp. When the rule depends on the argument dimensions, `pick` returns the template.
+// Operations whose adjoints need computed parameters (TensorDot) build them in C++ instead:
+// `build(g, id, k, go)` returns the adjoint of argument k of node id, or -1 for none.
+class Graph;
+using AdjointFn = int (*)(Graph& g, int id, int k, int go);
 struct Deriv {
   const char* tpl = nullptr;
   const char* (*pick)(const std::vector<int>& dims) = nullptr;
+  AdjointFn build = nullptr;
   constexpr Deriv() = default;
   constexpr Deriv(const char* t) : tpl(t) {}                                   // NOLINT
   constexpr Deriv(const char* (*p)(const std::vector<int>&)) : pick(p) {}      // NOLINT
-  bool defined() const { return tpl || pick; }
+  constexpr Deriv(AdjointFn b) : build(b) {}                                   // NOLINT
+  bool defined() const { return tpl || pick || build; }
   // The template for arguments of dimensions `dims` (nullptr when there is no derivative).
   const char* get(const std::vector<int>& dims) const { return pick ? pick(dims) : tpl; }
 };
@@ -41,14 +47,23 @@ struct Deriv {
 // One formula operation.
 struct OpInfo {
   const char* name;    // formula name, e.g. "Exp"
-  const char* sig;     // arguments as written: 'f' a formula, 'i' an integer parameter
+  // Arguments as written: 'f' a formula, 'i' an integer parameter, 't' a tuple of integers
+  // written Ind(a,b,...), 'o' an optional trailing tuple (empty when left out). Parameters are
+  // stored flat in the node: an integer as itself, a tuple as its length then its values.
+  const char* sig;
   DimRule dim_rule;
   const char* scalar;  // element-wise template ($0.. = args, #0.. = int params), or nullptr
   EmitFn emit;         // custom emitter for vector operations (when scalar is nullptr)
   Deriv deriv = {};    // derivative (see Deriv); an operation without one cannot be differentiated
   size_t nargs() const;
-  size_t nparams() const;
+  size_t nparams() const;   // number of parameters written ('i', 't' and 'o' entries)
+  bool has_tuples() const;
+  // Whether a flat parameter list has the layout of `sig`.
+  bool params_fit(const std::vector<int>& params) const;
 };
+
+// The parameters of a node split as written: one vector per 'i' (one value), 't' or 'o' entry.
+std::vector<std::vector<int>> split_params(const OpInfo& op, const std::vector<int>& params);
 
 // The complex-number operations live in their own table (ops_complex.cpp).
 extern const OpInfo kComplexOps[];

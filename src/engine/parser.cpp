@@ -166,6 +166,21 @@ class Parser {
     }
     return v;
   }
+  // Ind(a, b, ...): a tuple of integer parameters, stored as its length then its values.
+  void tuple(std::vector<int>* params) {
+    const Token& t = next();
+    if (t.kind != Tok::Ident || t.text != "Ind" || !accept("(")) error(t, "expected a tuple Ind(...) of integers");
+    std::vector<int> v;
+    if (!accept(")")) {
+      do {
+        v.push_back(int_literal("an entry of Ind(...)"));
+        if (v.size() > 16) error(peek(), "Ind(...) holds at most 16 integers");
+      } while (accept(","));
+      expect(")");
+    }
+    params->push_back(static_cast<int>(v.size()));
+    params->insert(params->end(), v.begin(), v.end());
+  }
   int int_term(const char* what) {
     bool neg = accept("-");
     const Token& t = peek();
@@ -333,6 +348,7 @@ class Parser {
     if (name == "Grad" || name == "Diff" || name == "GradFromPos" || name == "Laplacian" ||
         name == "Divergence" || name == "GradMatrix")
       return derivative(t);
+    if (name == "Kron") return kron(t);
     int op = find_op(name);
     if (op < 0) {
       if (find_reduction(name.size() > 10 ? name.substr(0, name.size() - 10) : "") >= 0)
@@ -342,15 +358,42 @@ class Parser {
     const OpInfo& info = op_info(op);
     std::vector<int> args, params;
     for (const char* s = info.sig; *s; ++s) {
+      if (*s == 'o' && peek().kind == Tok::Sym && peek().text == ")") { params.push_back(0); continue; }
       if (s != info.sig) expect(",");
       if (*s == 'f') args.push_back(expr());
-      else params.push_back(int_literal("an integer parameter"));
+      else if (*s == 'i') params.push_back(int_literal("an integer parameter"));
+      else tuple(&params);
     }
     if (!accept(")")) {
       error(peek(), name + " takes " + std::to_string(std::string(info.sig).size()) + " argument(s): " +
                         signature_text(info));
     }
     return build(t, [&] { return mk(op, args, params); });
+  }
+
+  // Kron(a, b, Ind(shape of a), Ind(shape of b)): the Kronecker product of two tensors with
+  // the same number of axes, written as the TensorDot with no contraction whose output axes
+  // interleave those of a and b (a0, b0, a1, b1, ...).
+  int kron(const Token& t) {
+    int a = expr();
+    expect(",");
+    int b = expr();
+    std::vector<int> pa, pb;
+    expect(",");
+    tuple(&pa);
+    expect(",");
+    tuple(&pb);
+    expect(")");
+    if (pa[0] != pb[0]) error(t, "Kron needs two shapes with the same number of axes");
+    const int n = pa[0];
+    std::vector<int> params = pa;
+    params.insert(params.end(), pb.begin(), pb.end());
+    params.push_back(0);   // no contraction
+    params.push_back(0);
+    params.push_back(2 * n);   // natural axis k of a goes to 2k, axis k of b to 2k + 1
+    for (int k = 0; k < n; ++k) params.push_back(2 * k);
+    for (int k = 0; k < n; ++k) params.push_back(2 * k + 1);
+    return build(t, [&] { return mk("TensorDot", {a, b}, params); });
   }
 
   // Grad(F, v, g), GradFromPos(F, pos, g), Diff(F, v, dv), Laplacian(F, v), Divergence(F, v),
@@ -407,7 +450,9 @@ class Parser {
     int nf = 0, ni = 0;
     for (const char* c = info.sig; *c; ++c) {
       if (c != info.sig) s += ", ";
-      s += (*c == 'f') ? "formula" + std::to_string(++nf) : "integer" + std::to_string(++ni);
+      s += (*c == 'f') ? "formula" + std::to_string(++nf)
+           : (*c == 'i') ? "integer" + std::to_string(++ni)
+           : (*c == 't') ? std::string("Ind(...)") : std::string("[Ind(...)]");
     }
     return s + ")";
   }
@@ -650,6 +695,7 @@ class PatternParser {
     const char* sig = op_info(p.op).sig;
     for (const char* c = sig; *c; ++c) {
       if (c != sig) expect(",");
+      if (*c == 't' || *c == 'o') bad("tuple parameters are not supported in rewrite rules");
       if (*c == 'f') {
         p.args.push_back(expr());
       } else if (peek().kind == Tok::Ident && peek().text == "_") {

@@ -15,6 +15,7 @@
 #include "nvrtc.h"
 #include "ops.h"
 #include "reductions.h"
+#include "test_util.h"
 
 using namespace rkeops;
 
@@ -64,6 +65,12 @@ Case op_case(int k, DType dt) {
   c.name = std::string(op.name) + (dt == DType::Float32 ? " f32" : " f64");
   c.opt.dtype = dt;
   std::vector<int> dims, params;
+  std::string tuples;
+  if (rkeops_test::tuple_op_sample(op.name, &dims, &params, &tuples)) {
+    c.aliases = {"a0=Vi(" + std::to_string(dims[0]) + ")", "a1=Vj(" + std::to_string(dims[1]) + ")"};
+    c.formula = std::string("Sum_Reduction(") + op.name + "(a0, a1, " + tuples + "), 1)";
+    return c;
+  }
   if (!find_signature(op, &dims, &params)) return c;
   std::string call = std::string(op.name) + "(";
   size_t fi = 0, pi = 0;

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "formula.h"
+#include "ops.h"
 
 namespace rkeops_test {
 
@@ -17,6 +18,17 @@ inline std::pair<std::string, std::string> error_of(const std::string& f, std::v
     return {e.kind, e.what()};
   }
   return {"", "no error"};
+}
+
+// For an operation with tuple parameters (which generic searches over integers cannot find):
+// argument dimensions and flat parameters of a valid call, and its parameters as written.
+inline bool tuple_op_sample(const std::string& name, std::vector<int>* dims, std::vector<int>* params,
+                            std::string* text = nullptr) {
+  if (name != "TensorDot") return false;
+  *dims = {6, 12};   // a: 2 x 3, b: 3 x 4; contract a's axis 1 with b's axis 0, output transposed
+  *params = {2, 2, 3, 2, 3, 4, 1, 1, 1, 0, 2, 1, 0};
+  if (text) *text = "Ind(2,3), Ind(3,4), Ind(1), Ind(0), Ind(1,0)";
+  return true;
 }
 
 }  // namespace rkeops_test

@@ -33,7 +33,8 @@ rkt_domains <- list(
   gridpos = function(n) sample(seq(0, 3, by = 0.25), n, replace = TRUE),   # includes 0
   gridnz  = function(n) sample(c(-2.5, -1.5, -0.75, 0.5, 1, 1.25, 2), n, replace = TRUE),
   gsmall  = function(n) sample(c(-1, -0.5, 0, 0.5, 1), n, replace = TRUE), # many ties
-  onehot  = function(n) sample(seq(-1, 4.75, by = 0.25), n, replace = TRUE)
+  onehot  = function(n) sample(seq(-1, 4.75, by = 0.25), n, replace = TRUE),
+  knots   = function(n) sort(runif(n, -2, 2))                               # for a Pm: one knot vector
 )
 
 # Rounds doubles to the nearest float32 (what the engine does to its inputs in float32).
@@ -98,6 +99,16 @@ rkt_tensorprod <- function(a, b) {
   out <- matrix(0, nrow(a), ncol(a) * ncol(b))
   for (r in seq_len(ncol(a))) for (c in seq_len(ncol(b))) out[, (r - 1) * ncol(b) + c] <- a[, r] * b[, c]
   out
+}
+# Row by row: f(A, B) on a and b read as row-major matrices of shapes sa and sb, the result
+# flattened column-major (so f returns the transpose of a row-major result).
+rkt_tensordot <- function(x, y, f, sa, sb) {
+  rows <- lapply(seq_len(nrow(x)), function(p) {
+    A <- matrix(x[p, ], sa[1], sa[2], byrow = TRUE)
+    B <- matrix(y[p, ], sb[1], sb[2], byrow = TRUE)
+    as.vector(f(A, B))
+  })
+  do.call(rbind, rows)
 }
 rkt_place <- function(v, at, n) {  # zeros of width n with the columns of v written from `at` (1-based)
   out <- matrix(0, nrow(v), n)
@@ -243,6 +254,19 @@ rkt_ops <- list(
          cats = c("i", "p")),
   rkt_op("VecMatMult", "VecMatMult(x,y)", c(2, 6), "real", function(x, y, z) rkt_vecmat(x, y), 3),
   rkt_op("TensorProd", "TensorProd(x,y)", c(2, 3), "real", function(x, y, z) rkt_tensorprod(x, y), 6),
+  # tensors are row-major: a 2 x 3 times a 3 x 2 (contracting a's axis 1 with b's axis 0), the
+  # same with the output axes swapped, a full contraction to a scalar, and Kron
+  rkt_op("TensorDot", "TensorDot(x,y,Ind(2,3),Ind(3,2),Ind(1),Ind(0))", c(6, 6), "real",
+         function(x, y, z) rkt_tensordot(x, y, function(A, B) t(A %*% B), c(2, 3), c(3, 2)), 4),
+  rkt_op("TensorDot", "TensorDot(x,y,Ind(2,3),Ind(3,2),Ind(1),Ind(0),Ind(1,0))", c(6, 6), "real",
+         function(x, y, z) rkt_tensordot(x, y, function(A, B) A %*% B, c(2, 3), c(3, 2)), 4),
+  rkt_op("TensorDot", "TensorDot(x,y,Ind(2,3),Ind(3,2),Ind(0,1),Ind(1,0))", c(6, 6), "real",
+         function(x, y, z) rkt_tensordot(x, y, function(A, B) sum(A * t(B)), c(2, 3), c(3, 2)), 1),
+  rkt_op("TensorDot", "Kron(x,y,Ind(2,2),Ind(2,3))", c(4, 6), "real",
+         function(x, y, z) rkt_tensordot(x, y, function(A, B) t(kronecker(A, B)), c(2, 2), c(2, 3)), 24),
+  # the basis of quadratic B-splines (order 2) on 7 sorted knots, against splines::splineDesign
+  rkt_op("BSpline", "BSpline(x,y,2)", c(7, 1), c("knots", "real"),
+         function(x, y, z) splines::splineDesign(x[1, ], y[, 1], ord = 3, outer.ok = TRUE), 4, cats = c("p", "i")),
   # complex numbers: a complex of dim d is a real vector of dim 2d (re, im interleaved); a
   # complex scalar (real dim 2) broadcasts in the element-wise binary operations
   rkt_op("ComplexAdd", "ComplexAdd(x,y)", c(4, 4), "real", rkt_cx2(`+`), 4),

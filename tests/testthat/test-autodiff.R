@@ -90,3 +90,44 @@ test_that("differentiation errors are formula or dimension errors with a caret",
   expect_error(keops_kernel("Sum_Reduction(GradFromPos(Exp(x), 5, e), 1)", args),
                "position 5", class = "rkeops_formula_error")
 })
+
+test_that("TensorDot (with a permutation), Kron and BSpline differentiate correctly", {
+  set.seed(404)
+  N <- 4; M <- 5
+  a <- matrix(rnorm(6 * N), N); b <- matrix(rnorm(12 * M), M); e <- matrix(rnorm(8 * N), N)
+  td <- "TensorDot(a, b, Ind(2,3), Ind(3,4), Ind(1), Ind(0), Ind(1,0))"
+  args <- c("a=Vi(6)", "b=Vj(12)", "e=Vi(8)")
+  fwd <- keops_kernel(sprintf("Sum_Reduction(%s, 1)", td), args[1:2])
+  ga <- keops_kernel(sprintf("Sum_Reduction(Grad(%s, a, e), 1)", td), args)(list(a, b, e))
+  gb <- keops_kernel(sprintf("Sum_Reduction(Grad(%s, b, e), 0)", td), args)(list(a, b, e))
+  expect_lte(ad_rel(ga, ad_fd(function(a) fwd(list(a, b)), a, e)), 1e-6)
+  expect_lte(ad_rel(gb, ad_fd(function(b) fwd(list(a, b)), b, e)), 1e-6)
+  # Kron: the gradient in a of <kron(A, B), E> is sum_j (E_j reshaped) contracted with B_j
+  k4 <- matrix(rnorm(4 * N), N); k6 <- matrix(rnorm(6 * M), M); ek <- matrix(rnorm(24 * N), N)
+  kargs <- c("a=Vi(4)", "b=Vj(6)", "e=Vi(24)")
+  kf <- keops_kernel("Sum_Reduction(Kron(a, b, Ind(2,2), Ind(2,3)), 1)", kargs[1:2])
+  kg <- keops_kernel("Sum_Reduction(Grad(Kron(a, b, Ind(2,2), Ind(2,3)), a, e), 1)", kargs)(list(k4, k6, ek))
+  expect_lte(ad_rel(kg, ad_fd(function(a) kf(list(a, k6)), k4, ek)), 1e-6)
+  # BSpline: the derivative in x matches splines::splineDesign(derivs = 1); the knots have none
+  kn <- sort(runif(9)); x <- runif(N, kn[3], kn[7]); eb <- matrix(rnorm(5 * N), N)
+  bargs <- c("t=Pm(9)", "x=Vi(1)", "y=Vj(1)", "e=Vi(5)")
+  db <- keops_kernel("Sum_Reduction(Grad(BSpline(t, x, 3), x, e) * y, 1)", bargs)(list(kn, x, 1, eb))
+  ref <- rowSums(splines::splineDesign(kn, x, ord = 4, derivs = rep(1, N), outer.ok = TRUE) * eb)
+  expect_equal(as.vector(db), ref, tolerance = 1e-10)
+  expect_error(keops_kernel("Sum_Reduction(Grad(BSpline(t, x, 3), t, e), 1)", bargs),
+               "not to its knots", class = "rkeops_formula_error")
+})
+
+test_that("tuple parameters are parsed against the grammar, with clear errors", {
+  args <- c("a=Vi(6)", "b=Vj(12)")
+  bad <- c("Sum_Reduction(TensorDot(a, b, Ind(2,3), Ind(3,4), 1, Ind(0)), 1)",
+           "Sum_Reduction(TensorDot(a, b, Ind(2,3), Ind(3,4), Ind(1), Ind(0), Ind(0,0)), 1)",
+           "Sum_Reduction(TensorDot(a, b, Ind(2,2), Ind(3,4), Ind(1), Ind(0)), 1)",
+           "Sum_Reduction(Kron(a, b, Ind(2,3), Ind(12)), 1)",
+           "Sum_Reduction(TensorDot(a, b, Ind(2,3), Ind(3,4), Ind(1), Ind(0);), 1)")
+  for (f in bad) expect_error(keops_kernel(f, args), class = "rkeops_error", info = f)
+  expect_error(keops_kernel(bad[2], args), "permutation", class = "rkeops_dimension_error")
+  expect_error(keops_kernel(bad[1], args), "Ind\\(\\.\\.\\.\\)", class = "rkeops_formula_error")
+  op <- keops_kernel("Sum_Reduction(Kron(a, b, Ind(2,3), Ind(3,4)), 1)", args)
+  expect_match(op()$formula, "Kron", fixed = TRUE)
+})
