@@ -303,6 +303,11 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #' When `var` is indexed by the output index this is what RKeOps's `grad()` computes; when it
 #' is indexed by the reduced index, RKeOps sums over the reduced index again, whereas `grad()`
 #' here returns the true gradient, indexed like `var`.
+#'
+#' For a `ComplexLazyTensor` `f` of complex dimension d, `gradin` has 2d columns (real and
+#' imaginary parts interleaved) and the inner product is the real one,
+#' `Re(sum(Conj(gradin) * out))`; the gradient with respect to a complex variable comes back
+#' interleaved the same way (for `f = z_i * w_j` it is `gradin_i * Conj(sum_j w_j)`).
 #' @param f a LazyTensor.
 #' @param gradin the weights of the outputs: a LazyTensor indexed by the output index, or a
 #'   matrix with one row per output point and `f`'s dimension as columns.
@@ -321,7 +326,6 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #' @export
 grad <- function(f, gradin, opstr = "Sum", var, index) {
   .lt_check_lazy(f, "`f`")
-  .lt_check_real(f, "grad()")
   .lt_check_index(index)
   if (!identical(opstr, "Sum")) {
     rkeops_abort("input", "grad() supports the \"Sum\" reduction only")

@@ -152,27 +152,61 @@ void emit_realscal(Emitter& e, int) {
   for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(s, 0) + " * " + e.a(1 - s, k) + ";");
 }
 
+// ---- derivatives ----
+// The adjoint of a complex argument is the gradient of the real inner product <out, g> with
+// respect to its real and imaginary parts, itself a complex vector: for holomorphic f it is
+// g * conj(f'(z)). A complex scalar broadcast against a vector gets the sum of its adjoints.
+bool scalar_arg(const Dims& d, int i) { return d[i] == 2 && d[1 - i] > 2; }
+const char* d_add(const Dims& d) {
+  if (scalar_arg(d, 0)) return "ComplexSum(g); g";
+  if (scalar_arg(d, 1)) return "g; ComplexSum(g)";
+  return "g; g";
+}
+const char* d_sub(const Dims& d) {
+  if (scalar_arg(d, 0)) return "ComplexSum(g); -g";
+  if (scalar_arg(d, 1)) return "g; -ComplexSum(g)";
+  return "g; -g";
+}
+const char* d_mult(const Dims& d) {   // d(ab) = b da + a db
+  if (scalar_arg(d, 0)) return "ComplexSum(ComplexMult(g, Conj(b))); ComplexMult(g, Conj(a))";
+  if (scalar_arg(d, 1)) return "ComplexMult(g, Conj(b)); ComplexSum(ComplexMult(g, Conj(a)))";
+  return "ComplexMult(g, Conj(b)); ComplexMult(g, Conj(a))";
+}
+const char* d_divide(const Dims& d) {   // d(a/b) = da / b - (a/b) db / b
+  if (scalar_arg(d, 0))
+    return "ComplexSum(ComplexDivide(g, Conj(b))); -ComplexDivide(ComplexMult(g, Conj(out)), Conj(b))";
+  if (scalar_arg(d, 1))
+    return "ComplexDivide(g, Conj(b)); -ComplexSum(ComplexDivide(ComplexMult(g, Conj(out)), Conj(b)))";
+  return "ComplexDivide(g, Conj(b)); -ComplexDivide(ComplexMult(g, Conj(out)), Conj(b))";
+}
+const char* d_realscal(const Dims& d) {   // r z: dr = <z, g>, dz = r g
+  if (d[0] == 1) return "Scalprod(b, g); ComplexRealScal(a, g)";
+  return "ComplexRealScal(b, g); Scalprod(a, g)";
+}
+
 }  // namespace
 
 const OpInfo kComplexOps[] = {
-  // name              sig    dimension rule  scalar   emitter
-  {"ComplexAdd",       "ff",  cx_same,        nullptr, emit_add},
-  {"ComplexSubtract",  "ff",  cx_same,        nullptr, emit_sub},
-  {"ComplexMult",      "ff",  cx_same,        nullptr, emit_mult},
-  {"ComplexDivide",    "ff",  cx_same,        nullptr, emit_divide},
-  {"ComplexExp",       "f",   cx_keep,        nullptr, emit_exp},
-  {"ComplexExp1j",     "f",   cx_double,      nullptr, emit_exp1j},      // real f -> exp(i f)
-  {"ComplexAbs",       "f",   cx_half,        nullptr, emit_abs},        // -> real
-  {"ComplexSquareAbs", "f",   cx_half,        nullptr, emit_sqabs},      // -> real
-  {"ComplexAngle",     "f",   cx_half,        nullptr, emit_angle},      // -> real, in (-pi, pi]
-  {"ComplexReal",      "f",   cx_half,        nullptr, emit_real},       // -> real
-  {"ComplexImag",      "f",   cx_half,        nullptr, emit_imag},       // -> real
-  {"Real2Complex",     "f",   cx_double,      nullptr, emit_real2complex},
-  {"Imag2Complex",     "f",   cx_double,      nullptr, emit_imag2complex},
-  {"Conj",             "f",   cx_keep,        nullptr, emit_conj},
-  {"ComplexSum",       "f",   cx_to1,         nullptr, emit_csum},       // -> complex scalar
-  {"ComplexSumT",      "fi",  cx_sumt,        nullptr, emit_csumt},      // complex scalar -> n/2 copies
-  {"ComplexRealScal",  "ff",  cx_realscal,    nullptr, emit_realscal},   // real scalar * complex
+  // name              sig   dimension rule  scalar   emitter            derivative
+  {"ComplexAdd",       "ff", cx_same,        nullptr, emit_add,          d_add},
+  {"ComplexSubtract",  "ff", cx_same,        nullptr, emit_sub,          d_sub},
+  {"ComplexMult",      "ff", cx_same,        nullptr, emit_mult,         d_mult},
+  {"ComplexDivide",    "ff", cx_same,        nullptr, emit_divide,       d_divide},
+  {"ComplexExp",       "f",  cx_keep,        nullptr, emit_exp,          "ComplexMult(g, Conj(out))"},
+  // real f -> exp(i f)
+  {"ComplexExp1j",     "f",  cx_double,      nullptr, emit_exp1j,        "ComplexImag(ComplexMult(Conj(out), g))"},
+  // complex -> real: |z| (gradient z / |z|), |z|^2 (2 z), arg z in (-pi, pi] (i z / |z|^2), re, im
+  {"ComplexAbs",       "f",  cx_half,        nullptr, emit_abs,          "ComplexMult(Real2Complex(g / out), a)"},
+  {"ComplexSquareAbs", "f",  cx_half,        nullptr, emit_sqabs,        "2 * ComplexMult(Real2Complex(g), a)"},
+  {"ComplexAngle",     "f",  cx_half,        nullptr, emit_angle,        "ComplexMult(Imag2Complex(g / ComplexSquareAbs(a)), a)"},
+  {"ComplexReal",      "f",  cx_half,        nullptr, emit_real,         "Real2Complex(g)"},
+  {"ComplexImag",      "f",  cx_half,        nullptr, emit_imag,         "Imag2Complex(g)"},
+  {"Real2Complex",     "f",  cx_double,      nullptr, emit_real2complex, "ComplexReal(g)"},
+  {"Imag2Complex",     "f",  cx_double,      nullptr, emit_imag2complex, "ComplexImag(g)"},
+  {"Conj",             "f",  cx_keep,        nullptr, emit_conj,         "Conj(g)"},
+  {"ComplexSum",       "f",  cx_to1,         nullptr, emit_csum,         "ComplexSumT(g, @a)"},   // -> complex scalar
+  {"ComplexSumT",      "fi", cx_sumt,        nullptr, emit_csumt,        "ComplexSum(g)"},        // scalar -> n/2 copies
+  {"ComplexRealScal",  "ff", cx_realscal,    nullptr, emit_realscal,     d_realscal},             // real scalar * complex
 };
 const int kComplexOpCount = static_cast<int>(sizeof kComplexOps / sizeof kComplexOps[0]);
 

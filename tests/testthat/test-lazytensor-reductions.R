@@ -223,3 +223,20 @@ test_that("reductions reject bad input with classed errors", {
   expect_error(logsumexp(z, "j"), "ComplexLazyTensor", class = "rkeops_input_error")
   expect_error(s$x_i %*% "a", class = "rkeops_input_error")
 })
+
+test_that("grad() of a complex LazyTensor is the gradient of the real inner product", {
+  set.seed(707)
+  N <- 4; M <- 6
+  z <- matrix(complex(real = rnorm(N), imaginary = rnorm(N)))
+  w <- matrix(complex(real = rnorm(M), imaginary = rnorm(M)))
+  e <- complex(real = rnorm(N), imaginary = rnorm(N))
+  eta <- cbind(Re(e), Im(e))                                    # interleaved (re, im)
+  z_i <- Vi(z); w_j <- Vj(w)
+  g <- grad(z_i * w_j, eta, "Sum", var = z_i, index = "j")
+  ref <- e * Conj(sum(w))                                       # d Re(conj(e) z sum(w)) / dz
+  expect_equal(g, cbind(Re(ref), Im(ref)), tolerance = 1e-12)
+  # |z_i - w_j|^2 summed: its gradient in z_i is 2 sum_j (z_i - w_j) (times the real gradin)
+  g2 <- grad(Mod(z_i - w_j)^2, matrix(1, N), "Sum", var = z_i, index = "j")
+  ref2 <- 2 * (M * z[, 1] - sum(w))
+  expect_equal(g2, cbind(Re(ref2), Im(ref2)), tolerance = 1e-12)
+})
