@@ -36,6 +36,16 @@ test_that("GPU and CPU agree on formulas and reductions, both axes, float64 and 
   compare_backends("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c(xy, "b=Vj(2)"), list(x, y, by), "direct_sum")
   compare_backends("Sum_Reduction(Sqrt(Abs(x - y)) + Log(1 + Square(x * y)) + Sin(x) * Cos(y) + Powf(Abs(x) + 1, y), 1)",
                    xy, list(x, y))
+  # tensor operations with tuple parameters, B-splines and a complex gradient
+  a6 <- matrix(rnorm(6 * nx), nx); b12 <- matrix(rnorm(12 * ny), ny)
+  compare_backends("Sum_Reduction(TensorDot(a, b, Ind(2,3), Ind(3,4), Ind(1), Ind(0), Ind(1,0)), 1)",
+                   c("a=Vi(6)", "b=Vj(12)"), list(a6, b12))
+  compare_backends("Sum_Reduction(Kron(a, b, Ind(2,3), Ind(2,2)) * Elem(b, 0), 0)", c("a=Vi(6)", "b=Vj(4)"),
+                   list(a6, b12[, 1:4]))
+  compare_backends("Sum_Reduction(BSpline(t, Elem(x, 0) - Elem(y, 1), 3) * Elem(y, 0), 1)",
+                   c("t=Pm(10)", xy), list(seq(-4, 5), x, y))
+  compare_backends("Sum_Reduction(Grad(ComplexExp(ComplexMult(a, Extract(b, 0, 6))), a, e), 1)",
+                   c("a=Vi(6)", "b=Vj(12)", "e=Vi(6)"), list(a6 / 4, b12 / 4, a6))
   for (axis in 0:1) {
     a <- as.character(axis)
     wv <- if (axis == 1) "w=Vj(2)" else "w=Vi(2)"
