@@ -24,9 +24,14 @@ namespace {
 constexpr long long kMaxDim = 100000;        // as the other operations' outputs
 constexpr long long kMaxTerms = 1000000;     // products emitted for one TensorDot
 
+// Saturates at 2^40 (shapes hold up to 16 entries of up to 9 digits each: no overflow).
 long long product(const std::vector<int>& v) {
+  constexpr long long kBig = 1LL << 40;
   long long p = 1;
-  for (int x : v) p *= x;
+  for (int x : v) {
+    if (x <= 0) return 0;
+    p = p > kBig / x ? kBig : p * x;
+  }
   return p;
 }
 
