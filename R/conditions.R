@@ -28,6 +28,10 @@ rkeops_abort <- function(kind, message, ..., call = NULL) {
   if (inherits(res, "rkeops_error_record")) {
     fields <- unclass(res)
     if (identical(fields$kind, "interrupt")) {
+      # The engine stopped on a user interrupt (it polls between tiles): signal R's interrupt
+      # condition, so that tryCatch(interrupt = ) sees it; unhandled, it is an error.
+      signalCondition(structure(class = c("rkeops_interrupt", "interrupt", "condition"),
+                                list(message = fields$message, call = NULL)))
       rkeops_abort("interrupt", fields$message)
     }
     do.call(rkeops_abort, c(list(kind = fields$kind, message = fields$message),
