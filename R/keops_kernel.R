@@ -9,6 +9,10 @@
 #' result row per i), axis 0 reduces over i (one row per j). See `vignette("formulas", "rkeops")`
 #' for the whole language. Indices returned by the Arg* reductions are **0-based**, as in KeOps.
 #'
+#' A computation runs on the GPU when one is usable (see [rkeops_use_gpu()]), on all CPU cores
+#' otherwise. It can be interrupted (Ctrl-C): the engine stops between tiles of the computation
+#' and signals R's `interrupt` condition (then an error of class `rkeops_interrupt_error`).
+#'
 #' @param formula a formula string ending with a reduction.
 #' @param args a character vector declaring the variables used in `formula`:
 #'   `"x=Vi(3)"` (an i-indexed variable of dimension 3), `"y=Vj(3)"` (j-indexed), `"p=Pm(1)"`
