@@ -7,7 +7,7 @@ APT_PACKAGES := r-base-core r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testt
   libgtest-dev clang
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup install demo test test-engine test-r fuzz check document bench clean
+.PHONY: setup install demo test test-engine test-r fuzz check document format bench clean
 
 # Installs R and the packages rkeops needs from Debian/Ubuntu when any is missing.
 setup:
@@ -41,6 +41,10 @@ check: setup
 	rm -rf rkeops.Rcheck rkeops_*.tar.gz
 	$(R) CMD build . >/dev/null
 	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual rkeops_*.tar.gz
+
+# Formats the C++ sources with .clang-format (clang-format from Debian's clang-format package).
+format:
+	clang-format -i src/rkeops_glue.cpp src/engine/*.cpp src/engine/*.h tests/engine/*.cpp tests/engine/*.h
 
 bench: install
 	sh bench/handwritten.sh 20000

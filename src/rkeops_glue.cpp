@@ -2,8 +2,8 @@
 // inside RKEOPS_BEGIN / RKEOPS_END, which turns engine exceptions into an error record
 // (a list of class "rkeops_error_record") that R/conditions.R re-raises as a classed
 // condition; no C++ exception ever crosses into R.
-#include <Rcpp.h>
 #include <R_ext/Rdynload.h>
+#include <Rcpp.h>
 
 #include <string>
 #include <vector>
@@ -26,26 +26,37 @@ namespace {
 SEXP error_record(const std::string& kind, const std::string& msg, const std::string& log = "",
                   const std::string& compiler = "", const std::string& options = "",
                   const std::string& source_path = "") {
-  Rcpp::List rec = Rcpp::List::create(
-      Rcpp::Named("kind") = kind, Rcpp::Named("message") = msg, Rcpp::Named("log") = log,
-      Rcpp::Named("compiler") = compiler, Rcpp::Named("options") = options,
-      Rcpp::Named("source_path") = source_path);
+  Rcpp::List rec = Rcpp::List::create(Rcpp::Named("kind") = kind, Rcpp::Named("message") = msg,
+                                      Rcpp::Named("log") = log, Rcpp::Named("compiler") = compiler,
+                                      Rcpp::Named("options") = options, Rcpp::Named("source_path") = source_path);
   rec.attr("class") = "rkeops_error_record";
   return rec;
 }
 
 #define RKEOPS_BEGIN try {
-#define RKEOPS_END                                                                        \
-  }                                                                                       \
-  catch (const rkeops::UserError& e) { return error_record(e.kind, e.what()); }           \
-  catch (const rkeops::CompileError& e) {                                                 \
+#define RKEOPS_END                                                                         \
+  }                                                                                        \
+  catch (const rkeops::UserError& e) {                                                     \
+    return error_record(e.kind, e.what());                                                 \
+  }                                                                                        \
+  catch (const rkeops::CompileError& e) {                                                  \
     return error_record("compile", e.what(), e.log, e.compiler, e.options, e.source_path); \
-  }                                                                                       \
-  catch (const rkeops::Interrupted& e) { return error_record("interrupt", e.what()); }    \
-  catch (const rkeops::InternalError& e) { return error_record("internal", e.what()); }   \
-  catch (const std::bad_alloc&) { return error_record("memory", "out of memory"); }       \
-  catch (const std::exception& e) { return error_record("internal", e.what()); }          \
-  catch (...) { return error_record("internal", "unknown C++ exception"); }               \
+  }                                                                                        \
+  catch (const rkeops::Interrupted& e) {                                                   \
+    return error_record("interrupt", e.what());                                            \
+  }                                                                                        \
+  catch (const rkeops::InternalError& e) {                                                 \
+    return error_record("internal", e.what());                                             \
+  }                                                                                        \
+  catch (const std::bad_alloc&) {                                                          \
+    return error_record("memory", "out of memory");                                        \
+  }                                                                                        \
+  catch (const std::exception& e) {                                                        \
+    return error_record("internal", e.what());                                             \
+  }                                                                                        \
+  catch (...) {                                                                            \
+    return error_record("internal", "unknown C++ exception");                              \
+  }                                                                                        \
   return R_NilValue;
 
 std::vector<std::string> strings(SEXP x) {
@@ -62,9 +73,10 @@ EngineOptions engine_options(SEXP opts) {
   std::string precision = Rcpp::as<std::string>(o["precision"]);
   e.code.dtype = precision == "float32" ? DType::Float32 : DType::Float64;
   std::string scheme = Rcpp::as<std::string>(o["sum_scheme"]);
-  e.code.scheme = scheme == "direct_sum" ? SumScheme::Direct
-                  : scheme == "block_sum" ? SumScheme::Block
-                  : scheme == "kahan_scheme" ? SumScheme::Kahan : SumScheme::Auto;
+  e.code.scheme = scheme == "direct_sum"     ? SumScheme::Direct
+                  : scheme == "block_sum"    ? SumScheme::Block
+                  : scheme == "kahan_scheme" ? SumScheme::Kahan
+                                             : SumScheme::Auto;
   e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
   e.device = Rcpp::as<int>(o["device_id"]);
   e.nthreads = Rcpp::as<int>(o["nthreads"]);
@@ -100,12 +112,12 @@ SEXP rk_parse(SEXP formula, SEXP aliases) {
     pos.push_back(static_cast<int>(k));
     dims.push_back(f.args[k].dim);
   }
-  return Rcpp::List::create(
-      Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats, Rcpp::Named("var_pos") = pos,
-      Rcpp::Named("var_dim") = dims, Rcpp::Named("reduction") = std::string(f.reduction().name),
-      Rcpp::Named("axis") = f.axis, Rcpp::Named("K") = f.shape.K, Rcpp::Named("formula_dim") = f.shape.d,
-      Rcpp::Named("weight_dim") = f.shape.dw, Rcpp::Named("out_dim") = f.out_dim,
-      Rcpp::Named("canonical") = f.canonical(), Rcpp::Named("formula_text") = f.root_text);
+  return Rcpp::List::create(Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats,
+                            Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims,
+                            Rcpp::Named("reduction") = std::string(f.reduction().name), Rcpp::Named("axis") = f.axis,
+                            Rcpp::Named("K") = f.shape.K, Rcpp::Named("formula_dim") = f.shape.d,
+                            Rcpp::Named("weight_dim") = f.shape.dw, Rcpp::Named("out_dim") = f.out_dim,
+                            Rcpp::Named("canonical") = f.canonical(), Rcpp::Named("formula_text") = f.root_text);
   RKEOPS_END
 }
 
@@ -182,8 +194,7 @@ SEXP rk_op_table() {
     sigs.push_back(op_info(k).sig);
   }
   for (int k = 0; k < reduction_count(); ++k) reds.push_back(reduction_info(k).name);
-  return Rcpp::List::create(Rcpp::Named("ops") = ops, Rcpp::Named("sig") = sigs,
-                            Rcpp::Named("reductions") = reds,
+  return Rcpp::List::create(Rcpp::Named("ops") = ops, Rcpp::Named("sig") = sigs, Rcpp::Named("reductions") = reds,
                             Rcpp::Named("engine_version") = std::string(kEngineVersion));
   RKEOPS_END
 }
@@ -252,18 +263,17 @@ SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
 }
 // ---- the CUDA backend (end) ----
 
-static const R_CallMethodDef kCallMethods[] = {
-    {"rk_parse", (DL_FUNC)&rk_parse, 2},
-    {"rk_run", (DL_FUNC)&rk_run, 4},
-    {"rk_source", (DL_FUNC)&rk_source, 3},
-    {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
-    {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
-    {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
-    {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
-    {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
-    {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},
-    {"rk_cuda_source", (DL_FUNC)&rk_cuda_source, 3},
-    {nullptr, nullptr, 0}};
+static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 2},
+                                               {"rk_run", (DL_FUNC)&rk_run, 4},
+                                               {"rk_source", (DL_FUNC)&rk_source, 3},
+                                               {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
+                                               {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
+                                               {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
+                                               {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
+                                               {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
+                                               {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},
+                                               {"rk_cuda_source", (DL_FUNC)&rk_cuda_source, 3},
+                                               {nullptr, nullptr, 0}};
 
 void R_init_rkeops(DllInfo* dll) {
   R_registerRoutines(dll, nullptr, kCallMethods, nullptr, nullptr);

@@ -22,8 +22,11 @@ std::vector<std::string> params_text(const OpInfo& info, const std::vector<int>&
   for (const char* s = info.sig; *s; ++s) {
     if (*s == 'f') continue;
     const std::vector<int>& v = parts[k++];
-    if (*s == 'i') { out.push_back(std::to_string(v[0])); continue; }
-    if (*s == 'o' && v.empty()) continue;   // an optional tuple left out
+    if (*s == 'i') {
+      out.push_back(std::to_string(v[0]));
+      continue;
+    }
+    if (*s == 'o' && v.empty()) continue;  // an optional tuple left out
     std::string t = "Ind(";
     for (size_t j = 0; j < v.size(); ++j) t += (j ? "," : "") + std::to_string(v[j]);
     out.push_back(t + ")");
@@ -31,7 +34,6 @@ std::vector<std::string> params_text(const OpInfo& info, const std::vector<int>&
   return out;
 }
 }  // namespace
-
 
 std::string format_double(double v) {
   char buf[64];
@@ -45,8 +47,8 @@ std::string format_double(double v) {
 int Graph::intern(Node n) {
   // The key holds everything that makes two nodes different; children are already interned.
   std::string key = std::to_string(static_cast<int>(n.kind)) + ":" + std::to_string(n.op) + ":" +
-                    std::to_string(n.cat) + ":" + std::to_string(n.pos) + ":" +
-                    std::to_string(n.dim) + ":" + format_double(n.value) + (n.is_int ? "i" : "d");
+                    std::to_string(n.cat) + ":" + std::to_string(n.pos) + ":" + std::to_string(n.dim) + ":" +
+                    format_double(n.value) + (n.is_int ? "i" : "d");
   for (int a : n.args) key += "," + std::to_string(a);
   key += ";";
   for (int p : n.params) key += "," + std::to_string(p);
@@ -98,14 +100,19 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
     std::string text = info.name;
     text += "(";
     bool first = true;
-    for (int a : args) { text += (first ? "" : ", ") + print_named(a); first = false; }
-    for (auto& p : params_text(info, params)) { text += (first ? "" : ", ") + p; first = false; }
+    for (int a : args) {
+      text += (first ? "" : ", ") + print_named(a);
+      first = false;
+    }
+    for (auto& p : params_text(info, params)) {
+      text += (first ? "" : ", ") + p;
+      first = false;
+    }
     text += ")";
     std::string sizes;
-    for (size_t k = 0; k < dims.size(); ++k)
-      sizes += (k ? ", " : "") + std::to_string(dims[k]);
-    throw UserError("dimension", "dimension mismatch in " + text + ": " + why +
-                                     " (argument dimensions: " + sizes + ")");
+    for (size_t k = 0; k < dims.size(); ++k) sizes += (k ? ", " : "") + std::to_string(dims[k]);
+    throw UserError("dimension",
+                    "dimension mismatch in " + text + ": " + why + " (argument dimensions: " + sizes + ")");
   }
   Node n;
   n.kind = NodeKind::Call;
@@ -137,8 +144,7 @@ std::string Graph::print_impl(int id, bool named, long* budget) const {
       auto it = names_.find({n.cat, n.pos});
       if (named && it != names_.end() && it->second.second == n.dim) return it->second.first;
       static const char* names[] = {"Vi", "Vj", "Pm"};
-      return std::string(names[n.cat]) + "(" + std::to_string(n.pos) + "," +
-             std::to_string(n.dim) + ")";
+      return std::string(names[n.cat]) + "(" + std::to_string(n.pos) + "," + std::to_string(n.dim) + ")";
     }
     case NodeKind::Const:
       if (n.is_int) return "IntCst(" + format_double(n.value) + ")";
@@ -152,7 +158,10 @@ std::string Graph::print_impl(int id, bool named, long* budget) const {
         *budget -= static_cast<long>(s.size());
         first = false;
       }
-      for (auto& p : params_text(op_info(n.op), n.params)) { s += (first ? "" : ",") + p; first = false; }
+      for (auto& p : params_text(op_info(n.op), n.params)) {
+        s += (first ? "" : ",") + p;
+        first = false;
+      }
       return s + ")";
     }
   }

@@ -16,12 +16,12 @@ enum VarCat { CAT_I = 0, CAT_J = 1, CAT_P = 2 };
 struct Node {
   NodeKind kind;
   int dim = 1;
-  int cat = -1, pos = -1;      // Var
-  double value = 0;            // Const (always dim 1 unless Zero, which is a Call)
-  bool is_int = false;         // Const written as an integer
-  int op = -1;                 // Call: index into the op table
-  std::vector<int> args;       // Call: formula arguments
-  std::vector<int> params;     // Call: integer parameters
+  int cat = -1, pos = -1;   // Var
+  double value = 0;         // Const (always dim 1 unless Zero, which is a Call)
+  bool is_int = false;      // Const written as an integer
+  int op = -1;              // Call: index into the op table
+  std::vector<int> args;    // Call: formula arguments
+  std::vector<int> params;  // Call: integer parameters
 };
 
 // Owns the nodes; structurally equal nodes are shared (hash-consing), so common
@@ -50,6 +50,6 @@ class Graph {
   std::map<std::pair<int, int>, std::pair<std::string, int>> names_;
 };
 
-std::string format_double(double v);   // shortest text that reads back as the same double
+std::string format_double(double v);  // shortest text that reads back as the same double
 
 }  // namespace rkeops

@@ -25,8 +25,11 @@ std::vector<std::string> split_template(const char* tpl) {
   std::string s = tpl, cur;
   if (trim(s).empty()) return parts;
   for (char c : s) {
-    if (c == ';') { parts.push_back(trim(cur)); cur.clear(); }
-    else cur += c;
+    if (c == ';') {
+      parts.push_back(trim(cur));
+      cur.clear();
+    } else
+      cur += c;
   }
   parts.push_back(trim(cur));
   return parts;
@@ -36,7 +39,8 @@ std::vector<std::string> split_template(const char* tpl) {
 int fit(Graph& g, int c, int d) {
   if (g[c].dim == d) return c;
   if (d == 1) return simplified_call(g, "Sum", {c});
-  RK_ASSERT(g[c].dim == 1, "an adjoint of dimension " + std::to_string(g[c].dim) + " for dimension " + std::to_string(d));
+  RK_ASSERT(g[c].dim == 1,
+            "an adjoint of dimension " + std::to_string(g[c].dim) + " for dimension " + std::to_string(d));
   return simplified_call(g, "SumT", {c}, {d});
 }
 
@@ -54,11 +58,12 @@ int fresh_var(Graph& g, int dim) {
 }  // namespace
 
 int arg_adjoint(Graph& g, int id, int k, int go) {
-  const Node n = g[id];   // a copy: building nodes moves the graph's storage
+  const Node n = g[id];  // a copy: building nodes moves the graph's storage
   const OpInfo& info = op_info(n.op);
   if (!info.deriv.defined())
-    throw UserError("formula", std::string("the operation ") + info.name +
-                                   " has no derivative in rkeops: it cannot be differentiated (Grad, Diff, keops_grad)");
+    throw UserError("formula",
+                    std::string("the operation ") + info.name +
+                        " has no derivative in rkeops: it cannot be differentiated (Grad, Diff, keops_grad)");
   if (info.deriv.build) {
     int c = info.deriv.build(g, id, k, go);
     return c < 0 ? -1 : fit(g, c, g[n.args[k]].dim);
@@ -66,8 +71,8 @@ int arg_adjoint(Graph& g, int id, int k, int go) {
   std::vector<int> dims;
   for (int a : n.args) dims.push_back(g[a].dim);
   std::vector<std::string> parts = split_template(info.deriv.get(dims));
-  RK_ASSERT(parts.size() == n.args.size(), std::string("the derivative of ") + info.name +
-                                               " needs one expression per argument");
+  RK_ASSERT(parts.size() == n.args.size(),
+            std::string("the derivative of ") + info.name + " needs one expression per argument");
   if (parts[k] == "0") return -1;
   static const char* names[] = {"a", "b", "c"};
   std::map<std::string, int> bound = {{"g", go}, {"out", id}};
@@ -105,7 +110,7 @@ int gradient(Graph& g, int f, int v, int gin) {
       continue;
     }
     if (n.kind != NodeKind::Call) continue;
-    std::vector<int> args = n.args;   // (n moves as nodes are added)
+    std::vector<int> args = n.args;  // (n moves as nodes are added)
     for (size_t k = 0; k < args.size(); ++k) {
       if (!dep[args[k]]) continue;
       int c = arg_adjoint(g, id, static_cast<int>(k), go);
@@ -131,7 +136,7 @@ int laplacian(Graph& g, int f, int v) {
   if (g[f].dim != 1) throw UserError("dimension", "Laplacian needs a formula of dimension 1");
   int one = g.constant(1, true);
   int grad = gradient(g, f, v, one), s = -1;
-  for (int k = 0; k < g[v].dim; ++k) {   // sum_k d/dv_k (dF/dv_k)
+  for (int k = 0; k < g[v].dim; ++k) {  // sum_k d/dv_k (dF/dv_k)
     int dk = g[v].dim == 1 ? grad : simplified_call(g, "Elem", {grad}, {k});
     int second = gradient(g, dk, v, one);
     s = add(g, s, g[v].dim == 1 ? second : simplified_call(g, "Elem", {second}, {k}));
@@ -140,10 +145,9 @@ int laplacian(Graph& g, int f, int v) {
 }
 
 int divergence(Graph& g, int f, int v) {
-  if (g[f].dim != g[v].dim)
-    throw UserError("dimension", "Divergence needs a formula of the dimension of the variable");
+  if (g[f].dim != g[v].dim) throw UserError("dimension", "Divergence needs a formula of the dimension of the variable");
   int one = g.constant(1, true), s = -1;
-  for (int k = 0; k < g[v].dim; ++k) {   // sum_k dF_k/dv_k
+  for (int k = 0; k < g[v].dim; ++k) {  // sum_k dF_k/dv_k
     int fk = g[f].dim == 1 ? f : simplified_call(g, "Elem", {f}, {k});
     int d = gradient(g, fk, v, one);
     s = add(g, s, g[v].dim == 1 ? d : simplified_call(g, "Elem", {d}, {k}));
@@ -154,7 +158,7 @@ int divergence(Graph& g, int f, int v) {
 int grad_matrix(Graph& g, int f, int v) {
   int one = g.constant(1, true), m = -1;
   const int D = g[f].dim;
-  for (int k = 0; k < D; ++k) {   // row k: the gradient of F_k
+  for (int k = 0; k < D; ++k) {  // row k: the gradient of F_k
     int row = gradient(g, f, v, D == 1 ? one : simplified_call(g, "ElemT", {one}, {D, k}));
     m = m < 0 ? row : simplified_call(g, "Concat", {m, row});
   }

@@ -47,28 +47,25 @@ bool is_hex64(const std::string& s, size_t pos = 0) {
 // Keys and extensions become file names: refuse anything that could leave the directory or
 // be mistaken for a sidecar/temp file. A bad one is a bug in the caller, not the user's doing.
 void check_name(const std::string& key, const std::string& ext) {
-  RK_ASSERT(key.size() == 64 && is_hex64(key),
-            "cache key must be 64 lowercase hex digits: '" + key + "'");
+  RK_ASSERT(key.size() == 64 && is_hex64(key), "cache key must be 64 lowercase hex digits: '" + key + "'");
   bool ok = ext.empty() || ext[0] == '.';
   for (char c : ext)
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '.' || c == '_' || c == '-');
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                c == '-');
   ok = ok && !(ext.size() >= 5 && ext.compare(ext.size() - 5, 5, ".meta") == 0);
   RK_ASSERT(ok, "bad cache file extension: '" + ext + "'");
 }
 
 // Names this cache owns: `<64 hex><ext>` (artifacts, sidecars) and `.tmp-...` (temp files).
-bool is_entry_name(const std::string& name) {
-  return is_hex64(name) && (name.size() == 64 || name[64] == '.');
-}
+bool is_entry_name(const std::string& name) { return is_hex64(name) && (name.size() == 64 || name[64] == '.'); }
 bool is_sidecar_name(const std::string& name) {
   return name.size() > 5 && name.compare(name.size() - 5, 5, ".meta") == 0;
 }
 bool is_temp_name(const std::string& name) { return name.rfind(".tmp-", 0) == 0; }
 
 std::string make_header(const std::string& key, size_t size, const std::string& sha) {
-  return std::string(kMagic) + " " + std::to_string(kFormatVersion) + " " + key + " " +
-         std::to_string(size) + " " + sha + "\n";
+  return std::string(kMagic) + " " + std::to_string(kFormatVersion) + " " + key + " " + std::to_string(size) + " " +
+         sha + "\n";
 }
 
 struct Header {
@@ -90,8 +87,7 @@ bool parse_header(const std::string& text, Header* h, size_t* payload_at) {
     }
   }
   if (tok.size() != 5 || tok[0] != kMagic || tok[1] != std::to_string(kFormatVersion)) return false;
-  if (tok[2].size() != 64 || !is_hex64(tok[2]) || tok[4].size() != 64 || !is_hex64(tok[4]))
-    return false;
+  if (tok[2].size() != 64 || !is_hex64(tok[2]) || tok[4].size() != 64 || !is_hex64(tok[4])) return false;
   if (tok[3].empty() || tok[3].size() > 19) return false;
   for (char c : tok[3])
     if (c < '0' || c > '9') return false;
@@ -221,8 +217,7 @@ bool verify_file(const std::string& key, const std::string& path, bool* absent) 
 }
 
 // Checks a header+payload file; on success puts the payload in `*payload`.
-bool verify_bytes(const std::string& key, const std::string& path, std::string* payload,
-                  bool* absent) {
+bool verify_bytes(const std::string& key, const std::string& path, std::string* payload, bool* absent) {
   std::string text;
   int err = read_file(path, &text);
   *absent = (err == ENOENT);
@@ -252,13 +247,11 @@ int make_dirs(const std::string& dir) {
 std::string process_token() {
   // Random per process so two hosts sharing a home directory never pick the same temp name.
   static const unsigned long long token = [] {
-    unsigned long long t =
-        (unsigned long long)::time(nullptr) ^ ((unsigned long long)::getpid() << 32);
+    unsigned long long t = (unsigned long long)::time(nullptr) ^ ((unsigned long long)::getpid() << 32);
     try {
       std::random_device rd;
       t ^= ((unsigned long long)rd() << 32) ^ rd();
-    } catch (...) {
-    }
+    } catch (...) {}
     return t;
   }();
   char buf[17];
@@ -282,8 +275,7 @@ void remove_tree_content(const std::string& dir, std::string* first_err) {
     if (::lstat(p.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
       remove_tree_content(p, first_err);
-      if (::rmdir(p.c_str()) != 0 && errno != ENOENT && first_err->empty())
-        *first_err = p + ": " + errno_text(errno);
+      if (::rmdir(p.c_str()) != 0 && errno != ENOENT && first_err->empty()) *first_err = p + ": " + errno_text(errno);
     } else if (::unlink(p.c_str()) != 0 && errno != ENOENT && first_err->empty()) {
       *first_err = p + ": " + errno_text(errno);
     }
@@ -301,16 +293,12 @@ DiskCache::DiskCache(std::string dir) : dir_(std::move(dir)) {
     if (::getcwd(cwd, sizeof cwd)) dir_ = std::string(cwd) + "/" + dir_;
   }
   const std::string where = "the rkeops cache directory '" + dir_ + "'";
-  if (int err = make_dirs(dir_))
-    throw UserError("cache", "cannot create " + where + ": " + errno_text(err));
+  if (int err = make_dirs(dir_)) throw UserError("cache", "cannot create " + where + ": " + errno_text(err));
   struct stat st;
-  if (::stat(dir_.c_str(), &st) != 0)
-    throw UserError("cache", "cannot open " + where + ": " + errno_text(errno));
+  if (::stat(dir_.c_str(), &st) != 0) throw UserError("cache", "cannot open " + where + ": " + errno_text(errno));
   if (!S_ISDIR(st.st_mode)) throw UserError("cache", where + " exists but is not a directory");
   if (st.st_uid != ::geteuid())
-    throw UserError(
-        "cache",
-        where + " belongs to another user; compiled code is loaded from it, so it must be yours");
+    throw UserError("cache", where + " belongs to another user; compiled code is loaded from it, so it must be yours");
   if (st.st_mode & (S_IWGRP | S_IWOTH))
     throw UserError("cache", where +
                                  " is writable by other users; compiled code is loaded from it, "
@@ -340,13 +328,11 @@ std::string DiskCache::lookup_file(const std::string& key, const std::string& ex
   return "";
 }
 
-std::string DiskCache::store_file(const std::string& key, const std::string& ext,
-                                  const std::string& tmp_path) {
+std::string DiskCache::store_file(const std::string& key, const std::string& ext, const std::string& tmp_path) {
   const std::string path = entry_path(key, ext);
   size_t slash = tmp_path.rfind('/');
-  RK_ASSERT(
-      slash != std::string::npos && tmp_path.substr(0, slash) == dir_,
-      "store_file needs a temp file inside the cache directory (use temp_path()): " + tmp_path);
+  RK_ASSERT(slash != std::string::npos && tmp_path.substr(0, slash) == dir_,
+            "store_file needs a temp file inside the cache directory (use temp_path()): " + tmp_path);
   unsigned long long size;
   std::string sha;
   RK_ASSERT(hash_file(tmp_path, &size, &sha), "compiled file to cache cannot be read: " + tmp_path);
@@ -361,8 +347,7 @@ std::string DiskCache::store_file(const std::string& key, const std::string& ext
   // Always publish, even over an entry that verifies: the caller rebuilds when a verified file
   // fails to load, and the rebuild must win. Processes that already loaded the old file keep it.
   DirLock lock(dir_);
-  if (::rename(meta_tmp.c_str(), (path + ".meta").c_str()) != 0 ||
-      ::rename(tmp_path.c_str(), path.c_str()) != 0) {
+  if (::rename(meta_tmp.c_str(), (path + ".meta").c_str()) != 0 || ::rename(tmp_path.c_str(), path.c_str()) != 0) {
     int err = errno;
     // Leave no sidecar that describes a library we failed to put in place.
     ::unlink(meta_tmp.c_str());
@@ -388,8 +373,7 @@ bool DiskCache::load_bytes(const std::string& key, const std::string& ext, std::
   return false;
 }
 
-void DiskCache::store_bytes(const std::string& key, const std::string& ext,
-                            const std::string& bytes) {
+void DiskCache::store_bytes(const std::string& key, const std::string& ext, const std::string& bytes) {
   const std::string path = entry_path(key, ext);
   const std::string tmp = temp_path("");
   if (int err = write_new_file(tmp, make_header(key, bytes.size(), sha256_hex(bytes)) + bytes))
@@ -404,8 +388,7 @@ void DiskCache::store_bytes(const std::string& key, const std::string& ext,
 }
 
 std::string DiskCache::temp_path(const std::string& suffix) {
-  RK_ASSERT(suffix.find('/') == std::string::npos,
-            "temp file suffix must not contain '/': " + suffix);
+  RK_ASSERT(suffix.find('/') == std::string::npos, "temp file suffix must not contain '/': " + suffix);
   // pid and counter separate processes and threads of one host; the token separates hosts.
   static std::atomic<unsigned long long> counter{0};
   return dir_ + "/.tmp-" + std::to_string(::getpid()) + "-" + process_token() + "-" +
@@ -456,23 +439,19 @@ void DiskCache::clean() {
   DirLock lock(dir_);
   std::string first_err;
   DIR* d = ::opendir(dir_.c_str());
-  if (!d)
-    throw UserError("cache",
-                    "cannot read the rkeops cache directory '" + dir_ + "': " + errno_text(errno));
+  if (!d) throw UserError("cache", "cannot read the rkeops cache directory '" + dir_ + "': " + errno_text(errno));
   std::vector<std::string> doomed;
   const time_t now = ::time(nullptr);
   while (struct dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     struct stat st;
     if (::lstat((dir_ + "/" + name).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (is_entry_name(name) || (is_temp_name(name) && now - st.st_mtime > kStaleTempSeconds))
-      doomed.push_back(name);
+    if (is_entry_name(name) || (is_temp_name(name) && now - st.st_mtime > kStaleTempSeconds)) doomed.push_back(name);
   }
   ::closedir(d);
   for (const std::string& name : doomed) {
     std::string p = dir_ + "/" + name;
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT && first_err.empty())
-      first_err = p + ": " + errno_text(errno);
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT && first_err.empty()) first_err = p + ": " + errno_text(errno);
   }
   remove_tree_content(dir_ + "/failed", &first_err);
   if (!first_err.empty()) throw UserError("cache", "cannot clean the rkeops cache: " + first_err);

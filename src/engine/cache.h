@@ -28,8 +28,7 @@ class DiskCache {
   // `<dir>/<key><ext>` after publishing its sidecar; returns the final path. Replaces any existing
   // entry (the caller rebuilds when a cached file fails to load). Concurrent stores of one key all
   // succeed and leave one matching artifact+sidecar pair.
-  std::string store_file(const std::string& key, const std::string& ext,
-                         const std::string& tmp_path);
+  std::string store_file(const std::string& key, const std::string& ext, const std::string& tmp_path);
 
   // Reads the payload stored by store_bytes into `*out`; false when absent or damaged (damaged is
   // deleted).

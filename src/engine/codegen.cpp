@@ -47,7 +47,10 @@ static std::string expand(const Emitter& e, const char* tpl, int k) {
 void Emitter::emit(int id) {
   if (done_.count(id)) return;
   const Node& n = g_[id];
-  if (n.kind != NodeKind::Call) { done_.insert(id); return; }
+  if (n.kind != NodeKind::Call) {
+    done_.insert(id);
+    return;
+  }
   for (int a : n.args) emit(a);
   cur_ = id;
   line("T v" + std::to_string(id) + "[" + std::to_string(n.dim) + "];");
@@ -88,8 +91,7 @@ std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) 
       auto it = found.find(key);
       if (it != found.end() && it->second != n.dim)
         throw UserError("dimension", "variable " + g.print(id) + " is used with dimensions " +
-                                         std::to_string(it->second) + " and " +
-                                         std::to_string(n.dim));
+                                         std::to_string(it->second) + " and " + std::to_string(n.dim));
       found[key] = n.dim;
     }
     for (int a : n.args) walk(a);

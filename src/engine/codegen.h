@@ -40,7 +40,7 @@ class Emitter {
   std::string o(int k) const;
   int p(int i) const { return g_[cur_].params[i]; }
   void line(const std::string& s) { code_ += indent + s + "\n"; }
-  std::string tmp();   // fresh scalar temporary name
+  std::string tmp();  // fresh scalar temporary name
   const Graph& graph() const { return g_; }
 
  private:
@@ -57,7 +57,9 @@ class Emitter {
 std::string sum_terms(Emitter& e, const std::vector<std::string>& terms);
 
 // Which variables (cat, pos, dim) a sub-graph uses, sorted.
-struct VarUse { int cat, pos, dim; };
+struct VarUse {
+  int cat, pos, dim;
+};
 std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
 // For every node: whether it depends on a variable of category `cat`.
 std::vector<char> depends_on(const Graph& g, int cat);

@@ -23,7 +23,7 @@ std::string read_prelude(const std::string& include_dir, const std::string& file
   while (std::getline(in, line)) {
     const std::string inc = "#include \"rkeops/";
     if (line.compare(0, inc.size(), inc) == 0) {
-      std::string name = line.substr(inc.size() - 7);   // "rkeops/xxx.h\""
+      std::string name = line.substr(inc.size() - 7);  // "rkeops/xxx.h\""
       name = name.substr(0, name.find('"'));
       out += read_prelude(include_dir, name);
     } else {
@@ -59,7 +59,8 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   if (f.weight >= 0) roots.push_back(f.weight);
   std::vector<VarUse> vars = collect_vars(g, roots);
   int inner_dims = 0;
-  for (auto& v : vars) if (v.cat == inner) inner_dims += v.dim;
+  for (auto& v : vars)
+    if (v.cat == inner) inner_dims += v.dim;
   // Inner tile: the inner variables of a tile are packed into a stack buffer of about
   // 128 KiB ([component][j]: constant offsets, unit stride, no pointer per component), which
   // a block of outer rows then sweeps; at least 64 wide so the vector loop amortises
@@ -75,8 +76,8 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << "typedef " << (f32 ? "float" : "double") << " T;\n";
   src << "struct RkArgs { const void* const* data; const long long* ld; long long n_outer, n_inner;"
          " double* out; long long out_ld; int nthreads; };\n";
-  src << "struct RkState { T st[" << std::max(S, 1) << "]; long long si[" << std::max(SI, 1)
-      << "]; T cp[" << (kahan ? d : 1) << "]; };\n";
+  src << "struct RkState { T st[" << std::max(S, 1) << "]; long long si[" << std::max(SI, 1) << "]; T cp["
+      << (kahan ? d : 1) << "]; };\n";
   src << "extern \"C\" int rk_abi_version(void) { return " << kCpuAbiVersion << "; }\n";
   src << "extern \"C\" long long rk_state_bytes(void) { return sizeof(RkState); }\n";
   src << "extern \"C\" int rk_block_rows(void) { return " << IB << "; }\n";
@@ -84,14 +85,18 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   // Reduction pieces over a named state.
   auto red_code = [&](const std::string& s, const std::string& s2) {
     RedCode c;
-    c.st = s + ".st"; c.si = s + ".si"; c.st2 = s2 + ".st"; c.si2 = s2 + ".si";
+    c.st = s + ".st";
+    c.si = s + ".si";
+    c.st2 = s2 + ".st";
+    c.si2 = s2 + ".si";
     return c;
   };
   auto init_code = [&](const std::string& s, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
     red.init(c, sh);
-    if (kahan) for (int k = 0; k < d; ++k) c.line(s + ".cp[" + I(k) + "] = T(0);");
+    if (kahan)
+      for (int k = 0; k < d; ++k) c.line(s + ".cp[" + I(k) + "] = T(0);");
     return c.text;
   };
   auto merge_code = [&](const std::string& s, const std::string& s2, const std::string& ind) {
@@ -99,8 +104,8 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     c.ind = ind;
     if (kahan) {  // the true sums are st - cp
       for (int k = 0; k < d; ++k)
-        c.line(s + ".st[" + I(k) + "] = (" + s + ".st[" + I(k) + "] - " + s + ".cp[" + I(k) + "]) + (" +
-               s2 + ".st[" + I(k) + "] - " + s2 + ".cp[" + I(k) + "]); " + s + ".cp[" + I(k) + "] = T(0);");
+        c.line(s + ".st[" + I(k) + "] = (" + s + ".st[" + I(k) + "] - " + s + ".cp[" + I(k) + "]) + (" + s2 + ".st[" +
+               I(k) + "] - " + s2 + ".cp[" + I(k) + "]); " + s + ".cp[" + I(k) + "] = T(0);");
     } else {
       red.merge(c, sh);
     }
@@ -121,8 +126,8 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   for (auto& v : vars) {
     int role = v.cat == CAT_P ? 2 : (v.cat == outer ? 0 : 1);
     std::string base = "D" + I(v.pos);
-    src << "  const T* " << base << " = (const T*)a->data[" << v.pos << "]; const long long ld" << v.pos
-        << " = a->ld[" << v.pos << "]; (void)ld" << v.pos << ";\n";
+    src << "  const T* " << base << " = (const T*)a->data[" << v.pos << "]; const long long ld" << v.pos << " = a->ld["
+        << v.pos << "]; (void)ld" << v.pos << ";\n";
     if (role == 2) src << "  const T* " << var_array(2, v.pos) << " = " << base << ";\n";
   }
   src << "  const int IB = " << IB << ";\n  const long long TJ = " << TJ << ";\n";
@@ -144,17 +149,20 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   for (auto& v : vars) {
     if (v.cat != inner) continue;
     std::string yb = var_array(1, v.pos), d = "D" + I(v.pos), ld = "ld" + I(v.pos);
-    src << "      for (int k = 0; k < " << v.dim << "; ++k)\n        for (long long jj = 0; jj < jn; ++jj) "
-        << yb << "[k][jj] = " << d << "[jt + jj + k * " << ld << "];\n";
+    src << "      for (int k = 0; k < " << v.dim << "; ++k)\n        for (long long jj = 0; jj < jn; ++jj) " << yb
+        << "[k][jj] = " << d << "[jt + jj + k * " << ld << "];\n";
   }
   src << "      for (long long i = ib0; i < ib1; ++i) {\n";
   src << "        RkState& S_ = acc[i - ib0];\n";
 
   Emitter e(g);
   for (auto& v : vars) {
-    if (v.cat == CAT_P) e.bind_var(v.cat, v.pos, var_array(2, v.pos));
-    else if (v.cat == outer) e.bind_var(v.cat, v.pos, var_array(0, v.pos));
-    else e.bind_var(v.cat, v.pos, var_array(1, v.pos), "[jj]");   // the packed tile
+    if (v.cat == CAT_P)
+      e.bind_var(v.cat, v.pos, var_array(2, v.pos));
+    else if (v.cat == outer)
+      e.bind_var(v.cat, v.pos, var_array(0, v.pos));
+    else
+      e.bind_var(v.cat, v.pos, var_array(1, v.pos), "[jj]");  // the packed tile
   }
   // Outer variables and everything that does not depend on the inner index: once per row.
   std::string pre;
@@ -171,11 +179,14 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     std::vector<int> stack = roots;
     std::vector<char> seen(g.size(), 0);
     while (!stack.empty()) {
-      int id = stack.back(); stack.pop_back();
+      int id = stack.back();
+      stack.pop_back();
       if (seen[id]) continue;
       seen[id] = 1;
-      if (g[id].kind == NodeKind::Call && !needs_inner[id]) e.emit(id);
-      else for (int a : g[id].args) stack.push_back(a);
+      if (g[id].kind == NodeKind::Call && !needs_inner[id])
+        e.emit(id);
+      else
+        for (int a : g[id].args) stack.push_back(a);
     }
   }
   pre += e.code();
@@ -238,13 +249,15 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << "      }\n    }\n";
   src << "    if (nsplit == 1) {\n      for (long long i = ib0; i < ib1; ++i) {\n        RkState& S_ = acc[i - ib0];\n"
       << final_code("S_", "i", "        ") << "      }\n";
-  src << "    } else {\n      for (long long i = ib0; i < ib1; ++i) parts[sp * nrows + (i - i0)] = acc[i - ib0];\n    }\n";
+  src << "    } else {\n      for (long long i = ib0; i < ib1; ++i) parts[sp * nrows + (i - i0)] = acc[i - ib0];\n    "
+         "}\n";
   src << "  }\n";
   src << "  if (nsplit > 1) {\n";
   src << "    #pragma omp parallel for num_threads(a->nthreads)\n";
   src << "    for (long long i = i0; i < i1; ++i) {\n      RkState S_ = parts[i - i0];\n";
   src << "      for (int sp = 1; sp < nsplit; ++sp) {\n        const RkState& O_ = parts[sp * nrows + (i - i0)];\n"
-      << merge_code("S_", "O_", "        ") << "      }\n" << final_code("S_", "i", "      ") << "    }\n  }\n";
+      << merge_code("S_", "O_", "        ") << "      }\n"
+      << final_code("S_", "i", "      ") << "    }\n  }\n";
   src << "}\n";
   return src.str();
 }

@@ -19,8 +19,7 @@ struct CodeOptions {
 constexpr int kCpuAbiVersion = 1;
 
 // Returns the complete source (the prelude from `include_dir` pasted in).
-std::string generate_cpu_source(const Formula& f, const CodeOptions& opt,
-                                const std::string& include_dir);
+std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const std::string& include_dir);
 
 // Reads an rkeops header from `include_dir`, inlining its #include "rkeops/..." lines.
 std::string read_prelude(const std::string& include_dir, const std::string& file);

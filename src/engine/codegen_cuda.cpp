@@ -26,7 +26,7 @@ std::string I(long long k) { return std::to_string(k); }
 constexpr int kMaxParamRegs = 64;
 // Shared-memory budget of one tile: small enough for several blocks per multiprocessor.
 constexpr int kTileBytes = 24576;
-constexpr int kMaxTileBytes = 49152;   // the static shared-memory limit of a block
+constexpr int kMaxTileBytes = 49152;  // the static shared-memory limit of a block
 // Inner rows of at most this many floats are read into registers with vector loads; wider
 // rows are read where they are used (the compiler vectorises what it can).
 constexpr int kMaxRowRegs = 32;
@@ -62,7 +62,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
 
   CudaCode cc;
   cc.elem = f32 ? 4 : 8;
-  const int VL = 16 / cc.elem;   // T per 16-byte vector
+  const int VL = 16 / cc.elem;  // T per 16-byte vector
   cc.state_t = S;
   cc.state_i = SI;
   cc.state_c = SC;
@@ -77,16 +77,24 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   cc.p_off.assign(nargs, -1);
   for (auto& v : vars) {
     RK_ASSERT(v.pos >= 0 && static_cast<size_t>(v.pos) < nargs, "variable position out of range");
-    if (v.cat == CAT_P) { cc.p_off[v.pos] = cc.np; cc.np += v.dim; }
-    else if (v.cat == outer) { cc.x_off[v.pos] = cc.wx; cc.wx += v.dim; }
-    else { cc.y_off[v.pos] = cc.wy; cc.wy += v.dim; }
+    if (v.cat == CAT_P) {
+      cc.p_off[v.pos] = cc.np;
+      cc.np += v.dim;
+    } else if (v.cat == outer) {
+      cc.x_off[v.pos] = cc.wx;
+      cc.wx += v.dim;
+    } else {
+      cc.y_off[v.pos] = cc.wy;
+      cc.wy += v.dim;
+    }
   }
   cc.wy = (cc.wy + VL - 1) / VL * VL;
   const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
   if (row_bytes > kMaxTileBytes)
     throw UserError("dimension", "the variables reduced over have " + I(cc.wy) +
                                      " components in all: too many for the GPU backend's shared-memory tiles "
-                                     "(at most " + I(kMaxTileBytes / cc.elem) + "); use rkeops_use_cpu()");
+                                     "(at most " +
+                                     I(kMaxTileBytes / cc.elem) + "); use rkeops_use_cpu()");
   if (row_bytes == 0) {
     cc.tile = cc.block;
   } else if (row_bytes * 16 <= kTileBytes) {
@@ -99,9 +107,12 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   // ---- the formula's code ----
   Emitter e(g);
   for (auto& v : vars) {
-    if (v.cat == CAT_P) e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
-    else if (v.cat == outer) e.bind_var(v.cat, v.pos, "xo" + I(v.pos));
-    else e.bind_var(v.cat, v.pos, "(yr + " + I(cc.y_off[v.pos]) + ")");
+    if (v.cat == CAT_P)
+      e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
+    else if (v.cat == outer)
+      e.bind_var(v.cat, v.pos, "xo" + I(v.pos));
+    else
+      e.bind_var(v.cat, v.pos, "(yr + " + I(cc.y_off[v.pos]) + ")");
   }
   std::string loads;
   for (auto& v : vars) {
@@ -127,8 +138,10 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       stack.pop_back();
       if (seen[id]) continue;
       seen[id] = 1;
-      if (g[id].kind == NodeKind::Call && !needs_inner[id]) e.emit(id);
-      else for (int a : g[id].args) stack.push_back(a);
+      if (g[id].kind == NodeKind::Call && !needs_inner[id])
+        e.emit(id);
+      else
+        for (int a : g[id].args) stack.push_back(a);
     }
   }
   const std::string hoisted = e.code();
@@ -275,7 +288,8 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       << "\n#define RK_WV " << cc.wy / VL << "   // 16-byte vectors per packed inner row\n";
   src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
          "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
-         "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long out_ld,\n"
+         "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
+         "out_ld,\n"
          "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
   src << "  __shared__ TV tile_v[" << std::max(1, cc.tile * cc.wy / VL) << "];\n";
   src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
@@ -313,16 +327,18 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << body << acc.text << "      }\n" << tile_post << "    }\n  }\n";
   src << "  if (!active) return;\n";
   src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
-  src << "    const long long slot = slot0 + (long long)blockIdx.y;\n" << state_io(true, "", "slot", "    ") << "  }\n}\n";
+  src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
+      << state_io(true, "", "slot", "    ") << "  }\n}\n";
 
   src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_merge(\n"
-         "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int n_rows,\n"
+         "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
+         "n_rows,\n"
          "    double* __restrict__ out, long long out_ld) {\n";
   src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= n_rows) return;\n";
   src << "  const long long nrows = n_rows;\n";
   src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
-  src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n" << state_decl("o_", "    ")
-      << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
+  src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
+      << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
   src << final_code("  ") << "}\n";
   cc.source = src.str();
   return cc;

@@ -22,15 +22,15 @@ constexpr int kCudaAbiVersion = 1;
 // Inputs the formula does not use have offset -1 everywhere.
 struct CudaCode {
   std::string source;
-  int elem = 8;              // sizeof(T)
-  int block = 256;           // the kernel's launch bound (threads per block, one per outer row)
-  int tile = 256;            // inner rows per shared-memory tile
+  int elem = 8;     // sizeof(T)
+  int block = 256;  // the kernel's launch bound (threads per block, one per outer row)
+  int tile = 256;   // inner rows per shared-memory tile
   int wx = 0, wy = 0, np = 0;
-  std::vector<int> x_off, y_off, p_off;   // by input position
+  std::vector<int> x_off, y_off, p_off;  // by input position
   // Partial state of one outer row (what a split of the inner range hands to rk_merge):
   // state_t values of T, state_i int indices, state_c T Kahan compensations.
   int state_t = 0, state_i = 0, state_c = 0;
-  bool uses_index = false;   // the reduction returns indices (int32 on the GPU)
+  bool uses_index = false;  // the reduction returns indices (int32 on the GPU)
 };
 
 // Generates the kernels rk_reduce and rk_merge for `f` (the CUDA prelude from `include_dir`
@@ -38,8 +38,7 @@ struct CudaCode {
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir);
 
 // Just the source (tests, rk_cuda_source()).
-inline std::string generate_cuda_source(const Formula& f, const CodeOptions& opt,
-                                        const std::string& include_dir) {
+inline std::string generate_cuda_source(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
   return generate_cuda_code(f, opt, include_dir).source;
 }
 

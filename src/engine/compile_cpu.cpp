@@ -63,8 +63,7 @@ std::string compiler_identity(const CompilerConfig& cc) {
   return id;
 }
 
-std::string compile_cpu(const std::string& source, const std::string& key, const CompilerConfig& cc,
-                        DiskCache& cache) {
+std::string compile_cpu(const std::string& source, const std::string& key, const CompilerConfig& cc, DiskCache& cache) {
   std::string src_path = cache.temp_path(".cpp"), so_path = cache.temp_path(".so");
   {
     std::ofstream out(src_path, std::ios::binary);
@@ -74,8 +73,7 @@ std::string compile_cpu(const std::string& source, const std::string& key, const
   std::string options = cc.flags + " " + cc.openmp;
   // gcc keeps to 256-bit vectors on AVX-512 hosts by default; exp-heavy kernels run ~1.6x
   // faster with 512-bit ones (measured on the development Xeon).
-  if (cc.flags.find("-march=native") != std::string::npos &&
-      cpu_description().find(" avx512f") != std::string::npos)
+  if (cc.flags.find("-march=native") != std::string::npos && cpu_description().find(" avx512f") != std::string::npos)
     options += " -mprefer-vector-width=512";
   std::string cmd = cc.cxx + " " + options + " -o " + shell_quote(so_path) + " " + shell_quote(src_path);
   auto t0 = std::chrono::steady_clock::now();
@@ -86,8 +84,8 @@ std::string compile_cpu(const std::string& source, const std::string& key, const
   if (rc != 0) {
     std::remove(so_path.c_str());
     std::string dump = cache.dump_failed(key, ".cpp", source);
-    throw CompileError("the C++ compiler failed on a generated kernel (exit status " +
-                           std::to_string(rc) + "); source dumped to " + dump + "\n" + log,
+    throw CompileError("the C++ compiler failed on a generated kernel (exit status " + std::to_string(rc) +
+                           "); source dumped to " + dump + "\n" + log,
                        log, cc.cxx, options, dump);
   }
   log_msg("rkeops: compiled a CPU kernel in " + std::to_string(secs) + " s");

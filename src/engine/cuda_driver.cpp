@@ -84,21 +84,18 @@ CudaDriver* CudaDriver::get(std::string* why_not) {
   return instance;
 }
 
-std::unique_ptr<CudaDriver> CudaDriver::load(const std::vector<std::string>& candidates,
-                                             std::string* why_not) {
+std::unique_ptr<CudaDriver> CudaDriver::load(const std::vector<std::string>& candidates, std::string* why_not) {
   std::string why;
   try {
     std::unique_ptr<CudaDriver> d(new CudaDriver());
     d->lib_ = DynLib::open_first(candidates);
-    if (!d->lib_.ok()) {
-      why = "the CUDA driver library (libcuda) could not be loaded: " + d->lib_.error();
-    }
-#define RK_CUDA_FN(name, symbol, params)                                                           \
-  if (why.empty()) {                                                                               \
-    d->name = reinterpret_cast<decltype(d->name)>(d->lib_.sym(symbol));                            \
-    if (!d->name)                                                                                  \
-      why = std::string("the CUDA driver library ") + d->lib_.path() + " lacks " + symbol + " (" + \
-            d->lib_.error() + "): the NVIDIA driver is too old";                                   \
+    if (!d->lib_.ok()) { why = "the CUDA driver library (libcuda) could not be loaded: " + d->lib_.error(); }
+#define RK_CUDA_FN(name, symbol, params)                                                                             \
+  if (why.empty()) {                                                                                                 \
+    d->name = reinterpret_cast<decltype(d->name)>(d->lib_.sym(symbol));                                              \
+    if (!d->name)                                                                                                    \
+      why = std::string("the CUDA driver library ") + d->lib_.path() + " lacks " + symbol + " (" + d->lib_.error() + \
+            "): the NVIDIA driver is too old";                                                                       \
   }
 #include "cuda_functions.def"
 #undef RK_CUDA_FN
@@ -115,9 +112,8 @@ std::unique_ptr<CudaDriver> CudaDriver::load(const std::vector<std::string>& can
     }
     if (why.empty()) {
       if (d->cuDriverGetVersion(&d->driver_version_) != CUDA_SUCCESS) d->driver_version_ = 0;
-      log_msg("rkeops: CUDA driver " + d->lib_.path() + " (version " +
-              std::to_string(d->driver_version_) + "), " + std::to_string(d->device_count_) +
-              " device(s)");
+      log_msg("rkeops: CUDA driver " + d->lib_.path() + " (version " + std::to_string(d->driver_version_) + "), " +
+              std::to_string(d->device_count_) + " device(s)");
       return d;
     }
   } catch (const std::exception& e) {  // bad_alloc and the like: report, never throw
@@ -163,9 +159,7 @@ CudaDriver::DeviceInfo CudaDriver::info(int dev) {
   char name[256] = {0};
   check(cuDeviceGetName(name, sizeof(name) - 1, d), "cuDeviceGetName");
   out.name = name;
-  auto attr = [&](CUdevice_attribute a, int* v) {
-    check(cuDeviceGetAttribute(v, a, d), "cuDeviceGetAttribute");
-  };
+  auto attr = [&](CUdevice_attribute a, int* v) { check(cuDeviceGetAttribute(v, a, d), "cuDeviceGetAttribute"); };
   attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, &out.cc_major);
   attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, &out.cc_minor);
   attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, &out.sm_count);

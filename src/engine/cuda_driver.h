@@ -21,8 +21,7 @@ class CudaDriver {
   static CudaDriver* get(std::string* why_not);
   // Loads from an explicit candidate list, for tests with stub libraries; get() uses
   // libcuda.so.1 then libcuda.so. Never throws.
-  static std::unique_ptr<CudaDriver> load(const std::vector<std::string>& candidates,
-                                          std::string* why_not);
+  static std::unique_ptr<CudaDriver> load(const std::vector<std::string>& candidates, std::string* why_not);
 
   // Properties of one GPU that kernel launch decisions depend on.
   struct DeviceInfo {

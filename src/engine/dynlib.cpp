@@ -20,9 +20,7 @@ void* os_open(const std::string& path, std::string* err) {
 }
 void* os_sym(void* h, const char* name, std::string* err) {
   FARPROC p = GetProcAddress(reinterpret_cast<HMODULE>(h), name);
-  if (!p)
-    *err =
-        std::string("symbol ") + name + " not found (error " + std::to_string(GetLastError()) + ")";
+  if (!p) *err = std::string("symbol ") + name + " not found (error " + std::to_string(GetLastError()) + ")";
   return reinterpret_cast<void*>(p);
 }
 void os_close(void* h) { FreeLibrary(reinterpret_cast<HMODULE>(h)); }

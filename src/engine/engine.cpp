@@ -24,8 +24,10 @@ const char* cat_name(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj"
 std::string arg_label(const Formula& f, size_t k) {
   const ArgInfo& a = f.args[k];
   std::string s = "input " + std::to_string(k + 1);
-  if (!a.name.empty()) s += " ('" + a.name + "'";
-  else s += " (";
+  if (!a.name.empty())
+    s += " ('" + a.name + "'";
+  else
+    s += " (";
   s += std::string(a.name.empty() ? "" : ", ") + cat_name(a.cat) + "(" + std::to_string(a.dim) + "))";
   return s;
 }
@@ -45,8 +47,8 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
     if (!x.data && x.rows * x.cols > 0) throw UserError("input", arg_label(f, k) + " has no data");
     if (a.cat == CAT_P) {
       if (x.rows * x.cols != a.dim)
-        throw UserError("dimension", arg_label(f, k) + " must hold " + std::to_string(a.dim) +
-                                         " value(s), got " + std::to_string(x.rows * x.cols));
+        throw UserError("dimension", arg_label(f, k) + " must hold " + std::to_string(a.dim) + " value(s), got " +
+                                         std::to_string(x.rows * x.cols));
       continue;
     }
     if (x.cols != a.dim)
@@ -55,8 +57,10 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
     if (x.rows < 1) throw UserError("input", arg_label(f, k) + " has no rows (no points)");
     if (x.rows > (1LL << 40)) throw UserError("input", arg_label(f, k) + " has too many rows");
     int c = a.cat;
-    if (n[c] < 0) { n[c] = x.rows; first[c] = static_cast<int>(k); }
-    else if (n[c] != x.rows)
+    if (n[c] < 0) {
+      n[c] = x.rows;
+      first[c] = static_cast<int>(k);
+    } else if (n[c] != x.rows)
       throw UserError("dimension", "all " + std::string(cat_name(c)) + " inputs must have the same number of rows: " +
                                        arg_label(f, first[c]) + " has " + std::to_string(n[c]) + ", " +
                                        arg_label(f, k) + " has " + std::to_string(x.rows));
@@ -68,8 +72,9 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
   if (r.extra == Extra::K) {
     long long reduced = f.axis == 1 ? s.n_j : s.n_i;
     if (f.shape.K > reduced)
-      throw UserError("input", "K = " + std::to_string(f.shape.K) + " is larger than the number of points reduced over (" +
-                                   std::to_string(reduced) + ")");
+      throw UserError("input", "K = " + std::to_string(f.shape.K) +
+                                   " is larger than the number of points reduced over (" + std::to_string(reduced) +
+                                   ")");
   }
   return s;
 }
@@ -93,7 +98,7 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
   if (opt.backend == Backend::CPU) {
     k = load_cpu_kernel(std::move(f), opt);
   } else {
-    k = load_cuda_kernel(std::move(f), opt);   // the CUDA backend (launch_cuda.cpp)
+    k = load_cuda_kernel(std::move(f), opt);  // the CUDA backend (launch_cuda.cpp)
   }
   mem[key] = k;
   return k;

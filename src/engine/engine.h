@@ -20,12 +20,12 @@ enum class Backend { CPU, GPU };
 struct EngineOptions {
   CodeOptions code;
   Backend backend = Backend::CPU;
-  int device = 0;                  // GPU ordinal
-  int nthreads = 1;                // CPU threads
-  std::string cache_dir;           // where compiled kernels live
-  std::string include_dir;         // inst/include of the package (preludes)
+  int device = 0;           // GPU ordinal
+  int nthreads = 1;         // CPU threads
+  std::string cache_dir;    // where compiled kernels live
+  std::string include_dir;  // inst/include of the package (preludes)
   CompilerConfig compiler;
-  bool forbid_compile = false;     // RKEOPS_FORBID_COMPILE: a needed compile is an error
+  bool forbid_compile = false;  // RKEOPS_FORBID_COMPILE: a needed compile is an error
 };
 
 // One input: a column-major float64 matrix of `rows` x `cols` (rows = points).
@@ -36,8 +36,8 @@ struct Input {
 
 // Sizes of a call, worked out from the inputs (see check_inputs).
 struct CallShape {
-  long long n_i = 1, n_j = 1;      // number of i and j points
-  long long out_rows = 0;          // n_i when reducing over j, n_j otherwise
+  long long n_i = 1, n_j = 1;  // number of i and j points
+  long long out_rows = 0;      // n_i when reducing over j, n_j otherwise
 };
 
 // A compiled reduction, ready to run on any backend.
@@ -47,9 +47,9 @@ class Kernel {
   const Formula& formula() const { return formula_; }
   // Runs on inputs in position order; `out` is column-major out_rows x out_dim.
   // `interrupted` is polled between chunks; when it returns true, Interrupted is thrown.
-  virtual void run(const std::vector<Input>& in, const CallShape& shape, double* out,
-                   const EngineOptions& opt, const std::function<bool()>& interrupted) = 0;
-  double compile_seconds = 0;      // 0 when loaded from the cache
+  virtual void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+                   const std::function<bool()>& interrupted) = 0;
+  double compile_seconds = 0;  // 0 when loaded from the cache
   bool from_disk = false;
 
  protected:

@@ -9,17 +9,19 @@ namespace rkeops {
 // `kind` picks the R condition class: "formula", "dimension", "input", "option", "cache".
 struct UserError : std::runtime_error {
   std::string kind;
-  UserError(std::string kind_, const std::string& msg)
-      : std::runtime_error(msg), kind(std::move(kind_)) {}
+  UserError(std::string kind_, const std::string& msg) : std::runtime_error(msg), kind(std::move(kind_)) {}
 };
 
 // The C++ compiler or NVRTC rejected generated code: everything needed to fix it.
 struct CompileError : std::runtime_error {
   std::string log, compiler, options, source_path;
-  CompileError(const std::string& msg, std::string log_, std::string compiler_,
-               std::string options_, std::string source_path_)
-      : std::runtime_error(msg), log(std::move(log_)), compiler(std::move(compiler_)),
-        options(std::move(options_)), source_path(std::move(source_path_)) {}
+  CompileError(const std::string& msg, std::string log_, std::string compiler_, std::string options_,
+               std::string source_path_)
+      : std::runtime_error(msg),
+        log(std::move(log_)),
+        compiler(std::move(compiler_)),
+        options(std::move(options_)),
+        source_path(std::move(source_path_)) {}
 };
 
 // The user interrupted a long computation (checked between tiles/chunks).
@@ -33,10 +35,11 @@ struct InternalError : std::runtime_error {
 };
 
 // Throws InternalError when a condition that must hold does not.
-#define RK_ASSERT(cond, msg)                                                              \
-  do {                                                                                    \
-    if (!(cond)) throw ::rkeops::InternalError(std::string(msg) + " (" #cond ") at " +    \
-                                               __FILE__ + ":" + std::to_string(__LINE__)); \
+#define RK_ASSERT(cond, msg)                                                                 \
+  do {                                                                                       \
+    if (!(cond))                                                                             \
+      throw ::rkeops::InternalError(std::string(msg) + " (" #cond ") at " + __FILE__ + ":" + \
+                                    std::to_string(__LINE__));                               \
   } while (0)
 
 }  // namespace rkeops

@@ -12,29 +12,29 @@ namespace rkeops {
 
 // One input of the kernel, in position order.
 struct ArgInfo {
-  std::string name;   // alias name, or "" when written Var(...) in the formula
-  int cat = -1;       // CAT_I, CAT_J, CAT_P
+  std::string name;  // alias name, or "" when written Var(...) in the formula
+  int cat = -1;      // CAT_I, CAT_J, CAT_P
   int dim = 0;
 };
 
 // What keops_kernel() compiles.
 struct Formula {
   Graph g;
-  int root = -1;                 // F, the reduced expression
-  int weight = -1;               // the weight formula of *Weight reductions, else -1
-  int red = -1;                  // index into the reduction table
-  int axis = 1;                  // 1: reduce over j (rows indexed by i); 0: over i
+  int root = -1;    // F, the reduced expression
+  int weight = -1;  // the weight formula of *Weight reductions, else -1
+  int red = -1;     // index into the reduction table
+  int axis = 1;     // 1: reduce over j (rows indexed by i); 0: over i
   RedShape shape;
   int out_dim = 0;
-  std::vector<ArgInfo> args;     // by position
-  std::string text;              // the formula as the user wrote it
-  std::string root_text;         // the text of F inside the reduction, as written
+  std::vector<ArgInfo> args;  // by position
+  std::string text;           // the formula as the user wrote it
+  std::string root_text;      // the text of F inside the reduction, as written
   std::vector<std::string> aliases;
   const ReductionInfo& reduction() const { return reduction_info(red); }
   // Category of the variables a result row is indexed by (CAT_I when axis == 1).
   int outer_cat() const { return axis == 1 ? CAT_I : CAT_J; }
   int inner_cat() const { return axis == 1 ? CAT_J : CAT_I; }
-  std::string canonical() const;   // printed form, used in descriptions
+  std::string canonical() const;  // printed form, used in descriptions
 };
 
 // Parses `formula` with `aliases` ("x=Vi(3)", "y=Vj(1,3)", "p=Pm(1)", ...). Throws

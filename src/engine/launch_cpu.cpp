@@ -104,7 +104,8 @@ void* open_library(const std::string& path, std::string* err) {
 
 std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt) {
   std::string source = generate_cpu_source(f, opt.code, opt.include_dir);
-  std::string key = sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler) + "\n" + source);
+  std::string key =
+      sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler) + "\n" + source);
   DiskCache cache(opt.cache_dir);
   std::string path = cache.lookup_file(key, ".so");
   bool from_disk = !path.empty();

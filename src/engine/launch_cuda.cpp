@@ -32,7 +32,10 @@ GpuRunStats g_last_stats;
 template <class F>
 void parallel_rows(long long rows, long long work, int nthreads, const F& fn) {
   const int nt = std::max(1, std::min(nthreads, 16));
-  if (nt == 1 || work < (1LL << 18) || rows < 4LL * nt) { fn(0LL, rows); return; }
+  if (nt == 1 || work < (1LL << 18) || rows < 4LL * nt) {
+    fn(0LL, rows);
+    return;
+  }
   const long long step = ceil_div(rows, nt);
   std::vector<std::thread> th;
   for (int t = 1; t < nt; ++t) {
@@ -95,14 +98,20 @@ void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, l
           int nthreads) {
   if (f32) {
     float* d = static_cast<float*>(dst);
-    if (what == 0) pack_outer(in, c, r0, rows, d, nthreads);
-    else if (what == 1) pack_inner(in, c, r0, rows, d, nthreads);
-    else pack_params(in, c, d);
+    if (what == 0)
+      pack_outer(in, c, r0, rows, d, nthreads);
+    else if (what == 1)
+      pack_inner(in, c, r0, rows, d, nthreads);
+    else
+      pack_params(in, c, d);
   } else {
     double* d = static_cast<double*>(dst);
-    if (what == 0) pack_outer(in, c, r0, rows, d, nthreads);
-    else if (what == 1) pack_inner(in, c, r0, rows, d, nthreads);
-    else pack_params(in, c, d);
+    if (what == 0)
+      pack_outer(in, c, r0, rows, d, nthreads);
+    else if (what == 1)
+      pack_inner(in, c, r0, rows, d, nthreads);
+    else
+      pack_params(in, c, d);
   }
 }
 
@@ -124,8 +133,9 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
   const int out_dim = f.out_dim;
   if (code.uses_index && n_in > INT_MAX)
-    throw UserError("input", "the GPU backend returns 32-bit indices: reductions with indices over more than 2^31 - 1 "
-                             "points need rkeops_use_cpu()");
+    throw UserError("input",
+                    "the GPU backend returns 32-bit indices: reductions with indices over more than 2^31 - 1 "
+                    "points need rkeops_use_cpu()");
 
   // ---- plan: block size, chunks, splits of the inner range ----
   int block = 256;
@@ -133,12 +143,13 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     int r256 = dev.resident_blocks(0, 256), r128 = dev.resident_blocks(0, 128);
     if (r128 * 128 > r256 * 256) block = 128;
   }
-  const long long conc = std::max(1, dev.resident_blocks(0, block)) * static_cast<long long>(std::max(1, dev.sm_count()));
+  const long long conc =
+      std::max(1, dev.resident_blocks(0, block)) * static_cast<long long>(std::max(1, dev.sm_count()));
   const long long tile = code.tile;
-  const long long by = code.wy * e;                      // bytes per inner row
-  const long long bx = code.wx * e + out_dim * 8LL;      // bytes per outer row (inputs and results)
-  const long long sb = code.state_t * e + code.state_i * 4LL + code.state_c * e;   // per row and slot
-  const long long kStaging = 1LL << 30;                  // page-locked staging, at most
+  const long long by = code.wy * e;                  // bytes per inner row
+  const long long bx = code.wx * e + out_dim * 8LL;  // bytes per outer row (inputs and results)
+  const long long sb = code.state_t * e + code.state_i * 4LL + code.state_c * e;  // per row and slot
+  const long long kStaging = 1LL << 30;                                           // page-locked staging, at most
   // Device memory for our buffers: most of what is free (other CUDA users in the process keep
   // what they hold).
   long long budget = static_cast<long long>(static_cast<double>(dev.available_bytes()) * 0.8);
@@ -177,7 +188,8 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
   // never fewer than fill the GPU, within memory.
   const long long fill = conc * block;
-  long long ci = std::min(n_out, std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
+  long long ci =
+      std::min(n_out, std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
   ci = std::min(ci, 1LL << 30);
   const long long y_dev = resident ? y_total : cj * by;
   for (int it = 0; it < 3; ++it) {
@@ -232,7 +244,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     if (i0 == 0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
     if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(rows * code.wx * e));
     dev.mark(1);
-    std::vector<int> timed;   // the pieces whose marks were recorded in this chunk
+    std::vector<int> timed;  // the pieces whose marks were recorded in this chunk
     for (long long q = 0; q < nj; ++q) {
       const long long j0 = q * cj, jr = std::min(cj, n_in - j0);
       // resident: piece q has its own staging and device regions; streamed: one region, reused
@@ -394,8 +406,8 @@ class CudaBackend : public GpuBackend {
 
 class CudaKernel : public Kernel {
  public:
-  CudaKernel(Formula f, CudaCode code, int dev, CUmodule mod, int sms) : Kernel(std::move(f)), code_(std::move(code)),
-                                                                          dev_(dev), mod_(mod), sms_(sms) {
+  CudaKernel(Formula f, CudaCode code, int dev, CUmodule mod, int sms)
+      : Kernel(std::move(f)), code_(std::move(code)), dev_(dev), mod_(mod), sms_(sms) {
     CudaDriver* drv = CudaDriver::get(nullptr);
     drv->check(drv->cuModuleGetFunction(&reduce_, mod, "rk_reduce"), "cuModuleGetFunction(rk_reduce)");
     drv->check(drv->cuModuleGetFunction(&merge_, mod, "rk_merge"), "cuModuleGetFunction(rk_merge)");
@@ -491,9 +503,9 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
   const int amaj = arch / 10, amin = arch % 10;
   const std::vector<std::string> nv_opts = Nvrtc::options(amaj, amin, {}, cubin);
   const std::string ext = cubin ? ".cubin" : ".ptx";
-  const std::string key = sha256_hex(std::string(kEngineVersion) + "\ncuda abi " + std::to_string(kCudaAbiVersion) +
-                                     "\nNVRTC " + nv->version() + "\n" + join(nv_opts) + "\n" + ext + "\n" +
-                                     code.source);
+  const std::string key =
+      sha256_hex(std::string(kEngineVersion) + "\ncuda abi " + std::to_string(kCudaAbiVersion) + "\nNVRTC " +
+                 nv->version() + "\n" + join(nv_opts) + "\n" + ext + "\n" + code.source);
   DiskCache cache(opt.cache_dir);
   std::string image;
   CUmodule mod = nullptr;
@@ -515,8 +527,8 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
                          e.options, dump);
     }
     secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    log_msg("rkeops: compiled a GPU kernel (" + std::string(cubin ? "CUBIN sm_" : "PTX compute_") + std::to_string(arch) +
-            ") in " + std::to_string(secs) + " s");
+    log_msg("rkeops: compiled a GPU kernel (" + std::string(cubin ? "CUBIN sm_" : "PTX compute_") +
+            std::to_string(arch) + ") in " + std::to_string(secs) + " s");
     cache.store_bytes(key, ext, image);
     if (!load_module(drv, image, &mod, &why))
       throw UserError("gpu", "the CUDA driver refused the compiled kernel: " + why);
@@ -536,7 +548,8 @@ GpuStatus gpu_status(bool always_nvrtc) {
       s.driver = why;
     } else {
       int v = drv->driver_version();
-      s.driver = drv->library_path() + " (CUDA " + std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10) + ")";
+      s.driver =
+          drv->library_path() + " (CUDA " + std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10) + ")";
       for (int d = 0; d < drv->device_count(); ++d) {
         CudaDriver::DeviceInfo i = drv->info(d);
         GpuStatus::Device dv;

@@ -22,8 +22,8 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt);
 
 // What the GPU path can use (check_rkeops(), rkeops_use_gpu(), the automatic backend).
 struct GpuStatus {
-  bool usable = false;             // a device and NVRTC are both there
-  std::string driver, nvrtc;       // a description, or why it is not usable
+  bool usable = false;        // a device and NVRTC are both there
+  std::string driver, nvrtc;  // a description, or why it is not usable
   struct Device {
     std::string name;
     int cc_major = 0, cc_minor = 0, sm_count = 0;
@@ -43,7 +43,7 @@ double open_gpu_context(int device);
 // Time split and resources of the last GPU run (bench/gpu.R reads them via rk_gpu_info()).
 struct GpuRunStats {
   double convert_ms = 0, h2d_ms = 0, kernel_ms = 0, merge_ms = 0, d2h_ms = 0, total_ms = 0;
-  int regs = 0, local_bytes = 0, shared_bytes = 0;   // of rk_reduce (cuFuncGetAttribute)
+  int regs = 0, local_bytes = 0, shared_bytes = 0;  // of rk_reduce (cuFuncGetAttribute)
   int block = 0, nsplit = 1, chunks_outer = 1, chunks_inner = 1;
   long long grid_x = 0;
   double compile_seconds = 0;
@@ -58,26 +58,26 @@ GpuRunStats last_gpu_run();
 class GpuBackend {
  public:
   virtual ~GpuBackend() = default;
-  virtual size_t available_bytes() = 0;            // free device memory plus what buffer() holds
+  virtual size_t available_bytes() = 0;  // free device memory plus what buffer() holds
   virtual int sm_count() = 0;
-  virtual int resident_blocks(int fn, int block) = 0;   // blocks of `fn` (0 reduce, 1 merge) per SM
+  virtual int resident_blocks(int fn, int block) = 0;  // blocks of `fn` (0 reduce, 1 merge) per SM
   // Device buffer `slot`, reused between calls and grown when smaller than `bytes`.
   virtual uint64_t buffer(int slot, size_t bytes) = 0;
   // Page-locked host memory for staging, reused between calls.
   virtual void* staging(size_t bytes) = 0;
-  virtual void h2d(uint64_t dst, const void* src, size_t bytes) = 0;   // ordered on one stream
+  virtual void h2d(uint64_t dst, const void* src, size_t bytes) = 0;  // ordered on one stream
   virtual void d2h(void* dst, uint64_t src, size_t bytes) = 0;
   virtual void launch(int fn, unsigned grid_x, unsigned grid_y, unsigned block, void** args) = 0;
-  virtual void mark(int k) = 0;                    // timing mark k (0..31) on the stream
-  virtual void sync() = 0;                         // waits for everything; throws on errors
-  virtual double elapsed_ms(int a, int b) = 0;     // between two marks, after sync()
+  virtual void mark(int k) = 0;                 // timing mark k (0..31) on the stream
+  virtual void sync() = 0;                      // waits for everything; throws on errors
+  virtual double elapsed_ms(int a, int b) = 0;  // between two marks, after sync()
   // Resident inner rows above this size are converted, copied and reduced in pieces (up to 8).
   virtual long long piece_bytes() { return 32LL << 20; }
 };
 
 // Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim.
-void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
-                        const std::vector<Input>& in, const CallShape& shape, double* out,
-                        int nthreads, const std::function<bool()>& interrupted, GpuRunStats* stats);
+void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
+                        const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
+                        GpuRunStats* stats);
 
 }  // namespace rkeops

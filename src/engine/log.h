@@ -5,8 +5,8 @@
 
 namespace rkeops {
 using LogFn = std::function<void(const std::string&)>;
-void set_logger(LogFn fn);      // the glue installs an Rprintf-based logger
+void set_logger(LogFn fn);  // the glue installs an Rprintf-based logger
 void set_verbose(bool on);
 bool verbose();
-void log_msg(const std::string& msg);   // printed only when verbose
+void log_msg(const std::string& msg);  // printed only when verbose
 }  // namespace rkeops

@@ -82,8 +82,7 @@ Nvrtc* Nvrtc::get(std::string* why_not) {
   return instance;
 }
 
-std::unique_ptr<Nvrtc> Nvrtc::load(const std::vector<std::string>& candidates,
-                                   std::string* why_not) {
+std::unique_ptr<Nvrtc> Nvrtc::load(const std::vector<std::string>& candidates, std::string* why_not) {
   std::string why;
   try {
     std::unique_ptr<Nvrtc> nv(new Nvrtc());
@@ -93,12 +92,12 @@ std::unique_ptr<Nvrtc> Nvrtc::load(const std::vector<std::string>& candidates,
           "NVRTC (libnvrtc, from the CUDA toolkit 12 or 13) could not be loaded; set "
           "CUDA_HOME to the toolkit's directory. Loader said: " +
           nv->lib_.error();
-#define RK_NVRTC_FN(ret, name, symbol, params)                                            \
-  if (why.empty()) {                                                                      \
-    nv->name = reinterpret_cast<decltype(nv->name)>(nv->lib_.sym(symbol));                \
-    if (!nv->name)                                                                        \
-      why = std::string("NVRTC library ") + nv->lib_.path() + " lacks " + symbol + " (" + \
-            nv->lib_.error() + "): it is too old, CUDA 12 or later is needed";            \
+#define RK_NVRTC_FN(ret, name, symbol, params)                                                               \
+  if (why.empty()) {                                                                                         \
+    nv->name = reinterpret_cast<decltype(nv->name)>(nv->lib_.sym(symbol));                                   \
+    if (!nv->name)                                                                                           \
+      why = std::string("NVRTC library ") + nv->lib_.path() + " lacks " + symbol + " (" + nv->lib_.error() + \
+            "): it is too old, CUDA 12 or later is needed";                                                  \
   }
 #include "nvrtc_functions.def"
 #undef RK_NVRTC_FN
@@ -110,8 +109,7 @@ std::unique_ptr<Nvrtc> Nvrtc::load(const std::vector<std::string>& candidates,
       if (nv->nvrtcGetSupportedArchs(nv->archs_.data()) != NVRTC_SUCCESS) nv->archs_.clear();
       std::sort(nv->archs_.begin(), nv->archs_.end());
     }
-    if (why.empty() && nv->archs_.empty())
-      why = "nvrtcGetSupportedArchs failed for " + nv->lib_.path();
+    if (why.empty() && nv->archs_.empty()) why = "nvrtcGetSupportedArchs failed for " + nv->lib_.path();
     if (why.empty()) {
 #ifndef _WIN32
       // libnvrtc opens its builtins by bare soname; one already loaded with that soname is
@@ -139,26 +137,23 @@ int Nvrtc::best_arch_for(int cc) const {
   return best;
 }
 
-std::vector<std::string> Nvrtc::options(int cc_major, int cc_minor,
-                                        const std::vector<std::string>& extra_options,
+std::vector<std::string> Nvrtc::options(int cc_major, int cc_minor, const std::vector<std::string>& extra_options,
                                         bool want_cubin) {
   std::string arch = std::to_string(cc_major) + std::to_string(cc_minor);
   // sm_XY makes NVRTC emit a CUBIN (no driver JIT at load); compute_XY only PTX.
-  std::vector<std::string> opts = {(want_cubin ? "-arch=sm_" : "-arch=compute_") + arch,
-                                   "--std=c++17", "-default-device"};
+  std::vector<std::string> opts = {(want_cubin ? "-arch=sm_" : "-arch=compute_") + arch, "--std=c++17",
+                                   "-default-device"};
   opts.insert(opts.end(), extra_options.begin(), extra_options.end());
   return opts;
 }
 
-std::string Nvrtc::compile(const std::string& source, const std::string& name, int cc_major,
-                           int cc_minor, const std::vector<std::string>& extra_options,
-                           bool want_cubin) const {
+std::string Nvrtc::compile(const std::string& source, const std::string& name, int cc_major, int cc_minor,
+                           const std::vector<std::string>& extra_options, bool want_cubin) const {
   const std::vector<std::string> opts = options(cc_major, cc_minor, extra_options, want_cubin);
   const std::string compiler = "NVRTC " + version();
   ProgramGuard g{this};
   nvrtcResult r = nvrtcCreateProgram(&g.prog, source.c_str(), name.c_str(), 0, nullptr, nullptr);
-  if (r != NVRTC_SUCCESS)
-    throw InternalError(std::string("nvrtcCreateProgram failed: ") + nvrtcGetErrorString(r));
+  if (r != NVRTC_SUCCESS) throw InternalError(std::string("nvrtcCreateProgram failed: ") + nvrtcGetErrorString(r));
   std::vector<const char*> argv;
   for (const std::string& o : opts) argv.push_back(o.c_str());
   r = nvrtcCompileProgram(g.prog, static_cast<int>(argv.size()), argv.data());
@@ -172,9 +167,8 @@ std::string Nvrtc::compile(const std::string& source, const std::string& name, i
     while (!log.empty() && (log.back() == '\0' || log.back() == '\n')) log.pop_back();
   }
   if (r != NVRTC_SUCCESS)
-    throw CompileError(
-        compiler + " could not compile " + name + " (" + opts[0] + "): " + nvrtcGetErrorString(r),
-        log, compiler, join(opts), "");
+    throw CompileError(compiler + " could not compile " + name + " (" + opts[0] + "): " + nvrtcGetErrorString(r), log,
+                       compiler, join(opts), "");
   if (!log.empty()) log_msg(compiler + " messages for " + name + ":\n" + log);
 
   size_t size = 0;
@@ -194,8 +188,8 @@ std::string Nvrtc::compile(const std::string& source, const std::string& name, i
     }
   }
   if (r != NVRTC_SUCCESS || out.empty())
-    throw InternalError(compiler + " compiled " + name + " but returned no " +
-                        (want_cubin ? "CUBIN" : "PTX") + ": " + nvrtcGetErrorString(r));
+    throw InternalError(compiler + " compiled " + name + " but returned no " + (want_cubin ? "CUBIN" : "PTX") + ": " +
+                        nvrtcGetErrorString(r));
   return out;
 }
 

@@ -33,8 +33,7 @@ class Nvrtc {
   // be found or lacks a symbol. Never throws.
   static Nvrtc* get(std::string* why_not);
   // Loads from an explicit candidate list (tests); never throws.
-  static std::unique_ptr<Nvrtc> load(const std::vector<std::string>& candidates,
-                                     std::string* why_not);
+  static std::unique_ptr<Nvrtc> load(const std::vector<std::string>& candidates, std::string* why_not);
   // Where get() looks: lib64/, lib/ and lib/x64/ under $CUDA_HOME, $CUDA_PATH and
   // /usr/local/cuda (sonames .13, .12, unversioned), then the bare sonames.
   static std::vector<std::string> default_candidates();
@@ -51,16 +50,14 @@ class Nvrtc {
   int best_arch_for(int cc) const;
   // The full option list compile() passes: -arch, --std=c++17, -default-device, extra.
   // Part of the cache key.
-  static std::vector<std::string> options(int cc_major, int cc_minor,
-                                          const std::vector<std::string>& extra_options,
+  static std::vector<std::string> options(int cc_major, int cc_minor, const std::vector<std::string>& extra_options,
                                           bool want_cubin);
   // Compiles `source` (named `name` in the log) to a CUBIN for sm_XY, or to PTX for
   // compute_XY when want_cubin is false (text, without its trailing NUL). The log is always
   // fetched (logged when verbose); failure throws CompileError with the log, "NVRTC x.y",
   // the options and an empty source_path (the caller dumps the source).
-  std::string compile(const std::string& source, const std::string& name, int cc_major,
-                      int cc_minor, const std::vector<std::string>& extra_options,
-                      bool want_cubin) const;
+  std::string compile(const std::string& source, const std::string& name, int cc_major, int cc_minor,
+                      const std::vector<std::string>& extra_options, bool want_cubin) const;
 
 #define RK_NVRTC_FN(ret, name, symbol, params) ret(*name) params = nullptr;
 #include "nvrtc_functions.def"

@@ -22,18 +22,27 @@ int same(const Dims& d, const Params&, std::string* why) {  // equal dims, or di
   int m = 1;
   for (int x : d) m = x > m ? x : m;
   for (int x : d)
-    if (x != 1 && x != m) { *why = "operands must have the same dimension or dimension 1"; return 0; }
+    if (x != 1 && x != m) {
+      *why = "operands must have the same dimension or dimension 1";
+      return 0;
+    }
   return m;
 }
 int first(const Dims& d, const Params&, std::string*) { return d[0]; }
 int one(const Dims&, const Params&, std::string*) { return 1; }
 int equal2_to1(const Dims& d, const Params&, std::string* why) {  // two equal dims -> scalar
-  if (d[0] != d[1]) { *why = "both operands must have the same dimension"; return 0; }
+  if (d[0] != d[1]) {
+    *why = "both operands must have the same dimension";
+    return 0;
+  }
   return 1;
 }
 int bcast_to1(const Dims& d, const Params& p, std::string* why) { return same(d, p, why) ? 1 : 0; }
 int scalar_arg(const Dims& d, const Params&, std::string* why, int i) {
-  if (d[i] != 1) { *why = "argument " + std::to_string(i + 1) + " must have dimension 1"; return 0; }
+  if (d[i] != 1) {
+    *why = "argument " + std::to_string(i + 1) + " must have dimension 1";
+    return 0;
+  }
   return 1;
 }
 // Output dimensions are capped as variables' are (a dimension n emits n lines of code).
@@ -43,19 +52,31 @@ int too_big(long long n, std::string* why) {
   return 0;
 }
 int param0_dim(const Dims& d, const Params& p, std::string* why) {  // output dim = params[0] > 0
-  if (p[0] <= 0) { *why = "the dimension must be a positive integer"; return 0; }
+  if (p[0] <= 0) {
+    *why = "the dimension must be a positive integer";
+    return 0;
+  }
   if (p[0] > kMaxDim) return too_big(p[0], why);
-  if (!d.empty() && d[0] != 1) { *why = "the first argument must have dimension 1"; return 0; }
+  if (!d.empty() && d[0] != 1) {
+    *why = "the first argument must have dimension 1";
+    return 0;
+  }
   return p[0];
 }
 // Weight s of dim 1 (isotropic), D (diagonal) or D*D (full symmetric matrix) for x of dim D.
 int weight_ok(int s, int D) { return s == 1 || s == D || s == D * D; }
 int wsqnorm(const Dims& d, const Params&, std::string* why) {
-  if (!weight_ok(d[0], d[1])) { *why = "the weight must have dimension 1, D or D*D where D is the dimension of x"; return 0; }
+  if (!weight_ok(d[0], d[1])) {
+    *why = "the weight must have dimension 1, D or D*D where D is the dimension of x";
+    return 0;
+  }
   return 1;
 }
 int wsqdist(const Dims& d, const Params& p, std::string* why) {
-  if (d[1] != d[2]) { *why = "x and y must have the same dimension"; return 0; }
+  if (d[1] != d[2]) {
+    *why = "x and y must have the same dimension";
+    return 0;
+  }
   return wsqnorm({d[0], d[1]}, p, why);
 }
 
@@ -74,8 +95,8 @@ void emit_vec_extreme(Emitter& e, const char* cmp, bool arg) {
   std::string best = e.tmp(), idx = e.tmp();
   e.line("T " + best + " = " + e.a(0, 0) + "; T " + idx + " = T(0);");
   for (int k = 1; k < e.adim(0); ++k)
-    e.line("if (" + e.a(0, k) + " " + cmp + " " + best + ") { " + best + " = " + e.a(0, k) +
-           "; " + idx + " = T(" + std::to_string(k) + "); }");
+    e.line("if (" + e.a(0, k) + " " + cmp + " " + best + ") { " + best + " = " + e.a(0, k) + "; " + idx + " = T(" +
+           std::to_string(k) + "); }");
   e.line(e.o(0) + " = " + (arg ? idx : best) + ";");
 }
 void emit_vmin(Emitter& e, int) { emit_vec_extreme(e, "<", false); }
@@ -110,8 +131,7 @@ void emit_sqdist(Emitter& e, int) {
   if (D <= 8) {
     for (auto& d : diffs(e, 0, 1, D)) t.push_back(d + " * " + d);
   } else {  // squares of differences computed inline: one temporary live at a time
-    for (int k = 0; k < D; ++k)
-      t.push_back("rk_sq(" + e.a(0, k) + " - " + e.a(1, k) + ")");
+    for (int k = 0; k < D; ++k) t.push_back("rk_sq(" + e.a(0, k) + " - " + e.a(1, k) + ")");
   }
   e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
 }
@@ -141,8 +161,7 @@ void emit_wsqnorm(Emitter& e, int) { emit_weighted(e, 0, arg_refs(e, 1)); }
 void emit_wsqdist(Emitter& e, int) { emit_weighted(e, 0, diffs(e, 1, 2, e.adim(1))); }
 void emit_elem(Emitter& e, int) { e.line(e.o(0) + " = " + e.a(0, e.p(0)) + ";"); }
 void emit_elemt(Emitter& e, int) {  // ElemT(x, n, m): dim n, x at position m
-  for (int k = 0; k < e.node().dim; ++k)
-    e.line(e.o(k) + " = " + (k == e.p(1) ? e.a(0, 0) : std::string("T(0)")) + ";");
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + (k == e.p(1) ? e.a(0, 0) : std::string("T(0)")) + ";");
 }
 void emit_extract(Emitter& e, int) {
   for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(0, e.p(0) + k) + ";");
@@ -154,14 +173,12 @@ void emit_extractt(Emitter& e, int) {  // ExtractT(x, start, dim)
 }
 void emit_concat(Emitter& e, int) {
   int n = e.adim(0);
-  for (int k = 0; k < e.node().dim; ++k)
-    e.line(e.o(k) + " = " + (k < n ? e.a(0, k) : e.a(1, k - n)) + ";");
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + (k < n ? e.a(0, k) : e.a(1, k - n)) + ";");
 }
 void emit_onehot(Emitter& e, int) {
   std::string r = e.tmp();
   e.line("T " + r + " = rk_round0(" + e.a(0, 0) + ");");
-  for (int k = 0; k < e.node().dim; ++k)
-    e.line(e.o(k) + " = " + r + " == T(" + std::to_string(k) + ") ? T(1) : T(0);");
+  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + r + " == T(" + std::to_string(k) + ") ? T(1) : T(0);");
 }
 void emit_zero(Emitter& e, int) {
   for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = T(0);");
@@ -185,8 +202,7 @@ void emit_vecmat(Emitter& e, int) {  // v (n) times A (n x m, row-major)
 void emit_tensorprod(Emitter& e, int) {
   int n = e.adim(0), m = e.adim(1);
   for (int r = 0; r < n; ++r)
-    for (int c = 0; c < m; ++c)
-      e.line(e.o(r * m + c) + " = " + e.a(0, r) + " * " + e.a(1, c) + ";");
+    for (int c = 0; c < m; ++c) e.line(e.o(r * m + c) + " = " + e.a(0, r) + " * " + e.a(1, c) + ";");
 }
 
 // ---- derivatives that depend on the argument dimensions ----
@@ -194,7 +210,7 @@ void emit_tensorprod(Emitter& e, int) {
 //   ds = g |x|^2 (iso), g x^2 (diag), g x x^T (full);   dx = 2 g s x, or g (S + S^T) x (full).
 const char* d_wsqnorm(const Dims& d) {
   if (d[0] == d[1] * d[1] && d[1] > 1) return "g * TensorProd(b, b); g * (MatVecMult(a, b) + VecMatMult(b, a))";
-  return "g * Square(b); 2 * g * a * b";   // dim 1: the Square is summed back to g |x|^2
+  return "g * Square(b); 2 * g * a * b";  // dim 1: the Square is summed back to g |x|^2
 }
 // The same with x - y in place of x; the adjoint of y is minus that of x.
 const char* d_wsqdist(const Dims& d) {
@@ -339,7 +355,10 @@ bool OpInfo::params_fit(const std::vector<int>& params) const {
   for (const char* s = sig; *s; ++s) {
     if (*s == 'f') continue;
     if (at >= params.size()) return false;
-    if (*s == 'i') { ++at; continue; }
+    if (*s == 'i') {
+      ++at;
+      continue;
+    }
     if (params[at] < 0) return false;
     at += 1 + static_cast<size_t>(params[at]);
   }

@@ -11,8 +11,7 @@ namespace rkeops {
 class Emitter;
 
 // Returns the output dimension, or 0 and sets *why when the argument dimensions do not fit.
-using DimRule = int (*)(const std::vector<int>& dims, const std::vector<int>& params,
-                        std::string* why);
+using DimRule = int (*)(const std::vector<int>& dims, const std::vector<int>& params, std::string* why);
 // Emits the statements computing node `id` (see Emitter in codegen.h).
 using EmitFn = void (*)(Emitter& e, int id);
 
@@ -36,9 +35,9 @@ struct Deriv {
   const char* (*pick)(const std::vector<int>& dims) = nullptr;
   AdjointFn build = nullptr;
   constexpr Deriv() = default;
-  constexpr Deriv(const char* t) : tpl(t) {}                                   // NOLINT
-  constexpr Deriv(const char* (*p)(const std::vector<int>&)) : pick(p) {}      // NOLINT
-  constexpr Deriv(AdjointFn b) : build(b) {}                                   // NOLINT
+  constexpr Deriv(const char* t) : tpl(t) {}                               // NOLINT
+  constexpr Deriv(const char* (*p)(const std::vector<int>&)) : pick(p) {}  // NOLINT
+  constexpr Deriv(AdjointFn b) : build(b) {}                               // NOLINT
   bool defined() const { return tpl || pick || build; }
   // The template for arguments of dimensions `dims` (nullptr when there is no derivative).
   const char* get(const std::vector<int>& dims) const { return pick ? pick(dims) : tpl; }
@@ -46,7 +45,7 @@ struct Deriv {
 
 // One formula operation.
 struct OpInfo {
-  const char* name;    // formula name, e.g. "Exp"
+  const char* name;  // formula name, e.g. "Exp"
   // Arguments as written: 'f' a formula, 'i' an integer parameter, 't' a tuple of integers
   // written Ind(a,b,...), 'o' an optional trailing tuple (empty when left out). Parameters are
   // stored flat in the node: an integer as itself, a tuple as its length then its values.
@@ -56,7 +55,7 @@ struct OpInfo {
   EmitFn emit;         // custom emitter for vector operations (when scalar is nullptr)
   Deriv deriv = {};    // derivative (see Deriv); an operation without one cannot be differentiated
   size_t nargs() const;
-  size_t nparams() const;   // number of parameters written ('i', 't' and 'o' entries)
+  size_t nparams() const;  // number of parameters written ('i', 't' and 'o' entries)
   bool has_tuples() const;
   // Whether a flat parameter list has the layout of `sig`.
   bool params_fit(const std::vector<int>& params) const;
@@ -69,7 +68,7 @@ std::vector<std::vector<int>> split_params(const OpInfo& op, const std::vector<i
 extern const OpInfo kComplexOps[];
 extern const int kComplexOpCount;
 
-int find_op(const std::string& name);   // -1 when unknown
+int find_op(const std::string& name);  // -1 when unknown
 const OpInfo& op_info(int op);
 int op_count();
 std::vector<std::string> op_names();

@@ -17,8 +17,8 @@ using Params = std::vector<int>;
 // ---- dimension rules (real dimensions) ----
 bool even(int d, int i, std::string* why) {
   if (d % 2 == 0) return true;
-  *why = "argument " + std::to_string(i + 1) + " must be complex (an even dimension: re, im interleaved), got dimension " +
-         std::to_string(d);
+  *why = "argument " + std::to_string(i + 1) +
+         " must be complex (an even dimension: re, im interleaved), got dimension " + std::to_string(d);
   return false;
 }
 int cx_same(const Dims& d, const Params&, std::string* why) {  // equal, or a complex scalar broadcasts
@@ -33,8 +33,14 @@ int cx_half(const Dims& d, const Params&, std::string* why) { return even(d[0], 
 int cx_double(const Dims& d, const Params&, std::string*) { return 2 * d[0]; }
 int cx_to1(const Dims& d, const Params&, std::string* why) { return even(d[0], 0, why) ? 2 : 0; }
 int cx_sumt(const Dims& d, const Params& p, std::string* why) {  // ComplexSumT(f, n): n = real dim
-  if (d[0] != 2) { *why = "the first argument must be a complex scalar (dimension 2)"; return 0; }
-  if (p[0] <= 0 || p[0] % 2) { *why = "the output dimension must be a positive even integer"; return 0; }
+  if (d[0] != 2) {
+    *why = "the first argument must be a complex scalar (dimension 2)";
+    return 0;
+  }
+  if (p[0] <= 0 || p[0] % 2) {
+    *why = "the output dimension must be a positive even integer";
+    return 0;
+  }
   return p[0];
 }
 int cx_realscal(const Dims& d, const Params&, std::string* why) {  // a real scalar and a complex
@@ -167,19 +173,19 @@ const char* d_sub(const Dims& d) {
   if (scalar_arg(d, 1)) return "g; -ComplexSum(g)";
   return "g; -g";
 }
-const char* d_mult(const Dims& d) {   // d(ab) = b da + a db
+const char* d_mult(const Dims& d) {  // d(ab) = b da + a db
   if (scalar_arg(d, 0)) return "ComplexSum(ComplexMult(g, Conj(b))); ComplexMult(g, Conj(a))";
   if (scalar_arg(d, 1)) return "ComplexMult(g, Conj(b)); ComplexSum(ComplexMult(g, Conj(a)))";
   return "ComplexMult(g, Conj(b)); ComplexMult(g, Conj(a))";
 }
-const char* d_divide(const Dims& d) {   // d(a/b) = da / b - (a/b) db / b
+const char* d_divide(const Dims& d) {  // d(a/b) = da / b - (a/b) db / b
   if (scalar_arg(d, 0))
     return "ComplexSum(ComplexDivide(g, Conj(b))); -ComplexDivide(ComplexMult(g, Conj(out)), Conj(b))";
   if (scalar_arg(d, 1))
     return "ComplexDivide(g, Conj(b)); -ComplexSum(ComplexDivide(ComplexMult(g, Conj(out)), Conj(b)))";
   return "ComplexDivide(g, Conj(b)); -ComplexDivide(ComplexMult(g, Conj(out)), Conj(b))";
 }
-const char* d_realscal(const Dims& d) {   // r z: dr = <z, g>, dz = r g
+const char* d_realscal(const Dims& d) {  // r z: dr = <z, g>, dz = r g
   if (d[0] == 1) return "Scalprod(b, g); ComplexRealScal(a, g)";
   return "ComplexRealScal(b, g); Scalprod(a, g)";
 }
@@ -187,26 +193,26 @@ const char* d_realscal(const Dims& d) {   // r z: dr = <z, g>, dz = r g
 }  // namespace
 
 const OpInfo kComplexOps[] = {
-  // name              sig   dimension rule  scalar   emitter            derivative
-  {"ComplexAdd",       "ff", cx_same,        nullptr, emit_add,          d_add},
-  {"ComplexSubtract",  "ff", cx_same,        nullptr, emit_sub,          d_sub},
-  {"ComplexMult",      "ff", cx_same,        nullptr, emit_mult,         d_mult},
-  {"ComplexDivide",    "ff", cx_same,        nullptr, emit_divide,       d_divide},
-  {"ComplexExp",       "f",  cx_keep,        nullptr, emit_exp,          "ComplexMult(g, Conj(out))"},
-  // real f -> exp(i f)
-  {"ComplexExp1j",     "f",  cx_double,      nullptr, emit_exp1j,        "ComplexImag(ComplexMult(Conj(out), g))"},
-  // complex -> real: |z| (gradient z / |z|), |z|^2 (2 z), arg z in (-pi, pi] (i z / |z|^2), re, im
-  {"ComplexAbs",       "f",  cx_half,        nullptr, emit_abs,          "ComplexMult(Real2Complex(g / out), a)"},
-  {"ComplexSquareAbs", "f",  cx_half,        nullptr, emit_sqabs,        "2 * ComplexMult(Real2Complex(g), a)"},
-  {"ComplexAngle",     "f",  cx_half,        nullptr, emit_angle,        "ComplexMult(Imag2Complex(g / ComplexSquareAbs(a)), a)"},
-  {"ComplexReal",      "f",  cx_half,        nullptr, emit_real,         "Real2Complex(g)"},
-  {"ComplexImag",      "f",  cx_half,        nullptr, emit_imag,         "Imag2Complex(g)"},
-  {"Real2Complex",     "f",  cx_double,      nullptr, emit_real2complex, "ComplexReal(g)"},
-  {"Imag2Complex",     "f",  cx_double,      nullptr, emit_imag2complex, "ComplexImag(g)"},
-  {"Conj",             "f",  cx_keep,        nullptr, emit_conj,         "Conj(g)"},
-  {"ComplexSum",       "f",  cx_to1,         nullptr, emit_csum,         "ComplexSumT(g, @a)"},   // -> complex scalar
-  {"ComplexSumT",      "fi", cx_sumt,        nullptr, emit_csumt,        "ComplexSum(g)"},        // scalar -> n/2 copies
-  {"ComplexRealScal",  "ff", cx_realscal,    nullptr, emit_realscal,     d_realscal},             // real scalar * complex
+    // name              sig   dimension rule  scalar   emitter            derivative
+    {"ComplexAdd", "ff", cx_same, nullptr, emit_add, d_add},
+    {"ComplexSubtract", "ff", cx_same, nullptr, emit_sub, d_sub},
+    {"ComplexMult", "ff", cx_same, nullptr, emit_mult, d_mult},
+    {"ComplexDivide", "ff", cx_same, nullptr, emit_divide, d_divide},
+    {"ComplexExp", "f", cx_keep, nullptr, emit_exp, "ComplexMult(g, Conj(out))"},
+    // real f -> exp(i f)
+    {"ComplexExp1j", "f", cx_double, nullptr, emit_exp1j, "ComplexImag(ComplexMult(Conj(out), g))"},
+    // complex -> real: |z| (gradient z / |z|), |z|^2 (2 z), arg z in (-pi, pi] (i z / |z|^2), re, im
+    {"ComplexAbs", "f", cx_half, nullptr, emit_abs, "ComplexMult(Real2Complex(g / out), a)"},
+    {"ComplexSquareAbs", "f", cx_half, nullptr, emit_sqabs, "2 * ComplexMult(Real2Complex(g), a)"},
+    {"ComplexAngle", "f", cx_half, nullptr, emit_angle, "ComplexMult(Imag2Complex(g / ComplexSquareAbs(a)), a)"},
+    {"ComplexReal", "f", cx_half, nullptr, emit_real, "Real2Complex(g)"},
+    {"ComplexImag", "f", cx_half, nullptr, emit_imag, "Imag2Complex(g)"},
+    {"Real2Complex", "f", cx_double, nullptr, emit_real2complex, "ComplexReal(g)"},
+    {"Imag2Complex", "f", cx_double, nullptr, emit_imag2complex, "ComplexImag(g)"},
+    {"Conj", "f", cx_keep, nullptr, emit_conj, "Conj(g)"},
+    {"ComplexSum", "f", cx_to1, nullptr, emit_csum, "ComplexSumT(g, @a)"},       // -> complex scalar
+    {"ComplexSumT", "fi", cx_sumt, nullptr, emit_csumt, "ComplexSum(g)"},        // scalar -> n/2 copies
+    {"ComplexRealScal", "ff", cx_realscal, nullptr, emit_realscal, d_realscal},  // real scalar * complex
 };
 const int kComplexOpCount = static_cast<int>(sizeof kComplexOps / sizeof kComplexOps[0]);
 

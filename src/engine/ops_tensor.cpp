@@ -21,8 +21,8 @@
 namespace rkeops {
 namespace {
 
-constexpr long long kMaxDim = 100000;        // as the other operations' outputs
-constexpr long long kMaxTerms = 1000000;     // products emitted for one TensorDot
+constexpr long long kMaxDim = 100000;     // as the other operations' outputs
+constexpr long long kMaxTerms = 1000000;  // products emitted for one TensorDot
 
 // Saturates at 2^40 (shapes hold up to 16 entries of up to 9 digits each: no overflow).
 long long product(const std::vector<int>& v) {
@@ -62,30 +62,47 @@ bool is_permutation_of(const std::vector<int>& p, int n) {
 
 // A TensorDot's parameters, decoded and checked.
 struct Spec {
-  std::vector<int> da, db, ca, cb, perm;   // perm: free axis k -> output position perm[k]
-  std::vector<int> fa, fb;                 // free axes of a and b
-  std::vector<int> out_shape;              // output axes (after perm)
-  long long contracted = 1;                // number of terms of each output entry
+  std::vector<int> da, db, ca, cb, perm;  // perm: free axis k -> output position perm[k]
+  std::vector<int> fa, fb;                // free axes of a and b
+  std::vector<int> out_shape;             // output axes (after perm)
+  long long contracted = 1;               // number of terms of each output entry
 
   // Fails with a reason when the parameters or argument dimensions do not fit.
   bool decode(const std::vector<int>& dims, const std::vector<int>& params, std::string* why) {
     auto parts = split_params(op_info(find_op("TensorDot")), params);
-    da = parts[0]; db = parts[1]; ca = parts[2]; cb = parts[3]; perm = parts[4];
-    for (int x : da) if (x <= 0) { *why = "the shape of a must have positive entries"; return false; }
-    for (int x : db) if (x <= 0) { *why = "the shape of b must have positive entries"; return false; }
+    da = parts[0];
+    db = parts[1];
+    ca = parts[2];
+    cb = parts[3];
+    perm = parts[4];
+    for (int x : da)
+      if (x <= 0) {
+        *why = "the shape of a must have positive entries";
+        return false;
+      }
+    for (int x : db)
+      if (x <= 0) {
+        *why = "the shape of b must have positive entries";
+        return false;
+      }
     if (product(da) != dims[0]) {
-      *why = "the shape of a has " + std::to_string(product(da)) + " entries but a has dimension " + std::to_string(dims[0]);
+      *why = "the shape of a has " + std::to_string(product(da)) + " entries but a has dimension " +
+             std::to_string(dims[0]);
       return false;
     }
     if (product(db) != dims[1]) {
-      *why = "the shape of b has " + std::to_string(product(db)) + " entries but b has dimension " + std::to_string(dims[1]);
+      *why = "the shape of b has " + std::to_string(product(db)) + " entries but b has dimension " +
+             std::to_string(dims[1]);
       return false;
     }
-    if (ca.size() != cb.size()) { *why = "a and b must have as many contracted axes"; return false; }
+    if (ca.size() != cb.size()) {
+      *why = "a and b must have as many contracted axes";
+      return false;
+    }
     std::vector<char> used_a(da.size(), 0), used_b(db.size(), 0);
     for (size_t k = 0; k < ca.size(); ++k) {
-      if (ca[k] < 0 || ca[k] >= static_cast<int>(da.size()) || used_a[ca[k]] ||
-          cb[k] < 0 || cb[k] >= static_cast<int>(db.size()) || used_b[cb[k]]) {
+      if (ca[k] < 0 || ca[k] >= static_cast<int>(da.size()) || used_a[ca[k]] || cb[k] < 0 ||
+          cb[k] >= static_cast<int>(db.size()) || used_b[cb[k]]) {
         *why = "contracted axes must be distinct axes of a and of b";
         return false;
       }
@@ -100,7 +117,8 @@ struct Spec {
     fa = free_axes(static_cast<int>(da.size()), ca);
     fb = free_axes(static_cast<int>(db.size()), cb);
     const int nfree = static_cast<int>(fa.size() + fb.size());
-    if (perm.empty()) for (int k = 0; k < nfree; ++k) perm.push_back(k);
+    if (perm.empty())
+      for (int k = 0; k < nfree; ++k) perm.push_back(k);
     if (!is_permutation_of(perm, nfree)) {
       *why = "the permutation must hold each of 0.." + std::to_string(nfree - 1) + " once";
       return false;
@@ -128,8 +146,14 @@ int tensordot_dim(const std::vector<int>& dims, const std::vector<int>& params, 
   Spec s;
   if (!s.decode(dims, params, why)) return 0;
   long long n = product(s.out_shape);
-  if (n > kMaxDim) { *why = "the result would have dimension " + std::to_string(n) + ", more than " + std::to_string(kMaxDim); return 0; }
-  if (n * s.contracted > kMaxTerms) { *why = "the contraction has more than " + std::to_string(kMaxTerms) + " terms"; return 0; }
+  if (n > kMaxDim) {
+    *why = "the result would have dimension " + std::to_string(n) + ", more than " + std::to_string(kMaxDim);
+    return 0;
+  }
+  if (n * s.contracted > kMaxTerms) {
+    *why = "the contraction has more than " + std::to_string(kMaxTerms) + " terms";
+    return 0;
+  }
   return static_cast<int>(n);
 }
 
@@ -148,8 +172,10 @@ void emit_tensordot(Emitter& e, int) {
     long long base_a = 0, base_b = 0;
     for (int k = 0; k < nfree; ++k) {
       long long idx = (o / so[s.perm[k]]) % s.out_shape[s.perm[k]];
-      if (k < nfa) base_a += idx * sa[s.fa[k]];
-      else base_b += idx * sb[s.fb[k - nfa]];
+      if (k < nfa)
+        base_a += idx * sa[s.fa[k]];
+      else
+        base_b += idx * sb[s.fb[k - nfa]];
     }
     std::vector<std::string> terms;
     for (long long c = 0; c < s.contracted; ++c) {
@@ -191,7 +217,7 @@ int tensordot_adjoint(Graph& g, int id, int k, int go) {
   }
   // Free axes of the result, in order: g's remaining axes (side k's free axes, by output
   // position), then the other side's remaining axes (its contracted ones, in axis order).
-  std::vector<int> gfree = free_axes(nfree, cg);   // output positions, increasing
+  std::vector<int> gfree = free_axes(nfree, cg);  // output positions, increasing
   std::vector<int> perm;
   for (int pos : gfree) {
     int q = static_cast<int>(std::find(s.perm.begin(), s.perm.end(), pos) - s.perm.begin());
@@ -208,13 +234,22 @@ int tensordot_adjoint(Graph& g, int id, int k, int go) {
 
 int bspline_dim(const std::vector<int>& dims, const std::vector<int>& params, std::string* why) {
   const int order = params[0];
-  if (order < 0) { *why = "the order must be >= 0"; return 0; }
-  if (dims[1] != 1) { *why = "B-splines are evaluated at a scalar: x must have dimension 1"; return 0; }
+  if (order < 0) {
+    *why = "the order must be >= 0";
+    return 0;
+  }
+  if (dims[1] != 1) {
+    *why = "B-splines are evaluated at a scalar: x must have dimension 1";
+    return 0;
+  }
   if (dims[0] < order + 2) {
     *why = "B-splines of order " + std::to_string(order) + " need at least " + std::to_string(order + 2) + " knots";
     return 0;
   }
-  if (1LL * dims[0] * (order + 1) > kMaxTerms) { *why = "too many knots for this order"; return 0; }
+  if (1LL * dims[0] * (order + 1) > kMaxTerms) {
+    *why = "too many knots for this order";
+    return 0;
+  }
   return dims[0] - order - 1;
 }
 
@@ -222,18 +257,19 @@ int bspline_dim(const std::vector<int>& dims, const std::vector<int>& params, st
 // (0 where the knots coincide: B_i^(p-1) is 0 there too). The knots get no derivative.
 int bspline_adjoint(Graph& g, int id, int k, int go) {
   const Node n = g[id];
-  if (k == 0)
-    throw UserError("formula", "BSpline can be differentiated with respect to x, not to its knots");
+  if (k == 0) throw UserError("formula", "BSpline can be differentiated with respect to x, not to its knots");
   const int p = n.params[0];
-  if (p == 0) return -1;   // piecewise constant
-  const int knots = n.args[0], x = n.args[1], nk = g[knots].dim, m = nk - p;   // m = dim of order p - 1
+  if (p == 0) return -1;                                                      // piecewise constant
+  const int knots = n.args[0], x = n.args[1], nk = g[knots].dim, m = nk - p;  // m = dim of order p - 1
   int lower = simplified_call(g, "BSpline", {knots, x}, {p - 1});
-  int delta = simplified_call(g, "Subtract", {simplified_call(g, "Extract", {knots}, {p, m}),
-                                              simplified_call(g, "Extract", {knots}, {0, m})});
-  int c = simplified_call(g, "IfElse", {simplified_call(g, "Minus", {delta}), g.constant(0, true),
-                                        simplified_call(g, "Divide", {simplified_call(g, "Mult", {g.constant(p, true), lower}), delta})});
-  int d = simplified_call(g, "Subtract", {simplified_call(g, "Extract", {c}, {0, m - 1}),
-                                          simplified_call(g, "Extract", {c}, {1, m - 1})});
+  int delta = simplified_call(
+      g, "Subtract", {simplified_call(g, "Extract", {knots}, {p, m}), simplified_call(g, "Extract", {knots}, {0, m})});
+  int c = simplified_call(
+      g, "IfElse",
+      {simplified_call(g, "Minus", {delta}), g.constant(0, true),
+       simplified_call(g, "Divide", {simplified_call(g, "Mult", {g.constant(p, true), lower}), delta})});
+  int d = simplified_call(
+      g, "Subtract", {simplified_call(g, "Extract", {c}, {0, m - 1}), simplified_call(g, "Extract", {c}, {1, m - 1})});
   return simplified_call(g, "Scalprod", {go, d});
 }
 

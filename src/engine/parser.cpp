@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <map>
 
-#include "errors.h"
 #include "autodiff.h"
 #include "codegen.h"
+#include "errors.h"
 #include "formula.h"
 #include "ops.h"
 #include "simplify.h"
@@ -25,15 +25,15 @@ enum class Tok { Ident, Int, Num, Sym, End };
 struct Token {
   Tok kind;
   std::string text;
-  size_t pos;   // byte offset in the source
+  size_t pos;  // byte offset in the source
 };
 
 // Error with the source line and a caret under the 1-based column.
-[[noreturn]] void fail(const std::string& what, const std::string& src, size_t pos,
-                       const std::string& msg, const std::string& kind = "formula") {
+[[noreturn]] void fail(const std::string& what, const std::string& src, size_t pos, const std::string& msg,
+                       const std::string& kind = "formula") {
   std::string caret(pos, ' ');
-  throw UserError(kind, msg + " at column " + std::to_string(pos + 1) + " of " + what + ":\n  " +
-                            src + "\n  " + caret + "^");
+  throw UserError(kind,
+                  msg + " at column " + std::to_string(pos + 1) + " of " + what + ":\n  " + src + "\n  " + caret + "^");
 }
 
 std::vector<Token> lex(const std::string& s, const std::string& what) {
@@ -41,15 +41,23 @@ std::vector<Token> lex(const std::string& s, const std::string& what) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (std::isspace(c)) { ++i; continue; }
+    if (std::isspace(c)) {
+      ++i;
+      continue;
+    }
     size_t start = i;
     if (std::isalpha(c) || c == '_') {
       while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_' || s[i] == '.')) ++i;
       out.push_back({Tok::Ident, s.substr(start, i - start), start});
-    } else if (std::isdigit(c) || (c == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
+    } else if (std::isdigit(c) ||
+               (c == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
       bool real = false;
       while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-      if (i < s.size() && s[i] == '.') { real = true; ++i; while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i; }
+      if (i < s.size() && s[i] == '.') {
+        real = true;
+        ++i;
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+      }
       if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
         size_t k = i + 1;
         if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
@@ -74,7 +82,10 @@ std::vector<Token> lex(const std::string& s, const std::string& what) {
   return out;
 }
 
-struct Alias { int cat, pos, dim; size_t src_index; };
+struct Alias {
+  int cat, pos, dim;
+  size_t src_index;
+};
 
 // Parses formulas (parse_top) and, with `bound` set, the expressions of derivative templates
 // and rewrite rules (names bound to existing nodes; nodes built through the rewrite rules).
@@ -93,8 +104,7 @@ class Parser {
 
   void parse_top() {
     const Token& t = peek();
-    if (t.kind != Tok::Ident || t.text.size() < 11 ||
-        t.text.compare(t.text.size() - 10, 10, "_Reduction") != 0)
+    if (t.kind != Tok::Ident || t.text.size() < 11 || t.text.compare(t.text.size() - 10, 10, "_Reduction") != 0)
       error(t, "the formula must be a reduction such as Sum_Reduction(F, 1)");
     std::string name = t.text.substr(0, t.text.size() - 10);
     int r = find_reduction(name);
@@ -110,14 +120,13 @@ class Parser {
     if (info.extra == Extra::K) {
       f_->shape.K = int_literal("K");
       if (f_->shape.K < 1) error(prev(), "K must be at least 1");
-      if (1LL * f_->shape.K * g_[f_->root].dim > 100000)   // K x dim F values per result row
+      if (1LL * f_->shape.K * g_[f_->root].dim > 100000)  // K x dim F values per result row
         error(prev(), "K x (dimension of F) must be at most 100000");
       expect(",");
       f_->axis = axis();
     } else if (info.extra == Extra::Weight) {
       // Both orders are accepted: (F, axis, weight) as keopscore, and (F, weight, axis).
-      if (peek().kind == Tok::Int && (peek(1).text == ")" || peek(1).text == ",") &&
-          (peek(1).text == ",")) {
+      if (peek().kind == Tok::Int && (peek(1).text == ")" || peek(1).text == ",") && (peek(1).text == ",")) {
         f_->axis = axis();
         expect(",");
         f_->weight = expr();
@@ -143,7 +152,10 @@ class Parser {
   const Token& prev() const { return toks_[i_ ? i_ - 1 : 0]; }
   const Token& next() { return toks_[i_ < toks_.size() - 1 ? i_++ : i_]; }
   bool accept(const char* sym) {
-    if (peek().kind == Tok::Sym && peek().text == sym) { next(); return true; }
+    if (peek().kind == Tok::Sym && peek().text == sym) {
+      next();
+      return true;
+    }
     return false;
   }
   [[noreturn]] void error(const Token& t, const std::string& msg, const std::string& kind = "formula") {
@@ -219,7 +231,11 @@ class Parser {
 
   int expr() {
     // Deeply nested input would otherwise exhaust the stack.
-    struct Depth { int& d; explicit Depth(int& x) : d(++x) {} ~Depth() { --d; } } guard(depth_);
+    struct Depth {
+      int& d;
+      explicit Depth(int& x) : d(++x) {}
+      ~Depth() { --d; }
+    } guard(depth_);
     if (depth_ > 256) error(peek(), "the formula is nested too deeply");
     int a = additive();
     while (peek().kind == Tok::Sym && peek().text == "|") {
@@ -248,7 +264,11 @@ class Parser {
     return a;
   }
   int unary() {
-    struct Depth { int& d; explicit Depth(int& x) : d(++x) {} ~Depth() { --d; } } guard(depth_);
+    struct Depth {
+      int& d;
+      explicit Depth(int& x) : d(++x) {}
+      ~Depth() { --d; }
+    } guard(depth_);
     if (depth_ > 256) error(peek(), "the formula is nested too deeply");
     if (accept("+")) return unary();
     if (peek().kind == Tok::Sym && peek().text == "-") {
@@ -308,9 +328,9 @@ class Parser {
       if (it == aliases_.end()) {
         std::string known;
         for (auto& kv : aliases_) known += (known.empty() ? "" : ", ") + kv.first;
-        error(t, "undeclared variable '" + t.text + "'" +
-                     (known.empty() ? std::string(" (no variable is declared in args)")
-                                    : " (declared: " + known + ")"));
+        error(t,
+              "undeclared variable '" + t.text + "'" +
+                  (known.empty() ? std::string(" (no variable is declared in args)") : " (declared: " + known + ")"));
       }
       return g_.var(it->second.cat, it->second.pos, it->second.dim);
     }
@@ -345,8 +365,8 @@ class Parser {
       if (name == "IntInv" && n == 0) error(t, "IntInv(0) divides by zero");
       return name == "IntCst" ? g_.constant(n, true) : g_.constant(1.0 / n, false);
     }
-    if (name == "Grad" || name == "Diff" || name == "GradFromPos" || name == "Laplacian" ||
-        name == "Divergence" || name == "GradMatrix")
+    if (name == "Grad" || name == "Diff" || name == "GradFromPos" || name == "Laplacian" || name == "Divergence" ||
+        name == "GradMatrix")
       return derivative(t);
     if (name == "Kron") return kron(t);
     int op = find_op(name);
@@ -358,15 +378,21 @@ class Parser {
     const OpInfo& info = op_info(op);
     std::vector<int> args, params;
     for (const char* s = info.sig; *s; ++s) {
-      if (*s == 'o' && peek().kind == Tok::Sym && peek().text == ")") { params.push_back(0); continue; }
+      if (*s == 'o' && peek().kind == Tok::Sym && peek().text == ")") {
+        params.push_back(0);
+        continue;
+      }
       if (s != info.sig) expect(",");
-      if (*s == 'f') args.push_back(expr());
-      else if (*s == 'i') params.push_back(int_literal("an integer parameter"));
-      else tuple(&params);
+      if (*s == 'f')
+        args.push_back(expr());
+      else if (*s == 'i')
+        params.push_back(int_literal("an integer parameter"));
+      else
+        tuple(&params);
     }
     if (!accept(")")) {
-      error(peek(), name + " takes " + std::to_string(std::string(info.sig).size()) + " argument(s): " +
-                        signature_text(info));
+      error(peek(),
+            name + " takes " + std::to_string(std::string(info.sig).size()) + " argument(s): " + signature_text(info));
     }
     return build(t, [&] { return mk(op, args, params); });
   }
@@ -388,9 +414,9 @@ class Parser {
     const int n = pa[0];
     std::vector<int> params = pa;
     params.insert(params.end(), pb.begin(), pb.end());
-    params.push_back(0);   // no contraction
+    params.push_back(0);  // no contraction
     params.push_back(0);
-    params.push_back(2 * n);   // natural axis k of a goes to 2k, axis k of b to 2k + 1
+    params.push_back(2 * n);  // natural axis k of a goes to 2k, axis k of b to 2k + 1
     for (int k = 0; k < n; ++k) params.push_back(2 * k);
     for (int k = 0; k < n; ++k) params.push_back(2 * k + 1);
     return build(t, [&] { return mk("TensorDot", {a, b}, params); });
@@ -432,7 +458,7 @@ class Parser {
       });
     } catch (const UserError& e) {
       if (e.kind != "formula") throw;
-      fail("the formula", src_, t.pos, e.what());   // e.g. an operation with no derivative
+      fail("the formula", src_, t.pos, e.what());  // e.g. an operation with no derivative
     }
   }
   // Which nodes `root` depends on.
@@ -450,9 +476,10 @@ class Parser {
     int nf = 0, ni = 0;
     for (const char* c = info.sig; *c; ++c) {
       if (c != info.sig) s += ", ";
-      s += (*c == 'f') ? "formula" + std::to_string(++nf)
+      s += (*c == 'f')   ? "formula" + std::to_string(++nf)
            : (*c == 'i') ? "integer" + std::to_string(++ni)
-           : (*c == 't') ? std::string("Ind(...)") : std::string("[Ind(...)]");
+           : (*c == 't') ? std::string("Ind(...)")
+                         : std::string("[Ind(...)]");
     }
     return s + ")";
   }
@@ -464,7 +491,7 @@ class Parser {
   size_t i_ = 0;
   int depth_ = 0;
   std::map<std::string, Alias> aliases_;
-  const std::map<std::string, int>* bound_ = nullptr;   // template mode: names -> nodes
+  const std::map<std::string, int>* bound_ = nullptr;  // template mode: names -> nodes
   bool simplify_ = false;                              // build through the rewrite rules
 };
 
@@ -472,15 +499,13 @@ class Parser {
 Alias parse_alias(const std::string& a, size_t index, std::string* name) {
   std::string what = "alias " + std::to_string(index + 1) + " in args";
   std::vector<Token> t = lex(a, what);
-  auto bad = [&](size_t k, const std::string& msg) -> Alias {
-    fail(what, a, t[std::min(k, t.size() - 1)].pos, msg);
-  };
+  auto bad = [&](size_t k, const std::string& msg) -> Alias { fail(what, a, t[std::min(k, t.size() - 1)].pos, msg); };
   if (t.size() < 2 || t[0].kind != Tok::Ident || t[1].text != "=")
     return bad(0, "expected name=Vi(dim), name=Vj(dim) or name=Pm(dim)");
   *name = t[0].text;
-  if (find_op(*name) >= 0 || *name == "Var" || *name == "Vi" || *name == "Vj" || *name == "Pm" ||
-      *name == "IntCst" || *name == "IntInv" || *name == "Grad" || *name == "Diff" ||
-      *name == "GradFromPos" || *name == "Laplacian" || *name == "Divergence" || *name == "GradMatrix")
+  if (find_op(*name) >= 0 || *name == "Var" || *name == "Vi" || *name == "Vj" || *name == "Pm" || *name == "IntCst" ||
+      *name == "IntInv" || *name == "Grad" || *name == "Diff" || *name == "GradFromPos" || *name == "Laplacian" ||
+      *name == "Divergence" || *name == "GradMatrix")
     return bad(0, "the name '" + *name + "' is reserved for an operation");
   if (t.size() < 3 || t[2].kind != Tok::Ident) return bad(2, "expected Vi, Vj, Pm or Var");
   std::string kind = t[2].text;
@@ -494,8 +519,14 @@ Alias parse_alias(const std::string& a, size_t index, std::string* name) {
     if (t[k].text.size() > 9) return bad(k, "integer too large");
     nums.push_back(std::atoi(t[k].text.c_str()));
     ++k;
-    if (t[k].text == ",") { ++k; continue; }
-    if (t[k].text == ")") { ++k; break; }
+    if (t[k].text == ",") {
+      ++k;
+      continue;
+    }
+    if (t[k].text == ")") {
+      ++k;
+      break;
+    }
     return bad(k, "expected ',' or ')'");
   }
   if (t[k].kind != Tok::End) return bad(k, "unexpected text after the alias");
@@ -528,8 +559,7 @@ Formula parse_formula(const std::string& formula, const std::vector<std::string>
   for (size_t k = 0; k < aliases.size(); ++k) {
     std::string name;
     Alias al = parse_alias(aliases[k], k, &name);
-    if (table.count(name))
-      throw UserError("formula", "the name '" + name + "' is declared twice in args");
+    if (table.count(name)) throw UserError("formula", "the name '" + name + "' is declared twice in args");
     table[name] = al;
   }
   for (auto& kv : table) f.g.set_var_name(kv.second.cat, kv.second.pos, kv.second.dim, kv.first);
@@ -547,8 +577,8 @@ Formula parse_formula(const std::string& formula, const std::vector<std::string>
   for (auto& kv : table) {
     ArgInfo& a = f.args[kv.second.pos];
     if (a.cat >= 0)
-      throw UserError("formula", "position " + std::to_string(kv.second.pos) +
-                                     " is declared twice in args ('" + a.name + "' and '" + kv.first + "')");
+      throw UserError("formula", "position " + std::to_string(kv.second.pos) + " is declared twice in args ('" +
+                                     a.name + "' and '" + kv.first + "')");
     a = {kv.first, kv.second.cat, kv.second.dim};
   }
   for (auto& u : used) {
@@ -558,9 +588,9 @@ Formula parse_formula(const std::string& formula, const std::vector<std::string>
     } else if (a.cat != u.cat || a.dim != u.dim) {
       static const char* cats[] = {"Vi", "Vj", "Pm"};
       throw UserError("dimension", "the variable at position " + std::to_string(u.pos) +
-                                       (a.name.empty() ? "" : " ('" + a.name + "')") + " is used as " +
-                                       cats[u.cat] + "(" + std::to_string(u.dim) + ") but declared as " +
-                                       cats[a.cat] + "(" + std::to_string(a.dim) + ")");
+                                       (a.name.empty() ? "" : " ('" + a.name + "')") + " is used as " + cats[u.cat] +
+                                       "(" + std::to_string(u.dim) + ") but declared as " + cats[a.cat] + "(" +
+                                       std::to_string(a.dim) + ")");
     }
   }
   for (int k = 0; k < n; ++k)
@@ -579,12 +609,11 @@ std::string Formula::canonical() const {
   return s + ")";
 }
 
-
 namespace {
 
 // Replaces "#k" by params[k] and "@name" by the dimension of the bound node `name`.
-std::string expand_template(const Graph& g, const std::string& text,
-                            const std::map<std::string, int>& bound, const std::vector<int>& params) {
+std::string expand_template(const Graph& g, const std::string& text, const std::map<std::string, int>& bound,
+                            const std::vector<int>& params) {
   std::string out;
   for (size_t i = 0; i < text.size();) {
     char c = text[i];
@@ -627,13 +656,18 @@ class PatternParser {
   const Token& peek() const { return toks_[i_]; }
   const Token& next() { return toks_[i_ < toks_.size() - 1 ? i_++ : i_]; }
   bool accept(const char* s) {
-    if (peek().kind == Tok::Sym && peek().text == s) { next(); return true; }
+    if (peek().kind == Tok::Sym && peek().text == s) {
+      next();
+      return true;
+    }
     return false;
   }
   [[noreturn]] void bad(const std::string& msg) {
     throw InternalError("rewrite rule '" + src_ + "': " + msg + " at column " + std::to_string(peek().pos + 1));
   }
-  void expect(const char* s) { if (!accept(s)) bad(std::string("expected '") + s + "'"); }
+  void expect(const char* s) {
+    if (!accept(s)) bad(std::string("expected '") + s + "'");
+  }
   static Pattern call(const char* op, std::vector<Pattern> args) {
     Pattern p;
     p.kind = Pattern::Call;
@@ -665,7 +699,10 @@ class PatternParser {
   Pattern unary() {
     if (!accept("-")) return primary();
     Pattern a = unary();
-    if (a.kind == Pattern::Number) { a.value = -a.value; return a; }   // as the formula parser
+    if (a.kind == Pattern::Number) {
+      a.value = -a.value;
+      return a;
+    }  // as the formula parser
     return call("Minus", {a});
   }
   Pattern primary() {

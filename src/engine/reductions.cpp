@@ -19,10 +19,18 @@ int dim_2d(const S& s) { return 2 * s.d; }
 int dim_2kd(const S& s) { return 2 * s.K * s.d; }
 
 // ---- Sum: st[k] = sum of f(k) ----
-void sum_init(RedCode& c, const S& s) { for (int k = 0; k < s.d; ++k) c.line(at(c.st, k) + " = T(0);"); }
-void sum_acc(RedCode& c, const S& s) { for (int k = 0; k < s.d; ++k) c.line(at(c.st, k) + " += " + c.f(k) + ";"); }
-void sum_merge(RedCode& c, const S& s) { for (int k = 0; k < s.d; ++k) c.line(at(c.st, k) + " += " + at(c.st2, k) + ";"); }
-void sum_final(RedCode& c, const S& s) { for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = " + at(c.st, k) + ";"); }
+void sum_init(RedCode& c, const S& s) {
+  for (int k = 0; k < s.d; ++k) c.line(at(c.st, k) + " = T(0);");
+}
+void sum_acc(RedCode& c, const S& s) {
+  for (int k = 0; k < s.d; ++k) c.line(at(c.st, k) + " += " + c.f(k) + ";");
+}
+void sum_merge(RedCode& c, const S& s) {
+  for (int k = 0; k < s.d; ++k) c.line(at(c.st, k) + " += " + at(c.st2, k) + ";");
+}
+void sum_final(RedCode& c, const S& s) {
+  for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = " + at(c.st, k) + ";");
+}
 
 // ---- Min / Max and their arg-indices: value in st, index in si; the first index wins ties ----
 template <bool IsMin>
@@ -33,22 +41,27 @@ void ext_init(RedCode& c, const S& s) {
 template <bool IsMin>
 void ext_acc(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k)
-    c.line("if (" + c.f(k) + (IsMin ? " < " : " > ") + at(c.st, k) + ") { " + at(c.st, k) + " = " +
-           c.f(k) + "; " + at(c.si, k) + " = " + c.j + "; }");
+    c.line("if (" + c.f(k) + (IsMin ? " < " : " > ") + at(c.st, k) + ") { " + at(c.st, k) + " = " + c.f(k) + "; " +
+           at(c.si, k) + " = " + c.j + "; }");
 }
 template <bool IsMin>
 void ext_merge(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k)
     c.line("if (" + at(c.st2, k) + (IsMin ? " < " : " > ") + at(c.st, k) + " || (" + at(c.st2, k) +
-           " == " + at(c.st, k) + " && " + at(c.si2, k) + " >= 0 && (" + at(c.si, k) + " < 0 || " +
-           at(c.si2, k) + " < " + at(c.si, k) + "))) { " + at(c.st, k) + " = " + at(c.st2, k) +
-           "; " + at(c.si, k) + " = " + at(c.si2, k) + "; }");
+           " == " + at(c.st, k) + " && " + at(c.si2, k) + " >= 0 && (" + at(c.si, k) + " < 0 || " + at(c.si2, k) +
+           " < " + at(c.si, k) + "))) { " + at(c.st, k) + " = " + at(c.st2, k) + "; " + at(c.si, k) + " = " +
+           at(c.si2, k) + "; }");
 }
-void val_final(RedCode& c, const S& s) { for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = " + at(c.st, k) + ";"); }
-void arg_final(RedCode& c, const S& s) { for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");"); }
+void val_final(RedCode& c, const S& s) {
+  for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = " + at(c.st, k) + ";");
+}
+void arg_final(RedCode& c, const S& s) {
+  for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");");
+}
 void valarg_final(RedCode& c, const S& s) {
   val_final(c, s);
-  for (int k = 0; k < s.d; ++k) c.line(c.out(s.d + k) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");");
+  for (int k = 0; k < s.d; ++k)
+    c.line(c.out(s.d + k) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");");
 }
 
 // ---- KMin family: per coordinate k, the K smallest values sorted, st[k*K + r] ----
@@ -59,19 +72,18 @@ void kmin_init(RedCode& c, const S& s) {
 // so among equal values the earlier index stays ahead).
 std::string kmin_insert(const RedCode& c, const S& s, int k, const std::string& v, const std::string& jj) {
   std::string base = I(k * s.K), last = I(k * s.K + s.K - 1);
-  return "if (" + v + " < " + c.st + "[" + last + "]) { int r = " + I(s.K - 1) + "; while (r > 0 && " +
-         v + " < " + c.st + "[" + base + " + r - 1]) { " + c.st + "[" + base + " + r] = " + c.st + "[" +
-         base + " + r - 1]; " + c.si + "[" + base + " + r] = " + c.si + "[" + base + " + r - 1]; --r; } " +
-         c.st + "[" + base + " + r] = " + v + "; " + c.si + "[" + base + " + r] = " + jj + "; }";
+  return "if (" + v + " < " + c.st + "[" + last + "]) { int r = " + I(s.K - 1) + "; while (r > 0 && " + v + " < " +
+         c.st + "[" + base + " + r - 1]) { " + c.st + "[" + base + " + r] = " + c.st + "[" + base + " + r - 1]; " +
+         c.si + "[" + base + " + r] = " + c.si + "[" + base + " + r - 1]; --r; } " + c.st + "[" + base +
+         " + r] = " + v + "; " + c.si + "[" + base + " + r] = " + jj + "; }";
 }
 void kmin_acc(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k) c.line(kmin_insert(c, s, k, c.f(k), c.j));
 }
 void kmin_merge(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k)
-    c.line("for (int q = 0; q < " + I(s.K) + "; ++q) { T v_ = " + c.st2 + "[" + I(k * s.K) +
-           " + q]; long long jj_ = " + c.si2 + "[" + I(k * s.K) + " + q]; if (jj_ < 0) break; " +
-           kmin_insert(c, s, k, "v_", "jj_") + " }");
+    c.line("for (int q = 0; q < " + I(s.K) + "; ++q) { T v_ = " + c.st2 + "[" + I(k * s.K) + " + q]; long long jj_ = " +
+           c.si2 + "[" + I(k * s.K) + " + q]; if (jj_ < 0) break; " + kmin_insert(c, s, k, "v_", "jj_") + " }");
 }
 // Output layout: for each rank r, the d coordinates (row-major K x d, as KeOps).
 void kmin_final(RedCode& c, const S& s) {
@@ -87,7 +99,8 @@ void kminargkmin_final(RedCode& c, const S& s) {
   kmin_final(c, s);
   for (int r = 0; r < s.K; ++r)
     for (int k = 0; k < s.d; ++k)
-      c.line(c.out(s.K * s.d + r * s.d + k) + " = double(" + at(c.si, k * s.K + r) + " < 0 ? 0 : " + at(c.si, k * s.K + r) + ");");
+      c.line(c.out(s.K * s.d + r * s.d + k) + " = double(" + at(c.si, k * s.K + r) +
+             " < 0 ? 0 : " + at(c.si, k * s.K + r) + ");");
 }
 
 // ---- max-shifted exponential sums: st[0] = m (running max of f), st[1 + k] = sum exp(f - m) w_k ----
@@ -110,12 +123,13 @@ void shift_acc(RedCode& c, const S& s) {
 void shift_merge(RedCode& c, const S& s) {
   std::string m = at(c.st, 0), m2 = at(c.st2, 0);
   std::string grow = "T sc_ = rk_exp(" + m + " - " + m2 + "); ";
-  for (int k = 0; k < nw(s); ++k) grow += at(c.st, 1 + k) + " = " + at(c.st, 1 + k) + " * sc_ + " + at(c.st2, 1 + k) + "; ";
+  for (int k = 0; k < nw(s); ++k)
+    grow += at(c.st, 1 + k) + " = " + at(c.st, 1 + k) + " * sc_ + " + at(c.st2, 1 + k) + "; ";
   std::string add = "T e_ = " + m2 + " == -RK_INF ? T(0) : rk_exp(" + m2 + " - " + m + "); ";
   for (int k = 0; k < nw(s); ++k) add += at(c.st, 1 + k) + " += " + at(c.st2, 1 + k) + " * e_; ";
   c.line("if (" + m2 + " > " + m + ") { " + grow + m + " = " + m2 + "; } else { " + add + "}");
 }
-void lse_final(RedCode& c, const S& s) {   // log of the (weighted) sum, per weight coordinate
+void lse_final(RedCode& c, const S& s) {  // log of the (weighted) sum, per weight coordinate
   for (int k = 0; k < nw(s); ++k) c.line(c.out(k) + " = " + at(c.st, 0) + " + rk_log(" + at(c.st, 1 + k) + ");");
 }
 void shift_final(RedCode& c, const S& s) {  // (m, sums) as they are
@@ -140,7 +154,8 @@ void ssmw_acc(RedCode& c, const S& s) {
 void ssmw_merge(RedCode& c, const S& s) {
   std::string m = at(c.st, 0), m2 = at(c.st2, 0);
   std::string grow = "T sc_ = rk_exp(" + m + " - " + m2 + "); ";
-  for (int k = 0; k < 1 + s.dw; ++k) grow += at(c.st, 1 + k) + " = " + at(c.st, 1 + k) + " * sc_ + " + at(c.st2, 1 + k) + "; ";
+  for (int k = 0; k < 1 + s.dw; ++k)
+    grow += at(c.st, 1 + k) + " = " + at(c.st, 1 + k) + " * sc_ + " + at(c.st2, 1 + k) + "; ";
   std::string add = "T e_ = " + m2 + " == -RK_INF ? T(0) : rk_exp(" + m2 + " - " + m + "); ";
   for (int k = 0; k < 1 + s.dw; ++k) add += at(c.st, 1 + k) + " += " + at(c.st2, 1 + k) + " * e_; ";
   c.line("if (" + m2 + " > " + m + ") { " + grow + m + " = " + m2 + "; } else { " + add + "}");
@@ -185,22 +200,34 @@ void shift_tile(RedCode& c, const S& s) { shift_tile_impl(c, s, false); }
 void ssmw_tile(RedCode& c, const S& s) { shift_tile_impl(c, s, true); }
 
 const ReductionInfo kReductions[] = {
-  // name               extra         sum?   state     istate   out       check  init             acc              merge             final
-  {"Sum",               Extra::None,  true,  dim_d,    dim_0,   dim_d,    nullptr, sum_init,      sum_acc,         sum_merge,        sum_final},
-  {"Min",               Extra::None,  false, dim_d,    dim_d,   dim_d,    nullptr, ext_init<true>, ext_acc<true>,  ext_merge<true>,  val_final},
-  {"Max",               Extra::None,  false, dim_d,    dim_d,   dim_d,    nullptr, ext_init<false>, ext_acc<false>, ext_merge<false>, val_final},
-  {"ArgMin",            Extra::None,  false, dim_d,    dim_d,   dim_d,    nullptr, ext_init<true>, ext_acc<true>,  ext_merge<true>,  arg_final},
-  {"ArgMax",            Extra::None,  false, dim_d,    dim_d,   dim_d,    nullptr, ext_init<false>, ext_acc<false>, ext_merge<false>, arg_final},
-  {"Min_ArgMin",        Extra::None,  false, dim_d,    dim_d,   dim_2d,   nullptr, ext_init<true>, ext_acc<true>,  ext_merge<true>,  valarg_final},
-  {"Max_ArgMax",        Extra::None,  false, dim_d,    dim_d,   dim_2d,   nullptr, ext_init<false>, ext_acc<false>, ext_merge<false>, valarg_final},
-  {"KMin",              Extra::K,     false, dim_kd,   dim_kd,  dim_kd,   nullptr, kmin_init,     kmin_acc,        kmin_merge,       kmin_final},
-  {"ArgKMin",           Extra::K,     false, dim_kd,   dim_kd,  dim_kd,   nullptr, kmin_init,     kmin_acc,        kmin_merge,       argkmin_final},
-  {"KMin_ArgKMin",      Extra::K,     false, dim_kd,   dim_kd,  dim_2kd,  nullptr, kmin_init,     kmin_acc,        kmin_merge,       kminargkmin_final},
-  {"LogSumExp",         Extra::None,  false, dim_shift, dim_0,  dim_nw,   "d1",    shift_init,    shift_acc,       shift_merge,      lse_final, shift_tile},
-  {"LogSumExpWeight",   Extra::Weight, false, dim_shift, dim_0, dim_nw,   "d1",    shift_init,    shift_acc,       shift_merge,      lse_final, shift_tile},
-  {"Max_SumShiftExp",   Extra::None,  false, dim_shift, dim_0,  dim_1nw,  "d1",    shift_init,    shift_acc,       shift_merge,      shift_final, shift_tile},
-  {"Max_SumShiftExpWeight", Extra::Weight, false, dim_shift, dim_0, dim_1nw, "d1", shift_init,    shift_acc,       shift_merge,      shift_final, shift_tile},
-  {"SumSoftMaxWeight",  Extra::Weight, false, dim_ssmw, dim_0,  dim_dw,   "d1",    ssmw_init,     ssmw_acc,        ssmw_merge,       ssmw_final, ssmw_tile},
+    // name               extra         sum?   state     istate   out       check  init             acc merge final
+    {"Sum", Extra::None, true, dim_d, dim_0, dim_d, nullptr, sum_init, sum_acc, sum_merge, sum_final},
+    {"Min", Extra::None, false, dim_d, dim_d, dim_d, nullptr, ext_init<true>, ext_acc<true>, ext_merge<true>,
+     val_final},
+    {"Max", Extra::None, false, dim_d, dim_d, dim_d, nullptr, ext_init<false>, ext_acc<false>, ext_merge<false>,
+     val_final},
+    {"ArgMin", Extra::None, false, dim_d, dim_d, dim_d, nullptr, ext_init<true>, ext_acc<true>, ext_merge<true>,
+     arg_final},
+    {"ArgMax", Extra::None, false, dim_d, dim_d, dim_d, nullptr, ext_init<false>, ext_acc<false>, ext_merge<false>,
+     arg_final},
+    {"Min_ArgMin", Extra::None, false, dim_d, dim_d, dim_2d, nullptr, ext_init<true>, ext_acc<true>, ext_merge<true>,
+     valarg_final},
+    {"Max_ArgMax", Extra::None, false, dim_d, dim_d, dim_2d, nullptr, ext_init<false>, ext_acc<false>, ext_merge<false>,
+     valarg_final},
+    {"KMin", Extra::K, false, dim_kd, dim_kd, dim_kd, nullptr, kmin_init, kmin_acc, kmin_merge, kmin_final},
+    {"ArgKMin", Extra::K, false, dim_kd, dim_kd, dim_kd, nullptr, kmin_init, kmin_acc, kmin_merge, argkmin_final},
+    {"KMin_ArgKMin", Extra::K, false, dim_kd, dim_kd, dim_2kd, nullptr, kmin_init, kmin_acc, kmin_merge,
+     kminargkmin_final},
+    {"LogSumExp", Extra::None, false, dim_shift, dim_0, dim_nw, "d1", shift_init, shift_acc, shift_merge, lse_final,
+     shift_tile},
+    {"LogSumExpWeight", Extra::Weight, false, dim_shift, dim_0, dim_nw, "d1", shift_init, shift_acc, shift_merge,
+     lse_final, shift_tile},
+    {"Max_SumShiftExp", Extra::None, false, dim_shift, dim_0, dim_1nw, "d1", shift_init, shift_acc, shift_merge,
+     shift_final, shift_tile},
+    {"Max_SumShiftExpWeight", Extra::Weight, false, dim_shift, dim_0, dim_1nw, "d1", shift_init, shift_acc, shift_merge,
+     shift_final, shift_tile},
+    {"SumSoftMaxWeight", Extra::Weight, false, dim_ssmw, dim_0, dim_dw, "d1", ssmw_init, ssmw_acc, ssmw_merge,
+     ssmw_final, ssmw_tile},
 };
 
 }  // namespace

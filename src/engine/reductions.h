@@ -8,7 +8,9 @@
 namespace rkeops {
 
 // Sizes a reduction works with: F's dim d, K (KMin family), weight dim dw (0 if none).
-struct RedShape { int d = 1, K = 1, dw = 0; };
+struct RedShape {
+  int d = 1, K = 1, dw = 0;
+};
 
 // Names of the state arrays and of the current term, as emitted code sees them.
 struct RedCode {
@@ -26,13 +28,13 @@ enum class Extra { None, K, Weight };
 
 // One reduction.
 struct ReductionInfo {
-  const char* name;                         // "Sum" for Sum_Reduction
+  const char* name;  // "Sum" for Sum_Reduction
   Extra extra;
-  bool sum_like;                            // accumulation is st[k] += f(k): may use sum schemes
-  int (*state_dim)(const RedShape&);        // T entries
-  int (*istate_dim)(const RedShape&);       // long long entries (indices)
+  bool sum_like;                       // accumulation is st[k] += f(k): may use sum schemes
+  int (*state_dim)(const RedShape&);   // T entries
+  int (*istate_dim)(const RedShape&);  // long long entries (indices)
   int (*out_dim)(const RedShape&);
-  const char* check;                        // nullptr or a requirement on d ("d1": F must be dim 1)
+  const char* check;  // nullptr or a requirement on d ("d1": F must be dim 1)
   void (*init)(RedCode&, const RedShape&);
   void (*acc)(RedCode&, const RedShape&);
   void (*merge)(RedCode&, const RedShape&);
@@ -42,7 +44,7 @@ struct ReductionInfo {
   void (*tile)(RedCode&, const RedShape&) = nullptr;
 };
 
-int find_reduction(const std::string& name);   // -1 when unknown
+int find_reduction(const std::string& name);  // -1 when unknown
 const ReductionInfo& reduction_info(int r);
 int reduction_count();
 

@@ -37,10 +37,9 @@ Sha256::Sha256() { std::memcpy(h_, kInit, sizeof h_); }
 void Sha256::compress(const uint8_t block[64]) {
   uint32_t w[64];
   for (int t = 0; t < 16; ++t)
-    w[t] = uint32_t(block[4 * t]) << 24 | uint32_t(block[4 * t + 1]) << 16 |
-           uint32_t(block[4 * t + 2]) << 8 | uint32_t(block[4 * t + 3]);
-  for (int t = 16; t < 64; ++t)
-    w[t] = small_sigma1(w[t - 2]) + w[t - 7] + small_sigma0(w[t - 15]) + w[t - 16];
+    w[t] = uint32_t(block[4 * t]) << 24 | uint32_t(block[4 * t + 1]) << 16 | uint32_t(block[4 * t + 2]) << 8 |
+           uint32_t(block[4 * t + 3]);
+  for (int t = 16; t < 64; ++t) w[t] = small_sigma1(w[t - 2]) + w[t - 7] + small_sigma0(w[t - 15]) + w[t - 16];
 
   uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
   for (int t = 0; t < 64; ++t) {

@@ -25,16 +25,16 @@ int dim(const Graph& g, const Bindings& m, const char* name) { return g[m.at(nam
 // ---- constant folding: an arithmetic operation on constants is a constant ----
 struct Fold {
   const char* op;
-  double (*f)(double a, double b);   // unary operations ignore b
-  bool keeps_int;                    // integer operands give an integer
+  double (*f)(double a, double b);  // unary operations ignore b
+  bool keeps_int;                   // integer operands give an integer
 };
 const Fold kFolds[] = {
-  {"Add",      [](double a, double b) { return a + b; }, true},
-  {"Subtract", [](double a, double b) { return a - b; }, true},
-  {"Mult",     [](double a, double b) { return a * b; }, true},
-  {"Divide",   [](double a, double b) { return a / b; }, false},   // not by 0 (see below)
-  {"Minus",    [](double a, double) { return -a; },      true},
-  {"Square",   [](double a, double) { return a * a; },   true},
+    {"Add", [](double a, double b) { return a + b; }, true},
+    {"Subtract", [](double a, double b) { return a - b; }, true},
+    {"Mult", [](double a, double b) { return a * b; }, true},
+    {"Divide", [](double a, double b) { return a / b; }, false},  // not by 0 (see below)
+    {"Minus", [](double a, double) { return -a; }, true},
+    {"Square", [](double a, double) { return a * a; }, true},
 };
 
 // ---- the rules ----
@@ -42,68 +42,68 @@ bool scalar_x(const Graph& g, const Bindings& m) { return dim(g, m, "x") == 1; }
 bool not_const_x(const Graph& g, const Bindings& m) { return !is_const(g, m.at("x")); }
 
 const std::vector<Rule> kRules = {
-  // lhs                       rhs                   condition
-  // neutral and absorbing elements
-  {"x + 0",                    "x"},
-  {"0 + x",                    "x"},
-  {"x - 0",                    "x"},
-  {"0 - x",                    "-x"},
-  {"x - x",                    "0"},
-  {"x * 1",                    "x"},
-  {"1 * x",                    "x"},
-  {"x * 0",                    "0"},
-  {"0 * x",                    "0"},
-  {"x / 1",                    "x"},
-  {"0 / x",                    "0"},
-  // signs move outwards, where they cancel or turn into subtractions
-  {"-(-x)",                    "x"},
-  {"-(x - y)",                 "y - x"},
-  {"x + (-y)",                 "x - y"},
-  {"(-x) + y",                 "y - x"},
-  {"x - (-y)",                 "x + y"},
-  {"(-x) * (-y)",              "x * y"},
-  {"(-x) * (y - z)",           "x * (z - y)"},
-  {"(-x) * y",                 "-(x * y)"},
-  {"x * (-y)",                 "-(x * y)"},
-  {"(-x) / y",                 "-(x / y)"},
-  {"-1 * x",                   "-x"},
-  // constants first, and gathered
-  {"x * k",                    "k * x",              not_const_x},
-  {"k1 * (k2 * x)",            "(k1 * k2) * x"},
-  {"x * (k * y)",              "k * (x * y)",        not_const_x},
-  {"x + x",                    "2 * x"},
-  // powers
-  {"Pow(x, 1)",                "x"},
-  {"Pow(x, 0)",                "1",                  scalar_x},
-  {"Pow(x, 2)",                "Square(x)"},
-  {"Square(-x)",               "Square(x)"},
-  // reshaping a scalar
-  {"Sum(x)",                   "x",                  scalar_x},
-  {"SumT(x, 1)",               "x"},
-  // linear operations of zero are zero
-  {"Minus(0)",                 "0"},
-  {"Sum(0)",                   "0"},
-  {"SumT(0, _)",               "0"},
-  {"Elem(0, _)",               "0"},
-  {"ElemT(0, _, _)",           "0"},
-  {"Extract(0, _, _)",         "0"},
-  {"ExtractT(0, _, _)",        "0"},
-  {"Concat(0, 0)",             "0"},
-  {"(0 | x)",                  "0"},
-  {"(x | 0)",                  "0"},
-  {"MatVecMult(0, x)",         "0"},
-  {"MatVecMult(x, 0)",         "0"},
-  {"VecMatMult(0, x)",         "0"},
-  {"VecMatMult(x, 0)",         "0"},
-  {"TensorProd(0, x)",         "0"},
-  {"TensorProd(x, 0)",         "0"},
-  {"IfElse(x, 0, 0)",          "0"},
+    // lhs                       rhs                   condition
+    // neutral and absorbing elements
+    {"x + 0", "x"},
+    {"0 + x", "x"},
+    {"x - 0", "x"},
+    {"0 - x", "-x"},
+    {"x - x", "0"},
+    {"x * 1", "x"},
+    {"1 * x", "x"},
+    {"x * 0", "0"},
+    {"0 * x", "0"},
+    {"x / 1", "x"},
+    {"0 / x", "0"},
+    // signs move outwards, where they cancel or turn into subtractions
+    {"-(-x)", "x"},
+    {"-(x - y)", "y - x"},
+    {"x + (-y)", "x - y"},
+    {"(-x) + y", "y - x"},
+    {"x - (-y)", "x + y"},
+    {"(-x) * (-y)", "x * y"},
+    {"(-x) * (y - z)", "x * (z - y)"},
+    {"(-x) * y", "-(x * y)"},
+    {"x * (-y)", "-(x * y)"},
+    {"(-x) / y", "-(x / y)"},
+    {"-1 * x", "-x"},
+    // constants first, and gathered
+    {"x * k", "k * x", not_const_x},
+    {"k1 * (k2 * x)", "(k1 * k2) * x"},
+    {"x * (k * y)", "k * (x * y)", not_const_x},
+    {"x + x", "2 * x"},
+    // powers
+    {"Pow(x, 1)", "x"},
+    {"Pow(x, 0)", "1", scalar_x},
+    {"Pow(x, 2)", "Square(x)"},
+    {"Square(-x)", "Square(x)"},
+    // reshaping a scalar
+    {"Sum(x)", "x", scalar_x},
+    {"SumT(x, 1)", "x"},
+    // linear operations of zero are zero
+    {"Minus(0)", "0"},
+    {"Sum(0)", "0"},
+    {"SumT(0, _)", "0"},
+    {"Elem(0, _)", "0"},
+    {"ElemT(0, _, _)", "0"},
+    {"Extract(0, _, _)", "0"},
+    {"ExtractT(0, _, _)", "0"},
+    {"Concat(0, 0)", "0"},
+    {"(0 | x)", "0"},
+    {"(x | 0)", "0"},
+    {"MatVecMult(0, x)", "0"},
+    {"MatVecMult(x, 0)", "0"},
+    {"VecMatMult(0, x)", "0"},
+    {"VecMatMult(x, 0)", "0"},
+    {"TensorProd(0, x)", "0"},
+    {"TensorProd(x, 0)", "0"},
+    {"IfElse(x, 0, 0)", "0"},
 };
 
 // The parsed left-hand sides, indexed by the operation at their top.
 struct Compiled {
   std::vector<Pattern> lhs;
-  std::vector<std::vector<int>> by_op;   // op -> rule indices, in order
+  std::vector<std::vector<int>> by_op;  // op -> rule indices, in order
 };
 const Compiled& compiled() {
   static const Compiled c = [] {
@@ -111,7 +111,8 @@ const Compiled& compiled() {
     r.by_op.resize(op_count());
     for (size_t k = 0; k < kRules.size(); ++k) {
       r.lhs.push_back(parse_pattern(kRules[k].lhs));
-      RK_ASSERT(r.lhs.back().kind == Pattern::Call, std::string("a rule must start with an operation: ") + kRules[k].lhs);
+      RK_ASSERT(r.lhs.back().kind == Pattern::Call,
+                std::string("a rule must start with an operation: ") + kRules[k].lhs);
       r.by_op[r.lhs.back().op].push_back(static_cast<int>(k));
     }
     return r;
@@ -132,7 +133,7 @@ bool match(const Graph& g, const Pattern& p, int id, Bindings& m) {
     case Pattern::AnyConst: {
       if (p.kind == Pattern::AnyConst && n.kind != NodeKind::Const) return false;
       auto it = m.find(p.name);
-      if (it != m.end()) return it->second == id;   // hash-consing: equal means same id
+      if (it != m.end()) return it->second == id;  // hash-consing: equal means same id
       m[p.name] = id;
       return true;
     }
@@ -188,7 +189,7 @@ int rewrite_once(Graph& g, int id, int* fired) {
     if (!match(g, cr.lhs[k], id, m)) continue;
     if (kRules[k].cond && !kRules[k].cond(g, m)) continue;
     int d = g[id].dim;
-    std::vector<int> params = g[id].params;   // (a copy: building nodes moves the graph's storage)
+    std::vector<int> params = g[id].params;  // (a copy: building nodes moves the graph's storage)
     int r = std::string(kRules[k].rhs) == "0" ? zero(g, d) : parse_expression(g, kRules[k].rhs, m, params);
     if (g[r].dim != d) continue;
     if (fired) *fired = k;
@@ -198,7 +199,10 @@ int rewrite_once(Graph& g, int id, int* fired) {
 }
 
 int simplified_call(Graph& g, int op, std::vector<int> args, std::vector<int> params) {
-  struct Guard { Guard() { ++depth; } ~Guard() { --depth; } } guard;
+  struct Guard {
+    Guard() { ++depth; }
+    ~Guard() { --depth; }
+  } guard;
   RK_ASSERT(depth < 500, "the rewrite rules do not terminate");
   int id = g.call(op, std::move(args), std::move(params));
   return rewrite_once(g, id);
@@ -221,7 +225,10 @@ int simplify(Graph& g, int root) {
   for (int id = 0; id <= root; ++id) {
     if (!used[id]) continue;
     const Node& n = g[id];
-    if (n.kind != NodeKind::Call) { to[id] = id; continue; }
+    if (n.kind != NodeKind::Call) {
+      to[id] = id;
+      continue;
+    }
     std::vector<int> args;
     for (int a : n.args) args.push_back(to.at(a));
     std::vector<int> params = n.params;

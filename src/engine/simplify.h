@@ -39,11 +39,11 @@ int rewrite_once(Graph& g, int id, int* fired = nullptr);
 //   Op(...), + - * / | and unary -   an operation; "_" in an integer position matches any integer
 struct Pattern {
   enum Kind { Any, AnyConst, Number, Call } kind = Any;
-  std::string name;            // Any, AnyConst
-  double value = 0;            // Number
-  int op = -1;                 // Call
-  std::vector<Pattern> args;   // Call
-  std::vector<int> params;     // Call; kAnyParam matches any integer
+  std::string name;           // Any, AnyConst
+  double value = 0;           // Number
+  int op = -1;                // Call
+  std::vector<Pattern> args;  // Call
+  std::vector<int> params;    // Call; kAnyParam matches any integer
 };
 constexpr int kAnyParam = INT_MIN;
 Pattern parse_pattern(const std::string& text);

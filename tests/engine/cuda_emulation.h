@@ -20,14 +20,28 @@
 #define __launch_bounds__(n)
 #define __shared__ static
 
-struct rk_emu_uint3 { unsigned x = 0, y = 0, z = 0; };
+struct rk_emu_uint3 {
+  unsigned x = 0, y = 0, z = 0;
+};
 static thread_local rk_emu_uint3 threadIdx, blockIdx;
 static rk_emu_uint3 blockDim, gridDim;
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(16) double2 { double x, y; };
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+struct alignas(16) double2 {
+  double x, y;
+};
 
-inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
-inline double __longlong_as_double(long long i) { double f; std::memcpy(&f, &i, sizeof f); return f; }
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+inline double __longlong_as_double(long long i) {
+  double f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
 inline float rk_emu_exp2(float y) { return std::exp2(y); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
@@ -38,7 +52,12 @@ struct RkEmuBarrier {
   void wait() {
     std::unique_lock<std::mutex> lock(m_);
     int gen = gen_;
-    if (++count_ == n_) { count_ = 0; ++gen_; cv_.notify_all(); return; }
+    if (++count_ == n_) {
+      count_ = 0;
+      ++gen_;
+      cv_.notify_all();
+      return;
+    }
     cv_.wait(lock, [&] { return gen != gen_; });
   }
   std::mutex m_;

@@ -21,7 +21,6 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, unsigned long s
   try {
     rkeops::Formula f = rkeops::parse_formula(formula, aliases);
     (void)f.canonical();
-  } catch (const rkeops::UserError&) {
-  }
+  } catch (const rkeops::UserError&) {}
   return 0;
 }

@@ -86,65 +86,116 @@ std::string concat_all(const std::vector<std::string>& parts) { return concat_al
 // Each case is F(one of x/p/u, one of y/q/w); between them they use every operation.
 struct Case {
   const char* f;
-  const char* xv;   // the i variable it is differentiated in
-  const char* yv;   // the j variable
+  const char* xv;  // the i variable it is differentiated in
+  const char* yv;  // the j variable
 };
 const Case kCases[] = {
-  {"x + y", "x", "y"}, {"x - y", "x", "y"}, {"x * y", "x", "y"}, {"p / q", "p", "q"}, {"-x * y", "x", "y"},
-  {"Add(Elem(x, 0), y)", "x", "y"}, {"Mult(x, Elem(y, 3))", "x", "y"},   // broadcast scalars
-  {"Exp(x - y)", "x", "y"}, {"Log(p * q)", "p", "q"}, {"Sqrt(p + q)", "p", "q"}, {"Rsqrt(p + q)", "p", "q"},
-  {"Inv(p + q)", "p", "q"}, {"Square(x - y)", "x", "y"}, {"Abs(x - y)", "x", "y"}, {"Sign(x - y)", "x", "y"},
-  {"Step(x - y)", "x", "y"}, {"ReLU(x - y)", "x", "y"}, {"Sin(x * y)", "x", "y"}, {"Cos(x * y)", "x", "y"},
-  {"Asin(u * w)", "u", "w"}, {"Acos(u * w)", "u", "w"}, {"Atan(x - y)", "x", "y"}, {"Atan2(p, y)", "p", "y"},
-  {"Atan2(x, q)", "x", "q"}, {"Floor(x * 3 - y)", "x", "y"}, {"Round(x * y, 1)", "x", "y"},
-  {"XLogX(p * q)", "p", "q"}, {"SinXDivX(x - y)", "x", "y"}, {"Pow(x - y, 3)", "x", "y"}, {"Pow(p + q, -2)", "p", "q"},
-  {"Pow(x * y, 2) + Pow(x, 1)", "x", "y"}, {"Powf(p, q)", "p", "q"}, {"Clamp(x - y, -0.5, 0.75)", "x", "y"},
-  {"Clamp(x, y - 0.5, y + 0.5)", "x", "y"}, {"ClampInt(x - y, -1, 1)", "x", "y"},
-  {"IfElse(x - y, x * y, Exp(y))", "x", "y"}, {"Mod(x, q, y)", "x", "q"}, {"Mod(y, p, x)", "p", "y"},
-  {"Equal(x, y) + NotEqual(x, y) + LessThan(x, y) + LessOrEqual(x, y)", "x", "y"},
-  {"Sum(x * y)", "x", "y"}, {"SumT(Sum(x - y), 4)", "x", "y"}, {"Min(x - y)", "x", "y"}, {"Max(x * y)", "x", "y"},
-  {"ArgMin(x - y) + ArgMax(x - y)", "x", "y"}, {"SqNorm2(x - y)", "x", "y"}, {"Norm2(x - y)", "x", "y"},
-  {"Normalize(x - y)", "x", "y"}, {"SqDist(x, y)", "x", "y"}, {"Scalprod(x, y) + (x * x | y)", "x", "y"},
-  {"SqDist(Elem(x, 1), y)", "x", "y"},
-  {"WeightedSqNorm(Elem(q, 0), x)", "x", "q"}, {"WeightedSqNorm(q, x)", "x", "q"},
-  {"WeightedSqNorm(Extract(y, 0, 4), Extract(x, 1, 2))", "x", "y"},
-  {"WeightedSqDist(Elem(q, 2), x, y)", "x", "y"}, {"WeightedSqDist(Elem(q, 2), x, y)", "x", "q"},
-  {"WeightedSqDist(p, x, y)", "p", "y"}, {"WeightedSqDist(p, x, y)", "x", "y"},
-  {"WeightedSqDist(Extract(y, 2, 4), Extract(x, 0, 2), Extract(q, 1, 2))", "x", "y"},
-  {"WeightedSqDist(Extract(y, 2, 4), Extract(x, 0, 2), Extract(q, 1, 2))", "x", "q"},
-  {"SqNormIso(Elem(y, 1), x)", "x", "y"}, {"SqNormDiag(y, x)", "x", "y"},
-  {"SymSqNorm(Extract(y, 0, 4), Extract(x, 0, 2))", "x", "y"},
-  {"Elem(x, 2) * y", "x", "y"}, {"ElemT(Elem(x, 0) - Elem(y, 1), 4, 2)", "x", "y"},
-  {"Extract(x - y, 1, 2)", "x", "y"}, {"ExtractT(x * y, 1, 8)", "x", "y"}, {"Concat(x, y * x)", "x", "y"},
-  {"OneHot(Elem(x, 0) - Elem(y, 0) + 6, 13)", "x", "y"}, {"Zero(6) + x * y", "x", "y"},
-  {"MatVecMult(x, Extract(y, 0, 3))", "x", "y"}, {"VecMatMult(Extract(y, 0, 2), x)", "x", "y"},
-  {"TensorProd(Extract(x, 0, 2), Extract(y, 0, 3))", "x", "y"},
-  {"TensorDot(x, y, Ind(2,3), Ind(3,2), Ind(1), Ind(0), Ind(1,0))", "x", "y"},
-  {"TensorDot(x * p, q, Ind(1,2,3), Ind(2,3), Ind(1,2), Ind(0,1))", "p", "q"},
-  {"Kron(Extract(x, 0, 4), Extract(y, 2, 4), Ind(2,2), Ind(2,2))", "x", "y"},
-  {"BSpline(Concat(Concat(Concat(IntCst(0), IntCst(1)), Concat(IntCst(2), IntCst(3))), "
-   "Concat(IntCst(4), IntCst(5))), 2 + Elem(u, 0) * 1.5 + Elem(w, 1), 3)", "u", "w"},
-  // complex numbers (dimension 6: three complex components, re and im interleaved)
-  {"ComplexAdd(x, y) + ComplexSubtract(Extract(x, 2, 2), y)", "x", "y"},
-  {"ComplexSubtract(x, Extract(y, 0, 2)) + ComplexAdd(x * y, Extract(y, 4, 2))", "x", "y"},
-  {"ComplexMult(x, y)", "x", "y"}, {"ComplexMult(Extract(x, 0, 2), y) + ComplexMult(y, Extract(x, 2, 2))", "x", "y"},
-  {"ComplexDivide(x, q)", "x", "q"}, {"ComplexDivide(Extract(x, 0, 2), q) + ComplexDivide(x, Extract(q, 2, 2))", "x", "q"},
-  {"ComplexExp(x * 0.5 - y)", "x", "y"}, {"ComplexExp1j(Extract(x, 0, 3) - Extract(y, 0, 3))", "x", "y"},
-  {"ComplexAbs(ComplexMult(p, q))", "p", "q"}, {"ComplexSquareAbs(x - y)", "x", "y"},
-  {"ComplexAngle(ComplexMult(p, q))", "p", "q"}, {"ComplexReal(ComplexMult(x, y)) + ComplexImag(x - y)", "x", "y"},
-  {"Real2Complex(Extract(x, 0, 3)) + Imag2Complex(Extract(y, 0, 3) * Extract(x, 3, 3))", "x", "y"},
-  {"Conj(ComplexMult(x, y))", "x", "y"}, {"ComplexSumT(ComplexSum(ComplexMult(x, y)), 4)", "x", "y"},
-  {"ComplexRealScal(Elem(x, 0), y) + ComplexRealScal(x, Elem(y, 1))", "x", "y"},
-  {"Exp(-SqDist(x, y)) * Elem(y, 0)", "x", "y"}, {"Log(1 + SqDist(x, y)) * Sin((x | y))", "x", "y"},
+    {"x + y", "x", "y"},
+    {"x - y", "x", "y"},
+    {"x * y", "x", "y"},
+    {"p / q", "p", "q"},
+    {"-x * y", "x", "y"},
+    {"Add(Elem(x, 0), y)", "x", "y"},
+    {"Mult(x, Elem(y, 3))", "x", "y"},  // broadcast scalars
+    {"Exp(x - y)", "x", "y"},
+    {"Log(p * q)", "p", "q"},
+    {"Sqrt(p + q)", "p", "q"},
+    {"Rsqrt(p + q)", "p", "q"},
+    {"Inv(p + q)", "p", "q"},
+    {"Square(x - y)", "x", "y"},
+    {"Abs(x - y)", "x", "y"},
+    {"Sign(x - y)", "x", "y"},
+    {"Step(x - y)", "x", "y"},
+    {"ReLU(x - y)", "x", "y"},
+    {"Sin(x * y)", "x", "y"},
+    {"Cos(x * y)", "x", "y"},
+    {"Asin(u * w)", "u", "w"},
+    {"Acos(u * w)", "u", "w"},
+    {"Atan(x - y)", "x", "y"},
+    {"Atan2(p, y)", "p", "y"},
+    {"Atan2(x, q)", "x", "q"},
+    {"Floor(x * 3 - y)", "x", "y"},
+    {"Round(x * y, 1)", "x", "y"},
+    {"XLogX(p * q)", "p", "q"},
+    {"SinXDivX(x - y)", "x", "y"},
+    {"Pow(x - y, 3)", "x", "y"},
+    {"Pow(p + q, -2)", "p", "q"},
+    {"Pow(x * y, 2) + Pow(x, 1)", "x", "y"},
+    {"Powf(p, q)", "p", "q"},
+    {"Clamp(x - y, -0.5, 0.75)", "x", "y"},
+    {"Clamp(x, y - 0.5, y + 0.5)", "x", "y"},
+    {"ClampInt(x - y, -1, 1)", "x", "y"},
+    {"IfElse(x - y, x * y, Exp(y))", "x", "y"},
+    {"Mod(x, q, y)", "x", "q"},
+    {"Mod(y, p, x)", "p", "y"},
+    {"Equal(x, y) + NotEqual(x, y) + LessThan(x, y) + LessOrEqual(x, y)", "x", "y"},
+    {"Sum(x * y)", "x", "y"},
+    {"SumT(Sum(x - y), 4)", "x", "y"},
+    {"Min(x - y)", "x", "y"},
+    {"Max(x * y)", "x", "y"},
+    {"ArgMin(x - y) + ArgMax(x - y)", "x", "y"},
+    {"SqNorm2(x - y)", "x", "y"},
+    {"Norm2(x - y)", "x", "y"},
+    {"Normalize(x - y)", "x", "y"},
+    {"SqDist(x, y)", "x", "y"},
+    {"Scalprod(x, y) + (x * x | y)", "x", "y"},
+    {"SqDist(Elem(x, 1), y)", "x", "y"},
+    {"WeightedSqNorm(Elem(q, 0), x)", "x", "q"},
+    {"WeightedSqNorm(q, x)", "x", "q"},
+    {"WeightedSqNorm(Extract(y, 0, 4), Extract(x, 1, 2))", "x", "y"},
+    {"WeightedSqDist(Elem(q, 2), x, y)", "x", "y"},
+    {"WeightedSqDist(Elem(q, 2), x, y)", "x", "q"},
+    {"WeightedSqDist(p, x, y)", "p", "y"},
+    {"WeightedSqDist(p, x, y)", "x", "y"},
+    {"WeightedSqDist(Extract(y, 2, 4), Extract(x, 0, 2), Extract(q, 1, 2))", "x", "y"},
+    {"WeightedSqDist(Extract(y, 2, 4), Extract(x, 0, 2), Extract(q, 1, 2))", "x", "q"},
+    {"SqNormIso(Elem(y, 1), x)", "x", "y"},
+    {"SqNormDiag(y, x)", "x", "y"},
+    {"SymSqNorm(Extract(y, 0, 4), Extract(x, 0, 2))", "x", "y"},
+    {"Elem(x, 2) * y", "x", "y"},
+    {"ElemT(Elem(x, 0) - Elem(y, 1), 4, 2)", "x", "y"},
+    {"Extract(x - y, 1, 2)", "x", "y"},
+    {"ExtractT(x * y, 1, 8)", "x", "y"},
+    {"Concat(x, y * x)", "x", "y"},
+    {"OneHot(Elem(x, 0) - Elem(y, 0) + 6, 13)", "x", "y"},
+    {"Zero(6) + x * y", "x", "y"},
+    {"MatVecMult(x, Extract(y, 0, 3))", "x", "y"},
+    {"VecMatMult(Extract(y, 0, 2), x)", "x", "y"},
+    {"TensorProd(Extract(x, 0, 2), Extract(y, 0, 3))", "x", "y"},
+    {"TensorDot(x, y, Ind(2,3), Ind(3,2), Ind(1), Ind(0), Ind(1,0))", "x", "y"},
+    {"TensorDot(x * p, q, Ind(1,2,3), Ind(2,3), Ind(1,2), Ind(0,1))", "p", "q"},
+    {"Kron(Extract(x, 0, 4), Extract(y, 2, 4), Ind(2,2), Ind(2,2))", "x", "y"},
+    {"BSpline(Concat(Concat(Concat(IntCst(0), IntCst(1)), Concat(IntCst(2), IntCst(3))), "
+     "Concat(IntCst(4), IntCst(5))), 2 + Elem(u, 0) * 1.5 + Elem(w, 1), 3)",
+     "u", "w"},
+    // complex numbers (dimension 6: three complex components, re and im interleaved)
+    {"ComplexAdd(x, y) + ComplexSubtract(Extract(x, 2, 2), y)", "x", "y"},
+    {"ComplexSubtract(x, Extract(y, 0, 2)) + ComplexAdd(x * y, Extract(y, 4, 2))", "x", "y"},
+    {"ComplexMult(x, y)", "x", "y"},
+    {"ComplexMult(Extract(x, 0, 2), y) + ComplexMult(y, Extract(x, 2, 2))", "x", "y"},
+    {"ComplexDivide(x, q)", "x", "q"},
+    {"ComplexDivide(Extract(x, 0, 2), q) + ComplexDivide(x, Extract(q, 2, 2))", "x", "q"},
+    {"ComplexExp(x * 0.5 - y)", "x", "y"},
+    {"ComplexExp1j(Extract(x, 0, 3) - Extract(y, 0, 3))", "x", "y"},
+    {"ComplexAbs(ComplexMult(p, q))", "p", "q"},
+    {"ComplexSquareAbs(x - y)", "x", "y"},
+    {"ComplexAngle(ComplexMult(p, q))", "p", "q"},
+    {"ComplexReal(ComplexMult(x, y)) + ComplexImag(x - y)", "x", "y"},
+    {"Real2Complex(Extract(x, 0, 3)) + Imag2Complex(Extract(y, 0, 3) * Extract(x, 3, 3))", "x", "y"},
+    {"Conj(ComplexMult(x, y))", "x", "y"},
+    {"ComplexSumT(ComplexSum(ComplexMult(x, y)), 4)", "x", "y"},
+    {"ComplexRealScal(Elem(x, 0), y) + ComplexRealScal(x, Elem(y, 1))", "x", "y"},
+    {"Exp(-SqDist(x, y)) * Elem(y, 0)", "x", "y"},
+    {"Log(1 + SqDist(x, y)) * Sin((x | y))", "x", "y"},
 };
 const int kVarDim = 6;
 const char* kAliases[] = {"x=Vi(0,6)", "p=Vi(1,6)", "u=Vi(2,6)", "y=Vj(3,6)", "q=Vj(4,6)", "w=Vj(5,6)"};
 
 struct Batch {
   std::vector<std::string> aliases;
-  std::vector<int> fdim, eoff;   // per case: dim of F, offset in the gradient input e
+  std::vector<int> fdim, eoff;  // per case: dim of F, offset in the gradient input e
   int edim = 0;
-  std::vector<Mat> data;         // x, p, u, y, q, w, e
+  std::vector<Mat> data;  // x, p, u, y, q, w, e
   long long N = 4, M = 5;
 };
 
@@ -152,7 +203,7 @@ Batch make_batch(std::mt19937& rng) {
   Batch b;
   for (const char* a : kAliases) b.aliases.push_back(a);
   std::vector<std::string> al = b.aliases;
-  for (const Case& c : kCases) {   // the dimension of each F
+  for (const Case& c : kCases) {  // the dimension of each F
     Formula f = parse_formula(std::string("Sum_Reduction(") + c.f + ", 1)", al);
     b.fdim.push_back(f.shape.d);
     b.eoff.push_back(b.edim);
@@ -184,15 +235,18 @@ void check_against_fd(const Batch& b0, const std::string& value_formula_1, const
                       const std::vector<std::string>& aliases, std::vector<Mat> data, const char* what,
                       double tol = 1e-6, double h = 1e-5) {
   const size_t C = sizeof kCases / sizeof kCases[0];
-  for (int side = 0; side < 2; ++side) {   // 0: the i variables (axis 1), 1: the j variables (axis 0)
+  for (int side = 0; side < 2; ++side) {  // 0: the i variables (axis 1), 1: the j variables (axis 0)
     Mat g = run(side == 0 ? grad_formula_x : grad_formula_y, aliases, data);
     const std::string& value = side == 0 ? value_formula_1 : value_formula_0;
     std::vector<double> worst(C, 0), scale(C, 1);
     std::vector<Mat> fd(C, Mat(g.rows, kVarDim));
     for (int var = side * 3; var < side * 3 + 3; ++var) {
-      for (int k = 0; k < kVarDim; ++k) {   // coordinate k of every point at once: row r only sees its own
+      for (int k = 0; k < kVarDim; ++k) {  // coordinate k of every point at once: row r only sees its own
         std::vector<Mat> plus = data, minus = data;
-        for (long long r = 0; r < data[var].rows; ++r) { plus[var].at(r, k) += h; minus[var].at(r, k) -= h; }
+        for (long long r = 0; r < data[var].rows; ++r) {
+          plus[var].at(r, k) += h;
+          minus[var].at(r, k) -= h;
+        }
         Mat vp = run(value, aliases, plus), vm = run(value, aliases, minus);
         for (size_t c = 0; c < C; ++c) {
           const char* cv = side == 0 ? kCases[c].xv : kCases[c].yv;
@@ -207,8 +261,8 @@ void check_against_fd(const Batch& b0, const std::string& value_formula_1, const
           scale[c] = std::max(scale[c], std::fabs(fd[c].at(r, k)));
           worst[c] = std::max(worst[c], std::fabs(g.at(r, kVarDim * c + k) - fd[c].at(r, k)));
         }
-      EXPECT_LE(worst[c] / scale[c], tol) << what << " of " << kCases[c].f << " in "
-                                          << (side == 0 ? kCases[c].xv : kCases[c].yv);
+      EXPECT_LE(worst[c] / scale[c], tol)
+          << what << " of " << kCases[c].f << " in " << (side == 0 ? kCases[c].xv : kCases[c].yv);
     }
   }
   (void)b0;
@@ -227,8 +281,8 @@ TEST(Autodiff, EveryDerivativeMatchesFiniteDifferences) {
   }
   std::string v = concat_all(values);
   check_against_fd(b, "Sum_Reduction(" + v + ", 1)", "Sum_Reduction(" + v + ", 0)",
-                   "Sum_Reduction(" + concat_all(gx) + ", 1)", "Sum_Reduction(" + concat_all(gy) + ", 0)",
-                   b.aliases, b.data, "the gradient");
+                   "Sum_Reduction(" + concat_all(gx) + ", 1)", "Sum_Reduction(" + concat_all(gy) + ", 0)", b.aliases,
+                   b.data, "the gradient");
 }
 
 TEST(Autodiff, SecondOrderMatchesFiniteDifferencesOfTheFirstOrderKernel) {
@@ -252,8 +306,8 @@ TEST(Autodiff, SecondOrderMatchesFiniteDifferencesOfTheFirstOrderKernel) {
   }
   std::string v = concat_all(values);
   check_against_fd(b, "Sum_Reduction(" + v + ", 1)", "Sum_Reduction(" + v + ", 0)",
-                   "Sum_Reduction(" + concat_all(gxx) + ", 1)", "Sum_Reduction(" + concat_all(gxy) + ", 0)",
-                   aliases, data, "the second derivative");
+                   "Sum_Reduction(" + concat_all(gxx) + ", 1)", "Sum_Reduction(" + concat_all(gxy) + ", 0)", aliases,
+                   data, "the second derivative");
 }
 
 TEST(Autodiff, EveryOperationWithADerivativeIsCovered) {
@@ -310,9 +364,7 @@ bool sample_call(Graph& g, int op, int* id) {
         try {
           *id = g.call(op, args, params);
           return true;
-        } catch (const UserError&) {
-          g = Graph();
-        }
+        } catch (const UserError&) { g = Graph(); }
       }
   return false;
 }
@@ -327,14 +379,12 @@ TEST(Autodiff, EveryDerivativeTemplateBuilds) {
     int go = g.var(CAT_J, 90, g[id].dim);
     for (size_t k = 0; k < info.nargs(); ++k) {
       int c = -1;
-      if (std::string(info.name) == "BSpline" && k == 0) {   // the knots: no derivative, a clear error
+      if (std::string(info.name) == "BSpline" && k == 0) {  // the knots: no derivative, a clear error
         EXPECT_THROW(arg_adjoint(g, id, 0, go), UserError);
         continue;
       }
       EXPECT_NO_THROW(c = arg_adjoint(g, id, static_cast<int>(k), go)) << info.name << " argument " << k;
-      if (c >= 0) {
-        EXPECT_EQ(g[c].dim, g[g[id].args[k]].dim) << info.name << " argument " << k;
-      }
+      if (c >= 0) { EXPECT_EQ(g[c].dim, g[g[id].args[k]].dim) << info.name << " argument " << k; }
     }
   }
 }
@@ -355,7 +405,7 @@ int instantiate(Graph& g, const Pattern& p, int D, std::map<std::string, int>& n
       if (it != names.end()) return it->second;
       return names[p.name] = g.constant(p.name == "k2" ? -2.25 : 1.5, false);
     }
-    case Pattern::Number:   // 0 is also Zero(D)
+    case Pattern::Number:  // 0 is also Zero(D)
       if (p.value == 0 && D > 1) return g.call("Zero", {}, {D});
       return g.constant(p.value, p.value == std::floor(p.value));
     case Pattern::Call: {
@@ -385,7 +435,7 @@ TEST(Simplify, EveryRuleFiresAndKeepsTheValue) {
         try {
           lhs = instantiate(g, p, D, names, pc);
         } catch (const UserError&) {
-          continue;   // parameters or dimensions that do not fit
+          continue;  // parameters or dimensions that do not fit
         }
         int fired = -2;
         int rhs = rewrite_once(g, lhs, &fired);
@@ -421,17 +471,29 @@ int random_expr(Graph& g, std::mt19937& rng, int depth) {
   int k = depth <= 0 ? pick(rng) % 4 : pick(rng);
   const double consts[] = {0, 1, -1, 2};
   switch (k) {
-    case 0: return g.var(CAT_I, 0, 3);
-    case 1: return g.var(CAT_I, 1, 3);
-    case 2: return g.constant(consts[rng() % 4], true);
-    case 3: return g.var(CAT_I, 2, 1);
-    case 4: return g.call("Add", {random_expr(g, rng, depth - 1), random_expr(g, rng, depth - 1)});
-    case 5: return g.call("Subtract", {random_expr(g, rng, depth - 1), random_expr(g, rng, depth - 1)});
-    case 6: case 7: return g.call("Mult", {random_expr(g, rng, depth - 1), random_expr(g, rng, depth - 1)});
-    case 8: return g.call("Minus", {random_expr(g, rng, depth - 1)});
-    case 9: return g.call("Zero", {}, {3});
-    case 10: return g.call("Sum", {random_expr(g, rng, depth - 1)});
-    default: return g.call("Square", {random_expr(g, rng, depth - 1)});
+    case 0:
+      return g.var(CAT_I, 0, 3);
+    case 1:
+      return g.var(CAT_I, 1, 3);
+    case 2:
+      return g.constant(consts[rng() % 4], true);
+    case 3:
+      return g.var(CAT_I, 2, 1);
+    case 4:
+      return g.call("Add", {random_expr(g, rng, depth - 1), random_expr(g, rng, depth - 1)});
+    case 5:
+      return g.call("Subtract", {random_expr(g, rng, depth - 1), random_expr(g, rng, depth - 1)});
+    case 6:
+    case 7:
+      return g.call("Mult", {random_expr(g, rng, depth - 1), random_expr(g, rng, depth - 1)});
+    case 8:
+      return g.call("Minus", {random_expr(g, rng, depth - 1)});
+    case 9:
+      return g.call("Zero", {}, {3});
+    case 10:
+      return g.call("Sum", {random_expr(g, rng, depth - 1)});
+    default:
+      return g.call("Square", {random_expr(g, rng, depth - 1)});
   }
 }
 
@@ -444,9 +506,7 @@ TEST(Simplify, RandomExpressionsKeepTheirValue) {
     int e;
     try {
       e = random_expr(g, rng, 4);
-    } catch (const UserError&) {
-      continue;
-    }
+    } catch (const UserError&) { continue; }
     int s = simplify(g, e);
     ASSERT_EQ(g[e].dim, g[s].dim);
     smaller += g.print(s).size() < g.print(e).size();
@@ -454,7 +514,8 @@ TEST(Simplify, RandomExpressionsKeepTheirValue) {
   }
   EXPECT_GT(smaller, 10);
   std::mt19937 rng2(5);
-  std::vector<Mat> data = {random_mat(rng2, 30, 3, -2, 2), random_mat(rng2, 30, 3, -2, 2), random_mat(rng2, 30, 1, -2, 2)};
+  std::vector<Mat> data = {random_mat(rng2, 30, 3, -2, 2), random_mat(rng2, 30, 3, -2, 2),
+                           random_mat(rng2, 30, 1, -2, 2)};
   Mat out = run("Sum_Reduction(" + concat_all(parts) + ", 1)", {"x=Vi(0,3)", "y=Vi(1,3)", "z=Vi(2,1)"}, data);
   double worst = 0;
   for (double v : out.v) worst = std::max(worst, std::fabs(v));
@@ -463,11 +524,12 @@ TEST(Simplify, RandomExpressionsKeepTheirValue) {
 
 TEST(Simplify, FoldsConstantsAndDropsNeutralElements) {
   Formula f = parse_formula("Sum_Reduction(Grad(x * 1 + 0 * y, x, e), 1)", {"x=Vi(2)", "y=Vj(2)", "e=Vi(2)"});
-  EXPECT_EQ(f.canonical(), "Sum_Reduction(Vi(2,2),1)");   // d<x, e>/dx = e
+  EXPECT_EQ(f.canonical(), "Sum_Reduction(Vi(2,2),1)");  // d<x, e>/dx = e
   Graph g;
   int x = g.var(CAT_I, 0, 1);
   int two = g.constant(2, true), three = g.constant(3, true);
-  EXPECT_EQ(g.print(simplified_call(g, "Mult", {two, simplified_call(g, "Mult", {three, x})})), "Mult(IntCst(6),Vi(0,1))");
+  EXPECT_EQ(g.print(simplified_call(g, "Mult", {two, simplified_call(g, "Mult", {three, x})})),
+            "Mult(IntCst(6),Vi(0,1))");
   EXPECT_EQ(g.print(simplified_call(g, "Minus", {simplified_call(g, "Minus", {x})})), "Vi(0,1)");
   EXPECT_EQ(g.print(simplified_call(g, "Subtract", {g.constant(0, true), x})), "Minus(Vi(0,1))");
 }
@@ -535,8 +597,10 @@ TEST(Autodiff, LaplacianDivergenceDiffAndGradMatrix) {
   std::vector<Mat> data = {random_mat(rng, 5, 3, -1, 1), random_mat(rng, 7, 3, -1, 1), random_mat(rng, 5, 3, -1, 1)};
   // F = exp(-|x - y|^2): Laplacian = (4|x - y|^2 - 2D) F; Divergence(x - y) = D;
   // Diff(F, x, d) = -2 F <x - y, d>; GradMatrix(x * y, x) = diag(y) row-major.
-  Mat out = run("Sum_Reduction(Concat(Concat(Laplacian(Exp(-SqDist(x, y)), x), Divergence(x * Sum(y), x)), "
-                "Concat(Diff(Exp(-SqDist(x, y)), x, d), GradMatrix(x * y, x))), 1)", al, data);
+  Mat out =
+      run("Sum_Reduction(Concat(Concat(Laplacian(Exp(-SqDist(x, y)), x), Divergence(x * Sum(y), x)), "
+          "Concat(Diff(Exp(-SqDist(x, y)), x, d), GradMatrix(x * y, x))), 1)",
+          al, data);
   ASSERT_EQ(out.cols, 1 + 1 + 1 + 9);
   for (long long i = 0; i < 5; ++i) {
     double lap = 0, div = 0, diff = 0, gm[9] = {0};

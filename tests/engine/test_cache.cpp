@@ -73,8 +73,7 @@ class CacheTest : public ::testing::Test {
     fs::remove_all(root_, ec);
   }
   // Stores `content` under `key` the way a compiler would: write a temp file, then store_file.
-  std::string store(DiskCache& c, const std::string& key, const std::string& content,
-                    const std::string& ext = ".so") {
+  std::string store(DiskCache& c, const std::string& key, const std::string& content, const std::string& ext = ".so") {
     std::string tmp = c.temp_path(ext);
     spit(tmp, content);
     return c.store_file(key, ext, tmp);
@@ -213,8 +212,7 @@ TEST_F(CacheTest, DamagedBytesAreRemoved) {
   DiskCache c(dir_);
   const std::string path = dir_ + "/" + kKey + ".cubin";
   const std::string bytes = payload("cubin");
-  auto damaged = [&](const std::string& what,
-                     const std::function<std::string(std::string)>& damage) {
+  auto damaged = [&](const std::string& what, const std::function<std::string(std::string)>& damage) {
     c.store_bytes(kKey, ".cubin", bytes);
     spit(path, damage(slurp(path)));
     std::string out;
@@ -333,9 +331,7 @@ TEST_F(CacheTest, ProcessesStoringSameKey) {
                                                             0) != 0)
             ++bad;
         }
-      } catch (...) {
-        bad = 100;
-      }
+      } catch (...) { bad = 100; }
       ::_exit(bad == 0 ? 0 : 1);
     }
     kids.push_back(pid);

@@ -149,9 +149,7 @@ std::string compile_one(Nvrtc* nv, const std::string& src) {
   try {
     std::string cubin = nv->compile(src, "rkeops_test.cu", 9, 0, {}, true);
     if (cubin.compare(0, 4, "\177ELF") != 0) return "not a CUBIN";
-  } catch (const CompileError& e) {
-    return std::string(e.what()) + "\n" + e.log;
-  } catch (const std::exception& e) {
+  } catch (const CompileError& e) { return std::string(e.what()) + "\n" + e.log; } catch (const std::exception& e) {
     return e.what();
   }
   return "";
@@ -166,9 +164,7 @@ std::vector<std::string> compile_all(Nvrtc* nv, const std::vector<Case>& cases) 
     try {
       Formula f = parse_formula(cases[k].formula, cases[k].aliases);
       sources[k] = generate_cuda_code(f, cases[k].opt, RKEOPS_INCLUDE_DIR).source;
-    } catch (const std::exception& e) {
-      failures.push_back(cases[k].name + ": " + cases[k].formula + "\n" + e.what());
-    }
+    } catch (const std::exception& e) { failures.push_back(cases[k].name + ": " + cases[k].formula + "\n" + e.what()); }
   }
   std::vector<std::vector<size_t>> batches;
   for (DType dt : {DType::Float32, DType::Float64}) {
@@ -176,7 +172,10 @@ std::vector<std::string> compile_all(Nvrtc* nv, const std::vector<Case>& cases) 
     for (size_t k = 0; k < cases.size(); ++k) {
       if (cases[k].opt.dtype != dt || sources[k].empty()) continue;
       b.push_back(k);
-      if (b.size() == 12) { batches.push_back(b); b.clear(); }
+      if (b.size() == 12) {
+        batches.push_back(b);
+        b.clear();
+      }
     }
     if (!b.empty()) batches.push_back(b);
   }
@@ -228,13 +227,14 @@ TEST(CudaCodegen, EveryReductionBothAxesCompilesWithNvrtc) {
 }
 
 TEST(CudaCodegen, LayoutOfTheInputs) {
-  Formula f = parse_formula("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"});
+  Formula f =
+      parse_formula("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"});
   CodeOptions o;
   o.dtype = DType::Float32;
   CudaCode c = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
   EXPECT_EQ(c.elem, 4);
   EXPECT_EQ(c.wx, 3);
-  EXPECT_EQ(c.wy, 4);   // y (3) + b (1), a multiple of 4 floats
+  EXPECT_EQ(c.wy, 4);  // y (3) + b (1), a multiple of 4 floats
   EXPECT_EQ(c.np, 1);
   EXPECT_EQ(c.x_off, (std::vector<int>{0, -1, -1, -1}));
   EXPECT_EQ(c.y_off, (std::vector<int>{-1, 0, 3, -1}));
@@ -243,13 +243,13 @@ TEST(CudaCodegen, LayoutOfTheInputs) {
   EXPECT_EQ(c.state_i, 0);
   EXPECT_FALSE(c.uses_index);
   EXPECT_NE(c.source.find("extern \"C\" __global__"), std::string::npos);
-  EXPECT_NE(c.source.find("ex2.approx.ftz.f32"), std::string::npos);   // the prelude is pasted in
+  EXPECT_NE(c.source.find("ex2.approx.ftz.f32"), std::string::npos);  // the prelude is pasted in
   // axis 0: the roles swap
   Formula g = parse_formula("ArgKMin_Reduction(SqDist(x, y), 4, 0)", {"x=Vi(5)", "y=Vj(5)"});
   o.dtype = DType::Float64;
   CudaCode d = generate_cuda_code(g, o, RKEOPS_INCLUDE_DIR);
   EXPECT_EQ(d.wx, 5);
-  EXPECT_EQ(d.wy, 6);   // 5 doubles padded to 16-byte rows
+  EXPECT_EQ(d.wy, 6);  // 5 doubles padded to 16-byte rows
   EXPECT_EQ(d.x_off, (std::vector<int>{-1, 0}));
   EXPECT_EQ(d.y_off, (std::vector<int>{0, -1}));
   EXPECT_EQ(d.state_t, 4);

@@ -78,11 +78,17 @@ std::string build(const CudaCode& code, const std::string& name, std::string* er
   std::string cmd = cxx() + " -std=c++17 -O1 -shared -fPIC -pthread -w -o " + base + ".so " + base + ".cpp 2>&1";
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
-  if (!p) { *err = "popen failed"; return ""; }
+  if (!p) {
+    *err = "popen failed";
+    return "";
+  }
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  if (pclose(p) != 0) { *err = cmd + "\n" + out; return ""; }
+  if (pclose(p) != 0) {
+    *err = cmd + "\n" + out;
+    return "";
+  }
   return base + ".so";
 }
 
@@ -99,7 +105,7 @@ class EmuBackend : public GpuBackend {
     if (bufs_.size() <= static_cast<size_t>(slot)) bufs_.resize(slot + 1);
     auto& b = bufs_[slot];
     if (b.size() * sizeof(double) < bytes) {
-      b.assign((bytes + 7) / 8, std::nan(""));   // poisoned: reads of unwritten data show
+      b.assign((bytes + 7) / 8, std::nan(""));  // poisoned: reads of unwritten data show
       ++allocations;
     }
     return reinterpret_cast<uint64_t>(b.data());
@@ -142,8 +148,8 @@ struct Case {
   DType dtype;
   SumScheme scheme;
   long long ni, nj;
-  size_t avail;        // emulated device memory
-  bool expect_split;   // expect the inner range split over blocks
+  size_t avail;       // emulated device memory
+  bool expect_split;  // expect the inner range split over blocks
 };
 
 std::string cache_dir() {
@@ -192,18 +198,18 @@ std::string run_case(const Case& c, size_t id) {
   CallShape shape = check_inputs(f, in);
   std::vector<double> gpu(shape.out_rows * f.out_dim, -12345.0), cpu(gpu.size(), 0.0);
   EmuBackend dev(launch, c.avail);
-  if (id % 2) dev.piece_ = 4096;   // resident inner rows in pieces, pipelined
+  if (id % 2) dev.piece_ = 4096;  // resident inner rows in pieces, pipelined
   GpuRunStats st;
   run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, &st);
 
-  static std::mutex cpu_mutex;   // get_kernel() is called from one thread at a time
+  static std::mutex cpu_mutex;  // get_kernel() is called from one thread at a time
   std::lock_guard<std::mutex> lock(cpu_mutex);
   EngineOptions eo;
   eo.code = co;
   eo.nthreads = 2;
   eo.cache_dir = cache_dir();
   eo.include_dir = RKEOPS_INCLUDE_DIR;
-  eo.compiler.flags = "-O1 -fPIC -shared";   // the reference only needs to be right, and built fast
+  eo.compiler.flags = "-O1 -fPIC -shared";  // the reference only needs to be right, and built fast
   get_kernel(c.formula, c.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
 
   const double tol = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
@@ -214,7 +220,7 @@ std::string run_case(const Case& c, size_t id) {
       return "entry " + std::to_string(k) + " (row " + std::to_string(k % shape.out_rows) + ", col " +
              std::to_string(k / shape.out_rows) + "): emulated GPU " + std::to_string(a) + ", CPU " + std::to_string(b);
   }
-  const bool pieces = id % 2;   // short pieces: too short to be split over blocks as well
+  const bool pieces = id % 2;  // short pieces: too short to be split over blocks as well
   if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";
   if (c.expect_split && dev.launches[1] < 1) return "expected a merge";
   if (c.avail == 120000 && st.chunks_outer * st.chunks_inner < 2) return "expected chunks with little memory";
@@ -223,19 +229,29 @@ std::string run_case(const Case& c, size_t id) {
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  const size_t big = 1ull << 34, small = 120000;   // small: chunks of outer and inner rows
+  const size_t big = 1ull << 34, small = 120000;  // small: chunks of outer and inner rows
   const std::string F1 = "(-SqDist(x, y))", F2 = "Concat(Elem(x, 0) - Elem(y, 0), Elem(x, 1) * Elem(y, 1))";
-  struct R { std::string red; bool d1; };
-  const std::vector<R> reds = {
-      {"Sum_Reduction(F, A)", false},          {"Min_Reduction(F, A)", false},
-      {"ArgMax_Reduction(F, A)", false},       {"Min_ArgMin_Reduction(F, A)", true},
-      {"Max_ArgMax_Reduction(F, A)", false},   {"KMin_Reduction(F, 3, A)", false},
-      {"ArgKMin_Reduction(F, 5, A)", true},    {"KMin_ArgKMin_Reduction(F, 2, A)", true},
-      {"LogSumExp_Reduction(F, A)", true},     {"Max_SumShiftExp_Reduction(F, A)", true},
-      {"SumSoftMaxWeight_Reduction(F, w, A)", true}, {"LogSumExpWeight_Reduction(F, Elem(w, 0), A)", true},
-      {"Max_ArgMax_Reduction(F, A)", true},    {"Max_SumShiftExpWeight_Reduction(F, w, A)", true},
-      {"Max_Reduction(F, A)", false},          {"ArgMin_Reduction(F, A)", true},
-      {"KMin_ArgKMin_Reduction(F, 4, A)", false}};
+  struct R {
+    std::string red;
+    bool d1;
+  };
+  const std::vector<R> reds = {{"Sum_Reduction(F, A)", false},
+                               {"Min_Reduction(F, A)", false},
+                               {"ArgMax_Reduction(F, A)", false},
+                               {"Min_ArgMin_Reduction(F, A)", true},
+                               {"Max_ArgMax_Reduction(F, A)", false},
+                               {"KMin_Reduction(F, 3, A)", false},
+                               {"ArgKMin_Reduction(F, 5, A)", true},
+                               {"KMin_ArgKMin_Reduction(F, 2, A)", true},
+                               {"LogSumExp_Reduction(F, A)", true},
+                               {"Max_SumShiftExp_Reduction(F, A)", true},
+                               {"SumSoftMaxWeight_Reduction(F, w, A)", true},
+                               {"LogSumExpWeight_Reduction(F, Elem(w, 0), A)", true},
+                               {"Max_ArgMax_Reduction(F, A)", true},
+                               {"Max_SumShiftExpWeight_Reduction(F, w, A)", true},
+                               {"Max_Reduction(F, A)", false},
+                               {"ArgMin_Reduction(F, A)", true},
+                               {"KMin_ArgKMin_Reduction(F, 4, A)", false}};
   int n = 0;
   for (const R& r : reds) {
     for (int axis = 0; axis <= 1; ++axis) {
@@ -260,15 +276,27 @@ std::vector<Case> cases() {
   // Sum schemes and a Gaussian kernel with a parameter, float32 and float64.
   for (SumScheme s : {SumScheme::Block, SumScheme::Kahan, SumScheme::Direct})
     for (DType dt : {DType::Float32, DType::Float64}) {
-      Case c{"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)", "g=Pm(1)"}, dt, s,
-             257, 3000, s == SumScheme::Kahan ? small : big, s != SumScheme::Kahan};
+      Case c{"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)",
+             {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)", "g=Pm(1)"},
+             dt,
+             s,
+             257,
+             3000,
+             s == SumScheme::Kahan ? small : big,
+             s != SumScheme::Kahan};
       v.push_back(c);
     }
   // no inner variable; no outer variable; a wide inner row read from shared memory in place
   v.push_back({"Sum_Reduction(x * 2, 1)", {"x=Vi(2)"}, DType::Float64, SumScheme::Auto, 300, 1, big, false});
   v.push_back({"Sum_Reduction(y, 1)", {"y=Vj(3)"}, DType::Float32, SumScheme::Auto, 1, 5000, big, true});
-  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, DType::Float32, SumScheme::Auto,
-               200, 3000, big, true});
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 1)",
+               {"x=Vi(40)", "y=Vj(40)"},
+               DType::Float32,
+               SumScheme::Auto,
+               200,
+               3000,
+               big,
+               true});
   return v;
 }
 
@@ -287,9 +315,7 @@ TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
     for (size_t k; (k = next++) < cs.size();) {
       try {
         errors[k] = run_case(cs[k], k);
-      } catch (const std::exception& e) {
-        errors[k] = std::string("exception: ") + e.what();
-      }
+      } catch (const std::exception& e) { errors[k] = std::string("exception: ") + e.what(); }
     }
   };
   // Each case builds its own library and runs on its own threads.

@@ -19,9 +19,7 @@ using namespace rkeops;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 bool file_exists(const std::string& p) {
   struct stat st;
@@ -94,8 +92,7 @@ TEST(Nvrtc, LoadsAndReportsArchs) {
   Nvrtc* nv = nvrtc_or_fail();
   ASSERT_NE(nv, nullptr);
   EXPECT_EQ(Nvrtc::get(nullptr), nv);  // one instance per process
-  EXPECT_TRUE(nv->version().rfind("12.", 0) == 0 || nv->version().rfind("13.", 0) == 0)
-      << nv->version();
+  EXPECT_TRUE(nv->version().rfind("12.", 0) == 0 || nv->version().rfind("13.", 0) == 0) << nv->version();
   const std::vector<int>& archs = nv->supported_archs();
   ASSERT_FALSE(archs.empty());
   EXPECT_TRUE(std::is_sorted(archs.begin(), archs.end()));
@@ -242,9 +239,8 @@ std::string build_fake_driver(const std::string& tag, int devices) {
   const std::string special =
       " cuDeviceGetCount cuDeviceGetAttribute cuDeviceGetName cuDeviceTotalMem_v2"
       " cuGetErrorName cuGetErrorString cuMemAlloc_v2 cuDriverGetVersion ";
-#define RK_CUDA_FN(name, symbol, params)                   \
-  if (!contains(special, std::string(" ") + symbol + " ")) \
-    out << "int " << symbol << "() { return 0; }\n";
+#define RK_CUDA_FN(name, symbol, params) \
+  if (!contains(special, std::string(" ") + symbol + " ")) out << "int " << symbol << "() { return 0; }\n";
 #include "cuda_functions.def"
 #undef RK_CUDA_FN
   out << "int cuDeviceGetCount(int* n) { *n = " << devices << "; return 0; }\n"
@@ -307,8 +303,7 @@ TEST(CudaDriver, FakeDriverDeviceInfoAndErrors) {
     FAIL() << "expected UserError";
   } catch (const UserError& e) {
     EXPECT_EQ(e.kind, "gpu");
-    EXPECT_TRUE(contains(e.what(), "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)"))
-        << e.what();
+    EXPECT_TRUE(contains(e.what(), "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)")) << e.what();
   }
   EXPECT_NO_THROW(d->check(d->cuMemAlloc(&p, 10), "cuMemAlloc"));
   try {

@@ -16,20 +16,27 @@ std::string canon(const std::string& f, std::vector<std::string> a) { return par
 using rkeops_test::error_of;
 
 TEST(Parser, CanonicalForms) {
-  struct Case { const char* formula; std::vector<std::string> args; const char* canonical; };
+  struct Case {
+    const char* formula;
+    std::vector<std::string> args;
+    const char* canonical;
+  };
   const Case cases[] = {
-      {"Sum_Reduction(Exp(-SqDist(x,y))*b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)"},
+      {"Sum_Reduction(Exp(-SqDist(x,y))*b, 1)",
+       {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)"},
        "Sum_Reduction(Mult(Exp(Minus(SqDist(Vi(0,3),Vj(1,3)))),Vj(2,1)),1)"},
-      {"Sum_Reduction(x**2 + x^3 + x**0.5 + x**-0.5 + x**1.5, 0)", {"x=Vi(1)"},
-       "Sum_Reduction(Add(Add(Add(Add(Square(Vi(0,1)),Pow(Vi(0,1),3)),Sqrt(Vi(0,1))),Rsqrt(Vi(0,1))),Powf(Vi(0,1),1.5)),0)"},
-      {"Sum_Reduction((x|y) - 2*x/y, 1)", {"x=Vi(0,2)", "y=Vj(1,2)"},
+      {"Sum_Reduction(x**2 + x^3 + x**0.5 + x**-0.5 + x**1.5, 0)",
+       {"x=Vi(1)"},
+       "Sum_Reduction(Add(Add(Add(Add(Square(Vi(0,1)),Pow(Vi(0,1),3)),Sqrt(Vi(0,1))),Rsqrt(Vi(0,1))),Powf(Vi(0,1),1.5))"
+       ",0)"},
+      {"Sum_Reduction((x|y) - 2*x/y, 1)",
+       {"x=Vi(0,2)", "y=Vj(1,2)"},
        "Sum_Reduction(Subtract(Scalprod(Vi(0,2),Vj(1,2)),Divide(Mult(IntCst(2),Vi(0,2)),Vj(1,2))),1)"},
       {"KMin_Reduction(Var(0,2,0) - Var(1,2,1), 4, 0)", {}, "KMin_Reduction(Subtract(Vi(0,2),Vj(1,2)),4,0)"},
-      {"SumSoftMaxWeight_Reduction(x, y, 1)", {"x=Vi(1)", "y=Vj(2)"},
-       "SumSoftMaxWeight_Reduction(Vi(0,1),1,Vj(1,2))"},
-      {"SumSoftMaxWeight_Reduction(x, 1, y)", {"x=Vi(1)", "y=Vj(2)"},
-       "SumSoftMaxWeight_Reduction(Vi(0,1),1,Vj(1,2))"},
-      {"Sum_Reduction(IntInv(4)*x + 0.25e1 + -3, 1)", {"x=Vi(1)"},
+      {"SumSoftMaxWeight_Reduction(x, y, 1)", {"x=Vi(1)", "y=Vj(2)"}, "SumSoftMaxWeight_Reduction(Vi(0,1),1,Vj(1,2))"},
+      {"SumSoftMaxWeight_Reduction(x, 1, y)", {"x=Vi(1)", "y=Vj(2)"}, "SumSoftMaxWeight_Reduction(Vi(0,1),1,Vj(1,2))"},
+      {"Sum_Reduction(IntInv(4)*x + 0.25e1 + -3, 1)",
+       {"x=Vi(1)"},
        "Sum_Reduction(Add(Add(Mult(0.25,Vi(0,1)),2.5),IntCst(-3)),1)"},
   };
   for (const auto& c : cases) EXPECT_EQ(canon(c.formula, c.args), c.canonical) << c.formula;
@@ -51,7 +58,12 @@ TEST(Parser, ArgumentsByPosition) {
 }
 
 TEST(Parser, Errors) {
-  struct Case { const char* formula; std::vector<std::string> args; const char* kind; const char* needle; };
+  struct Case {
+    const char* formula;
+    std::vector<std::string> args;
+    const char* kind;
+    const char* needle;
+  };
   const Case cases[] = {
       {"Sum_Reduction(Exp(x, 1)", {"x=Vi(1)"}, "formula", "column 20"},
       {"Sum_Reduction(Foo(x), 1)", {"x=Vi(1)"}, "formula", "unknown operation 'Foo'"},

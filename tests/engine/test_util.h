@@ -14,9 +14,7 @@ namespace rkeops_test {
 inline std::pair<std::string, std::string> error_of(const std::string& f, std::vector<std::string> a) {
   try {
     rkeops::parse_formula(f, a);
-  } catch (const rkeops::UserError& e) {
-    return {e.kind, e.what()};
-  }
+  } catch (const rkeops::UserError& e) { return {e.kind, e.what()}; }
   return {"", "no error"};
 }
 
@@ -25,7 +23,7 @@ inline std::pair<std::string, std::string> error_of(const std::string& f, std::v
 inline bool tuple_op_sample(const std::string& name, std::vector<int>* dims, std::vector<int>* params,
                             std::string* text = nullptr) {
   if (name != "TensorDot") return false;
-  *dims = {6, 12};   // a: 2 x 3, b: 3 x 4; contract a's axis 1 with b's axis 0, output transposed
+  *dims = {6, 12};  // a: 2 x 3, b: 3 x 4; contract a's axis 1 with b's axis 0, output transposed
   *params = {2, 2, 3, 2, 3, 4, 1, 1, 1, 0, 2, 1, 0};
   if (text) *text = "Ind(2,3), Ind(3,4), Ind(1), Ind(0), Ind(1,0)";
   return true;
