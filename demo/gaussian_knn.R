@@ -1,7 +1,7 @@
 # rkeops demo: a Gaussian kernel sum over 100,000 points in 3-D, checked against a dense
 # computation on a subset, and a k-nearest-neighbour search. Runs on the GPU when one is
 # usable, on the CPU otherwise.
-library(rkeops)
+suppressPackageStartupMessages(library(rkeops))   # (it masks %*%, atan2, ifelse and step with generics)
 
 on_gpu <- tryCatch({ rkeops_use_gpu(); TRUE }, error = function(e) { rkeops_use_cpu(); FALSE })
 cat(sprintf("rkeops %s on the %s\n", utils::packageVersion("rkeops"),
