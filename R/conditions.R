@@ -22,6 +22,16 @@ rkeops_abort <- function(kind, message, ..., call = NULL) {
   stop(cond)
 }
 
+# What an R object is, for error messages: "a character matrix", "a logical vector", "NULL",
+# "an object of class data.frame".
+.rk_describe <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (!is.object(x) && (is.matrix(x) || is.atomic(x))) {
+    return(paste("a", typeof(x), if (is.matrix(x)) "matrix" else if (length(x) == 1) "value" else "vector"))
+  }
+  paste("an object of class", paste(class(x), collapse = "/"))
+}
+
 # Calls a registered engine entry point; re-raises an engine error record as a condition.
 .rk_call <- function(fun, ...) {
   res <- .Call(fun, ...)

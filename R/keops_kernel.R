@@ -98,12 +98,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     dim_k <- info$var_dim[k]
     if (is.null(x)) rkeops_abort("input", sprintf("%s is NULL", lab))
     if (!(is.numeric(x) && (is.double(x) || is.integer(x))) || is.object(x) && !is.matrix(x)) {
-      what <- if (!is.object(x) && (is.matrix(x) || is.atomic(x))) {
-        paste("a", typeof(x), if (is.matrix(x)) "matrix" else "vector")
-      } else {
-        paste("an object of class", paste(class(x), collapse = "/"))
-      }
-      rkeops_abort("input", sprintf("%s must be a numeric matrix or vector, got %s", lab, what))
+      rkeops_abort("input", sprintf("%s must be a numeric matrix or vector, got %s", lab, .rk_describe(x)))
     }
     if (length(x) == 0) rkeops_abort("input", sprintf("%s is empty", lab))
     if (info$var_type[k] == "Pm") {

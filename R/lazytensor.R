@@ -87,8 +87,8 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
     rkeops_abort("input", "`is_complex` must be TRUE or FALSE")
   }
   if (!(is.numeric(x) || is.complex(x)) || is.data.frame(x) || (is.object(x) && !is.matrix(x))) {
-    rkeops_abort("input", sprintf("a LazyTensor is built on a numeric matrix or vector, got an object of class %s",
-                                  paste(class(x), collapse = "/")))
+    rkeops_abort("input", sprintf("a LazyTensor is built on a numeric matrix or vector, got %s",
+                                  .rk_describe(x)))
   }
   if (length(x) == 0) rkeops_abort("input", "a LazyTensor cannot be built on empty data")
   if (length(dim(x)) > 2) rkeops_abort("input", "a LazyTensor is built on a matrix or a vector, not an array")

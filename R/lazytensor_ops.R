@@ -8,8 +8,8 @@
 .lt_operand <- function(x, what = "operand") {
   if (is.LazyTensor(x)) return(x)
   if (!(is.numeric(x) || is.complex(x)) || is.object(x) && !is.matrix(x)) {
-    rkeops_abort("input", sprintf("the %s must be a LazyTensor or a number, got an object of class %s",
-                                  what, paste(class(x), collapse = "/")))
+    rkeops_abort("input", sprintf("the %s must be a LazyTensor or a number, got %s",
+                                  what, .rk_describe(x)))
   }
   if (is.matrix(x) && nrow(x) > 1) {
     rkeops_abort("input", sprintf("the %s is a matrix: make it a LazyTensor with Vi() or Vj() first", what))
@@ -63,8 +63,8 @@
 }
 
 .lt_need_lazy <- function(fun, x) {
-  rkeops_abort("input", sprintf("%s() applies to a LazyTensor, got an object of class %s",
-                                fun, paste(class(x), collapse = "/")))
+  rkeops_abort("input", sprintf("%s() applies to a LazyTensor, got %s",
+                                fun, .rk_describe(x)))
 }
 
 # ---- complex helpers ------------------------------------------------------------------------

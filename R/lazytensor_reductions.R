@@ -15,8 +15,8 @@
 
 .lt_check_lazy <- function(x, what = "`x`") {
   if (!is.LazyTensor(x)) {
-    rkeops_abort("input", sprintf("%s must be a LazyTensor, got an object of class %s",
-                                  what, paste(class(x), collapse = "/")))
+    rkeops_abort("input", sprintf("%s must be a LazyTensor, got %s",
+                                  what, .rk_describe(x)))
   }
   invisible(x)
 }

@@ -152,3 +152,9 @@ test_that("the masking generics keep base and stats behaviour", {
   fit <- stats::lm(mpg ~ wt + hp, data = datasets::mtcars)
   expect_equal(formula(step(fit, trace = 0)), formula(stats::step(fit, trace = 0)))
 })
+
+test_that("errors on non-numeric data name what was given", {
+  expect_error(LazyTensor(matrix("a", 2, 2)), "a character matrix", class = "rkeops_input_error")
+  expect_error(Vi(matrix(TRUE, 2, 2)), "logical", class = "rkeops_input_error")
+  expect_error(Vi(matrix(1, 2, 2)) + "a", "a character value", class = "rkeops_input_error")
+})
