@@ -168,4 +168,15 @@ std::string Graph::print_impl(int id, bool named, long* budget) const {
   return "";
 }
 
+std::vector<char> depends_on(const Graph& g, int cat, int pos) {
+  // Children always have smaller ids than their parents, so one forward pass suffices.
+  std::vector<char> dep(g.size(), 0);
+  for (int id = 0; id < g.size(); ++id) {
+    const Node& n = g[id];
+    if (n.kind == NodeKind::Var) dep[id] = n.cat == cat && (pos < 0 || n.pos == pos);
+    for (int a : n.args) dep[id] |= dep[a];
+  }
+  return dep;
+}
+
 }  // namespace rkeops

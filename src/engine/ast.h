@@ -52,4 +52,8 @@ class Graph {
 
 std::string format_double(double v);  // shortest text that reads back as the same double
 
+// For every node of g: whether it depends on a variable of category `cat` (at position `pos`,
+// or at any position when pos < 0).
+std::vector<char> depends_on(const Graph& g, int cat, int pos = -1);
+
 }  // namespace rkeops

@@ -91,12 +91,7 @@ int gradient(Graph& g, int f, int v, int gin) {
   // node's adjoint is complete when it is reached.
   // Which nodes depend on v: adjoints flow only into those (the others' would be dropped, and
   // some operations have no derivative in some arguments, e.g. the knots of a BSpline).
-  std::vector<char> dep(f + 1, 0);
-  for (int id = 0; id <= f; ++id) {
-    const Node& n = g[id];
-    if (n.kind == NodeKind::Var) dep[id] = n.cat == vcat && n.pos == vpos;
-    for (int a : n.args) dep[id] = dep[id] || dep[a];
-  }
+  const std::vector<char> dep = depends_on(g, vcat, vpos);
   std::map<int, int> adj;
   adj[f] = fit(g, gin, fdim);
   int result = -1;

@@ -102,15 +102,21 @@ std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) 
   return out;
 }
 
-std::vector<char> depends_on(const Graph& g, int cat) {
-  // Children always have smaller ids than their parents, so one forward pass suffices.
-  std::vector<char> dep(g.size(), 0);
-  for (int id = 0; id < g.size(); ++id) {
-    const Node& n = g[id];
-    if (n.kind == NodeKind::Var) dep[id] = n.cat == cat;
-    for (int a : n.args) dep[id] |= dep[a];
+void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner) {
+  const Graph& g = e.graph();
+  std::vector<char> needs_inner = depends_on(g, inner);
+  std::vector<int> stack = roots;
+  std::vector<char> seen(g.size(), 0);
+  while (!stack.empty()) {
+    int id = stack.back();
+    stack.pop_back();
+    if (seen[id]) continue;
+    seen[id] = 1;
+    if (g[id].kind == NodeKind::Call && !needs_inner[id])
+      e.emit(id);
+    else
+      for (int a : g[id].args) stack.push_back(a);
   }
-  return dep;
 }
 
 }  // namespace rkeops

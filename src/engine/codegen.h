@@ -61,7 +61,8 @@ struct VarUse {
   int cat, pos, dim;
 };
 std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
-// For every node: whether it depends on a variable of category `cat`.
-std::vector<char> depends_on(const Graph& g, int cat);
+// Emits (into e's code) every node of `roots`' DAG that does not depend on a variable of
+// category `inner`: the part of a formula computed once per outer row, outside the inner loop.
+void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner);
 
 }  // namespace rkeops

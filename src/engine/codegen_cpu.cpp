@@ -174,21 +174,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     pre += "\n";
   }
   e.indent = "        ";
-  std::vector<char> needs_inner = depends_on(g, inner);
-  {
-    std::vector<int> stack = roots;
-    std::vector<char> seen(g.size(), 0);
-    while (!stack.empty()) {
-      int id = stack.back();
-      stack.pop_back();
-      if (seen[id]) continue;
-      seen[id] = 1;
-      if (g[id].kind == NodeKind::Call && !needs_inner[id])
-        e.emit(id);
-      else
-        for (int a : g[id].args) stack.push_back(a);
-    }
-  }
+  emit_hoisted(e, roots, inner);
   pre += e.code();
   e.clear_code();
   src << pre;

@@ -129,21 +129,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   }
   // Everything that does not depend on the inner index: once per thread.
   e.indent = "  ";
-  std::vector<char> needs_inner = depends_on(g, inner);
-  {
-    std::vector<int> stack = roots;
-    std::vector<char> seen(g.size(), 0);
-    while (!stack.empty()) {
-      int id = stack.back();
-      stack.pop_back();
-      if (seen[id]) continue;
-      seen[id] = 1;
-      if (g[id].kind == NodeKind::Call && !needs_inner[id])
-        e.emit(id);
-      else
-        for (int a : g[id].args) stack.push_back(a);
-    }
-  }
+  emit_hoisted(e, roots, inner);
   const std::string hoisted = e.code();
   e.clear_code();
   // The body computed for each inner row of the tile.
