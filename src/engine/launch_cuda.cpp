@@ -4,7 +4,6 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -94,25 +93,23 @@ void pack_params(const std::vector<Input>& in, const CudaCode& c, T* dst) {
       for (long long k = 0; k < in[p].rows * in[p].cols; ++k) dst[c.p_off[p] + k] = static_cast<T>(in[p].data[k]);
 }
 
+// Packs the outer rows (what 0), the inner rows (1) or the parameters (2) as T.
+template <class T>
+void pack_as(int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, T* d,
+             int nthreads) {
+  if (what == 0)
+    pack_outer(in, c, r0, rows, d, nthreads);
+  else if (what == 1)
+    pack_inner(in, c, r0, rows, d, nthreads);
+  else
+    pack_params(in, c, d);
+}
 void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, void* dst,
           int nthreads) {
-  if (f32) {
-    float* d = static_cast<float*>(dst);
-    if (what == 0)
-      pack_outer(in, c, r0, rows, d, nthreads);
-    else if (what == 1)
-      pack_inner(in, c, r0, rows, d, nthreads);
-    else
-      pack_params(in, c, d);
-  } else {
-    double* d = static_cast<double*>(dst);
-    if (what == 0)
-      pack_outer(in, c, r0, rows, d, nthreads);
-    else if (what == 1)
-      pack_inner(in, c, r0, rows, d, nthreads);
-    else
-      pack_params(in, c, d);
-  }
+  if (f32)
+    pack_as(what, in, c, r0, rows, static_cast<float*>(dst), nthreads);
+  else
+    pack_as(what, in, c, r0, rows, static_cast<double*>(dst), nthreads);
 }
 
 size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -472,23 +469,32 @@ bool load_module(CudaDriver* drv, const std::string& image, CUmodule* mod, std::
   return false;
 }
 
-}  // namespace
-
-double open_gpu_context(int device) {
+// The CUDA driver, or NVRTC, or a "gpu" error saying why it is not usable.
+CudaDriver* usable_driver() {
   std::string why;
   CudaDriver* drv = CudaDriver::get(&why);
   if (!drv) throw UserError("gpu", "the GPU backend is not usable: " + why + "; use rkeops_use_cpu()");
+  return drv;
+}
+Nvrtc* usable_nvrtc() {
+  std::string why;
+  Nvrtc* nv = Nvrtc::get(&why);
+  if (!nv) throw UserError("gpu", "the GPU backend is not usable: " + why + "; use rkeops_use_cpu()");
+  return nv;
+}
+
+}  // namespace
+
+double open_gpu_context(int device) {
+  CudaDriver* drv = usable_driver();
   auto t0 = Clock::now();
   drv->context(device);
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
-  std::string why;
-  CudaDriver* drv = CudaDriver::get(&why);
-  if (!drv) throw UserError("gpu", "the GPU backend is not usable: " + why + "; use rkeops_use_cpu()");
-  Nvrtc* nv = Nvrtc::get(&why);
-  if (!nv) throw UserError("gpu", "the GPU backend is not usable: " + why + "; use rkeops_use_cpu()");
+  CudaDriver* drv = usable_driver();
+  Nvrtc* nv = usable_nvrtc();
   CudaDriver::DeviceInfo info = drv->info(opt.device);
   drv->context(opt.device);
   CudaCode code = generate_cuda_code(f, opt.code, opt.include_dir);
@@ -507,7 +513,7 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
       sha256_hex(std::string(kEngineVersion) + "\ncuda abi " + std::to_string(kCudaAbiVersion) + "\nNVRTC " +
                  nv->version() + "\n" + join(nv_opts) + "\n" + ext + "\n" + code.source);
   DiskCache cache(opt.cache_dir);
-  std::string image;
+  std::string image, why;
   CUmodule mod = nullptr;
   bool from_disk = cache.load_bytes(key, ext, &image);
   if (from_disk && !load_module(drv, image, &mod, &why)) {
