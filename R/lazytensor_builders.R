@@ -47,11 +47,10 @@
   } else {
     identical(res_type, "ComplexLazyTensor")
   }
-  m <- .lt_combine(lts)
-  f <- paste0(op, "(", paste(c(m$formulas, as.character(params)), collapse = ","), ")")
-  canon <- .lt_canonical(f, m$names, m$args)
-  info <- .rk_call("rk_parse", paste0("Sum_Reduction(", canon$formula, ",0)"), canon$args)
-  dim <- info$formula_dim
+  x <- .lt_call(op, lts, params, dimres = NA_integer_, is_complex = is_complex)
+  v <- .lt_vars(x)
+  canon <- .lt_canonical(x$formula, v$name, x$args)
+  dim <- .rk_call("rk_parse", paste0("Sum_Reduction(", canon$formula, ",0)"), canon$args)$formula_dim
   if (is_complex) {
     if (dim %% 2L != 0L) {
       rkeops_abort("dimension", sprintf("%s gives a formula of odd dimension %d, which cannot be complex", op, dim))
@@ -62,7 +61,8 @@
     rkeops_abort("dimension", sprintf("`dim_res` = %s, but %s of these operands has dimension %d",
                                       format(dim_res), op, dim))
   }
-  .lt_make(f, m$args, m$data, dim, is_complex)
+  x$dimres <- as.integer(dim)
+  x
 }
 
 .lt_builder_dims <- function(opname, lts, dim_check_type) {
