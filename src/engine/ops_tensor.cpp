@@ -232,6 +232,14 @@ int tensordot_adjoint(Graph& g, int id, int k, int go) {
   return simplified_call(g, "TensorDot", {go, n.args[1 - k]}, params);
 }
 
+std::vector<int> kron_params(const std::vector<int>& shape_a, const std::vector<int>& shape_b) {
+  const int n = static_cast<int>(shape_a.size());
+  std::vector<int> perm;  // free axis k of a goes to 2k, axis k of b to 2k + 1
+  for (int k = 0; k < n; ++k) perm.push_back(2 * k);
+  for (int k = 0; k < n; ++k) perm.push_back(2 * k + 1);
+  return encode({shape_a, shape_b, {}, {}, perm});
+}
+
 int bspline_dim(const std::vector<int>& dims, const std::vector<int>& params, std::string* why) {
   const int order = params[0];
   if (order < 0) {

@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "formula.h"
 #include "ops.h"
+#include "ops_tensor.h"
 #include "simplify.h"
 
 namespace rkeops {
@@ -126,7 +127,7 @@ class Parser {
       f_->axis = axis();
     } else if (info.extra == Extra::Weight) {
       // Both orders are accepted: (F, axis, weight) as keopscore, and (F, weight, axis).
-      if (peek().kind == Tok::Int && (peek(1).text == ")" || peek(1).text == ",") && (peek(1).text == ",")) {
+      if (peek().kind == Tok::Int && peek(1).text == ",") {
         f_->axis = axis();
         expect(",");
         f_->weight = expr();
@@ -178,8 +179,8 @@ class Parser {
     }
     return v;
   }
-  // Ind(a, b, ...): a tuple of integer parameters, stored as its length then its values.
-  void tuple(std::vector<int>* params) {
+  // Ind(a, b, ...): a tuple of integers.
+  std::vector<int> tuple_values() {
     const Token& t = next();
     if (t.kind != Tok::Ident || t.text != "Ind" || !accept("(")) error(t, "expected a tuple Ind(...) of integers");
     std::vector<int> v;
@@ -190,6 +191,11 @@ class Parser {
       } while (accept(","));
       expect(")");
     }
+    return v;
+  }
+  // A tuple parameter, stored in a node's parameters as its length then its values.
+  void tuple(std::vector<int>* params) {
+    std::vector<int> v = tuple_values();
     params->push_back(static_cast<int>(v.size()));
     params->insert(params->end(), v.begin(), v.end());
   }
@@ -397,29 +403,19 @@ class Parser {
     return build(t, [&] { return mk(op, args, params); });
   }
 
-  // Kron(a, b, Ind(shape of a), Ind(shape of b)): the Kronecker product of two tensors with
-  // the same number of axes, written as the TensorDot with no contraction whose output axes
-  // interleave those of a and b (a0, b0, a1, b1, ...).
+  // Kron(a, b, Ind(shape of a), Ind(shape of b)): the Kronecker product, built as a TensorDot
+  // (ops_tensor.cpp).
   int kron(const Token& t) {
     int a = expr();
     expect(",");
     int b = expr();
-    std::vector<int> pa, pb;
     expect(",");
-    tuple(&pa);
+    std::vector<int> sa = tuple_values();
     expect(",");
-    tuple(&pb);
+    std::vector<int> sb = tuple_values();
     expect(")");
-    if (pa[0] != pb[0]) error(t, "Kron needs two shapes with the same number of axes");
-    const int n = pa[0];
-    std::vector<int> params = pa;
-    params.insert(params.end(), pb.begin(), pb.end());
-    params.push_back(0);  // no contraction
-    params.push_back(0);
-    params.push_back(2 * n);  // natural axis k of a goes to 2k, axis k of b to 2k + 1
-    for (int k = 0; k < n; ++k) params.push_back(2 * k);
-    for (int k = 0; k < n; ++k) params.push_back(2 * k + 1);
-    return build(t, [&] { return mk("TensorDot", {a, b}, params); });
+    if (sa.size() != sb.size()) error(t, "Kron needs two shapes with the same number of axes");
+    return build(t, [&] { return mk("TensorDot", {a, b}, kron_params(sa, sb)); });
   }
 
   // Grad(F, v, g), GradFromPos(F, pos, g), Diff(F, v, dv), Laplacian(F, v), Divergence(F, v),
