@@ -123,7 +123,7 @@ keops_grad <- function(operator, var) {
     out_type = out_type, in_type = in_type, axis = info$axis,
     # the gradient is reduced over the index that is not v's (over the same one for a parameter)
     new_axis = if (vtype == in_type) 1 - info$axis else info$axis,
-    F = paste0("(", info$formula_text, ")"), W = .rk_weight_text(desc$formula, info),
+    F = paste0("(", info$formula_text, ")"), W = if (info$weight_dim > 0) paste0("(", info$weight_text, ")") else "",
     d = info$formula_dim, dw = info$weight_dim, K = info$K, out_dim = info$out_dim,
     args = c(desc$args, sprintf("%s=%s(%d,%d)", eta, out_type, n, info$out_dim))
   )
@@ -137,28 +137,6 @@ keops_grad <- function(operator, var) {
   # The operator's own result, as the engine returns it (n_out x out_dim).
   ctx$fwd <- function(input, inner_dim) .rk_forward(ctx, desc$formula, input, inner_dim)
   ctx
-}
-
-# The text of the weight formula of a weighted reduction, in parentheses ("" if none):
-# Name_Reduction(F, W, axis) or Name_Reduction(F, axis, W).
-.rk_weight_text <- function(formula, info) {
-  if (info$weight_dim == 0) return("")
-  chars <- strsplit(formula, "")[[1]]
-  open <- match("(", chars)
-  depth <- 0
-  cuts <- integer()
-  for (i in seq(open + 1, length(chars))) {
-    ch <- chars[i]
-    if (ch == "(") depth <- depth + 1
-    if (ch == ")") {
-      if (depth == 0) { last <- i; break }
-      depth <- depth - 1
-    }
-    if (ch == "," && depth == 0) cuts <- c(cuts, i)
-  }
-  parts <- trimws(substring(formula, c(open + 1, cuts + 1), c(cuts - 1, last - 1)))
-  w <- if (grepl("^[0-9]+$", parts[2])) parts[3] else parts[2]   # as the engine's parser
-  paste0("(", w, ")")
 }
 
 # The user's inputs (named or not) in position order, with the gradient input last.

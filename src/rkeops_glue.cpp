@@ -117,7 +117,8 @@ SEXP rk_parse(SEXP formula, SEXP aliases) {
                             Rcpp::Named("reduction") = std::string(f.reduction().name), Rcpp::Named("axis") = f.axis,
                             Rcpp::Named("K") = f.shape.K, Rcpp::Named("formula_dim") = f.shape.d,
                             Rcpp::Named("weight_dim") = f.shape.dw, Rcpp::Named("out_dim") = f.out_dim,
-                            Rcpp::Named("canonical") = f.canonical(), Rcpp::Named("formula_text") = f.root_text);
+                            Rcpp::Named("canonical") = f.canonical(), Rcpp::Named("formula_text") = f.root_text,
+                            Rcpp::Named("weight_text") = f.weight_text);
   RKEOPS_END
 }
 

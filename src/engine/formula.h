@@ -29,6 +29,7 @@ struct Formula {
   std::vector<ArgInfo> args;  // by position
   std::string text;           // the formula as the user wrote it
   std::string root_text;      // the text of F inside the reduction, as written
+  std::string weight_text;    // the text of the weight formula of a weighted reduction, or ""
   std::vector<std::string> aliases;
   const ReductionInfo& reduction() const { return reduction_info(red); }
   // Category of the variables a result row is indexed by (CAT_I when axis == 1).

@@ -114,9 +114,7 @@ class Parser {
     expect("(");
     f_->red = r;
     const ReductionInfo& info = reduction_info(r);
-    size_t root_start = peek().pos;
-    f_->root = expr();
-    f_->root_text = src_.substr(root_start, peek().pos - root_start);
+    f_->root = expr_with_text(&f_->root_text);
     expect(",");
     if (info.extra == Extra::K) {
       f_->shape.K = int_literal("K");
@@ -130,9 +128,9 @@ class Parser {
       if (peek().kind == Tok::Int && peek(1).text == ",") {
         f_->axis = axis();
         expect(",");
-        f_->weight = expr();
+        f_->weight = expr_with_text(&f_->weight_text);
       } else {
-        f_->weight = expr();
+        f_->weight = expr_with_text(&f_->weight_text);
         expect(",");
         f_->axis = axis();
       }
@@ -235,6 +233,13 @@ class Parser {
     }
   }
 
+  // An expression, and its source text as written.
+  int expr_with_text(std::string* text) {
+    size_t start = peek().pos;
+    int id = expr();
+    *text = src_.substr(start, peek().pos - start);
+    return id;
+  }
   int expr() {
     // Deeply nested input would otherwise exhaust the stack.
     struct Depth {

@@ -83,6 +83,10 @@ test_that("SumSoftMaxWeight gradients match dense R, both axes and the weight", 
   expect_equal(keops_grad(op, "x")(list(x, y, v, E)), -2 * (rowSums(C) * x - C %*% y), tolerance = 1e-12)
   expect_equal(keops_grad(op, "y")(list(x, y, v, E)), -2 * (colSums(C) * y - crossprod(C, x)), tolerance = 1e-12)
   expect_equal(keops_grad(op, "v")(list(x, y, v, E)), crossprod(P, E), tolerance = 1e-12)
+  # the keopscore argument order (F, axis, W) gives the same gradients
+  op2 <- keops_kernel("SumSoftMaxWeight_Reduction(-SqDist(x, y), 1, v)", c("x=Vi(2)", "y=Vj(2)", "v=Vj(3)"))
+  expect_equal(keops_grad(op2, "x")(list(x, y, v, E)), -2 * (rowSums(C) * x - C %*% y), tolerance = 1e-12)
+  expect_equal(keops_grad(op2, "v")(list(x, y, v, E)), crossprod(P, E), tolerance = 1e-12)
   # over i, weights indexed by i
   u <- matrix(rnorm(2 * N), N)
   P0 <- t(t(K) / colSums(K))
