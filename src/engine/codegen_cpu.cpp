@@ -89,33 +89,30 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     c.si = s + ".si";
     c.st2 = s2 + ".st";
     c.si2 = s2 + ".si";
+    c.cp = s + ".cp";
+    c.cp2 = s2 + ".cp";
     return c;
   };
   auto init_code = [&](const std::string& s, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
     red.init(c, sh);
-    if (kahan)
-      for (int k = 0; k < d; ++k) c.line(s + ".cp[" + I(k) + "] = T(0);");
+    if (kahan) kahan_init(c, d);
     return c.text;
   };
   auto merge_code = [&](const std::string& s, const std::string& s2, const std::string& ind) {
     RedCode c = red_code(s, s2);
     c.ind = ind;
-    if (kahan) {  // the true sums are st - cp
-      for (int k = 0; k < d; ++k)
-        c.line(s + ".st[" + I(k) + "] = (" + s + ".st[" + I(k) + "] - " + s + ".cp[" + I(k) + "]) + (" + s2 + ".st[" +
-               I(k) + "] - " + s2 + ".cp[" + I(k) + "]); " + s + ".cp[" + I(k) + "] = T(0);");
-    } else {
+    if (kahan)
+      kahan_merge(c, d);
+    else
       red.merge(c, sh);
-    }
     return c.text;
   };
   auto final_code = [&](const std::string& s, const std::string& row, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
-    if (kahan)
-      for (int k = 0; k < d; ++k) c.line(s + ".st[" + I(k) + "] -= " + s + ".cp[" + I(k) + "];");
+    if (kahan) kahan_final(c, d);
     c.out = [&](int k) { return "a->out[" + row + " + " + I(k) + " * a->out_ld]"; };
     red.final(c, sh);
     return c.text;
@@ -222,13 +219,10 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     } else {  // term by term
       src << "        for (long long jj = 0; jj < jn; ++jj) {\n          const long long j = jt + jj;\n";
       c.ind = "          ";
-      if (kahan) {
-        for (int k = 0; k < d; ++k)
-          c.line("{ T y_ = fbuf[" + I(k) + "][jj] - S_.cp[" + I(k) + "]; T t_ = S_.st[" + I(k) + "] + y_; S_.cp[" +
-                 I(k) + "] = (t_ - S_.st[" + I(k) + "]) - y_; S_.st[" + I(k) + "] = t_; }");
-      } else {
+      if (kahan)
+        kahan_acc(c, d);
+      else
         red.acc(c, sh);
-      }
       src << c.text << "          (void)j;\n        }\n";
     }
   }

@@ -142,6 +142,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     RedCode c;
     c.st = st;
     c.si = si;
+    c.cp = "cp_";
     c.ind = ind;
     return c;
   };
@@ -158,9 +159,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
     }
   } else if (kahan) {
-    for (int k = 0; k < d; ++k)
-      acc.line("{ T y_ = " + acc.f(k) + " - cp_[" + I(k) + "]; T t_ = st_[" + I(k) + "] + y_; cp_[" + I(k) +
-               "] = (t_ - st_[" + I(k) + "]) - y_; st_[" + I(k) + "] = t_; }");
+    kahan_acc(acc, d);
   } else if (kfamily) {
     // The table's insertion shifts with a run-time index, which would put the state in local
     // memory; on the GPU the same insertion (strictly smaller goes first) is unrolled with
@@ -237,12 +236,12 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   auto init_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
     red.init(c, sh);
-    for (int k = 0; k < SC; ++k) c.line("cp_[" + I(k) + "] = T(0);");
+    kahan_init(c, SC);
     return c.text;
   };
   auto final_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    for (int k = 0; k < SC; ++k) c.line("st_[" + I(k) + "] -= cp_[" + I(k) + "];");
+    kahan_final(c, SC);
     c.out = [&](int k) { return "out[i + " + I(k) + "LL * out_ld]"; };
     red.final(c, sh);
     return c.text;
@@ -251,13 +250,11 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     RedCode c = code("st_", "si_", ind);
     c.st2 = "o_st_";
     c.si2 = "o_si_";
-    if (kahan) {  // the true sums are st - cp
-      for (int k = 0; k < d; ++k)
-        c.line("st_[" + I(k) + "] = (st_[" + I(k) + "] - cp_[" + I(k) + "]) + (o_st_[" + I(k) + "] - o_cp_[" + I(k) +
-               "]); cp_[" + I(k) + "] = T(0);");
-    } else {
+    c.cp2 = "o_cp_";
+    if (kahan)
+      kahan_merge(c, d);
+    else
       red.merge(c, sh);
-    }
     return c.text;
   };
 

@@ -245,4 +245,24 @@ int find_reduction(const std::string& name) {
   return -1;
 }
 
+void kahan_init(RedCode& c, int d) {
+  for (int k = 0; k < d; ++k) c.line(at(c.cp, k) + " = T(0);");
+}
+void kahan_acc(RedCode& c, int d) {
+  for (int k = 0; k < d; ++k) {
+    const std::string st = at(c.st, k), cp = at(c.cp, k);
+    c.line("{ T y_ = " + c.f(k) + " - " + cp + "; T t_ = " + st + " + y_; " + cp + " = (t_ - " + st + ") - y_; " + st +
+           " = t_; }");
+  }
+}
+void kahan_merge(RedCode& c, int d) {
+  for (int k = 0; k < d; ++k) {
+    const std::string st = at(c.st, k), cp = at(c.cp, k);
+    c.line(st + " = (" + st + " - " + cp + ") + (" + at(c.st2, k) + " - " + at(c.cp2, k) + "); " + cp + " = T(0);");
+  }
+}
+void kahan_final(RedCode& c, int d) {
+  for (int k = 0; k < d; ++k) c.line(at(c.st, k) + " -= " + at(c.cp, k) + ";");
+}
+
 }  // namespace rkeops

@@ -16,6 +16,7 @@ struct RedShape {
 struct RedCode {
   std::string st, si;                    // T state[], long long index-state[]
   std::string st2, si2;                  // the other state (merge)
+  std::string cp, cp2;                   // Kahan compensations of st and st2 (kahan_* below)
   std::function<std::string(int)> f, w;  // component k of F and of the weight
   std::string j;                         // index of the current term (long long)
   std::function<std::string(int)> out;   // output component k (finalize)
@@ -45,6 +46,13 @@ struct ReductionInfo {
 };
 
 int find_reduction(const std::string& name);  // -1 when unknown
+
+// The Kahan sum scheme of the Sum-like reductions, shared by the CPU and CUDA templates: each
+// of the d sums st[k] carries a compensation cp[k], and the true sum is st[k] - cp[k].
+void kahan_init(RedCode& c, int d);   // cp = 0
+void kahan_acc(RedCode& c, int d);    // compensated st += f
+void kahan_merge(RedCode& c, int d);  // st = true sum of st + true sum of st2, cp = 0
+void kahan_final(RedCode& c, int d);  // st = its true sum
 const ReductionInfo& reduction_info(int r);
 int reduction_count();
 
