@@ -1,12 +1,30 @@
 #include "codegen.h"
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
 
 #include "errors.h"
 #include "ops.h"
 
 namespace rkeops {
+
+std::string read_prelude(const std::string& include_dir, const std::string& file) {
+  std::ifstream in(include_dir + "/" + file);
+  if (!in) throw UserError("option", "cannot read the rkeops header " + include_dir + "/" + file);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    const std::string inc = "#include \"rkeops/";
+    if (line.compare(0, inc.size(), inc) == 0) {
+      std::string name = line.substr(inc.size() - 7);  // "rkeops/xxx.h\""
+      name = name.substr(0, name.find('"'));
+      out += read_prelude(include_dir, name);
+    } else {
+      out += line + "\n";
+    }
+  }
+  return out;
+}
 
 std::string Emitter::o(int k) const { return "v" + std::to_string(cur_) + "[" + std::to_string(k) + "]"; }
 

@@ -65,4 +65,8 @@ std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
 // category `inner`: the part of a formula computed once per outer row, outside the inner loop.
 void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner);
 
+// Reads an rkeops header from `include_dir` (the preludes of both templates), inlining its
+// #include "rkeops/..." lines.
+std::string read_prelude(const std::string& include_dir, const std::string& file);
+
 }  // namespace rkeops

@@ -8,30 +8,12 @@
 // Inputs are column-major with a leading dimension (R's layout, read in place in float64).
 #include "codegen_cpu.h"
 
-#include <fstream>
 #include <sstream>
 
 #include "codegen.h"
 #include "errors.h"
 
 namespace rkeops {
-
-std::string read_prelude(const std::string& include_dir, const std::string& file) {
-  std::ifstream in(include_dir + "/" + file);
-  if (!in) throw UserError("option", "cannot read the rkeops header " + include_dir + "/" + file);
-  std::string out, line;
-  while (std::getline(in, line)) {
-    const std::string inc = "#include \"rkeops/";
-    if (line.compare(0, inc.size(), inc) == 0) {
-      std::string name = line.substr(inc.size() - 7);  // "rkeops/xxx.h\""
-      name = name.substr(0, name.find('"'));
-      out += read_prelude(include_dir, name);
-    } else {
-      out += line + "\n";
-    }
-  }
-  return out;
-}
 
 namespace {
 
@@ -48,10 +30,8 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   const Graph& g = f.g;
   const int d = sh.d, dw = sh.dw, DF = d + dw;
   const bool f32 = opt.dtype == DType::Float32;
-  SumScheme scheme = opt.scheme;
-  if (scheme == SumScheme::Auto) scheme = SumScheme::Block;
-  const bool sum_fast = red.sum_like && scheme != SumScheme::Kahan;
-  const bool kahan = red.sum_like && scheme == SumScheme::Kahan;
+  const Reducer rd(red, sh, opt.scheme);
+  const bool sum_fast = rd.block_sums(), kahan = rd.kahan();
   const int S = red.state_dim(sh), SI = red.istate_dim(sh);
   const int outer = f.outer_cat(), inner = f.inner_cat();
 
@@ -96,25 +76,20 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   auto init_code = [&](const std::string& s, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
-    red.init(c, sh);
-    if (kahan) kahan_init(c, d);
+    rd.init(c);
     return c.text;
   };
   auto merge_code = [&](const std::string& s, const std::string& s2, const std::string& ind) {
     RedCode c = red_code(s, s2);
     c.ind = ind;
-    if (kahan)
-      kahan_merge(c, d);
-    else
-      red.merge(c, sh);
+    rd.merge(c);
     return c.text;
   };
   auto final_code = [&](const std::string& s, const std::string& row, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
-    if (kahan) kahan_final(c, d);
     c.out = [&](int k) { return "a->out[" + row + " + " + I(k) + " * a->out_ld]"; };
-    red.final(c, sh);
+    rd.final(c);
     return c.text;
   };
 
@@ -219,10 +194,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     } else {  // term by term
       src << "        for (long long jj = 0; jj < jn; ++jj) {\n          const long long j = jt + jj;\n";
       c.ind = "          ";
-      if (kahan)
-        kahan_acc(c, d);
-      else
-        red.acc(c, sh);
+      rd.acc(c, false);
       src << c.text << "          (void)j;\n        }\n";
     }
   }

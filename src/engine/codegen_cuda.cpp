@@ -33,16 +33,6 @@ constexpr int kMaxRowRegs = 32;
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
-// The reductions whose state is (m, sums of exp(f - m) w): 1 for LogSumExp and the
-// Max_SumShiftExp family (st[1 + k] += w_k e, w = 1 without a weight), 2 for SumSoftMaxWeight
-// (st[1] += e, st[2 + k] += w_k e); 0 otherwise. (A candidate for a column of the reduction
-// table: "the update when f <= m".)
-int shift_family(const std::string& name) {
-  if (name == "LogSumExp" || name == "LogSumExpWeight" || name == "Max_SumShiftExp" || name == "Max_SumShiftExpWeight")
-    return 1;
-  return name == "SumSoftMaxWeight" ? 2 : 0;
-}
-
 }  // namespace
 
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
@@ -51,13 +41,11 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   const Graph& g = f.g;
   const int d = sh.d;
   const bool f32 = opt.dtype == DType::Float32;
-  SumScheme scheme = opt.scheme == SumScheme::Auto ? SumScheme::Block : opt.scheme;
-  const bool kahan = red.sum_like && scheme == SumScheme::Kahan;
+  const Reducer rd(red, sh, opt.scheme);
   // As on the CPU, "direct" sums also add the terms of a tile in registers first: a thread
   // adding 1e6 float32 terms one by one to its total would lose ~1e-4.
-  const bool block_sum = red.sum_like && scheme != SumScheme::Kahan;
-  const bool kfamily = red.extra == Extra::K;
-  const int S = red.state_dim(sh), SI = red.istate_dim(sh), SC = kahan ? d : 0;
+  const bool block_sum = rd.block_sums();
+  const int S = red.state_dim(sh), SI = red.istate_dim(sh), SC = rd.comp_dim();
   const int outer = f.outer_cat(), inner = f.inner_cat();
 
   CudaCode cc;
@@ -158,59 +146,8 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
       tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
     }
-  } else if (kahan) {
-    kahan_acc(acc, d);
-  } else if (kfamily) {
-    // The table's insertion shifts with a run-time index, which would put the state in local
-    // memory; on the GPU the same insertion (strictly smaller goes first) is unrolled with
-    // constant indices so that the K values and indices stay in registers.
-    const int K = sh.K;
-    for (int k = 0; k < d; ++k) {
-      const int b = k * K;
-      auto s = [&](const char* a, int r) { return std::string(a) + "[" + I(b + r) + "]"; };
-      acc.line("{ const T v_ = " + acc.f(k) + ";");
-      acc.line("  if (v_ < " + s("st_", K - 1) + ") {");
-      for (int r = K - 1; r >= 1; --r)
-        acc.line("    { const bool a_ = v_ < " + s("st_", r - 1) + ", b_ = v_ < " + s("st_", r) + "; " + s("st_", r) +
-                 " = a_ ? " + s("st_", r - 1) + " : (b_ ? v_ : " + s("st_", r) + "); " + s("si_", r) + " = a_ ? " +
-                 s("si_", r - 1) + " : (b_ ? j : " + s("si_", r) + "); }");
-      acc.line("    if (v_ < " + s("st_", 0) + ") { " + s("st_", 0) + " = v_; " + s("si_", 0) + " = j; }");
-      acc.line("  }");
-      acc.line("}");
-    }
-  } else if (shift_family(red.name) > 0) {
-    // Max-shifted exponential sums: the usual term (f <= m, both finite) only adds exp(f - m)
-    // (times the weights); the table's update, which rescales when f > m and handles
-    // infinities, runs when f > m or exp(f - m) is NaN (m = f = -Inf, NaN). The same
-    // results as the table's update, with one exponential and no nested branch per term.
-    const bool ssmw = shift_family(red.name) == 2;
-    const int nw = sh.dw > 0 ? sh.dw : 1;
-    acc.line("{ const T f_ = " + acc.f(0) + ";");
-    acc.line("  const T e_ = rk_exp(f_ - st_[0]);");
-    acc.line("  if (f_ > st_[0] || e_ != e_) {");
-    RedCode slow = acc;
-    slow.text.clear();
-    slow.ind = "    ";
-    slow.f = [](int) { return std::string("f_"); };
-    red.acc(slow, sh);
-    for (std::string line; !slow.text.empty();) {
-      size_t nl = slow.text.find('\n');
-      line = slow.text.substr(0, nl);
-      slow.text.erase(0, nl == std::string::npos ? slow.text.size() : nl + 1);
-      acc.line(line);
-    }
-    acc.line("  } else {");
-    if (ssmw) {
-      acc.line("    st_[1] += e_;");
-      for (int k = 0; k < sh.dw; ++k) acc.line("    st_[" + I(2 + k) + "] += " + acc.w(k) + " * e_;");
-    } else {
-      for (int k = 0; k < nw; ++k)
-        acc.line("    st_[" + I(1 + k) + "] += " + (sh.dw > 0 ? acc.w(k) + " * e_;" : std::string("e_;")));
-    }
-    acc.line("  }");
-    acc.line("}");
   } else {
-    red.acc(acc, sh);
+    rd.acc(acc, true);  // the table's register-friendly form where it has one
   }
   auto state_decl = [&](const std::string& p, const std::string& ind) {
     std::string s = ind + "T " + p + "st_[" + I(S) + "];";
@@ -235,15 +172,13 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   };
   auto init_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    red.init(c, sh);
-    kahan_init(c, SC);
+    rd.init(c);
     return c.text;
   };
   auto final_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    kahan_final(c, SC);
     c.out = [&](int k) { return "out[i + " + I(k) + "LL * out_ld]"; };
-    red.final(c, sh);
+    rd.final(c);
     return c.text;
   };
   auto merge_code = [&](const std::string& ind) {
@@ -251,10 +186,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     c.st2 = "o_st_";
     c.si2 = "o_si_";
     c.cp2 = "o_cp_";
-    if (kahan)
-      kahan_merge(c, d);
-    else
-      red.merge(c, sh);
+    rd.merge(c);
     return c.text;
   };
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen_cpu.h"
+#include "code_options.h"
 #include "formula.h"
 
 namespace rkeops {
