@@ -136,15 +136,14 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   n <- nrow(out)
   d <- info$formula_dim
   K <- info$K
-  red <- info$reduction
   kblock <- function(m) {   # n x (K*d), rank-major -> n x K (d = 1) or n x K x d
     if (d == 1) return(m)
     aperm(array(m, c(n, d, K)), c(1, 3, 2))
   }
-  switch(red,
-    Min_ArgMin = , Max_ArgMax = list(out[, seq_len(d), drop = FALSE], out[, d + seq_len(d), drop = FALSE]),
-    KMin = , ArgKMin = kblock(out),
-    KMin_ArgKMin = list(kblock(out[, seq_len(K * d), drop = FALSE]),
+  switch(info$layout,   # from the engine's reduction table
+    values_indices = list(out[, seq_len(d), drop = FALSE], out[, d + seq_len(d), drop = FALSE]),
+    ranked = kblock(out),
+    ranked_values_indices = list(kblock(out[, seq_len(K * d), drop = FALSE]),
                         kblock(out[, K * d + seq_len(K * d), drop = FALSE])),
     out)
 }

@@ -8,16 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/cache.h"
-#include "engine/codegen_cpu.h"
-#include "engine/codegen_cuda.h"
 #include "engine/engine.h"
-#include "engine/errors.h"
-#include "engine/launch_cuda.h"
-#include "engine/log.h"
-#include "engine/nvrtc.h"
-#include "engine/ops.h"
-#include "engine/reductions.h"
 
 using namespace rkeops;
 
@@ -94,16 +85,16 @@ EngineOptions engine_options(SEXP opts) {
 void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
 bool interrupted() { return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE; }
 
-const char* cat_name(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj" : "Pm"; }
+const char* cat_name(int cat) { return cat == 0 ? "Vi" : cat == 1 ? "Vj" : "Pm"; }  // FormulaInfo::Arg::cat
 
 }  // namespace
 
 extern "C" {
 
-// Parses a formula; returns its description (inputs, reduction, axis, output size).
+// Parses a formula; returns its description (inputs, reduction, axis, output size and layout).
 SEXP rk_parse(SEXP formula, SEXP aliases) {
   RKEOPS_BEGIN
-  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
+  FormulaInfo f = describe_formula(Rcpp::as<std::string>(formula), strings(aliases));
   Rcpp::CharacterVector names, cats;
   Rcpp::IntegerVector pos, dims;
   for (size_t k = 0; k < f.args.size(); ++k) {
@@ -114,11 +105,28 @@ SEXP rk_parse(SEXP formula, SEXP aliases) {
   }
   return Rcpp::List::create(Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats,
                             Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims,
-                            Rcpp::Named("reduction") = std::string(f.reduction().name), Rcpp::Named("axis") = f.axis,
-                            Rcpp::Named("K") = f.shape.K, Rcpp::Named("formula_dim") = f.shape.d,
-                            Rcpp::Named("weight_dim") = f.shape.dw, Rcpp::Named("out_dim") = f.out_dim,
-                            Rcpp::Named("canonical") = f.canonical(), Rcpp::Named("formula_text") = f.root_text,
+                            Rcpp::Named("reduction") = f.reduction, Rcpp::Named("axis") = f.axis,
+                            Rcpp::Named("K") = f.K, Rcpp::Named("formula_dim") = f.d, Rcpp::Named("weight_dim") = f.dw,
+                            Rcpp::Named("out_dim") = f.out_dim, Rcpp::Named("layout") = f.layout,
+                            Rcpp::Named("canonical") = f.canonical, Rcpp::Named("formula_text") = f.formula_text,
                             Rcpp::Named("weight_text") = f.weight_text);
+  RKEOPS_END
+}
+
+// The gradient of a reduction with respect to its input at 0-based position `var` (see
+// GradientInfo in engine.h); R's keops_grad() and grad() run it.
+SEXP rk_grad_plan(SEXP formula, SEXP aliases, SEXP var) {
+  RKEOPS_BEGIN
+  GradientInfo g = gradient_of(Rcpp::as<std::string>(formula), strings(aliases), Rcpp::as<int>(var));
+  Rcpp::List extra;
+  for (auto& x : g.extra)
+    extra.push_back(Rcpp::List::create(Rcpp::Named("name") = x.name, Rcpp::Named("type") = cat_name(x.cat),
+                                       Rcpp::Named("dim") = x.dim, Rcpp::Named("forward") = x.forward,
+                                       Rcpp::Named("col0") = x.col0));
+  return Rcpp::List::create(Rcpp::Named("zero") = g.zero, Rcpp::Named("formula") = g.formula,
+                            Rcpp::Named("args") = g.aliases, Rcpp::Named("eta") = g.eta,
+                            Rcpp::Named("eta_type") = cat_name(g.eta_cat), Rcpp::Named("eta_dim") = g.eta_dim,
+                            Rcpp::Named("extra") = extra);
   RKEOPS_END
 }
 
@@ -126,7 +134,6 @@ SEXP rk_parse(SEXP formula, SEXP aliases) {
 SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  std::shared_ptr<Kernel> k = get_kernel(Rcpp::as<std::string>(formula), strings(aliases), o);
   std::vector<Input> in;
   for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
     SEXP x = VECTOR_ELT(inputs, t);
@@ -143,11 +150,15 @@ SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
     }
     in.push_back(u);
   }
-  CallShape shape = check_inputs(k->formula(), in);
-  const int out_dim = k->formula().out_dim;
-  Rcpp::NumericMatrix out(static_cast<int>(shape.out_rows), out_dim);
-  k->run(in, shape, out.begin(), o, interrupted);
-  out.attr("compile_seconds") = k->compile_seconds;
+  Rcpp::NumericMatrix out;
+  double secs = run_reduction(
+      Rcpp::as<std::string>(formula), strings(aliases), in, o,
+      [&](long long rows, int cols) {
+        out = Rcpp::NumericMatrix(static_cast<int>(rows), cols);
+        return out.begin();
+      },
+      interrupted);
+  out.attr("compile_seconds") = secs;
   return out;
   RKEOPS_END
 }
@@ -156,15 +167,14 @@ SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
 SEXP rk_source(SEXP formula, SEXP aliases, SEXP opts) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
-  return Rcpp::wrap(generate_cpu_source(f, o.code, o.include_dir));
+  o.backend = Backend::CPU;
+  return Rcpp::wrap(kernel_source(Rcpp::as<std::string>(formula), strings(aliases), o));
   RKEOPS_END
 }
 
 SEXP rk_cache_stats(SEXP dir) {
   RKEOPS_BEGIN
-  DiskCache c(Rcpp::as<std::string>(dir));
-  DiskCache::Stats s = c.stats();
+  CacheStats s = cache_stats(Rcpp::as<std::string>(dir));
   return Rcpp::List::create(Rcpp::Named("files") = static_cast<double>(s.files),
                             Rcpp::Named("bytes") = static_cast<double>(s.bytes));
   RKEOPS_END
@@ -172,9 +182,7 @@ SEXP rk_cache_stats(SEXP dir) {
 
 SEXP rk_cache_clean(SEXP dir) {
   RKEOPS_BEGIN
-  DiskCache c(Rcpp::as<std::string>(dir));
-  c.clean();
-  clear_session_kernels();
+  clean_cache(Rcpp::as<std::string>(dir));
   return Rcpp::wrap(true);
   RKEOPS_END
 }
@@ -189,13 +197,9 @@ SEXP rk_session_clear() {
 // Names of every formula operation and reduction (the tests sweep them).
 SEXP rk_op_table() {
   RKEOPS_BEGIN
-  Rcpp::CharacterVector ops, sigs, reds;
-  for (int k = 0; k < op_count(); ++k) {
-    ops.push_back(op_info(k).name);
-    sigs.push_back(op_info(k).sig);
-  }
-  for (int k = 0; k < reduction_count(); ++k) reds.push_back(reduction_info(k).name);
-  return Rcpp::List::create(Rcpp::Named("ops") = ops, Rcpp::Named("sig") = sigs, Rcpp::Named("reductions") = reds,
+  LanguageInfo l = language();
+  return Rcpp::List::create(Rcpp::Named("ops") = l.ops, Rcpp::Named("sig") = l.signatures,
+                            Rcpp::Named("reductions") = l.reductions,
                             Rcpp::Named("engine_version") = std::string(kEngineVersion));
   RKEOPS_END
 }
@@ -243,28 +247,20 @@ SEXP rk_gpu_open(SEXP device) {
 SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
-  std::string src = generate_cuda_source(f, o.code, o.include_dir);
+  o.backend = Backend::GPU;
+  std::string src = kernel_source(Rcpp::as<std::string>(formula), strings(aliases), o);
   Rcpp::List ol(opts);
   int arch = ol.containsElementNamed("compile_arch") ? Rcpp::as<int>(ol["compile_arch"]) : 0;
   if (arch <= 0) return Rcpp::wrap(src);
-  std::string why;
-  Nvrtc* nv = Nvrtc::get(&why);
-  if (!nv) throw UserError("gpu", why);
-  bool ok = true;
   std::string log;
-  try {
-    nv->compile(src, "rkeops_kernel.cu", arch / 10, arch % 10, {}, true);
-  } catch (const CompileError& e) {
-    ok = false;
-    log = std::string(e.what()) + "\n" + e.log;
-  }
+  bool ok = nvrtc_compiles(src, arch, &log);
   return Rcpp::List::create(Rcpp::Named("source") = src, Rcpp::Named("compiled") = ok, Rcpp::Named("log") = log);
   RKEOPS_END
 }
 // ---- the CUDA backend (end) ----
 
 static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 2},
+                                               {"rk_grad_plan", (DL_FUNC)&rk_grad_plan, 3},
                                                {"rk_run", (DL_FUNC)&rk_run, 4},
                                                {"rk_source", (DL_FUNC)&rk_source, 3},
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},

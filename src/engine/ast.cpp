@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <set>
 
 #include "errors.h"
 #include "ops.h"
@@ -177,6 +179,28 @@ std::vector<char> depends_on(const Graph& g, int cat, int pos) {
     for (int a : n.args) dep[id] |= dep[a];
   }
   return dep;
+}
+
+std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) {
+  std::set<int> seen;
+  std::map<std::pair<int, int>, int> found;
+  std::function<void(int)> walk = [&](int id) {
+    if (!seen.insert(id).second) return;
+    const Node& n = g[id];
+    if (n.kind == NodeKind::Var) {
+      auto key = std::make_pair(n.cat, n.pos);
+      auto it = found.find(key);
+      if (it != found.end() && it->second != n.dim)
+        throw UserError("dimension", "variable " + g.print(id) + " is used with dimensions " +
+                                         std::to_string(it->second) + " and " + std::to_string(n.dim));
+      found[key] = n.dim;
+    }
+    for (int a : n.args) walk(a);
+  };
+  for (int r : roots) walk(r);
+  std::vector<VarUse> out;
+  for (auto& kv : found) out.push_back({kv.first.first, kv.first.second, kv.second});
+  return out;
 }
 
 }  // namespace rkeops

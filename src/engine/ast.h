@@ -55,5 +55,10 @@ std::string format_double(double v);  // shortest text that reads back as the sa
 // For every node of g: whether it depends on a variable of category `cat` (at position `pos`,
 // or at any position when pos < 0).
 std::vector<char> depends_on(const Graph& g, int cat, int pos = -1);
+// Which variables (cat, pos, dim) a sub-graph uses, sorted.
+struct VarUse {
+  int cat, pos, dim;
+};
+std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
 
 }  // namespace rkeops

@@ -56,11 +56,6 @@ class Emitter {
 // additions do not form one long dependency chain (fixed order: results are deterministic).
 std::string sum_terms(Emitter& e, const std::vector<std::string>& terms);
 
-// Which variables (cat, pos, dim) a sub-graph uses, sorted.
-struct VarUse {
-  int cat, pos, dim;
-};
-std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
 // Emits (into e's code) every node of `roots`' DAG that does not depend on a variable of
 // category `inner`: the part of a formula computed once per outer row, outside the inner loop.
 void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner);

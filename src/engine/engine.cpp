@@ -1,12 +1,16 @@
+// The facade (engine.h) and the session's kernels.
 #include "engine.h"
 
 #include <map>
 
 #include "cache.h"
-#include "errors.h"
+#include "codegen_cpu.h"
+#include "codegen_cuda.h"
+#include "kernel.h"
 #include "launch_cpu.h"
 #include "launch_cuda.h"
-#include "log.h"
+#include "nvrtc.h"
+#include "ops.h"
 
 namespace rkeops {
 
@@ -30,6 +34,12 @@ std::string arg_label(const Formula& f, size_t k) {
     s += " (";
   s += std::string(a.name.empty() ? "" : ", ") + cat_name(a.cat) + "(" + std::to_string(a.dim) + "))";
   return s;
+}
+
+std::string options_key(const EngineOptions& o) {
+  return std::to_string(static_cast<int>(o.code.dtype)) + "|" + std::to_string(static_cast<int>(o.code.scheme)) + "|" +
+         std::to_string(static_cast<int>(o.backend)) + "|" + std::to_string(o.device) + "|" + o.cache_dir + "|" +
+         o.include_dir + "|" + o.compiler.cxx + "|" + o.compiler.flags + "|" + o.compiler.openmp;
 }
 
 }  // namespace
@@ -79,12 +89,6 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
   return s;
 }
 
-static std::string options_key(const EngineOptions& o) {
-  return std::to_string(static_cast<int>(o.code.dtype)) + "|" + std::to_string(static_cast<int>(o.code.scheme)) + "|" +
-         std::to_string(static_cast<int>(o.backend)) + "|" + std::to_string(o.device) + "|" + o.cache_dir + "|" +
-         o.include_dir + "|" + o.compiler.cxx + "|" + o.compiler.flags + "|" + o.compiler.openmp;
-}
-
 std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
                                    const EngineOptions& opt) {
   std::string key = formula + "\x1f";
@@ -106,5 +110,116 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
 
 void clear_session_kernels() { session().clear(); }
 int session_kernel_count() { return static_cast<int>(session().size()); }
+
+// ---- the facade ----
+
+FormulaInfo describe_formula(const std::string& formula, const std::vector<std::string>& aliases) {
+  Formula f = parse_formula(formula, aliases);
+  FormulaInfo r;
+  for (const ArgInfo& a : f.args) r.args.push_back({a.name, a.cat, a.dim});
+  const ReductionInfo& red = f.reduction();
+  r.reduction = red.name;
+  r.axis = f.axis;
+  r.K = f.shape.K;
+  r.d = f.shape.d;
+  r.dw = f.shape.dw;
+  r.out_dim = f.out_dim;
+  r.layout = layout_name(red.layout);
+  r.canonical = f.canonical();
+  r.formula_text = f.root_text;
+  r.weight_text = f.weight_text;
+  return r;
+}
+
+GradientInfo gradient_of(const std::string& formula, const std::vector<std::string>& aliases, int var) {
+  Formula f = parse_formula(formula, aliases);
+  const int n = static_cast<int>(f.args.size());
+  if (var < 0 || var >= n)
+    throw UserError("input", "the variable's position must be between 0 and " + std::to_string(n - 1));
+  const ArgInfo& a = f.args[var];
+  GradContext c;
+  c.formula = formula;
+  c.F = "(" + f.root_text + ")";
+  c.W = f.weight >= 0 ? "(" + f.weight_text + ")" : "";
+  c.shape = f.shape;
+  c.out_dim = f.out_dim;
+  c.axis = f.axis;
+  c.out_cat = f.outer_cat();
+  c.in_cat = f.inner_cat();
+  c.var_cat = a.cat;
+  c.var = !a.name.empty() ? a.name
+                          : "Var(" + std::to_string(var) + "," + std::to_string(a.dim) + "," + std::to_string(a.cat) + ")";
+  c.new_axis = a.cat == c.in_cat ? 1 - f.axis : f.axis;
+  for (const ArgInfo& b : f.args) c.taken.push_back(b.name);
+  c.next_pos = n;
+  GradPlan p = reduction_gradient(f.reduction(), c);
+  GradientInfo g;
+  g.zero = p.zero;
+  g.formula = p.formula;
+  g.eta = p.eta;
+  g.eta_cat = p.eta_cat;
+  g.eta_dim = p.eta_dim;
+  g.aliases = f.aliases;
+  auto decl = [](const std::string& name, int cat, int pos, int dim) {
+    return name + "=" + cat_name(cat) + "(" + std::to_string(pos) + "," + std::to_string(dim) + ")";
+  };
+  g.aliases.push_back(decl(p.eta, p.eta_cat, n, p.eta_dim));
+  for (const GradInput& x : p.extra) {
+    g.aliases.push_back(decl(x.name, x.cat, x.pos, x.dim));
+    g.extra.push_back({x.name, x.forward, x.cat, x.dim, x.col0});
+  }
+  return g;
+}
+
+double run_reduction(const std::string& formula, const std::vector<std::string>& aliases,
+                     const std::vector<Input>& in, const EngineOptions& opt,
+                     const std::function<double*(long long rows, int cols)>& alloc,
+                     const std::function<bool()>& interrupted) {
+  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
+  const CallShape shape = check_inputs(k->formula(), in);
+  double* out = alloc(shape.out_rows, k->formula().out_dim);
+  k->run(in, shape, out, opt, interrupted);
+  return k->compile_seconds;
+}
+
+std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,
+                          const EngineOptions& opt) {
+  Formula f = parse_formula(formula, aliases);
+  return opt.backend == Backend::CPU ? generate_cpu_source(f, opt.code, opt.include_dir)
+                                     : generate_cuda_source(f, opt.code, opt.include_dir);
+}
+
+bool nvrtc_compiles(const std::string& source, int arch, std::string* log) {
+  std::string why;
+  Nvrtc* nv = Nvrtc::get(&why);
+  if (!nv) throw UserError("gpu", why);
+  try {
+    nv->compile(source, "rkeops_kernel.cu", arch / 10, arch % 10, {}, true);
+  } catch (const CompileError& e) {
+    *log = std::string(e.what()) + "\n" + e.log;
+    return false;
+  }
+  return true;
+}
+
+CacheStats cache_stats(const std::string& dir) {
+  DiskCache::Stats s = DiskCache(dir).stats();
+  return {s.files, s.bytes};
+}
+
+void clean_cache(const std::string& dir) {
+  DiskCache(dir).clean();
+  clear_session_kernels();
+}
+
+LanguageInfo language() {
+  LanguageInfo r;
+  for (int k = 0; k < op_count(); ++k) {
+    r.ops.push_back(op_info(k).name);
+    r.signatures.push_back(op_info(k).sig);
+  }
+  for (int k = 0; k < reduction_count(); ++k) r.reductions.push_back(reduction_info(k).name);
+  return r;
+}
 
 }  // namespace rkeops

@@ -1,14 +1,17 @@
-// The engine's public C++ API: build (or fetch) a compiled kernel for a formula and run it
-// on raw column-major buffers. Knows nothing of R.
+// The engine's public C++ API: the one header the R glue includes. Describe a formula or its
+// gradient, run a reduction on raw column-major buffers, look at generated sources, manage the
+// cache, ask about GPUs. Knows nothing of R; no engine internals (graphs, code generators,
+// compilers, the cache's layout) show through it.
 #pragma once
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "codegen_cpu.h"
+#include "code_options.h"
 #include "compile_cpu.h"
-#include "formula.h"
+#include "errors.h"
+#include "gpu_status.h"
+#include "log.h"
 
 namespace rkeops {
 
@@ -34,40 +37,72 @@ struct Input {
   long long rows = 0, cols = 0;
 };
 
-// Sizes of a call, worked out from the inputs (see check_inputs).
-struct CallShape {
-  long long n_i = 1, n_j = 1;  // number of i and j points
-  long long out_rows = 0;      // n_i when reducing over j, n_j otherwise
+// A formula as its callers see it: its inputs by position, its reduction, its result.
+struct FormulaInfo {
+  struct Arg {
+    std::string name;  // alias name, or "" when written Var(...) in the formula
+    int cat = 0;       // 0: Vi, 1: Vj, 2: Pm
+    int dim = 0;
+  };
+  std::vector<Arg> args;
+  std::string reduction;  // "Sum" for Sum_Reduction
+  int axis = 1, K = 1, d = 1, dw = 0, out_dim = 1;
+  std::string layout;  // how a result row is laid out: "values", "values_indices", "ranked", ...
+  std::string canonical, formula_text, weight_text;
 };
+// Throws UserError("formula"/"dimension") for a malformed formula or aliases.
+FormulaInfo describe_formula(const std::string& formula, const std::vector<std::string>& aliases);
 
-// A compiled reduction, ready to run on any backend.
-class Kernel {
- public:
-  virtual ~Kernel() = default;
-  const Formula& formula() const { return formula_; }
-  // Runs on inputs in position order; `out` is column-major out_rows x out_dim.
-  // `interrupted` is polled between chunks; when it returns true, Interrupted is thrown.
-  virtual void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
-                   const std::function<bool()>& interrupted) = 0;
-  double compile_seconds = 0;  // 0 when loaded from the cache
-  bool from_disk = false;
-
- protected:
-  explicit Kernel(Formula f) : formula_(std::move(f)) {}
-  Formula formula_;
+// The gradient of the reduction `formula` with respect to its input at position `var`: a Sum
+// reduction over `aliases` (the formula's own, then the gradient input `eta`, then `extra`), or
+// zero. Each extra input is computed at call time from the operator's inputs: columns [col0,
+// col0 + dim) of the reduction `forward`, or (forward empty) the indices 0, 1, ... of the
+// points of its category.
+struct GradientInfo {
+  bool zero = false;
+  std::string formula;
+  std::vector<std::string> aliases;
+  std::string eta;
+  int eta_cat = 0, eta_dim = 0;
+  struct Extra {
+    std::string name, forward;
+    int cat = 0, dim = 1, col0 = 0;
+  };
+  std::vector<Extra> extra;
 };
+GradientInfo gradient_of(const std::string& formula, const std::vector<std::string>& aliases, int var);
 
-// Checks inputs against the formula's arguments (count, dims, row counts, sizes) and
-// returns the call's shape. Throws UserError("input"/"dimension") naming the argument.
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in);
+// Runs a reduction on inputs in position order (checked against the formula: count,
+// dimensions, row counts); `alloc(rows, cols)` returns the column-major result buffer.
+// `interrupted` is polled between chunks (Interrupted is thrown when it returns true).
+// Returns the seconds spent compiling (0 when the kernel was in memory or on disk).
+double run_reduction(const std::string& formula, const std::vector<std::string>& aliases,
+                     const std::vector<Input>& in, const EngineOptions& opt,
+                     const std::function<double*(long long rows, int cols)>& alloc,
+                     const std::function<bool()>& interrupted);
 
-// The kernel for (formula, aliases, options): from this session's memory, else the disk
-// cache, else generated and compiled. Thread-compatible (call from one thread).
-std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                   const EngineOptions& opt);
+// The generated source of a formula's kernel for opt.backend.
+std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,
+                          const EngineOptions& opt);
+// Compiles a CUDA source with NVRTC for architecture `arch` (e.g. 90; no GPU needed): false
+// and the log when it does not compile. Throws UserError("gpu") when NVRTC is not there.
+bool nvrtc_compiles(const std::string& source, int arch, std::string* log);
+
+// The disk cache (see cache.h): number and bytes of the compiled kernels in `dir`; removing them.
+struct CacheStats {
+  long long files = 0, bytes = 0;
+};
+CacheStats cache_stats(const std::string& dir);
+void clean_cache(const std::string& dir);  // also forgets this session's kernels
 
 // Forgets kernels loaded in this session (after the cache directory was cleaned).
 void clear_session_kernels();
 int session_kernel_count();
+
+// The formula language's operations (names and signatures) and reductions.
+struct LanguageInfo {
+  std::vector<std::string> ops, signatures, reductions;
+};
+LanguageInfo language();
 
 }  // namespace rkeops

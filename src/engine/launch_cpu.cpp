@@ -1,13 +1,14 @@
 #include "launch_cpu.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <vector>
 
 #include "cache.h"
+#include "codegen_cpu.h"
+#include "dynlib.h"
 #include "errors.h"
+#include "kernel_store.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -26,20 +27,25 @@ struct RkArgs {
 
 using RunFn = void (*)(const RkArgs*, long long, long long, int, void*);
 
+// Kernel libraries stay loaded for the session, even when the kernel is forgotten: unloading
+// code that OpenMP threads may still reference is not worth the risk.
+std::vector<DynLib>& loaded_libraries() {
+  static std::vector<DynLib>* libs = new std::vector<DynLib>();
+  return *libs;
+}
+
 class CpuKernel : public Kernel {
  public:
-  CpuKernel(Formula f, void* handle, const std::string& path) : Kernel(std::move(f)), handle_(handle) {
-    auto abi = reinterpret_cast<int (*)()>(dlsym(handle, "rk_abi_version"));
-    run_ = reinterpret_cast<RunFn>(dlsym(handle, "rk_run"));
-    auto bytes = reinterpret_cast<long long (*)()>(dlsym(handle, "rk_state_bytes"));
-    auto rows = reinterpret_cast<int (*)()>(dlsym(handle, "rk_block_rows"));
+  CpuKernel(Formula f, DynLib& lib) : Kernel(std::move(f)) {
+    auto abi = reinterpret_cast<int (*)()>(lib.sym("rk_abi_version"));
+    run_ = reinterpret_cast<RunFn>(lib.sym("rk_run"));
+    auto bytes = reinterpret_cast<long long (*)()>(lib.sym("rk_state_bytes"));
+    auto rows = reinterpret_cast<int (*)()>(lib.sym("rk_block_rows"));
     if (!abi || !run_ || !bytes || !rows || abi() != kCpuAbiVersion)
-      throw InternalError("the kernel library " + path + " does not have the expected entry points");
+      throw InternalError("the kernel library " + lib.path() + " does not have the expected entry points");
     state_bytes_ = bytes();
     block_rows_ = rows();
   }
-  // The library stays loaded for the session: unloading code that OpenMP threads may still
-  // reference is not worth the risk.
 
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
@@ -85,47 +91,37 @@ class CpuKernel : public Kernel {
   }
 
  private:
-  void* handle_;
   RunFn run_ = nullptr;
   long long state_bytes_ = 0;
   int block_rows_ = 1;
 };
 
-void* open_library(const std::string& path, std::string* err) {
-  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char* e = dlerror();
-    *err = e ? e : "unknown dlopen error";
-  }
-  return h;
-}
-
 }  // namespace
 
 std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt) {
-  std::string source = generate_cpu_source(f, opt.code, opt.include_dir);
-  std::string key =
-      sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler) + "\n" + source);
-  DiskCache cache(opt.cache_dir);
-  std::string path = cache.lookup_file(key, ".so");
-  bool from_disk = !path.empty();
-  double secs = 0;
-  std::string err;
-  void* h = from_disk ? open_library(path, &err) : nullptr;
-  if (!h) {
-    if (from_disk) log_msg("rkeops: cached kernel " + path + " failed to load (" + err + "); rebuilding");
-    if (opt.forbid_compile)
-      throw UserError("option", "compiling a new kernel is forbidden (RKEOPS_FORBID_COMPILE) for " + f.canonical());
-    auto t0 = std::chrono::steady_clock::now();
-    path = compile_cpu(source, key, opt.compiler, cache);
-    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    from_disk = false;
-    h = open_library(path, &err);
-    if (!h) throw InternalError("cannot load the compiled kernel " + path + ": " + err);
-  }
-  auto k = std::make_shared<CpuKernel>(std::move(f), h, path);
-  k->compile_seconds = secs;
-  k->from_disk = from_disk;
+  const std::string source = generate_cpu_source(f, opt.code, opt.include_dir);
+  ArtifactSteps steps;
+  steps.key = sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler) + "\n" + source);
+  steps.what = "CPU kernel";
+  steps.canonical = f.canonical();
+  DynLib lib;
+  steps.load_cached = [&](DiskCache& cache, std::string* why) {
+    const std::string path = cache.lookup_file(steps.key, ".so");
+    if (path.empty()) return false;
+    lib = DynLib(path);
+    if (!lib.ok()) *why = lib.error();
+    return lib.ok();
+  };
+  steps.build = [&](DiskCache& cache) {
+    const std::string path = compile_cpu(source, steps.key, opt.compiler, cache);
+    lib = DynLib(path);
+    if (!lib.ok()) throw InternalError("cannot load the compiled kernel " + path + ": " + lib.error());
+  };
+  const ArtifactOutcome got = load_or_build(steps, opt.cache_dir, opt.forbid_compile);
+  auto k = std::make_shared<CpuKernel>(std::move(f), lib);
+  loaded_libraries().push_back(std::move(lib));
+  k->compile_seconds = got.compile_seconds;
+  k->from_disk = got.from_disk;
   return k;
 }
 

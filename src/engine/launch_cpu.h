@@ -2,7 +2,7 @@
 #pragma once
 #include <memory>
 
-#include "engine.h"
+#include "kernel.h"
 
 namespace rkeops {
 

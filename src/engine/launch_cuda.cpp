@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "cuda_driver.h"
 #include "errors.h"
+#include "kernel_store.h"
 #include "log.h"
 #include "nvrtc.h"
 #include "sha256.h"
@@ -512,19 +513,18 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
   const std::string key =
       sha256_hex(std::string(kEngineVersion) + "\ncuda abi " + std::to_string(kCudaAbiVersion) + "\nNVRTC " +
                  nv->version() + "\n" + join(nv_opts) + "\n" + ext + "\n" + code.source);
-  DiskCache cache(opt.cache_dir);
-  std::string image, why;
+  ArtifactSteps steps;
+  steps.key = key;
+  steps.what = "GPU kernel";
+  steps.canonical = f.canonical();
   CUmodule mod = nullptr;
-  bool from_disk = cache.load_bytes(key, ext, &image);
-  if (from_disk && !load_module(drv, image, &mod, &why)) {
-    log_msg("rkeops: cached GPU kernel " + key.substr(0, 16) + ext + " failed to load (" + why + "); rebuilding");
-    from_disk = false;
-  }
-  double secs = 0;
-  if (!from_disk) {
-    if (opt.forbid_compile)
-      throw UserError("option", "compiling a new kernel is forbidden (RKEOPS_FORBID_COMPILE) for " + f.canonical());
-    auto t0 = Clock::now();
+  steps.load_cached = [&](DiskCache& cache, std::string* why) {
+    std::string image;
+    return cache.load_bytes(key, ext, &image) && load_module(drv, image, &mod, why);
+  };
+  steps.build = [&](DiskCache& cache) {
+    const auto t0 = Clock::now();
+    std::string image, why;
     try {
       image = nv->compile(code.source, "rkeops_kernel.cu", amaj, amin, {}, cubin);
     } catch (const CompileError& e) {
@@ -532,16 +532,16 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
       throw CompileError(std::string(e.what()) + "; source dumped to " + dump + "\n" + e.log, e.log, e.compiler,
                          e.options, dump);
     }
-    secs = std::chrono::duration<double>(Clock::now() - t0).count();
     log_msg("rkeops: compiled a GPU kernel (" + std::string(cubin ? "CUBIN sm_" : "PTX compute_") +
-            std::to_string(arch) + ") in " + std::to_string(secs) + " s");
+            std::to_string(arch) + ") in " + std::to_string(std::chrono::duration<double>(Clock::now() - t0).count()) +
+            " s");
     cache.store_bytes(key, ext, image);
-    if (!load_module(drv, image, &mod, &why))
-      throw UserError("gpu", "the CUDA driver refused the compiled kernel: " + why);
-  }
+    if (!load_module(drv, image, &mod, &why)) throw UserError("gpu", "the CUDA driver refused the compiled kernel: " + why);
+  };
+  const ArtifactOutcome got = load_or_build(steps, opt.cache_dir, opt.forbid_compile);
   auto k = std::make_shared<CudaKernel>(std::move(f), std::move(code), opt.device, mod, info.sm_count);
-  k->compile_seconds = secs;
-  k->from_disk = from_disk;
+  k->compile_seconds = got.compile_seconds;
+  k->from_disk = got.from_disk;
   return k;
 }
 

@@ -11,7 +11,6 @@
 #include <map>
 
 #include "autodiff.h"
-#include "codegen.h"
 #include "errors.h"
 #include "formula.h"
 #include "ops.h"

@@ -461,6 +461,10 @@ void Reducer::final(RedCode& c) const {
 
 GradPlan reduction_gradient(const ReductionInfo& red, GradContext& ctx) {
   GradPlan p;
+  p.eta = ctx.eta = fresh(ctx, "gradin");  // indexed like the result, at the next position
+  p.eta_cat = ctx.out_cat;
+  p.eta_dim = ctx.out_dim;
+  ++ctx.next_pos;
   red.grad(ctx, p);
   return p;
 }

@@ -20,6 +20,7 @@
 
 #include "codegen_cuda.h"
 #include "engine.h"
+#include "kernel.h"
 #include "errors.h"
 #include "launch_cuda.h"
 
