@@ -251,7 +251,6 @@ void ssmw_tile(RedCode& c, const S& s) { shift_tile_impl(c, s, true); }
 // ---- derivatives (the formulas of keops_grad(); notation: out_i = Reduce_j F_ij, e_i the
 // gradient input, G(H, g) = Grad(H, v, g) the per-pair gradient of <H, g>; the gradient is the
 // Sum over the index that is not v's of the terms written) ----
-std::string cat_type(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj" : "Pm"; }
 std::string fresh(GradContext& c, const std::string& base) {
   std::string name = base;
   for (int i = 1; std::find(c.taken.begin(), c.taken.end(), name) != c.taken.end(); ++i) name = base + I(i);
