@@ -71,13 +71,16 @@ void kmin_init(RedCode& c, const S& s) {
   c.line("for (int r_ = 0; r_ < " + I(s.K * s.d) + "; ++r_) { " + c.st + "[r_] = RK_INF; " + c.si + "[r_] = -1; }");
 }
 // Inserts (value v, index jj) into the sorted list of coordinate k (strictly smaller goes first,
-// so among equal values the earlier index stays ahead).
+// so among equal values the earlier index stays ahead). An empty slot (index -1; slots fill in
+// order) takes any candidate, so +Inf candidates keep their own indices, after the finite ones;
+// NaN counts as +Inf (it is stored as +Inf).
 std::string kmin_insert(const RedCode& c, const S& s, int k, const std::string& v, const std::string& jj) {
   std::string base = I(k * s.K), last = I(k * s.K + s.K - 1);
-  return "if (" + v + " < " + c.st + "[" + last + "]) { int r = " + I(s.K - 1) + "; while (r > 0 && " + v + " < " +
-         c.st + "[" + base + " + r - 1]) { " + c.st + "[" + base + " + r] = " + c.st + "[" + base + " + r - 1]; " +
-         c.si + "[" + base + " + r] = " + c.si + "[" + base + " + r - 1]; --r; } " + c.st + "[" + base +
-         " + r] = " + v + "; " + c.si + "[" + base + " + r] = " + jj + "; }";
+  return "if (" + v + " < " + c.st + "[" + last + "] || " + c.si + "[" + last + "] < 0) { const T u_ = " + v +
+         " == " + v + " ? " + v + " : RK_INF; int r = " + I(s.K - 1) + "; while (r > 0 && (u_ < " + c.st + "[" +
+         base + " + r - 1] || " + c.si + "[" + base + " + r - 1] < 0)) { " + c.st + "[" + base + " + r] = " + c.st +
+         "[" + base + " + r - 1]; " + c.si + "[" + base + " + r] = " + c.si + "[" + base + " + r - 1]; --r; } " +
+         c.st + "[" + base + " + r] = u_; " + c.si + "[" + base + " + r] = " + jj + "; }";
 }
 void kmin_acc(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k) c.line(kmin_insert(c, s, k, c.f(k), c.j));
@@ -112,12 +115,15 @@ void kmin_acc_regs(RedCode& c, const S& s) {
     const int b = k * K;
     auto q = [&](const std::string& a, int r) { return a + "[" + I(b + r) + "]"; };
     c.line("{ const T v_ = " + c.f(k) + ";");
-    c.line("  if (v_ < " + q(c.st, K - 1) + ") {");
+    // an empty slot takes any candidate; NaN is stored as +Inf (see kmin_insert)
+    auto less = [&](const char* v, int r) { return std::string("(") + v + " < " + q(c.st, r) + " || " + q(c.si, r) + " < 0)"; };
+    c.line("  if " + less("v_", K - 1) + " {");
+    c.line("    const T u_ = v_ == v_ ? v_ : RK_INF;");
     for (int r = K - 1; r >= 1; --r)
-      c.line("    { const bool a_ = v_ < " + q(c.st, r - 1) + ", b_ = v_ < " + q(c.st, r) + "; " + q(c.st, r) +
-             " = a_ ? " + q(c.st, r - 1) + " : (b_ ? v_ : " + q(c.st, r) + "); " + q(c.si, r) + " = a_ ? " +
+      c.line("    { const bool a_ = " + less("u_", r - 1) + ", b_ = " + less("u_", r) + "; " + q(c.st, r) +
+             " = a_ ? " + q(c.st, r - 1) + " : (b_ ? u_ : " + q(c.st, r) + "); " + q(c.si, r) + " = a_ ? " +
              q(c.si, r - 1) + " : (b_ ? " + c.j + " : " + q(c.si, r) + "); }");
-    c.line("    if (v_ < " + q(c.st, 0) + ") { " + q(c.st, 0) + " = v_; " + q(c.si, 0) + " = " + c.j + "; }");
+    c.line("    if " + less("u_", 0) + " { " + q(c.st, 0) + " = u_; " + q(c.si, 0) + " = " + c.j + "; }");
     c.line("  }");
     c.line("}");
   }

@@ -96,3 +96,19 @@ test_that("the automatic backend is the GPU, and a GPU run reports its time spli
   expect_gt(last$regs, 0)
   expect_true(check_rkeops(verbose = FALSE))
 })
+
+test_that("GPU K-min keeps the indices of +Inf and NaN candidates, as the CPU", {
+  skip_if_no_gpu()
+  set.seed(9)
+  b <- rep(Inf, 5000)
+  b[sample(5000, 3)] <- runif(3)
+  b[17] <- NaN
+  x <- matrix(0, 3, 1)
+  for (prec in c("float64", "float32")) {
+    res <- on_backend("GPU", prec, function() {
+      keops_kernel("KMin_ArgKMin_Reduction(b, 6, 1)", c("x=Vi(1)", "b=Vj(1)"))(list(x, b))
+    })
+    expect_equal(res[[2]][1, ], order(replace(b, 17, Inf))[1:6] - 1, info = prec)
+    expect_equal(res[[1]][1, 4:6], rep(Inf, 3), info = prec)
+  }
+})

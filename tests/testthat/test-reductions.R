@@ -187,6 +187,31 @@ test_that("ties go to the first index (Min_ArgMin, ArgKMin) in both precisions",
   }
 })
 
+test_that("K-min keeps the indices of +Inf and NaN candidates (NaN counts as +Inf; after the finite ones, in index order)", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  x <- matrix(0, 2, 1)
+  for (precision in c("float64", "float32")) {
+    set_rkeops_options(list(precision = precision))
+    op <- keops_kernel("KMin_ArgKMin_Reduction(b, 4, 1)", c("x=Vi(1)", "b=Vj(1)"))
+    res <- op(list(x, c(0.3, 0.1, Inf, 0.2)))
+    expect_equal(res[[2]][1, ], c(1, 3, 0, 2))
+    expect_equal(res[[1]][1, ], c(0.1, 0.2, 0.3, Inf), tolerance = 1e-7)
+    km <- keops_kernel("KMin_ArgKMin_Reduction(b, 3, 1)", c("x=Vi(1)", "b=Vj(1)"))(list(x, c(NaN, 0.5, Inf, 0.2)))
+    expect_equal(km[[2]][1, ], c(3, 1, 0))
+    expect_equal(km[[1]][1, ], c(0.2, 0.5, Inf), tolerance = 1e-7)
+    # many candidates, mostly infinite, the inner range split over threads: as order()
+    set.seed(8)
+    b <- rep(Inf, 5000)
+    b[sample(5000, 3)] <- runif(3)
+    akm <- keops_kernel("ArgKMin_Reduction(b, 6, 1)", c("x=Vi(1)", "b=Vj(1)"))(list(x, b))
+    expect_equal(akm[1, ], order(b)[1:6] - 1)
+    # the reduction over i, and a row with only +Inf
+    expect_equal(keops_kernel("ArgKMin_Reduction(b, 3, 0)", c("b=Vi(1)", "y=Vj(1)"))(list(c(Inf, Inf, 1, Inf), 0))[1, ],
+                 c(2, 0, 1))
+  }
+})
+
 test_that("k nearest neighbours agree with order() of the dense distances", {
   set.seed(99)
   x <- matrix(rnorm(2 * 61), 61)
