@@ -88,7 +88,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   auto final_code = [&](const std::string& s, const std::string& row, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
-    c.out = [&](int k) { return "a->out[" + row + " + " + I(k) + " * a->out_ld]"; };
+    c.out = [&](const std::string& k) { return "a->out[" + row + " + " + k + " * a->out_ld]"; };
     rd.final(c);
     return c.text;
   };
@@ -111,7 +111,14 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << "    const long long b = w / nsplit, sp = w % nsplit;\n";
   src << "    const long long ib0 = i0 + b * IB, ib1 = ib0 + IB < i1 ? ib0 + IB : i1;\n";
   src << "    const long long jb0 = sp * jchunk, jb1 = jb0 + jchunk < M ? jb0 + jchunk : M;\n";
-  src << "    RkState acc[" << IB << "];\n";
+  // Row states on the stack, unless they are large (long K-min lists): then on the heap.
+  const long long state_bytes = (static_cast<long long>(std::max(S, 1)) + (kahan ? d : 1)) * (f32 ? 4 : 8) +
+                                8LL * std::max(SI, 1);
+  const bool heap_state = state_bytes * IB > 65536;
+  if (heap_state)
+    src << "    RkState* acc = new RkState[" << IB << "];\n";
+  else
+    src << "    RkState acc[" << IB << "];\n";
   src << "    for (int b_ = 0; b_ < IB; ++b_) {\n" << init_code("acc[b_]", "      ") << "    }\n";
   if (!sum_fast) src << "    T fbuf[" << DF << "][" << TJ << "];\n";
   for (auto& v : vars)
@@ -203,10 +210,14 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
       << final_code("S_", "i", "        ") << "      }\n";
   src << "    } else {\n      for (long long i = ib0; i < ib1; ++i) parts[sp * nrows + (i - i0)] = acc[i - ib0];\n    "
          "}\n";
+  if (heap_state) src << "    delete[] acc;\n";
   src << "  }\n";
   src << "  if (nsplit > 1) {\n";
   src << "    #pragma omp parallel for num_threads(a->nthreads)\n";
-  src << "    for (long long i = i0; i < i1; ++i) {\n      RkState S_ = parts[i - i0];\n";
+  if (heap_state)  // merged in place (the scratch is not read again)
+    src << "    for (long long i = i0; i < i1; ++i) {\n      RkState& S_ = parts[i - i0];\n";
+  else
+    src << "    for (long long i = i0; i < i1; ++i) {\n      RkState S_ = parts[i - i0];\n";
   src << "      for (int sp = 1; sp < nsplit; ++sp) {\n        const RkState& O_ = parts[sp * nrows + (i - i0)];\n"
       << merge_code("S_", "O_", "        ") << "      }\n"
       << final_code("S_", "i", "      ") << "    }\n  }\n";

@@ -30,6 +30,8 @@ constexpr int kMaxTileBytes = 49152;  // the static shared-memory limit of a blo
 // Inner rows of at most this many floats are read into registers with vector loads; wider
 // rows are read where they are used (the compiler vectorises what it can).
 constexpr int kMaxRowRegs = 32;
+// The most bytes of reduction state a thread may keep (K-min lists: K x d values and indices).
+constexpr long long kMaxStateBytes = 16384;
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
@@ -46,6 +48,12 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   // adding 1e6 float32 terms one by one to its total would lose ~1e-4.
   const bool block_sum = rd.block_sums();
   const int S = red.state_dim(sh), SI = red.istate_dim(sh), SC = rd.comp_dim();
+  // A thread's reduction state lives in registers or local memory: bound it.
+  const long long state_bytes = (static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI;
+  if (state_bytes > kMaxStateBytes)
+    throw UserError("dimension", "the reduction's state takes " + I(state_bytes) + " bytes per result row (K = " +
+                                     I(sh.K) + ", dimension " + I(d) + "): more than the GPU backend's " +
+                                     I(kMaxStateBytes) + "; use rkeops_use_cpu()");
   const int outer = f.outer_cat(), inner = f.inner_cat();
 
   CudaCode cc;
@@ -177,7 +185,10 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   };
   auto final_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    c.out = [&](int k) { return "out[i + " + I(k) + "LL * out_ld]"; };
+    c.out = [&](const std::string& k) {
+      const bool literal = k.find_first_not_of("0123456789") == std::string::npos;
+      return "out[i + " + (literal ? k + "LL" : "(long long)" + k) + " * out_ld]";
+    };
     rd.final(c);
     return c.text;
   };

@@ -31,7 +31,7 @@ void sum_merge(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k) c.line(at(c.st, k) + " += " + at(c.st2, k) + ";");
 }
 void sum_final(RedCode& c, const S& s) {
-  for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = " + at(c.st, k) + ";");
+  for (int k = 0; k < s.d; ++k) c.line(c.out(I(k)) + " = " + at(c.st, k) + ";");
 }
 
 // ---- Min / Max and their arg-indices: value in st, index in si; the first index wins ties ----
@@ -55,15 +55,15 @@ void ext_merge(RedCode& c, const S& s) {
            at(c.si2, k) + "; }");
 }
 void val_final(RedCode& c, const S& s) {
-  for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = " + at(c.st, k) + ";");
+  for (int k = 0; k < s.d; ++k) c.line(c.out(I(k)) + " = " + at(c.st, k) + ";");
 }
 void arg_final(RedCode& c, const S& s) {
-  for (int k = 0; k < s.d; ++k) c.line(c.out(k) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");");
+  for (int k = 0; k < s.d; ++k) c.line(c.out(I(k)) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");");
 }
 void valarg_final(RedCode& c, const S& s) {
   val_final(c, s);
   for (int k = 0; k < s.d; ++k)
-    c.line(c.out(s.d + k) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");");
+    c.line(c.out(I(s.d + k)) + " = double(" + at(c.si, k) + " < 0 ? 0 : " + at(c.si, k) + ");");
 }
 
 // ---- KMin family: per coordinate k, the K smallest values sorted, st[k*K + r] ----
@@ -90,27 +90,34 @@ void kmin_merge(RedCode& c, const S& s) {
     c.line("for (int q = 0; q < " + I(s.K) + "; ++q) { T v_ = " + c.st2 + "[" + I(k * s.K) + " + q]; long long jj_ = " +
            c.si2 + "[" + I(k * s.K) + " + q]; if (jj_ < 0) break; " + kmin_insert(c, s, k, "v_", "jj_") + " }");
 }
-// Output layout: for each rank r, the d coordinates (row-major K x d, as KeOps).
-void kmin_final(RedCode& c, const S& s) {
-  for (int r = 0; r < s.K; ++r)
-    for (int k = 0; k < s.d; ++k) c.line(c.out(r * s.d + k) + " = " + at(c.st, k * s.K + r) + ";");
+// Output layout: for each rank r, the d coordinates (row-major K x d, as KeOps). Up to 64
+// values unrolled; beyond, loops (the code's size does not grow with K).
+constexpr int kUnrollFinal = 64;
+// out(base + r d + k) = value(k K + r), with `value` "st" or an index "si".
+void ranked_final(RedCode& c, const S& s, int base, bool index) {
+  auto val = [&](const std::string& at_) { return index ? "double(" + at_ + " < 0 ? 0 : " + at_ + ")" : at_; };
+  if (s.K * s.d <= kUnrollFinal) {
+    for (int r = 0; r < s.K; ++r)
+      for (int k = 0; k < s.d; ++k)
+        c.line(c.out(I(base + r * s.d + k)) + " = " + val(at(index ? c.si : c.st, k * s.K + r)) + ";");
+    return;
+  }
+  const std::string at_ = std::string(index ? c.si : c.st) + "[k_ * " + I(s.K) + " + r_]";
+  const std::string o = c.out("(" + I(base) + " + r_ * " + I(s.d) + " + k_)");
+  c.line("for (int r_ = 0; r_ < " + I(s.K) + "; ++r_) for (int k_ = 0; k_ < " + I(s.d) + "; ++k_) " + o + " = " +
+         val(at_) + ";");
 }
-void argkmin_final(RedCode& c, const S& s) {
-  for (int r = 0; r < s.K; ++r)
-    for (int k = 0; k < s.d; ++k)
-      c.line(c.out(r * s.d + k) + " = double(" + at(c.si, k * s.K + r) + " < 0 ? 0 : " + at(c.si, k * s.K + r) + ");");
-}
+void kmin_final(RedCode& c, const S& s) { ranked_final(c, s, 0, false); }
+void argkmin_final(RedCode& c, const S& s) { ranked_final(c, s, 0, true); }
 void kminargkmin_final(RedCode& c, const S& s) {
-  kmin_final(c, s);
-  for (int r = 0; r < s.K; ++r)
-    for (int k = 0; k < s.d; ++k)
-      c.line(c.out(s.K * s.d + r * s.d + k) + " = double(" + at(c.si, k * s.K + r) +
-             " < 0 ? 0 : " + at(c.si, k * s.K + r) + ");");
+  ranked_final(c, s, 0, false);
+  ranked_final(c, s, s.K * s.d, true);
 }
 
 // The same insertion with constant indices only (GPU registers): strictly smaller goes first.
 void kmin_acc_regs(RedCode& c, const S& s) {
   const int K = s.K;
+  if (K > 32) return kmin_acc(c, s);  // the state cannot live in registers anyway
   for (int k = 0; k < s.d; ++k) {
     const int b = k * K;
     auto q = [&](const std::string& a, int r) { return a + "[" + I(b + r) + "]"; };
@@ -156,10 +163,10 @@ void shift_merge(RedCode& c, const S& s) {
   c.line("if (" + m2 + " > " + m + ") { " + grow + m + " = " + m2 + "; } else { " + add + "}");
 }
 void lse_final(RedCode& c, const S& s) {  // log of the (weighted) sum, per weight coordinate
-  for (int k = 0; k < nw(s); ++k) c.line(c.out(k) + " = " + at(c.st, 0) + " + rk_log(" + at(c.st, 1 + k) + ");");
+  for (int k = 0; k < nw(s); ++k) c.line(c.out(I(k)) + " = " + at(c.st, 0) + " + rk_log(" + at(c.st, 1 + k) + ");");
 }
 void shift_final(RedCode& c, const S& s) {  // (m, sums) as they are
-  for (int k = 0; k < 1 + nw(s); ++k) c.line(c.out(k) + " = " + at(c.st, k) + ";");
+  for (int k = 0; k < 1 + nw(s); ++k) c.line(c.out(I(k)) + " = " + at(c.st, k) + ";");
 }
 int dim_nw(const S& s) { return nw(s); }
 int dim_1nw(const S& s) { return 1 + nw(s); }
@@ -187,7 +194,7 @@ void ssmw_merge(RedCode& c, const S& s) {
   c.line("if (" + m2 + " > " + m + ") { " + grow + m + " = " + m2 + "; } else { " + add + "}");
 }
 void ssmw_final(RedCode& c, const S& s) {
-  for (int k = 0; k < s.dw; ++k) c.line(c.out(k) + " = " + at(c.st, 2 + k) + " / " + at(c.st, 1) + ";");
+  for (int k = 0; k < s.dw; ++k) c.line(c.out(I(k)) + " = " + at(c.st, 2 + k) + " / " + at(c.st, 1) + ";");
 }
 int dim_dw(const S& s) { return s.dw; }
 

@@ -24,7 +24,7 @@ struct RedCode {
   std::string cp, cp2;                   // Kahan compensations of st and st2 (see Reducer)
   std::function<std::string(int)> f, w;  // component k of F and of the weight
   std::string j;                         // index of the current term (long long)
-  std::function<std::string(int)> out;   // output component k (finalize)
+  std::function<std::string(const std::string&)> out;  // output component k (finalize; k may be an expression)
   std::string ind = "      ";            // indentation
   std::string text;                      // the emitted statements
   void line(const std::string& s) { text += ind + s + "\n"; }

@@ -23,6 +23,7 @@ test_that("generated CUDA sources compile with NVRTC, float32 and float64", {
   cases <- list(
     list("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)")),
     list("ArgKMin_Reduction(SqDist(x, y), 10, 1)", c("x=Vi(12)", "y=Vj(12)")),
+    list("KMin_ArgKMin_Reduction(x - y, 100, 0)", c("x=Vi(2)", "y=Vj(2)")),   # K-min with loops
     list("LogSumExp_Reduction(-SqDist(x, y), 0)", c("x=Vi(3)", "y=Vj(3)")),
     list("SumSoftMaxWeight_Reduction(-SqDist(x, y), w, 1)", c("x=Vi(2)", "y=Vj(2)", "w=Vj(3)")),
     list("Max_ArgMax_Reduction(Concat(Sqrt(Abs(x)), Log(1 + y)), 0)", c("x=Vi(2)", "y=Vj(2)"))

@@ -111,4 +111,8 @@ test_that("GPU K-min keeps the indices of +Inf and NaN candidates, as the CPU", 
     expect_equal(res[[2]][1, ], order(replace(b, 17, Inf))[1:6] - 1, info = prec)
     expect_equal(res[[1]][1, 4:6], rep(Inf, 3), info = prec)
   }
+  # K beyond the register-unrolled insertion (loops over a list in local memory)
+  set.seed(10)
+  x2 <- matrix(rnorm(2 * 300), 300); y2 <- matrix(rnorm(2 * 4000), 4000)
+  compare_backends("KMin_ArgKMin_Reduction(SqDist(x, y), 100, 1)", c("x=Vi(2)", "y=Vj(2)"), list(x2, y2))
 })

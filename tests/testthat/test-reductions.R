@@ -313,3 +313,32 @@ test_that("sum schemes: float32 block and Kahan sums over 1e5 terms stay within 
     }
   }
 })
+
+test_that("K-min reductions with large K: loops, exact against order(), code size independent of K", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  set.seed(31)
+  x <- matrix(runif(2 * 7), 7); y <- matrix(runif(2 * 900), 900)
+  D <- outer(seq_len(7), seq_len(900), function(i, j) rowSums((x[i, ] - y[j, ])^2))
+  for (precision in c("float64", "float32")) {
+    set_rkeops_options(list(precision = precision))
+    tol <- if (precision == "float64") 1e-12 else 1e-5
+    K <- 300   # beyond the unrolled sizes
+    akm <- keops_kernel("ArgKMin_Reduction(SqDist(x,y), 300, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y))
+    expect_equal(akm, t(apply(D, 1, function(d) order(d)[1:K] - 1)), ignore_attr = TRUE)
+    # d = 2: per coordinate, K x d arrays (rank-major), values and indices
+    km <- keops_kernel("KMin_ArgKMin_Reduction(x - y, 40, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y))
+    for (k in 1:2) {
+      dk <- outer(x[, k], y[, k], "-")
+      expect_equal(km[[1]][, , k], t(apply(dk, 1, function(d) sort(d)[1:40])), tolerance = tol)
+      expect_equal(km[[2]][, , k], t(apply(dk, 1, function(d) order(d)[1:40] - 1)))
+    }
+  }
+  opts <- rkeops:::.rk_engine_options("auto")
+  src <- function(K) nchar(rkeops:::.rk_call("rk_source", sprintf("KMin_ArgKMin_Reduction(SqDist(x,y), %d, 1)", K),
+                                             c("x=Vi(2)", "y=Vj(2)"), opts))
+  expect_lt(src(50000), src(100) + 2000)
+  # the GPU keeps a K-min list per thread: a K too large for it is a clear error
+  expect_error(rkeops:::.rk_cuda_source("ArgKMin_Reduction(SqDist(x,y), 5000, 1)", c("x=Vi(2)", "y=Vj(2)")),
+               "rkeops_use_cpu", class = "rkeops_dimension_error")
+})
