@@ -20,7 +20,19 @@
 #'   explicitly as in `"x=Vi(0,3)"`.
 #' @param sum_scheme how sums are accumulated: `"auto"` (block sums), `"direct_sum"`,
 #'   `"block_sum"` or `"kahan_scheme"` (compensated sums).
-#' @return A function `op(input = NULL, inner_dim = "col")`. `input` is a list of the inputs in
+#' @section Distributed evaluation:
+#' With `distribute = "future"` (or the option `set_rkeops_options(list(distribute = "future"))`,
+#' which LazyTensor reductions follow too), a call is cut into `chunks` pieces evaluated with
+#' `future.apply::future_lapply()` under whatever `future::plan()` the user set (local
+#' workers, a cluster of machines, a batch scheduler), then put together: along the outer index
+#' (`split = "i"`, result rows side by side) or along the reduced index (`split = "j"`: each
+#' piece returns partial reduction states that the engine merges, exactly for min, argmin and
+#' k-min, within rounding for sums). `split = "auto"` splits the outer index when it has enough
+#' rows for every chunk. `chunks` defaults to `future::nbrOfWorkers()`. Each worker compiles or
+#' loads the kernel from its own cache: the formula travels, not a binary. Progress is reported
+#' through `progressr` when it is installed. The packages `future` and `future.apply` are needed.
+#' @return A function `op(input = NULL, inner_dim = "col", distribute = NULL, split = "auto",
+#'   chunks = NULL)` (the last three: see "Distributed evaluation"). `input` is a list of the inputs in
 #'   the order of `args` (a named list is matched by name): matrices with one row per point
 #'   (`inner_dim = "col"`) or one column per point (`inner_dim = "row"`), and vectors for
 #'   parameters. It returns a matrix with one row per result point (lists of two matrices for
@@ -58,12 +70,16 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   args_info <- list(args = args, var_name = info$var_name, var_type = info$var_type,
                     var_pos = info$var_pos, var_dim = info$var_dim)
   force(sum_scheme)
-  function(input = NULL, inner_dim = "col") {
+  function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL) {
     if (is.null(input)) {
       return(list(formula = formula, args = args, args_info = args_info, sum_scheme = sum_scheme))
     }
     inputs <- .rk_prepare_inputs(input, info, inner_dim)
-    out <- .rk_call("rk_run", formula, args, inputs, .rk_engine_options(sum_scheme))
+    out <- if (.rk_distribute_mode(distribute) == "future") {
+      .rk_run_distributed(formula, args, info, inputs, sum_scheme, split, chunks)
+    } else {
+      .rk_call("rk_run", formula, args, inputs, .rk_engine_options(sum_scheme))
+    }
     .rk_shape_result(out, info)
   }
 }

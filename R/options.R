@@ -1,11 +1,11 @@
 # Global options, kept in options(rkeops = <list>) as RKeOps does.
 
 .rk_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore",
-                      "formula_only")
+                      "formula_only", "distribute")
 
 .rk_default_options <- function() {
   list(backend = "auto", device_id = -1L, precision = "float64", verbosity = FALSE,
-       cache_dir = NULL, ncore = NULL, formula_only = FALSE)
+       cache_dir = NULL, ncore = NULL, formula_only = FALSE, distribute = "none")
 }
 
 .rk_options <- function() {
@@ -45,6 +45,9 @@
                                    !is.na(opt$cache_dir))) {
     rkeops_abort("option", "option 'cache_dir' must be NULL or a single path")
   }
+  if (!is.null(opt$distribute) && !(identical(opt$distribute, "none") || identical(opt$distribute, "future"))) {
+    rkeops_abort("option", "option 'distribute' must be \"none\" or \"future\" (chunks evaluated by the future framework)")
+  }
   invisible(opt)
 }
 
@@ -55,7 +58,9 @@
 #' Get the rkeops options
 #'
 #' @param option `NULL` (all options) or the name(s) of options among `backend`, `device_id`,
-#'   `precision`, `verbosity`, `cache_dir`, `ncore`, `formula_only`.
+#'   `precision`, `verbosity`, `cache_dir`, `ncore`, `formula_only`, `distribute` (`"none"`, or
+#'   `"future"`: every reduction is cut into chunks evaluated under the user's `future::plan()`,
+#'   see [keops_kernel()]).
 #' @return The list of options, a single value, or a named sub-list.
 #' @examples
 #' get_rkeops_options()

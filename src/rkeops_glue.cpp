@@ -5,6 +5,8 @@
 #include <R_ext/Rdynload.h>
 #include <Rcpp.h>
 
+#include <climits>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -85,6 +87,15 @@ EngineOptions engine_options(SEXP opts) {
 void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
 bool interrupted() { return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE; }
 
+// An allocator for the engine's results: a fresh R matrix held in `out`.
+std::function<double*(long long, int)> matrix_alloc(Rcpp::NumericMatrix& out) {
+  return [&out](long long rows, int cols) {
+    if (rows > INT_MAX) throw UserError("memory", "a result of " + std::to_string(rows) + " rows is too large for R");
+    out = Rcpp::NumericMatrix(static_cast<int>(rows), cols);
+    return out.begin();
+  };
+}
+
 const char* cat_name(int cat) { return cat == 0 ? "Vi" : cat == 1 ? "Vj" : "Pm"; }  // FormulaInfo::Arg::cat
 
 }  // namespace
@@ -130,14 +141,13 @@ SEXP rk_grad_plan(SEXP formula, SEXP aliases, SEXP var) {
   RKEOPS_END
 }
 
-// Runs a reduction: inputs is a list of double matrices (rows = points), in position order.
-SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
-  RKEOPS_BEGIN
-  EngineOptions o = engine_options(opts);
+// A list of double matrices (rows = points) as engine inputs, read in place.
+std::vector<Input> inputs_of(SEXP inputs, const char* what) {
   std::vector<Input> in;
   for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
     SEXP x = VECTOR_ELT(inputs, t);
-    if (TYPEOF(x) != REALSXP) throw UserError("input", "input " + std::to_string(t + 1) + " is not a double matrix");
+    if (TYPEOF(x) != REALSXP)
+      throw UserError("input", std::string(what) + " " + std::to_string(t + 1) + " is not a double matrix");
     SEXP dim = Rf_getAttrib(x, R_DimSymbol);
     Input u;
     u.data = REAL(x);
@@ -150,15 +160,54 @@ SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
     }
     in.push_back(u);
   }
+  return in;
+}
+
+// Runs a reduction: inputs is a list of double matrices (rows = points), in position order.
+SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::vector<Input> in = inputs_of(inputs, "input");
   Rcpp::NumericMatrix out;
-  double secs = run_reduction(
-      Rcpp::as<std::string>(formula), strings(aliases), in, o,
-      [&](long long rows, int cols) {
-        out = Rcpp::NumericMatrix(static_cast<int>(rows), cols);
-        return out.begin();
-      },
-      interrupted);
+  double secs = run_reduction(Rcpp::as<std::string>(formula), strings(aliases), in, o, matrix_alloc(out), interrupted);
   out.attr("compile_seconds") = secs;
+  return out;
+  RKEOPS_END
+}
+
+// The partial states of a piece of the reduced index (see run_partial in engine.h).
+SEXP rk_run_partial(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts, SEXP jbase) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::vector<Input> in = inputs_of(inputs, "input");
+  Rcpp::NumericMatrix out;
+  run_partial(Rcpp::as<std::string>(formula), strings(aliases), in, o, static_cast<long long>(Rcpp::as<double>(jbase)),
+              matrix_alloc(out), interrupted);
+  return out;
+  RKEOPS_END
+}
+
+// Merges partial states (a list of matrices, in the order of their pieces): the result, or
+// (final = FALSE) the merged state.
+SEXP rk_merge_partials(SEXP formula, SEXP aliases, SEXP parts, SEXP opts, SEXP final) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::vector<Input> p = inputs_of(parts, "partial state");
+  std::vector<const double*> ptr;
+  for (const Input& u : p) {
+    if (u.rows != p[0].rows || u.cols != p[0].cols)
+      throw UserError("input", "partial states to merge must all have the same size");
+    ptr.push_back(u.data);
+  }
+  if (!p.empty()) {
+    const int w = state_width(Rcpp::as<std::string>(formula), strings(aliases), o);
+    if (p[0].cols != w)
+      throw UserError("dimension", "partial states of this reduction have " + std::to_string(w) + " columns, got " +
+                                       std::to_string(p[0].cols));
+  }
+  Rcpp::NumericMatrix out;
+  merge_partials(Rcpp::as<std::string>(formula), strings(aliases), ptr, p.empty() ? 0 : p[0].rows, o,
+                 Rcpp::as<bool>(final), matrix_alloc(out));
   return out;
   RKEOPS_END
 }
@@ -262,6 +311,8 @@ SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
 static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 2},
                                                {"rk_grad_plan", (DL_FUNC)&rk_grad_plan, 3},
                                                {"rk_run", (DL_FUNC)&rk_run, 4},
+                                               {"rk_run_partial", (DL_FUNC)&rk_run_partial, 5},
+                                               {"rk_merge_partials", (DL_FUNC)&rk_merge_partials, 5},
                                                {"rk_source", (DL_FUNC)&rk_source, 3},
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
                                                {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},

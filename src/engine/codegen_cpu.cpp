@@ -55,12 +55,16 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << read_prelude(include_dir, "rkeops/prelude_cpu.h");
   src << "typedef " << (f32 ? "float" : "double") << " T;\n";
   src << "struct RkArgs { const void* const* data; const long long* ld; long long n_outer, n_inner;"
-         " double* out; long long out_ld; int nthreads; };\n";
+         " double* out; long long out_ld; int nthreads; long long jbase; double* states; };\n";
   src << "struct RkState { T st[" << std::max(S, 1) << "]; long long si[" << std::max(SI, 1) << "]; T cp["
       << (kahan ? d : 1) << "]; };\n";
   src << "extern \"C\" int rk_abi_version(void) { return " << kCpuAbiVersion << "; }\n";
   src << "extern \"C\" long long rk_state_bytes(void) { return sizeof(RkState); }\n";
   src << "extern \"C\" int rk_block_rows(void) { return " << IB << "; }\n";
+  // A row's partial state as doubles (values, indices, compensations): what rk_run writes to
+  // a->states instead of the result, and rk_merge_states merges.
+  const int SC = kahan ? d : 0, W = S + SI + SC;
+  src << "extern \"C\" int rk_state_width(void) { return " << W << "; }\n";
 
   // Reduction pieces over a named state.
   auto red_code = [&](const std::string& s, const std::string& s2) {
@@ -91,6 +95,21 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     c.out = [&](const std::string& k) { return "a->out[" + row + " + " + k + " * a->out_ld]"; };
     rd.final(c);
     return c.text;
+  };
+
+  // The end of a row: its result, or (a->states) its partial state with global indices.
+  auto finish_code = [&](const std::string& s, const std::string& row, const std::string& ind) {
+    std::string t = ind + "if (a->states) {\n";
+    const std::string at = "a->states[" + row + " + (long long)k_ * a->out_ld]";
+    t += ind + "  for (int k_ = 0; k_ < " + I(S) + "; ++k_) " + at + " = (double)" + s + ".st[k_];\n";
+    if (SI)
+      t += ind + "  for (int k_ = 0; k_ < " + I(SI) + "; ++k_) a->states[" + row + " + (long long)(" + I(S) +
+           " + k_) * a->out_ld] = " + s + ".si[k_] < 0 ? -1.0 : (double)(" + s + ".si[k_] + a->jbase);\n";
+    if (SC)
+      t += ind + "  for (int k_ = 0; k_ < " + I(SC) + "; ++k_) a->states[" + row + " + (long long)(" + I(S + SI) +
+           " + k_) * a->out_ld] = (double)" + s + ".cp[k_];\n";
+    t += ind + "} else {\n" + final_code(s, row, ind + "  ") + ind + "}\n";
+    return t;
   };
 
   src << "extern \"C\" void rk_run(const RkArgs* a, long long i0, long long i1, int nsplit, void* scratch) {\n";
@@ -207,7 +226,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   }
   src << "      }\n    }\n";
   src << "    if (nsplit == 1) {\n      for (long long i = ib0; i < ib1; ++i) {\n        RkState& S_ = acc[i - ib0];\n"
-      << final_code("S_", "i", "        ") << "      }\n";
+      << finish_code("S_", "i", "        ") << "      }\n";
   src << "    } else {\n      for (long long i = ib0; i < ib1; ++i) parts[sp * nrows + (i - i0)] = acc[i - ib0];\n    "
          "}\n";
   if (heap_state) src << "    delete[] acc;\n";
@@ -220,8 +239,35 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     src << "    for (long long i = i0; i < i1; ++i) {\n      RkState S_ = parts[i - i0];\n";
   src << "      for (int sp = 1; sp < nsplit; ++sp) {\n        const RkState& O_ = parts[sp * nrows + (i - i0)];\n"
       << merge_code("S_", "O_", "        ") << "      }\n"
-      << final_code("S_", "i", "      ") << "    }\n  }\n";
+      << finish_code("S_", "i", "      ") << "    }\n  }\n";
   src << "}\n";
+  // Merges the partial states of `nparts` pieces of the inner range (in order: ties go to the
+  // earlier piece) and finalises into out, or writes the merged state to states_out.
+  src << "extern \"C\" void rk_merge_states(const double* const* parts, int nparts, long long nrows, double* out,"
+         " long long out_ld, double* states_out, int nthreads) {\n";
+  src << "  const RkArgs A_ = {0, 0, nrows, 0, out, out_ld, nthreads, 0, states_out}; const RkArgs* a = &A_;\n";
+  src << "  #pragma omp parallel for num_threads(nthreads)\n";
+  src << "  for (long long i = 0; i < nrows; ++i) {\n";
+  auto load = [&](const std::string& st, const std::string& part) {
+    std::string t = "    for (int k_ = 0; k_ < " + I(S) + "; ++k_) " + st + ".st[k_] = (T)" + part + "[i + k_ * nrows];\n";
+    if (SI)
+      t += "    for (int k_ = 0; k_ < " + I(SI) + "; ++k_) " + st + ".si[k_] = (long long)" + part + "[i + (" + I(S) +
+           " + k_) * nrows];\n";
+    if (SC)
+      t += "    for (int k_ = 0; k_ < " + I(SC) + "; ++k_) " + st + ".cp[k_] = (T)" + part + "[i + (" + I(S + SI) +
+           " + k_) * nrows];\n";
+    return t;
+  };
+  if (heap_state)
+    src << "    RkState* P_ = new RkState[2]; RkState& S_ = P_[0]; RkState& O_ = P_[1];\n";
+  else
+    src << "    RkState S_, O_;\n";
+  src << load("S_", "parts[0]");
+  src << "    for (int p_ = 1; p_ < nparts; ++p_) {\n" << load("O_", "parts[p_]") << merge_code("S_", "O_", "      ")
+      << "    }\n";
+  src << finish_code("S_", "i", "    ");
+  if (heap_state) src << "    delete[] P_;\n";
+  src << "  }\n}\n";
   return src.str();
 }
 

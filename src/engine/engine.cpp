@@ -44,7 +44,7 @@ std::string options_key(const EngineOptions& o) {
 
 }  // namespace
 
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
+CallShape check_inputs(const Formula& f, const std::vector<Input>& in, bool whole) {
   if (in.size() != f.args.size())
     throw UserError("input", "the formula has " + std::to_string(f.args.size()) + " input(s) but " +
                                  std::to_string(in.size()) + " were given");
@@ -79,7 +79,7 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
   s.n_j = n[1] < 0 ? 1 : n[1];
   s.out_rows = f.axis == 1 ? s.n_i : s.n_j;
   const ReductionInfo& r = f.reduction();
-  if (r.extra == Extra::K) {
+  if (r.extra == Extra::K && whole) {
     long long reduced = f.axis == 1 ? s.n_j : s.n_i;
     if (f.shape.K > reduced)
       throw UserError("input", "K = " + std::to_string(f.shape.K) +
@@ -180,6 +180,31 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
   double* out = alloc(shape.out_rows, k->formula().out_dim);
   k->run(in, shape, out, opt, interrupted);
   return k->compile_seconds;
+}
+
+int state_width(const std::string& formula, const std::vector<std::string>& aliases, const EngineOptions& opt) {
+  return get_kernel(formula, aliases, opt)->state_width();
+}
+
+double run_partial(const std::string& formula, const std::vector<std::string>& aliases,
+                   const std::vector<Input>& in, const EngineOptions& opt, long long jbase,
+                   const std::function<double*(long long rows, int cols)>& alloc,
+                   const std::function<bool()>& interrupted) {
+  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
+  if (jbase < 0) throw UserError("input", "the first index of a piece of the reduced index must be at least 0");
+  const CallShape shape = check_inputs(k->formula(), in, false);
+  double* states = alloc(shape.out_rows, k->state_width());
+  k->run_partial(in, shape, jbase, states, opt, interrupted);
+  return k->compile_seconds;
+}
+
+void merge_partials(const std::string& formula, const std::vector<std::string>& aliases,
+                    const std::vector<const double*>& parts, long long rows, const EngineOptions& opt, bool final,
+                    const std::function<double*(long long rows, int cols)>& alloc) {
+  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
+  if (parts.empty()) throw UserError("input", "no partial states to merge");
+  double* out = alloc(rows, final ? k->formula().out_dim : k->state_width());
+  k->merge_partials(parts, rows, final ? out : nullptr, final ? nullptr : out, opt);
 }
 
 std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,

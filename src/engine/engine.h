@@ -81,6 +81,21 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
                      const std::function<double*(long long rows, int cols)>& alloc,
                      const std::function<bool()>& interrupted);
 
+// Partial states (design §6): a call split over its reduced index gives, per piece, each result
+// row's partial state (state_width doubles: values, indices, compensations); merging the pieces'
+// states in order gives the plain call's result (exactly for min/argmin/k-min; within rounding
+// for sums). `jbase`: the global index of the first row of the piece's reduced inputs.
+int state_width(const std::string& formula, const std::vector<std::string>& aliases, const EngineOptions& opt);
+double run_partial(const std::string& formula, const std::vector<std::string>& aliases,
+                   const std::vector<Input>& in, const EngineOptions& opt, long long jbase,
+                   const std::function<double*(long long rows, int cols)>& alloc,
+                   const std::function<bool()>& interrupted);
+// Merges `parts` (each rows x state_width, column-major, in the order of their pieces) into the
+// result (`final`: rows x out_dim) or the merged partial state.
+void merge_partials(const std::string& formula, const std::vector<std::string>& aliases,
+                    const std::vector<const double*>& parts, long long rows, const EngineOptions& opt, bool final,
+                    const std::function<double*(long long rows, int cols)>& alloc);
+
 // The generated source of a formula's kernel for opt.backend.
 std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,
                           const EngineOptions& opt);

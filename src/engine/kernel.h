@@ -26,6 +26,18 @@ class Kernel {
   // `interrupted` is polled between chunks; when it returns true, Interrupted is thrown.
   virtual void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
                    const std::function<bool()>& interrupted) = 0;
+  // Partial states, what lets a call be split over its reduced index (chunks, devices,
+  // machines) and merged: doubles per result row (values, indices, compensations).
+  virtual int state_width() const = 0;
+  // The partial state of each result row over `in`, whose inner inputs may be a piece of the
+  // reduced index starting at global index `jbase`: out_rows x state_width(), column-major.
+  virtual void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
+                           const EngineOptions& opt, const std::function<bool()>& interrupted) = 0;
+  // Merges the partial states of pieces of the reduced index (in their order: ties go to the
+  // earlier piece) and finalises into `out` (rows x out_dim), or, when `states_out` is not null,
+  // writes the merged partial state there.
+  virtual void merge_partials(const std::vector<const double*>& parts, long long rows, double* out,
+                              double* states_out, const EngineOptions& opt) = 0;
   double compile_seconds = 0;  // 0 when loaded from the cache
   bool from_disk = false;
 
@@ -36,7 +48,9 @@ class Kernel {
 
 // Checks inputs against the formula's arguments (count, dims, row counts, sizes) and
 // returns the call's shape. Throws UserError("input"/"dimension") naming the argument.
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in);
+// `whole`: the inputs are a whole call (not a piece of the reduced index, which may hold fewer
+// than K points).
+CallShape check_inputs(const Formula& f, const std::vector<Input>& in, bool whole = true);
 
 // The kernel for (formula, aliases, options): from this session's memory, else the disk
 // cache, else generated and compiled. Thread-compatible (call from one thread).

@@ -23,9 +23,12 @@ struct RkArgs {
   double* out;
   long long out_ld;
   int nthreads;
+  long long jbase;
+  double* states;
 };
 
 using RunFn = void (*)(const RkArgs*, long long, long long, int, void*);
+using MergeFn = void (*)(const double* const*, int, long long, double*, long long, double*, int);
 
 // Kernel libraries stay loaded for the session, even when the kernel is forgotten: unloading
 // code that OpenMP threads may still reference is not worth the risk.
@@ -41,14 +44,39 @@ class CpuKernel : public Kernel {
     run_ = reinterpret_cast<RunFn>(lib.sym("rk_run"));
     auto bytes = reinterpret_cast<long long (*)()>(lib.sym("rk_state_bytes"));
     auto rows = reinterpret_cast<int (*)()>(lib.sym("rk_block_rows"));
-    if (!abi || !run_ || !bytes || !rows || abi() != kCpuAbiVersion)
+    auto width = reinterpret_cast<int (*)()>(lib.sym("rk_state_width"));
+    merge_ = reinterpret_cast<MergeFn>(lib.sym("rk_merge_states"));
+    if (!abi || !run_ || !bytes || !rows || !width || !merge_ || abi() != kCpuAbiVersion)
       throw InternalError("the kernel library " + lib.path() + " does not have the expected entry points");
     state_bytes_ = bytes();
     block_rows_ = rows();
+    state_width_ = width();
   }
+
+  int state_width() const override { return state_width_; }
 
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
+    run_rows(in, shape, out, 0, nullptr, opt, interrupted);
+  }
+
+  void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
+                   const EngineOptions& opt, const std::function<bool()>& interrupted) override {
+    run_rows(in, shape, nullptr, jbase, states, opt, interrupted);
+  }
+
+  void merge_partials(const std::vector<const double*>& parts, long long rows, double* out, double* states_out,
+                      const EngineOptions& opt) override {
+    RK_ASSERT(!parts.empty(), "no partial states to merge");
+    const int threads = rows * static_cast<long long>(parts.size()) < 20000 ? 1 : std::max(1, opt.nthreads);
+    merge_(parts.data(), static_cast<int>(parts.size()), rows, out, rows, states_out, threads);
+  }
+
+ private:
+
+  // Runs over every result row, in chunks: results into `out`, or partial states into `states`.
+  void run_rows(const std::vector<Input>& in, const CallShape& shape, double* out, long long jbase, double* states,
+                const EngineOptions& opt, const std::function<bool()>& interrupted) {
     const Formula& f = formula_;
     const bool f32 = opt.code.dtype == DType::Float32;
     std::vector<const void*> data(in.size());
@@ -69,7 +97,7 @@ class CpuKernel : public Kernel {
     // Waking other threads costs more than a small problem takes on one.
     const double pairs = static_cast<double>(n_out) * static_cast<double>(n_in);
     const int threads = pairs < 2e5 ? 1 : std::max(1, opt.nthreads);
-    RkArgs a{data.data(), ld.data(), n_out, n_in, out, n_out, threads};
+    RkArgs a{data.data(), ld.data(), n_out, n_in, out, n_out, threads, jbase, states};
     // Split the inner range when there are too few row blocks to keep every thread busy.
     long long blocks = (n_out + block_rows_ - 1) / block_rows_;
     int nsplit = 1;
@@ -90,10 +118,10 @@ class CpuKernel : public Kernel {
     }
   }
 
- private:
   RunFn run_ = nullptr;
+  MergeFn merge_ = nullptr;
   long long state_bytes_ = 0;
-  int block_rows_ = 1;
+  int block_rows_ = 1, state_width_ = 0;
 };
 
 }  // namespace

@@ -417,6 +417,21 @@ class CudaKernel : public Kernel {
   }
   // The module stays loaded for the session (kernels may be cached in R closures).
 
+  // Partial states have the CPU kernel's layout (the same reduction row: values, indices,
+  // compensations), so merging is the CPU kernel's.
+  int state_width() const override { return code_.state_t + code_.state_i + code_.state_c; }
+  void run_partial(const std::vector<Input>&, const CallShape&, long long, double*, const EngineOptions&,
+                   const std::function<bool()>&) override {
+    throw UserError("gpu", "partial states over a piece of the reduced index (split = \"j\") are not computed "
+                           "on the GPU yet: split over the outer index (split = \"i\") or use rkeops_use_cpu()");
+  }
+  void merge_partials(const std::vector<const double*>& parts, long long rows, double* out, double* states_out,
+                      const EngineOptions& opt) override {
+    EngineOptions o = opt;
+    o.backend = Backend::CPU;
+    get_kernel(formula_.text, formula_.aliases, o)->merge_partials(parts, rows, out, states_out, o);
+  }
+
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
     CudaDriver* drv = CudaDriver::get(nullptr);
