@@ -24,6 +24,15 @@
 #' `GradFromPos(F, pos, e)`, `Diff(F, v, dv)`, `Laplacian(F, v)`, `Divergence(F, v)` and
 #' `GradMatrix(F, v)` can be used anywhere, nested to any order.
 #'
+#' **Difference with RKeOps 2.x.** RKeOps's `keops_grad()` (and a formula
+#' `Grad(Sum_Reduction(F, a), v, e)` given to `keops_kernel()`) computes
+#' `Sum_Reduction(Grad(F, v, e), a)` with `e` indexed like `v`: the per-pair gradient summed over
+#' the *reduced* index. That is the gradient of the reduction only when `v` is indexed by the
+#' result's index. rkeops computes the true gradient in every case; `keops_kernel()` accepts
+#' `Grad(<reduction>, v, e)` with `e` declared like the result (e.g. `e=Vi(d)` for a reduction
+#' over j) and means the same as `keops_grad()`. With RKeOps's declaration of `e` where the two
+#' differ, it stops with an error that shows the formula giving RKeOps's number.
+#'
 #' @param operator a function returned by [keops_kernel()] (or by `keops_grad()`).
 #' @param var the variable: its name in `args`, or its 0-based position.
 #' @return A function `grad(input = NULL, inner_dim = "col")` like the one [keops_kernel()]

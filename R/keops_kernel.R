@@ -66,6 +66,8 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     rkeops_abort("option", paste0("'sum_scheme' must be one of ", paste0("\"", schemes, "\"", collapse = ", ")))
   }
   args <- gsub("[[:space:]]", "", args)
+  grad_op <- .rk_grad_of_reduction(formula, args, sum_scheme)   # Grad(<reduction>, v, e), as RKeOps writes it
+  if (!is.null(grad_op)) return(grad_op)
   info <- .rk_call("rk_parse", formula, args)
   args_info <- list(args = args, var_name = info$var_name, var_type = info$var_type,
                     var_pos = info$var_pos, var_dim = info$var_dim)

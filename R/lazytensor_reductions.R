@@ -41,10 +41,7 @@
 .lt_reduce <- function(x, red, index, opt = NULL, weight = NULL) {
   .lt_check_lazy(x)
   .lt_check_index(index)
-  if (is.na(.lt_index(x)) && (is.null(weight) || is.na(.lt_index(weight)))) {
-    rkeops_abort("input", paste0("nothing to reduce: the LazyTensor has no i- or j-indexed variable ",
-                                 "(it is the same for every i and j); build it with Vi() or Vj() variables"))
-  }
+  # A LazyTensor of parameters only reduces over one point (as RKeOps): one row, its value.
   m <- .lt_combine(if (is.null(weight)) list(x) else list(x, weight))
   inner <- paste(c(m$formulas, if (!is.null(opt)) as.character(opt)), collapse = ",")
   formula <- sprintf("%s_Reduction(%s,%d)", red, inner, if (index == "j") 1L else 0L)

@@ -44,7 +44,7 @@ std::string options_key(const EngineOptions& o) {
 
 }  // namespace
 
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in, bool whole) {
+CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
   if (in.size() != f.args.size())
     throw UserError("input", "the formula has " + std::to_string(f.args.size()) + " input(s) but " +
                                  std::to_string(in.size()) + " were given");
@@ -78,14 +78,8 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in, bool whol
   s.n_i = n[0] < 0 ? 1 : n[0];
   s.n_j = n[1] < 0 ? 1 : n[1];
   s.out_rows = f.axis == 1 ? s.n_i : s.n_j;
-  const ReductionInfo& r = f.reduction();
-  if (r.extra == Extra::K && whole) {
-    long long reduced = f.axis == 1 ? s.n_j : s.n_i;
-    if (f.shape.K > reduced)
-      throw UserError("input", "K = " + std::to_string(f.shape.K) +
-                                   " is larger than the number of points reduced over (" + std::to_string(reduced) +
-                                   ")");
-  }
+  // K larger than the number of points reduced over is padded as KeOps does: +Inf values and
+  // index 0 in the missing ranks (the K-min lists start empty).
   return s;
 }
 
@@ -192,7 +186,7 @@ double run_partial(const std::string& formula, const std::vector<std::string>& a
                    const std::function<bool()>& interrupted) {
   std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
   if (jbase < 0) throw UserError("input", "the first index of a piece of the reduced index must be at least 0");
-  const CallShape shape = check_inputs(k->formula(), in, false);
+  const CallShape shape = check_inputs(k->formula(), in);
   double* states = alloc(shape.out_rows, k->state_width());
   k->run_partial(in, shape, jbase, states, opt, interrupted);
   return k->compile_seconds;

@@ -48,9 +48,7 @@ class Kernel {
 
 // Checks inputs against the formula's arguments (count, dims, row counts, sizes) and
 // returns the call's shape. Throws UserError("input"/"dimension") naming the argument.
-// `whole`: the inputs are a whole call (not a piece of the reduced index, which may hold fewer
-// than K points).
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in, bool whole = true);
+CallShape check_inputs(const Formula& f, const std::vector<Input>& in);
 
 // The kernel for (formula, aliases, options): from this session's memory, else the disk
 // cache, else generated and compiled. Thread-compatible (call from one thread).

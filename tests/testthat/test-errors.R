@@ -69,8 +69,6 @@ rkt_error_cases <- list(
   list("NULL input", quote(rkt_sq()(list(rkt_x, NULL, 1:4))), "input"),
   list("empty input", quote(rkt_sq()(list(rkt_x, matrix(0, 0, 2), 1:4))), "input"),
   list("empty list", quote(rkt_sq()(list())), "input"),
-  list("K larger than the number of points", quote(keops_kernel("KMin_Reduction(SqDist(x,y), 5, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(rkt_x, rkt_y))), "input"),
-  list("K larger than the number of points, axis 0", quote(keops_kernel("ArgKMin_Reduction(SqDist(x,y), 4, 0)", c("x=Vi(2)", "y=Vj(2)"))(list(rkt_x, rkt_y))), "input"),
   list("invalid inner_dim", quote(rkt_sq()(list(rkt_x, rkt_y, 1:4), inner_dim = "diag")), "input"),
   list("inner_dim not a string", quote(rkt_sq()(list(rkt_x, rkt_y, 1:4), inner_dim = 1)), "input"),
   # options
@@ -134,8 +132,6 @@ test_that("messages name the aliases, operations and sizes involved", {
   expect_match(m, "got 3", fixed = TRUE)
   m <- msg(rkt_sq()(list(rkt_x, rkt_y, 1:3)))
   expect_match(m, "'y'.*4.*'b'.*3")
-  m <- msg(keops_kernel("KMin_Reduction(SqDist(x,y), 5, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(rkt_x, rkt_y)))
-  expect_match(m, "K = 5", fixed = TRUE)
 })
 
 test_that("messages name the type of a non-numeric input and the alias of a bad reduction operand", {

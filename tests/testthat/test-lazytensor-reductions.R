@@ -218,8 +218,10 @@ test_that("reductions reject bad input with classed errors", {
   expect_error(prod(D_ij), "not available", class = "rkeops_input_error")
   expect_error(sum_reduction(s$x, "j"), "must be a LazyTensor", class = "rkeops_input_error")
   expect_error(argmin(s$x, "j"), class = "rkeops_input_error")
-  # nothing to reduce: no i or j variable
-  expect_error(sum(Pm(c(1, 2)) * 2, "j"), "no i- or j-indexed variable", class = "rkeops_input_error")
+  # parameters only: one point on each index, as RKeOps
+  expect_equal(sum(Pm(c(1, 2)) * 2, "j"), matrix(c(2, 4), 1))
+  expect_equal(min(Pm(c(3, -1)), "i"), matrix(c(3, -1), 1))
+  expect_equal(argmin(Pm(c(3, -1)), "j"), matrix(c(0, 0), 1))
   expect_error(Kmin(D_ij, 0, "j"), "`K`", class = "rkeops_input_error")
   expect_error(Kmin(D_ij, 2.5, "j"), "`K`", class = "rkeops_input_error")
   expect_error(logsumexp(s$x_i - s$y_j, "j"), "dimension 1", class = "rkeops_dimension_error")

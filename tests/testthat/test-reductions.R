@@ -342,3 +342,19 @@ test_that("K-min reductions with large K: loops, exact against order(), code siz
   expect_error(rkeops:::.rk_cuda_source("ArgKMin_Reduction(SqDist(x,y), 5000, 1)", c("x=Vi(2)", "y=Vj(2)")),
                "rkeops_use_cpu", class = "rkeops_dimension_error")
 })
+
+test_that("K larger than the number of points is padded as KeOps does (+Inf, index 0)", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  x <- matrix(c(0, 1, 2, 3), 2); y <- matrix(c(0, 5, 1, 1, 0, 2), 3)
+  D <- outer(1:2, 1:3, function(i, j) rowSums((x[i, ] - y[j, ])^2))
+  for (precision in c("float64", "float32")) {
+    set_rkeops_options(list(precision = precision))
+    km <- keops_kernel("KMin_ArgKMin_Reduction(SqDist(x, y), 5, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y))
+    expect_equal(km[[1]], cbind(t(apply(D, 1, sort)), Inf, Inf), tolerance = 1e-6)
+    expect_equal(km[[2]], cbind(t(apply(D, 1, order)) - 1, 0, 0))
+    expect_equal(keops_kernel("ArgKMin_Reduction(SqDist(x, y), 4, 0)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y)),
+                 cbind(t(apply(D, 2, order)) - 1, 0, 0))
+    expect_equal(Kmin(sqdist(Vi(x), Vj(y)), 4, "j"), cbind(t(apply(D, 1, sort)), Inf), tolerance = 1e-6)
+  }
+})
