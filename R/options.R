@@ -31,8 +31,10 @@
       !(identical(opt$precision, "float32") || identical(opt$precision, "float64"))) {
     rkeops_abort("option", "option 'precision' must be \"float32\" or \"float64\"")
   }
-  if (!is.null(opt$device_id) && !.rk_is_count(opt$device_id, min = -1)) {
-    rkeops_abort("option", "option 'device_id' must be a single integer >= -1")
+  if (!is.null(opt$device_id) && !.rk_is_count(opt$device_id, min = -1) &&
+      !(is.numeric(opt$device_id) && length(opt$device_id) > 1 && all(!is.na(opt$device_id)) &&
+        all(opt$device_id >= 0) && all(opt$device_id == round(opt$device_id)) && !anyDuplicated(opt$device_id))) {
+    rkeops_abort("option", "option 'device_id' must be a single integer >= -1, or several distinct GPU numbers")
   }
   if (!is.null(opt$ncore) && !.rk_is_count(opt$ncore, min = 0)) {
     rkeops_abort("option", "option 'ncore' must be NULL or a single non-negative integer")
@@ -128,27 +130,37 @@ rkeops_use_cpu <- function(ncore = NULL) {
 #' kernel run of the session. Nothing CUDA is loaded before that. `rkeops_use_gpu()` creates
 #' the GPU's CUDA context at once (a one-off cost of about 0.1-0.2 s per R process), so that the
 #' first kernel call does not pay it.
-#' @param device GPU ordinal (0-based); -1 picks the first usable GPU.
+#' @param device GPU ordinal (0-based); -1 picks the first usable GPU; several ordinals, or
+#'   `"all"`, use several GPUs of the machine: each call is split over them (blocks of result
+#'   rows, or, with few result rows, pieces of the reduced index whose partial reductions are
+#'   merged), one host thread per GPU.
 #' @return The new options, invisibly; an error of class `rkeops_gpu_error` when no GPU is usable.
 #' @examples
 #' try(rkeops_use_gpu())
 #' rkeops_use_cpu()
 #' @export
 rkeops_use_gpu <- function(device = -1) {
-  if (!.rk_is_count(device, min = -1)) {
-    rkeops_abort("option", "'device' must be a single integer >= -1 (-1 picks the first GPU)")
+  all_gpus <- identical(device, "all")
+  several <- all_gpus || (is.numeric(device) && length(device) > 1)
+  if (several && !all_gpus && !(all(!is.na(device)) && all(device == round(device)) && all(device >= 0) &&
+                                  !anyDuplicated(device) && all(device < .Machine$integer.max))) {
+    rkeops_abort("option", "'device' must be -1, a GPU number, several distinct GPU numbers or \"all\"")
+  }
+  if (!several && !.rk_is_count(device, min = -1)) {
+    rkeops_abort("option", "'device' must be -1, a GPU number, several distinct GPU numbers or \"all\"")
   }
   info <- .rk_gpu_info(refresh = TRUE)
   if (!isTRUE(info$usable)) {
     why <- if (length(info$names) == 0) info$driver else info$nvrtc
     rkeops_abort("gpu", paste0("no GPU is usable: ", why, "; use rkeops_use_cpu()"))
   }
-  if (device >= length(info$names)) {
+  if (all_gpus) device <- seq_along(info$names) - 1
+  if (any(device >= length(info$names))) {
     rkeops_abort("gpu", sprintf("GPU device %d does not exist: this machine has %d GPU(s), numbered from 0",
-                                as.integer(device), length(info$names)))
+                                as.integer(max(device)), length(info$names)))
   }
-  # The CUDA context (~0.1-0.2 s per process) is created now, not by the first kernel call.
-  .rk_call("rk_gpu_open", as.integer(max(device, 0)))
+  # The CUDA contexts (~0.1-0.2 s per process and GPU) are created now, not by the first call.
+  for (d in device) .rk_call("rk_gpu_open", as.integer(max(d, 0)))
   set_rkeops_options(list(backend = "GPU", device_id = as.integer(device)))
 }
 
@@ -204,7 +216,8 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
   cc <- .rk_compiler()
   list(
     precision = opt$precision, sum_scheme = sum_scheme, backend = .rk_backend(opt),
-    device_id = as.integer(max(opt$device_id, 0)), nthreads = .rk_nthreads(),
+    device_id = as.integer(max(opt$device_id[1], 0)), nthreads = .rk_nthreads(),
+    devices = if (length(opt$device_id) > 1) as.integer(opt$device_id) else integer(),
     cache_dir = get_rkeops_cache_dir(), include_dir = .rk_include_dir(),
     cxx = cc$cxx, cxxflags = cc$cxxflags, openmp = cc$openmp,
     forbid_compile = nzchar(Sys.getenv("RKEOPS_FORBID_COMPILE")) &&

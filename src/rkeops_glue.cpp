@@ -72,6 +72,7 @@ EngineOptions engine_options(SEXP opts) {
                                              : SumScheme::Auto;
   e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
   e.device = Rcpp::as<int>(o["device_id"]);
+  if (o.containsElementNamed("devices")) e.devices = Rcpp::as<std::vector<int>>(o["devices"]);
   e.nthreads = Rcpp::as<int>(o["nthreads"]);
   e.cache_dir = Rcpp::as<std::string>(o["cache_dir"]);
   e.include_dir = Rcpp::as<std::string>(o["include_dir"]);

@@ -256,15 +256,26 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
       << state_io(true, "", "slot", "    ") << "  }\n}\n";
 
+  // rk_merge: merges the slots of each row, then finalises into out, or (states_) writes the
+  // merged partial state as doubles (values, indices + jbase_, compensations: the CPU kernel's
+  // layout, see rk_state_width there).
   src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_merge(\n"
          "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
          "n_rows,\n"
-         "    double* __restrict__ out, long long out_ld) {\n";
+         "    double* __restrict__ out, long long out_ld, int states_, long long jbase_) {\n";
   src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= n_rows) return;\n";
   src << "  const long long nrows = n_rows;\n";
   src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
   src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
       << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
+  src << "  if (states_) {\n";
+  src << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
+  if (SI)
+    src << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
+        << " + k_) * out_ld] = si_[k_] < 0 ? -1.0 : (double)si_[k_] + (double)jbase_;\n";
+  if (SC)
+    src << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI << " + k_) * out_ld] = (double)cp_[k_];\n";
+  src << "    return;\n  }\n";
   src << final_code("  ") << "}\n";
   cc.source = src.str();
   return cc;

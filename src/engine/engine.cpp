@@ -37,8 +37,11 @@ std::string arg_label(const Formula& f, size_t k) {
 }
 
 std::string options_key(const EngineOptions& o) {
+  std::string devices;
+  for (int d : o.devices) devices += std::to_string(d) + ",";
   return std::to_string(static_cast<int>(o.code.dtype)) + "|" + std::to_string(static_cast<int>(o.code.scheme)) + "|" +
-         std::to_string(static_cast<int>(o.backend)) + "|" + std::to_string(o.device) + "|" + o.cache_dir + "|" +
+         std::to_string(static_cast<int>(o.backend)) + "|" + std::to_string(o.device) + "|" + devices + "|" +
+         o.cache_dir + "|" +
          o.include_dir + "|" + o.compiler.cxx + "|" + o.compiler.flags + "|" + o.compiler.openmp;
 }
 
@@ -91,6 +94,11 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
   auto& mem = session();
   auto it = mem.find(key);
   if (it != mem.end()) return it->second;
+  if (opt.backend == Backend::GPU && opt.devices.size() > 1) {  // several GPUs
+    std::shared_ptr<Kernel> k = load_multi_gpu_kernel(formula, aliases, opt);
+    mem[key] = k;
+    return k;
+  }
   Formula f = parse_formula(formula, aliases);
   std::shared_ptr<Kernel> k;
   if (opt.backend == Backend::CPU) {

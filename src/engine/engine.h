@@ -24,6 +24,7 @@ struct EngineOptions {
   CodeOptions code;
   Backend backend = Backend::CPU;
   int device = 0;           // GPU ordinal
+  std::vector<int> devices;  // several GPUs: a call is split over them (empty or one: `device`)
   int nthreads = 1;         // CPU threads
   std::string cache_dir;    // where compiled kernels live
   std::string include_dir;  // inst/include of the package (preludes)
@@ -31,10 +32,12 @@ struct EngineOptions {
   bool forbid_compile = false;  // RKEOPS_FORBID_COMPILE: a needed compile is an error
 };
 
-// One input: a column-major float64 matrix of `rows` x `cols` (rows = points).
+// One input: a column-major float64 matrix of `rows` x `cols` (rows = points), with leading
+// dimension `ld` (0: rows; larger for a block of rows of a bigger matrix, read in place).
 struct Input {
   const double* data = nullptr;
-  long long rows = 0, cols = 0;
+  long long rows = 0, cols = 0, ld = 0;
+  long long stride() const { return ld > 0 ? ld : rows; }
 };
 
 // A formula as its callers see it: its inputs by position, its reduction, its result.

@@ -83,11 +83,13 @@ class CpuKernel : public Kernel {
     std::vector<long long> ld(in.size());
     std::vector<std::vector<float>> conv(f32 ? in.size() : 0);
     for (size_t k = 0; k < in.size(); ++k) {
-      ld[k] = std::max<long long>(in[k].rows, 1);
-      if (f32) {
-        long long n = in[k].rows * in[k].cols;
-        conv[k].resize(static_cast<size_t>(std::max<long long>(n, 1)));
-        for (long long t = 0; t < n; ++t) conv[k][t] = static_cast<float>(in[k].data[t]);
+      ld[k] = std::max<long long>(in[k].stride(), 1);
+      if (f32) {  // converted once, packed (leading dimension: rows)
+        const long long r = in[k].rows, st = in[k].stride();
+        conv[k].resize(static_cast<size_t>(std::max<long long>(r * in[k].cols, 1)));
+        for (long long c = 0; c < in[k].cols; ++c)
+          for (long long t = 0; t < r; ++t) conv[k][c * r + t] = static_cast<float>(in[k].data[c * st + t]);
+        ld[k] = std::max<long long>(r, 1);
         data[k] = conv[k].data();
       } else {
         data[k] = in[k].data;

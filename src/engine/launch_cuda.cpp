@@ -1,7 +1,9 @@
 #include "launch_cuda.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <climits>
 #include <cstdio>
 #include <map>
@@ -53,7 +55,7 @@ void pack_outer(const std::vector<Input>& in, const CudaCode& c, long long i0, l
     const Input& x = in[p];
     parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
       for (long long k = 0; k < x.cols; ++k) {
-        const double* s = x.data + i0 + k * x.rows;
+        const double* s = x.data + i0 + k * x.stride();
         T* d = dst + (c.x_off[p] + k) * rows;
         for (long long r = a; r < b; ++r) d[r] = static_cast<T>(s[r]);
       }
@@ -76,7 +78,7 @@ void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, l
         if (c.y_off[p] < 0) continue;
         const Input& y = in[p];
         for (long long k = 0; k < y.cols; ++k) {
-          const double* s = y.data + j0 + k * y.rows;
+          const double* s = y.data + j0 + k * y.stride();
           T* d = dst + c.y_off[p] + k;
           for (long long r = r0; r < r1; ++r) d[r * W] = static_cast<T>(s[r]);
         }
@@ -91,7 +93,8 @@ template <class T>
 void pack_params(const std::vector<Input>& in, const CudaCode& c, T* dst) {
   for (size_t p = 0; p < in.size(); ++p)
     if (c.p_off[p] >= 0)
-      for (long long k = 0; k < in[p].rows * in[p].cols; ++k) dst[c.p_off[p] + k] = static_cast<T>(in[p].data[k]);
+      for (long long k = 0; k < in[p].rows * in[p].cols; ++k)  // a parameter: one row or one column
+        dst[c.p_off[p] + k] = static_cast<T>(in[p].data[in[p].rows == 1 ? k * in[p].stride() : k]);
 }
 
 // Packs the outer rows (what 0), the inner rows (1) or the parameters (2) as T.
@@ -124,12 +127,16 @@ GpuRunStats last_gpu_run() {
 
 void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
-                        GpuRunStats* stats) {
+                        GpuRunStats* stats, const LaunchPart& part) {
   const auto t_start = Clock::now();
   const bool f32 = code.elem == 4;
   const long long e = code.elem;
   const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
-  const int out_dim = f.out_dim;
+  const long long r0 = part.r0, r1 = part.r1 < 0 ? n_out : part.r1;  // the rows computed here
+  RK_ASSERT(0 <= r0 && r0 <= r1 && r1 <= n_out, "bad row range");
+  const int out_dim = part.states ? code.state_t + code.state_i + code.state_c : f.out_dim;
+  int states_flag = part.states ? 1 : 0;
+  long long states_jbase = part.jbase;
   if (code.uses_index && n_in > INT_MAX)
     throw UserError("input",
                     "the GPU backend returns 32-bit indices: reductions with indices over more than 2^31 - 1 "
@@ -181,13 +188,13 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   };
   auto slots_for = [&](long long rows) {
     long long s = splits_for(rows);
-    return (nj == 1 && s == 1) ? 0LL : nj * s;
+    return (nj == 1 && s == 1 && !part.states) ? 0LL : nj * s;  // partial states go through rk_merge
   };
   // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
   // never fewer than fill the GPU, within memory.
   const long long fill = conc * block;
-  long long ci =
-      std::min(n_out, std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
+  long long ci = std::min(std::max(1LL, r1 - r0),
+                          std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
   ci = std::min(ci, 1LL << 30);
   const long long y_dev = resident ? y_total : cj * by;
   for (int it = 0; it < 3; ++it) {
@@ -200,7 +207,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
                                  " MiB usable): free GPU memory or use rkeops_use_cpu()");
     ci = cap >= block ? cap / block * block : cap;
   }
-  const long long nci = ceil_div(n_out, ci);
+  const long long nci = ceil_div(r1 - r0, ci);
 
   // ---- buffers ----
   const size_t x_bytes = round_up(static_cast<size_t>(std::max(1LL, ci * code.wx * e)), 256);
@@ -224,8 +231,8 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   // Timing marks: 0/1 around the copy of the outer rows and parameters; per piece q, 2 + 3q
   // before its copy, 3 + 3q after it, 4 + 3q after its kernel; 27, 28, 29 around the merge
   // and the copy of the results.
-  for (long long i0 = 0; i0 < n_out; i0 += ci) {
-    const long long rows = std::min(ci, n_out - i0);
+  for (long long i0 = r0; i0 < r1; i0 += ci) {
+    const long long rows = std::min(ci, r1 - i0);
     const long long nsplit = splits_for(rows), nslots = slots_for(rows);
     st.nsplit = static_cast<int>(nsplit);
     st.grid_x = ceil_div(rows, block);
@@ -239,7 +246,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     pack(f32, 0, in, code, i0, rows, hx, nthreads);
     convert_ms += ms_since(t0);
     dev.mark(0);
-    if (i0 == 0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
+    if (i0 == r0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
     if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(rows * code.wx * e));
     dev.mark(1);
     std::vector<int> timed;  // the pieces whose marks were recorded in this chunk
@@ -272,7 +279,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
         st.kernel_ms += dev.elapsed_ms(m + 1, m + 2);
         timed.clear();
       }
-      const bool more = q + 1 < nj || i0 + rows < n_out;
+      const bool more = q + 1 < nj || i0 + rows < r1;
       if (more && interrupted && interrupted()) {
         dev.sync();
         throw Interrupted();
@@ -284,7 +291,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       uint64_t o = dOut;
       int ns = static_cast<int>(nslots), nr = static_cast<int>(rows);
       long long out_ld = rows;
-      void* args[] = {&pst, &psi, &pcp, &ns, &nr, &o, &out_ld};
+      void* args[] = {&pst, &psi, &pcp, &ns, &nr, &o, &out_ld, &states_flag, &states_jbase};
       dev.launch(1, static_cast<unsigned>(ceil_div(rows, block)), 1, static_cast<unsigned>(block), args);
     }
     dev.mark(28);
@@ -303,7 +310,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     }
     st.merge_ms += dev.elapsed_ms(27, 28);
     st.d2h_ms += dev.elapsed_ms(28, 29);
-    if (i0 + rows < n_out && interrupted && interrupted()) throw Interrupted();
+    if (i0 + rows < r1 && interrupted && interrupted()) throw Interrupted();
   }
   st.convert_ms = convert_ms;
   st.total_ms = ms_since(t_start);
@@ -324,7 +331,9 @@ struct DeviceResources {
 };
 
 DeviceResources& resources(CudaDriver* drv, int dev) {
-  static std::map<int, DeviceResources> all;
+  static std::map<int, DeviceResources> all;  // entries are never removed: references stay valid
+  static std::mutex m;
+  std::lock_guard<std::mutex> lock(m);  // host threads of several GPUs (MultiGpuKernel)
   DeviceResources& r = all[dev];
   if (!r.stream) {
     drv->check(drv->cuStreamCreate(&r.stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
@@ -420,26 +429,34 @@ class CudaKernel : public Kernel {
   // Partial states have the CPU kernel's layout (the same reduction row: values, indices,
   // compensations), so merging is the CPU kernel's.
   int state_width() const override { return code_.state_t + code_.state_i + code_.state_c; }
-  void run_partial(const std::vector<Input>&, const CallShape&, long long, double*, const EngineOptions&,
-                   const std::function<bool()>&) override {
-    throw UserError("gpu", "partial states over a piece of the reduced index (split = \"j\") are not computed "
-                           "on the GPU yet: split over the outer index (split = \"i\") or use rkeops_use_cpu()");
+  void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
+                   const EngineOptions& opt, const std::function<bool()>& interrupted) override {
+    LaunchPart part;
+    part.states = true;
+    part.jbase = jbase;
+    run_part(in, shape, states, opt, interrupted, part);
   }
   void merge_partials(const std::vector<const double*>& parts, long long rows, double* out, double* states_out,
                       const EngineOptions& opt) override {
     EngineOptions o = opt;
     o.backend = Backend::CPU;
+    o.devices.clear();
     get_kernel(formula_.text, formula_.aliases, o)->merge_partials(parts, rows, out, states_out, o);
   }
-
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
+    run_part(in, shape, out, opt, interrupted, LaunchPart());
+  }
+
+  // One part of a call on this kernel's GPU (any host thread: it makes the context current).
+  void run_part(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+                const std::function<bool()>& interrupted, const LaunchPart& part) {
     CudaDriver* drv = CudaDriver::get(nullptr);
     RK_ASSERT(drv != nullptr, "the CUDA driver went away");
     drv->context(dev_);
     CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, sms_);
     GpuRunStats st;
-    run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st);
+    run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st, part);
     st.regs = regs_;
     st.local_bytes = local_;
     st.shared_bytes = shared_;
@@ -473,6 +490,102 @@ std::string join(const std::vector<std::string>& v) {
   for (auto& x : v) s += (s.empty() ? "" : " ") + x;
   return s;
 }
+
+// Several GPUs of one host: a call is split over them, one host thread per GPU. With enough
+// result rows each GPU computes a block of rows; otherwise (few queries against many points)
+// each GPU reduces a piece of the reduced index into partial states, merged on the host.
+class MultiGpuKernel : public Kernel {
+ public:
+  MultiGpuKernel(Formula f, std::vector<std::shared_ptr<CudaKernel>> per_device)
+      : Kernel(std::move(f)), gpus_(std::move(per_device)) {}
+
+  int state_width() const override { return gpus_[0]->state_width(); }
+  void merge_partials(const std::vector<const double*>& parts, long long rows, double* out, double* states_out,
+                      const EngineOptions& opt) override {
+    gpus_[0]->merge_partials(parts, rows, out, states_out, opt);
+  }
+  void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+           const std::function<bool()>& interrupted) override {
+    run_split(in, shape, out, opt, interrupted, false, 0);
+  }
+  void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
+                   const EngineOptions& opt, const std::function<bool()>& interrupted) override {
+    run_split(in, shape, states, opt, interrupted, true, jbase);
+  }
+
+  // Result rows per GPU below which the reduced index is split instead.
+  static constexpr long long kMinRowsPerGpu = 65536;
+
+ private:
+  void run_split(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+                 const std::function<bool()>& interrupted, bool states, long long jbase) {
+    const Formula& f = formula_;
+    const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+    const int ng = static_cast<int>(gpus_.size());
+    const int inner = f.inner_cat();
+    const bool by_rows = states || n_out >= ng * kMinRowsPerGpu || n_in < ng;
+    const int width = state_width();
+    std::vector<std::vector<double>> parts(by_rows ? 0 : ng);
+    std::atomic<bool> stop(false);
+    auto poll = [&stop] { return stop.load(); };
+    std::vector<std::exception_ptr> errors(ng);
+    std::vector<std::thread> threads;
+    for (int g = 0; g < ng; ++g) {
+      threads.emplace_back([&, g] {
+        try {
+          if (by_rows) {  // rows [r0, r1) of the result (or of the partial states)
+            LaunchPart part;
+            part.r0 = n_out * g / ng;
+            part.r1 = n_out * (g + 1) / ng;
+            part.states = states;
+            part.jbase = jbase;
+            if (part.r0 < part.r1) gpus_[g]->run_part(in, shape, out, opt, poll, part);
+          } else {  // a piece of the reduced index, read in place: partial states
+            const long long j0 = n_in * g / ng, j1 = n_in * (g + 1) / ng;
+            std::vector<Input> piece = in;
+            for (size_t k = 0; k < in.size(); ++k)
+              if (f.args[k].cat == inner) {
+                piece[k].ld = in[k].stride();
+                piece[k].data = in[k].data + j0;
+                piece[k].rows = j1 - j0;
+              }
+            CallShape sh = shape;
+            (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
+            parts[g].assign(static_cast<size_t>(n_out * width), 0.0);
+            LaunchPart part;
+            part.states = true;
+            part.jbase = j0;
+            gpus_[g]->run_part(piece, sh, parts[g].data(), opt, poll, part);
+          }
+        } catch (...) {
+          errors[g] = std::current_exception();
+          stop = true;
+        }
+      });
+    }
+    // The R session's interrupts are polled on this (the calling) thread only.
+    std::atomic<int> done(0);
+    std::thread waiter([&] {
+      for (auto& t : threads) t.join();
+      done = 1;
+    });
+    while (!done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (!stop.load() && interrupted && interrupted()) stop = true;
+    }
+    waiter.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    if (stop.load()) throw Interrupted();
+    if (!by_rows) {
+      std::vector<const double*> ptr;
+      for (auto& p : parts) ptr.push_back(p.data());
+      merge_partials(ptr, n_out, out, nullptr, opt);
+    }
+  }
+
+  std::vector<std::shared_ptr<CudaKernel>> gpus_;
+};
 
 // Loads a CUBIN or PTX image; false (with the driver's reason) when the driver refuses it.
 bool load_module(CudaDriver* drv, const std::string& image, CUmodule* mod, std::string* why) {
@@ -558,6 +671,24 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
   k->compile_seconds = got.compile_seconds;
   k->from_disk = got.from_disk;
   return k;
+}
+
+std::shared_ptr<Kernel> load_multi_gpu_kernel(const std::string& formula, const std::vector<std::string>& aliases,
+                                              const EngineOptions& opt) {
+  std::vector<std::shared_ptr<CudaKernel>> per;
+  double secs = 0;
+  for (int d : opt.devices) {
+    EngineOptions o = opt;
+    o.devices.clear();
+    o.device = d;
+    auto k = std::dynamic_pointer_cast<CudaKernel>(get_kernel(formula, aliases, o));
+    RK_ASSERT(k != nullptr, "a GPU kernel was expected");
+    secs += k->compile_seconds;
+    per.push_back(k);
+  }
+  auto m = std::make_shared<MultiGpuKernel>(parse_formula(formula, aliases), std::move(per));
+  m->compile_seconds = secs;
+  return m;
 }
 
 GpuStatus gpu_status(bool always_nvrtc) {

@@ -20,6 +20,11 @@ namespace rkeops {
 // opt.device. Throws UserError("gpu") when no GPU or no NVRTC is usable.
 std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt);
 
+// The kernel of a formula on every GPU of opt.devices (each loaded as above): a call is split
+// over them (see MultiGpuKernel in launch_cuda.cpp).
+std::shared_ptr<Kernel> load_multi_gpu_kernel(const std::string& formula, const std::vector<std::string>& aliases,
+                                              const EngineOptions& opt);
+
 
 // ---- the launch sequence, independent of the CUDA driver (tests drive it on an emulated
 // device, tests/engine/test_cuda_emulation.cpp) ----
@@ -45,9 +50,18 @@ class GpuBackend {
   virtual long long piece_bytes() { return 32LL << 20; }
 };
 
-// Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim.
+// Which part of a call a launch computes: result rows [r0, r1) (r1 < 0: all), and either the
+// results or (states) the rows' partial states, indices offset by jbase.
+struct LaunchPart {
+  long long r0 = 0, r1 = -1;
+  bool states = false;
+  long long jbase = 0;
+};
+
+// Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim
+// (x state width for partial states; only rows [r0, r1) are written).
 void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
-                        GpuRunStats* stats);
+                        GpuRunStats* stats, const LaunchPart& part = LaunchPart());
 
 }  // namespace rkeops

@@ -37,7 +37,7 @@ extern "C" void rk_emu_launch(int fn, unsigned gx, unsigned gy, unsigned block, 
         for (unsigned t = 0; t < block; ++t) {
           threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
           rk_merge(*(const T**)a[0], *(const int**)a[1], *(const T**)a[2], *(int*)a[3], *(int*)a[4],
-                   *(double**)a[5], *(long long*)a[6]);
+                   *(double**)a[5], *(long long*)a[6], *(int*)a[7], *(long long*)a[8]);
         }
         continue;
       }
@@ -220,6 +220,62 @@ std::string run_case(const Case& c, size_t id) {
     if (!same)
       return "entry " + std::to_string(k) + " (row " + std::to_string(k % shape.out_rows) + ", col " +
              std::to_string(k / shape.out_rows) + "): emulated GPU " + std::to_string(a) + ", CPU " + std::to_string(b);
+  }
+  // The parts of a call that several GPUs compute (MultiGpuKernel): blocks of result rows, and
+  // partial states over pieces of the reduced index read in place, merged by the CPU kernel.
+  if (id % 3 == 0) {
+    const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+    std::vector<double> rows(gpu.size(), -12345.0);
+    for (int g = 0; g < 2; ++g) {
+      LaunchPart part;
+      part.r0 = n_out * g / 2;
+      part.r1 = n_out * (g + 1) / 2;
+      EmuBackend d2(launch, c.avail);
+      run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, part);
+    }
+    for (size_t k = 0; k < gpu.size(); ++k)
+      if (!(rows[k] == gpu[k] || (std::isnan(rows[k]) && std::isnan(gpu[k]))))
+        return "row blocks: entry " + std::to_string(k) + " differs";
+    const int W = code.state_t + code.state_i + code.state_c;
+    std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
+    for (int g = 0; g < 2; ++g) {
+      const long long j0 = n_in * g / 2, j1 = n_in * (g + 1) / 2;
+      std::vector<Input> piece = in;
+      for (size_t k = 0; k < in.size(); ++k)
+        if (f.args[k].cat == f.inner_cat()) {
+          piece[k].ld = in[k].stride();
+          piece[k].data = in[k].data + j0;
+          piece[k].rows = j1 - j0;
+        }
+      CallShape sh = shape;
+      (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
+      LaunchPart part;
+      part.states = true;
+      part.jbase = j0;
+      EmuBackend d2(launch, c.avail);
+      run_cuda_reduction(d2, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, part);
+    }
+    std::vector<double> merged(gpu.size(), -12345.0);
+    {
+      static std::mutex merge_mutex;
+      std::lock_guard<std::mutex> lock(merge_mutex);
+      EngineOptions eo;
+      eo.code = co;
+      eo.nthreads = 1;
+      eo.cache_dir = cache_dir();
+      eo.include_dir = RKEOPS_INCLUDE_DIR;
+      eo.compiler.flags = "-O1 -fPIC -shared";
+      auto k = get_kernel(c.formula, c.aliases, eo);
+      if (k->state_width() != W) return "GPU and CPU partial states differ in width";
+      k->merge_partials({states[0].data(), states[1].data()}, n_out, merged.data(), nullptr, eo);
+    }
+    const double tol2 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
+    for (size_t k = 0; k < gpu.size(); ++k) {
+      double a = merged[k], b = cpu[k];
+      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol2 * (std::fabs(b) + 1e-6)))
+        return "merged GPU partial states: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " +
+               std::to_string(b);
+    }
   }
   const bool pieces = id % 2;  // short pieces: too short to be split over blocks as well
   if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";

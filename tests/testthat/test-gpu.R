@@ -116,3 +116,31 @@ test_that("GPU K-min keeps the indices of +Inf and NaN candidates, as the CPU", 
   x2 <- matrix(rnorm(2 * 300), 300); y2 <- matrix(rnorm(2 * 4000), 4000)
   compare_backends("KMin_ArgKMin_Reduction(SqDist(x, y), 100, 1)", c("x=Vi(2)", "y=Vj(2)"), list(x2, y2))
 })
+
+test_that("several GPUs: a call split over them (result rows, or the reduced index) equals one GPU", {
+  skip_if_no_gpu()
+  ngpu <- length(rkeops:::.rk_gpu_info(refresh = TRUE)$names)
+  skip_if(ngpu < 2, "fewer than two GPUs")
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  set.seed(77)
+  x <- matrix(rnorm(3 * 3e5), 3e5); y <- matrix(rnorm(3 * 2e5), 2e5); b <- runif(2e5)
+  q <- matrix(rnorm(3 * 500), 500)
+  gauss <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)"))
+  knn <- keops_kernel("KMin_ArgKMin_Reduction(SqDist(x, y), 7, 1)", c("x=Vi(3)", "y=Vj(3)"))
+  for (prec in c("float64", "float32")) {
+    set_rkeops_options(list(precision = prec))
+    rkeops_use_gpu(0)
+    one <- gauss(list(x, y, b)); one_knn <- knn(list(q, y))
+    rkeops_use_gpu("all")
+    expect_equal(get_rkeops_options("device_id"), seq_len(ngpu) - 1)
+    expect_equal(gauss(list(x, y, b)), one, tolerance = if (prec == "float64") 1e-12 else 1e-5)   # rows split
+    two_knn <- knn(list(q, y))                                                                     # j split, merged
+    expect_equal(two_knn[[2]], one_knn[[2]], info = prec)
+    expect_equal(two_knn[[1]], one_knn[[1]], tolerance = 1e-6, info = prec)
+    # partial states on the GPU (distribute over the reduced index)
+    expect_equal(knn(list(q, y), distribute = "future", split = "j", chunks = 3)[[2]], one_knn[[2]], info = prec)
+  }
+  expect_error(rkeops_use_gpu(c(0, 0)), class = "rkeops_option_error")
+  expect_error(rkeops_use_gpu(c(0, ngpu)), class = "rkeops_gpu_error")
+})
