@@ -26,7 +26,7 @@
 .lt_dims <- new.env(hash = TRUE, parent = emptyenv())
 
 .lt_dim <- function(op, dims, params = integer(), what = op) {
-  key <- paste(op, paste(dims, collapse = ","), paste(params, collapse = ","), sep = "|")
+  key <- paste(c(op, dims, "|", params), collapse = ",")   # "SqDist,3,3,|"
   d <- .lt_dims[[key]]
   if (is.null(d)) {
     d <- .rk_call("rk_op_dim", op, as.integer(dims), as.integer(params), what)
