@@ -271,7 +271,7 @@ test_that("dimensions are the engine's, asked once per operation and operand dim
   cache <- rkeops:::.lt_dims
   rm(list = ls(cache), envir = cache)
   K <- exp(-sqdist(x_i, y_j))
-  expect_setequal(ls(cache), c("SqDist|3,3|", "Minus|1|", "Exp|1|"))
+  expect_setequal(ls(cache), c("SqDist,3,3,|", "Minus,1,|", "Exp,1,|"))
   expect_identical(K$dimres, 1L)
   # a new formula with the same operations on the same dimensions asks nothing new
   K2 <- exp(-sqdist(Vi(matrix(runif(6), 2, 3)), Vj(matrix(runif(9), 3, 3))))
@@ -300,5 +300,5 @@ test_that("dimensions are the engine's, asked once per operation and operand dim
   expect_error(extractT(x_i, 1, 3), "ExtractT", class = "rkeops_dimension_error")
   expect_error(z_i + Vj(matrix(1i, 5, 2)), "`+` on complex", fixed = TRUE, class = "rkeops_dimension_error")
   expect_error(tensorprod(tensorprod(x_i, x_i), Vj(matrix(1, 5, 20000))), "more than", class = "rkeops_dimension_error")
-  expect_false(any(grepl("ExtractT\\|3\\|1,3", ls(cache))))   # failures are not cached
+  expect_false(any(startsWith(ls(cache), "ExtractT,")))   # failures are not cached
 })
