@@ -157,7 +157,7 @@ keops_grad <- function(operator, var) {
 .rk_forward <- function(ctx, formula, input, inner_dim) {
   info <- .rk_call("rk_parse", formula, ctx$desc$args)
   inputs <- .rk_prepare_inputs(input[seq_len(ctx$n)], info, inner_dim)
-  out <- .rk_call("rk_run", formula, ctx$desc$args, inputs, .rk_engine_options(ctx$desc$sum_scheme))
+  out <- .rk_run(formula, ctx$desc$args, inputs, ctx$desc$sum_scheme, inner_dim)
   attr(out, "compile_seconds") <- NULL
   out
 }
@@ -179,7 +179,9 @@ keops_grad <- function(operator, var) {
       return(list(formula = "0", args = ctx$args, args_info = NULL, sum_scheme = ctx$desc$sum_scheme))
     }
     input <- .rk_grad_inputs(input, ctx, inner_dim)
-    x <- .rk_prepare_inputs(input[seq_len(ctx$n)], ctx$info, inner_dim)[[ctx$k]]
+    inputs <- .rk_prepare_inputs(input[seq_len(ctx$n)], ctx$info, inner_dim)
+    .rk_check_inputs(ctx$desc$formula, ctx$desc$args, inputs, inner_dim)
+    x <- inputs[[ctx$k]]
     matrix(0, if (ctx$vtype == "Pm") 1 else nrow(x), ctx$info$var_dim[ctx$k])
   }
   attr(f, "rkeops_gradient_of") <- ctx$info$reduction

@@ -80,25 +80,29 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     out <- if (.rk_distribute_mode(distribute) == "future") {
       .rk_run_distributed(formula, args, info, inputs, sum_scheme, split, chunks)
     } else {
-      .rk_call("rk_run", formula, args, inputs, .rk_engine_options(sum_scheme))
+      .rk_run(formula, args, inputs, sum_scheme, inner_dim)
     }
     .rk_shape_result(out, info)
   }
 }
 
-# Checks and converts the user's inputs into the list of double matrices the engine reads
-# (one row per point), in position order.
+# Converts the user's inputs into the list of double matrices the engine reads (one row per
+# point), in position order. R does only what R must: the list and its names, the types, NULL
+# and empty inputs, a vector where a matrix is needed, transposition and coercion. The engine
+# checks the sizes (dimensions, numbers of points, K) when it runs (.rk_run), naming each input
+# by its label ("input 2 ('y', Vj(3))", info$var_label), the one used here too.
 .rk_prepare_inputs <- function(input, info, inner_dim) {
   if (!is.character(inner_dim) || length(inner_dim) != 1 || !(inner_dim %in% c("col", "row"))) {
     rkeops_abort("input", "'inner_dim' must be \"col\" (one row per point) or \"row\" (one column per point)")
   }
   n <- length(info$var_pos)
+  labels <- info$var_label
   if (!is.list(input) || is.data.frame(input)) {
     rkeops_abort("input", sprintf("'input' must be a list of %d matrices or vectors, one per variable in 'args'", n))
   }
   if (length(input) != n) {
     rkeops_abort("input", sprintf("'input' has %d element(s) but the formula has %d input(s) (%s)",
-                                  length(input), n, paste(.rk_labels(info), collapse = ", ")))
+                                  length(input), n, paste(labels, collapse = ", ")))
   }
   nm <- names(input)
   if (!is.null(nm) && any(nzchar(nm))) {
@@ -108,44 +112,43 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     }
     input <- input[info$var_name]
   }
-  labels <- .rk_labels(info)
   out <- vector("list", n)
   for (k in seq_len(n)) {
     x <- input[[k]]
     lab <- labels[k]
-    dim_k <- info$var_dim[k]
     if (is.null(x)) rkeops_abort("input", sprintf("%s is NULL", lab))
     if (!(is.numeric(x) && (is.double(x) || is.integer(x))) || is.object(x) && !is.matrix(x)) {
       rkeops_abort("input", sprintf("%s must be a numeric matrix or vector, got %s", lab, .rk_describe(x)))
     }
     if (length(x) == 0) rkeops_abort("input", sprintf("%s is empty", lab))
     if (info$var_type[k] == "Pm") {
-      if (length(x) != dim_k) {
-        rkeops_abort("dimension", sprintf("%s must hold %d value(s), got %d", lab, dim_k, length(x)))
-      }
-      x <- matrix(as.double(x), 1, dim_k)
+      x <- matrix(as.double(x), 1)
     } else if (is.matrix(x)) {
       if (inner_dim == "row") x <- t(x)
-      if (ncol(x) != dim_k) {
-        rkeops_abort("dimension", sprintf("%s must have %d %s (one %s per point), got %d", lab, dim_k,
-                                          if (inner_dim == "col") "column(s)" else "row(s)",
-                                          if (inner_dim == "col") "row" else "column", ncol(x)))
-      }
       if (!is.double(x)) storage.mode(x) <- "double"
-    } else if (is.null(dim(x)) && dim_k == 1) {
-      x <- matrix(as.double(x), ncol = 1)
+    } else if (is.null(dim(x)) && info$var_dim[k] == 1) {
+      x <- matrix(as.double(x), ncol = 1)   # one value per point
     } else {
-      rkeops_abort("dimension", sprintf("%s must be a matrix with %d %s", lab, dim_k,
-                                        if (inner_dim == "col") "columns" else "rows"))
+      rkeops_abort("dimension", sprintf("%s must be a matrix with %d %s (one %s per point), got %s", lab,
+                                        info$var_dim[k], if (inner_dim == "col") "columns" else "rows",
+                                        if (inner_dim == "col") "row" else "column", .rk_describe(x)))
     }
     out[[k]] <- x
   }
   out
 }
 
-.rk_labels <- function(info) {
-  nm <- ifelse(nzchar(info$var_name), paste0("'", info$var_name, "' "), "")
-  sprintf("input %d %s(%s(%d))", seq_along(info$var_pos), nm, info$var_type, info$var_dim)
+# Runs a reduction on prepared inputs (the engine checks their sizes; its errors speak of rows
+# or columns as `inner_dim` laid them out).
+.rk_run <- function(formula, args, inputs, sum_scheme, inner_dim = "col") {
+  opts <- .rk_engine_options(sum_scheme)
+  opts$inner_dim <- inner_dim
+  .rk_call("rk_run", formula, args, inputs, opts)
+}
+
+# The engine's checks of .rk_run, without running: the number of result rows.
+.rk_check_inputs <- function(formula, args, inputs, inner_dim = "col") {
+  .rk_call("rk_check_inputs", formula, args, inputs, inner_dim)
 }
 
 # Shapes the engine's n x out_dim matrix as RKeOps returns it.

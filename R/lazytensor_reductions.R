@@ -123,8 +123,8 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 .lt_sum <- function(x, index) {
   .lt_check_index(index, allow_na = TRUE)
   if (is.na(index)) {
-    if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x, dimres = 1L))
-    return(.lt_unary("Sum", x, dimres = 1L))
+    if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x))
+    return(.lt_unary("Sum", x))
   }
   .lt_reduce(x, "Sum", index)
 }
@@ -133,7 +133,7 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   .lt_check_lazy(x)
   .lt_check_index(index, allow_na = TRUE)
   .lt_check_real(x, paste0(tolower(red), "()"))
-  if (is.na(index)) return(.lt_unary(red, x, dimres = 1L))
+  if (is.na(index)) return(.lt_unary(red, x))
   .lt_reduce(x, red, index)
 }
 

@@ -59,6 +59,33 @@ std::vector<std::string> strings(SEXP x) {
   return v;
 }
 
+// inner_dim = "row" (one column per point) or "col" (one row per point, also for NULL).
+InputLayout input_layout(SEXP inner_dim) {
+  bool by_col = TYPEOF(inner_dim) == STRSXP && XLENGTH(inner_dim) == 1 && std::string(CHAR(STRING_ELT(inner_dim, 0))) == "row";
+  return by_col ? InputLayout::PointsInColumns : InputLayout::PointsInRows;
+}
+
+// A list of double matrices (rows = points; a vector is one column), in position order.
+std::vector<Input> engine_inputs(SEXP inputs) {
+  std::vector<Input> in;
+  for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
+    SEXP x = VECTOR_ELT(inputs, t);
+    if (TYPEOF(x) != REALSXP) throw UserError("input", "input " + std::to_string(t + 1) + " is not a double matrix");
+    SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+    Input u;
+    u.data = REAL(x);
+    if (dim != R_NilValue && XLENGTH(dim) == 2) {
+      u.rows = INTEGER(dim)[0];
+      u.cols = INTEGER(dim)[1];
+    } else {
+      u.rows = XLENGTH(x);
+      u.cols = 1;
+    }
+    in.push_back(u);
+  }
+  return in;
+}
+
 // Engine options from the R list built by R/options.R (.rk_engine_options()).
 EngineOptions engine_options(SEXP opts) {
   Rcpp::List o(opts);
@@ -80,6 +107,7 @@ EngineOptions engine_options(SEXP opts) {
   e.compiler.flags = Rcpp::as<std::string>(o["cxxflags"]);
   e.compiler.openmp = Rcpp::as<std::string>(o["openmp"]);
   e.forbid_compile = Rcpp::as<bool>(o["forbid_compile"]);
+  e.layout = input_layout(o.containsElementNamed("inner_dim") ? static_cast<SEXP>(o["inner_dim"]) : R_NilValue);
   set_verbose(Rcpp::as<bool>(o["verbosity"]));
   return e;
 }
@@ -107,21 +135,39 @@ extern "C" {
 SEXP rk_parse(SEXP formula, SEXP aliases) {
   RKEOPS_BEGIN
   FormulaInfo f = describe_formula(Rcpp::as<std::string>(formula), strings(aliases));
-  Rcpp::CharacterVector names, cats;
+  Rcpp::CharacterVector names, cats, labels;
   Rcpp::IntegerVector pos, dims;
   for (size_t k = 0; k < f.args.size(); ++k) {
     names.push_back(f.args[k].name);
+    labels.push_back(f.args[k].label);
     cats.push_back(cat_name(f.args[k].cat));
     pos.push_back(static_cast<int>(k));
     dims.push_back(f.args[k].dim);
   }
   return Rcpp::List::create(Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats,
-                            Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims,
+                            Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims, Rcpp::Named("var_label") = labels,
                             Rcpp::Named("reduction") = f.reduction, Rcpp::Named("axis") = f.axis,
                             Rcpp::Named("K") = f.K, Rcpp::Named("formula_dim") = f.d, Rcpp::Named("weight_dim") = f.dw,
                             Rcpp::Named("out_dim") = f.out_dim, Rcpp::Named("layout") = f.layout,
                             Rcpp::Named("canonical") = f.canonical, Rcpp::Named("formula_text") = f.formula_text,
                             Rcpp::Named("weight_text") = f.weight_text);
+  RKEOPS_END
+}
+
+// The dimension of the operation `op` on arguments of dimensions `dims` with integer parameters
+// `params` (the engine's rule); `where` names the operation in a dimension error.
+SEXP rk_op_dim(SEXP op, SEXP dims, SEXP params, SEXP where) {
+  RKEOPS_BEGIN
+  return Rcpp::wrap(operation_dim(Rcpp::as<std::string>(op), Rcpp::as<std::vector<int>>(dims),
+                                  Rcpp::as<std::vector<int>>(params), Rcpp::as<std::string>(where)));
+  RKEOPS_END
+}
+
+// Checks inputs as rk_run does, without running (inner_dim: "col" or "row", for the wording).
+SEXP rk_check_inputs(SEXP formula, SEXP aliases, SEXP inputs, SEXP inner_dim) {
+  RKEOPS_BEGIN
+  return Rcpp::wrap(static_cast<double>(
+      check_call(Rcpp::as<std::string>(formula), strings(aliases), engine_inputs(inputs), input_layout(inner_dim))));
   RKEOPS_END
 }
 
@@ -142,33 +188,11 @@ SEXP rk_grad_plan(SEXP formula, SEXP aliases, SEXP var) {
   RKEOPS_END
 }
 
-// A list of double matrices (rows = points) as engine inputs, read in place.
-std::vector<Input> inputs_of(SEXP inputs, const char* what) {
-  std::vector<Input> in;
-  for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
-    SEXP x = VECTOR_ELT(inputs, t);
-    if (TYPEOF(x) != REALSXP)
-      throw UserError("input", std::string(what) + " " + std::to_string(t + 1) + " is not a double matrix");
-    SEXP dim = Rf_getAttrib(x, R_DimSymbol);
-    Input u;
-    u.data = REAL(x);
-    if (dim != R_NilValue && XLENGTH(dim) == 2) {
-      u.rows = INTEGER(dim)[0];
-      u.cols = INTEGER(dim)[1];
-    } else {
-      u.rows = XLENGTH(x);
-      u.cols = 1;
-    }
-    in.push_back(u);
-  }
-  return in;
-}
-
 // Runs a reduction: inputs is a list of double matrices (rows = points), in position order.
 SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  std::vector<Input> in = inputs_of(inputs, "input");
+  std::vector<Input> in = engine_inputs(inputs);
   Rcpp::NumericMatrix out;
   double secs = run_reduction(Rcpp::as<std::string>(formula), strings(aliases), in, o, matrix_alloc(out), interrupted);
   out.attr("compile_seconds") = secs;
@@ -180,7 +204,7 @@ SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
 SEXP rk_run_partial(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts, SEXP jbase) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  std::vector<Input> in = inputs_of(inputs, "input");
+  std::vector<Input> in = engine_inputs(inputs);
   Rcpp::NumericMatrix out;
   run_partial(Rcpp::as<std::string>(formula), strings(aliases), in, o, static_cast<long long>(Rcpp::as<double>(jbase)),
               matrix_alloc(out), interrupted);
@@ -193,7 +217,7 @@ SEXP rk_run_partial(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts, SEXP jba
 SEXP rk_merge_partials(SEXP formula, SEXP aliases, SEXP parts, SEXP opts, SEXP final) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  std::vector<Input> p = inputs_of(parts, "partial state");
+  std::vector<Input> p = engine_inputs(parts);
   std::vector<const double*> ptr;
   for (const Input& u : p) {
     if (u.rows != p[0].rows || u.cols != p[0].cols)
@@ -310,6 +334,8 @@ SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
 // ---- the CUDA backend (end) ----
 
 static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 2},
+                                               {"rk_op_dim", (DL_FUNC)&rk_op_dim, 4},
+                                               {"rk_check_inputs", (DL_FUNC)&rk_check_inputs, 4},
                                                {"rk_grad_plan", (DL_FUNC)&rk_grad_plan, 3},
                                                {"rk_run", (DL_FUNC)&rk_run, 4},
                                                {"rk_run_partial", (DL_FUNC)&rk_run_partial, 5},

@@ -91,14 +91,7 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
   RK_ASSERT(args.size() == info.nargs() && info.params_fit(params), std::string("wrong arity for ") + info.name);
   std::vector<int> dims;
   for (int a : args) dims.push_back(nodes_[a].dim);
-  std::string why;
-  int d = info.dim_rule(dims, params, &why);
-  if (d <= 0) {
-    Node tmp;
-    tmp.kind = NodeKind::Call;
-    tmp.op = op;
-    tmp.args = args;
-    tmp.params = params;
+  int d = checked_dim(info, dims, params, [&] {  // the call as written, with alias names
     std::string text = info.name;
     text += "(";
     bool first = true;
@@ -110,12 +103,8 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
       text += (first ? "" : ", ") + p;
       first = false;
     }
-    text += ")";
-    std::string sizes;
-    for (size_t k = 0; k < dims.size(); ++k) sizes += (k ? ", " : "") + std::to_string(dims[k]);
-    throw UserError("dimension",
-                    "dimension mismatch in " + text + ": " + why + " (argument dimensions: " + sizes + ")");
-  }
+    return text + ")";
+  });
   Node n;
   n.kind = NodeKind::Call;
   n.op = op;

@@ -25,17 +25,6 @@ std::map<std::string, std::shared_ptr<Kernel>>& session() {
 
 const char* cat_name(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj" : "Pm"; }
 
-std::string arg_label(const Formula& f, size_t k) {
-  const ArgInfo& a = f.args[k];
-  std::string s = "input " + std::to_string(k + 1);
-  if (!a.name.empty())
-    s += " ('" + a.name + "'";
-  else
-    s += " (";
-  s += std::string(a.name.empty() ? "" : ", ") + cat_name(a.cat) + "(" + std::to_string(a.dim) + "))";
-  return s;
-}
-
 std::string options_key(const EngineOptions& o) {
   std::string devices;
   for (int d : o.devices) devices += std::to_string(d) + ",";
@@ -47,7 +36,18 @@ std::string options_key(const EngineOptions& o) {
 
 }  // namespace
 
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
+std::string arg_label(const Formula& f, size_t k) {
+  const ArgInfo& a = f.args[k];
+  std::string s = "input " + std::to_string(k + 1) + " (";
+  if (!a.name.empty()) s += "'" + a.name + "', ";
+  return s + cat_name(a.cat) + "(" + std::to_string(a.dim) + "))";
+}
+
+CallShape check_inputs(const Formula& f, const std::vector<Input>& in, InputLayout layout) {
+  // The caller's words for the engine's rows (points) and columns (values per point).
+  const bool by_col = layout == InputLayout::PointsInColumns;
+  const std::string rows = by_col ? "columns" : "rows", vals = by_col ? "row(s)" : "column(s)";
+  const std::string per = by_col ? " (one column per point)" : " (one row per point)";
   if (in.size() != f.args.size())
     throw UserError("input", "the formula has " + std::to_string(f.args.size()) + " input(s) but " +
                                  std::to_string(in.size()) + " were given");
@@ -65,16 +65,17 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
       continue;
     }
     if (x.cols != a.dim)
-      throw UserError("dimension", arg_label(f, k) + " must have " + std::to_string(a.dim) +
-                                       " column(s) (one row per point), got " + std::to_string(x.cols));
-    if (x.rows < 1) throw UserError("input", arg_label(f, k) + " has no rows (no points)");
-    if (x.rows > (1LL << 40)) throw UserError("input", arg_label(f, k) + " has too many rows");
+      throw UserError("dimension", arg_label(f, k) + " must have " + std::to_string(a.dim) + " " + vals + per +
+                                       ", got " + std::to_string(x.cols));
+    if (x.rows < 1) throw UserError("input", arg_label(f, k) + " has no " + rows + " (no points)");
+    if (x.rows > (1LL << 40)) throw UserError("input", arg_label(f, k) + " has too many " + rows);
     int c = a.cat;
     if (n[c] < 0) {
       n[c] = x.rows;
       first[c] = static_cast<int>(k);
     } else if (n[c] != x.rows)
-      throw UserError("dimension", "all " + std::string(cat_name(c)) + " inputs must have the same number of rows: " +
+      throw UserError("dimension", "all " + std::string(cat_name(c)) + " inputs must have the same number of " + rows +
+                                       " (points): " +
                                        arg_label(f, first[c]) + " has " + std::to_string(n[c]) + ", " +
                                        arg_label(f, k) + " has " + std::to_string(x.rows));
   }
@@ -86,11 +87,18 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
   return s;
 }
 
-std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                   const EngineOptions& opt) {
+namespace {
+std::string session_key(const std::string& formula, const std::vector<std::string>& aliases,
+                        const EngineOptions& opt) {
   std::string key = formula + "\x1f";
   for (auto& a : aliases) key += a + "\x1e";
-  key += "\x1f" + options_key(opt);
+  return key + "\x1f" + options_key(opt);
+}
+}  // namespace
+
+std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
+                                   const EngineOptions& opt) {
+  const std::string key = session_key(formula, aliases, opt);
   auto& mem = session();
   auto it = mem.find(key);
   if (it != mem.end()) return it->second;
@@ -118,7 +126,7 @@ int session_kernel_count() { return static_cast<int>(session().size()); }
 FormulaInfo describe_formula(const std::string& formula, const std::vector<std::string>& aliases) {
   Formula f = parse_formula(formula, aliases);
   FormulaInfo r;
-  for (const ArgInfo& a : f.args) r.args.push_back({a.name, a.cat, a.dim});
+  for (size_t k = 0; k < f.args.size(); ++k) r.args.push_back({f.args[k].name, f.args[k].cat, f.args[k].dim, arg_label(f, k)});
   const ReductionInfo& red = f.reduction();
   r.reduction = red.name;
   r.axis = f.axis;
@@ -131,6 +139,20 @@ FormulaInfo describe_formula(const std::string& formula, const std::vector<std::
   r.formula_text = f.root_text;
   r.weight_text = f.weight_text;
   return r;
+}
+
+int operation_dim(const std::string& op, const std::vector<int>& dims, const std::vector<int>& params,
+                  const std::string& where) {
+  int k = find_op(op);
+  if (k < 0) throw UserError("formula", "unknown operation '" + op + "'");
+  const OpInfo& info = op_info(k);
+  if (dims.size() != info.nargs() || !info.params_fit(params))
+    throw UserError("formula", op + " takes " + std::to_string(info.nargs()) + " formula argument(s) and " +
+                                   std::to_string(info.nparams()) + " integer parameter(s), got " +
+                                   std::to_string(dims.size()) + " and " + std::to_string(params.size()));
+  for (int d : dims)
+    if (d < 1) throw UserError("dimension", "argument dimensions must be positive");
+  return checked_dim(info, dims, params, [&] { return where.empty() ? op : where; });
 }
 
 GradientInfo gradient_of(const std::string& formula, const std::vector<std::string>& aliases, int var) {
@@ -177,8 +199,10 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
                      const std::vector<Input>& in, const EngineOptions& opt,
                      const std::function<double*(long long rows, int cols)>& alloc,
                      const std::function<bool()>& interrupted) {
+  if (!session().count(session_key(formula, aliases, opt)))  // a mistake costs no compilation
+    check_inputs(parse_formula(formula, aliases), in, opt.layout);
   std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
-  const CallShape shape = check_inputs(k->formula(), in);
+  const CallShape shape = check_inputs(k->formula(), in, opt.layout);
   double* out = alloc(shape.out_rows, k->formula().out_dim);
   k->run(in, shape, out, opt, interrupted);
   return k->compile_seconds;
@@ -207,6 +231,11 @@ void merge_partials(const std::string& formula, const std::vector<std::string>& 
   if (parts.empty()) throw UserError("input", "no partial states to merge");
   double* out = alloc(rows, final ? k->formula().out_dim : k->state_width());
   k->merge_partials(parts, rows, final ? out : nullptr, final ? nullptr : out, opt);
+}
+
+long long check_call(const std::string& formula, const std::vector<std::string>& aliases,
+                     const std::vector<Input>& in, InputLayout layout) {
+  return check_inputs(parse_formula(formula, aliases), in, layout).out_rows;
 }
 
 std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,

@@ -19,6 +19,10 @@ extern const char* const kEngineVersion;
 
 enum class Backend { CPU, GPU };
 
+// How the caller's matrices were laid out before it handed them over as one row per point: input
+// errors speak of rows or columns accordingly (the engine itself always reads one row per point).
+enum class InputLayout { PointsInRows, PointsInColumns };
+
 // Everything that decides which kernel is built and how it runs.
 struct EngineOptions {
   CodeOptions code;
@@ -30,6 +34,7 @@ struct EngineOptions {
   std::string include_dir;  // inst/include of the package (preludes)
   CompilerConfig compiler;
   bool forbid_compile = false;  // RKEOPS_FORBID_COMPILE: a needed compile is an error
+  InputLayout layout = InputLayout::PointsInRows;  // wording of input errors only
 };
 
 // One input: a column-major float64 matrix of `rows` x `cols` (rows = points), with leading
@@ -46,6 +51,7 @@ struct FormulaInfo {
     std::string name;  // alias name, or "" when written Var(...) in the formula
     int cat = 0;       // 0: Vi, 1: Vj, 2: Pm
     int dim = 0;
+    std::string label;  // how errors name it: "input 2 ('y', Vj(3))" (1-based)
   };
   std::vector<Arg> args;
   std::string reduction;  // "Sum" for Sum_Reduction
@@ -55,6 +61,15 @@ struct FormulaInfo {
 };
 // Throws UserError("formula"/"dimension") for a malformed formula or aliases.
 FormulaInfo describe_formula(const std::string& formula, const std::vector<std::string>& aliases);
+
+// The dimension of the operation `op` applied to arguments of dimensions `dims` with the integer
+// parameters `params`: the rule of its row in the operation table, asked by callers that build
+// formulas piece by piece (R's LazyTensors). Throws UserError("formula") for an unknown operation
+// or a wrong number of arguments or parameters, and UserError("dimension") when the dimensions
+// break the rule: "dimension mismatch in <where>: <why> (argument dimensions: ...)", `where`
+// being how the caller wrote the operation (the operation's name when empty).
+int operation_dim(const std::string& op, const std::vector<int>& dims, const std::vector<int>& params,
+                  const std::string& where);
 
 // The gradient of the reduction `formula` with respect to its input at position `var`: a Sum
 // reduction over `aliases` (the formula's own, then the gradient input `eta`, then `extra`), or
@@ -76,7 +91,8 @@ struct GradientInfo {
 GradientInfo gradient_of(const std::string& formula, const std::vector<std::string>& aliases, int var);
 
 // Runs a reduction on inputs in position order (checked against the formula: count,
-// dimensions, row counts); `alloc(rows, cols)` returns the column-major result buffer.
+// dimensions, row counts, K; errors name inputs by FormulaInfo::Arg::label and speak of
+// opt.layout); `alloc(rows, cols)` returns the column-major result buffer.
 // `interrupted` is polled between chunks (Interrupted is thrown when it returns true).
 // Returns the seconds spent compiling (0 when the kernel was in memory or on disk).
 double run_reduction(const std::string& formula, const std::vector<std::string>& aliases,
@@ -98,6 +114,9 @@ double run_partial(const std::string& formula, const std::vector<std::string>& a
 void merge_partials(const std::string& formula, const std::vector<std::string>& aliases,
                     const std::vector<const double*>& parts, long long rows, const EngineOptions& opt, bool final,
                     const std::function<double*(long long rows, int cols)>& alloc);
+// The checks of run_reduction on `in`, without running: the number of result rows.
+long long check_call(const std::string& formula, const std::vector<std::string>& aliases,
+                     const std::vector<Input>& in, InputLayout layout);
 
 // The generated source of a formula's kernel for opt.backend.
 std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,

@@ -1,8 +1,11 @@
 // Parser and dimension checker: accepted syntax, canonical printing, and error messages.
 #include <gtest/gtest.h>
 
+#include "engine.h"
 #include "errors.h"
 #include "formula.h"
+#include "kernel.h"
+#include "ops.h"
 #include "test_util.h"
 
 using rkeops::Formula;
@@ -101,6 +104,104 @@ TEST(Parser, DeepNestingIsAnErrorNotACrash) {
   f += ", 1)";
   EXPECT_EQ(error_of(f, {"x=Vi(1)"}).first, "formula");
   EXPECT_EQ(error_of("Sum_Reduction(" + std::string(5000, '-') + "x, 1)", {"x=Vi(1)"}).first, "formula");
+}
+
+// operation_dim() (what R's LazyTensors ask, one operation at a time) is the rule the parser
+// applies: for every operation without tuple parameters, on small dimensions and parameters,
+// both accept with the same dimension, or both refuse with a dimension error in the same words.
+TEST(Dimensions, OperationDimIsTheParsersRule) {
+  const int dim_values[] = {1, 2, 4};
+  const int param_values[] = {-1, 0, 1, 3};
+  int compared = 0, refused = 0;
+  for (int op = 0; op < rkeops::op_count(); ++op) {
+    const rkeops::OpInfo& info = rkeops::op_info(op);
+    if (info.has_tuples()) continue;
+    const size_t nf = info.nargs(), np = info.nparams();
+    size_t combos = 1;
+    for (size_t k = 0; k < nf; ++k) combos *= 3;
+    for (size_t k = 0; k < np; ++k) combos *= 4;
+    for (size_t c = 0; c < combos; ++c) {
+      std::vector<int> dims, params;
+      size_t r = c;
+      for (size_t k = 0; k < nf; ++k, r /= 3) dims.push_back(dim_values[r % 3]);
+      for (size_t k = 0; k < np; ++k, r /= 4) params.push_back(param_values[r % 4]);
+      std::string call = std::string(info.name) + "(";
+      std::string sep;
+      for (size_t k = 0; k < nf; ++k, sep = ",")
+        call += sep + "Var(" + std::to_string(k) + "," + std::to_string(dims[k]) + ",0)";
+      for (int p : params) call += sep + std::to_string(p), sep = ",";
+      call += ")";
+      int parsed = 0, asked = 0;
+      std::string parse_error, ask_error;
+      try {
+        parsed = parse_formula("Sum_Reduction(" + call + ",0)", {}).shape.d;
+      } catch (const UserError& e) { parse_error = e.kind + ": " + e.what(); }
+      try {
+        asked = rkeops::operation_dim(info.name, dims, params, "");
+      } catch (const UserError& e) { ask_error = e.kind + ": " + e.what(); }
+      ++compared;
+      if (ask_error.empty()) {
+        EXPECT_EQ(parse_error, "") << call;
+        EXPECT_EQ(asked, parsed) << call;
+        continue;
+      }
+      ++refused;
+      // "dimension: dimension mismatch in Op: <why> (argument dimensions: ...)"
+      const std::string head = "dimension: dimension mismatch in " + std::string(info.name) + ": ";
+      ASSERT_EQ(ask_error.compare(0, head.size(), head), 0) << call << " -> " << ask_error;
+      EXPECT_EQ(parse_error.compare(0, 11, "dimension: "), 0) << call << " -> " << parse_error;
+      EXPECT_NE(parse_error.find(ask_error.substr(head.size())), std::string::npos)
+          << call << ": " << parse_error << " vs " << ask_error;
+    }
+  }
+  EXPECT_GT(compared, 500);
+  EXPECT_GT(refused, 50);
+}
+
+TEST(Dimensions, OperationDimRefusesUnknownOperationsAndWrongArity) {
+  EXPECT_EQ(rkeops::operation_dim("SqDist", {3, 3}, {}, "sqdist()"), 1);
+  EXPECT_EQ(rkeops::operation_dim("Concat", {3, 2}, {}, ""), 5);
+  EXPECT_EQ(rkeops::operation_dim("ComplexAbs", {6}, {}, ""), 3);
+  auto error = [](const std::string& op, std::vector<int> dims, std::vector<int> params) {
+    try {
+      rkeops::operation_dim(op, dims, params, "where()");
+    } catch (const UserError& e) { return e.kind + ": " + e.what(); }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("Foo", {1}, {}), "formula: unknown operation 'Foo'");
+  EXPECT_EQ(error("Exp", {1, 1}, {}).substr(0, 25), "formula: Exp takes 1 form");
+  EXPECT_EQ(error("Elem", {3}, {}).substr(0, 26), "formula: Elem takes 1 form");
+  EXPECT_EQ(error("Exp", {0}, {}).substr(0, 10), "dimension:");
+  EXPECT_EQ(error("Add", {3, 2}, {}),
+            "dimension: dimension mismatch in where(): operands must have the same dimension or dimension 1 "
+            "(argument dimensions: 3, 2)");
+}
+
+TEST(Inputs, ErrorsNameTheInputByItsLabelAndSpeakOfTheCallersLayout) {
+  using rkeops::Input;
+  using rkeops::InputLayout;
+  Formula f = parse_formula("Sum_Reduction(SqDist(x,y)*b,1)", {"x=Vi(2)", "y=Vj(2)", "b=Vj(1)"});
+  EXPECT_EQ(rkeops::arg_label(f, 1), "input 2 ('y', Vj(2))");
+  EXPECT_EQ(rkeops::arg_label(parse_formula("Sum_Reduction(Var(0,2,0),1)", {}), 0), "input 1 (Vi(2))");
+  EXPECT_EQ(rkeops::describe_formula("Sum_Reduction(SqDist(x,y)*b,1)", {"x=Vi(2)", "y=Vj(2)", "b=Vj(1)"}).args[2].label,
+            "input 3 ('b', Vj(1))");
+  std::vector<double> x(6), y(12), b(4);
+  auto message = [&](std::vector<Input> in, InputLayout layout) {
+    try {
+      rkeops::check_inputs(f, in, layout);
+    } catch (const UserError& e) { return e.kind + ": " + e.what(); }
+    return std::string("no error");
+  };
+  const std::vector<Input> wide = {{x.data(), 3, 2}, {y.data(), 4, 3}, {b.data(), 4, 1}};
+  EXPECT_EQ(message(wide, InputLayout::PointsInRows),
+            "dimension: input 2 ('y', Vj(2)) must have 2 column(s) (one row per point), got 3");
+  EXPECT_EQ(message(wide, InputLayout::PointsInColumns),
+            "dimension: input 2 ('y', Vj(2)) must have 2 row(s) (one column per point), got 3");
+  const std::vector<Input> uneven = {{x.data(), 3, 2}, {y.data(), 4, 2}, {b.data(), 3, 1}};
+  EXPECT_EQ(message(uneven, InputLayout::PointsInColumns),
+            "dimension: all Vj inputs must have the same number of columns (points): input 2 ('y', Vj(2)) has 4, "
+            "input 3 ('b', Vj(1)) has 3");
+  EXPECT_EQ(message({{x.data(), 3, 2}, {y.data(), 4, 2}, {b.data(), 4, 1}}, InputLayout::PointsInRows), "no error");
 }
 
 }  // namespace

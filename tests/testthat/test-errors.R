@@ -183,6 +183,52 @@ test_that("error messages are stable (snapshots)", {
   expect_snapshot(error = TRUE, keops_kernel("Sum_Reduction(x, 1)", c("x=Vi(2)", "x=Vj(2)")))
   expect_snapshot(error = TRUE, rkt_sq()(list(rkt_x, cbind(rkt_y, 1), 1:4)))
   expect_snapshot(error = TRUE, rkt_sq()(list(rkt_x, rkt_y, 1:3)))
+  expect_snapshot(error = TRUE, rkt_sq()(list(t(rkt_x), t(cbind(rkt_y, 1)), 1:4), inner_dim = "row"))
+  expect_snapshot(error = TRUE, rkt_sq()(list(rkt_x, NULL, 1:4)))
+  expect_snapshot(error = TRUE, sqdist(Vi(rkt_x), Vj(cbind(rkt_y, 1))))
+})
+
+test_that("R and the engine name inputs with one label, and speak of the layout given", {
+  msg <- function(expr) tryCatch({ expr; "" }, error = conditionMessage)
+  lab <- "input 2 ('y', Vj(2))"
+  # checked in R (types, NULL) and in the engine (sizes): the same label
+  expect_match(msg(rkt_sq()(list(rkt_x, NULL, 1:4))), lab, fixed = TRUE)
+  expect_match(msg(rkt_sq()(list(rkt_x, "a", 1:4))), lab, fixed = TRUE)
+  expect_match(msg(rkt_sq()(list(rkt_x, cbind(rkt_y, 1), 1:4))), lab, fixed = TRUE)
+  expect_match(msg(rkt_sq()(list(rkt_x, rkt_y, 1:3))), lab, fixed = TRUE)
+  info <- rkeops:::.rk_call("rk_parse", "Sum_Reduction(SqDist(x,y)*b,1)", c("x=Vi(2)", "y=Vj(2)", "b=Vj(1)"))
+  expect_identical(info$var_label, c("input 1 ('x', Vi(2))", lab, "input 3 ('b', Vj(1))"))
+  # one column per point (inner_dim = "row"): the messages say rows for dimensions, columns for points
+  m <- msg(rkt_sq()(list(t(rkt_x), t(cbind(rkt_y, 1)), 1:4), inner_dim = "row"))
+  expect_match(m, paste(lab, "must have 2 row(s) (one column per point), got 3"), fixed = TRUE)
+  m <- msg(rkt_sq()(list(t(rkt_x), t(rkt_y), 1:3), inner_dim = "row"))
+  expect_match(m, "same number of columns (points)", fixed = TRUE)
+  m <- msg(rkt_sq()(list(rkt_x, rkt_y, 1:3)))
+  expect_match(m, "same number of rows (points)", fixed = TRUE)
+  m <- msg(rkt_sq()(list(rkt_x, as.vector(rkt_y), 1:4), inner_dim = "row"))
+  expect_match(m, paste(lab, "must be a matrix with 2 rows (one column per point)"), fixed = TRUE)
+})
+
+test_that("wrong inputs are refused before a new kernel is compiled", {
+  old_opt <- get_rkeops_options()
+  dir <- tempfile("rkt-no-compile")
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  rkeops_use_cpu()
+  old <- Sys.getenv("RKEOPS_FORBID_COMPILE", NA)
+  Sys.setenv(RKEOPS_FORBID_COMPILE = "1")
+  on.exit({
+    if (is.na(old)) Sys.unsetenv("RKEOPS_FORBID_COMPILE") else Sys.setenv(RKEOPS_FORBID_COMPILE = old)
+    set_rkeops_options(old_opt)
+    unlink(dir, recursive = TRUE)
+  }, add = TRUE)
+  op <- keops_kernel("Sum_Reduction(SqDist(x,y)*b*7,1)", c("x=Vi(2)", "y=Vj(2)", "b=Vj(1)"))
+  expect_error(op(list(rkt_x, cbind(rkt_y, 1), 1:4)), "got 3", class = "rkeops_dimension_error")
+  expect_error(op(list(rkt_x, rkt_y, 1:3)), "has 3", class = "rkeops_dimension_error")
+  expect_error(op(list(rkt_x, rkt_y, 1:4)), "forbidden", class = "rkeops_option_error")   # right inputs: it must compile
+  # the zero gradient of an Arg* reduction checks its inputs too (nothing runs)
+  g <- keops_grad(keops_kernel("ArgMin_Reduction(SqDist(x,y),1)", c("x=Vi(2)", "y=Vj(2)")), "x")
+  expect_error(g(list(rkt_x, cbind(rkt_y, 1), matrix(1, 3, 1))), "'y'", class = "rkeops_dimension_error")
+  expect_equal(g(list(rkt_x, rkt_y, matrix(1, 3, 1))), matrix(0, 3, 2))
 })
 
 test_that("no bad input crashes the session (random formulas in a separate R process)", {
