@@ -98,8 +98,8 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
                      const std::function<bool()>& interrupted);
 
 // The checks of run_reduction on `in`, without running: the number of result rows.
-long long check_call(const std::string& formula, const std::vector<std::string>& aliases,
-                     const std::vector<Input>& in, InputLayout layout);
+long long check_call(const std::string& formula, const std::vector<std::string>& aliases, const std::vector<Input>& in,
+                     InputLayout layout);
 
 // The generated source of a formula's kernel for opt.backend.
 std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,
