@@ -1,6 +1,7 @@
 # Operations on LazyTensors: methods of R's group generics (Ops, Math, Complex) and explicit
-# generics for the names base R lacks. Each builds a new formula in function form
-# (Add(a,b), never infix a+b) over the merged variables of its operands; nothing is computed.
+# generics for the names base R lacks (made from the table .lt_generics, one row each). Each
+# builds a new formula in function form (Add(a,b), never infix a+b) over the merged variables
+# of its operands, with the dimension the engine's rule gives (.lt_dim); nothing is computed.
 
 # ---- builders -------------------------------------------------------------------------------
 

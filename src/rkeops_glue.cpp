@@ -61,7 +61,8 @@ std::vector<std::string> strings(SEXP x) {
 
 // inner_dim = "row" (one column per point) or "col" (one row per point, also for NULL).
 InputLayout input_layout(SEXP inner_dim) {
-  bool by_col = TYPEOF(inner_dim) == STRSXP && XLENGTH(inner_dim) == 1 && std::string(CHAR(STRING_ELT(inner_dim, 0))) == "row";
+  bool by_col =
+      TYPEOF(inner_dim) == STRSXP && XLENGTH(inner_dim) == 1 && std::string(CHAR(STRING_ELT(inner_dim, 0))) == "row";
   return by_col ? InputLayout::PointsInColumns : InputLayout::PointsInRows;
 }
 
@@ -145,12 +146,12 @@ SEXP rk_parse(SEXP formula, SEXP aliases) {
     dims.push_back(f.args[k].dim);
   }
   return Rcpp::List::create(Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats,
-                            Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims, Rcpp::Named("var_label") = labels,
-                            Rcpp::Named("reduction") = f.reduction, Rcpp::Named("axis") = f.axis,
-                            Rcpp::Named("K") = f.K, Rcpp::Named("formula_dim") = f.d, Rcpp::Named("weight_dim") = f.dw,
-                            Rcpp::Named("out_dim") = f.out_dim, Rcpp::Named("layout") = f.layout,
-                            Rcpp::Named("canonical") = f.canonical, Rcpp::Named("formula_text") = f.formula_text,
-                            Rcpp::Named("weight_text") = f.weight_text);
+                            Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims,
+                            Rcpp::Named("var_label") = labels, Rcpp::Named("reduction") = f.reduction,
+                            Rcpp::Named("axis") = f.axis, Rcpp::Named("K") = f.K, Rcpp::Named("formula_dim") = f.d,
+                            Rcpp::Named("weight_dim") = f.dw, Rcpp::Named("out_dim") = f.out_dim,
+                            Rcpp::Named("layout") = f.layout, Rcpp::Named("canonical") = f.canonical,
+                            Rcpp::Named("formula_text") = f.formula_text, Rcpp::Named("weight_text") = f.weight_text);
   RKEOPS_END
 }
 

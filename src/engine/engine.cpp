@@ -75,8 +75,7 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in, InputLayo
       first[c] = static_cast<int>(k);
     } else if (n[c] != x.rows)
       throw UserError("dimension", "all " + std::string(cat_name(c)) + " inputs must have the same number of " + rows +
-                                       " (points): " +
-                                       arg_label(f, first[c]) + " has " + std::to_string(n[c]) + ", " +
+                                       " (points): " + arg_label(f, first[c]) + " has " + std::to_string(n[c]) + ", " +
                                        arg_label(f, k) + " has " + std::to_string(x.rows));
   }
   s.n_i = n[0] < 0 ? 1 : n[0];
@@ -88,8 +87,7 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in, InputLayo
 }
 
 namespace {
-std::string session_key(const std::string& formula, const std::vector<std::string>& aliases,
-                        const EngineOptions& opt) {
+std::string session_key(const std::string& formula, const std::vector<std::string>& aliases, const EngineOptions& opt) {
   std::string key = formula + "\x1f";
   for (auto& a : aliases) key += a + "\x1e";
   return key + "\x1f" + options_key(opt);
@@ -126,7 +124,8 @@ int session_kernel_count() { return static_cast<int>(session().size()); }
 FormulaInfo describe_formula(const std::string& formula, const std::vector<std::string>& aliases) {
   Formula f = parse_formula(formula, aliases);
   FormulaInfo r;
-  for (size_t k = 0; k < f.args.size(); ++k) r.args.push_back({f.args[k].name, f.args[k].cat, f.args[k].dim, arg_label(f, k)});
+  for (size_t k = 0; k < f.args.size(); ++k)
+    r.args.push_back({f.args[k].name, f.args[k].cat, f.args[k].dim, arg_label(f, k)});
   const ReductionInfo& red = f.reduction();
   r.reduction = red.name;
   r.axis = f.axis;

@@ -115,8 +115,8 @@ void merge_partials(const std::string& formula, const std::vector<std::string>& 
                     const std::vector<const double*>& parts, long long rows, const EngineOptions& opt, bool final,
                     const std::function<double*(long long rows, int cols)>& alloc);
 // The checks of run_reduction on `in`, without running: the number of result rows.
-long long check_call(const std::string& formula, const std::vector<std::string>& aliases,
-                     const std::vector<Input>& in, InputLayout layout);
+long long check_call(const std::string& formula, const std::vector<std::string>& aliases, const std::vector<Input>& in,
+                     InputLayout layout);
 
 // The generated source of a formula's kernel for opt.backend.
 std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,

@@ -49,8 +49,7 @@ class Kernel {
 // Checks inputs against the formula's arguments (count, dims, row counts, sizes) and
 // returns the call's shape. Throws UserError("input"/"dimension") naming the argument by its
 // label (arg_label) and speaking of rows or columns as the caller laid out its data.
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in,
-                       InputLayout layout = InputLayout::PointsInRows);
+CallShape check_inputs(const Formula& f, const std::vector<Input>& in, InputLayout layout = InputLayout::PointsInRows);
 // "input 2 ('y', Vj(3))": how errors name the formula's argument k (0-based).
 std::string arg_label(const Formula& f, size_t k);
 

@@ -401,7 +401,8 @@ int checked_dim(const OpInfo& op, const std::vector<int>& dims, const std::vecto
   if (d > 0) return d;
   std::string sizes;
   for (size_t k = 0; k < dims.size(); ++k) sizes += (k ? ", " : "") + std::to_string(dims[k]);
-  throw UserError("dimension", "dimension mismatch in " + where() + ": " + why + " (argument dimensions: " + sizes + ")");
+  throw UserError("dimension",
+                  "dimension mismatch in " + where() + ": " + why + " (argument dimensions: " + sizes + ")");
 }
 
 std::vector<std::string> op_names() {
