@@ -72,6 +72,8 @@ EngineOptions engine_options(SEXP opts) {
   e.device = Rcpp::as<int>(o["device_id"]);
   e.nthreads = Rcpp::as<int>(o["nthreads"]);
   e.cache_dir = Rcpp::as<std::string>(o["cache_dir"]);
+  e.fallback_cache_dir = Rcpp::as<std::string>(o["fallback_cache_dir"]);
+  e.compile_timeout = Rcpp::as<double>(o["compile_timeout"]);
   e.include_dir = Rcpp::as<std::string>(o["include_dir"]);
   e.compiler.cxx = Rcpp::as<std::string>(o["cxx"]);
   e.compiler.flags = Rcpp::as<std::string>(o["cxxflags"]);
@@ -180,9 +182,10 @@ SEXP rk_cache_stats(SEXP dir) {
   RKEOPS_END
 }
 
-SEXP rk_cache_clean(SEXP dir) {
+// Removes the kernels in `dir`; with `remove_dir`, the directory too (see clean_cache).
+SEXP rk_cache_clean(SEXP dir, SEXP remove_dir) {
   RKEOPS_BEGIN
-  clean_cache(Rcpp::as<std::string>(dir));
+  clean_cache(Rcpp::as<std::string>(dir), Rcpp::as<bool>(remove_dir));
   return Rcpp::wrap(true);
   RKEOPS_END
 }
@@ -264,7 +267,7 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
                                                {"rk_run", (DL_FUNC)&rk_run, 4},
                                                {"rk_source", (DL_FUNC)&rk_source, 3},
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
-                                               {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
+                                               {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 2},
                                                {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
                                                {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
                                                {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},

@@ -90,7 +90,7 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
 }
 
 std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                   const EngineOptions& opt) {
+                                   const EngineOptions& opt, const std::function<bool()>& interrupted) {
   std::string key = formula + "\x1f";
   for (auto& a : aliases) key += a + "\x1e";
   key += "\x1f" + options_key(opt);
@@ -99,10 +99,13 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
   if (it != mem.end()) return it->second;
   Formula f = parse_formula(formula, aliases);
   std::shared_ptr<Kernel> k;
+  CompileWatch watch;
+  watch.interrupted = interrupted;
+  watch.timeout_seconds = opt.compile_timeout;
   if (opt.backend == Backend::CPU) {
-    k = load_cpu_kernel(std::move(f), opt);
+    k = load_cpu_kernel(std::move(f), opt, watch);
   } else {
-    k = load_cuda_kernel(std::move(f), opt);  // the CUDA backend (launch_cuda.cpp)
+    k = load_cuda_kernel(std::move(f), opt, watch);  // the CUDA backend (launch_cuda.cpp)
   }
   mem[key] = k;
   return k;
@@ -175,7 +178,7 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
                      const std::vector<Input>& in, const EngineOptions& opt,
                      const std::function<double*(long long rows, int cols)>& alloc,
                      const std::function<bool()>& interrupted) {
-  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
+  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt, interrupted);
   const CallShape shape = check_inputs(k->formula(), in);
   double* out = alloc(shape.out_rows, k->formula().out_dim);
   k->run(in, shape, out, opt, interrupted);
@@ -207,9 +210,9 @@ CacheStats cache_stats(const std::string& dir) {
   return {s.files, s.bytes};
 }
 
-void clean_cache(const std::string& dir) {
-  DiskCache(dir).clean();
+void clean_cache(const std::string& dir, bool remove_dir) {
   clear_session_kernels();
+  DiskCache(dir).clean(remove_dir);
 }
 
 LanguageInfo language() {

@@ -17,9 +17,9 @@
 namespace rkeops {
 
 // Generates, finds in the disk cache or compiles, and loads the CUDA kernel of `f` for GPU
-// opt.device. Throws UserError("gpu") when no GPU or no NVRTC is usable.
-std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt);
-
+// opt.device. Throws UserError("gpu") when no GPU or no NVRTC is usable. `watch` can stop the
+// compile (NVRTC runs on a worker thread, left to finish in the background when stopped).
+std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch);
 
 // ---- the launch sequence, independent of the CUDA driver (tests drive it on an emulated
 // device, tests/engine/test_cuda_emulation.cpp) ----
