@@ -15,12 +15,17 @@ rkeops_abort <- function(kind, message, ..., call = NULL) {
     message <- paste0(message, "\n(this is a bug in rkeops ",
                       utils::packageVersion("rkeops"), ", please report it)")
   }
+  kinds <- c(kind, unname(.rk_parent_kind[names(.rk_parent_kind) == kind]))
   cond <- structure(
-    class = c(paste0("rkeops_", kind, "_error"), "rkeops_error", "error", "condition"),
+    class = c(paste0("rkeops_", kinds, "_error"), "rkeops_error", "error", "condition"),
     list(message = message, call = call, ...)
   )
   stop(cond)
 }
+
+# Kinds of error that are a special case of another (a compile that ran out of time is a
+# compile error too).
+.rk_parent_kind <- c(compile_timeout = "compile")
 
 # What an R object is, for error messages: "a character matrix", "a logical vector", "NULL",
 # "an object of class data.frame".

@@ -1,11 +1,11 @@
 # Global options, kept in options(rkeops = <list>) as RKeOps does.
 
 .rk_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore",
-                      "formula_only", "distribute")
+                      "formula_only", "distribute", "compile_timeout")
 
 .rk_default_options <- function() {
   list(backend = "auto", device_id = -1L, precision = "float64", verbosity = FALSE,
-       cache_dir = NULL, ncore = NULL, formula_only = FALSE, distribute = "none")
+       cache_dir = NULL, ncore = NULL, formula_only = FALSE, distribute = "none", compile_timeout = 600)
 }
 
 .rk_options <- function() {
@@ -50,6 +50,11 @@
   if (!is.null(opt$distribute) && !(identical(opt$distribute, "none") || identical(opt$distribute, "future"))) {
     rkeops_abort("option", "option 'distribute' must be \"none\" or \"future\" (chunks evaluated by the future framework)")
   }
+  if (!is.null(opt$compile_timeout) && !(is.numeric(opt$compile_timeout) &&
+                                         length(opt$compile_timeout) == 1 &&
+                                         !is.na(opt$compile_timeout) && opt$compile_timeout > 0)) {
+    rkeops_abort("option", "option 'compile_timeout' must be a positive number of seconds (Inf: no limit)")
+  }
   invisible(opt)
 }
 
@@ -62,7 +67,9 @@
 #' @param option `NULL` (all options) or the name(s) of options among `backend`, `device_id`,
 #'   `precision`, `verbosity`, `cache_dir`, `ncore`, `formula_only`, `distribute` (`"none"`, or
 #'   `"future"`: every reduction is cut into chunks evaluated under the user's `future::plan()`,
-#'   see [keops_kernel()]).
+#'   see [keops_kernel()]), `compile_timeout` (the seconds a kernel's compilation may take
+#'   before it is stopped with an error of class `rkeops_compile_timeout_error`; 600 by default,
+#'   `Inf` for no limit).
 #' @return The list of options, a single value, or a named sub-list.
 #' @examples
 #' get_rkeops_options()
@@ -218,7 +225,9 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
     precision = opt$precision, sum_scheme = sum_scheme, backend = .rk_backend(opt),
     device_id = as.integer(max(opt$device_id[1], 0)), nthreads = .rk_nthreads(),
     devices = if (length(opt$device_id) > 1) as.integer(opt$device_id) else integer(),
-    cache_dir = get_rkeops_cache_dir(), include_dir = .rk_include_dir(),
+    cache_dir = get_rkeops_cache_dir(), fallback_cache_dir = .rk_fallback_cache_dir(),
+    include_dir = .rk_include_dir(),
+    compile_timeout = .rk_compile_timeout(opt$compile_timeout),
     cxx = cc$cxx, cxxflags = cc$cxxflags, openmp = cc$openmp,
     forbid_compile = nzchar(Sys.getenv("RKEOPS_FORBID_COMPILE")) &&
       Sys.getenv("RKEOPS_FORBID_COMPILE") != "0",
@@ -229,4 +238,10 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
 .rk_include_dir <- function() {
   if (is.null(.rk_state$include_dir)) .rk_state$include_dir <- system.file("include", package = "rkeops")
   .rk_state$include_dir
+}
+
+# Seconds a compile may take, for the engine (0: no limit).
+.rk_compile_timeout <- function(x) {
+  if (is.null(x)) return(600)
+  if (is.infinite(x)) 0 else as.numeric(x)
 }

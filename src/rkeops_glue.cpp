@@ -103,6 +103,8 @@ EngineOptions engine_options(SEXP opts) {
   if (o.containsElementNamed("devices")) e.devices = Rcpp::as<std::vector<int>>(o["devices"]);
   e.nthreads = Rcpp::as<int>(o["nthreads"]);
   e.cache_dir = Rcpp::as<std::string>(o["cache_dir"]);
+  e.fallback_cache_dir = Rcpp::as<std::string>(o["fallback_cache_dir"]);
+  e.compile_timeout = Rcpp::as<double>(o["compile_timeout"]);
   e.include_dir = Rcpp::as<std::string>(o["include_dir"]);
   e.compiler.cxx = Rcpp::as<std::string>(o["cxx"]);
   e.compiler.flags = Rcpp::as<std::string>(o["cxxflags"]);
@@ -255,9 +257,10 @@ SEXP rk_cache_stats(SEXP dir) {
   RKEOPS_END
 }
 
-SEXP rk_cache_clean(SEXP dir) {
+// Removes the kernels in `dir`; with `remove_dir`, the directory too (see clean_cache).
+SEXP rk_cache_clean(SEXP dir, SEXP remove_dir) {
   RKEOPS_BEGIN
-  clean_cache(Rcpp::as<std::string>(dir));
+  clean_cache(Rcpp::as<std::string>(dir), Rcpp::as<bool>(remove_dir));
   return Rcpp::wrap(true);
   RKEOPS_END
 }
@@ -343,7 +346,7 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
                                                {"rk_merge_partials", (DL_FUNC)&rk_merge_partials, 5},
                                                {"rk_source", (DL_FUNC)&rk_source, 3},
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
-                                               {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
+                                               {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 2},
                                                {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
                                                {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
                                                {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},

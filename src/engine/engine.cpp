@@ -95,22 +95,25 @@ std::string session_key(const std::string& formula, const std::vector<std::strin
 }  // namespace
 
 std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                   const EngineOptions& opt) {
+                                   const EngineOptions& opt, const std::function<bool()>& interrupted) {
   const std::string key = session_key(formula, aliases, opt);
   auto& mem = session();
   auto it = mem.find(key);
   if (it != mem.end()) return it->second;
   if (opt.backend == Backend::GPU && opt.devices.size() > 1) {  // several GPUs
-    std::shared_ptr<Kernel> k = load_multi_gpu_kernel(formula, aliases, opt);
+    std::shared_ptr<Kernel> k = load_multi_gpu_kernel(formula, aliases, opt, interrupted);
     mem[key] = k;
     return k;
   }
   Formula f = parse_formula(formula, aliases);
   std::shared_ptr<Kernel> k;
+  CompileWatch watch;
+  watch.interrupted = interrupted;
+  watch.timeout_seconds = opt.compile_timeout;
   if (opt.backend == Backend::CPU) {
-    k = load_cpu_kernel(std::move(f), opt);
+    k = load_cpu_kernel(std::move(f), opt, watch);
   } else {
-    k = load_cuda_kernel(std::move(f), opt);  // the CUDA backend (launch_cuda.cpp)
+    k = load_cuda_kernel(std::move(f), opt, watch);  // the CUDA backend (launch_cuda.cpp)
   }
   mem[key] = k;
   return k;
@@ -200,7 +203,7 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
                      const std::function<bool()>& interrupted) {
   if (!session().count(session_key(formula, aliases, opt)))  // a mistake costs no compilation
     check_inputs(parse_formula(formula, aliases), in, opt.layout);
-  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
+  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt, interrupted);
   const CallShape shape = check_inputs(k->formula(), in, opt.layout);
   double* out = alloc(shape.out_rows, k->formula().out_dim);
   k->run(in, shape, out, opt, interrupted);
@@ -262,9 +265,9 @@ CacheStats cache_stats(const std::string& dir) {
   return {s.files, s.bytes};
 }
 
-void clean_cache(const std::string& dir) {
-  DiskCache(dir).clean();
+void clean_cache(const std::string& dir, bool remove_dir) {
   clear_session_kernels();
+  DiskCache(dir).clean(remove_dir);
 }
 
 LanguageInfo language() {

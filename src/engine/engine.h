@@ -27,13 +27,15 @@ enum class InputLayout { PointsInRows, PointsInColumns };
 struct EngineOptions {
   CodeOptions code;
   Backend backend = Backend::CPU;
-  int device = 0;           // GPU ordinal
-  std::vector<int> devices;  // several GPUs: a call is split over them (empty or one: `device`)
-  int nthreads = 1;         // CPU threads
-  std::string cache_dir;    // where compiled kernels live
-  std::string include_dir;  // inst/include of the package (preludes)
+  int device = 0;                  // GPU ordinal
+  std::vector<int> devices;        // several GPUs: a call is split over them (empty or one: `device`)
+  int nthreads = 1;                // CPU threads
+  std::string cache_dir;           // where compiled kernels live
+  std::string fallback_cache_dir;  // where new kernels go when cache_dir is read-only ("": none)
+  std::string include_dir;         // inst/include of the package (preludes)
   CompilerConfig compiler;
-  bool forbid_compile = false;  // RKEOPS_FORBID_COMPILE: a needed compile is an error
+  bool forbid_compile = false;                     // RKEOPS_FORBID_COMPILE: a needed compile is an error
+  double compile_timeout = 600;                    // seconds a compile may take (0: no limit)
   InputLayout layout = InputLayout::PointsInRows;  // wording of input errors only
 };
 
@@ -91,9 +93,11 @@ struct GradientInfo {
 GradientInfo gradient_of(const std::string& formula, const std::vector<std::string>& aliases, int var);
 
 // Runs a reduction on inputs in position order (checked against the formula: count,
-// dimensions, row counts, K; errors name inputs by FormulaInfo::Arg::label and speak of
+// dimensions, row counts; errors name inputs by FormulaInfo::Arg::label and speak of
 // opt.layout); `alloc(rows, cols)` returns the column-major result buffer.
-// `interrupted` is polled between chunks (Interrupted is thrown when it returns true).
+// `interrupted` is polled while a kernel compiles and between chunks of the run (Interrupted
+// is thrown when it returns true); a compile longer than opt.compile_timeout is stopped
+// (UserError "compile_timeout").
 // Returns the seconds spent compiling (0 when the kernel was in memory or on disk).
 double run_reduction(const std::string& formula, const std::vector<std::string>& aliases,
                      const std::vector<Input>& in, const EngineOptions& opt,
@@ -130,7 +134,10 @@ struct CacheStats {
   long long files = 0, bytes = 0;
 };
 CacheStats cache_stats(const std::string& dir);
-void clean_cache(const std::string& dir);  // also forgets this session's kernels
+// Removes the files rkeops wrote in `dir` (and with `remove_dir` the directory, when rkeops made
+// it and nothing else is in it; otherwise UserError "cache" naming what is there). Also forgets
+// this session's kernels.
+void clean_cache(const std::string& dir, bool remove_dir = false);
 
 // Forgets kernels loaded in this session (after the cache directory was cleaned).
 void clear_session_kernels();

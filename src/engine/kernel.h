@@ -54,8 +54,9 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in, InputLayo
 std::string arg_label(const Formula& f, size_t k);
 
 // The kernel for (formula, aliases, options): from this session's memory, else the disk
-// cache, else generated and compiled. Thread-compatible (call from one thread).
+// cache, else generated and compiled (a compile stops when `interrupted` returns true or after
+// opt.compile_timeout seconds). Thread-compatible (call from one thread).
 std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                   const EngineOptions& opt);
+                                   const EngineOptions& opt, const std::function<bool()>& interrupted = nullptr);
 
 }  // namespace rkeops

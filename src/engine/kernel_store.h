@@ -1,6 +1,7 @@
 // The compile-or-load-from-cache sequence, written once for both backends (design §5): load the
 // artifact from the disk cache; when it is absent or fails to load, build it (unless compiling
-// is forbidden), store it and load it.
+// is forbidden), store it and load it. A read-only cache is still read: what it lacks is built
+// into a second, writable cache (for the session; R gives a folder of tempdir()).
 #pragma once
 #include <functional>
 #include <string>
@@ -25,6 +26,12 @@ struct ArtifactOutcome {
   bool from_disk = false;
 };
 
-ArtifactOutcome load_or_build(const ArtifactSteps& steps, const std::string& cache_dir, bool forbid_compile);
+// Where artifacts are looked for and stored: `dir`, and `fallback_dir` for new artifacts when
+// `dir` is read-only ("" : none, then a read-only cache that lacks one is an error).
+struct CacheDirs {
+  std::string dir, fallback_dir;
+};
+
+ArtifactOutcome load_or_build(const ArtifactSteps& steps, const CacheDirs& dirs, bool forbid_compile);
 
 }  // namespace rkeops

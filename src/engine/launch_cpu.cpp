@@ -30,6 +30,33 @@ struct RkArgs {
 using RunFn = void (*)(const RkArgs*, long long, long long, int, void*);
 using MergeFn = void (*)(const double* const*, int, long long, double*, long long, double*, int);
 
+// Sizes chunks of output rows to take about kSeconds each: the first from an estimate of the
+// cost of a term (`term_cost`, 1 for a small sum; a k-min reduction, which inserts into a
+// sorted list of K, costs more), the next ones from the measured speed. A chunk is a multiple
+// of `align` rows (a kernel's row block: results do not depend on the chunks) and at least
+// `min_rows`.
+class ChunkPacer {
+ public:
+  static constexpr double kSeconds = 0.5;
+  ChunkPacer(long long n_inner, long long min_rows, long long align, double term_cost)
+      : min_rows_(std::max<long long>(min_rows, 1)), align_(std::max<long long>(align, 1)) {
+    rows_ = fit(1e8 / term_cost / static_cast<double>(std::max<long long>(n_inner, 1)));
+  }
+  long long rows() const { return rows_; }
+  void done(long long rows, double seconds) {
+    const double grown = 4.0 * static_cast<double>(rows);
+    rows_ = fit(seconds > 0 ? std::min(grown, static_cast<double>(rows) * kSeconds / seconds) : grown);
+  }
+
+ private:
+  long long fit(double rows) const {
+    long long r = static_cast<long long>(std::min(rows, 1e12));
+    r = std::max(r, min_rows_);
+    return (r + align_ - 1) / align_ * align_;
+  }
+  long long min_rows_, align_, rows_ = 1;
+};
+
 // Kernel libraries stay loaded for the session, even when the kernel is forgotten: unloading
 // code that OpenMP threads may still reference is not worth the risk.
 std::vector<DynLib>& loaded_libraries() {
@@ -107,16 +134,22 @@ class CpuKernel : public Kernel {
       long long want = (4LL * threads + blocks - 1) / blocks;
       nsplit = static_cast<int>(std::max<long long>(1, std::min<long long>(want, n_in / 512)));
     }
-    // Chunks of output rows of about 2e8 terms, so that interrupts are seen within a second.
-    long long chunk = std::max<long long>(static_cast<long long>(block_rows_) * threads * 2,
-                                          200000000LL / std::max<long long>(n_in, 1));
-    chunk = (chunk + block_rows_ - 1) / block_rows_ * block_rows_;
+    // Chunks of output rows of about half a second each, so that interrupts are seen soon.
+    int inner_dims = 0;
+    for (const ArgInfo& x : f.args)
+      if (x.cat == f.inner_cat()) inner_dims += x.dim;
+    const double term_cost = 1.0 + static_cast<double>(state_bytes_) / 64.0 + inner_dims / 16.0;
+    ChunkPacer pace(n_in, static_cast<long long>(block_rows_) * threads * 2, block_rows_, term_cost);
     std::vector<char> scratch;
-    if (nsplit > 1) scratch.resize(static_cast<size_t>(nsplit * std::min(chunk, n_out) * state_bytes_));
-    for (long long i0 = 0; i0 < n_out; i0 += chunk) {
-      long long i1 = std::min(n_out, i0 + chunk);
+    for (long long i0 = 0; i0 < n_out;) {
+      const long long i1 = std::min(n_out, i0 + pace.rows());
+      const size_t need = static_cast<size_t>(nsplit * (i1 - i0) * state_bytes_);
+      if (nsplit > 1 && scratch.size() < need) scratch.resize(need);
+      const auto t0 = std::chrono::steady_clock::now();
       run_(&a, i0, i1, nsplit, scratch.empty() ? nullptr : scratch.data());
-      if (i1 < n_out && interrupted && interrupted()) throw Interrupted();
+      pace.done(i1 - i0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      i0 = i1;
+      if (i0 < n_out && interrupted && interrupted()) throw Interrupted();
     }
   }
 
@@ -128,26 +161,27 @@ class CpuKernel : public Kernel {
 
 }  // namespace
 
-std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt) {
+std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch) {
   const std::string source = generate_cpu_source(f, opt.code, opt.include_dir);
   ArtifactSteps steps;
-  steps.key = sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler) + "\n" + source);
+  steps.key =
+      sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler, watch) + "\n" + source);
   steps.what = "CPU kernel";
   steps.canonical = f.canonical();
   DynLib lib;
   steps.load_cached = [&](DiskCache& cache, std::string* why) {
-    const std::string path = cache.lookup_file(steps.key, ".so");
-    if (path.empty()) return false;
-    lib = DynLib(path);
+    const VerifiedFile file = cache.lookup_file(steps.key, ".so");
+    if (!file.ok()) return false;
+    lib = DynLib::open_file(file.fd(), file.path());
     if (!lib.ok()) *why = lib.error();
     return lib.ok();
   };
   steps.build = [&](DiskCache& cache) {
-    const std::string path = compile_cpu(source, steps.key, opt.compiler, cache);
-    lib = DynLib(path);
-    if (!lib.ok()) throw InternalError("cannot load the compiled kernel " + path + ": " + lib.error());
+    const VerifiedFile file = compile_cpu(source, steps.key, opt.compiler, cache, watch);
+    lib = DynLib::open_file(file.fd(), file.path());
+    if (!lib.ok()) throw InternalError("cannot load the compiled kernel " + file.path() + ": " + lib.error());
   };
-  const ArtifactOutcome got = load_or_build(steps, opt.cache_dir, opt.forbid_compile);
+  const ArtifactOutcome got = load_or_build(steps, {opt.cache_dir, opt.fallback_cache_dir}, opt.forbid_compile);
   auto k = std::make_shared<CpuKernel>(std::move(f), lib);
   loaded_libraries().push_back(std::move(lib));
   k->compile_seconds = got.compile_seconds;

@@ -7,6 +7,7 @@
 namespace rkeops {
 
 // Generates, finds in the disk cache or compiles, and loads the CPU kernel of `f`.
-std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt);
+// `watch` can stop the compile.
+std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch);
 
 }  // namespace rkeops

@@ -621,7 +621,7 @@ double open_gpu_context(int device) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
+std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch) {
   CudaDriver* drv = usable_driver();
   Nvrtc* nv = usable_nvrtc();
   CudaDriver::DeviceInfo info = drv->info(opt.device);
@@ -654,11 +654,15 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
     const auto t0 = Clock::now();
     std::string image, why;
     try {
-      image = nv->compile(code.source, "rkeops_kernel.cu", amaj, amin, {}, cubin);
+      // NVRTC compiles in this process and cannot be cancelled: it runs on a worker thread that
+      // an interrupt or the time limit abandons (it finishes in the background, its result
+      // discarded). The thread owns copies of what it reads; NVRTC stays loaded for the session.
+      image = run_on_worker([nv, source = code.source, amaj, amin, cubin] {
+        return nv->compile(source, "rkeops_kernel.cu", amaj, amin, {}, cubin);
+      }, watch, "NVRTC");
     } catch (const CompileError& e) {
-      std::string dump = cache.dump_failed(key, ".cu", code.source);
-      throw CompileError(std::string(e.what()) + "; source dumped to " + dump + "\n" + e.log, e.log, e.compiler,
-                         e.options, dump);
+      std::string note, dump = cache.dump_failed(key, ".cu", code.source, &note);
+      throw CompileError(std::string(e.what()) + "; " + note + "\n" + e.log, e.log, e.compiler, e.options, dump);
     }
     log_msg("rkeops: compiled a GPU kernel (" + std::string(cubin ? "CUBIN sm_" : "PTX compute_") +
             std::to_string(arch) + ") in " + std::to_string(std::chrono::duration<double>(Clock::now() - t0).count()) +
@@ -666,7 +670,7 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
     cache.store_bytes(key, ext, image);
     if (!load_module(drv, image, &mod, &why)) throw UserError("gpu", "the CUDA driver refused the compiled kernel: " + why);
   };
-  const ArtifactOutcome got = load_or_build(steps, opt.cache_dir, opt.forbid_compile);
+  const ArtifactOutcome got = load_or_build(steps, {opt.cache_dir, opt.fallback_cache_dir}, opt.forbid_compile);
   auto k = std::make_shared<CudaKernel>(std::move(f), std::move(code), opt.device, mod, info.sm_count);
   k->compile_seconds = got.compile_seconds;
   k->from_disk = got.from_disk;
@@ -674,14 +678,14 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
 }
 
 std::shared_ptr<Kernel> load_multi_gpu_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                              const EngineOptions& opt) {
+                                              const EngineOptions& opt, const std::function<bool()>& interrupted) {
   std::vector<std::shared_ptr<CudaKernel>> per;
   double secs = 0;
   for (int d : opt.devices) {
     EngineOptions o = opt;
     o.devices.clear();
     o.device = d;
-    auto k = std::dynamic_pointer_cast<CudaKernel>(get_kernel(formula, aliases, o));
+    auto k = std::dynamic_pointer_cast<CudaKernel>(get_kernel(formula, aliases, o, interrupted));
     RK_ASSERT(k != nullptr, "a GPU kernel was expected");
     secs += k->compile_seconds;
     per.push_back(k);

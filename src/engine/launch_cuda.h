@@ -17,14 +17,14 @@
 namespace rkeops {
 
 // Generates, finds in the disk cache or compiles, and loads the CUDA kernel of `f` for GPU
-// opt.device. Throws UserError("gpu") when no GPU or no NVRTC is usable.
-std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt);
+// opt.device. Throws UserError("gpu") when no GPU or no NVRTC is usable. `watch` can stop the
+// compile (NVRTC runs on a worker thread, left to finish in the background when stopped).
+std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch);
 
 // The kernel of a formula on every GPU of opt.devices (each loaded as above): a call is split
 // over them (see MultiGpuKernel in launch_cuda.cpp).
 std::shared_ptr<Kernel> load_multi_gpu_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                              const EngineOptions& opt);
-
+                                              const EngineOptions& opt, const std::function<bool()>& interrupted);
 
 // ---- the launch sequence, independent of the CUDA driver (tests drive it on an emulated
 // device, tests/engine/test_cuda_emulation.cpp) ----
