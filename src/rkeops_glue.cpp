@@ -163,15 +163,6 @@ SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
   RKEOPS_END
 }
 
-// The generated source of a kernel (for tests and for the curious).
-SEXP rk_source(SEXP formula, SEXP aliases, SEXP opts) {
-  RKEOPS_BEGIN
-  EngineOptions o = engine_options(opts);
-  o.backend = Backend::CPU;
-  return Rcpp::wrap(kernel_source(Rcpp::as<std::string>(formula), strings(aliases), o));
-  RKEOPS_END
-}
-
 SEXP rk_cache_stats(SEXP dir) {
   RKEOPS_BEGIN
   CacheStats s = cache_stats(Rcpp::as<std::string>(dir));
@@ -183,13 +174,6 @@ SEXP rk_cache_stats(SEXP dir) {
 SEXP rk_cache_clean(SEXP dir) {
   RKEOPS_BEGIN
   clean_cache(Rcpp::as<std::string>(dir));
-  return Rcpp::wrap(true);
-  RKEOPS_END
-}
-
-SEXP rk_session_clear() {
-  RKEOPS_BEGIN
-  clear_session_kernels();
   return Rcpp::wrap(true);
   RKEOPS_END
 }
@@ -262,10 +246,8 @@ SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
 static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 2},
                                                {"rk_grad_plan", (DL_FUNC)&rk_grad_plan, 3},
                                                {"rk_run", (DL_FUNC)&rk_run, 4},
-                                               {"rk_source", (DL_FUNC)&rk_source, 3},
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
                                                {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
-                                               {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
                                                {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
                                                {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
                                                {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},

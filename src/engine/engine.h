@@ -95,10 +95,6 @@ struct CacheStats {
 CacheStats cache_stats(const std::string& dir);
 void clean_cache(const std::string& dir);  // also forgets this session's kernels
 
-// Forgets kernels loaded in this session (after the cache directory was cleaned).
-void clear_session_kernels();
-int session_kernel_count();
-
 // The formula language's operations (names and signatures) and reductions.
 struct LanguageInfo {
   std::vector<std::string> ops, signatures, reductions;

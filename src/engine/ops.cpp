@@ -394,10 +394,4 @@ int find_op(const std::string& name) {
   return -1;
 }
 
-std::vector<std::string> op_names() {
-  std::vector<std::string> v;
-  for (int i = 0; i < op_count(); ++i) v.push_back(op_info(i).name);
-  return v;
-}
-
 }  // namespace rkeops

@@ -71,6 +71,5 @@ extern const int kComplexOpCount;
 int find_op(const std::string& name);  // -1 when unknown
 const OpInfo& op_info(int op);
 int op_count();
-std::vector<std::string> op_names();
 
 }  // namespace rkeops

@@ -649,8 +649,11 @@ TEST(ReductionGradients, EveryReductionHasARuleWhosePlanParses) {
       Formula gf = parse_formula(g.formula, g.aliases);
       EXPECT_STREQ(gf.reduction().name, "Sum") << g.formula;
       EXPECT_EQ(gf.axis, var == 0 ? 1 : 0) << g.formula;  // reduced over the index v does not carry
-      for (auto& e : g.extra)
-        if (!e.forward.empty()) EXPECT_NO_THROW(parse_formula(e.forward, al)) << e.forward;
+      for (auto& e : g.extra) {
+        if (!e.forward.empty()) {
+          EXPECT_NO_THROW(parse_formula(e.forward, al)) << e.forward;
+        }
+      }
     }
   }
 }
