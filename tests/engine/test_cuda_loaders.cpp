@@ -339,7 +339,7 @@ TEST(CudaDriver, FakeDriverWithoutOptionalSymbolsLoads) {
   // entry points of the driver API that rkeops does not use: absent from the fake
   DynLib lib(so);
   for (const char* unused : {"cuCtxSynchronize", "cuStreamDestroy_v2", "cuModuleUnload", "cuMemsetD32Async",
-                             "cuFuncSetAttribute", "cuGetErrorName"})
+                             "cuFuncSetAttribute", "cuEventDestroy_v2"})
     EXPECT_EQ(lib.sym(unused), nullptr) << unused;
   std::string why;
   std::unique_ptr<CudaDriver> d = CudaDriver::load({so}, &why);
