@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 R ?= R
 RSCRIPT ?= Rscript
-APT_PACKAGES := r-base-core r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat \
+APT_PACKAGES := r-base-core r-base-dev r-cran-rcpp r-cran-testthat \
   r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-rspectra pandoc qpdf g++ make \
   libgtest-dev clang r-cran-future r-cran-future.apply r-cran-progressr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installs R and the packages rkeops needs from Debian/Ubuntu when any is missing.
 setup:
-	@if ! command -v $(RSCRIPT) >/dev/null || ! $(RSCRIPT) -e 'for (p in c("Rcpp","RcppEigen","testthat","roxygen2","knitr","rmarkdown","future.apply","progressr")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' >/dev/null 2>&1 \
+	@if ! command -v $(RSCRIPT) >/dev/null || ! $(RSCRIPT) -e 'for (p in c("Rcpp","testthat","roxygen2","knitr","rmarkdown","future.apply","progressr")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' >/dev/null 2>&1 \
 	    || [ ! -f /usr/include/gtest/gtest.h ] || ! command -v pandoc >/dev/null; then \
 	  echo "== installing R and the r-cran-* packages with apt-get"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \

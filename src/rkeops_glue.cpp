@@ -240,7 +240,7 @@ SEXP rk_merge_partials(SEXP formula, SEXP aliases, SEXP parts, SEXP opts, SEXP f
   RKEOPS_END
 }
 
-// The generated source of a kernel (for tests and for the curious).
+// The generated CPU source of a kernel (tests of code size, and the curious).
 SEXP rk_source(SEXP formula, SEXP aliases, SEXP opts) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
@@ -261,13 +261,6 @@ SEXP rk_cache_stats(SEXP dir) {
 SEXP rk_cache_clean(SEXP dir, SEXP remove_dir) {
   RKEOPS_BEGIN
   clean_cache(Rcpp::as<std::string>(dir), Rcpp::as<bool>(remove_dir));
-  return Rcpp::wrap(true);
-  RKEOPS_END
-}
-
-SEXP rk_session_clear() {
-  RKEOPS_BEGIN
-  clear_session_kernels();
   return Rcpp::wrap(true);
   RKEOPS_END
 }
@@ -347,7 +340,6 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
                                                {"rk_source", (DL_FUNC)&rk_source, 3},
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
                                                {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 2},
-                                               {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
                                                {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
                                                {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
                                                {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},

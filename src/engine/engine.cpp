@@ -23,6 +23,9 @@ std::map<std::string, std::shared_ptr<Kernel>>& session() {
   return kernels;
 }
 
+// Forgets the kernels loaded in this session (after the cache directory was cleaned).
+void clear_session_kernels() { session().clear(); }
+
 const char* cat_name(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj" : "Pm"; }
 
 std::string options_key(const EngineOptions& o) {
@@ -118,9 +121,6 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
   mem[key] = k;
   return k;
 }
-
-void clear_session_kernels() { session().clear(); }
-int session_kernel_count() { return static_cast<int>(session().size()); }
 
 // ---- the facade ----
 

@@ -139,10 +139,6 @@ CacheStats cache_stats(const std::string& dir);
 // this session's kernels.
 void clean_cache(const std::string& dir, bool remove_dir = false);
 
-// Forgets kernels loaded in this session (after the cache directory was cleaned).
-void clear_session_kernels();
-int session_kernel_count();
-
 // The formula language's operations (names and signatures) and reductions.
 struct LanguageInfo {
   std::vector<std::string> ops, signatures, reductions;

@@ -400,7 +400,7 @@ class CudaBackend : public GpuBackend {
   void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
   double elapsed_ms(int a, int b) override {
     float ms = 0;
-    if (drv_->cuEventElapsedTime(&ms, r_.ev[a], r_.ev[b]) != CUDA_SUCCESS) return 0;
+    if (!drv_->cuEventElapsedTime || drv_->cuEventElapsedTime(&ms, r_.ev[a], r_.ev[b]) != CUDA_SUCCESS) return 0;
     return ms;
   }
 
@@ -414,13 +414,15 @@ class CudaBackend : public GpuBackend {
 class CudaKernel : public Kernel {
  public:
   CudaKernel(Formula f, CudaCode code, int dev, CUmodule mod, int sms)
-      : Kernel(std::move(f)), code_(std::move(code)), dev_(dev), mod_(mod), sms_(sms) {
+      : Kernel(std::move(f)), code_(std::move(code)), dev_(dev), sms_(sms) {
     CudaDriver* drv = CudaDriver::get(nullptr);
     drv->check(drv->cuModuleGetFunction(&reduce_, mod, "rk_reduce"), "cuModuleGetFunction(rk_reduce)");
     drv->check(drv->cuModuleGetFunction(&merge_, mod, "rk_merge"), "cuModuleGetFunction(rk_merge)");
-    drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
-    drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);
-    drv->cuFuncGetAttribute(&shared_, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, reduce_);
+    if (drv->cuFuncGetAttribute) {  // optional: for the log and the run statistics only
+      drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
+      drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);
+      drv->cuFuncGetAttribute(&shared_, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, reduce_);
+    }
     log_msg("rkeops: GPU kernel rk_reduce uses " + std::to_string(regs_) + " registers, " + std::to_string(local_) +
             " bytes of local memory (spills), " + std::to_string(shared_) + " bytes of shared memory");
   }
@@ -479,7 +481,6 @@ class CudaKernel : public Kernel {
  private:
   CudaCode code_;
   int dev_;
-  CUmodule mod_;
   CUfunction reduce_ = nullptr, merge_ = nullptr;
   int sms_;
   int regs_ = 0, local_ = 0, shared_ = 0;

@@ -405,10 +405,4 @@ int checked_dim(const OpInfo& op, const std::vector<int>& dims, const std::vecto
                   "dimension mismatch in " + where() + ": " + why + " (argument dimensions: " + sizes + ")");
 }
 
-std::vector<std::string> op_names() {
-  std::vector<std::string> v;
-  for (int i = 0; i < op_count(); ++i) v.push_back(op_info(i).name);
-  return v;
-}
-
 }  // namespace rkeops

@@ -72,7 +72,6 @@ extern const int kComplexOpCount;
 int find_op(const std::string& name);  // -1 when unknown
 const OpInfo& op_info(int op);
 int op_count();
-std::vector<std::string> op_names();
 
 // The output dimension of `op` on arguments of dimensions `dims` (its dimension rule), or
 // UserError("dimension") "dimension mismatch in <where()>: <why> (argument dimensions: 3, 2)":
