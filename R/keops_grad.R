@@ -37,7 +37,8 @@
 #' @param var the variable: its name in `args`, or its 0-based position.
 #' @return A function `grad(input = NULL, inner_dim = "col")` like the one [keops_kernel()]
 #'   returns: `input` holds the inputs of `operator` followed by the gradient input (named
-#'   `gradin` in a named list). With no input it returns the gradient's description.
+#'   `gradin` in a named list). With no input it returns the gradient's description. Printing
+#'   it shows what it differentiates and its inputs.
 #' @examples
 #' # Shape analysis: the LDDMM Hamiltonian H(q, p) = 1/2 sum_ij k(q_i, q_j) <p_i, p_j>
 #' # with the Gaussian kernel k(a, b) = exp(-|a - b|^2 / s), and its gradients in q and p.
@@ -82,9 +83,10 @@ keops_grad <- function(operator, var) {
   # the engine's derivative of the reduction (reductions.cpp, beside the reduction's row)
   plan <- .rk_call("rk_grad_plan", desc$formula, desc$args, k - 1L)
   ctx <- .rk_grad_context(desc, info, k, plan)
-  if (plan$zero) return(.rk_zero_gradient(ctx))   # piecewise constant: zero
+  shown <- list(formula = desc$formula, args = ctx$args, var = info$var_name[k])   # for printing
+  if (plan$zero) return(.rk_operator(.rk_zero_gradient(ctx), shown))   # piecewise constant: zero
   grad_op <- keops_kernel(plan$formula, plan$args, desc$sum_scheme)
-  if (length(plan$extra) == 0 && ctx$vtype != "Pm") return(grad_op)   # a plain operator
+  if (length(plan$extra) == 0 && ctx$vtype != "Pm") return(.rk_operator(grad_op, shown))   # a plain operator
   f <- function(input = NULL, inner_dim = "col") {
     if (is.null(input)) return(grad_op())
     input <- .rk_grad_inputs(input, ctx, inner_dim)
@@ -95,7 +97,7 @@ keops_grad <- function(operator, var) {
     res
   }
   attr(f, "rkeops_gradient_of") <- info$reduction
-  f
+  .rk_operator(f, shown)
 }
 
 # What running a gradient plan needs about the operator and the variable.

@@ -37,7 +37,9 @@
 #'   (`inner_dim = "col"`) or one column per point (`inner_dim = "row"`), and vectors for
 #'   parameters. It returns a matrix with one row per result point (lists of two matrices for
 #'   `Min_ArgMin`, `Max_ArgMax` and `KMin_ArgKMin`; arrays n x K x d for the KMin family when F
-#'   has dimension d > 1). `op()` with no input returns the operator's description.
+#'   has dimension d > 1). `op()` with no input returns the operator's description. The
+#'   function has class `rkeops_operator`: printing it shows the formula, the reduction, the
+#'   inputs, the backend and the precision (see [print.rkeops_operator()]).
 #' @examples
 #' x <- matrix(runif(300), 100, 3)
 #' y <- matrix(runif(600), 200, 3)
@@ -72,7 +74,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   args_info <- list(args = args, var_name = info$var_name, var_type = info$var_type,
                     var_pos = info$var_pos, var_dim = info$var_dim)
   force(sum_scheme)
-  function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL) {
+  .rk_operator(function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL) {
     if (is.null(input)) {
       return(list(formula = formula, args = args, args_info = args_info, sum_scheme = sum_scheme))
     }
@@ -83,7 +85,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
       .rk_run(formula, args, inputs, sum_scheme, inner_dim)
     }
     .rk_shape_result(out, info)
-  }
+  })
 }
 
 # Converts the user's inputs into the list of double matrices the engine reads (one row per

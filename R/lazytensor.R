@@ -67,7 +67,7 @@
 #' @return An object of class `LazyTensor` (or `c("ComplexLazyTensor", "LazyTensor")`): a list
 #'   with the `formula`, the variable declarations `args`, their `data` and the inner dimension
 #'   `dimres`.
-#' @seealso [sum.LazyTensor] and the other reductions, `vignette("lazytensor", "rkeops")`.
+#' @seealso [sum()][reductions] and the other reductions, `vignette("lazytensor", "rkeops")`.
 #' @examples
 #' x <- matrix(runif(30), 10, 3)
 #' y <- matrix(runif(60), 20, 3)

@@ -4,8 +4,9 @@
                       "formula_only", "distribute", "compile_timeout")
 
 .rk_default_options <- function() {
-  list(backend = "auto", device_id = -1L, precision = "float64", verbosity = FALSE,
-       cache_dir = NULL, ncore = NULL, formula_only = FALSE, distribute = "none", compile_timeout = 600)
+  list(backend = "auto", device_id = -1L, precision = "float64", verbosity = NA,
+       cache_dir = NULL, ncore = NULL, formula_only = FALSE, distribute = "none",
+       compile_timeout = 600)
 }
 
 .rk_options <- function() {
@@ -41,7 +42,7 @@
   }
   if (!is.null(opt$verbosity) && !(is.logical(opt$verbosity) || is.numeric(opt$verbosity)) ||
       length(opt$verbosity) > 1) {
-    rkeops_abort("option", "option 'verbosity' must be TRUE or FALSE")
+    rkeops_abort("option", "option 'verbosity' must be TRUE, FALSE (or 0) or NA (the default)")
   }
   if (!is.null(opt$cache_dir) && !(is.character(opt$cache_dir) && length(opt$cache_dir) == 1 &&
                                    !is.na(opt$cache_dir))) {
@@ -65,7 +66,8 @@
 #' Get the rkeops options
 #'
 #' @param option `NULL` (all options) or the name(s) of options among `backend`, `device_id`,
-#'   `precision`, `verbosity`, `cache_dir`, `ncore`, `formula_only`, `distribute` (`"none"`, or
+#'   `precision`, `verbosity` (`NA`, `TRUE` or `FALSE`: see [rkeops_enable_verbosity()]),
+#'   `cache_dir`, `ncore`, `formula_only`, `distribute` (`"none"`, or
 #'   `"future"`: every reduction is cut into chunks evaluated under the user's `future::plan()`,
 #'   see [keops_kernel()]), `compile_timeout` (the seconds a kernel's compilation may take
 #'   before it is stopped with an error of class `rkeops_compile_timeout_error`; 600 by default,
@@ -188,7 +190,13 @@ rkeops_use_float64 <- function() set_rkeops_options(list(precision = "float64"))
 
 #' Turn verbose messages on or off
 #'
-#' When verbose, rkeops reports compilations, cache hits and timings.
+#' rkeops speaks through R messages (`message()`), which `suppressMessages()` silences. The
+#' option `verbosity` (see [set_rkeops_options()]) says how much:
+#' * `NA`, the default: one message when compiling a kernel took more than a second (the first
+#'   use of a formula; the kernel is then cached for later calls and R sessions);
+#' * `TRUE` (`rkeops_enable_verbosity()`): every compilation with its time, cache problems and
+#'   GPU details (driver, NVRTC, registers and launch sizes);
+#' * `FALSE` or `0` (`rkeops_disable_verbosity()`): nothing.
 #' @return The new options, invisibly.
 #' @examples
 #' rkeops_enable_verbosity()

@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,15 @@ std::function<double*(long long, int)> matrix_alloc(Rcpp::NumericMatrix& out) {
     out = Rcpp::NumericMatrix(static_cast<int>(rows), cols);
     return out.begin();
   };
+}
+
+// What the engine logged (verbose mode) since R last asked: R/conditions.R's .rk_call() gives
+// the lines out as R messages after each call, so the engine never calls R.
+std::mutex g_log_mutex;
+std::vector<std::string> g_log;
+void collect_log(const std::string& m) {
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  g_log.push_back(m);
 }
 
 const char* cat_name(int cat) { return cat == 0 ? "Vi" : cat == 1 ? "Vj" : "Pm"; }  // FormulaInfo::Arg::cat
@@ -275,6 +285,18 @@ SEXP rk_op_table() {
   RKEOPS_END
 }
 
+// The engine's log lines collected since the last call, and forgets them.
+SEXP rk_take_log() {
+  RKEOPS_BEGIN
+  std::vector<std::string> lines;
+  {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    lines.swap(g_log);
+  }
+  return Rcpp::wrap(lines);
+  RKEOPS_END
+}
+
 // ---- the CUDA backend (begin) ----
 // What the GPU path can use, and the time split of the last GPU run (bench/gpu.R).
 SEXP rk_gpu_info(SEXP always_nvrtc) {
@@ -341,6 +363,7 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
                                                {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 2},
                                                {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
+                                               {"rk_take_log", (DL_FUNC)&rk_take_log, 0},
                                                {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
                                                {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},
                                                {"rk_cuda_source", (DL_FUNC)&rk_cuda_source, 3},
@@ -349,7 +372,7 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
 void R_init_rkeops(DllInfo* dll) {
   R_registerRoutines(dll, nullptr, kCallMethods, nullptr, nullptr);
   R_useDynamicSymbols(dll, FALSE);
-  set_logger([](const std::string& m) { Rprintf("%s\n", m.c_str()); });
+  set_logger(collect_log);
 }
 
 }  // extern "C"

@@ -176,6 +176,28 @@ test_that("a failing compilation gives a compile error with the log, options and
   expect_true(any(grepl("Sum_Reduction", readLines(err$source_path), fixed = TRUE)))
 })
 
+test_that("errors name the user-level function that failed", {
+  call_of <- function(expr) conditionCall(tryCatch(expr, rkeops_error = identity))
+  expect_identical(call_of(keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)")),
+                   quote(keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)")))
+  op <- rkt_sq()
+  expect_identical(call_of(op(list(rkt_x, rkt_y, 1:3))), quote(op(list(rkt_x, rkt_y, 1:3))))
+  # a long call: its function only
+  expect_identical(call_of(op(list(rkt_x, rkt_y, c(1, 2, 3)), inner_dim = "col", distribute = "none", split = "auto")),
+                   quote(op()))
+  expect_identical(call_of(keops_grad(op, "zz")), quote(keops_grad(op, "zz")))
+  expect_identical(call_of(set_rkeops_options(list(colour = 1))), quote(set_rkeops_options(list(colour = 1))))
+  # LazyTensors: the generic, whatever internal function found the problem
+  x_i <- Vi(rkt_x)
+  expect_identical(call_of(sum(x_i, "k")), quote(sum()))
+  expect_identical(call_of(x_i + Vj(matrix(1, 2, 3))), quote(`+`()))
+  expect_identical(call_of(sqdist(x_i, Vj(matrix(1, 2, 3)))), quote(sqdist(x_i, Vj(matrix(1, 2, 3)))))
+  # and the printed error says it
+  expect_error(keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)"), class = "rkeops_formula_error")
+  msg <- tryCatch(keops_kernel(42, "x=Vi(2)"), error = function(e) paste(capture.output(print(e)), collapse = "\n"))
+  expect_match(msg, "keops_kernel(42, \"x=Vi(2)\")", fixed = TRUE)
+})
+
 test_that("error messages are stable (snapshots)", {
   expect_snapshot(error = TRUE, keops_kernel("Sum_Reduction(Exp(x - ), 1)", "x=Vi(2)"))
   expect_snapshot(error = TRUE, keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)"))

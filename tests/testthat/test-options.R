@@ -1,7 +1,8 @@
 # Options: get/set, CPU threads, precision, verbosity, the GPU switch, invalid values,
 # check_rkeops(). Every test restores the options it changes.
 
-rkt_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore", "formula_only")
+rkt_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore", "formula_only",
+                      "distribute")
 
 test_that("get_rkeops_options() returns all options, one, or several", {
   old <- get_rkeops_options()
@@ -34,7 +35,7 @@ test_that("set_rkeops_options() changes, merges and resets options", {
   set_rkeops_options(NULL)
   expect_identical(get_rkeops_options(), def)
   expect_identical(get_rkeops_options("precision"), "float64")
-  expect_false(get_rkeops_options("verbosity"))
+  expect_identical(get_rkeops_options("verbosity"), NA)          # the default: notes slow compiles only
   expect_null(get_rkeops_options("ncore"))
 })
 
@@ -111,19 +112,50 @@ test_that("rkeops_use_float32() computes in float32, rkeops_use_float64() in flo
   expect_identical(op(list(x, y)), x)
 })
 
-test_that("verbosity reports compilations; quiet by default", {
+test_that("verbosity reports compilations as R messages; quiet when off", {
   old <- get_rkeops_options()
   dir <- tempfile("rkt-cache")
   on.exit({ set_rkeops_options(old); unlink(dir, recursive = TRUE) }, add = TRUE)
-  set_rkeops_cache_dir(dir, verbose = FALSE)                     # an empty cache: both compile
+  set_rkeops_cache_dir(dir, verbose = FALSE)                     # an empty cache: each compiles
   rkeops_use_cpu()
   fresh <- function() sprintf("Sum_Reduction(x*IntCst(%d),1)", sample.int(1e8, 1) + 1000)
   rkeops_enable_verbosity()
   expect_true(get_rkeops_options("verbosity"))
-  expect_output(keops_kernel(fresh(), "x=Vi(1)")(list(1)), "compiled a CPU kernel")
+  expect_message(keops_kernel(fresh(), "x=Vi(1)")(list(1)), "compiled a CPU kernel")
+  expect_silent(suppressMessages(keops_kernel(fresh(), "x=Vi(1)")(list(1))))   # messages, not printed output
   rkeops_disable_verbosity()
   expect_false(get_rkeops_options("verbosity"))
   expect_silent(keops_kernel(fresh(), "x=Vi(1)")(list(1)))
+  set_rkeops_options(list(verbosity = 0))
+  expect_silent(keops_kernel(fresh(), "x=Vi(1)")(list(1)))
+})
+
+test_that("by default, a compilation slower than the threshold is noted once per kernel", {
+  old <- get_rkeops_options()
+  old_threshold <- options(rkeops.compile_note_seconds = 0)     # every compilation counts as slow
+  dir <- tempfile("rkt-cache")
+  on.exit({ set_rkeops_options(old); options(old_threshold); unlink(dir, recursive = TRUE) }, add = TRUE)
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  rkeops_use_cpu()
+  set_rkeops_options(list(verbosity = NA))
+  k <- sample.int(1e8, 1) + 1000
+  op <- keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k), "x=Vi(1)")
+  msgs <- character()
+  res <- withCallingHandlers(op(list(c(1, 2, 3))), message = function(m) {
+    msgs <<- c(msgs, conditionMessage(m))
+    invokeRestart("muffleMessage")
+  })
+  expect_equal(as.vector(res), k * c(1, 2, 3))
+  expect_length(msgs, 1)
+  expect_match(msgs, sprintf("compiling Sum_Reduction(x*IntCst(%d),1) for the CPU in float64 took", k), fixed = TRUE)
+  expect_match(msgs, "first use of this formula", fixed = TRUE)
+  expect_silent(op(list(4)))                                        # said once only
+  expect_message(keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k + 1), "x=Vi(1)")(list(1)),
+                 "first use")                                       # another kernel: said again
+  rkeops_disable_verbosity()                                        # FALSE: quiet
+  expect_silent(keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k + 2), "x=Vi(1)")(list(1)))
+  set_rkeops_options(list(verbosity = NA))                          # suppressMessages() silences it
+  expect_silent(suppressMessages(keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k + 3), "x=Vi(1)")(list(1))))
 })
 
 test_that("rkeops_use_gpu() gives a classed error when no GPU is usable", {
