@@ -1,7 +1,6 @@
 #include "codegen.h"
 
 #include <algorithm>
-#include <functional>
 
 #include "errors.h"
 #include "ops.h"
@@ -44,14 +43,27 @@ static std::string expand(const Emitter& e, const char* tpl, int k) {
   return s;
 }
 
-void Emitter::emit(int id) {
-  if (done_.count(id)) return;
-  const Node& n = g_[id];
-  if (n.kind != NodeKind::Call) {
-    done_.insert(id);
-    return;
+void Emitter::emit(int root) {
+  // Arguments first, in order, depth first: an explicit stack, as a DAG can be deeper than
+  // the C stack allows recursion (a sum of many terms). Entries: (node, next argument).
+  std::vector<std::pair<int, size_t>> todo = {{root, 0}};
+  while (!todo.empty()) {
+    const int id = todo.back().first;
+    const Node& n = g_[id];
+    if (done_.count(id) || n.kind != NodeKind::Call) {
+      done_.insert(id);
+      todo.pop_back();
+    } else if (todo.back().second < n.args.size()) {
+      todo.push_back({n.args[todo.back().second++], 0});
+    } else {
+      todo.pop_back();
+      emit_node(id);
+    }
   }
-  for (int a : n.args) emit(a);
+}
+
+void Emitter::emit_node(int id) {
+  const Node& n = g_[id];
   cur_ = id;
   line("T v" + std::to_string(id) + "[" + std::to_string(n.dim) + "];");
   const OpInfo& info = op_info(n.op);
@@ -83,8 +95,12 @@ std::string sum_terms(Emitter& e, const std::vector<std::string>& terms) {
 std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) {
   std::set<int> seen;
   std::map<std::pair<int, int>, int> found;
-  std::function<void(int)> walk = [&](int id) {
-    if (!seen.insert(id).second) return;
+  // Depth first, arguments in order (an explicit stack: DAGs can be deep).
+  std::vector<int> todo(roots.rbegin(), roots.rend());
+  while (!todo.empty()) {
+    int id = todo.back();
+    todo.pop_back();
+    if (!seen.insert(id).second) continue;
     const Node& n = g[id];
     if (n.kind == NodeKind::Var) {
       auto key = std::make_pair(n.cat, n.pos);
@@ -94,9 +110,8 @@ std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) 
                                          std::to_string(it->second) + " and " + std::to_string(n.dim));
       found[key] = n.dim;
     }
-    for (int a : n.args) walk(a);
-  };
-  for (int r : roots) walk(r);
+    todo.insert(todo.end(), n.args.rbegin(), n.args.rend());
+  }
   std::vector<VarUse> out;
   for (auto& kv : found) out.push_back({kv.first.first, kv.first.second, kv.second});
   return out;

@@ -60,8 +60,9 @@ int threads_allowed(int wanted) {
   if (g_unsafe_child || (g_threads_pid != 0 && g_threads_pid != me)) {
     if (!g_told) {
       g_told = true;
-      log_msg("rkeops: this process was forked from one that had started OpenMP threads, which do not "
-              "survive fork(): CPU kernels run on 1 thread here");
+      log_msg(
+          "rkeops: this process was forked from one that had started OpenMP threads, which do not "
+          "survive fork(): CPU kernels run on 1 thread here");
     }
     return 1;
   }
