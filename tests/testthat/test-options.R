@@ -213,3 +213,28 @@ test_that("a failed set_rkeops_cache_dir() leaves the cache directory as it was"
   expect_identical(get_rkeops_cache_dir(), new_dir)
   expect_identical(as.character(file.mode(new_dir)), "700")
 })
+
+test_that("check_rkeops() says a cache directory that does not exist yet will be created", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  root <- tempfile("rkt-check")
+  on.exit(unlink(root, recursive = TRUE), add = TRUE)
+  dir <- file.path(root, "not", "yet")
+  set_rkeops_options(list(cache_dir = dir))                       # (set_rkeops_cache_dir() creates it)
+  msgs <- capture_messages(res <- check_rkeops(verbose = TRUE))
+  line <- grep("^  cache ", msgs, value = TRUE)
+  expect_match(line, "will be created", fixed = TRUE)
+  expect_false(any(grepl("NOT writable", msgs)))
+  expect_true(res)
+  expect_true(dir.exists(dir))                                    # the test kernel created it
+  expect_false(any(grepl("will be created|NOT", grep("^  cache ", capture_messages(check_rkeops()), value = TRUE))))
+  # a path under a file cannot be created
+  a_file <- file.path(root, "a-file")
+  writeLines("x", a_file)
+  set_rkeops_options(list(cache_dir = file.path(a_file, "sub")))
+  line <- grep("^  cache ", capture_messages(check_rkeops(verbose = TRUE)), value = TRUE)
+  expect_match(line, "NOT writable: does not exist and cannot be created under", fixed = TRUE)
+  set_rkeops_options(list(cache_dir = a_file))
+  line <- grep("^  cache ", capture_messages(check_rkeops(verbose = TRUE)), value = TRUE)
+  expect_match(line, "NOT usable: a file", fixed = TRUE)
+})
