@@ -59,13 +59,28 @@ set_rkeops_cache_dir <- function(cache_dir = NULL, verbose = TRUE) {
   }
   if (!is.null(cache_dir)) {
     cache_dir <- path.expand(cache_dir)
-    if (!dir.exists(cache_dir) && !dir.create(cache_dir, recursive = TRUE, mode = "0700")) {
-      rkeops_abort("option", paste0("cannot create the cache directory '", cache_dir, "'"))
-    }
+    .rk_check_cache_dir(cache_dir)       # before the option changes: a failure leaves it as it was
   }
   set_rkeops_options(list(cache_dir = cache_dir))
   if (verbose) stat_rkeops_cache_dir(verbose = TRUE)
   invisible(get_rkeops_cache_dir())
+}
+
+# Creates `dir` (private) when missing and checks that kernels can be cached there, with the
+# engine's own checks (it refuses a directory others can write to); a classed error otherwise.
+.rk_check_cache_dir <- function(dir) {
+  if (!dir.exists(dir)) {
+    if (file.exists(dir)) rkeops_abort("option", paste0("the cache directory '", dir, "' is a file, not a directory"))
+    why <- NULL
+    ok <- withCallingHandlers(dir.create(dir, recursive = TRUE, mode = "0700"),
+                              warning = function(w) { why <<- conditionMessage(w); invokeRestart("muffleWarning") })
+    if (!ok) {
+      rkeops_abort("option", paste0("cannot create the cache directory '", dir, "'",
+                                    if (length(why)) paste0(": ", why[1])))
+    }
+  }
+  if (file.access(dir, 2) != 0) rkeops_abort("option", paste0("the cache directory '", dir, "' is not writable"))
+  invisible(.rk_call("rk_cache_stats", dir))
 }
 
 #' Size of the kernel cache

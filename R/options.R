@@ -18,11 +18,20 @@
   opt
 }
 
+# Options that may be NULL (their default): the others must hold a value.
+.rk_nullable_options <- c("cache_dir", "ncore")
+
 .rk_check_options <- function(opt) {
   bad <- setdiff(names(opt), .rk_option_names)
   if (length(bad)) {
     rkeops_abort("option", paste0("unknown rkeops option(s): ", paste(bad, collapse = ", "),
                                   "; known options are ", paste(.rk_option_names, collapse = ", ")))
+  }
+  for (nm in setdiff(names(opt), .rk_nullable_options)) {
+    if (is.null(opt[[nm]])) {
+      rkeops_abort("option", paste0("option '", nm, "' cannot be NULL (set_rkeops_options(NULL) resets ",
+                                    "every option to its default)"))
+    }
   }
   if (!is.null(opt$backend) && !(identical(opt$backend, "CPU") || identical(opt$backend, "GPU") ||
                                  identical(opt$backend, "auto"))) {
@@ -35,14 +44,17 @@
   if (!is.null(opt$device_id) && !.rk_is_count(opt$device_id, min = -1) &&
       !(is.numeric(opt$device_id) && length(opt$device_id) > 1 && all(!is.na(opt$device_id)) &&
         all(opt$device_id >= 0) && all(opt$device_id == round(opt$device_id)) && !anyDuplicated(opt$device_id))) {
-    rkeops_abort("option", "option 'device_id' must be a single integer >= -1, or several distinct GPU numbers")
+    rkeops_abort("option", paste("option 'device_id' must be", .rk_count_text(-1), "or several distinct GPU numbers"))
   }
   if (!is.null(opt$ncore) && !.rk_is_count(opt$ncore, min = 0)) {
-    rkeops_abort("option", "option 'ncore' must be NULL or a single non-negative integer")
+    rkeops_abort("option", paste("option 'ncore' must be NULL or", .rk_count_text(0)))
   }
   if (!is.null(opt$verbosity) && !(is.logical(opt$verbosity) || is.numeric(opt$verbosity)) ||
       length(opt$verbosity) > 1) {
     rkeops_abort("option", "option 'verbosity' must be TRUE, FALSE (or 0) or NA (the default)")
+  }
+  if (!is.null(opt$formula_only) && !.rk_is_flag(opt$formula_only)) {
+    rkeops_abort("option", "option 'formula_only' must be TRUE or FALSE")
   }
   if (!is.null(opt$cache_dir) && !(is.character(opt$cache_dir) && length(opt$cache_dir) == 1 &&
                                    !is.na(opt$cache_dir))) {
@@ -59,8 +71,15 @@
   invisible(opt)
 }
 
+# A whole number in [min, .Machine$integer.max]: it converts to an R integer without an NA.
 .rk_is_count <- function(x, min = 0) {
-  is.numeric(x) && length(x) == 1 && !is.na(x) && x == round(x) && x >= min && is.finite(x)
+  is.numeric(x) && length(x) == 1 && !is.na(x) && is.finite(x) && x == round(x) && x >= min &&
+    x <= .Machine$integer.max
+}
+.rk_count_text <- function(min) sprintf("a single integer from %d to %d", as.integer(min), .Machine$integer.max)
+
+.rk_is_flag <- function(x, numeric_ok = FALSE) {
+  (is.logical(x) || numeric_ok && is.numeric(x)) && length(x) == 1 && !is.na(x)
 }
 
 #' Get the rkeops options
@@ -125,7 +144,7 @@ set_rkeops_options <- function(input = NULL) {
 #' @export
 rkeops_use_cpu <- function(ncore = NULL) {
   if (!is.null(ncore) && !.rk_is_count(ncore, min = 0)) {
-    rkeops_abort("option", "'ncore' must be NULL or a single non-negative integer")
+    rkeops_abort("option", paste("'ncore' must be NULL or", .rk_count_text(0)))
   }
   if (!is.null(ncore) && ncore == 0) ncore <- NULL
   set_rkeops_options(list(backend = "CPU", ncore = if (is.null(ncore)) NULL else as.integer(ncore)))

@@ -62,14 +62,27 @@ static std::string expand(const Emitter& e, const char* tpl, int k) {
   return s;
 }
 
-void Emitter::emit(int id) {
-  if (done_.count(id)) return;
-  const Node& n = g_[id];
-  if (n.kind != NodeKind::Call) {
-    done_.insert(id);
-    return;
+void Emitter::emit(int root) {
+  // Arguments first, in order, depth first: an explicit stack, as a DAG can be deeper than
+  // the C stack allows recursion (a sum of many terms). Entries: (node, next argument).
+  std::vector<std::pair<int, size_t>> todo = {{root, 0}};
+  while (!todo.empty()) {
+    const int id = todo.back().first;
+    const Node& n = g_[id];
+    if (done_.count(id) || n.kind != NodeKind::Call) {
+      done_.insert(id);
+      todo.pop_back();
+    } else if (todo.back().second < n.args.size()) {
+      todo.push_back({n.args[todo.back().second++], 0});
+    } else {
+      todo.pop_back();
+      emit_node(id);
+    }
   }
-  for (int a : n.args) emit(a);
+}
+
+void Emitter::emit_node(int id) {
+  const Node& n = g_[id];
   cur_ = id;
   line("T v" + std::to_string(id) + "[" + std::to_string(n.dim) + "];");
   const OpInfo& info = op_info(n.op);

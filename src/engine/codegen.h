@@ -44,6 +44,7 @@ class Emitter {
   const Graph& graph() const { return g_; }
 
  private:
+  void emit_node(int id);  // the statements of one node, its arguments emitted
   const Graph& g_;
   std::map<std::pair<int, int>, std::pair<std::string, std::string>> vars_;
   std::set<int> done_;

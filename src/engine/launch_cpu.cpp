@@ -9,6 +9,7 @@
 #include "dynlib.h"
 #include "errors.h"
 #include "kernel_store.h"
+#include "fork_safety.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -125,7 +126,8 @@ class CpuKernel : public Kernel {
     const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
     // Waking other threads costs more than a small problem takes on one.
     const double pairs = static_cast<double>(n_out) * static_cast<double>(n_in);
-    const int threads = pairs < 2e5 ? 1 : std::max(1, opt.nthreads);
+    // One thread in a forked child of a process with OpenMP threads (fork_safety.h).
+    const int threads = pairs < 2e5 ? 1 : threads_allowed(opt.nthreads);
     RkArgs a{data.data(), ld.data(), n_out, n_in, out, n_out, threads, jbase, states};
     // Split the inner range when there are too few row blocks to keep every thread busy.
     long long blocks = (n_out + block_rows_ - 1) / block_rows_;

@@ -1,6 +1,11 @@
 // Parser and dimension checker: accepted syntax, canonical printing, and error messages.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
+#include <functional>
+
+#include "codegen_cpu.h"
+#include "codegen_cuda.h"
 #include "engine.h"
 #include "errors.h"
 #include "formula.h"
@@ -202,6 +207,109 @@ TEST(Inputs, ErrorsNameTheInputByItsLabelAndSpeakOfTheCallersLayout) {
             "dimension: all Vj inputs must have the same number of columns (points): input 2 ('y', Vj(2)) has 4, "
             "input 3 ('b', Vj(1)) has 3");
   EXPECT_EQ(message({{x.data(), 3, 2}, {y.data(), 4, 2}, {b.data(), 4, 1}}, InputLayout::PointsInRows), "no error");
+
+// Runs fn on a thread with a `kb` KiB stack (far less than R's 8 MiB main thread): a pass
+// that recursed once per level of a deep formula would crash the test binary here.
+void on_small_stack(size_t kb, const std::function<void()>& fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kb * 1024);
+  struct Ctx {
+    const std::function<void()>* fn;
+    std::string error;
+  } ctx{&fn, ""};
+  pthread_t th;
+  auto body = [](void* p) -> void* {
+    auto* c = static_cast<Ctx*>(p);
+    try {
+      (*c->fn)();
+    } catch (const std::exception& e) { c->error = e.what(); }
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&th, &attr, body, &ctx), 0);
+  pthread_join(th, nullptr);
+  pthread_attr_destroy(&attr);
+  EXPECT_EQ(ctx.error, "");
+}
+
+std::string nest(const std::string& open, const std::string& inner, const std::string& close, int n) {
+  std::string s;
+  for (int k = 0; k < n; ++k) s += open;
+  s += inner;
+  for (int k = 0; k < n; ++k) s += close;
+  return s;
+}
+
+// The limit counts levels as written: parentheses, calls, signs and exponents, one each.
+TEST(Parser, NestingLimitIsExactAndClassed) {
+  const std::vector<std::string> a = {"x=Vi(1)", "y=Vj(1)"};
+  struct Form {
+    const char *open, *close;
+  };
+  for (Form w : {Form{"(", ")"}, Form{"Exp(", ")"}, Form{"-", ""}, Form{"Sqrt(x+Log(", "))"}}) {
+    int levels = std::string(w.open).find("Log") != std::string::npos ? 500 : 1000;  // two levels each
+    std::string ok = "Sum_Reduction(" + nest(w.open, "x*y", w.close, levels) + ", 1)";
+    std::string deep = "Sum_Reduction(" + nest(w.open, "x*y", w.close, levels + 1) + ", 1)";
+    on_small_stack(2048, [&] { EXPECT_EQ(error_of(ok, a).second, "no error") << w.open; });
+    auto [kind, msg] = error_of(deep, a);
+    EXPECT_EQ(kind, "formula") << w.open;
+    EXPECT_NE(msg.find("the formula is nested too deeply (more than 1000 levels)"), std::string::npos) << msg;
+    // a long formula is quoted as an excerpt around the column, with the caret under it
+    EXPECT_LT(msg.size(), 600u) << msg;
+    size_t l1 = msg.find('\n'), l2 = msg.find('\n', l1 + 1);
+    ASSERT_NE(l2, std::string::npos);
+    std::string shown = msg.substr(l1 + 1, l2 - l1 - 1), caret = msg.substr(l2 + 1);
+    size_t col = std::stoul(msg.substr(msg.find("at column ") + 10)) - 1;
+    EXPECT_EQ(shown.substr(caret.size() - 1, 8), deep.substr(col, 8)) << msg;
+  }
+  std::string pw;
+  for (int k = 0; k < 1000; ++k) pw += "x^";
+  EXPECT_EQ(error_of("Sum_Reduction(" + pw + "y, 1)", a).second, "no error");
+  EXPECT_EQ(error_of("Sum_Reduction(x^" + pw + "y, 1)", a).first, "formula");
+}
+
+// Long sums and products are loops in the parser, not levels: a formula of the maximum length
+// (100,000 characters) parses, prints and generates CPU and CUDA code on a 1 MiB stack. Its
+// DAG is 50,000 nodes deep, and so is its gradient's.
+TEST(Parser, LongFlatChainsNeedNoStack) {
+  const std::vector<std::string> a = {"x=Vi(2)", "y=Vj(2)", "e=Vi(2)"};
+  auto chain_of = [](int n) {
+    std::string s;
+    for (int k = 0; k < n; ++k) s += (k ? (k % 3 ? "+" : "*") : "") + std::string(k % 2 ? "y" : "x");
+    return s;
+  };
+  std::string chain = chain_of(49990);
+  on_small_stack(1024, [&] {
+    Formula f = parse_formula("Sum_Reduction(" + chain + ", 0)", a);
+    EXPECT_GT(f.g.size(), 33000);  // one node per operator, but products x*y and y*x repeat
+    std::string c = f.canonical();
+    EXPECT_EQ(c.compare(0, 18, "Sum_Reduction(Add("), 0) << c.substr(0, 40);
+    EXPECT_LT(c.size(), 20000u);  // cut with "..." below a depth (printing recurses)
+    rkeops::CodeOptions co;
+    EXPECT_GT(rkeops::generate_cpu_source(f, co, RKEOPS_INCLUDE_DIR).size(), 49990u * 20);
+    EXPECT_GT(rkeops::generate_cuda_source(f, co, RKEOPS_INCLUDE_DIR).size(), 49990u * 20);
+    Formula d = parse_formula("Sum_Reduction(Grad(" + chain_of(30000) + ", x, e), 0)", a);
+    EXPECT_GT(rkeops::generate_cpu_source(d, co, RKEOPS_INCLUDE_DIR).size(), 20000u * 20);
+  });
+}
+
+// Nested derivatives multiply the nodes of a formula: past Graph::kMaxNodes it is a formula
+// error at the derivative (never an internal error from the template that hit the limit).
+TEST(Parser, NestedDerivativesOutgrowingTheGraphAreAFormulaError) {
+  std::string f = "Exp(-SqDist(x,y))";
+  const std::vector<std::string> a = {"x=Vi(3)", "y=Vj(3)", "e=Vi(3)", "e1=Vi(1)"};
+  for (int k = 0; k < 30; ++k) f = "Grad(" + f + ", x, " + (k % 2 ? "e" : "e1") + ")";
+  auto [kind, msg] = error_of("Sum_Reduction(" + f + ", 1)", a);
+  EXPECT_EQ(kind, "formula");
+  EXPECT_NE(msg.find("the formula is too large: more than 100000 distinct operations"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Grad("), std::string::npos) << msg;  // the caret points at a Grad
+  std::string g13 = "Exp(-SqDist(x,y))";
+  for (int k = 0; k < 13; ++k) g13 = "Grad(" + g13 + ", x, " + (k % 2 ? "e" : "e1") + ")";
+  on_small_stack(1024, [&] {
+    Formula d = parse_formula("Sum_Reduction(" + g13 + ", 1)", a);
+    rkeops::CodeOptions co;
+    EXPECT_GT(rkeops::generate_cpu_source(d, co, RKEOPS_INCLUDE_DIR).size(), 100000u);
+  });
 }
 
 }  // namespace
