@@ -1,14 +1,14 @@
 // The CUDA high-dimension template (see codegen_cuda_hd.h). rk_reduce reads top to bottom:
 //   - block (bx, by) owns outer rows [bx * bm, bx * bm + bm) and the slice `by` of the inner
-//     range (split over blocks as in the generic template); 16 x 16 threads, thread (ty, tx)
-//     owns tm rows and tn columns of every bm x bn tile;
+//     range (split over blocks as in the generic template); 256 threads (ty, tx), tx < ntx,
+//     thread (ty, tx) owns tm rows and tn columns of every bm x bn tile;
 //   - the slice is swept in chunks (tile, bk components): a chunk of X (bk x bm) and of Y
 //     (bk x bn) is read from global memory into registers while the previous chunk, in shared
 //     memory (double-buffered), feeds the tm x tn register products; one barrier per chunk;
 //   - after a tile's last chunk, the epilogue: per row m and column n, the formula's per-pair
 //     code (the Emitter, the inner-product nodes bound to the register scalars) and the
 //     reduction's register accumulation into the row's state;
-//   - at the end, the 16 threads sharing rows (16 lanes of a warp) merge their states with
+//   - at the end, the ntx threads sharing rows (ntx lanes of a warp) merge their states with
 //     warp shuffles (butterfly: each lane ends with the whole merge) and lane m finalises row m
 //     or stores its partial state for rk_merge, exactly as the generic template does.
 // rk_merge is the generic template's: one thread per row merges the slots, then finalises.
@@ -34,10 +34,10 @@ std::string I(long long k) { return std::to_string(k); }
 constexpr int kMaxParamRegs = 64;
 // The generic template's limit on an inner row (its shared-memory tile), in bytes.
 constexpr int kGenericMaxRowBytes = 49152;
-// Beyond these, the rest of F is not cheap per pair (registers per thread): the generic
-// template runs the formula, unless it cannot hold the inner rows.
-constexpr int kMaxOtherDims = 16;   // outer, inner variables other than the pair, each side
-constexpr int kMaxStateRegs = 64;   // reduction state per row, 32-bit registers
+// Beyond these, the rest of F is not cheap per pair: the generic template runs the formula.
+constexpr int kMaxOtherDims = 8;   // outer (registers), inner (shared memory) variables other than the pair
+constexpr int kMaxStateRegs = 64;  // reduction state per row, 32-bit registers (unless the generic
+                                   // template cannot hold the inner rows)
 
 struct Ops {
   int sqdist = find_op("SqDist"), dot = find_op("Scalprod"), wsqdist = find_op("WeightedSqDist"),
@@ -152,26 +152,43 @@ HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim) {
   }
   const int elem = opt.dtype == DType::Float32 ? 4 : 8, vl = 16 / elem;
   const bool generic_fits = static_cast<long long>((all_inner + vl - 1) / vl * vl) * elem <= kGenericMaxRowBytes;
-  if (generic_fits &&
-      (other_outer > kMaxOtherDims || other_inner > kMaxOtherDims || state_regs(f, opt) > kMaxStateRegs)) {
-    p.why = "the rest of the formula or the reduction state is too large for the register tiles";
+  if (other_outer > kMaxOtherDims || other_inner > kMaxOtherDims) {
+    p.why = "variables other than the inner products' have too many components for the register tiles";
+    return p;
+  }
+  if (generic_fits && state_regs(f, opt) > kMaxStateRegs) {
+    p.why = "the reduction state is too large for the register tiles";
     return p;
   }
   p.applies = true;
   return p;
 }
 
-HdTile hd_tile(bool f32, int sregs) {
+int hd_shared_bytes(const HdTile& t, bool f32, int ncol) {
+  return (2 * t.bk * (t.bm() + t.bn()) + 2 * ncol * t.bn()) * (f32 ? 4 : 8);
+}
+
+HdTile hd_tile(bool f32, int sregs, int dim, int ncol) {
+  (void)dim;
   HdTile t;
+  // Measured on the H200 (bench/RESULTS.md): small states, 8 x 8 pairs per thread (128 x 128
+  // tiles) in chunks of 8 components, two blocks per multiprocessor; K-nearest-neighbour
+  // states (20 registers a row for K = 10), 4 x 16 pairs (64 x 256 tiles) in chunks of 16.
   if (f32) {
-    t.tn = 8;
-    t.bk = 16;
-    t.tm = sregs <= 4 ? 8 : sregs <= 24 ? 4 : sregs <= 64 ? 2 : 1;
+    if (sregs <= 4) {
+      t.tm = 8, t.tn = 8, t.bk = 8;
+    } else {
+      t.tm = sregs <= 24 ? 4 : sregs <= 64 ? 2 : 1;
+      t.tn = 16, t.bk = 16;
+    }
   } else {
-    t.tn = 4;
-    t.bk = 8;
     t.tm = sregs <= 8 ? 4 : sregs <= 48 ? 2 : 1;
+    t.tn = 4, t.bk = 8;
   }
+  t.ntx = 16;
+  // Within the static shared memory of a block (many values per inner row: narrower tiles).
+  while (hd_shared_bytes(t, f32, ncol) > 49152 && t.tn > 2) t.tn /= 2;
+  while (hd_shared_bytes(t, f32, ncol) > 49152 && t.bk > 4) t.bk /= 2;
   return t;
 }
 
@@ -251,16 +268,20 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     cc.hd.x_norm = cc.wx++;
     cc.hd.y_norm = cc.wy++;
   }
-  HdTile t = hd_tile(f32, state_regs(f, opt));
-  if (const char* env = std::getenv("RKEOPS_HD_TILE")) {  // development: "tm,tn,bk"
-    int a = 0, b = 0, c = 0;
-    if (std::sscanf(env, "%d,%d,%d", &a, &b, &c) == 3 && a > 0 && b > 0 && c > 0) {
+  const int NCOL = cc.wy - D;  // per inner row, what the epilogue reads besides the products
+  HdTile t = hd_tile(f32, state_regs(f, opt), D, NCOL);
+  if (const char* env = std::getenv("RKEOPS_HD_TILE")) {  // development: "tm,tn,bk,ntx"
+    int a = 0, b = 0, c = 0, d = 0;
+    if (std::sscanf(env, "%d,%d,%d,%d", &a, &b, &c, &d) == 4 && a > 0 && b > 0 && c > 0 && d > 0) {
       t.tm = a;
       t.tn = b;
       t.bk = c;
+      t.ntx = d;
     }
   }
-  const int TM = t.tm, TN = t.tn, BK = t.bk, BM = t.bm(), BN = t.bn(), NT = HdTile::threads, NTX = 16;
+  const int TM = t.tm, TN = t.tn, BK = t.bk, BM = t.bm(), BN = t.bn(), NT = HdTile::threads, NTX = t.ntx;
+  RK_ASSERT(TM <= NTX && NTX <= 32 && (NTX & (NTX - 1)) == 0 && hd_shared_bytes(t, f32, NCOL) <= 49152,
+            "bad high-dimension tile");
   cc.block = NT;
   cc.tile = BN;
   cc.hd.bm = BM;
@@ -366,7 +387,8 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     for (int k = 0; k < sh.d; ++k) {
       const std::string b = I(k * K);
       for (int r = 0; r < K; ++r)
-        c.line("a_st_[" + I(r) + "] = st_[m][" + I(k * K + r) + "]; a_si_[" + I(r) + "] = si_[m][" + I(k * K + r) + "];");
+        c.line("a_st_[" + I(r) + "] = st_[m][" + I(k * K + r) + "]; a_si_[" + I(r) + "] = si_[m][" + I(k * K + r) +
+               "];");
       c.line("{ int p_ = 0, q_ = 0;");
       c.line("  for (int r_ = 0; r_ < " + I(K) + "; ++r_) {   // p_ + q_ == r_ < K");
       c.line("    const T v_ = o_st_[" + b + " + q_]; const int j_ = o_si_[" + b + " + q_];");
@@ -378,7 +400,8 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
       c.line("  }");
       c.line("}");
       for (int r = 0; r < K; ++r)
-        c.line("st_[m][" + I(k * K + r) + "] = r_st_[" + I(r) + "]; si_[m][" + I(k * K + r) + "] = r_si_[" + I(r) + "];");
+        c.line("st_[m][" + I(k * K + r) + "] = r_st_[" + I(r) + "]; si_[m][" + I(k * K + r) + "] = r_si_[" + I(r) +
+               "];");
     }
     return c.text;
   };
@@ -389,7 +412,8 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   auto row = [&](int a) { return I((a / GM) * (BM / (TM / GM)) + a % GM) + " + ty * " + I(GM); };
   auto col = [&](int b) { return I((b / GN) * (BN / (TN / GN)) + b % GN) + " + tx * " + I(GN); };
   static const char* lane[] = {".x", ".y", ".z", ".w"};
-  auto fragment = [&](const char* dst, const char* buf, int W, int n, int G, const std::function<std::string(int)>& pos) {
+  auto fragment = [&](const char* dst, const char* buf, int W, int n, int G,
+                      const std::function<std::string(int)>& pos) {
     std::string s;
     for (int a = 0; a < n; a += G) {
       if (G == VL) {
@@ -404,33 +428,35 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     }
     return s;
   };
-  // Global -> register loads of a chunk (components kn.., rows/columns from r0) and their
-  // stores into shared memory: W rows of BK components, in 16-byte vectors.
+  // Asynchronous copies (cp.async: no registers, issued a chunk ahead) of a chunk into shared
+  // memory: W rows (or columns) of BK components from r0, components from kn, in 16-byte
+  // vectors; out of range: zeros.
   const int NA = BK * BM / VL, NB = BK * BN / VL;
-  const int LA = (NA + NT - 1) / NT, LB = (NB + NT - 1) / NT;
-  auto vec_loads = [&](const char* reg, const char* src, const char* ld, const char* lim, int W, int L, int N,
-                       const char* r0) {
+  auto copy_chunk = [&](const char* dst, const char* src_, const char* ld, int W, int N, const char* kn,
+                        const char* r0) {
     std::string s;
-    for (int l = 0; l < L; ++l) {
+    for (int l = 0; l * NT < N; ++l) {
       s += "      { const int q_ = tid + " + I(l * NT) + ";";
       if ((l + 1) * NT > N) s += " if (q_ < " + I(N) + ")";
-      s += " { const int k_ = kn + q_ / " + I(W / VL) + ", r_ = " + r0 + " + q_ % " + I(W / VL) + " * " + I(VL) + "; " +
-           reg + "[" + I(l) + "] = (k_ < kD && r_ < " + lim + ") ? *(const TV*)(" + src + " + (long long)k_ * " + ld +
-           " + r_) : TV{}; } }\n";
+      s += " { const int k_ = q_ / " + I(W / VL) + ", r_ = q_ % " + I(W / VL) + " * " + I(VL) + ", kg_ = " + kn +
+           " + k_, rg_ = " + r0 + " + r_; const bool ok_ = kg_ < kD && rg_ < " + ld + "; rk_cp16(" + dst + " + k_ * " +
+           I(W) + " + r_, " + src_ + " + (ok_ ? (long long)kg_ * " + ld + " + rg_ : 0LL), ok_); } }\n";
     }
     return s;
   };
-  auto vec_stores = [&](const char* reg, const char* dst, int W, int L, int N) {
+  // The columns' data of a tile (Y's components D.. : the other inner variables, then |y|^2).
+  auto copy_cols = [&](const char* dst, const char* j0) {
     std::string s;
-    for (int l = 0; l < L; ++l) {
-      s += "      { const int q_ = tid + " + I(l * NT) + ";";
+    const int N = NCOL * BN / VL;
+    for (int l = 0; l * NT < N; ++l) {
+      s += "        { const int q_ = tid + " + I(l * NT) + ";";
       if ((l + 1) * NT > N) s += " if (q_ < " + I(N) + ")";
-      s += std::string(" *(TV*)(") + dst + " + q_ / " + I(W / VL) + " * " + I(W) + " + q_ % " + I(W / VL) + " * " +
-           I(VL) + ") = " + reg + "[" + I(l) + "]; }\n";
+      s += " { const int k_ = q_ / " + I(BN / VL) + ", r_ = q_ % " + I(BN / VL) + " * " + I(VL) + ", rg_ = " + j0 +
+           " + r_; const bool ok_ = rg_ < ldy; rk_cp16(" + dst + " + k_ * " + I(BN) +
+           " + r_, Yc + (ok_ ? (long long)(kD + k_) * ldy + rg_ : 0LL), ok_); } }\n";
     }
     return s;
   };
-
   std::ostringstream src;
   src << "// Generated by rkeops: a CUDA kernel (high-dimension scheme) for\n// " << f.canonical() << "\n";
   src << read_prelude(include_dir, "rkeops/prelude_cuda.h");
@@ -438,18 +464,36 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
   src << "#define RK_ABI " << kCudaAbiVersion << "\n";
   src << "constexpr int kD = " << D << ";        // dimension of the inner products\n";
-  src << "constexpr int kBM = " << BM << ", kBN = " << BN << ", kBK = " << BK << ";   // tile: outer x inner rows, components per chunk\n";
+  src << "constexpr int kBM = " << BM << ", kBN = " << BN << ", kBK = " << BK
+      << ";   // tile: outer x inner rows, components per chunk\n";
   src << "constexpr int kTM = " << TM << ", kTN = " << TN << ";   // pairs per thread\n";
   src << "constexpr int kNT = " << NT << ", kNTX = " << NTX << ";   // threads; threads sharing rows\n";
+  src << "constexpr int kNCOL = " << NCOL << ";   // the columns' data: Y's components kD..\n";
   src << "// |x|^2 + |y|^2 - 2 <x, y>, clamped at 0 (NaN stays NaN)\n";
   src << "RK_FN T rk_hd_dist(T xn, T yn, T dot) { const T d = xn + yn - T(2) * dot; return d < T(0) ? T(0) : d; }\n";
+  src << "// 16 bytes from global to shared memory without registers (zeros when !ok); rk_cp_wait(): all\n"
+         "// of this thread's copies are done (then a barrier makes them visible to the block)\n"
+         "#if defined(RK_CUDA_EMULATION) || __CUDA_ARCH__ < 800\n"
+         "RK_FN void rk_cp16(T* dst, const T* src, bool ok) { TV z = {}; *(TV*)dst = ok ? *(const TV*)src : z; }\n"
+         "RK_FN void rk_cp_wait() {}\n"
+         "#else\n"
+         "RK_FN void rk_cp16(T* dst, const T* src, bool ok) {\n"
+         "  unsigned a;\n"
+         "  asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(a) : \"l\"(dst));\n"
+         "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\" :: \"r\"(a), \"l\"(src), \"r\"(ok ? 16 : 0) "
+         ": \"memory\");\n"
+         "}\n"
+         "RK_FN void rk_cp_wait() { asm volatile(\"cp.async.wait_all;\" ::: \"memory\"); }\n"
+         "#endif\n";
   src << "\nextern \"C\" __global__ void __launch_bounds__(kNT) rk_reduce(\n"
          "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
          "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
          "out_ld,\n"
          "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
-  src << "  __shared__ TV smem_[" << 2 * BK * (BM + BN) / VL << "];   // [2][kBK][kBM] then [2][kBK][kBN]\n";
+  src << "  __shared__ TV smem_[" << (2 * BK * (BM + BN) + 2 * NCOL * BN) / VL
+      << "];   // [2][kBK][kBM], [2][kBK][kBN], [2][columns' data][kBN]\n";
   src << "  T* const As_ = (T*)smem_;\n  T* const Bs_ = As_ + 2 * kBK * kBM;\n";
+  if (NCOL) src << "  T* const Cs_ = Bs_ + 2 * kBK * kBN;\n";
   src << "  const T* __restrict__ Yc = (const T*)Y;\n";
   src << "  const long long ldy = ((long long)n_inner + " << VL - 1 << ") / " << VL << " * " << VL << ";\n";
   src << "  const int tid = threadIdx.x, tx = tid % kNTX, ty = tid / kNTX;\n";
@@ -479,10 +523,6 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
       for (int k = 0; k < v.dim; ++k)
         src << "    xv" << v.pos << "[" << k << "][m] = ok_ ? X[" << cc.x_off[v.pos] + k << "LL * ldx + r_] : T(0);\n";
   src << "  }\n";
-  // The tile's columns: their other variables and squared norms (read at a tile's first chunk).
-  if (any_dist) src << "  T yn_[kTN];\n";
-  for (const VarUse& v : vars)
-    if (v.cat == inner && !is_pair(v)) src << "  T yv" << v.pos << "[" << v.dim << "][kTN];\n";
   src << "  T st_[kTM][" << S << "];";
   if (SI) src << " int si_[kTM][" << SI << "];";
   if (SC) src << " T cp_[kTM][" << SC << "];";
@@ -490,37 +530,27 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "  T acc_[kTM][kTN];\n";
   src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m)\n    #pragma unroll\n"
          "    for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n";
-  src << "  TV ra_[" << LA << "], rb_[" << LB << "];\n";
-  // The first chunk.
-  src << "  if (nchunks > 0) {\n    const int kn = 0;\n";
-  src << vec_loads("ra_", "X", "ldx", "ldx", BM, LA, NA, "i0") << vec_loads("rb_", "Yc", "ldy", "ldy", BN, LB, NB, "jb0");
-  src << vec_stores("ra_", "As_", BM, LA, NA) << vec_stores("rb_", "Bs_", BN, LB, NB) << "  }\n  __syncthreads();\n";
-  src << "  int jt = jb0, k0 = 0;   // the chunk in shared memory: tile jt, components k0..\n";
+  // Copies of chunk (jn, kn) into buffer b_, and of the columns' data of the tile at jn.
+  auto copies = [&](const char* jn, const char* kn, const char* b_, const char* pc_) {
+    std::string s = copy_chunk(("As_ + " + std::string(b_) + " * (kBK * kBM)").c_str(), "X", "ldx", BM, NA, kn, "i0") +
+                    copy_chunk(("Bs_ + " + std::string(b_) + " * (kBK * kBN)").c_str(), "Yc", "ldy", BN, NB, kn, jn);
+    if (NCOL) {
+      s += "      if (" + std::string(kn) + " == 0) {\n";
+      s += copy_cols(("Cs_ + " + std::string(pc_) + " * (kNCOL * kBN)").c_str(), jn);
+      s += "      }\n";
+    }
+    return s;
+  };
+  src << "  if (nchunks > 0) {   // the first chunk\n" << copies("jb0", "0", "0", "0") << "  }\n";
+  src << "  rk_cp_wait();\n  __syncthreads();\n";
+  src << "  int jt = jb0, k0 = 0, tl = 0;   // the chunk in shared memory: tile number tl at jt, components k0..\n";
   src << "  for (int c = 0; c < nchunks; ++c) {\n";
   src << "    const T* const Ab = As_ + (c & 1) * (kBK * kBM);\n";
   src << "    const T* const Bb = Bs_ + (c & 1) * (kBK * kBN);\n";
   src << "    int kn = k0 + kBK, jn = jt;\n";
   src << "    if (kn >= kD) { kn = 0; jn += kBN; }\n";
-  src << "    const bool more = c + 1 < nchunks;\n";
-  src << "    if (more) {   // the next chunk, into registers\n"
-      << vec_loads("ra_", "X", "ldx", "ldx", BM, LA, NA, "i0") << vec_loads("rb_", "Yc", "ldy", "ldy", BN, LB, NB, "jn")
-      << "    }\n";
-  // Columns' data for the epilogue, read early.
-  {
-    std::string cols;
-    if (any_dist) cols += "        yn_[n] = ok_ ? Yc[" + I(cc.hd.y_norm) + "LL * ldy + jl_] : T(0);\n";
-    for (const VarUse& v : vars)
-      if (v.cat == inner && !is_pair(v))
-        for (int k = 0; k < v.dim; ++k)
-          cols += "        yv" + I(v.pos) + "[" + I(k) + "][n] = ok_ ? Yc[" + I(cc.y_off[v.pos] + k) +
-                  "LL * ldy + jl_] : T(0);\n";
-    if (!cols.empty()) {
-      src << "    if (k0 == 0) {\n      #pragma unroll\n      for (int n = 0; n < kTN; ++n) {\n";
-      src << "        const int jl_ = jt + (n / " << GN << ") * " << BN / (TN / GN) << " + n % " << GN << " + tx * "
-          << GN << ";\n        const bool ok_ = jl_ < n_inner;\n"
-          << cols << "      }\n    }\n";
-    }
-  }
+  src << "    if (c + 1 < nchunks) {   // the next chunk, into the other buffer, while this one is used\n"
+      << copies("jn", "kn", "((c + 1) & 1)", "((tl + 1) & 1)") << "    }\n";
   src << "    #pragma unroll\n    for (int kk = 0; kk < kBK; ++kk) {\n      T a_[kTM], b_[kTN];\n";
   src << fragment("a_", "Ab", BM, TM, GM, row) << fragment("b_", "Bb", BN, TN, GN, col);
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"
@@ -529,22 +559,40 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "    if (kn == 0) {   // the tile's last chunk: F per pair, into the rows' states\n";
   src << "      bool okn_[kTN];\n";
   if (SI) src << "      int jg_[kTN];\n";
+  // The columns' data, from shared memory.
+  if (any_dist) src << "      T yn_[kTN];\n";
+  for (const VarUse& v : vars)
+    if (v.cat == inner && !is_pair(v)) src << "      T yv" << v.pos << "[" << v.dim << "][kTN];\n";
+  if (NCOL) src << "      const T* const Cb = Cs_ + (tl & 1) * (kNCOL * kBN);\n";
   src << "      #pragma unroll\n      for (int n = 0; n < kTN; ++n) {\n";
-  src << "        const int jl_ = jt + (n / " << GN << ") * " << BN / (TN / GN) << " + n % " << GN << " + tx * " << GN
-      << ";\n        okn_[n] = jl_ < jb1;\n";
+  src << "        const int c_ = (n / " << GN << ") * " << BN / (TN / GN) << " + n % " << GN << " + tx * " << GN
+      << ", jl_ = jt + c_;\n        okn_[n] = jl_ < jb1;\n";
   if (SI) src << "        jg_[n] = (int)(jbase + jl_);\n";
+  if (any_dist) src << "        yn_[n] = Cb[" << cc.hd.y_norm - D << " * kBN + c_];\n";
+  for (const VarUse& v : vars)
+    if (v.cat == inner && !is_pair(v))
+      for (int k = 0; k < v.dim; ++k)
+        src << "        yv" << v.pos << "[" << k << "][n] = Cb[" << cc.y_off[v.pos] + k - D << " * kBN + c_];\n";
   src << "      }\n";
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m) {\n" << per_row << tile_pre;
-  src << "        #pragma unroll\n        for (int n = 0; n < kTN; ++n) {\n          if (!okn_[n]) continue;\n";
+  // The K-family's insertion is rare after the first tiles but long: a branch the whole warp
+  // skips when no lane has a candidate (otherwise the compiler may predicate it for every pair).
+  const bool kskip = red.extra == Extra::K && !rd.kahan();
+  if (kskip) {
+    std::string any;
+    for (int k = 0; k < sh.d; ++k)
+      any += std::string(k ? " || " : "") + acc.f(k) + " < st_[m][" + I(k * sh.K + sh.K - 1) + "]";
+    acc.text = "            if (__any_sync(0xffffffffu, okn_[n] && (" + any + ")) && okn_[n]) {\n" + acc.text +
+               "            }\n";
+  }
+  src << "        #pragma unroll\n        for (int n = 0; n < kTN; ++n) {\n";
+  if (!kskip) src << "          if (!okn_[n]) continue;\n";
   if (SI) src << "          const int j = jg_[n];\n";
   if (any_dist) src << "          const T pd_ = rk_hd_dist(xn_[m], yn_[n], acc_[m][n]);\n";
   src << per_pair << acc.text << "        }\n" << tile_post << "      }\n";
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"
          "        for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n    }\n";
-  src << "    if (more) {   // the next chunk, into the other buffer\n";
-  src << "      T* const An = As_ + ((c + 1) & 1) * (kBK * kBM);\n      T* const Bn = Bs_ + ((c + 1) & 1) * (kBK * kBN);\n";
-  src << vec_stores("ra_", "An", BM, LA, NA) << vec_stores("rb_", "Bn", BN, LB, NB) << "    }\n";
-  src << "    __syncthreads();\n    k0 = kn;\n    jt = jn;\n  }\n";
+  src << "    rk_cp_wait();\n    __syncthreads();\n    if (kn == 0) ++tl;\n    k0 = kn;\n    jt = jn;\n  }\n";
   // Merge across the threads of a row group (lanes tx of one warp), then lane m has row m.
   src << "  // the kNTX lanes that share rows merge their states (butterfly: every lane gets the whole)\n";
   src << "  for (int off = kNTX / 2; off > 0; off /= 2) {\n";
@@ -562,14 +610,16 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   shfl("o_cp_", "cp_", SC);
   src << merge_code("      ") << "    }\n  }\n";
   src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
-  src << "    const int i = i0 + (m / " << GM << ") * " << BM / (TM / GM) << " + m % " << GM << " + ty * " << GM << ";\n";
+  src << "    const int i = i0 + (m / " << GM << ") * " << BM / (TM / GM) << " + m % " << GM << " + ty * " << GM
+      << ";\n";
   src << "    if (tx != m || i >= n_outer) continue;\n";
   src << "    if (slot0 < 0) {\n" << final_code("      ") << "    } else {\n";
   src << "      const long long slot = slot0 + (long long)blockIdx.y;\n";
   {
     auto one = [&](const char* arr, const char* name, int n) {
       for (int k = 0; k < n; ++k)
-        src << "      " << arr << "[(slot * " << n << "LL + " << k << ") * nrows + i] = " << name << "[m][" << k << "];\n";
+        src << "      " << arr << "[(slot * " << n << "LL + " << k << ") * nrows + i] = " << name << "[m][" << k
+            << "];\n";
     };
     one("pst", "st_", S);
     one("psi", "si_", SI);

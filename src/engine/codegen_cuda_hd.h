@@ -44,15 +44,20 @@ struct HdPlan {
 // (or the generic kernel cannot take the inner rows at all).
 HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim = kHdMinDim);
 
-// The register tile: tm x tn pairs per thread, 16 x 16 threads, bk components per chunk.
+// The register tile: 256 threads, (256 / ntx) x ntx; tm x tn pairs per thread; the ntx threads
+// of a row group (lanes of one warp) share their rows; bk components per chunk.
 struct HdTile {
-  int tm = 8, tn = 8, bk = 16;
-  int bm() const { return 16 * tm; }
-  int bn() const { return 16 * tn; }
+  int tm = 8, tn = 8, bk = 8, ntx = 16;
   static constexpr int threads = 256;
+  int bm() const { return threads / ntx * tm; }
+  int bn() const { return ntx * tn; }
 };
-// The tile for a reduction state of `state_regs` 32-bit registers per row.
-HdTile hd_tile(bool f32, int state_regs);
+// The tile for a reduction state of `state_regs` 32-bit registers per row, inner products of
+// dimension `dim` and `ncol` other values per inner row (kept in shared memory by tile); its
+// shared memory is at most 48 KiB.
+HdTile hd_tile(bool f32, int state_regs, int dim, int ncol);
+// Shared memory of a tile's kernel, in bytes.
+int hd_shared_bytes(const HdTile& t, bool f32, int ncol);
 
 // The kernels rk_reduce (the scheme above) and rk_merge (as the generic template's) for `f`.
 CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeOptions& opt,

@@ -73,7 +73,7 @@ void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const
   if (pp.pos < 0) return;
   const Input& x = in[pp.pos];
   parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
-    constexpr long long RB = 512;  // rows whose norms are summed in cache while the columns pass
+    constexpr long long RB = 4096;  // rows whose norms are summed in cache while the columns pass
     double nrm[RB];
     for (long long b0 = a; b0 < b; b0 += RB) {
       const long long n = std::min(b - b0, RB);

@@ -81,3 +81,12 @@ V __shfl_xor_sync(unsigned, V v, int lane_mask, int = 32) {
   __syncthreads();
   return r;
 }
+inline int __any_sync(unsigned, int pred) {
+  const unsigned t = threadIdx.x, w = t & ~31u;
+  rk_emu_shfl[8 * t] = pred != 0;
+  __syncthreads();
+  int any = 0;
+  for (unsigned l = w; l < w + 32 && l < blockDim.x; ++l) any |= rk_emu_shfl[8 * l];
+  __syncthreads();
+  return any;
+}
