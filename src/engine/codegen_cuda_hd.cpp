@@ -15,8 +15,6 @@
 #include "codegen_cuda_hd.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -59,7 +57,6 @@ int state_regs(const Formula& f, const CodeOptions& opt) {
 
 HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim) {
   HdPlan p;
-  if (const char* env = std::getenv("RKEOPS_HD_MIN_DIM")) min_dim = std::atoi(env);  // development
   const Graph& g = f.g;
   const int outer = f.outer_cat(), inner = f.inner_cat();
   std::vector<int> roots = {f.root};
@@ -269,16 +266,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     cc.hd.y_norm = cc.wy++;
   }
   const int NCOL = cc.wy - D;  // per inner row, what the epilogue reads besides the products
-  HdTile t = hd_tile(f32, state_regs(f, opt), D, NCOL);
-  if (const char* env = std::getenv("RKEOPS_HD_TILE")) {  // development: "tm,tn,bk,ntx"
-    int a = 0, b = 0, c = 0, d = 0;
-    if (std::sscanf(env, "%d,%d,%d,%d", &a, &b, &c, &d) == 4 && a > 0 && b > 0 && c > 0 && d > 0) {
-      t.tm = a;
-      t.tn = b;
-      t.bk = c;
-      t.ntx = d;
-    }
-  }
+  const HdTile t = hd_tile(f32, state_regs(f, opt), D, NCOL);
   const int TM = t.tm, TN = t.tn, BK = t.bk, BM = t.bm(), BN = t.bn(), NT = HdTile::threads, NTX = t.ntx;
   RK_ASSERT(TM <= NTX && NTX <= 32 && (NTX & (NTX - 1)) == 0 && hd_shared_bytes(t, f32, NCOL) <= 49152,
             "bad high-dimension tile");
