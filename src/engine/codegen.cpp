@@ -31,6 +31,8 @@ std::string Emitter::o(int k) const { return "v" + std::to_string(cur_) + "[" + 
 std::string Emitter::tmp() { return "t" + std::to_string(ntmp_++); }
 
 std::string Emitter::ref(int id, int k) const {
+  auto bound = nodes_.find(id);
+  if (bound != nodes_.end()) return bound->second;
   const Node& n = g_[id];
   if (n.dim == 1) k = 0;
   switch (n.kind) {

@@ -29,6 +29,12 @@ class Emitter {
   // Nodes already emitted are not emitted again (e.g. those hoisted out of the j loop).
   bool emitted(int id) const { return done_.count(id) > 0; }
   void mark_emitted(int id) { done_.insert(id); }
+  // Node `id` (of dimension 1) is computed by the template, as `expr`: ref() returns it and
+  // emit() emits neither the node nor its arguments (e.g. an inner product in registers).
+  void bind_node(int id, const std::string& expr) {
+    nodes_[id] = expr;
+    done_.insert(id);
+  }
   std::string indent = "      ";
 
   // --- used by the op table's emitters while node cur() is being emitted ---
@@ -47,6 +53,7 @@ class Emitter {
   void emit_node(int id);  // the statements of one node, its arguments emitted
   const Graph& g_;
   std::map<std::pair<int, int>, std::pair<std::string, std::string>> vars_;
+  std::map<int, std::string> nodes_;  // bind_node()
   std::set<int> done_;
   std::string code_;
   int cur_ = -1;

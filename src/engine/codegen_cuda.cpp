@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "codegen.h"
+#include "codegen_cuda_hd.h"
 #include "errors.h"
 
 namespace rkeops {
@@ -38,6 +39,9 @@ int count_lines(const std::string& s) { return static_cast<int>(std::count(s.beg
 }  // namespace
 
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
+  // Inner products or distances of high dimension: the register-tiled template.
+  const HdPlan hd = plan_cuda_hd(f, opt);
+  if (hd.applies) return generate_cuda_hd_code(f, hd, opt, include_dir);
   const ReductionInfo& red = f.reduction();
   const RedShape& sh = f.shape;
   const Graph& g = f.g;

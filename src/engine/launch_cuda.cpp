@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cache.h"
+#include "codegen_cuda_hd.h"
 #include "cuda_driver.h"
 #include "errors.h"
 #include "kernel_store.h"
@@ -48,19 +49,75 @@ void parallel_rows(long long rows, long long work, int nthreads, const F& fn) {
   for (auto& t : th) t.join();
 }
 
+// How the high-dimension scheme (codegen_cuda_hd.h) packs input `pos`: shifted by `center`
+// (nullptr: not shifted), its squared norm (of the values as converted) in component `norm`.
+struct PairPack {
+  int pos = -1;
+  const double* center = nullptr;
+  int norm = -1;
+};
+
+// Column-major packing of the variables at `offs` (X; Y too in the high-dimension scheme):
+// rows r0.. of each input, leading dimension ld.
 template <class T>
-void pack_outer(const std::vector<Input>& in, const CudaCode& c, long long i0, long long rows, T* dst, int nthreads) {
+void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const PairPack& pp, long long r0,
+               long long rows, long long ld, T* dst, int nthreads) {
   for (size_t p = 0; p < in.size(); ++p) {
-    if (c.x_off[p] < 0) continue;
+    if (offs[p] < 0 || static_cast<int>(p) == pp.pos) continue;
     const Input& x = in[p];
     parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
       for (long long k = 0; k < x.cols; ++k) {
-        const double* s = x.data + i0 + k * x.stride();
-        T* d = dst + (c.x_off[p] + k) * rows;
+        const double* s = x.data + r0 + k * x.stride();
+        T* d = dst + (offs[p] + k) * ld;
         for (long long r = a; r < b; ++r) d[r] = static_cast<T>(s[r]);
       }
     });
   }
+  if (pp.pos < 0) return;
+  const Input& x = in[pp.pos];
+  parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
+    constexpr long long RB = 4096;  // rows whose norms are summed in cache while the columns pass
+    double nrm[RB];
+    for (long long b0 = a; b0 < b; b0 += RB) {
+      const long long n = std::min(b - b0, RB);
+      std::fill(nrm, nrm + n, 0.0);
+      for (long long k = 0; k < x.cols; ++k) {
+        const double* s = x.data + r0 + b0 + k * x.stride();
+        const double c = pp.center ? pp.center[k] : 0.0;
+        T* d = dst + (offs[pp.pos] + k) * ld + b0;
+        for (long long r = 0; r < n; ++r) {
+          const T v = static_cast<T>(s[r] - c);
+          d[r] = v;
+          nrm[r] += static_cast<double>(v) * static_cast<double>(v);
+        }
+      }
+      if (pp.norm >= 0)
+        for (long long r = 0; r < n; ++r) dst[pp.norm * ld + b0 + r] = static_cast<T>(nrm[r]);
+    }
+  });
+}
+
+// The point the high-dimension scheme subtracts from both sides of its distances: the mean of
+// up to 256 finite rows spread over the inner input, a point among the data, so that |x - c|^2
+// is of the order of the distances rather than of |x|^2 (float32 cancellation).
+std::vector<double> pair_center(const Input& y) {
+  std::vector<double> c(static_cast<size_t>(y.cols), 0.0);
+  const long long n = std::min<long long>(y.rows, 256);
+  if (n == 0) return c;
+  const long long step = y.rows / n;
+  for (long long k = 0; k < y.cols; ++k) {
+    double sum = 0;
+    long long cnt = 0;
+    for (long long q = 0; q < n; ++q) {
+      const double v = y.data[q * step + k * y.stride()];
+      if (v - v == 0) {
+        sum += v;
+        ++cnt;
+      }
+    }
+    c[k] = cnt ? sum / static_cast<double>(cnt) : 0.0;
+  }
+  return c;
 }
 
 template <class T>
@@ -97,23 +154,26 @@ void pack_params(const std::vector<Input>& in, const CudaCode& c, T* dst) {
         dst[c.p_off[p] + k] = static_cast<T>(in[p].data[in[p].rows == 1 ? k * in[p].stride() : k]);
 }
 
-// Packs the outer rows (what 0), the inner rows (1) or the parameters (2) as T.
+// Packs the outer rows (what 0), the inner rows (1) or the parameters (2) as T; ld: the
+// leading dimension of column-major layouts.
 template <class T>
-void pack_as(int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, T* d,
-             int nthreads) {
+void pack_as(int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, long long ld,
+             const PairPack& pp, T* d, int nthreads) {
   if (what == 0)
-    pack_outer(in, c, r0, rows, d, nthreads);
+    pack_cols(in, c.x_off, pp, r0, rows, ld, d, nthreads);
+  else if (what == 1 && c.hd.bm > 0)
+    pack_cols(in, c.y_off, pp, r0, rows, ld, d, nthreads);
   else if (what == 1)
     pack_inner(in, c, r0, rows, d, nthreads);
   else
     pack_params(in, c, d);
 }
-void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, void* dst,
-          int nthreads) {
+void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows,
+          long long ld, const PairPack& pp, void* dst, int nthreads) {
   if (f32)
-    pack_as(what, in, c, r0, rows, static_cast<float*>(dst), nthreads);
+    pack_as(what, in, c, r0, rows, ld, pp, static_cast<float*>(dst), nthreads);
   else
-    pack_as(what, in, c, r0, rows, static_cast<double*>(dst), nthreads);
+    pack_as(what, in, c, r0, rows, ld, pp, static_cast<double*>(dst), nthreads);
 }
 
 size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -143,11 +203,14 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
                     "points need rkeops_use_cpu()");
 
   // ---- plan: block size, chunks, splits of the inner range ----
-  int block = 256;
-  {
+  const bool hd = code.hd.bm > 0;  // the high-dimension scheme: its own block and layout
+  const long long VL = 16 / e;     // its leading dimensions are multiples of VL
+  int block = hd ? code.block : 256;
+  if (!hd) {
     int r256 = dev.resident_blocks(0, 256), r128 = dev.resident_blocks(0, 128);
     if (r128 * 128 > r256 * 256) block = 128;
   }
+  const long long rpb = hd ? code.hd.bm : block;  // outer rows per block
   const long long conc =
       std::max(1, dev.resident_blocks(0, block)) * static_cast<long long>(std::max(1, dev.sm_count()));
   const long long tile = code.tile;
@@ -180,6 +243,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   // Splits of the inner range: enough blocks for ~16 waves of resident blocks (few waves lose
   // a partial last wave), each split at least 4 tiles long.
   auto splits_for = [&](long long rows) {
+    if (hd) return hd_splits(rows, cj, code.hd.bm, code.tile, conc);
     long long bxs = ceil_div(rows, block), want = 16 * conc;
     if (bxs >= want) return 1LL;
     long long s = ceil_div(want, bxs);
@@ -192,7 +256,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   };
   // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
   // never fewer than fill the GPU, within memory.
-  const long long fill = conc * block;
+  const long long fill = conc * rpb;
   long long ci = std::min(std::max(1LL, r1 - r0),
                           std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
   ci = std::min(ci, 1LL << 30);
@@ -205,13 +269,14 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     if (cap < 1)
       throw UserError("gpu", "not enough GPU memory for this reduction (" + std::to_string(budget >> 20) +
                                  " MiB usable): free GPU memory or use rkeops_use_cpu()");
-    ci = cap >= block ? cap / block * block : cap;
+    ci = cap >= rpb ? cap / rpb * rpb : cap;
   }
   const long long nci = ceil_div(r1 - r0, ci);
 
   // ---- buffers ----
-  const size_t x_bytes = round_up(static_cast<size_t>(std::max(1LL, ci * code.wx * e)), 256);
-  const size_t y_bytes = round_up(static_cast<size_t>(std::max(1LL, y_dev)), 256);
+  const long long ci_ld = hd ? ceil_div(ci, VL) * VL : ci;  // leading dimension of X
+  const size_t x_bytes = round_up(static_cast<size_t>(std::max(1LL, ci_ld * code.wx * e)), 256);
+  const size_t y_bytes = round_up(static_cast<size_t>(std::max(1LL, y_dev + (hd ? VL * by : 0))), 256);
   const size_t p_bytes = round_up(static_cast<size_t>(std::max(1LL, code.np * e)), 256);
   char* host = static_cast<char*>(dev.staging(x_bytes + y_bytes + p_bytes));
   char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
@@ -224,7 +289,14 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   st.chunks_inner = static_cast<int>(nj);
   double convert_ms = 0;
   auto t0 = Clock::now();
-  pack(f32, 2, in, code, 0, 0, hp, nthreads);
+  pack(f32, 2, in, code, 0, 0, 0, PairPack(), hp, nthreads);
+  // The high-dimension scheme: the common point subtracted from both sides of its distances.
+  const std::vector<double> center = hd && code.hd.center ? pair_center(in[code.hd.y_pos]) : std::vector<double>();
+  PairPack xpp, ypp;
+  if (hd) {
+    xpp = {code.hd.x_pos, center.empty() ? nullptr : center.data(), code.hd.x_norm};
+    ypp = {code.hd.y_pos, center.empty() ? nullptr : center.data(), code.hd.y_norm};
+  }
   convert_ms += ms_since(t0);
   bool y_loaded = false;
 
@@ -235,7 +307,8 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     const long long rows = std::min(ci, r1 - i0);
     const long long nsplit = splits_for(rows), nslots = slots_for(rows);
     st.nsplit = static_cast<int>(nsplit);
-    st.grid_x = ceil_div(rows, block);
+    st.grid_x = ceil_div(rows, rpb);
+    const long long ldx = hd ? ceil_div(rows, VL) * VL : rows;
     uint64_t pst = 0, psi = 0, pcp = 0;
     if (nslots > 0) {
       pst = dev.buffer(4, static_cast<size_t>(nslots * rows * code.state_t * e + 16));
@@ -243,11 +316,11 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       pcp = dev.buffer(6, static_cast<size_t>(nslots * rows * code.state_c * e + 16));
     }
     t0 = Clock::now();
-    pack(f32, 0, in, code, i0, rows, hx, nthreads);
+    pack(f32, 0, in, code, i0, rows, ldx, xpp, hx, nthreads);
     convert_ms += ms_since(t0);
     dev.mark(0);
     if (i0 == r0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
-    if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(rows * code.wx * e));
+    if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(ldx * code.wx * e));
     dev.mark(1);
     std::vector<int> timed;  // the pieces whose marks were recorded in this chunk
     for (long long q = 0; q < nj; ++q) {
@@ -256,20 +329,22 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       // after the previous piece's kernel (sync below).
       const long long off = resident ? j0 * by : 0;
       const int m = 2 + 3 * static_cast<int>(std::min<long long>(q, 7));
+      const long long ldy = hd ? ceil_div(jr, VL) * VL : jr;  // rows packed (column-major: its leading dimension)
       dev.mark(m);
       if (!y_loaded && by > 0) {
         t0 = Clock::now();
-        pack(f32, 1, in, code, j0, jr, hy + off, nthreads);
+        pack(f32, 1, in, code, j0, jr, ldy, ypp, hy + off, nthreads);
         convert_ms += ms_since(t0);
-        dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(jr * by));
+        dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
       }
       dev.mark(m + 1);
       uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
-      long long ldx = rows, jbase = j0, jchunk = ceil_div(jr, nsplit), out_ld = rows;
+      long long ldx_ = ldx, jbase = j0, jchunk = hd ? hd_jchunk(jr, nsplit, code.tile) : ceil_div(jr, nsplit);
+      long long out_ld = rows;
       int n_outer = static_cast<int>(rows), n_inner = static_cast<int>(jr);
       int slot0 = nslots > 0 ? static_cast<int>(q * nsplit) : -1;
-      void* args[] = {&x, &ldx, &y, &p, &n_outer, &n_inner, &jbase, &jchunk, &o, &out_ld, &pst, &psi, &pcp, &slot0};
-      dev.launch(0, static_cast<unsigned>(ceil_div(rows, block)), static_cast<unsigned>(nsplit),
+      void* args[] = {&x, &ldx_, &y, &p, &n_outer, &n_inner, &jbase, &jchunk, &o, &out_ld, &pst, &psi, &pcp, &slot0};
+      dev.launch(0, static_cast<unsigned>(ceil_div(rows, rpb)), static_cast<unsigned>(nsplit),
                  static_cast<unsigned>(block), args);
       dev.mark(m + 2);
       if (q < 8) timed.push_back(m);

@@ -151,6 +151,7 @@ struct Case {
   long long ni, nj;
   size_t avail;       // emulated device memory
   bool expect_split;  // expect the inner range split over blocks
+  bool hd = false;    // expect the high-dimension scheme (codegen_cuda_hd.h)
 };
 
 std::string cache_dir() {
@@ -186,6 +187,7 @@ std::string run_case(const Case& c, size_t id) {
   co.dtype = c.dtype;
   co.scheme = c.scheme;
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+  if (c.hd != (code.hd.bm > 0)) return c.hd ? "expected the high-dimension scheme" : "unexpected high-dimension scheme";
   std::string err;
   std::string so = build(code, "case" + std::to_string(id), &err);
   if (so.empty()) return "emulated build failed: " + err;
@@ -346,26 +348,88 @@ std::vector<Case> cases() {
   // no inner variable; no outer variable; a wide inner row read from shared memory in place
   v.push_back({"Sum_Reduction(x * 2, 1)", {"x=Vi(2)"}, DType::Float64, SumScheme::Auto, 300, 1, big, false});
   v.push_back({"Sum_Reduction(y, 1)", {"y=Vj(3)"}, DType::Float32, SumScheme::Auto, 1, 5000, big, true});
-  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 1)",
-               {"x=Vi(40)", "y=Vj(40)"},
-               DType::Float32,
-               SumScheme::Auto,
-               200,
-               3000,
-               big,
-               true});
   return v;
 }
 
-}  // namespace
+// The high-dimension scheme (codegen_cuda_hd.h); its blocks have 256 threads and sweep many
+// chunks, so the sizes are small.
+std::vector<Case> hd_cases() {
+  std::vector<Case> v;
+  const size_t big = 1ull << 34, small = 120000;
+  // The high-dimension scheme: distances and inner products of dimension >= 32 (not multiples
+  // of the chunk of components), every kind of pairwise node, other variables, both axes,
+  // uneven sizes, splits, pieces and chunks. Indices in float64 only: float32 distances by
+  // |x|^2 + |y|^2 - 2 <x, y> and by differences may order near ties differently.
+  const auto F32 = DType::Float32, F64 = DType::Float64;
+  const auto A = SumScheme::Auto;
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 200, 1000, big, false, true});
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 5, 1)", {"x=Vi(45)", "y=Vj(45)"}, F64, A, 131, 1201, big, true, true});
+  v.push_back(
+      {"KMin_ArgKMin_Reduction(SqNorm2(x - y), 3, 0)", {"x=Vi(33)", "y=Vj(33)"}, F64, A, 1500, 70, small, false, true});
+  v.push_back({"KMin_Reduction(Concat(SqDist(y, x), (x | y)), 4, 1)",
+               {"x=Vi(34)", "y=Vj(34)"},
+               F32,
+               A,
+               150,
+               800,
+               big,
+               true,
+               true});
+  v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)",
+               {"x=Vi(33)", "y=Vj(33)", "b=Vi(2)", "g=Pm(1)"},
+               F32,
+               A,
+               1000,
+               97,
+               big,
+               true,
+               true});
+  v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)",
+               {"x=Vi(50)", "y=Vj(50)", "b=Vj(2)", "g=Pm(1)"},
+               F64,
+               SumScheme::Kahan,
+               90,
+               800,
+               small,
+               false,
+               true});
+  v.push_back({"LogSumExp_Reduction((x | y) * g - Elem(b, 1), 1)",
+               {"x=Vi(64)", "y=Vj(64)", "b=Vj(2)", "g=Pm(1)"},
+               F32,
+               A,
+               70,
+               1001,
+               big,
+               true,
+               true});
+  v.push_back({"Min_ArgMin_Reduction(WeightedSqDist(s, x, y) + Square(u - Elem(b, 0)), 1)",
+               {"x=Vi(40)", "y=Vj(40)", "s=Vi(1)", "u=Vi(1)", "b=Vj(2)"},
+               F64,
+               A,
+               300,
+               700,
+               big,
+               true,
+               true});
+  v.push_back({"SumSoftMaxWeight_Reduction(-SqDist(x, y) / 40, w, 1)",
+               {"x=Vi(40)", "y=Vj(40)", "w=Vj(3)"},
+               F32,
+               A,
+               1,
+               1500,
+               big,
+               true,
+               true});
+  v.push_back(
+      {"Max_SumShiftExp_Reduction((x | y) / 32, 0)", {"x=Vi(32)", "y=Vj(32)"}, F64, A, 1200, 20, big, false, true});
+  // Not the scheme: the variables are used elsewhere too, or the products are of low dimension.
+  v.push_back({"Sum_Reduction(SqDist(x, y) + Elem(x, 0), 1)", {"x=Vi(40)", "y=Vj(40)"}, F64, A, 50, 300, big, false});
+  v.push_back({"Sum_Reduction(SqDist(x, y), 1)", {"x=Vi(20)", "y=Vj(20)"}, F64, A, 50, 300, big, false});
+  return v;
+}
 
-TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
-  std::string probe_err;
-  {
-    std::string cmd = cxx() + " --version > /dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
-  }
-  std::vector<Case> cs = cases();
+// Runs the cases on the emulated device, 4 at a time; a failure names the case.
+void run_all(const std::vector<Case>& cs) {
   std::vector<std::string> errors(cs.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
@@ -383,4 +447,21 @@ TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
   for (size_t k = 0; k < cs.size(); ++k)
     EXPECT_TRUE(errors[k].empty()) << cs[k].formula << (cs[k].dtype == DType::Float32 ? " (float32)" : " (float64)")
                                    << ": " << errors[k];
+}
+
+bool have_cxx() {
+  std::string cmd = cxx() + " --version > /dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+}  // namespace
+
+TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  run_all(cases());
+}
+
+TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  run_all(hd_cases());
 }
