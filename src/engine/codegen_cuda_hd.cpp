@@ -3,8 +3,9 @@
 //     range (split over blocks as in the generic template); 256 threads (ty, tx), tx < ntx,
 //     thread (ty, tx) owns tm rows and tn columns of every bm x bn tile;
 //   - the slice is swept in chunks (tile, bk components): a chunk of X (bk x bm) and of Y
-//     (bk x bn) is read from global memory into registers while the previous chunk, in shared
-//     memory (double-buffered), feeds the tm x tn register products; one barrier per chunk;
+//     (bk x bn) is copied to shared memory asynchronously (cp.async, no registers) while the
+//     previous chunk, in the other buffer, feeds the tm x tn register products; one barrier
+//     per chunk; a tile's first copy also brings the columns' other values and norms;
 //   - after a tile's last chunk, the epilogue: per row m and column n, the formula's per-pair
 //     code (the Emitter, the inner-product nodes bound to the register scalars) and the
 //     reduction's register accumulation into the row's state;
