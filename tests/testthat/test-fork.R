@@ -23,7 +23,7 @@ test_that("forked children run kernels after the parent ran one on 2 threads, wi
     "kids <- parallel::mclapply(1:4, function(k) {",
     # the parent's kernel, twice: one message (when verbose) says why the child uses 1 thread
     "  if (k == 1) { rkeops_enable_verbosity(); msg <- capture.output(r <- op(list(d$x, d$y, d$b)),",
-    "                                                                  r <- op(list(d$x, d$y, d$b)))",
+    "                                                                  r <- op(list(d$x, d$y, d$b)), type = 'message')",
     "               return(list(r, sum(grepl('forked', msg)))) }",
     "  if (k == 2) { rkeops_use_float32(); return(op(list(d$x, d$y, d$b))) }",  # compiled in the child
     "  op2 <- keops_kernel('Max_Reduction(-SqDist(x, y) * b, 0)', c('x=Vi(3)', 'y=Vj(3)', 'b=Vi(1)'))",
