@@ -147,9 +147,9 @@ rkeops_abort <- function(kind, message, ..., call = .rk_user_call()) {
   if (!is.null(verbosity) && !is.na(verbosity)) return(invisible())
   opt <- args[[4]]   # rk_run(formula, aliases, inputs, options)
   key <- paste(c(args[[1]], args[[2]], opt$precision, opt$backend, opt$sum_scheme), collapse = "\r")
-  if (is.null(.rk_state$compile_noted)) .rk_state$compile_noted <- new.env(parent = emptyenv())
-  if (exists(key, envir = .rk_state$compile_noted, inherits = FALSE)) return(invisible())
-  assign(key, TRUE, envir = .rk_state$compile_noted)
+  # (a character vector, not an environment: formulas can be longer than R's 10000-byte names)
+  if (key %in% .rk_state$compile_noted) return(invisible())
+  .rk_state$compile_noted <- c(.rk_state$compile_noted, key)
   f <- gsub("[[:space:]]+", " ", args[[1]])
   if (nchar(f) > 70) f <- paste0(substr(f, 1, 67), "...")
   message(sprintf(paste("rkeops: compiling %s for the %s in %s took %.1f s (first use of this formula;",
