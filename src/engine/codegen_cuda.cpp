@@ -38,6 +38,19 @@ int count_lines(const std::string& s) { return static_cast<int>(std::count(s.beg
 
 }  // namespace
 
+std::string cuda_states_out(int S, int SI, int SC) {
+  std::ostringstream src;
+  src << "  if (states_) {\n";
+  src << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
+  if (SI)
+    src << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
+        << " + k_) * out_ld] = si_[k_] < 0 ? -1.0 : (double)si_[k_] + (double)jbase_;\n";
+  if (SC)
+    src << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI << " + k_) * out_ld] = (double)cp_[k_];\n";
+  src << "    return;\n  }\n";
+  return src.str();
+}
+
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
   // Inner products or distances of high dimension: the register-tiled template.
   const HdPlan hd = plan_cuda_hd(f, opt);
@@ -279,15 +292,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
   src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
       << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
-  src << "  if (states_) {\n";
-  src << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
-  if (SI)
-    src << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
-        << " + k_) * out_ld] = si_[k_] < 0 ? -1.0 : (double)si_[k_] + (double)jbase_;\n";
-  if (SC)
-    src << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI << " + k_) * out_ld] = (double)cp_[k_];\n";
-  src << "    return;\n  }\n";
-  src << final_code("  ") << "}\n";
+  src << cuda_states_out(S, SI, SC) << final_code("  ") << "}\n";
   cc.source = src.str();
   return cc;
 }

@@ -48,6 +48,10 @@ struct CudaCode {
 // pasted in). Same Emitter and reduction table as the CPU.
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir);
 
+// The end of rk_merge when it is asked for partial states (`states_`): row i's merged state
+// st_ / si_ / cp_ written to out as doubles (the CPU kernel's layout), then return.
+std::string cuda_states_out(int S, int SI, int SC);
+
 // Just the source (tests, rk_cuda_source()).
 inline std::string generate_cuda_source(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
   return generate_cuda_code(f, opt, include_dir).source;

@@ -667,16 +667,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     src << decl("", "  ") << load("", "0LL", "  ");
     src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
         << decl("o_", "    ") << load("o_", "(long long)s_", "    ") << mc.text << "  }\n";
-    // partial states, as the generic template's rk_merge writes them
-    src << "  if (states_) {\n";
-    src << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
-    if (SI)
-      src << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
-          << " + k_) * out_ld] = si_[k_] < 0 ? -1.0 : (double)si_[k_] + (double)jbase_;\n";
-    if (SC)
-      src << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI
-          << " + k_) * out_ld] = (double)cp_[k_];\n";
-    src << "    return;\n  }\n";
+    src << cuda_states_out(S, SI, SC);  // partial states, as the generic rk_merge writes them
     src << fc.text << "}\n";
   }
   cc.source = src.str();
