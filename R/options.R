@@ -172,10 +172,12 @@ rkeops_use_gpu <- function(device = -1) {
   several <- all_gpus || (is.numeric(device) && length(device) > 1)
   if (several && !all_gpus && !(all(!is.na(device)) && all(device == round(device)) && all(device >= 0) &&
                                   !anyDuplicated(device) && all(device < .Machine$integer.max))) {
-    rkeops_abort("option", "'device' must be -1, a GPU number, several distinct GPU numbers or \"all\"")
+    rkeops_abort("option", paste("'device' must be -1 (the first GPU), a GPU number (0 to", .Machine$integer.max,
+                                 "), several distinct GPU numbers or \"all\""))
   }
   if (!several && !.rk_is_count(device, min = -1)) {
-    rkeops_abort("option", "'device' must be -1, a GPU number, several distinct GPU numbers or \"all\"")
+    rkeops_abort("option", paste("'device' must be -1 (the first GPU), a GPU number (0 to", .Machine$integer.max,
+                                 "), several distinct GPU numbers or \"all\""))
   }
   info <- .rk_gpu_info(refresh = TRUE)
   if (!isTRUE(info$usable)) {

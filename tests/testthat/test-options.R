@@ -2,7 +2,7 @@
 # check_rkeops(). Every test restores the options it changes.
 
 rkt_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore", "formula_only",
-                      "distribute")
+                      "distribute", "compile_timeout")
 
 test_that("get_rkeops_options() returns all options, one, or several", {
   old <- get_rkeops_options()
@@ -51,7 +51,7 @@ test_that("invalid option values are refused and leave the options unchanged", {
     list(colour = "blue"), list("float32"), "float32", list(precision = NA),
     # NULL only for the options whose default is NULL (cache_dir, ncore)
     list(precision = NULL), list(backend = NULL), list(device_id = NULL), list(verbosity = NULL),
-    list(formula_only = NULL), list(formula_only = "yes"), list(formula_only = NA), list(verbosity = NA),
+    list(formula_only = NULL), list(formula_only = "yes"), list(formula_only = NA),
     # beyond R's integers: an error, not an NA with a coercion warning later
     list(device_id = 1e10), list(device_id = 2^31), list(ncore = 2^31), list(ncore = Inf)
   )
