@@ -181,7 +181,9 @@ std::vector<std::vector<double>> make_inputs(const Formula& f, long long ni, lon
   return data;
 }
 
-std::string run_case(const Case& c, size_t id) {
+// `name`: the emulated library's file name, distinct across tests (a library loaded under a
+// name stays loaded: a rebuilt file of the same name would not be loaded again).
+std::string run_case(const Case& c, size_t id, const std::string& name) {
   Formula f = parse_formula(c.formula, c.aliases);
   CodeOptions co;
   co.dtype = c.dtype;
@@ -189,7 +191,7 @@ std::string run_case(const Case& c, size_t id) {
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
   if (c.hd != (code.hd.bm > 0)) return c.hd ? "expected the high-dimension scheme" : "unexpected high-dimension scheme";
   std::string err;
-  std::string so = build(code, "case" + std::to_string(id), &err);
+  std::string so = build(code, name + std::to_string(id), &err);
   if (so.empty()) return "emulated build failed: " + err;
   void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) return std::string("dlopen: ") + dlerror();
@@ -429,13 +431,13 @@ std::vector<Case> hd_cases() {
 }
 
 // Runs the cases on the emulated device, 4 at a time; a failure names the case.
-void run_all(const std::vector<Case>& cs) {
+void run_all(const std::vector<Case>& cs, const std::string& name) {
   std::vector<std::string> errors(cs.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t k; (k = next++) < cs.size();) {
       try {
-        errors[k] = run_case(cs[k], k);
+        errors[k] = run_case(cs[k], k, name);
       } catch (const std::exception& e) { errors[k] = std::string("exception: ") + e.what(); }
     }
   };
@@ -458,10 +460,10 @@ bool have_cxx() {
 
 TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
-  run_all(cases());
+  run_all(cases(), "case");
 }
 
 TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
-  run_all(hd_cases());
+  run_all(hd_cases(), "hd");
 }
