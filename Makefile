@@ -38,10 +38,12 @@ test-r: install
 document: setup
 	$(RSCRIPT) -e 'roxygen2::roxygenise(load_code = "source")'
 
+# CI runs the test suite once (make test) and the check without it: CHECK_FLAGS=--no-tests.
+CHECK_FLAGS ?=
 check: setup
 	rm -rf rkeops.Rcheck rkeops_*.tar.gz
 	$(R) CMD build . >/dev/null
-	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual rkeops_*.tar.gz
+	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual $(CHECK_FLAGS) rkeops_*.tar.gz
 
 # The documentation site (pkgdown, _pkgdown.yml) in docs/, built offline: pkgdown fetches nothing
 # (no CRAN link lookup, no external search; Bootstrap comes with pkgdown's bslib), and uses the
