@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 
 #include <algorithm>
@@ -21,18 +21,6 @@
 #include <thread>
 
 #include "errors.h"
-
-namespace {
-// Ends a forked child at once (no atexit handlers, no stdio flush of the parent's buffers), by
-// the system call itself: R CMD check refuses packages whose code links _exit or exit.
-[[noreturn]] void child_exit(int status) {
-#ifdef __linux__
-  for (;;) ::syscall(SYS_exit_group, status);
-#else
-  for (;;) ::kill(::getpid(), SIGKILL);
-#endif
-}
-}  // namespace
 
 namespace rkeops {
 namespace {
@@ -62,6 +50,15 @@ bool drain(int fd, std::string* out) {
     if (errno == EINTR) continue;
     return errno != EAGAIN && errno != EWOULDBLOCK;  // a real error ends the reading too
   }
+}
+
+// Ends a forked child that could not start the command, running nothing of the parent's (no
+// atexit handlers, no buffers flushed). Not _exit(): R CMD check flags packages that call it.
+[[noreturn]] void end_child() {
+#ifdef __linux__
+  ::syscall(SYS_exit_group, 127);
+#endif
+  for (;;) ::kill(::getpid(), SIGKILL);
 }
 
 }  // namespace
@@ -111,12 +108,12 @@ CommandResult run_command(const std::string& command, const CompileWatch& watch,
     ::setpgid(0, 0);
 #ifdef __linux__
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) child_exit(127);  // the parent died before prctl took effect
+    if (::getppid() != parent) end_child();  // the parent died before prctl took effect
 #endif
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
     ::execv("/bin/sh", const_cast<char* const*>(argv));
-    child_exit(127);
+    end_child();
   }
   (void)parent;
   ::setpgid(pid, pid);  // also here, so that kill(-pid) works whichever runs first

@@ -218,7 +218,7 @@ double run_partial(const std::string& formula, const std::vector<std::string>& a
                    const std::vector<Input>& in, const EngineOptions& opt, long long jbase,
                    const std::function<double*(long long rows, int cols)>& alloc,
                    const std::function<bool()>& interrupted) {
-  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt);
+  std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt, interrupted);  // a compile can be stopped too
   if (jbase < 0) throw UserError("input", "the first index of a piece of the reduced index must be at least 0");
   const CallShape shape = check_inputs(k->formula(), in);
   double* states = alloc(shape.out_rows, k->state_width());
