@@ -12,6 +12,7 @@
 #include "codegen_cuda.h"
 
 #include <algorithm>
+#include <functional>
 #include <sstream>
 
 #include "codegen.h"
@@ -90,12 +91,13 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   }
   cc.wy = (cc.wy + VL - 1) / VL * VL;
   const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
-  if (row_bytes > kMaxTileBytes)
-    throw UserError("dimension", "the variables reduced over have " + I(cc.wy) +
-                                     " components in all: too many for the GPU backend's shared-memory tiles "
-                                     "(at most " +
-                                     I(kMaxTileBytes / cc.elem) + "); use rkeops_use_cpu()");
-  if (row_bytes == 0) {
+  // A wide formula (codegen.h) is emitted with loops over components. When its packed inner
+  // rows are too wide for a tile of 16 rows in shared memory (or for one row), the threads
+  // read them from global memory where they are used (all threads of a block read the same
+  // row: one cached transaction per warp).
+  const bool wide = has_wide_nodes(g, roots, kLoopDim);
+  const bool rows_global = row_bytes > kMaxTileBytes || (wide && row_bytes * 16 > kTileBytes);
+  if (row_bytes == 0 || rows_global) {
     cc.tile = cc.block;
   } else if (row_bytes * 16 <= kTileBytes) {
     cc.tile = static_cast<int>(std::min<long long>(cc.block, kTileBytes / row_bytes / 16 * 16));
@@ -106,20 +108,28 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
 
   // ---- the formula's code ----
   Emitter e(g);
+  e.table_qual = "__device__ const";
+  // Wide outer variables are read in place (column-major, coalesced), not copied to registers.
+  auto outer_in_place = [&](const VarUse& v) { return v.cat == outer && v.dim > kLoopDim; };
   for (auto& v : vars) {
     if (v.cat == CAT_P)
       e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
+    else if (outer_in_place(v))
+      e.bind_var(v.cat, v.pos, "xg" + I(v.pos), "", "ldx");
     else if (v.cat == outer)
       e.bind_var(v.cat, v.pos, "xo" + I(v.pos));
     else
       e.bind_var(v.cat, v.pos, "(yr + " + I(cc.y_off[v.pos]) + ")");
   }
+  if (wide) e.plan(roots, inner);
   std::string loads;
   for (auto& v : vars) {
     if (v.cat == CAT_P && params_in_regs) {
       loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
       for (int k = 0; k < v.dim; ++k) loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
       loads += "\n";
+    } else if (outer_in_place(v)) {
+      loads += "  const T* xg" + I(v.pos) + " = X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx;\n";
     } else if (v.cat == outer) {
       loads += "  T xo" + I(v.pos) + "[" + I(v.dim) + "];";
       for (int k = 0; k < v.dim; ++k)
@@ -150,8 +160,20 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   acc.f = [&](int k) { return e.ref(f.root, k); };
   acc.w = [&](int k) { return e.ref(f.weight, k); };
   acc.j = "j";
+  // F of many components (wide): loops over them (reduction_piece, codegen.h).
+  const bool wide_d = d > kLoopDim;
+  auto f_at = [&](const std::string& k) { return e.ref(f.root, Ix(k)); };
+  auto no_f = [](const std::string&) { return std::string(); };
+  using Piece = std::function<void(RedCode&, const RedShape&)>;
+  auto looped = [&](const Piece& fn, RedCode& c, const std::function<std::string(const std::string&)>& out_at) {
+    reduction_piece(fn, red, sh, c, kLoopDim, f_at, out_at);
+  };
   std::string tile_pre, tile_post;
-  if (block_sum) {
+  if (block_sum && wide_d) {
+    tile_pre = "      T s_[" + I(d) + "];\n      for (int k_ = 0; k_ < " + I(d) + "; ++k_) s_[k_] = T(0);\n";
+    acc.line("for (int k_ = 0; k_ < " + I(d) + "; ++k_) s_[k_] += " + f_at("k_") + ";");
+    tile_post = "      for (int k_ = 0; k_ < " + I(d) + "; ++k_) st_[k_] += s_[k_];\n";
+  } else if (block_sum) {
     // Block sums: the tile's terms are added in registers, then the tile's sum to the state.
     for (int k = 0; k < d; ++k) {
       tile_pre += "      T s" + I(k) + "_ = T(0);\n";
@@ -159,8 +181,8 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
     }
   } else if (kahan) {
-    kahan_acc(acc, d);
-  } else if (kfamily) {
+    looped([](RedCode& c, const RedShape& x) { kahan_acc(c, x.d); }, acc, no_f);
+  } else if (kfamily && !wide_d) {
     // The table's insertion shifts with a run-time index, which would put the state in local
     // memory; on the GPU the same insertion (strictly smaller goes first) is unrolled with
     // constant indices so that the K values and indices stay in registers.
@@ -210,7 +232,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     acc.line("  }");
     acc.line("}");
   } else {
-    red.acc(acc, sh);
+    looped(red.acc, acc, no_f);
   }
   auto state_decl = [&](const std::string& p, const std::string& ind) {
     std::string s = ind + "T " + p + "st_[" + I(S) + "];";
@@ -222,6 +244,12 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   auto state_io = [&](bool store, const std::string& p, const std::string& slot, const std::string& ind) {
     std::string s;
     auto one = [&](const char* arr, const char* name, int n) {
+      if (n > kLoopDim) {
+        std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + k_) * nrows + i]";
+        std::string r_ = p + name + "[k_]";
+        s += ind + "for (int k_ = 0; k_ < " + I(n) + "; ++k_) " + (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
+        return;
+      }
       for (int k = 0; k < n; ++k) {
         std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + " + I(k) + ") * nrows + i]";
         std::string r_ = p + name + "[" + I(k) + "]";
@@ -235,15 +263,15 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   };
   auto init_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    red.init(c, sh);
-    kahan_init(c, SC);
+    looped(red.init, c, no_f);
+    if (SC) looped([](RedCode& k, const RedShape& x) { kahan_init(k, x.d); }, c, no_f);
     return c.text;
   };
   auto final_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    kahan_final(c, SC);
+    if (SC) looped([](RedCode& k, const RedShape& x) { kahan_final(k, x.d); }, c, no_f);
     c.out = [&](int k) { return "out[i + " + I(k) + "LL * out_ld]"; };
-    red.final(c, sh);
+    looped(red.final, c, [](const std::string& m) { return "out[i + (long long)(" + m + ") * out_ld]"; });
     return c.text;
   };
   auto merge_code = [&](const std::string& ind) {
@@ -252,15 +280,16 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     c.si2 = "o_si_";
     c.cp2 = "o_cp_";
     if (kahan)
-      kahan_merge(c, d);
+      looped([](RedCode& k, const RedShape& x) { kahan_merge(k, x.d); }, c, no_f);
     else
-      red.merge(c, sh);
+      looped(red.merge, c, no_f);
     return c.text;
   };
 
   // Unrolling the sweep hides the loop's overhead for small formulas; big bodies gain nothing.
   const int body_lines = count_lines(body) + count_lines(acc.text);
-  const int unroll = body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
+  // (Wide formulas: loops in the body; unrolling them costs compile time for nothing.)
+  const int unroll = wide ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
 
   std::ostringstream src;
   src << "// Generated by rkeops: a CUDA kernel for\n// " << f.canonical() << "\n";
@@ -269,12 +298,13 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
   src << "#define RK_ABI " << kCudaAbiVersion << "\n#define RK_B " << cc.block << "\n#define RK_TJ " << cc.tile
       << "\n#define RK_WV " << cc.wy / VL << "   // 16-byte vectors per packed inner row\n";
+  src << e.globals();
   src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
          "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
          "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
          "out_ld,\n"
          "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
-  src << "  __shared__ TV tile_v[" << std::max(1, cc.tile * cc.wy / VL) << "];\n";
+  src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL)) << "];\n";
   src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
   src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n";
   src << "  const bool active = i < n_outer;\n";
@@ -285,7 +315,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << state_decl("", "  ") << init_code("  ");
   src << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n";
   src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
-  if (cc.wy > 0) {
+  if (cc.wy > 0 && !rows_global) {
     src << "    __syncthreads();\n";
     src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
     src << "    __syncthreads();\n";
@@ -294,7 +324,9 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
   src << "      #pragma unroll " << unroll << "\n";
   src << "      for (int jj = 0; jj < jn; ++jj) {\n";
-  if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
+  if (rows_global) {
+    src << "        const T* yr = (const T*)(Y + (long long)(jt + jj) * RK_WV);\n";
+  } else if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
     // A narrow row: vector loads into registers (one 16-byte load per 16 bytes of the row).
     static const char* lane[] = {".x", ".y", ".z", ".w"};
     std::string elems;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <vector>
 
 #include "cache.h"
@@ -37,6 +38,9 @@ class CpuKernel : public Kernel {
       throw InternalError("the kernel library " + path + " does not have the expected entry points");
     state_bytes_ = bytes();
     block_rows_ = rows();
+    // Kernels of wide formulas keep their arrays in a per-thread workspace (codegen_cpu.cpp).
+    auto work = reinterpret_cast<long long (*)()>(dlsym(handle, "rk_work_bytes"));
+    work_bytes_ = work ? work() : 0;
   }
   // The library stays loaded for the session: unloading code that OpenMP threads may still
   // reference is not worth the risk.
@@ -75,8 +79,17 @@ class CpuKernel : public Kernel {
     long long chunk = std::max<long long>(static_cast<long long>(block_rows_) * threads * 2,
                                           200000000LL / std::max<long long>(n_in, 1));
     chunk = (chunk + block_rows_ - 1) / block_rows_ * block_rows_;
+    // Scratch memory: the threads' workspaces, then the partial states of a split inner range.
     std::vector<char> scratch;
-    if (nsplit > 1) scratch.resize(static_cast<size_t>(nsplit * std::min(chunk, n_out) * state_bytes_));
+    const long long parts = nsplit > 1 ? nsplit * std::min(chunk, n_out) * state_bytes_ : 0;
+    const long long bytes = work_bytes_ > 0 ? 64 + threads * work_bytes_ + parts : parts;
+    try {
+      if (bytes > 0) scratch.resize(static_cast<size_t>(bytes));
+    } catch (const std::bad_alloc&) {
+      throw UserError("memory", "not enough memory for this reduction: it needs " + std::to_string(bytes >> 20) +
+                                    " MiB of scratch memory (" + std::to_string(work_bytes_ >> 20) +
+                                    " MiB per thread for its variables of large dimension)");
+    }
     for (long long i0 = 0; i0 < n_out; i0 += chunk) {
       long long i1 = std::min(n_out, i0 + chunk);
       run_(&a, i0, i1, nsplit, scratch.empty() ? nullptr : scratch.data());
@@ -88,6 +101,7 @@ class CpuKernel : public Kernel {
   void* handle_;
   RunFn run_ = nullptr;
   long long state_bytes_ = 0;
+  long long work_bytes_ = 0;  // per thread
   int block_rows_ = 1;
 };
 
