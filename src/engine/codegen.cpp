@@ -113,6 +113,7 @@ void Emitter::begin_tiles(int tj) { tile_ = tj; }
 
 void Emitter::open_loop(const std::string& var, long long n, long long step) {
   close_tile_loop();
+  if (!loop_pragma.empty()) raw(loop_pragma);
   raw("for (int " + var + " = 0; " + var + " < " + std::to_string(n) + "; " +
       (step == 1 ? "++" + var : var + " += " + std::to_string(step)) + ") {");
   indent += "  ";
@@ -209,6 +210,7 @@ std::string Emitter::sum(long long n, const std::function<std::string(const Ix&)
     const long long q4 = n / 4;
     std::string body;
     for (int q = 0; q < 4; ++q) body += " " + p[q] + " += " + term(Ix(m, 4) + q) + ";";
+    if (!loop_pragma.empty()) line(loop_pragma);
     line("for (int " + m + " = 0; " + m + " < " + std::to_string(q4) + "; ++" + m + ") {" + body + " }");
     for (long long k = 4 * q4; k < n; ++k) line(p[k % 4] + " += " + term(Ix(k)) + ";");
     return "(" + p[0] + " + " + p[1] + ") + (" + p[2] + " + " + p[3] + ")";
@@ -245,6 +247,7 @@ std::pair<std::string, std::string> Emitter::extreme(long long n, const std::fun
   if (!tile_) {
     std::string best = tmp(), idx = tmp();
     line("T " + best + " = " + term(Ix(0)) + "; T " + idx + " = T(0);");
+    if (!loop_pragma.empty()) line(loop_pragma);
     line("for (int " + v + " = 1; " + v + " < " + last + "; ++" + v + ") { const T c_ = " + term(Ix(v)) + "; if (c_ " +
          c + " " + best + ") { " + best + " = c_; " + idx + " = T(" + v + "); } }");
     return {best, idx};
@@ -348,7 +351,8 @@ void Emitter::plan(const std::vector<int>& roots, int inner) {
 void reduction_piece(const std::function<void(RedCode&, const RedShape&)>& fn, const ReductionInfo& red,
                      const RedShape& sh, RedCode& c, int loop_dim,
                      const std::function<std::string(const std::string&)>& f_at,
-                     const std::function<std::string(const std::string&)>& out_at) {
+                     const std::function<std::string(const std::string&)>& out_at,
+                     const std::string& loop_pragma) {
   if (sh.d <= loop_dim) {
     fn(c, sh);
     return;
@@ -373,6 +377,7 @@ void reduction_piece(const std::function<void(RedCode&, const RedShape&)>& fn, c
   const std::string d = std::to_string(sh.d);
   u.out = [&](int m) { return out_at(m == 0 ? std::string("k_") : std::to_string(1LL * m * sh.d) + " + k_"); };
   fn(u, s1);
+  if (!loop_pragma.empty()) c.line(loop_pragma);
   c.line("for (int k_ = 0; k_ < " + d + "; ++k_) {");
   c.text += u.text;
   c.line("}");

@@ -82,6 +82,9 @@ class Emitter {
   void begin_tiles(int tj);
   void flush();  // closes the loop over the tile left open for the next node
   const std::string& decls() const { return decls_; }
+  // A line put before every loop over components (CUDA: "#pragma unroll 4"; NVRTC unrolls
+  // loops of ~100 iterations completely, which costs seconds of compile time for nothing).
+  std::string loop_pragma;
   // Integer tables at file scope (TensorDot index maps); `table_qual` declares them.
   std::string table_qual = "static const";
   const std::string& globals() const { return globals_; }
@@ -156,7 +159,8 @@ struct ReductionInfo;
 void reduction_piece(const std::function<void(RedCode&, const RedShape&)>& fn, const ReductionInfo& red,
                      const RedShape& sh, RedCode& c, int loop_dim,
                      const std::function<std::string(const std::string&)>& f_at,
-                     const std::function<std::string(const std::string&)>& out_at);
+                     const std::function<std::string(const std::string&)>& out_at,
+                     const std::string& loop_pragma = "");
 
 // Whether a formula needs loops: a node or variable of `roots`' DAG wider than loop_dim.
 bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim);

@@ -64,13 +64,15 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   int inner_dims = 0;
   for (auto& v : vars)
     if (v.cat == inner) inner_dims += v.dim;
-  // A wide formula (a node or variable wider than kLoopDim) is emitted with loops over
+  // A wide formula (a node or variable wider than L = kLoopDim) is emitted with loops over
   // components (codegen.h): the part that depends on the inner index in tile mode, each node
   // computed for the whole tile by loops over its components outside the vector loops over
   // the tile, and every array in a per-thread workspace allocated by the caller (rk_work_bytes),
   // never on the stack. Otherwise the straight-line template below.
-  const bool wide = has_wide_nodes(g, roots, kLoopDim);
+  const int L = opt.loop_dim;
+  const bool wide = has_wide_nodes(g, roots, L);
   Emitter e(g);
+  e.loop_dim = L;
   e.workspace = wide;
   // Inner tile: the inner variables of a tile are packed into a stack buffer of about
   // 128 KiB ([component][j]: constant offsets, unit stride, no pointer per component), which
@@ -106,7 +108,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   using Piece = std::function<void(RedCode&, const RedShape&)>;
   auto looped = [&](const Piece& fn, RedCode& c, const std::function<std::string(const std::string&)>& f_at,
                     const std::function<std::string(const std::string&)>& out_at) {
-    reduction_piece(fn, red, sh, c, kLoopDim, f_at, out_at);
+    reduction_piece(fn, red, sh, c, L, f_at, out_at);
   };
   auto no_f = [](const std::string&) { return std::string(); };
   auto red_code = [&](const std::string& s, const std::string& s2) {
@@ -153,7 +155,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     if (!sum_fast) off_fbuf = e.alloc(1LL * DF * TJ);
     for (auto& v : vars) {
       if (v.cat == inner) off_var[v.pos] = e.alloc(1LL * v.dim * TJ);
-      if (v.cat == outer && v.dim > kLoopDim) off_var[v.pos] = e.alloc(v.dim);
+      if (v.cat == outer && v.dim > L) off_var[v.pos] = e.alloc(v.dim);
     }
   }
 
@@ -170,7 +172,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   std::string pre;
   for (auto& v : vars) {
     if (v.cat != outer) continue;
-    if (v.dim > kLoopDim) {
+    if (v.dim > L) {
       pre += "        for (int k_ = 0; k_ < " + I(v.dim) + "; ++k_) " + var_array(0, v.pos) + "[k_] = D" + I(v.pos) +
              "[i + k_ * ld" + I(v.pos) + "];\n";
       continue;
@@ -206,7 +208,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     auto per_component = [&](int n, const std::function<std::string(const Ix&)>& body_at,
                              const std::function<std::string(const std::string&)>& head,
                              const std::function<std::string(const std::string&)>& tail) {
-      if (n > kLoopDim) {
+      if (n > L) {
         accum += "        for (int k_ = 0; k_ < " + I(n) + "; ++k_) {\n" + head("k_") + "          #pragma omp simd" +
                  tail("k_") + "\n          for (long long jj = 0; jj < jn; ++jj) " + body_at(Ix("k_")) + "\n" +
                  "        }\n";
@@ -223,7 +225,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     if (sum_fast) {
       // Block sums: each component's terms of the tile summed in a vector loop, then added.
       std::string names, adds;
-      if (d <= kLoopDim)
+      if (d <= L)
         for (int k = 0; k < d; ++k) names += (k ? ", s" : "s") + I(k) + "_";
       per_component(
           d, [&](const Ix& k) { return "s" + std::string(k.is_const() ? I(k.value()) : "") + "_ += " + F(k) + ";"; },
@@ -231,7 +233,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
             return std::string(k == "k_" ? "          " : "        ") + "T s" + (k == "k_" ? "" : k) + "_ = T(0);\n";
           },
           [&](const std::string& k) { return " reduction(+:" + (k == "k_" ? std::string("s_") : names) + ")"; });
-      if (d > kLoopDim) {
+      if (d > L) {
         // the sum is added inside the loop over components
         accum.insert(accum.rfind("        }\n"), "          S_.st[k_] += s_;\n");
       } else {
@@ -307,7 +309,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
       if (v.cat == inner)
         src << "    T (*" << var_array(1, v.pos) << ")[" << TJ << "] = (T (*)[" << TJ << "])(ws_ + " << off_var[v.pos]
             << ");\n";
-      if (v.cat == outer && v.dim > kLoopDim)
+      if (v.cat == outer && v.dim > L)
         src << "    T* " << var_array(0, v.pos) << " = ws_ + " << off_var[v.pos] << ";\n";
     }
     std::string decls = e.decls();

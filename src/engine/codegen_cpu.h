@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "codegen.h"
 #include "formula.h"
 
 namespace rkeops {
@@ -13,6 +14,9 @@ enum class SumScheme { Auto, Direct, Block, Kahan };
 struct CodeOptions {
   DType dtype = DType::Float64;
   SumScheme scheme = SumScheme::Auto;
+  // Nodes wider than this are emitted with loops over their components (codegen.h); the
+  // engine's tests lower it to run every loop emitter at small dimensions.
+  int loop_dim = kLoopDim;
 };
 
 // The ABI between launch_cpu.cpp and a generated CPU kernel (checked by rk_abi_version()).

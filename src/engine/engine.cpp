@@ -81,6 +81,7 @@ CallShape check_inputs(const Formula& f, const std::vector<Input>& in) {
 
 static std::string options_key(const EngineOptions& o) {
   return std::to_string(static_cast<int>(o.code.dtype)) + "|" + std::to_string(static_cast<int>(o.code.scheme)) + "|" +
+         std::to_string(o.code.loop_dim) + "|" +
          std::to_string(static_cast<int>(o.backend)) + "|" + std::to_string(o.device) + "|" + o.cache_dir + "|" +
          o.include_dir + "|" + o.compiler.cxx + "|" + o.compiler.flags + "|" + o.compiler.openmp;
 }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "codegen.h"
 #include "codegen_cuda.h"
 #include "engine.h"
 #include "errors.h"
@@ -150,6 +151,7 @@ struct Case {
   long long ni, nj;
   size_t avail;       // emulated device memory
   bool expect_split;  // expect the inner range split over blocks
+  int loop_dim = kLoopDim;  // of the GPU kernel (1: every node with loops); the CPU keeps the default
 };
 
 std::string cache_dir() {
@@ -184,6 +186,7 @@ std::string run_case(const Case& c, size_t id) {
   CodeOptions co;
   co.dtype = c.dtype;
   co.scheme = c.scheme;
+  co.loop_dim = c.loop_dim;
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
   std::string err;
   std::string so = build(code, "case" + std::to_string(id), &err);
@@ -206,6 +209,7 @@ std::string run_case(const Case& c, size_t id) {
   std::lock_guard<std::mutex> lock(cpu_mutex);
   EngineOptions eo;
   eo.code = co;
+  eo.code.loop_dim = kLoopDim;
   eo.nthreads = 2;
   eo.cache_dir = cache_dir();
   eo.include_dir = RKEOPS_INCLUDE_DIR;
@@ -297,6 +301,28 @@ std::vector<Case> cases() {
                3000,
                big,
                true});
+  // Every reduction again (one axis each) with every node of dimension > 1 in loops: the
+  // looped reduction pieces (states, merges, partial states) and the operations' loops.
+  for (size_t k = 0; k < reds.size(); ++k) {
+    Case c = v[2 * k + k % 2];
+    c.loop_dim = 1;
+    v.push_back(c);
+  }
+  // Wide formulas: F of 40 components (block sums, Kahan sums, K-family insertion in loops),
+  // inner rows of 300 and 2000 values (read from global memory, not a shared tile).
+  const std::vector<std::string> w40 = {"x=Vi(40)", "y=Vj(40)", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)"};
+  v.push_back({"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, x, e), 1)", w40, DType::Float64, SumScheme::Block, 257,
+               3000, big, true});
+  v.push_back({"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, x, e), 1)", w40, DType::Float32, SumScheme::Kahan, 257,
+               3000, small, false});
+  v.push_back({"KMin_ArgKMin_Reduction(x - y, 2, 0)", {"x=Vi(40)", "y=Vj(40)"}, DType::Float64, SumScheme::Auto, 3000,
+               200, big, true});
+  v.push_back({"Min_ArgMin_Reduction(Exp(x) * y, 1)", {"x=Vi(40)", "y=Vj(40)"}, DType::Float32, SumScheme::Auto, 200,
+               3000, big, true});
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 4, 1)", {"x=Vi(300)", "y=Vj(300)"}, DType::Float32, SumScheme::Auto,
+               200, 3000, big, true});
+  v.push_back({"Sum_Reduction(Exp(-SqNorm2(x - y) * g) * Normalize(y - x), 0)",
+               {"x=Vi(2000)", "y=Vj(2000)", "g=Pm(1)"}, DType::Float64, SumScheme::Auto, 600, 70, 1ull << 24, false});
   return v;
 }
 
