@@ -11,21 +11,30 @@
   tmp <- file.path(tempdir(), "rkeops-cache")
   dir <- if (nzchar(Sys.getenv("_R_CHECK_PACKAGE_NAME_"))) tmp else tools::R_user_dir("rkeops", "cache")
   ok <- dir.exists(dir) || suppressWarnings(dir.create(dir, recursive = TRUE, mode = "0700"))
-  # the engine refuses a directory others can write to (it loads code from there)
-  if (!ok || file.access(dir, 2) != 0 ||
-      inherits(tryCatch(.rk_call("rk_cache_stats", dir), error = identity), "error")) {
+  # the engine refuses a directory others can write to (it loads code from there); a read-only
+  # one is used for the kernels it holds (new ones go to .rk_fallback_cache_dir())
+  if (!ok || inherits(tryCatch(.rk_call("rk_cache_stats", dir), error = identity), "error")) {
     dir <- tmp
   }
   .rk_state$default_cache_dir <- dir
   dir
 }
 
+# Where new kernels are compiled when the cache directory is read-only (for this session).
+.rk_fallback_cache_dir <- function() file.path(tempdir(), "rkeops-kernels")
+
 #' Get or set the directory of compiled kernels
 #'
 #' Compiled kernels are cached on disk, per user, so that a formula is compiled once. The default
 #' directory is `tools::R_user_dir("rkeops", "cache")`, or the environment variable
-#' `RKEOPS_CACHE_DIR` when set; under `R CMD check`, or when that directory is not writable,
+#' `RKEOPS_CACHE_DIR` when set; under `R CMD check`, or when that directory cannot be created,
 #' a folder of `tempdir()` is used.
+#'
+#' Code is loaded from the cache, so rkeops refuses a directory that another user could change:
+#' the directory and every directory above it must belong to you (or root), and none may be
+#' writable by others unless sticky (as `/tmp`); such an error has class `rkeops_cache_error`.
+#' A read-only cache directory is still used for the kernels it holds; new ones are then
+#' compiled into a folder of `tempdir()` for the session (said once when verbose).
 #' @param cache_dir a directory, or `NULL` for the default.
 #' @param verbose whether to report the directory and its size.
 #' @return `get_rkeops_cache_dir()`: the directory. `set_rkeops_cache_dir()`: the new
@@ -50,13 +59,28 @@ set_rkeops_cache_dir <- function(cache_dir = NULL, verbose = TRUE) {
   }
   if (!is.null(cache_dir)) {
     cache_dir <- path.expand(cache_dir)
-    if (!dir.exists(cache_dir) && !dir.create(cache_dir, recursive = TRUE, mode = "0700")) {
-      rkeops_abort("option", paste0("cannot create the cache directory '", cache_dir, "'"))
-    }
+    .rk_check_cache_dir(cache_dir)       # before the option changes: a failure leaves it as it was
   }
   set_rkeops_options(list(cache_dir = cache_dir))
   if (verbose) stat_rkeops_cache_dir(verbose = TRUE)
   invisible(get_rkeops_cache_dir())
+}
+
+# Creates `dir` (private) when missing and checks that kernels can be cached there, with the
+# engine's own checks (it refuses a directory others can write to); a classed error otherwise.
+.rk_check_cache_dir <- function(dir) {
+  if (!dir.exists(dir)) {
+    if (file.exists(dir)) rkeops_abort("option", paste0("the cache directory '", dir, "' is a file, not a directory"))
+    why <- NULL
+    ok <- withCallingHandlers(dir.create(dir, recursive = TRUE, mode = "0700"),
+                              warning = function(w) { why <<- conditionMessage(w); invokeRestart("muffleWarning") })
+    if (!ok) {
+      rkeops_abort("option", paste0("cannot create the cache directory '", dir, "'",
+                                    if (length(why)) paste0(": ", why[1])))
+    }
+  }
+  if (file.access(dir, 2) != 0) rkeops_abort("option", paste0("the cache directory '", dir, "' is not writable"))
+  invisible(.rk_call("rk_cache_stats", dir))
 }
 
 #' Size of the kernel cache
@@ -83,10 +107,14 @@ stat_rkeops_cache_dir <- function(verbose = TRUE, startup = FALSE) {
 #' Empty the kernel cache
 #'
 #' Removes every compiled kernel from the cache directory (they are rebuilt when needed) and
-#' forgets the kernels loaded in this session.
+#' forgets the kernels loaded in this session. Only files rkeops wrote are removed (recognised
+#' by name and content; symbolic links are never followed), so a cache directory that also
+#' holds other files keeps them.
 #' @param verbose whether to report what was removed.
 #' @param all unused, kept for compatibility with RKeOps.
-#' @param remove_cache_dir whether to remove the directory itself too.
+#' @param remove_cache_dir whether to remove the directory itself too: only a directory that
+#'   rkeops created and that holds nothing else is removed; otherwise an error of class
+#'   `rkeops_cache_error` names the files in the way (the kernels are removed all the same).
 #' @return `TRUE`, invisibly.
 #' @examples
 #' set_rkeops_cache_dir(file.path(tempdir(), "rkeops-example"), verbose = FALSE)
@@ -96,8 +124,7 @@ stat_rkeops_cache_dir <- function(verbose = TRUE, startup = FALSE) {
 clean_rkeops <- function(verbose = TRUE, all = TRUE, remove_cache_dir = FALSE) {
   dir <- get_rkeops_cache_dir()
   before <- .rk_call("rk_cache_stats", dir)
-  .rk_call("rk_cache_clean", dir)
-  if (isTRUE(remove_cache_dir)) unlink(dir, recursive = TRUE)
+  .rk_call("rk_cache_clean", dir, isTRUE(remove_cache_dir))
   if (verbose) message(sprintf("rkeops: removed %d cached kernel(s) from %s",
                                as.integer(before$files), dir))
   invisible(TRUE)

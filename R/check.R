@@ -17,8 +17,7 @@ check_rkeops <- function(verbose = TRUE) {
   say("  OpenMP       : ", if (nzchar(cc$openmp)) cc$openmp else "not available (one thread)")
   say("  threads      : ", .rk_nthreads())
   dir <- get_rkeops_cache_dir()
-  writable <- dir.exists(dir) && file.access(dir, 2) == 0
-  say("  cache        : ", dir, if (writable) "" else " (NOT writable)")
+  say("  cache        : ", dir, .rk_cache_dir_state(dir))
   gpu <- .rk_gpu_status()
   say("  CUDA driver  : ", gpu$driver)
   say("  NVRTC        : ", gpu$nvrtc)
@@ -39,4 +38,16 @@ check_rkeops <- function(verbose = TRUE) {
     FALSE
   })
   if (verbose) invisible(ok) else ok
+}
+
+# What check_rkeops() says of the cache directory: "" when usable as it is; a directory that
+# does not exist yet is created by the first compile when its nearest existing parent is a
+# writable directory.
+.rk_cache_dir_state <- function(dir) {
+  if (dir.exists(dir)) return(if (file.access(dir, 2) == 0) "" else " (NOT writable)")
+  if (file.exists(dir)) return(" (NOT usable: a file, not a directory)")
+  parent <- dirname(dir)
+  while (!file.exists(parent) && dirname(parent) != parent) parent <- dirname(parent)
+  if (dir.exists(parent) && file.access(parent, 2) == 0) return(" (does not exist yet; will be created)")
+  paste0(" (NOT writable: does not exist and cannot be created under ", parent, ")")
 }

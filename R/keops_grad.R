@@ -24,11 +24,21 @@
 #' `GradFromPos(F, pos, e)`, `Diff(F, v, dv)`, `Laplacian(F, v)`, `Divergence(F, v)` and
 #' `GradMatrix(F, v)` can be used anywhere, nested to any order.
 #'
+#' **Difference with RKeOps 2.x.** RKeOps's `keops_grad()` (and a formula
+#' `Grad(Sum_Reduction(F, a), v, e)` given to `keops_kernel()`) computes
+#' `Sum_Reduction(Grad(F, v, e), a)` with `e` indexed like `v`: the per-pair gradient summed over
+#' the *reduced* index. That is the gradient of the reduction only when `v` is indexed by the
+#' result's index. rkeops computes the true gradient in every case; `keops_kernel()` accepts
+#' `Grad(<reduction>, v, e)` with `e` declared like the result (e.g. `e=Vi(d)` for a reduction
+#' over j) and means the same as `keops_grad()`. With RKeOps's declaration of `e` where the two
+#' differ, it stops with an error that shows the formula giving RKeOps's number.
+#'
 #' @param operator a function returned by [keops_kernel()] (or by `keops_grad()`).
 #' @param var the variable: its name in `args`, or its 0-based position.
 #' @return A function `grad(input = NULL, inner_dim = "col")` like the one [keops_kernel()]
 #'   returns: `input` holds the inputs of `operator` followed by the gradient input (named
-#'   `gradin` in a named list). With no input it returns the gradient's description.
+#'   `gradin` in a named list). With no input it returns the gradient's description. Printing
+#'   it shows what it differentiates and its inputs.
 #' @examples
 #' # Shape analysis: the LDDMM Hamiltonian H(q, p) = 1/2 sum_ij k(q_i, q_j) <p_i, p_j>
 #' # with the Gaussian kernel k(a, b) = exp(-|a - b|^2 / s), and its gradients in q and p.
@@ -70,73 +80,40 @@ keops_grad <- function(operator, var) {
   }
   info <- .rk_call("rk_parse", desc$formula, desc$args)
   k <- .rk_grad_var(var, info)
-  rule <- .rk_reduction_grads[[info$reduction]]
-  if (is.null(rule)) {
-    rkeops_abort("formula", sprintf("%s_Reduction is not differentiable", info$reduction))
-  }
-  ctx <- .rk_grad_context(desc, info, k)
-  plan <- rule(ctx)
-  if (is.null(plan)) return(.rk_zero_gradient(ctx))   # piecewise constant: zero
-  args <- c(ctx$args, vapply(plan$extra, function(x) x$decl, ""))
-  grad_op <- keops_kernel(plan$formula, args, desc$sum_scheme)
-  if (length(plan$extra) == 0 && ctx$vtype != "Pm") return(grad_op)   # a plain operator
+  # the engine's derivative of the reduction (reductions.cpp, beside the reduction's row)
+  plan <- .rk_call("rk_grad_plan", desc$formula, desc$args, k - 1L)
+  ctx <- .rk_grad_context(desc, info, k, plan)
+  shown <- list(formula = desc$formula, args = ctx$args, var = info$var_name[k])   # for printing
+  if (plan$zero) return(.rk_operator(.rk_zero_gradient(ctx), shown))   # piecewise constant: zero
+  grad_op <- keops_kernel(plan$formula, plan$args, desc$sum_scheme)
+  if (length(plan$extra) == 0 && ctx$vtype != "Pm") return(.rk_operator(grad_op, shown))   # a plain operator
   f <- function(input = NULL, inner_dim = "col") {
     if (is.null(input)) return(grad_op())
     input <- .rk_grad_inputs(input, ctx, inner_dim)
-    extra <- lapply(plan$extra, function(x) {   # computed with one row per point, then oriented
-      m <- x$value(input, inner_dim)
-      if (inner_dim == "row") t(m) else m
-    })
+    extra <- .rk_grad_extra(ctx, input, inner_dim)
+    if (inner_dim == "row") extra <- lapply(extra, t)   # computed with one row per point
     res <- grad_op(c(input, extra), inner_dim)
     if (ctx$vtype == "Pm") res <- matrix(colSums(res), 1)   # the parameter is shared by all rows
     res
   }
   attr(f, "rkeops_gradient_of") <- info$reduction
-  f
+  .rk_operator(f, shown)
 }
 
-# Everything the gradient rules need about the operator, the variable and the new inputs.
-.rk_grad_context <- function(desc, info, k) {
-  n <- length(info$var_pos)
-  out_type <- if (info$axis == 1) "Vi" else "Vj"
-  in_type <- if (info$axis == 1) "Vj" else "Vi"
-  vtype <- info$var_type[k]
-  taken <- info$var_name
-  fresh <- function(base) {   # an alias name not used yet
-    nm <- base
-    i <- 1
-    while (nm %in% taken) {
-      nm <- paste0(base, i)
-      i <- i + 1
-    }
-    taken <<- c(taken, nm)
-    nm
-  }
-  vname <- info$var_name[k]
-  vref <- if (nzchar(vname)) vname else {
-    sprintf("Var(%d,%d,%d)", info$var_pos[k], info$var_dim[k], match(vtype, c("Vi", "Vj", "Pm")) - 1)
-  }
-  eta <- fresh("gradin")
-  npos <- n   # next free input position
-  ctx <- list(
-    desc = desc, info = info, k = k, n = n, vtype = vtype, vref = vref, eta = eta,
-    out_type = out_type, in_type = in_type, axis = info$axis,
-    # the gradient is reduced over the index that is not v's (over the same one for a parameter)
-    new_axis = if (vtype == in_type) 1 - info$axis else info$axis,
-    F = paste0("(", info$formula_text, ")"), W = if (info$weight_dim > 0) paste0("(", info$weight_text, ")") else "",
-    d = info$formula_dim, dw = info$weight_dim, K = info$K, out_dim = info$out_dim,
-    args = c(desc$args, sprintf("%s=%s(%d,%d)", eta, out_type, n, info$out_dim))
-  )
-  # An extra input, computed at call time by value(input, inner_dim) (one row per point of
-  # its category).
-  ctx$extra <- function(base, type, dim, value) {
-    npos <<- npos + 1
-    name <- fresh(base)
-    list(name = name, decl = sprintf("%s=%s(%d,%d)", name, type, npos, dim), value = value)
-  }
-  # The operator's own result, as the engine returns it (n_out x out_dim).
-  ctx$fwd <- function(input, inner_dim) .rk_forward(ctx, desc$formula, input, inner_dim)
-  ctx
+# What running a gradient plan needs about the operator and the variable.
+.rk_grad_context <- function(desc, info, k, plan) {
+  list(desc = desc, info = info, k = k, n = length(info$var_pos), vtype = info$var_type[k],
+       eta = plan$eta, args = plan$args[seq_len(length(info$var_pos) + 1)], plan = plan,
+       in_type = if (info$axis == 1) "Vj" else "Vi")
+}
+
+# The extra inputs of a gradient plan, computed from the operator's inputs (one row per point):
+# columns of a forward reduction, or the indices of the points reduced over.
+.rk_grad_extra <- function(ctx, input, inner_dim) {
+  lapply(ctx$plan$extra, function(x) {
+    if (!nzchar(x$forward)) return(.rk_index_input(ctx, input, inner_dim))
+    .rk_forward(ctx, x$forward, input, inner_dim)[, x$col0 + seq_len(x$dim), drop = FALSE]
+  })
 }
 
 # The user's inputs (named or not) in position order, with the gradient input last.
@@ -182,7 +159,7 @@ keops_grad <- function(operator, var) {
 .rk_forward <- function(ctx, formula, input, inner_dim) {
   info <- .rk_call("rk_parse", formula, ctx$desc$args)
   inputs <- .rk_prepare_inputs(input[seq_len(ctx$n)], info, inner_dim)
-  out <- .rk_call("rk_run", formula, ctx$desc$args, inputs, .rk_engine_options(ctx$desc$sum_scheme))
+  out <- .rk_run(formula, ctx$desc$args, inputs, ctx$desc$sum_scheme, inner_dim)
   attr(out, "compile_seconds") <- NULL
   out
 }
@@ -204,107 +181,13 @@ keops_grad <- function(operator, var) {
       return(list(formula = "0", args = ctx$args, args_info = NULL, sum_scheme = ctx$desc$sum_scheme))
     }
     input <- .rk_grad_inputs(input, ctx, inner_dim)
-    x <- .rk_prepare_inputs(input[seq_len(ctx$n)], ctx$info, inner_dim)[[ctx$k]]
+    inputs <- .rk_prepare_inputs(input[seq_len(ctx$n)], ctx$info, inner_dim)
+    .rk_check_inputs(ctx$desc$formula, ctx$desc$args, inputs, inner_dim)
+    x <- inputs[[ctx$k]]
     matrix(0, if (ctx$vtype == "Pm") 1 else nrow(x), ctx$info$var_dim[ctx$k])
   }
   attr(f, "rkeops_gradient_of") <- ctx$info$reduction
   f
-}
-
-# ---- the gradient of each reduction ----
-# Each rule returns list(formula, extra) (extra: inputs computed from forward reductions), or
-# NULL for a zero gradient. Notation: out_i = Reduce_j F_ij, e_i the gradient input,
-# G(H, g) = Grad(H, v, g) the per-pair gradient of <H, g>; the result is
-# sum over the index that is not v's of the terms written.
-.rk_sum_red <- function(ctx, term) sprintf("Sum_Reduction(%s, %d)", term, ctx$new_axis)
-.rk_G <- function(ctx, H, g) sprintf("Grad(%s, %s, %s)", H, ctx$vref, g)
-
-# Min/Max and the KMin family: d out_i = dF_{i j*(i)} for the selected j*, so the gradient is
-# sum_j G(F, e_i [j == j*(i)]) (per coordinate, and per rank for KMin).
-.rk_select_grad <- function(ctx, jstar_formula, jstar_cols) {
-  d <- ctx$d
-  K <- if (grepl("KMin", ctx$info$reduction)) ctx$K else 1
-  jidx <- ctx$extra("jidx", ctx$in_type, 1, function(input, inner_dim) .rk_index_input(ctx, input, inner_dim))
-  jstar <- ctx$extra("jstar", ctx$out_type, K * d, function(input, inner_dim) {
-    .rk_forward(ctx, jstar_formula, input, inner_dim)[, jstar_cols, drop = FALSE]
-  })
-  part <- function(name, width, r) if (width == d) name else sprintf("Extract(%s, %d, %d)", name, r * d, d)
-  terms <- vapply(seq_len(K) - 1, function(r) {   # rank r: e_r [j == j*_r]
-    sprintf("%s * Equal(%s, %s)", part(ctx$eta, ctx$out_dim, r), jidx$name, part(jstar$name, K * d, r))
-  }, "")
-  list(formula = .rk_sum_red(ctx, .rk_G(ctx, ctx$F, paste(terms, collapse = " + "))), extra = list(jidx, jstar))
-}
-
-.rk_reduction_grads <- list(
-  # out_i = sum_j F_ij: sum_j G(F, e_i)
-  Sum = function(ctx) list(formula = .rk_sum_red(ctx, .rk_G(ctx, ctx$F, ctx$eta)), extra = list()),
-  # out_i = log sum_j exp F_ij: sum_j G(F, e_i exp(F_ij - out_i))
-  LogSumExp = function(ctx) {
-    lse <- ctx$extra("lse", ctx$out_type, 1, function(input, inner_dim) ctx$fwd(input, inner_dim))
-    g <- sprintf("%s * Exp(%s - %s)", ctx$eta, ctx$F, lse$name)
-    list(formula = .rk_sum_red(ctx, .rk_G(ctx, ctx$F, g)), extra = list(lse))
-  },
-  # out_ik = log sum_j exp(F_ij) W_jk; with a_ijk = e_ik exp(F_ij - out_ik):
-  # sum_j G(F, <a_ij, W_j>) + G(W, a_ij)
-  LogSumExpWeight = function(ctx) {
-    out <- ctx$extra("fwd", ctx$out_type, ctx$dw, function(input, inner_dim) ctx$fwd(input, inner_dim))
-    a <- sprintf("(%s * Exp(%s - %s))", ctx$eta, ctx$F, out$name)
-    term <- paste(.rk_G(ctx, ctx$F, sprintf("(%s | %s)", a, ctx$W)), "+", .rk_G(ctx, ctx$W, a))
-    list(formula = .rk_sum_red(ctx, term), extra = list(out))
-  },
-  # out_i = sum_j p_ij W_j with p_ij = exp(F_ij - lse_i):
-  # d out_i = sum_j p_ij (dW_j + (W_j - out_i) dF_ij), so sum_j G(F, p_ij <W_j - out_i, e_i>) + G(W, p_ij e_i)
-  SumSoftMaxWeight = function(ctx) {
-    out <- ctx$extra("fwd", ctx$out_type, ctx$dw, function(input, inner_dim) ctx$fwd(input, inner_dim))
-    lse <- ctx$extra("lse", ctx$out_type, 1, function(input, inner_dim) {
-      .rk_forward(ctx, sprintf("LogSumExp_Reduction(%s, %d)", ctx$F, ctx$axis), input, inner_dim)
-    })
-    p <- sprintf("Exp(%s - %s)", ctx$F, lse$name)
-    term <- paste(.rk_G(ctx, ctx$F, sprintf("%s * ((%s - %s) | %s)", p, ctx$W, out$name, ctx$eta)), "+",
-                  .rk_G(ctx, ctx$W, sprintf("%s * %s", p, ctx$eta)))
-    list(formula = .rk_sum_red(ctx, term), extra = list(out, lse))
-  },
-  # out_i = (m_i, s_i) with m_i = max_j F_ij, s_i = sum_j exp(F_ij - m_i):
-  # d m_i = dF_{i j*}, d s_i = sum_j exp(F_ij - m_i) (dF_ij - dm_i), so with e_i = (em, es):
-  # sum_j G(F, es exp(F_ij - m_i) + (em - es s_i) [j == j*(i)])
-  Max_SumShiftExp = function(ctx) .rk_shift_grad(ctx, weighted = FALSE),
-  # the same with s_ik = sum_j exp(F_ij - m_i) W_jk: sum_j G(F, exp(F_ij - m_i) <W_j, es> +
-  # (em - <s_i, es>) [j == j*(i)]) + G(W, exp(F_ij - m_i) es)
-  Max_SumShiftExpWeight = function(ctx) .rk_shift_grad(ctx, weighted = TRUE),
-  Min = function(ctx) .rk_select_grad(ctx, sprintf("ArgMin_Reduction(%s, %d)", ctx$F, ctx$axis), seq_len(ctx$d)),
-  Max = function(ctx) .rk_select_grad(ctx, sprintf("ArgMax_Reduction(%s, %d)", ctx$F, ctx$axis), seq_len(ctx$d)),
-  # (values, indices): the operator itself gives the indices; the indices' gradient input is ignored
-  Min_ArgMin = function(ctx) .rk_select_grad(ctx, ctx$desc$formula, ctx$d + seq_len(ctx$d)),
-  Max_ArgMax = function(ctx) .rk_select_grad(ctx, ctx$desc$formula, ctx$d + seq_len(ctx$d)),
-  KMin = function(ctx) {
-    .rk_select_grad(ctx, sprintf("ArgKMin_Reduction(%s, %d, %d)", ctx$F, ctx$K, ctx$axis), seq_len(ctx$K * ctx$d))
-  },
-  KMin_ArgKMin = function(ctx) .rk_select_grad(ctx, ctx$desc$formula, ctx$K * ctx$d + seq_len(ctx$K * ctx$d)),
-  # indices are piecewise constant
-  ArgMin = function(ctx) NULL,
-  ArgMax = function(ctx) NULL,
-  ArgKMin = function(ctx) NULL
-)
-
-.rk_shift_grad <- function(ctx, weighted) {
-  dw <- if (weighted) ctx$dw else 1
-  fw <- ctx$extra("fwd", ctx$out_type, 1 + dw, function(input, inner_dim) ctx$fwd(input, inner_dim))
-  jidx <- ctx$extra("jidx", ctx$in_type, 1, function(input, inner_dim) .rk_index_input(ctx, input, inner_dim))
-  jstar <- ctx$extra("jstar", ctx$out_type, 1, function(input, inner_dim) {
-    .rk_forward(ctx, sprintf("ArgMax_Reduction(%s, %d)", ctx$F, ctx$axis), input, inner_dim)
-  })
-  e <- ctx$eta
-  p <- sprintf("Exp(%s - Elem(%s, 0))", ctx$F, fw$name)
-  es <- if (weighted) sprintf("Extract(%s, 1, %d)", e, dw) else sprintf("Elem(%s, 1)", e)
-  s <- if (weighted) sprintf("Extract(%s, 1, %d)", fw$name, dw) else sprintf("Elem(%s, 1)", fw$name)
-  sel <- sprintf("(Elem(%s, 0) - (%s | %s)) * Equal(%s, %s)", e, s, es, jidx$name, jstar$name)
-  term <- if (weighted) {
-    paste(.rk_G(ctx, ctx$F, sprintf("%s * (%s | %s) + %s", p, ctx$W, es, sel)), "+",
-          .rk_G(ctx, ctx$W, sprintf("%s * %s", p, es)))
-  } else {
-    .rk_G(ctx, ctx$F, sprintf("%s * %s + %s", p, es, sel))
-  }
-  list(formula = .rk_sum_red(ctx, term), extra = list(fw, jidx, jstar))
 }
 
 .rk_grad_var <- function(var, info) {

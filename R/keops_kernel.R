@@ -20,12 +20,26 @@
 #'   explicitly as in `"x=Vi(0,3)"`.
 #' @param sum_scheme how sums are accumulated: `"auto"` (block sums), `"direct_sum"`,
 #'   `"block_sum"` or `"kahan_scheme"` (compensated sums).
-#' @return A function `op(input = NULL, inner_dim = "col")`. `input` is a list of the inputs in
+#' @section Distributed evaluation:
+#' With `distribute = "future"` (or the option `set_rkeops_options(list(distribute = "future"))`,
+#' which LazyTensor reductions follow too), a call is cut into `chunks` pieces evaluated with
+#' `future.apply::future_lapply()` under whatever `future::plan()` the user set (local
+#' workers, a cluster of machines, a batch scheduler), then put together: along the outer index
+#' (`split = "i"`, result rows side by side) or along the reduced index (`split = "j"`: each
+#' piece returns partial reduction states that the engine merges, exactly for min, argmin and
+#' k-min, within rounding for sums). `split = "auto"` splits the outer index when it has enough
+#' rows for every chunk. `chunks` defaults to `future::nbrOfWorkers()`. Each worker compiles or
+#' loads the kernel from its own cache: the formula travels, not a binary. Progress is reported
+#' through `progressr` when it is installed. The packages `future` and `future.apply` are needed.
+#' @return A function `op(input = NULL, inner_dim = "col", distribute = NULL, split = "auto",
+#'   chunks = NULL)` (the last three: see "Distributed evaluation"). `input` is a list of the inputs in
 #'   the order of `args` (a named list is matched by name): matrices with one row per point
 #'   (`inner_dim = "col"`) or one column per point (`inner_dim = "row"`), and vectors for
 #'   parameters. It returns a matrix with one row per result point (lists of two matrices for
 #'   `Min_ArgMin`, `Max_ArgMax` and `KMin_ArgKMin`; arrays n x K x d for the KMin family when F
-#'   has dimension d > 1). `op()` with no input returns the operator's description.
+#'   has dimension d > 1). `op()` with no input returns the operator's description. The
+#'   function has class `rkeops_operator`: printing it shows the formula, the reduction, the
+#'   inputs, the backend and the precision (see [print.rkeops_operator()]).
 #' @examples
 #' x <- matrix(runif(300), 100, 3)
 #' y <- matrix(runif(600), 200, 3)
@@ -54,33 +68,43 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     rkeops_abort("option", paste0("'sum_scheme' must be one of ", paste0("\"", schemes, "\"", collapse = ", ")))
   }
   args <- gsub("[[:space:]]", "", args)
+  grad_op <- .rk_grad_of_reduction(formula, args, sum_scheme)   # Grad(<reduction>, v, e), as RKeOps writes it
+  if (!is.null(grad_op)) return(grad_op)
   info <- .rk_call("rk_parse", formula, args)
   args_info <- list(args = args, var_name = info$var_name, var_type = info$var_type,
                     var_pos = info$var_pos, var_dim = info$var_dim)
   force(sum_scheme)
-  function(input = NULL, inner_dim = "col") {
+  .rk_operator(function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL) {
     if (is.null(input)) {
       return(list(formula = formula, args = args, args_info = args_info, sum_scheme = sum_scheme))
     }
     inputs <- .rk_prepare_inputs(input, info, inner_dim)
-    out <- .rk_call("rk_run", formula, args, inputs, .rk_engine_options(sum_scheme))
+    out <- if (.rk_distribute_mode(distribute) == "future") {
+      .rk_run_distributed(formula, args, info, inputs, sum_scheme, split, chunks)
+    } else {
+      .rk_run(formula, args, inputs, sum_scheme, inner_dim)
+    }
     .rk_shape_result(out, info)
-  }
+  })
 }
 
-# Checks and converts the user's inputs into the list of double matrices the engine reads
-# (one row per point), in position order.
+# Converts the user's inputs into the list of double matrices the engine reads (one row per
+# point), in position order. R does only what R must: the list and its names, the types, NULL
+# and empty inputs, a vector where a matrix is needed, transposition and coercion. The engine
+# checks the sizes (dimensions, numbers of points, K) when it runs (.rk_run), naming each input
+# by its label ("input 2 ('y', Vj(3))", info$var_label), the one used here too.
 .rk_prepare_inputs <- function(input, info, inner_dim) {
   if (!is.character(inner_dim) || length(inner_dim) != 1 || !(inner_dim %in% c("col", "row"))) {
     rkeops_abort("input", "'inner_dim' must be \"col\" (one row per point) or \"row\" (one column per point)")
   }
   n <- length(info$var_pos)
+  labels <- info$var_label
   if (!is.list(input) || is.data.frame(input)) {
     rkeops_abort("input", sprintf("'input' must be a list of %d matrices or vectors, one per variable in 'args'", n))
   }
   if (length(input) != n) {
     rkeops_abort("input", sprintf("'input' has %d element(s) but the formula has %d input(s) (%s)",
-                                  length(input), n, paste(.rk_labels(info), collapse = ", ")))
+                                  length(input), n, paste(labels, collapse = ", ")))
   }
   nm <- names(input)
   if (!is.null(nm) && any(nzchar(nm))) {
@@ -90,44 +114,43 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     }
     input <- input[info$var_name]
   }
-  labels <- .rk_labels(info)
   out <- vector("list", n)
   for (k in seq_len(n)) {
     x <- input[[k]]
     lab <- labels[k]
-    dim_k <- info$var_dim[k]
     if (is.null(x)) rkeops_abort("input", sprintf("%s is NULL", lab))
     if (!(is.numeric(x) && (is.double(x) || is.integer(x))) || is.object(x) && !is.matrix(x)) {
       rkeops_abort("input", sprintf("%s must be a numeric matrix or vector, got %s", lab, .rk_describe(x)))
     }
     if (length(x) == 0) rkeops_abort("input", sprintf("%s is empty", lab))
     if (info$var_type[k] == "Pm") {
-      if (length(x) != dim_k) {
-        rkeops_abort("dimension", sprintf("%s must hold %d value(s), got %d", lab, dim_k, length(x)))
-      }
-      x <- matrix(as.double(x), 1, dim_k)
+      x <- matrix(as.double(x), 1)
     } else if (is.matrix(x)) {
       if (inner_dim == "row") x <- t(x)
-      if (ncol(x) != dim_k) {
-        rkeops_abort("dimension", sprintf("%s must have %d %s (one %s per point), got %d", lab, dim_k,
-                                          if (inner_dim == "col") "column(s)" else "row(s)",
-                                          if (inner_dim == "col") "row" else "column", ncol(x)))
-      }
       if (!is.double(x)) storage.mode(x) <- "double"
-    } else if (is.null(dim(x)) && dim_k == 1) {
-      x <- matrix(as.double(x), ncol = 1)
+    } else if (is.null(dim(x)) && info$var_dim[k] == 1) {
+      x <- matrix(as.double(x), ncol = 1)   # one value per point
     } else {
-      rkeops_abort("dimension", sprintf("%s must be a matrix with %d %s", lab, dim_k,
-                                        if (inner_dim == "col") "columns" else "rows"))
+      rkeops_abort("dimension", sprintf("%s must be a matrix with %d %s (one %s per point), got %s", lab,
+                                        info$var_dim[k], if (inner_dim == "col") "columns" else "rows",
+                                        if (inner_dim == "col") "row" else "column", .rk_describe(x)))
     }
     out[[k]] <- x
   }
   out
 }
 
-.rk_labels <- function(info) {
-  nm <- ifelse(nzchar(info$var_name), paste0("'", info$var_name, "' "), "")
-  sprintf("input %d %s(%s(%d))", seq_along(info$var_pos), nm, info$var_type, info$var_dim)
+# Runs a reduction on prepared inputs (the engine checks their sizes; its errors speak of rows
+# or columns as `inner_dim` laid them out).
+.rk_run <- function(formula, args, inputs, sum_scheme, inner_dim = "col") {
+  opts <- .rk_engine_options(sum_scheme)
+  opts$inner_dim <- inner_dim
+  .rk_call("rk_run", formula, args, inputs, opts)
+}
+
+# The engine's checks of .rk_run, without running: the number of result rows.
+.rk_check_inputs <- function(formula, args, inputs, inner_dim = "col") {
+  .rk_call("rk_check_inputs", formula, args, inputs, inner_dim)
 }
 
 # Shapes the engine's n x out_dim matrix as RKeOps returns it.
@@ -136,15 +159,14 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   n <- nrow(out)
   d <- info$formula_dim
   K <- info$K
-  red <- info$reduction
   kblock <- function(m) {   # n x (K*d), rank-major -> n x K (d = 1) or n x K x d
     if (d == 1) return(m)
     aperm(array(m, c(n, d, K)), c(1, 3, 2))
   }
-  switch(red,
-    Min_ArgMin = , Max_ArgMax = list(out[, seq_len(d), drop = FALSE], out[, d + seq_len(d), drop = FALSE]),
-    KMin = , ArgKMin = kblock(out),
-    KMin_ArgKMin = list(kblock(out[, seq_len(K * d), drop = FALSE]),
+  switch(info$layout,   # from the engine's reduction table
+    values_indices = list(out[, seq_len(d), drop = FALSE], out[, d + seq_len(d), drop = FALSE]),
+    ranked = kblock(out),
+    ranked_values_indices = list(kblock(out[, seq_len(K * d), drop = FALSE]),
                         kblock(out[, K * d + seq_len(K * d), drop = FALSE])),
     out)
 }

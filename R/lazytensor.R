@@ -67,7 +67,7 @@
 #' @return An object of class `LazyTensor` (or `c("ComplexLazyTensor", "LazyTensor")`): a list
 #'   with the `formula`, the variable declarations `args`, their `data` and the inner dimension
 #'   `dimres`.
-#' @seealso [sum.LazyTensor] and the other reductions, `vignette("lazytensor", "rkeops")`.
+#' @seealso [sum()][reductions] and the other reductions, `vignette("lazytensor", "rkeops")`.
 #' @examples
 #' x <- matrix(runif(30), 10, 3)
 #' y <- matrix(runif(60), 20, 3)
@@ -169,27 +169,28 @@ Pm <- function(x, is_complex = FALSE) {
 # Merges the variables of several LazyTensors: returns their formulas (renamed where a variable
 # coincides with an earlier one), the union of args and data, in order of first appearance.
 .lt_combine <- function(lts) {
-  names <- character(); types <- character(); args <- character(); data <- list()
+  names <- character(); rhss <- character(); args <- character(); data <- list()
   formulas <- character(length(lts))
   for (k in seq_along(lts)) {
     x <- lts[[k]]
     f <- x$formula
-    v <- .lt_vars(x)
-    for (q in seq_len(nrow(v))) {
-      if (v$name[q] %in% names) next
-      rhs <- sub("^[^=]*=", "", x$args[q])
-      same <- which(sub("^[^=]*=", "", args) == rhs)
+    a <- x$args
+    nm <- sub("=.*$", "", a)
+    rhs <- substring(a, nchar(nm) + 2L)   # "Vi(3)"
+    for (q in seq_along(a)) {
+      if (nm[q] %in% names) next
       hit <- 0L
-      for (s in same) if (identical(data[[s]], x$data[[q]])) { hit <- s; break }
+      for (s in which(rhss == rhs[q])) if (identical(data[[s]], x$data[[q]])) { hit <- s; break }
       if (hit) {
-        f <- .lt_rename(f, v$name[q], names[hit])
+        f <- .lt_rename(f, nm[q], names[hit])
       } else {
-        names <- c(names, v$name[q]); types <- c(types, v$type[q])
-        args <- c(args, x$args[q]); data <- c(data, list(x$data[[q]]))
+        names <- c(names, nm[q]); rhss <- c(rhss, rhs[q])
+        args <- c(args, a[q]); data <- c(data, list(x$data[[q]]))
       }
     }
     formulas[k] <- f
   }
+  types <- substr(rhss, 1L, 2L)
   # All i-indexed variables must have the same number of points, and all j-indexed ones.
   for (type in c("Vi", "Vj")) {
     rows <- vapply(data[types == type], nrow, 1L)

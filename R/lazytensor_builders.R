@@ -1,7 +1,7 @@
 # RKeOps's low-level LazyTensor builders: any operation of the formula language applied to
 # LazyTensors by its name, for operations that have no R function of their own. The operation
 # name is checked against the engine's operation table and the result's dimension is the one the
-# engine's dimension rules give, so a wrong call fails here, with the engine's message.
+# engine's dimension rules give (.lt_dim), so a wrong call fails here, with the engine's message.
 
 # Complex operations whose result is real, and real operations whose result is complex (what
 # res_type = NA infers).
@@ -36,7 +36,7 @@
   vapply(seq_along(opt), function(k) .lt_int(opt[[k]], what[k]), 1L)
 }
 
-# Builds op(operands..., params...) and asks the engine for its dimension.
+# Builds op(operands..., params...) with the engine's dimension.
 .lt_build <- function(op, lts, params, res_type, dim_res) {
   if (!(length(res_type) == 1 && (is.na(res_type) || res_type %in% c("LazyTensor", "ComplexLazyTensor")))) {
     rkeops_abort("input", "`res_type` must be NA, \"LazyTensor\" or \"ComplexLazyTensor\"")
@@ -47,30 +47,31 @@
   } else {
     identical(res_type, "ComplexLazyTensor")
   }
-  x <- .lt_call(op, lts, params, dimres = NA_integer_, is_complex = is_complex)
-  v <- .lt_vars(x)
-  canon <- .lt_canonical(x$formula, v$name, x$args)
-  dim <- .rk_call("rk_parse", paste0("Sum_Reduction(", canon$formula, ",0)"), canon$args)$formula_dim
-  if (is_complex) {
-    if (dim %% 2L != 0L) {
-      rkeops_abort("dimension", sprintf("%s gives a formula of odd dimension %d, which cannot be complex", op, dim))
-    }
-    dim <- dim %/% 2L
+  dim <- .lt_dim(op, vapply(lts, .lt_rdim, 1L), params)
+  if (is_complex && dim %% 2L != 0L) {
+    rkeops_abort("dimension", sprintf("%s gives a formula of odd dimension %d, which cannot be complex", op, dim))
   }
-  if (!(length(dim_res) == 1 && is.na(dim_res)) && !identical(as.integer(dim_res), as.integer(dim))) {
+  x <- .lt_call(op, lts, params, is_complex)
+  if (!(length(dim_res) == 1 && is.na(dim_res)) && !identical(as.integer(dim_res), x$dimres)) {
     rkeops_abort("dimension", sprintf("`dim_res` = %s, but %s of these operands has dimension %d",
-                                      format(dim_res), op, dim))
+                                      format(dim_res), op, x$dimres))
   }
-  x$dimres <- as.integer(dim)
   x
 }
 
+# RKeOps's `dim_check_type`: a check the caller asks for on top of the operation's own rule.
 .lt_builder_dims <- function(opname, lts, dim_check_type) {
   if (length(dim_check_type) == 1 && is.na(dim_check_type)) return(invisible())
   if (!(is.character(dim_check_type) && length(dim_check_type) == 1 && dim_check_type %in% c("sameor1", "same"))) {
     rkeops_abort("input", "`dim_check_type` must be \"sameor1\", \"same\" or NA (no check)")
   }
-  .lt_check_dims(opname, vapply(lts, `[[`, 1L, "dimres"), dim_check_type)
+  dims <- vapply(lts, `[[`, 1L, "dimres")
+  same <- all(dims == dims[1])
+  if (!(same || dim_check_type == "sameor1" && all(dims == 1L | dims == max(dims)))) {
+    rkeops_abort("dimension", sprintf("%s with dim_check_type = \"%s\" needs operands of the same dimension%s; got dimensions %s",
+                                      opname, dim_check_type, if (dim_check_type == "same") "" else " or dimension 1",
+                                      paste(dims, collapse = " and ")))
+  }
   invisible()
 }
 

@@ -1,6 +1,7 @@
 # Operations on LazyTensors: methods of R's group generics (Ops, Math, Complex) and explicit
-# generics for the names base R lacks. Each builds a new formula in function form
-# (Add(a,b), never infix a+b) over the merged variables of its operands; nothing is computed.
+# generics for the names base R lacks (made from the table .lt_generics, one row each). Each
+# builds a new formula in function form (Add(a,b), never infix a+b) over the merged variables
+# of its operands, with the dimension the engine's rule gives (.lt_dim); nothing is computed.
 
 # ---- builders -------------------------------------------------------------------------------
 
@@ -17,24 +18,32 @@
   LazyTensor(as.vector(x), index = NA)
 }
 
-# Builds Op(f1, ..., fn, p1, ..., pk) over the merged variables of `lts`.
-.lt_call <- function(op, lts, params = integer(), dimres, is_complex = FALSE) {
-  m <- .lt_combine(lts)
-  f <- paste0(op, "(", paste(c(m$formulas, as.character(as.integer(params))), collapse = ","), ")")
-  .lt_make(f, m$args, m$data, dimres, is_complex)
+# The output dimension of the engine operation `op` on operands of (real) dimensions `dims`
+# with the integer parameters `params`: the rule of the operation's row in the engine's table,
+# asked once per (op, dims, params) and cached, so that building LazyTensors stays cheap. A
+# dimension rule depends on nothing else, so the key is the operation with its operands
+# reduced to their dimensions (the canonical one-operation formula). A broken rule is the
+# engine's classed error, naming `what` (the operation as the user wrote it: "sqdist()", "`+`").
+.lt_dims <- new.env(hash = TRUE, parent = emptyenv())
+
+.lt_dim <- function(op, dims, params = integer(), what = op) {
+  key <- paste(c(op, dims, "|", params), collapse = ",")   # "SqDist,3,3,|"
+  d <- .lt_dims[[key]]
+  if (is.null(d)) {
+    d <- .rk_call("rk_op_dim", op, as.integer(dims), as.integer(params), what)
+    if (length(.lt_dims) < 10000L) assign(key, d, envir = .lt_dims)
+  }
+  d
 }
 
-# Output dimension of an element-wise operation: equal dims, or dim 1 broadcasts ("sameor1");
-# or strictly equal dims ("same").
-.lt_check_dims <- function(what, dims, rule = "sameor1") {
-  m <- max(dims)
-  ok <- if (rule == "same") all(dims == dims[1]) else all(dims == 1L | dims == m)
-  if (!ok) {
-    rkeops_abort("dimension", sprintf("%s expects inputs of the same dimension%s; got dimensions %s",
-                                      what, if (rule == "same") "" else " or dimension 1",
-                                      paste(dims, collapse = " and ")))
-  }
-  m
+# Builds Op(f1, ..., fn, p1, ..., pk) over the merged variables of `lts`, with the engine's
+# dimension; a ComplexLazyTensor when `is_complex` (the engine counts real values, two per
+# complex component).
+.lt_call <- function(op, lts, params = integer(), is_complex = FALSE, what = op) {
+  d <- .lt_dim(op, vapply(lts, .lt_rdim, 1L), params, what)
+  m <- .lt_combine(lts)
+  f <- paste0(op, "(", paste(c(m$formulas, as.character(as.integer(params))), collapse = ","), ")")
+  .lt_make(f, m$args, m$data, if (is_complex) d %/% 2L else d, is_complex)
 }
 
 .lt_real <- function(x, what) {
@@ -45,16 +54,17 @@
   x
 }
 
-.lt_unary <- function(op, x, params = integer(), dimres = x$dimres) .lt_call(op, list(x), params, dimres)
+.lt_unary <- function(op, x, params = integer(), what = op) .lt_call(op, list(x), params, what = what)
 
-.lt_binary <- function(op, x, y, what = op, rule = "sameor1", dimres = NULL) {
-  x <- .lt_real(x, what); y <- .lt_real(y, what)
-  d <- .lt_check_dims(what, c(x$dimres, y$dimres), rule)
-  .lt_call(op, list(x, y), dimres = if (is.null(dimres)) d else dimres)
+.lt_binary <- function(op, x, y, what = op) {
+  .lt_call(op, list(.lt_real(x, what), .lt_real(y, what)), what = what)
 }
 
+# A single whole number (an operation's integer parameter); its range is the engine's rule,
+# but for bounds of R's own (`digits`, K, ...).
 .lt_int <- function(v, what, min = -Inf, max = Inf) {
-  if (!(is.numeric(v) && length(v) == 1 && !is.na(v) && v == round(v) && v >= min && v <= max)) {
+  if (!(is.numeric(v) && length(v) == 1 && !is.na(v) && v == round(v) && v >= min && v <= max &&
+        abs(v) <= .Machine$integer.max)) {
     rng <- if (is.finite(min) && is.finite(max)) sprintf(" in [%g, %g]", min, max)
            else if (is.finite(min)) sprintf(" >= %g", min) else ""
     rkeops_abort("input", sprintf("%s must be a single integer%s", what, rng))
@@ -69,29 +79,26 @@
 
 # ---- complex helpers ------------------------------------------------------------------------
 
-.lt_cx_unary <- function(op, z, dimres = z$dimres, is_complex = TRUE) {
-  .lt_call(op, list(z), dimres = dimres, is_complex = is_complex)
-}
+.lt_cx_unary <- function(op, z, is_complex = TRUE) .lt_call(op, list(z), is_complex = is_complex)
 
 # A real LazyTensor as a complex one (imaginary part 0).
 .lt_as_complex <- function(x) {
-  if (is.ComplexLazyTensor(x)) x else .lt_cx_unary("Real2Complex", x, x$dimres)
+  if (is.ComplexLazyTensor(x)) x else .lt_cx_unary("Real2Complex", x)
 }
 
 .lt_complex_arith <- function(gen, a, b) {
   ac <- is.ComplexLazyTensor(a); bc <- is.ComplexLazyTensor(b)
-  what <- sprintf("`%s` on complex LazyTensors", gen)
+  what <- sprintf("`%s` on complex LazyTensors (dimensions in real values, re and im)", gen)
   if (gen == "*" && (!ac && a$dimres == 1L || !bc && b$dimres == 1L)) {  # real scalar * complex
     if (!ac && a$dimres == 1L) { s <- a; z <- b } else { s <- b; z <- a }
-    return(.lt_call("ComplexRealScal", list(s, .lt_as_complex(z)), dimres = z$dimres, is_complex = TRUE))
+    return(.lt_call("ComplexRealScal", list(s, .lt_as_complex(z)), is_complex = TRUE, what = what))
   }
   if (gen == "/" && !bc && b$dimres == 1L) {                             # complex / real scalar
-    return(.lt_call("ComplexRealScal", list(.lt_unary("Inv", b), a), dimres = a$dimres, is_complex = TRUE))
+    return(.lt_call("ComplexRealScal", list(.lt_unary("Inv", b), a), is_complex = TRUE, what = what))
   }
   op <- switch(gen, "+" = "ComplexAdd", "-" = "ComplexSubtract", "*" = "ComplexMult", "/" = "ComplexDivide",
                rkeops_abort("input", sprintf("`%s` is not defined for a ComplexLazyTensor", gen)))
-  d <- .lt_check_dims(what, c(a$dimres, b$dimres))
-  .lt_call(op, list(.lt_as_complex(a), .lt_as_complex(b)), dimres = d, is_complex = TRUE)
+  .lt_call(op, list(.lt_as_complex(a), .lt_as_complex(b)), is_complex = TRUE, what = what)
 }
 
 # ---- Ops group --------------------------------------------------------------------------------
@@ -119,7 +126,7 @@
 Ops.LazyTensor <- function(e1, e2) {
   if (missing(e2)) {
     switch(.Generic,
-      "-" = return(.lt_call("Minus", list(e1), dimres = e1$dimres, is_complex = is.ComplexLazyTensor(e1))),
+      "-" = return(.lt_call("Minus", list(e1), is_complex = is.ComplexLazyTensor(e1), what = "unary `-`")),
       "+" = return(e1),
       rkeops_abort("input", sprintf("unary `%s` is not defined for a LazyTensor", .Generic)))
   }
@@ -132,17 +139,14 @@ Ops.LazyTensor <- function(e1, e2) {
     "-" = .lt_binary("Subtract", a, b, what),
     "*" = .lt_binary("Mult", a, b, what),
     "/" = .lt_binary("Divide", a, b, what),
-    "|" = .lt_binary("Scalprod", a, b, "the scalar product `|`", rule = "same", dimres = 1L),
+    "|" = .lt_binary("Scalprod", a, b, "the scalar product `|`"),
     "==" = .lt_binary("Equal", a, b, what),
     "!=" = .lt_binary("NotEqual", a, b, what),
     "<" = .lt_binary("LessThan", a, b, what),
     ">" = .lt_binary("LessThan", b, a, what),
     "<=" = .lt_binary("LessOrEqual", a, b, what),
     ">=" = .lt_binary("LessOrEqual", b, a, what),
-    "%%" = {
-      d <- .lt_check_dims(what, c(a$dimres, b$dimres))
-      .lt_call("Mod", list(a, b, LazyTensor(0)), dimres = d)
-    },
+    "%%" = .lt_call("Mod", list(a, b, LazyTensor(0)), what = what),
     "%/%" = .lt_unary("Floor", .lt_binary("Divide", a, b, what)),
     rkeops_abort("input", sprintf("`%s` is not defined for LazyTensors", .Generic)))
 }
@@ -158,7 +162,7 @@ Ops.LazyTensor <- function(e1, e2) {
   a <- .lt_operand(x); b <- .lt_operand(y)
   if (is.ComplexLazyTensor(a) || is.ComplexLazyTensor(b)) {
     if (is.ComplexLazyTensor(a) && identical(as.vector(y), 2)) {
-      return(.lt_call("ComplexMult", list(a, a), dimres = a$dimres, is_complex = TRUE))
+      return(.lt_call("ComplexMult", list(a, a), is_complex = TRUE))
     }
     rkeops_abort("input", "`^` on a ComplexLazyTensor is only defined for the exponent 2")
   }
@@ -204,7 +208,7 @@ Math.LazyTensor <- function(x, ...) {
     sin = u("Sin"), cos = u("Cos"), asin = u("Asin"), acos = u("Acos"), atan = u("Atan"),
     floor = u("Floor"),
     ceiling = u("Minus", u("Floor", u("Minus"))),
-    trunc = .lt_call("Mult", list(u("Sign"), u("Floor", u("Abs"))), dimres = x$dimres),
+    trunc = .lt_call("Mult", list(u("Sign"), u("Floor", u("Abs")))),
     round = {
       digits <- if (length(args)) args[[1]] else 0
       .lt_unary("Round", x, params = .lt_int(digits, "`digits`", -15, 15))
@@ -215,25 +219,23 @@ Math.LazyTensor <- function(x, ...) {
         if (!(is.numeric(base) && length(base) == 1 && base > 0)) {
           rkeops_abort("input", "`base` must be a positive number")
         }
-        .lt_call("Divide", list(u("Log"), LazyTensor(log(base))), dimres = x$dimres)
+        .lt_call("Divide", list(u("Log"), LazyTensor(log(base))))
       } else {
         u("Log")
       }
     },
-    log2 = .lt_call("Divide", list(u("Log"), LazyTensor(log(2))), dimres = x$dimres),
-    log10 = .lt_call("Divide", list(u("Log"), LazyTensor(log(10))), dimres = x$dimres),
-    log1p = u("Log", .lt_call("Add", list(x, one), dimres = x$dimres)),
-    expm1 = .lt_call("Subtract", list(u("Exp"), one), dimres = x$dimres),
-    tan = .lt_call("Divide", list(u("Sin"), u("Cos")), dimres = x$dimres),
+    log2 = .lt_call("Divide", list(u("Log"), LazyTensor(log(2)))),
+    log10 = .lt_call("Divide", list(u("Log"), LazyTensor(log(10)))),
+    log1p = u("Log", .lt_call("Add", list(x, one))),
+    expm1 = .lt_call("Subtract", list(u("Exp"), one)),
+    tan = .lt_call("Divide", list(u("Sin"), u("Cos"))),
     sinh = , cosh = {
       e <- u("Exp"); em <- u("Exp", u("Minus"))
-      .lt_call("Mult", list(half, .lt_call(if (g == "sinh") "Subtract" else "Add", list(e, em),
-                                           dimres = x$dimres)), dimres = x$dimres)
+      .lt_call("Mult", list(half, .lt_call(if (g == "sinh") "Subtract" else "Add", list(e, em))))
     },
     tanh = {  # 1 - 2 / (exp(2x) + 1): finite for large |x|
-      e2 <- u("Exp", .lt_call("Mult", list(LazyTensor(2), x), dimres = x$dimres))
-      .lt_call("Subtract", list(one, .lt_call("Divide", list(LazyTensor(2), .lt_call("Add", list(e2, one),
-        dimres = x$dimres)), dimres = x$dimres)), dimres = x$dimres)
+      e2 <- u("Exp", .lt_call("Mult", list(LazyTensor(2), x)))
+      .lt_call("Subtract", list(one, .lt_call("Divide", list(LazyTensor(2), .lt_call("Add", list(e2, one))))))
     },
     rkeops_abort("input", sprintf("%s() is not available for LazyTensors", g)))
 }
@@ -252,7 +254,136 @@ Complex.LazyTensor <- function(z) {
     Conj = .lt_cx_unary("Conj", z))
 }
 
-# ---- element-wise functions (explicit generics) ---------------------------------------------
+# ---- explicit generics, one row each -----------------------------------------------------------
+
+# The functions of the formula language that base R lacks, one row each: the R function and
+# its arguments; the engine operation; the R arguments that are its formula arguments and
+# those that are its integer parameters, each in the engine's order; the result ("real": real
+# operands and result, "complex": real operands and a complex result, "same": operands all real
+# or all complex, and so the result); what the default method does with anything other than a
+# LazyTensor ("error", or the function it falls back to, called with the same arguments); and
+# the help page. Each row gives a generic, its LazyTensor method and its default method
+# (.lt_define_generics(), when the package is built) and their usage, aliases and NAMESPACE
+# lines (.lt_roxygen(), through roxygen's @eval). The dimensions are the engine's rules.
+.lt_generics <- utils::read.table(header = TRUE, stringsAsFactors = FALSE, text = "
+  name            args          op              formulas      params  result   default           topic
+  square          x             Square          x             .       real     error             functions
+  rsqrt           x             Rsqrt           x             .       real     error             functions
+  inv             x             Inv             x             .       real     error             functions
+  relu            x             ReLU            x             .       real     error             functions
+  step            object,...    Step            object        .       real     stats::step       functions
+  xlogx           x             XLogX           x             .       real     error             functions
+  sinxdivx        x             SinXDivX        x             .       real     error             functions
+  atan2           y,x           Atan2           y,x           .       real     .lt_atan2         functions
+  ifelse          test,yes,no   IfElse          test,yes,no   .       real     base::ifelse      functions
+  clamp           x,a,b         Clamp           x,a,b         .       real     error             functions
+  clampint        x,a,b         ClampInt        x             a,b     real     error             functions
+  mod             x,a,b=0       Mod             x,a,b         .       real     error             functions
+  sqnorm2         x             SqNorm2         x             .       real     error             vectors
+  norm2           x             Norm2           x             .       real     error             vectors
+  normalize       x             Normalize       x             .       real     error             vectors
+  sqdist          x,y           SqDist          x,y           .       real     error             vectors
+  weightedsqnorm  x,s           WeightedSqNorm  s,x           .       real     error             vectors
+  weightedsqdist  x,y,s         WeightedSqDist  s,x,y         .       real     error             vectors
+  elem            x,m           Elem            x             m       real     error             vectors
+  elemT           x,m,n         ElemT           x             n,m     real     error             vectors
+  extract         x,m,d         Extract         x             m,d     real     error             vectors
+  extractT        x,m,d         ExtractT        x             m,d     real     error             vectors
+  concat          x,y           Concat          x,y           .       same     error             vectors
+  one_hot         x,D           OneHot          x             D       real     error             vectors
+  matvecmult      m,v           MatVecMult      m,v           .       real     error             vectors
+  vecmatmult      v,m           VecMatMult      v,m           .       real     error             vectors
+  tensorprod      x,y           TensorProd      x,y           .       real     error             vectors
+  real2complex    x             Real2Complex    x             .       complex  error             complex
+  imag2complex    x             Imag2Complex    x             .       complex  error             complex
+  exp1j           x             ComplexExp1j    x             .       complex  error             complex
+")
+
+# Operations with a variant that takes whole-number arguments as integer parameters: used when
+# every formula argument after the first is a plain whole number (clamp(x, 0, 1) is
+# ClampInt(x,0,1), no constants to load).
+.lt_int_variants <- c(Clamp = "ClampInt")
+
+.lt_split <- function(s) if (identical(s, ".")) character() else strsplit(s, ",", fixed = TRUE)[[1]]
+
+# Builds the operation of a row of .lt_generics (as a list) from the R arguments `args`.
+.lt_apply <- function(row, args) {
+  what <- sprintf("%s(), i.e. %s(%s)", row$name, row$op, paste(c(row$formulas, row$params), collapse = ", "))
+  fn <- paste0(row$name, "()")
+  op <- row$op
+  raw <- args[row$formulas]
+  params <- vapply(row$params, function(p) .lt_int(args[[p]], sprintf("`%s` (%s)", p, fn)), 1L, USE.NAMES = FALSE)
+  variant <- .lt_int_variants[op]
+  if (!is.na(variant) && all(vapply(raw[-1], function(v) !is.LazyTensor(v) && .lt_is_intcst(v), TRUE))) {
+    op <- variant[[1]]
+    params <- c(params, as.integer(unlist(raw[-1])))
+    raw <- raw[1]
+  }
+  if (row$result == "same") {
+    lts <- lapply(raw, .lt_operand)
+    cx <- vapply(lts, is.ComplexLazyTensor, TRUE)
+    if (any(cx != cx[1])) rkeops_abort("input", sprintf("%s needs operands that are all real or all complex", fn))
+    is_complex <- cx[1]
+  } else {
+    lts <- lapply(raw, .lt_real, what = fn)
+    is_complex <- row$result == "complex"
+  }
+  .lt_call(op, lts, params, is_complex, what)
+}
+
+# atan2()'s default method: base::atan2, unless `x` is a LazyTensor (atan2(1, x_i)).
+.lt_atan2 <- function(y, x) {
+  if (is.LazyTensor(x)) return(atan2.LazyTensor(y, x))
+  base::atan2(y, x)
+}
+
+# Defines, in `env`, the generic `name`, its methods `name.LazyTensor` and `name.default` for
+# each row of `tbl`.
+.lt_define_generics <- function(tbl, env) {
+  for (k in seq_len(nrow(tbl))) {
+    r <- as.list(tbl[k, ])
+    r$formulas <- .lt_split(r$formulas)
+    r$params <- .lt_split(r$params)
+    fmls <- formals(eval(str2lang(sprintf("function(%s) NULL", r$args))))
+    own <- setdiff(names(fmls), "...")
+    fun <- function(body) {
+      f <- function() NULL
+      formals(f) <- fmls
+      body(f) <- body
+      environment(f) <- env
+      f
+    }
+    row <- r[c("name", "op", "formulas", "params", "result")]
+    values <- as.call(c(as.name("list"), sapply(own, as.name, simplify = FALSE)))
+    default <- if (r$default == "error") call(".lt_need_lazy", r$name, as.name(own[1]))
+               else as.call(c(str2lang(r$default), lapply(names(fmls), as.name)))
+    assign(r$name, fun(call("UseMethod", r$name)), envir = env)
+    assign(paste0(r$name, ".LazyTensor"), fun(call(".lt_apply", row, values)), envir = env)
+    assign(paste0(r$name, ".default"), fun(default), envir = env)
+  }
+}
+
+.lt_define_generics(.lt_generics, environment())
+
+# The roxygen lines of the help page `topic`: the usage of its generics (and of the methods of
+# those that fall back on a function of base R or stats, as the page describes them), their
+# aliases, and the NAMESPACE lines (export of each generic, S3method of each method).
+.lt_roxygen <- function(topic) {
+  tbl <- .lt_generics[.lt_generics$topic == sub("^lazytensor_", "", topic), ]
+  usage <- character(); aliases <- character(); ns <- character()
+  for (k in seq_len(nrow(tbl))) {
+    r <- tbl[k, ]
+    args <- gsub("=", " = ", gsub(",", ", ", r$args, fixed = TRUE), fixed = TRUE)
+    usage <- c(usage, sprintf("%s(%s)", r$name, args))
+    aliases <- c(aliases, r$name)
+    if (r$default != "error") {
+      usage <- c(usage, sprintf("\\method{%s}{%s}(%s)", r$name, c("LazyTensor", "default"), args))
+      aliases <- c(aliases, paste0(r$name, c(".LazyTensor", ".default")))
+    }
+    ns <- c(ns, paste("@export", r$name), sprintf("@exportS3Method %s %s", r$name, c("LazyTensor", "default")))
+  }
+  c(paste("@usage", paste(usage, collapse = "\n\n")), paste("@aliases", paste(aliases, collapse = " ")), ns)
+}
 
 #' Element-wise functions of LazyTensors
 #'
@@ -279,135 +410,9 @@ Complex.LazyTensor <- function(z) {
 #' sum(ifelse(x_i - y_j, 1, -1), index = "i")
 #' sum(mod(x_i - y_j, 2), index = "j")
 #' atan2(1, 2)            # base R as usual
+#' @eval .lt_roxygen("lazytensor_functions")
 #' @name lazytensor_functions
 NULL
-
-#' @rdname lazytensor_functions
-#' @export
-square <- function(x) UseMethod("square")
-#' @export
-square.LazyTensor <- function(x) .lt_unary("Square", .lt_real(x, "square()"))
-#' @export
-square.default <- function(x) .lt_need_lazy("square", x)
-
-#' @rdname lazytensor_functions
-#' @export
-rsqrt <- function(x) UseMethod("rsqrt")
-#' @export
-rsqrt.LazyTensor <- function(x) .lt_unary("Rsqrt", .lt_real(x, "rsqrt()"))
-#' @export
-rsqrt.default <- function(x) .lt_need_lazy("rsqrt", x)
-
-#' @rdname lazytensor_functions
-#' @export
-inv <- function(x) UseMethod("inv")
-#' @export
-inv.LazyTensor <- function(x) .lt_unary("Inv", .lt_real(x, "inv()"))
-#' @export
-inv.default <- function(x) .lt_need_lazy("inv", x)
-
-#' @rdname lazytensor_functions
-#' @export
-relu <- function(x) UseMethod("relu")
-#' @export
-relu.LazyTensor <- function(x) .lt_unary("ReLU", .lt_real(x, "relu()"))
-#' @export
-relu.default <- function(x) .lt_need_lazy("relu", x)
-
-#' @rdname lazytensor_functions
-#' @export
-step <- function(object, ...) UseMethod("step")
-#' @rdname lazytensor_functions
-#' @export
-step.LazyTensor <- function(object, ...) .lt_unary("Step", .lt_real(object, "step()"))
-#' @rdname lazytensor_functions
-#' @export
-step.default <- function(object, ...) stats::step(object, ...)
-
-#' @rdname lazytensor_functions
-#' @export
-xlogx <- function(x) UseMethod("xlogx")
-#' @export
-xlogx.LazyTensor <- function(x) .lt_unary("XLogX", .lt_real(x, "xlogx()"))
-#' @export
-xlogx.default <- function(x) .lt_need_lazy("xlogx", x)
-
-#' @rdname lazytensor_functions
-#' @export
-sinxdivx <- function(x) UseMethod("sinxdivx")
-#' @export
-sinxdivx.LazyTensor <- function(x) .lt_unary("SinXDivX", .lt_real(x, "sinxdivx()"))
-#' @export
-sinxdivx.default <- function(x) .lt_need_lazy("sinxdivx", x)
-
-#' @rdname lazytensor_functions
-#' @export
-atan2 <- function(y, x) UseMethod("atan2")
-#' @rdname lazytensor_functions
-#' @export
-atan2.LazyTensor <- function(y, x) .lt_binary("Atan2", y, x, "atan2()")
-#' @rdname lazytensor_functions
-#' @export
-atan2.default <- function(y, x) {
-  if (is.LazyTensor(x)) return(.lt_binary("Atan2", y, x, "atan2()"))
-  base::atan2(y, x)
-}
-
-#' @rdname lazytensor_functions
-#' @export
-ifelse <- function(test, yes, no) UseMethod("ifelse")
-#' @rdname lazytensor_functions
-#' @export
-ifelse.LazyTensor <- function(test, yes, no) {
-  what <- "ifelse()"
-  test <- .lt_real(test, what); yes <- .lt_real(yes, what); no <- .lt_real(no, what)
-  d <- .lt_check_dims(what, c(test$dimres, yes$dimres, no$dimres))
-  .lt_call("IfElse", list(test, yes, no), dimres = d)
-}
-#' @rdname lazytensor_functions
-#' @export
-ifelse.default <- function(test, yes, no) base::ifelse(test, yes, no)
-
-#' @rdname lazytensor_functions
-#' @export
-clamp <- function(x, a, b) UseMethod("clamp")
-#' @export
-clamp.LazyTensor <- function(x, a, b) {
-  x <- .lt_real(x, "clamp()")
-  if (!is.LazyTensor(a) && !is.LazyTensor(b) && .lt_is_intcst(a) && .lt_is_intcst(b)) {
-    return(.lt_unary("ClampInt", x, params = c(a, b)))
-  }
-  a <- .lt_real(a, "clamp()"); b <- .lt_real(b, "clamp()")
-  d <- .lt_check_dims("clamp()", c(x$dimres, a$dimres, b$dimres))
-  .lt_call("Clamp", list(x, a, b), dimres = d)
-}
-#' @export
-clamp.default <- function(x, a, b) .lt_need_lazy("clamp", x)
-
-#' @rdname lazytensor_functions
-#' @export
-clampint <- function(x, a, b) UseMethod("clampint")
-#' @export
-clampint.LazyTensor <- function(x, a, b) {
-  x <- .lt_real(x, "clampint()")
-  .lt_unary("ClampInt", x, params = c(.lt_int(a, "`a` (clampint)"), .lt_int(b, "`b` (clampint)")))
-}
-#' @export
-clampint.default <- function(x, a, b) .lt_need_lazy("clampint", x)
-
-#' @rdname lazytensor_functions
-#' @export
-mod <- function(x, a, b = 0) UseMethod("mod")
-#' @export
-mod.LazyTensor <- function(x, a, b = 0) {
-  x <- .lt_real(x, "mod()"); a <- .lt_real(a, "mod()"); b <- .lt_real(b, "mod()")
-  d <- .lt_check_dims("mod()", c(x$dimres, a$dimres, b$dimres))
-  .lt_call("Mod", list(x, a, b), dimres = d)
-}
-#' @export
-mod.default <- function(x, a, b = 0) .lt_need_lazy("mod", x)
-
-# ---- vector operations (explicit generics) --------------------------------------------------
 
 #' Vector operations on LazyTensors
 #'
@@ -437,194 +442,9 @@ mod.default <- function(x, a, b = 0) .lt_need_lazy("mod", x)
 #' sum(weightedsqdist(x_i, y_j, c(1, 2, 3)), index = "j")
 #' sum(concat(elem(x_i, 0), extract(y_j, 1, 2)), index = "i")
 #' sum(tensorprod(x_i, y_j), index = "j")     # 10 x 9
+#' @eval .lt_roxygen("lazytensor_vectors")
 #' @name lazytensor_vectors
 NULL
-
-#' @rdname lazytensor_vectors
-#' @export
-sqnorm2 <- function(x) UseMethod("sqnorm2")
-#' @export
-sqnorm2.LazyTensor <- function(x) .lt_unary("SqNorm2", .lt_real(x, "sqnorm2()"), dimres = 1L)
-#' @export
-sqnorm2.default <- function(x) .lt_need_lazy("sqnorm2", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-norm2 <- function(x) UseMethod("norm2")
-#' @export
-norm2.LazyTensor <- function(x) .lt_unary("Norm2", .lt_real(x, "norm2()"), dimres = 1L)
-#' @export
-norm2.default <- function(x) .lt_need_lazy("norm2", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-normalize <- function(x) UseMethod("normalize")
-#' @export
-normalize.LazyTensor <- function(x) .lt_unary("Normalize", .lt_real(x, "normalize()"))
-#' @export
-normalize.default <- function(x) .lt_need_lazy("normalize", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-sqdist <- function(x, y) UseMethod("sqdist")
-#' @export
-sqdist.LazyTensor <- function(x, y) .lt_binary("SqDist", x, y, "sqdist()", dimres = 1L)
-#' @export
-sqdist.default <- function(x, y) .lt_need_lazy("sqdist", x)
-
-.lt_check_weight <- function(s, D, what) {
-  if (!(s$dimres %in% c(1L, D, D * D))) {
-    rkeops_abort("dimension", sprintf("%s: the weight must have dimension 1, %d or %d (got %d)",
-                                      what, D, D * D, s$dimres))
-  }
-}
-
-#' @rdname lazytensor_vectors
-#' @export
-weightedsqnorm <- function(x, s) UseMethod("weightedsqnorm")
-#' @export
-weightedsqnorm.LazyTensor <- function(x, s) {
-  x <- .lt_real(x, "weightedsqnorm()"); s <- .lt_real(s, "weightedsqnorm()")
-  .lt_check_weight(s, x$dimres, "weightedsqnorm()")
-  .lt_call("WeightedSqNorm", list(s, x), dimres = 1L)
-}
-#' @export
-weightedsqnorm.default <- function(x, s) .lt_need_lazy("weightedsqnorm", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-weightedsqdist <- function(x, y, s) UseMethod("weightedsqdist")
-#' @export
-weightedsqdist.LazyTensor <- function(x, y, s) {
-  what <- "weightedsqdist()"
-  x <- .lt_real(x, what); y <- .lt_real(y, what); s <- .lt_real(s, what)
-  .lt_check_dims(what, c(x$dimres, y$dimres), rule = "same")
-  .lt_check_weight(s, x$dimres, what)
-  .lt_call("WeightedSqDist", list(s, x, y), dimres = 1L)
-}
-#' @export
-weightedsqdist.default <- function(x, y, s) .lt_need_lazy("weightedsqdist", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-elem <- function(x, m) UseMethod("elem")
-#' @export
-elem.LazyTensor <- function(x, m) {
-  x <- .lt_real(x, "elem()")
-  .lt_unary("Elem", x, params = .lt_int(m, "`m` (elem, 0-based)", 0, x$dimres - 1), dimres = 1L)
-}
-#' @export
-elem.default <- function(x, m) .lt_need_lazy("elem", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-elemT <- function(x, m, n) UseMethod("elemT")
-#' @export
-elemT.LazyTensor <- function(x, m, n) {
-  x <- .lt_real(x, "elemT()")
-  if (x$dimres != 1L) rkeops_abort("dimension", sprintf("elemT() needs `x` of dimension 1 (got %d)", x$dimres))
-  n <- .lt_int(n, "`n` (elemT)", 1)
-  m <- .lt_int(m, "`m` (elemT, 0-based)", 0, n - 1)
-  .lt_unary("ElemT", x, params = c(n, m), dimres = n)
-}
-#' @export
-elemT.default <- function(x, m, n) .lt_need_lazy("elemT", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-extract <- function(x, m, d) UseMethod("extract")
-#' @export
-extract.LazyTensor <- function(x, m, d) {
-  x <- .lt_real(x, "extract()")
-  m <- .lt_int(m, "`m` (extract, 0-based)", 0, x$dimres - 1)
-  d <- .lt_int(d, "`d` (extract)", 1, x$dimres - m)
-  .lt_unary("Extract", x, params = c(m, d), dimres = d)
-}
-#' @export
-extract.default <- function(x, m, d) .lt_need_lazy("extract", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-extractT <- function(x, m, d) UseMethod("extractT")
-#' @export
-extractT.LazyTensor <- function(x, m, d) {
-  x <- .lt_real(x, "extractT()")
-  d <- .lt_int(d, "`d` (extractT)", x$dimres)
-  m <- .lt_int(m, "`m` (extractT, 0-based)", 0, d - x$dimres)
-  .lt_unary("ExtractT", x, params = c(m, d), dimres = d)
-}
-#' @export
-extractT.default <- function(x, m, d) .lt_need_lazy("extractT", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-concat <- function(x, y) UseMethod("concat")
-#' @export
-concat.LazyTensor <- function(x, y) {
-  y <- .lt_operand(y)
-  if (is.ComplexLazyTensor(x) != is.ComplexLazyTensor(y)) {
-    rkeops_abort("input", "concat() needs two real or two complex LazyTensors")
-  }
-  .lt_call("Concat", list(x, y), dimres = x$dimres + y$dimres, is_complex = is.ComplexLazyTensor(x))
-}
-#' @export
-concat.default <- function(x, y) .lt_need_lazy("concat", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-one_hot <- function(x, D) UseMethod("one_hot")
-#' @export
-one_hot.LazyTensor <- function(x, D) {
-  x <- .lt_real(x, "one_hot()")
-  if (x$dimres != 1L) rkeops_abort("dimension", sprintf("one_hot() needs `x` of dimension 1 (got %d)", x$dimres))
-  D <- .lt_int(D, "`D` (one_hot)", 1)
-  .lt_unary("OneHot", x, params = D, dimres = D)
-}
-#' @export
-one_hot.default <- function(x, D) .lt_need_lazy("one_hot", x)
-
-#' @rdname lazytensor_vectors
-#' @export
-matvecmult <- function(m, v) UseMethod("matvecmult")
-#' @export
-matvecmult.LazyTensor <- function(m, v) {
-  m <- .lt_real(m, "matvecmult()"); v <- .lt_real(v, "matvecmult()")
-  if (m$dimres %% v$dimres != 0L) {
-    rkeops_abort("dimension", sprintf("matvecmult(): the matrix dimension (%d) must be a multiple of the vector dimension (%d)",
-                                      m$dimres, v$dimres))
-  }
-  .lt_call("MatVecMult", list(m, v), dimres = m$dimres %/% v$dimres)
-}
-#' @export
-matvecmult.default <- function(m, v) .lt_need_lazy("matvecmult", m)
-
-#' @rdname lazytensor_vectors
-#' @export
-vecmatmult <- function(v, m) UseMethod("vecmatmult")
-#' @export
-vecmatmult.LazyTensor <- function(v, m) {
-  v <- .lt_real(v, "vecmatmult()"); m <- .lt_real(m, "vecmatmult()")
-  if (m$dimres %% v$dimres != 0L) {
-    rkeops_abort("dimension", sprintf("vecmatmult(): the matrix dimension (%d) must be a multiple of the vector dimension (%d)",
-                                      m$dimres, v$dimres))
-  }
-  .lt_call("VecMatMult", list(v, m), dimres = m$dimres %/% v$dimres)
-}
-#' @export
-vecmatmult.default <- function(v, m) .lt_need_lazy("vecmatmult", v)
-
-#' @rdname lazytensor_vectors
-#' @export
-tensorprod <- function(x, y) UseMethod("tensorprod")
-#' @export
-tensorprod.LazyTensor <- function(x, y) {
-  x <- .lt_real(x, "tensorprod()"); y <- .lt_real(y, "tensorprod()")
-  .lt_call("TensorProd", list(x, y), dimres = x$dimres * y$dimres)
-}
-#' @export
-tensorprod.default <- function(x, y) .lt_need_lazy("tensorprod", x)
-
-# ---- complex constructors (explicit generics) ------------------------------------------------
 
 #' Complex LazyTensors from real ones
 #'
@@ -640,32 +460,9 @@ tensorprod.default <- function(x, y) .lt_need_lazy("tensorprod", x)
 #' # a Fourier-type sum: sum_j exp(i t_i w_j), as interleaved (re, im) columns
 #' sum(exp1j(t_i * w_j), index = "j")
 #' sum(Re(real2complex(t_i) + imag2complex(w_j)), index = "j")
+#' @eval .lt_roxygen("lazytensor_complex")
 #' @name lazytensor_complex
 NULL
-
-#' @rdname lazytensor_complex
-#' @export
-real2complex <- function(x) UseMethod("real2complex")
-#' @export
-real2complex.LazyTensor <- function(x) .lt_cx_unary("Real2Complex", .lt_real(x, "real2complex()"))
-#' @export
-real2complex.default <- function(x) .lt_need_lazy("real2complex", x)
-
-#' @rdname lazytensor_complex
-#' @export
-imag2complex <- function(x) UseMethod("imag2complex")
-#' @export
-imag2complex.LazyTensor <- function(x) .lt_cx_unary("Imag2Complex", .lt_real(x, "imag2complex()"))
-#' @export
-imag2complex.default <- function(x) .lt_need_lazy("imag2complex", x)
-
-#' @rdname lazytensor_complex
-#' @export
-exp1j <- function(x) UseMethod("exp1j")
-#' @export
-exp1j.LazyTensor <- function(x) .lt_cx_unary("ComplexExp1j", .lt_real(x, "exp1j()"))
-#' @export
-exp1j.default <- function(x) .lt_need_lazy("exp1j", x)
 
 # ---- matrix product -------------------------------------------------------------------------
 

@@ -41,10 +41,7 @@
 .lt_reduce <- function(x, red, index, opt = NULL, weight = NULL) {
   .lt_check_lazy(x)
   .lt_check_index(index)
-  if (is.na(.lt_index(x)) && (is.null(weight) || is.na(.lt_index(weight)))) {
-    rkeops_abort("input", paste0("nothing to reduce: the LazyTensor has no i- or j-indexed variable ",
-                                 "(it is the same for every i and j); build it with Vi() or Vj() variables"))
-  }
+  # A LazyTensor of parameters only reduces over one point (as RKeOps): one row, its value.
   m <- .lt_combine(if (is.null(weight)) list(x) else list(x, weight))
   inner <- paste(c(m$formulas, if (!is.null(opt)) as.character(opt)), collapse = ",")
   formula <- sprintf("%s_Reduction(%s,%d)", red, inner, if (index == "j") 1L else 0L)
@@ -126,8 +123,8 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 .lt_sum <- function(x, index) {
   .lt_check_index(index, allow_na = TRUE)
   if (is.na(index)) {
-    if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x, dimres = 1L))
-    return(.lt_unary("Sum", x, dimres = 1L))
+    if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x))
+    return(.lt_unary("Sum", x))
   }
   .lt_reduce(x, "Sum", index)
 }
@@ -136,7 +133,7 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   .lt_check_lazy(x)
   .lt_check_index(index, allow_na = TRUE)
   .lt_check_real(x, paste0(tolower(red), "()"))
-  if (is.na(index)) return(.lt_unary(red, x, dimres = 1L))
+  if (is.na(index)) return(.lt_unary(red, x))
   .lt_reduce(x, red, index)
 }
 
@@ -291,14 +288,15 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 
 # ---- gradient ---------------------------------------------------------------------------------
 
-#' Gradient of a sum reduction
+#' Gradient of a reduction
 #'
-#' For the sum reduction `out = sum(f, index)` (one row per point of the other index), the
+#' For the reduction `out = Reduce(f, index)` (one row per point of the other index), the
 #' gradient of `<out, gradin>` with respect to the variable `var` of `f`: a matrix with one
 #' row per point of `var` (one row for a parameter) and one column per component of `var`.
 #' `gradin` has the dimension of `f` and is indexed by the output index (a matrix with one row
-#' per output point, or a LazyTensor). It is computed by the formula-language `Grad(F, v, g)`
-#' inside a sum reduction over the index that `var` does not carry.
+#' per output point, or a LazyTensor). It is the gradient [keops_grad()] computes for the same
+#' reduction (the engine's derivative rule of each reduction): for `"Sum"`, the formula-language
+#' `Grad(F, v, g)` inside a sum reduction over the index that `var` does not carry.
 #'
 #' When `var` is indexed by the output index this is what RKeOps's `grad()` computes; when it
 #' is indexed by the reduced index, RKeOps sums over the reduced index again, whereas `grad()`
@@ -311,7 +309,9 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #' @param f a LazyTensor.
 #' @param gradin the weights of the outputs: a LazyTensor indexed by the output index, or a
 #'   matrix with one row per output point and `f`'s dimension as columns.
-#' @param opstr the reduction: only `"Sum"` is supported.
+#' @param opstr the reduction: `"Sum"`, `"Min"`, `"Max"`, `"ArgMin"`, `"ArgMax"`, `"Min_ArgMin"`,
+#'   `"Max_ArgMax"`, `"LogSumExp"` or `"Max_SumShiftExp"` (`gradin` then has the width of the
+#'   reduction's result: 2 d for `"Min_ArgMin"`, whose index part is ignored).
 #' @param var the variable: one of the LazyTensors `f` was built from (a `Vi()`, `Vj()` or
 #'   `Pm()`), or its 0-based position among the variables of `f` (see `print(f)`).
 #' @param index the index reduced over in `out`, `"i"` or `"j"`.
@@ -327,8 +327,10 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 grad <- function(f, gradin, opstr = "Sum", var, index) {
   .lt_check_lazy(f, "`f`")
   .lt_check_index(index)
-  if (!identical(opstr, "Sum")) {
-    rkeops_abort("input", "grad() supports the \"Sum\" reduction only")
+  plain <- c("Sum", "Min", "Max", "ArgMin", "ArgMax", "Min_ArgMin", "Max_ArgMax", "LogSumExp", "Max_SumShiftExp")
+  if (!(is.character(opstr) && length(opstr) == 1 && opstr %in% plain)) {
+    rkeops_abort("input", sprintf("`opstr` must be one of %s (reductions without an option)",
+                                  paste0("\"", plain, "\"", collapse = ", ")))
   }
   out <- if (index == "j") "i" else "j"
   fv <- .lt_vars(f)
@@ -359,9 +361,14 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
     gdata <- if (is.matrix(gradin)) gradin else matrix(gradin, ncol = 1)
     storage.mode(gdata) <- "double"
   }
-  if (ncol(gdata) != .lt_rdim(f)) {
-    rkeops_abort("dimension", sprintf("`gradin` must have %d column(s), the dimension of `f` (got %d)",
-                                      .lt_rdim(f), ncol(gdata)))
+  # The reduction as an operator; its gradient is keops_grad()'s (the engine's derivative rule).
+  k <- match(vname, fv$name)
+  canon <- .lt_canonical(sprintf("%s_Reduction(%s,%d)", opstr, f$formula, if (index == "j") 1L else 0L),
+                         fv$name, f$args)
+  width <- .rk_call("rk_parse", canon$formula, canon$args)$out_dim
+  if (ncol(gdata) != width) {
+    rkeops_abort("dimension", sprintf("`gradin` must have %d column(s), the dimension of the reduction (got %d)",
+                                      width, ncol(gdata)))
   }
   nout <- .lt_sizes(f)[[out]]
   if (is.na(nout)) nout <- 1L
@@ -369,12 +376,5 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
     rkeops_abort("dimension", sprintf("`gradin` must have %d row(s), one per %s point (got %d)",
                                       nout, out, nrow(gdata)))
   }
-  gname <- "lzvgradin"
-  args <- c(f$args, sprintf("%s=%s(%d)", gname, if (out == "i") "Vi" else "Vj", ncol(gdata)))
-  names <- c(fv$name, gname)
-  axis <- switch(vtype, Vi = 1L, Vj = 0L, Pm = if (index == "j") 1L else 0L)
-  formula <- sprintf("Sum_Reduction(Grad(%s,%s,%s),%d)", f$formula, vname, gname, axis)
-  res <- .lt_run(.lt_canonical(formula, names, args), c(f$data, list(gdata)))
-  if (vtype == "Pm" && is.matrix(res)) res <- matrix(colSums(res), 1)
-  res
+  keops_grad(keops_kernel(canon$formula, canon$args), k - 1L)(c(f$data, list(gdata)))
 }

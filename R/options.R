@@ -1,11 +1,12 @@
 # Global options, kept in options(rkeops = <list>) as RKeOps does.
 
 .rk_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore",
-                      "formula_only")
+                      "formula_only", "distribute", "compile_timeout")
 
 .rk_default_options <- function() {
-  list(backend = "auto", device_id = -1L, precision = "float64", verbosity = FALSE,
-       cache_dir = NULL, ncore = NULL, formula_only = FALSE)
+  list(backend = "auto", device_id = -1L, precision = "float64", verbosity = NA,
+       cache_dir = NULL, ncore = NULL, formula_only = FALSE, distribute = "none",
+       compile_timeout = 600)
 }
 
 .rk_options <- function() {
@@ -17,11 +18,20 @@
   opt
 }
 
+# Options that may be NULL (their default): the others must hold a value.
+.rk_nullable_options <- c("cache_dir", "ncore")
+
 .rk_check_options <- function(opt) {
   bad <- setdiff(names(opt), .rk_option_names)
   if (length(bad)) {
     rkeops_abort("option", paste0("unknown rkeops option(s): ", paste(bad, collapse = ", "),
                                   "; known options are ", paste(.rk_option_names, collapse = ", ")))
+  }
+  for (nm in setdiff(names(opt), .rk_nullable_options)) {
+    if (is.null(opt[[nm]])) {
+      rkeops_abort("option", paste0("option '", nm, "' cannot be NULL (set_rkeops_options(NULL) resets ",
+                                    "every option to its default)"))
+    }
   }
   if (!is.null(opt$backend) && !(identical(opt$backend, "CPU") || identical(opt$backend, "GPU") ||
                                  identical(opt$backend, "auto"))) {
@@ -31,31 +41,56 @@
       !(identical(opt$precision, "float32") || identical(opt$precision, "float64"))) {
     rkeops_abort("option", "option 'precision' must be \"float32\" or \"float64\"")
   }
-  if (!is.null(opt$device_id) && !.rk_is_count(opt$device_id, min = -1)) {
-    rkeops_abort("option", "option 'device_id' must be a single integer >= -1")
+  if (!is.null(opt$device_id) && !.rk_is_count(opt$device_id, min = -1) &&
+      !(is.numeric(opt$device_id) && length(opt$device_id) > 1 && all(!is.na(opt$device_id)) &&
+        all(opt$device_id >= 0) && all(opt$device_id == round(opt$device_id)) && !anyDuplicated(opt$device_id))) {
+    rkeops_abort("option", paste("option 'device_id' must be", .rk_count_text(-1), "or several distinct GPU numbers"))
   }
   if (!is.null(opt$ncore) && !.rk_is_count(opt$ncore, min = 0)) {
-    rkeops_abort("option", "option 'ncore' must be NULL or a single non-negative integer")
+    rkeops_abort("option", paste("option 'ncore' must be NULL or", .rk_count_text(0)))
   }
   if (!is.null(opt$verbosity) && !(is.logical(opt$verbosity) || is.numeric(opt$verbosity)) ||
       length(opt$verbosity) > 1) {
-    rkeops_abort("option", "option 'verbosity' must be TRUE or FALSE")
+    rkeops_abort("option", "option 'verbosity' must be TRUE, FALSE (or 0) or NA (the default)")
+  }
+  if (!is.null(opt$formula_only) && !.rk_is_flag(opt$formula_only)) {
+    rkeops_abort("option", "option 'formula_only' must be TRUE or FALSE")
   }
   if (!is.null(opt$cache_dir) && !(is.character(opt$cache_dir) && length(opt$cache_dir) == 1 &&
                                    !is.na(opt$cache_dir))) {
     rkeops_abort("option", "option 'cache_dir' must be NULL or a single path")
   }
+  if (!is.null(opt$distribute) && !(identical(opt$distribute, "none") || identical(opt$distribute, "future"))) {
+    rkeops_abort("option", "option 'distribute' must be \"none\" or \"future\" (chunks evaluated by the future framework)")
+  }
+  if (!is.null(opt$compile_timeout) && !(is.numeric(opt$compile_timeout) &&
+                                         length(opt$compile_timeout) == 1 &&
+                                         !is.na(opt$compile_timeout) && opt$compile_timeout > 0)) {
+    rkeops_abort("option", "option 'compile_timeout' must be a positive number of seconds (Inf: no limit)")
+  }
   invisible(opt)
 }
 
+# A whole number in [min, .Machine$integer.max]: it converts to an R integer without an NA.
 .rk_is_count <- function(x, min = 0) {
-  is.numeric(x) && length(x) == 1 && !is.na(x) && x == round(x) && x >= min && is.finite(x)
+  is.numeric(x) && length(x) == 1 && !is.na(x) && is.finite(x) && x == round(x) && x >= min &&
+    x <= .Machine$integer.max
+}
+.rk_count_text <- function(min) sprintf("a single integer from %d to %d", as.integer(min), .Machine$integer.max)
+
+.rk_is_flag <- function(x, numeric_ok = FALSE) {
+  (is.logical(x) || numeric_ok && is.numeric(x)) && length(x) == 1 && !is.na(x)
 }
 
 #' Get the rkeops options
 #'
 #' @param option `NULL` (all options) or the name(s) of options among `backend`, `device_id`,
-#'   `precision`, `verbosity`, `cache_dir`, `ncore`, `formula_only`.
+#'   `precision`, `verbosity` (`NA`, `TRUE` or `FALSE`: see [rkeops_enable_verbosity()]),
+#'   `cache_dir`, `ncore`, `formula_only`, `distribute` (`"none"`, or
+#'   `"future"`: every reduction is cut into chunks evaluated under the user's `future::plan()`,
+#'   see [keops_kernel()]), `compile_timeout` (the seconds a kernel's compilation may take
+#'   before it is stopped with an error of class `rkeops_compile_timeout_error`; 600 by default,
+#'   `Inf` for no limit).
 #' @return The list of options, a single value, or a named sub-list.
 #' @examples
 #' get_rkeops_options()
@@ -109,7 +144,7 @@ set_rkeops_options <- function(input = NULL) {
 #' @export
 rkeops_use_cpu <- function(ncore = NULL) {
   if (!is.null(ncore) && !.rk_is_count(ncore, min = 0)) {
-    rkeops_abort("option", "'ncore' must be NULL or a single non-negative integer")
+    rkeops_abort("option", paste("'ncore' must be NULL or", .rk_count_text(0)))
   }
   if (!is.null(ncore) && ncore == 0) ncore <- NULL
   set_rkeops_options(list(backend = "CPU", ncore = if (is.null(ncore)) NULL else as.integer(ncore)))
@@ -123,27 +158,37 @@ rkeops_use_cpu <- function(ncore = NULL) {
 #' kernel run of the session. Nothing CUDA is loaded before that. `rkeops_use_gpu()` creates
 #' the GPU's CUDA context at once (a one-off cost of about 0.1-0.2 s per R process), so that the
 #' first kernel call does not pay it.
-#' @param device GPU ordinal (0-based); -1 picks the first usable GPU.
+#' @param device GPU ordinal (0-based); -1 picks the first usable GPU; several ordinals, or
+#'   `"all"`, use several GPUs of the machine: each call is split over them (blocks of result
+#'   rows, or, with few result rows, pieces of the reduced index whose partial reductions are
+#'   merged), one host thread per GPU.
 #' @return The new options, invisibly; an error of class `rkeops_gpu_error` when no GPU is usable.
 #' @examples
 #' try(rkeops_use_gpu())
 #' rkeops_use_cpu()
 #' @export
 rkeops_use_gpu <- function(device = -1) {
-  if (!.rk_is_count(device, min = -1)) {
-    rkeops_abort("option", "'device' must be a single integer >= -1 (-1 picks the first GPU)")
+  all_gpus <- identical(device, "all")
+  several <- all_gpus || (is.numeric(device) && length(device) > 1)
+  if (several && !all_gpus && !(all(!is.na(device)) && all(device == round(device)) && all(device >= 0) &&
+                                  !anyDuplicated(device) && all(device < .Machine$integer.max))) {
+    rkeops_abort("option", "'device' must be -1, a GPU number, several distinct GPU numbers or \"all\"")
+  }
+  if (!several && !.rk_is_count(device, min = -1)) {
+    rkeops_abort("option", "'device' must be -1, a GPU number, several distinct GPU numbers or \"all\"")
   }
   info <- .rk_gpu_info(refresh = TRUE)
   if (!isTRUE(info$usable)) {
     why <- if (length(info$names) == 0) info$driver else info$nvrtc
     rkeops_abort("gpu", paste0("no GPU is usable: ", why, "; use rkeops_use_cpu()"))
   }
-  if (device >= length(info$names)) {
+  if (all_gpus) device <- seq_along(info$names) - 1
+  if (any(device >= length(info$names))) {
     rkeops_abort("gpu", sprintf("GPU device %d does not exist: this machine has %d GPU(s), numbered from 0",
-                                as.integer(device), length(info$names)))
+                                as.integer(max(device)), length(info$names)))
   }
-  # The CUDA context (~0.1-0.2 s per process) is created now, not by the first kernel call.
-  .rk_call("rk_gpu_open", as.integer(max(device, 0)))
+  # The CUDA contexts (~0.1-0.2 s per process and GPU) are created now, not by the first call.
+  for (d in device) .rk_call("rk_gpu_open", as.integer(max(d, 0)))
   set_rkeops_options(list(backend = "GPU", device_id = as.integer(device)))
 }
 
@@ -164,7 +209,13 @@ rkeops_use_float64 <- function() set_rkeops_options(list(precision = "float64"))
 
 #' Turn verbose messages on or off
 #'
-#' When verbose, rkeops reports compilations, cache hits and timings.
+#' rkeops speaks through R messages (`message()`), which `suppressMessages()` silences. The
+#' option `verbosity` (see [set_rkeops_options()]) says how much:
+#' * `NA`, the default: one message when compiling a kernel took more than a second (the first
+#'   use of a formula; the kernel is then cached for later calls and R sessions);
+#' * `TRUE` (`rkeops_enable_verbosity()`): every compilation with its time, cache problems and
+#'   GPU details (driver, NVRTC, registers and launch sizes);
+#' * `FALSE` or `0` (`rkeops_disable_verbosity()`): nothing.
 #' @return The new options, invisibly.
 #' @examples
 #' rkeops_enable_verbosity()
@@ -199,8 +250,11 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
   cc <- .rk_compiler()
   list(
     precision = opt$precision, sum_scheme = sum_scheme, backend = .rk_backend(opt),
-    device_id = as.integer(max(opt$device_id, 0)), nthreads = .rk_nthreads(),
-    cache_dir = get_rkeops_cache_dir(), include_dir = .rk_include_dir(),
+    device_id = as.integer(max(opt$device_id[1], 0)), nthreads = .rk_nthreads(),
+    devices = if (length(opt$device_id) > 1) as.integer(opt$device_id) else integer(),
+    cache_dir = get_rkeops_cache_dir(), fallback_cache_dir = .rk_fallback_cache_dir(),
+    include_dir = .rk_include_dir(),
+    compile_timeout = .rk_compile_timeout(opt$compile_timeout),
     cxx = cc$cxx, cxxflags = cc$cxxflags, openmp = cc$openmp,
     forbid_compile = nzchar(Sys.getenv("RKEOPS_FORBID_COMPILE")) &&
       Sys.getenv("RKEOPS_FORBID_COMPILE") != "0",
@@ -211,4 +265,10 @@ rkeops_disable_verbosity <- function() set_rkeops_options(list(verbosity = FALSE
 .rk_include_dir <- function() {
   if (is.null(.rk_state$include_dir)) .rk_state$include_dir <- system.file("include", package = "rkeops")
   .rk_state$include_dir
+}
+
+# Seconds a compile may take, for the engine (0: no limit).
+.rk_compile_timeout <- function(x) {
+  if (is.null(x)) return(600)
+  if (is.infinite(x)) 0 else as.numeric(x)
 }

@@ -5,19 +5,13 @@
 #include <R_ext/Rdynload.h>
 #include <Rcpp.h>
 
+#include <climits>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "engine/cache.h"
-#include "engine/codegen_cpu.h"
-#include "engine/codegen_cuda.h"
 #include "engine/engine.h"
-#include "engine/errors.h"
-#include "engine/launch_cuda.h"
-#include "engine/log.h"
-#include "engine/nvrtc.h"
-#include "engine/ops.h"
-#include "engine/reductions.h"
 
 using namespace rkeops;
 
@@ -66,67 +60,15 @@ std::vector<std::string> strings(SEXP x) {
   return v;
 }
 
-// Engine options from the R list built by R/options.R (.rk_engine_options()).
-EngineOptions engine_options(SEXP opts) {
-  Rcpp::List o(opts);
-  EngineOptions e;
-  std::string precision = Rcpp::as<std::string>(o["precision"]);
-  e.code.dtype = precision == "float32" ? DType::Float32 : DType::Float64;
-  std::string scheme = Rcpp::as<std::string>(o["sum_scheme"]);
-  e.code.scheme = scheme == "direct_sum"     ? SumScheme::Direct
-                  : scheme == "block_sum"    ? SumScheme::Block
-                  : scheme == "kahan_scheme" ? SumScheme::Kahan
-                                             : SumScheme::Auto;
-  e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
-  e.device = Rcpp::as<int>(o["device_id"]);
-  e.nthreads = Rcpp::as<int>(o["nthreads"]);
-  e.cache_dir = Rcpp::as<std::string>(o["cache_dir"]);
-  e.include_dir = Rcpp::as<std::string>(o["include_dir"]);
-  e.compiler.cxx = Rcpp::as<std::string>(o["cxx"]);
-  e.compiler.flags = Rcpp::as<std::string>(o["cxxflags"]);
-  e.compiler.openmp = Rcpp::as<std::string>(o["openmp"]);
-  e.forbid_compile = Rcpp::as<bool>(o["forbid_compile"]);
-  set_verbose(Rcpp::as<bool>(o["verbosity"]));
-  return e;
+// inner_dim = "row" (one column per point) or "col" (one row per point, also for NULL).
+InputLayout input_layout(SEXP inner_dim) {
+  bool by_col =
+      TYPEOF(inner_dim) == STRSXP && XLENGTH(inner_dim) == 1 && std::string(CHAR(STRING_ELT(inner_dim, 0))) == "row";
+  return by_col ? InputLayout::PointsInColumns : InputLayout::PointsInRows;
 }
 
-// Polls for a user interrupt without letting R longjmp through C++ frames.
-void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
-bool interrupted() { return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE; }
-
-const char* cat_name(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj" : "Pm"; }
-
-}  // namespace
-
-extern "C" {
-
-// Parses a formula; returns its description (inputs, reduction, axis, output size).
-SEXP rk_parse(SEXP formula, SEXP aliases) {
-  RKEOPS_BEGIN
-  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
-  Rcpp::CharacterVector names, cats;
-  Rcpp::IntegerVector pos, dims;
-  for (size_t k = 0; k < f.args.size(); ++k) {
-    names.push_back(f.args[k].name);
-    cats.push_back(cat_name(f.args[k].cat));
-    pos.push_back(static_cast<int>(k));
-    dims.push_back(f.args[k].dim);
-  }
-  return Rcpp::List::create(Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats,
-                            Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims,
-                            Rcpp::Named("reduction") = std::string(f.reduction().name), Rcpp::Named("axis") = f.axis,
-                            Rcpp::Named("K") = f.shape.K, Rcpp::Named("formula_dim") = f.shape.d,
-                            Rcpp::Named("weight_dim") = f.shape.dw, Rcpp::Named("out_dim") = f.out_dim,
-                            Rcpp::Named("canonical") = f.canonical(), Rcpp::Named("formula_text") = f.root_text,
-                            Rcpp::Named("weight_text") = f.weight_text);
-  RKEOPS_END
-}
-
-// Runs a reduction: inputs is a list of double matrices (rows = points), in position order.
-SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
-  RKEOPS_BEGIN
-  EngineOptions o = engine_options(opts);
-  std::shared_ptr<Kernel> k = get_kernel(Rcpp::as<std::string>(formula), strings(aliases), o);
+// A list of double matrices (rows = points; a vector is one column), in position order.
+std::vector<Input> engine_inputs(SEXP inputs) {
   std::vector<Input> in;
   for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
     SEXP x = VECTOR_ELT(inputs, t);
@@ -143,45 +85,192 @@ SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
     }
     in.push_back(u);
   }
-  CallShape shape = check_inputs(k->formula(), in);
-  const int out_dim = k->formula().out_dim;
-  Rcpp::NumericMatrix out(static_cast<int>(shape.out_rows), out_dim);
-  k->run(in, shape, out.begin(), o, interrupted);
-  out.attr("compile_seconds") = k->compile_seconds;
+  return in;
+}
+
+// Engine options from the R list built by R/options.R (.rk_engine_options()).
+EngineOptions engine_options(SEXP opts) {
+  Rcpp::List o(opts);
+  EngineOptions e;
+  std::string precision = Rcpp::as<std::string>(o["precision"]);
+  e.code.dtype = precision == "float32" ? DType::Float32 : DType::Float64;
+  std::string scheme = Rcpp::as<std::string>(o["sum_scheme"]);
+  e.code.scheme = scheme == "direct_sum"     ? SumScheme::Direct
+                  : scheme == "block_sum"    ? SumScheme::Block
+                  : scheme == "kahan_scheme" ? SumScheme::Kahan
+                                             : SumScheme::Auto;
+  e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
+  e.device = Rcpp::as<int>(o["device_id"]);
+  if (o.containsElementNamed("devices")) e.devices = Rcpp::as<std::vector<int>>(o["devices"]);
+  e.nthreads = Rcpp::as<int>(o["nthreads"]);
+  e.cache_dir = Rcpp::as<std::string>(o["cache_dir"]);
+  e.fallback_cache_dir = Rcpp::as<std::string>(o["fallback_cache_dir"]);
+  e.compile_timeout = Rcpp::as<double>(o["compile_timeout"]);
+  e.include_dir = Rcpp::as<std::string>(o["include_dir"]);
+  e.compiler.cxx = Rcpp::as<std::string>(o["cxx"]);
+  e.compiler.flags = Rcpp::as<std::string>(o["cxxflags"]);
+  e.compiler.openmp = Rcpp::as<std::string>(o["openmp"]);
+  e.forbid_compile = Rcpp::as<bool>(o["forbid_compile"]);
+  e.layout = input_layout(o.containsElementNamed("inner_dim") ? static_cast<SEXP>(o["inner_dim"]) : R_NilValue);
+  set_verbose(Rcpp::as<bool>(o["verbosity"]));
+  return e;
+}
+
+// Polls for a user interrupt without letting R longjmp through C++ frames.
+void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
+bool interrupted() { return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE; }
+
+// An allocator for the engine's results: a fresh R matrix held in `out`.
+std::function<double*(long long, int)> matrix_alloc(Rcpp::NumericMatrix& out) {
+  return [&out](long long rows, int cols) {
+    if (rows > INT_MAX) throw UserError("memory", "a result of " + std::to_string(rows) + " rows is too large for R");
+    out = Rcpp::NumericMatrix(static_cast<int>(rows), cols);
+    return out.begin();
+  };
+}
+
+// What the engine logged (verbose mode) since R last asked: R/conditions.R's .rk_call() gives
+// the lines out as R messages after each call, so the engine never calls R.
+std::mutex g_log_mutex;
+std::vector<std::string> g_log;
+void collect_log(const std::string& m) {
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  g_log.push_back(m);
+}
+
+const char* cat_name(int cat) { return cat == 0 ? "Vi" : cat == 1 ? "Vj" : "Pm"; }  // FormulaInfo::Arg::cat
+
+}  // namespace
+
+extern "C" {
+
+// Parses a formula; returns its description (inputs, reduction, axis, output size and layout).
+SEXP rk_parse(SEXP formula, SEXP aliases) {
+  RKEOPS_BEGIN
+  FormulaInfo f = describe_formula(Rcpp::as<std::string>(formula), strings(aliases));
+  Rcpp::CharacterVector names, cats, labels;
+  Rcpp::IntegerVector pos, dims;
+  for (size_t k = 0; k < f.args.size(); ++k) {
+    names.push_back(f.args[k].name);
+    labels.push_back(f.args[k].label);
+    cats.push_back(cat_name(f.args[k].cat));
+    pos.push_back(static_cast<int>(k));
+    dims.push_back(f.args[k].dim);
+  }
+  return Rcpp::List::create(Rcpp::Named("var_name") = names, Rcpp::Named("var_type") = cats,
+                            Rcpp::Named("var_pos") = pos, Rcpp::Named("var_dim") = dims,
+                            Rcpp::Named("var_label") = labels, Rcpp::Named("reduction") = f.reduction,
+                            Rcpp::Named("axis") = f.axis, Rcpp::Named("K") = f.K, Rcpp::Named("formula_dim") = f.d,
+                            Rcpp::Named("weight_dim") = f.dw, Rcpp::Named("out_dim") = f.out_dim,
+                            Rcpp::Named("layout") = f.layout, Rcpp::Named("canonical") = f.canonical,
+                            Rcpp::Named("formula_text") = f.formula_text, Rcpp::Named("weight_text") = f.weight_text);
+  RKEOPS_END
+}
+
+// The dimension of the operation `op` on arguments of dimensions `dims` with integer parameters
+// `params` (the engine's rule); `where` names the operation in a dimension error.
+SEXP rk_op_dim(SEXP op, SEXP dims, SEXP params, SEXP where) {
+  RKEOPS_BEGIN
+  return Rcpp::wrap(operation_dim(Rcpp::as<std::string>(op), Rcpp::as<std::vector<int>>(dims),
+                                  Rcpp::as<std::vector<int>>(params), Rcpp::as<std::string>(where)));
+  RKEOPS_END
+}
+
+// Checks inputs as rk_run does, without running (inner_dim: "col" or "row", for the wording).
+SEXP rk_check_inputs(SEXP formula, SEXP aliases, SEXP inputs, SEXP inner_dim) {
+  RKEOPS_BEGIN
+  return Rcpp::wrap(static_cast<double>(
+      check_call(Rcpp::as<std::string>(formula), strings(aliases), engine_inputs(inputs), input_layout(inner_dim))));
+  RKEOPS_END
+}
+
+// The gradient of a reduction with respect to its input at 0-based position `var` (see
+// GradientInfo in engine.h); R's keops_grad() and grad() run it.
+SEXP rk_grad_plan(SEXP formula, SEXP aliases, SEXP var) {
+  RKEOPS_BEGIN
+  GradientInfo g = gradient_of(Rcpp::as<std::string>(formula), strings(aliases), Rcpp::as<int>(var));
+  Rcpp::List extra;
+  for (auto& x : g.extra)
+    extra.push_back(Rcpp::List::create(Rcpp::Named("name") = x.name, Rcpp::Named("type") = cat_name(x.cat),
+                                       Rcpp::Named("dim") = x.dim, Rcpp::Named("forward") = x.forward,
+                                       Rcpp::Named("col0") = x.col0));
+  return Rcpp::List::create(Rcpp::Named("zero") = g.zero, Rcpp::Named("formula") = g.formula,
+                            Rcpp::Named("args") = g.aliases, Rcpp::Named("eta") = g.eta,
+                            Rcpp::Named("eta_type") = cat_name(g.eta_cat), Rcpp::Named("eta_dim") = g.eta_dim,
+                            Rcpp::Named("extra") = extra);
+  RKEOPS_END
+}
+
+// Runs a reduction: inputs is a list of double matrices (rows = points), in position order.
+SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::vector<Input> in = engine_inputs(inputs);
+  Rcpp::NumericMatrix out;
+  double secs = run_reduction(Rcpp::as<std::string>(formula), strings(aliases), in, o, matrix_alloc(out), interrupted);
+  out.attr("compile_seconds") = secs;
   return out;
   RKEOPS_END
 }
 
-// The generated source of a kernel (for tests and for the curious).
+// The partial states of a piece of the reduced index (see run_partial in engine.h).
+SEXP rk_run_partial(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts, SEXP jbase) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::vector<Input> in = engine_inputs(inputs);
+  Rcpp::NumericMatrix out;
+  run_partial(Rcpp::as<std::string>(formula), strings(aliases), in, o, static_cast<long long>(Rcpp::as<double>(jbase)),
+              matrix_alloc(out), interrupted);
+  return out;
+  RKEOPS_END
+}
+
+// Merges partial states (a list of matrices, in the order of their pieces): the result, or
+// (final = FALSE) the merged state.
+SEXP rk_merge_partials(SEXP formula, SEXP aliases, SEXP parts, SEXP opts, SEXP final) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::vector<Input> p = engine_inputs(parts);
+  std::vector<const double*> ptr;
+  for (const Input& u : p) {
+    if (u.rows != p[0].rows || u.cols != p[0].cols)
+      throw UserError("input", "partial states to merge must all have the same size");
+    ptr.push_back(u.data);
+  }
+  if (!p.empty()) {
+    const int w = state_width(Rcpp::as<std::string>(formula), strings(aliases), o);
+    if (p[0].cols != w)
+      throw UserError("dimension", "partial states of this reduction have " + std::to_string(w) + " columns, got " +
+                                       std::to_string(p[0].cols));
+  }
+  Rcpp::NumericMatrix out;
+  merge_partials(Rcpp::as<std::string>(formula), strings(aliases), ptr, p.empty() ? 0 : p[0].rows, o,
+                 Rcpp::as<bool>(final), matrix_alloc(out));
+  return out;
+  RKEOPS_END
+}
+
+// The generated CPU source of a kernel (tests of code size, and the curious).
 SEXP rk_source(SEXP formula, SEXP aliases, SEXP opts) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
-  return Rcpp::wrap(generate_cpu_source(f, o.code, o.include_dir));
+  o.backend = Backend::CPU;
+  return Rcpp::wrap(kernel_source(Rcpp::as<std::string>(formula), strings(aliases), o));
   RKEOPS_END
 }
 
 SEXP rk_cache_stats(SEXP dir) {
   RKEOPS_BEGIN
-  DiskCache c(Rcpp::as<std::string>(dir));
-  DiskCache::Stats s = c.stats();
+  CacheStats s = cache_stats(Rcpp::as<std::string>(dir));
   return Rcpp::List::create(Rcpp::Named("files") = static_cast<double>(s.files),
                             Rcpp::Named("bytes") = static_cast<double>(s.bytes));
   RKEOPS_END
 }
 
-SEXP rk_cache_clean(SEXP dir) {
+// Removes the kernels in `dir`; with `remove_dir`, the directory too (see clean_cache).
+SEXP rk_cache_clean(SEXP dir, SEXP remove_dir) {
   RKEOPS_BEGIN
-  DiskCache c(Rcpp::as<std::string>(dir));
-  c.clean();
-  clear_session_kernels();
-  return Rcpp::wrap(true);
-  RKEOPS_END
-}
-
-SEXP rk_session_clear() {
-  RKEOPS_BEGIN
-  clear_session_kernels();
+  clean_cache(Rcpp::as<std::string>(dir), Rcpp::as<bool>(remove_dir));
   return Rcpp::wrap(true);
   RKEOPS_END
 }
@@ -189,14 +278,22 @@ SEXP rk_session_clear() {
 // Names of every formula operation and reduction (the tests sweep them).
 SEXP rk_op_table() {
   RKEOPS_BEGIN
-  Rcpp::CharacterVector ops, sigs, reds;
-  for (int k = 0; k < op_count(); ++k) {
-    ops.push_back(op_info(k).name);
-    sigs.push_back(op_info(k).sig);
-  }
-  for (int k = 0; k < reduction_count(); ++k) reds.push_back(reduction_info(k).name);
-  return Rcpp::List::create(Rcpp::Named("ops") = ops, Rcpp::Named("sig") = sigs, Rcpp::Named("reductions") = reds,
+  LanguageInfo l = language();
+  return Rcpp::List::create(Rcpp::Named("ops") = l.ops, Rcpp::Named("sig") = l.signatures,
+                            Rcpp::Named("reductions") = l.reductions,
                             Rcpp::Named("engine_version") = std::string(kEngineVersion));
+  RKEOPS_END
+}
+
+// The engine's log lines collected since the last call, and forgets them.
+SEXP rk_take_log() {
+  RKEOPS_BEGIN
+  std::vector<std::string> lines;
+  {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    lines.swap(g_log);
+  }
+  return Rcpp::wrap(lines);
   RKEOPS_END
 }
 
@@ -243,34 +340,30 @@ SEXP rk_gpu_open(SEXP device) {
 SEXP rk_cuda_source(SEXP formula, SEXP aliases, SEXP opts) {
   RKEOPS_BEGIN
   EngineOptions o = engine_options(opts);
-  Formula f = parse_formula(Rcpp::as<std::string>(formula), strings(aliases));
-  std::string src = generate_cuda_source(f, o.code, o.include_dir);
+  o.backend = Backend::GPU;
+  std::string src = kernel_source(Rcpp::as<std::string>(formula), strings(aliases), o);
   Rcpp::List ol(opts);
   int arch = ol.containsElementNamed("compile_arch") ? Rcpp::as<int>(ol["compile_arch"]) : 0;
   if (arch <= 0) return Rcpp::wrap(src);
-  std::string why;
-  Nvrtc* nv = Nvrtc::get(&why);
-  if (!nv) throw UserError("gpu", why);
-  bool ok = true;
   std::string log;
-  try {
-    nv->compile(src, "rkeops_kernel.cu", arch / 10, arch % 10, {}, true);
-  } catch (const CompileError& e) {
-    ok = false;
-    log = std::string(e.what()) + "\n" + e.log;
-  }
+  bool ok = nvrtc_compiles(src, arch, &log);
   return Rcpp::List::create(Rcpp::Named("source") = src, Rcpp::Named("compiled") = ok, Rcpp::Named("log") = log);
   RKEOPS_END
 }
 // ---- the CUDA backend (end) ----
 
 static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 2},
+                                               {"rk_op_dim", (DL_FUNC)&rk_op_dim, 4},
+                                               {"rk_check_inputs", (DL_FUNC)&rk_check_inputs, 4},
+                                               {"rk_grad_plan", (DL_FUNC)&rk_grad_plan, 3},
                                                {"rk_run", (DL_FUNC)&rk_run, 4},
+                                               {"rk_run_partial", (DL_FUNC)&rk_run_partial, 5},
+                                               {"rk_merge_partials", (DL_FUNC)&rk_merge_partials, 5},
                                                {"rk_source", (DL_FUNC)&rk_source, 3},
                                                {"rk_cache_stats", (DL_FUNC)&rk_cache_stats, 1},
-                                               {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 1},
-                                               {"rk_session_clear", (DL_FUNC)&rk_session_clear, 0},
+                                               {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 2},
                                                {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
+                                               {"rk_take_log", (DL_FUNC)&rk_take_log, 0},
                                                {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
                                                {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},
                                                {"rk_cuda_source", (DL_FUNC)&rk_cuda_source, 3},
@@ -279,7 +372,7 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
 void R_init_rkeops(DllInfo* dll) {
   R_registerRoutines(dll, nullptr, kCallMethods, nullptr, nullptr);
   R_useDynamicSymbols(dll, FALSE);
-  set_logger([](const std::string& m) { Rprintf("%s\n", m.c_str()); });
+  set_logger(collect_log);
 }
 
 }  // extern "C"

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <set>
 
 #include "errors.h"
 #include "ops.h"
@@ -45,6 +47,9 @@ std::string format_double(double v) {
 }
 
 int Graph::intern(Node n) {
+  if (nodes_.size() >= kMaxNodes)
+    throw TooLarge("the formula is too large: more than " + std::to_string(kMaxNodes) +
+                   " distinct operations (nested derivatives multiply them)");
   // The key holds everything that makes two nodes different; children are already interned.
   std::string key = std::to_string(static_cast<int>(n.kind)) + ":" + std::to_string(n.op) + ":" +
                     std::to_string(n.cat) + ":" + std::to_string(n.pos) + ":" + std::to_string(n.dim) + ":" +
@@ -89,14 +94,7 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
   RK_ASSERT(args.size() == info.nargs() && info.params_fit(params), std::string("wrong arity for ") + info.name);
   std::vector<int> dims;
   for (int a : args) dims.push_back(nodes_[a].dim);
-  std::string why;
-  int d = info.dim_rule(dims, params, &why);
-  if (d <= 0) {
-    Node tmp;
-    tmp.kind = NodeKind::Call;
-    tmp.op = op;
-    tmp.args = args;
-    tmp.params = params;
+  int d = checked_dim(info, dims, params, [&] {  // the call as written, with alias names
     std::string text = info.name;
     text += "(";
     bool first = true;
@@ -108,12 +106,8 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
       text += (first ? "" : ", ") + p;
       first = false;
     }
-    text += ")";
-    std::string sizes;
-    for (size_t k = 0; k < dims.size(); ++k) sizes += (k ? ", " : "") + std::to_string(dims[k]);
-    throw UserError("dimension",
-                    "dimension mismatch in " + text + ": " + why + " (argument dimensions: " + sizes + ")");
-  }
+    return text + ")";
+  });
   Node n;
   n.kind = NodeKind::Call;
   n.op = op;
@@ -124,20 +118,22 @@ int Graph::call(int op, std::vector<int> args, std::vector<int> params) {
 }
 
 // Printing a DAG as a tree can take exponential space (gradients share a lot): text longer
-// than this is cut with "...".
+// than this is cut with "...", and so are sub-expressions nested deeper than kPrintDepth
+// (printing recurses; a sum of many terms is a deep DAG).
 constexpr size_t kPrintBudget = 4000;
+constexpr int kPrintDepth = 256;
 
 std::string Graph::print(int id) const {
   long budget = kPrintBudget;
-  return print_impl(id, false, &budget);
+  return print_impl(id, false, &budget, 0);
 }
 std::string Graph::print_named(int id) const {
   long budget = kPrintBudget;
-  return print_impl(id, true, &budget);
+  return print_impl(id, true, &budget, 0);
 }
 
-std::string Graph::print_impl(int id, bool named, long* budget) const {
-  if (*budget <= 0) return "...";
+std::string Graph::print_impl(int id, bool named, long* budget, int depth) const {
+  if (*budget <= 0 || depth > kPrintDepth) return "...";
   const Node& n = nodes_[id];
   switch (n.kind) {
     case NodeKind::Var: {
@@ -154,7 +150,7 @@ std::string Graph::print_impl(int id, bool named, long* budget) const {
       s += "(";
       bool first = true;
       for (int a : n.args) {
-        s += (first ? "" : ",") + print_impl(a, named, budget);
+        s += (first ? "" : ",") + print_impl(a, named, budget, depth + 1);
         *budget -= static_cast<long>(s.size());
         first = false;
       }
@@ -177,6 +173,31 @@ std::vector<char> depends_on(const Graph& g, int cat, int pos) {
     for (int a : n.args) dep[id] |= dep[a];
   }
   return dep;
+}
+
+std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) {
+  std::set<int> seen;
+  std::map<std::pair<int, int>, int> found;
+  // Depth first, arguments in order (an explicit stack: DAGs can be deep).
+  std::vector<int> todo(roots.rbegin(), roots.rend());
+  while (!todo.empty()) {
+    int id = todo.back();
+    todo.pop_back();
+    if (!seen.insert(id).second) continue;
+    const Node& n = g[id];
+    if (n.kind == NodeKind::Var) {
+      auto key = std::make_pair(n.cat, n.pos);
+      auto it = found.find(key);
+      if (it != found.end() && it->second != n.dim)
+        throw UserError("dimension", "variable " + g.print(id) + " is used with dimensions " +
+                                         std::to_string(it->second) + " and " + std::to_string(n.dim));
+      found[key] = n.dim;
+    }
+    todo.insert(todo.end(), n.args.rbegin(), n.args.rend());
+  }
+  std::vector<VarUse> out;
+  for (auto& kv : found) out.push_back({kv.first.first, kv.first.second, kv.second});
+  return out;
 }
 
 }  // namespace rkeops

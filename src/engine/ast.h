@@ -28,6 +28,9 @@ struct Node {
 // sub-expressions are emitted once.
 class Graph {
  public:
+  // More nodes than this is an error (UserError "formula"): the size of what a formula of at
+  // most 100,000 characters parses to, and a bound on what nested derivatives build.
+  static constexpr size_t kMaxNodes = 100000;
   int var(int cat, int pos, int dim);
   int constant(double value, bool is_int);
   // Builds a call node; checks arity and dimensions, throws UserError("dimension") with
@@ -44,7 +47,7 @@ class Graph {
 
  private:
   int intern(Node n);
-  std::string print_impl(int id, bool named, long* budget) const;
+  std::string print_impl(int id, bool named, long* budget, int depth) const;
   std::vector<Node> nodes_;
   std::unordered_map<std::string, int> index_;
   std::map<std::pair<int, int>, std::pair<std::string, int>> names_;
@@ -55,5 +58,10 @@ std::string format_double(double v);  // shortest text that reads back as the sa
 // For every node of g: whether it depends on a variable of category `cat` (at position `pos`,
 // or at any position when pos < 0).
 std::vector<char> depends_on(const Graph& g, int cat, int pos = -1);
+// Which variables (cat, pos, dim) a sub-graph uses, sorted.
+struct VarUse {
+  int cat, pos, dim;
+};
+std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
 
 }  // namespace rkeops

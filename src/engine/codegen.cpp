@@ -1,6 +1,7 @@
 #include "codegen.h"
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
 
 #include "errors.h"
@@ -8,6 +9,23 @@
 #include "reductions.h"
 
 namespace rkeops {
+
+std::string read_prelude(const std::string& include_dir, const std::string& file) {
+  std::ifstream in(include_dir + "/" + file);
+  if (!in) throw UserError("option", "cannot read the rkeops header " + include_dir + "/" + file);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    const std::string inc = "#include \"rkeops/";
+    if (line.compare(0, inc.size(), inc) == 0) {
+      std::string name = line.substr(inc.size() - 7);  // "rkeops/xxx.h\""
+      name = name.substr(0, name.find('"'));
+      out += read_prelude(include_dir, name);
+    } else {
+      out += line + "\n";
+    }
+  }
+  return out;
+}
 
 Ix Ix::operator+(const Ix& o) const {
   Ix r = *this;
@@ -55,6 +73,8 @@ std::string Emitter::o(const Ix& k) const {
 std::string Emitter::tmp() { return "t" + std::to_string(ntmp_++); }
 
 std::string Emitter::ref(int id, const Ix& k) const {
+  auto bound = nodes_.find(id);
+  if (bound != nodes_.end()) return bound->second;
   const Node& n = g_[id];
   const Ix kk = n.dim == 1 ? Ix(0) : k;
   switch (n.kind) {
@@ -152,14 +172,27 @@ void Emitter::declare(int id) {
   }
 }
 
-void Emitter::emit(int id) {
-  if (done_.count(id)) return;
-  const Node& n = g_[id];
-  if (n.kind != NodeKind::Call) {
-    done_.insert(id);
-    return;
+void Emitter::emit(int root) {
+  // Arguments first, in order, depth first: an explicit stack, as a DAG can be deeper than
+  // the C stack allows recursion (a sum of many terms). Entries: (node, next argument).
+  std::vector<std::pair<int, size_t>> todo = {{root, 0}};
+  while (!todo.empty()) {
+    const int id = todo.back().first;
+    const Node& n = g_[id];
+    if (done_.count(id) || n.kind != NodeKind::Call) {
+      done_.insert(id);
+      todo.pop_back();
+    } else if (todo.back().second < n.args.size()) {
+      todo.push_back({n.args[todo.back().second++], 0});
+    } else {
+      todo.pop_back();
+      emit_node(id);
+    }
   }
-  for (int a : n.args) emit(a);
+}
+
+void Emitter::emit_node(int id) {
+  const Node& n = g_[id];
   if (virtual_.count(id)) {  // computed where it is used
     done_.insert(id);
     return;
@@ -304,13 +337,23 @@ void Emitter::plan(const std::vector<int>& roots, int inner) {
   const std::vector<char> inner_dep = depends_on(g_, inner);
   std::vector<int> order, uses(g_.size(), 0), consumer(g_.size(), -1);
   std::vector<char> seen(g_.size(), 0);
-  std::function<void(int)> walk = [&](int id) {
-    if (seen[id]) return;
-    seen[id] = 1;
-    for (int a : g_[id].args) walk(a);
-    order.push_back(id);  // arguments first
-  };
-  for (int r : roots) walk(r);
+  for (int r : roots) {  // post-order (arguments first), with an explicit stack: DAGs may be deep
+    std::vector<std::pair<int, size_t>> todo = {{r, 0}};
+    while (!todo.empty()) {
+      const int id = todo.back().first;
+      if (todo.back().second == 0 && seen[id]) {
+        todo.pop_back();
+        continue;
+      }
+      seen[id] = 1;
+      if (todo.back().second < g_[id].args.size()) {
+        todo.push_back({g_[id].args[todo.back().second++], 0});
+      } else {
+        order.push_back(id);
+        todo.pop_back();
+      }
+    }
+  }
   for (int id : order)
     for (int a : g_[id].args) {
       ++uses[a];
@@ -348,21 +391,20 @@ void Emitter::plan(const std::vector<int>& roots, int inner) {
   }
 }
 
-void reduction_piece(const std::function<void(RedCode&, const RedShape&)>& fn, const ReductionInfo& red,
-                     const RedShape& sh, RedCode& c, int loop_dim,
-                     const std::function<std::string(const std::string&)>& f_at,
-                     const std::function<std::string(const std::string&)>& out_at,
-                     const std::string& loop_pragma) {
+void reduction_piece(const std::function<void(const Reducer&, RedCode&)>& piece, const ReductionInfo& red,
+                     const RedShape& sh, SumScheme scheme, RedCode& c, int loop_dim,
+                     const std::function<std::string(const std::string&)>& f_at, const std::string& loop_pragma) {
   if (sh.d <= loop_dim) {
-    fn(c, sh);
+    piece(Reducer(red, sh, scheme), c);
     return;
   }
   RedShape s1 = sh;
   s1.d = 1;
   const int S1 = red.state_dim(s1), SI1 = red.istate_dim(s1);
+  // kc_: the component (the table's own pieces use k_, r_ and q as loop variables)
   auto shift = [](const std::string& a, int n) {
     if (a.empty() || n == 0) return a;
-    return "(" + a + " + k_" + (n == 1 ? std::string() : " * " + std::to_string(n)) + ")";
+    return "(" + a + " + kc_" + (n == 1 ? std::string() : " * " + std::to_string(n)) + ")";
   };
   RedCode u = c;
   u.text.clear();
@@ -373,12 +415,12 @@ void reduction_piece(const std::function<void(RedCode&, const RedShape&)>& fn, c
   u.si2 = shift(c.si2, SI1);
   u.cp = shift(c.cp, 1);
   u.cp2 = shift(c.cp2, 1);
-  u.f = [&](int) { return f_at("k_"); };
+  u.f = [&](int) { return f_at("kc_"); };
   const std::string d = std::to_string(sh.d);
-  u.out = [&](int m) { return out_at(m == 0 ? std::string("k_") : std::to_string(1LL * m * sh.d) + " + k_"); };
-  fn(u, s1);
+  if (c.out) u.out = [&](const std::string& m) { return c.out("((" + m + ") * " + d + " + kc_)"); };
+  piece(Reducer(red, s1, scheme), u);
   if (!loop_pragma.empty()) c.line(loop_pragma);
-  c.line("for (int k_ = 0; k_ < " + d + "; ++k_) {");
+  c.line("for (int kc_ = 0; kc_ < " + d + "; ++kc_) {");
   c.text += u.text;
   c.line("}");
 }
@@ -411,28 +453,6 @@ std::string sum_terms(Emitter& e, const std::vector<std::string>& terms) {
   }
   for (size_t k = 4; k < n; ++k) e.line(p[k % 4] + " += " + terms[k] + ";");
   return "(" + p[0] + " + " + p[1] + ") + (" + p[2] + " + " + p[3] + ")";
-}
-
-std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots) {
-  std::set<int> seen;
-  std::map<std::pair<int, int>, int> found;
-  std::function<void(int)> walk = [&](int id) {
-    if (!seen.insert(id).second) return;
-    const Node& n = g[id];
-    if (n.kind == NodeKind::Var) {
-      auto key = std::make_pair(n.cat, n.pos);
-      auto it = found.find(key);
-      if (it != found.end() && it->second != n.dim)
-        throw UserError("dimension", "variable " + g.print(id) + " is used with dimensions " +
-                                         std::to_string(it->second) + " and " + std::to_string(n.dim));
-      found[key] = n.dim;
-    }
-    for (int a : n.args) walk(a);
-  };
-  for (int r : roots) walk(r);
-  std::vector<VarUse> out;
-  for (auto& kv : found) out.push_back({kv.first.first, kv.first.second, kv.second});
-  return out;
 }
 
 void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner) {

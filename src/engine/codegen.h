@@ -19,12 +19,9 @@
 #include <vector>
 
 #include "ast.h"
+#include "reductions.h"
 
 namespace rkeops {
-
-// Nodes and arguments wider than this are emitted with loops over their components (the
-// default of Emitter::loop_dim; chosen by measurement, see bench/RESULTS.md).
-constexpr int kLoopDim = 32;
 
 // An index into the components of a node, as emitted code: an integer constant, or an affine
 // expression of loop variables (or table lookups) plus a constant, e.g. "4 * m0_ + 1".
@@ -66,6 +63,12 @@ class Emitter {
   // Nodes already emitted are not emitted again (e.g. those hoisted out of the j loop).
   bool emitted(int id) const { return done_.count(id) > 0; }
   void mark_emitted(int id) { done_.insert(id); }
+  // Node `id` (of dimension 1) is computed by the template, as `expr`: ref() returns it and
+  // emit() emits neither the node nor its arguments (e.g. an inner product in registers).
+  void bind_node(int id, const std::string& expr) {
+    nodes_[id] = expr;
+    done_.insert(id);
+  }
   std::string indent = "      ";
 
   // --- wide nodes ---
@@ -131,9 +134,11 @@ class Emitter {
   void close_loop();
   void close_tile_loop();
   void declare(int id);
+  void emit_node(int id);  // the statements of one node, its arguments emitted
   std::string loop_var(const char* stem) const { return stem + std::to_string(depth_) + "_"; }
   const Graph& g_;
   std::map<std::pair<int, int>, Bound> vars_;
+  std::map<int, std::string> nodes_;  // bind_node()
   std::set<int> done_;
   std::set<int> virtual_;  // wide element-wise nodes computed where they are used
   std::set<int> tiled_;    // nodes computed in tile mode: v<id>[k][jj]
@@ -147,19 +152,15 @@ class Emitter {
   long long ws_size_ = 0;
 };
 
-// Emits piece `fn` of a reduction (its init, acc, merge or final, or a kahan_* piece) for F
-// of dimension d, as a loop over F's components when d > loop_dim: the table's code for one
-// component (shape d = 1) with that component's state at st + k*S1 (S1: the state size of one
-// component; likewise si, cp) and its output m at m*d + k. Every reduction whose F may have
-// d > 1 lays out its state and output so (the d = 1 ones, LogSumExp..., are never looped).
-// `f_at` and `out_at` give F's component and the output slot for an index expression.
-struct RedCode;
-struct RedShape;
-struct ReductionInfo;
-void reduction_piece(const std::function<void(RedCode&, const RedShape&)>& fn, const ReductionInfo& red,
-                     const RedShape& sh, RedCode& c, int loop_dim,
+// Emits a piece of a reduction (`piece` calls the Reducer's init, acc, merge or final) for F
+// of dimension d, as a loop over F's components when d > loop_dim: the piece of a reduction of
+// one component (shape d = 1), with that component's state at st + k*S1 (S1: the state size of
+// one component; likewise si, cp) and its output m at m*d + k. Every reduction whose F may
+// have d > 1 lays out its state and result so (the d = 1 ones, LogSumExp..., are never
+// looped). `f_at` gives F's component for an index expression.
+void reduction_piece(const std::function<void(const Reducer&, RedCode&)>& piece, const ReductionInfo& red,
+                     const RedShape& sh, SumScheme scheme, RedCode& c, int loop_dim,
                      const std::function<std::string(const std::string&)>& f_at,
-                     const std::function<std::string(const std::string&)>& out_at,
                      const std::string& loop_pragma = "");
 
 // Whether a formula needs loops: a node or variable of `roots`' DAG wider than loop_dim.
@@ -169,13 +170,12 @@ bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim)
 // additions do not form one long dependency chain (fixed order: results are deterministic).
 std::string sum_terms(Emitter& e, const std::vector<std::string>& terms);
 
-// Which variables (cat, pos, dim) a sub-graph uses, sorted.
-struct VarUse {
-  int cat, pos, dim;
-};
-std::vector<VarUse> collect_vars(const Graph& g, const std::vector<int>& roots);
 // Emits (into e's code) every node of `roots`' DAG that does not depend on a variable of
 // category `inner`: the part of a formula computed once per outer row, outside the inner loop.
 void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner);
+
+// Reads an rkeops header from `include_dir` (the preludes of both templates), inlining its
+// #include "rkeops/..." lines.
+std::string read_prelude(const std::string& include_dir, const std::string& file);
 
 }  // namespace rkeops

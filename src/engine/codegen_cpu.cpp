@@ -9,7 +9,6 @@
 #include "codegen_cpu.h"
 
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -18,23 +17,6 @@
 #include "errors.h"
 
 namespace rkeops {
-
-std::string read_prelude(const std::string& include_dir, const std::string& file) {
-  std::ifstream in(include_dir + "/" + file);
-  if (!in) throw UserError("option", "cannot read the rkeops header " + include_dir + "/" + file);
-  std::string out, line;
-  while (std::getline(in, line)) {
-    const std::string inc = "#include \"rkeops/";
-    if (line.compare(0, inc.size(), inc) == 0) {
-      std::string name = line.substr(inc.size() - 7);  // "rkeops/xxx.h\""
-      name = name.substr(0, name.find('"'));
-      out += read_prelude(include_dir, name);
-    } else {
-      out += line + "\n";
-    }
-  }
-  return out;
-}
 
 namespace {
 
@@ -51,10 +33,8 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   const Graph& g = f.g;
   const int d = sh.d, dw = sh.dw, DF = d + dw;
   const bool f32 = opt.dtype == DType::Float32;
-  SumScheme scheme = opt.scheme;
-  if (scheme == SumScheme::Auto) scheme = SumScheme::Block;
-  const bool sum_fast = red.sum_like && scheme != SumScheme::Kahan;
-  const bool kahan = red.sum_like && scheme == SumScheme::Kahan;
+  const Reducer rd(red, sh, opt.scheme);
+  const bool sum_fast = rd.block_sums(), kahan = rd.kahan();
   const int S = red.state_dim(sh), SI = red.istate_dim(sh);
   const int outer = f.outer_cat(), inner = f.inner_cat();
 
@@ -67,7 +47,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   // A wide formula (a node or variable wider than L = kLoopDim) is emitted with loops over
   // components (codegen.h): the part that depends on the inner index in tile mode, each node
   // computed for the whole tile by loops over its components outside the vector loops over
-  // the tile, and every array in a per-thread workspace allocated by the caller (rk_work_bytes),
+  // the tile, and its arrays in a per-thread workspace allocated by the caller (rk_work_bytes),
   // never on the stack. Otherwise the straight-line template below.
   const int L = opt.loop_dim;
   const bool wide = has_wide_nodes(g, roots, L);
@@ -82,12 +62,10 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   if (!sum_fast) TJ = std::min(TJ, 8192 / DF);
   TJ = std::max(64, std::min(TJ, 1024)) / 16 * 16;
   int IB = std::max(1, std::min(32, 2048 / std::max(1, S + SI)));
-  // An upper bound of sizeof(RkState), in bytes and in T.
-  const long long state_bytes = 8LL * (std::max(S, 1) + std::max(SI, 1) + (kahan ? d : 1)) + 8;
-  const long long state_elems = (state_bytes + (f32 ? 3 : 7)) / (f32 ? 4 : 8);
   if (wide) {
     TJ = std::max(16, std::min(256, 65536 / std::max(1, inner_dims))) / 16 * 16;
-    IB = static_cast<int>(std::max(1LL, std::min(32LL, (1LL << 18) / state_bytes)));
+    const long long row_state = 8LL * (std::max(S, 1) + std::max(SI, 1) + (kahan ? d : 1));
+    IB = static_cast<int>(std::max(1LL, std::min(32LL, (1LL << 18) / row_state)));
   }
 
   std::ostringstream src;
@@ -95,20 +73,23 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << read_prelude(include_dir, "rkeops/prelude_cpu.h");
   src << "typedef " << (f32 ? "float" : "double") << " T;\n";
   src << "struct RkArgs { const void* const* data; const long long* ld; long long n_outer, n_inner;"
-         " double* out; long long out_ld; int nthreads; };\n";
+         " double* out; long long out_ld; int nthreads; long long jbase; double* states; };\n";
   src << "struct RkState { T st[" << std::max(S, 1) << "]; long long si[" << std::max(SI, 1) << "]; T cp["
       << (kahan ? d : 1) << "]; };\n";
   src << "extern \"C\" int rk_abi_version(void) { return " << kCpuAbiVersion << "; }\n";
   src << "extern \"C\" long long rk_state_bytes(void) { return sizeof(RkState); }\n";
   src << "extern \"C\" int rk_block_rows(void) { return " << IB << "; }\n";
+  // A row's partial state as doubles (values, indices, compensations): what rk_run writes to
+  // a->states instead of the result, and rk_merge_states merges.
+  const int SC = kahan ? d : 0, W = S + SI + SC;
+  src << "extern \"C\" int rk_state_width(void) { return " << W << "; }\n";
   if (wide)
     src << "#ifdef _OPENMP\n#include <omp.h>\n#define RK_TID omp_get_thread_num()\n#else\n#define RK_TID 0\n#endif\n";
 
   // Reduction pieces over a named state; wide F: loops over its components (reduction_piece).
-  using Piece = std::function<void(RedCode&, const RedShape&)>;
-  auto looped = [&](const Piece& fn, RedCode& c, const std::function<std::string(const std::string&)>& f_at,
-                    const std::function<std::string(const std::string&)>& out_at) {
-    reduction_piece(fn, red, sh, c, L, f_at, out_at);
+  auto looped = [&](const std::function<void(const Reducer&, RedCode&)>& piece, RedCode& c,
+                    const std::function<std::string(const std::string&)>& f_at) {
+    reduction_piece(piece, red, sh, opt.scheme, c, L, f_at);
   };
   auto no_f = [](const std::string&) { return std::string(); };
   auto red_code = [&](const std::string& s, const std::string& s2) {
@@ -124,41 +105,50 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   auto init_code = [&](const std::string& s, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
-    looped(red.init, c, no_f, no_f);
-    if (kahan) looped([](RedCode& k, const RedShape& x) { kahan_init(k, x.d); }, c, no_f, no_f);
+    looped([](const Reducer& r, RedCode& x) { r.init(x); }, c, no_f);
     return c.text;
   };
   auto merge_code = [&](const std::string& s, const std::string& s2, const std::string& ind) {
     RedCode c = red_code(s, s2);
     c.ind = ind;
-    if (kahan)
-      looped([](RedCode& k, const RedShape& x) { kahan_merge(k, x.d); }, c, no_f, no_f);
-    else
-      looped(red.merge, c, no_f, no_f);
+    looped([](const Reducer& r, RedCode& x) { r.merge(x); }, c, no_f);
     return c.text;
   };
   auto final_code = [&](const std::string& s, const std::string& row, const std::string& ind) {
     RedCode c = red_code(s, "");
     c.ind = ind;
-    if (kahan) looped([](RedCode& k, const RedShape& x) { kahan_final(k, x.d); }, c, no_f, no_f);
-    c.out = [&](int k) { return "a->out[" + row + " + " + I(k) + " * a->out_ld]"; };
-    looped(red.final, c, no_f, [&](const std::string& m) { return "a->out[" + row + " + (" + m + ") * a->out_ld]"; });
+    c.out = [&](const std::string& k) { return "a->out[" + row + " + " + k + " * a->out_ld]"; };
+    looped([](const Reducer& r, RedCode& x) { r.final(x); }, c, no_f);
     return c.text;
   };
 
-  // The workspace of a wide formula (offsets in T, per thread): states of the block's rows,
-  // the tile of F, the tile of inner variables, wide outer rows, then the Emitter's arrays.
-  long long off_acc = 0, off_fbuf = 0;
+  // The end of a row: its result, or (a->states) its partial state with global indices.
+  auto finish_code = [&](const std::string& s, const std::string& row, const std::string& ind) {
+    std::string t = ind + "if (a->states) {\n";
+    const std::string at = "a->states[" + row + " + (long long)k_ * a->out_ld]";
+    t += ind + "  for (int k_ = 0; k_ < " + I(S) + "; ++k_) " + at + " = (double)" + s + ".st[k_];\n";
+    if (SI)
+      t += ind + "  for (int k_ = 0; k_ < " + I(SI) + "; ++k_) a->states[" + row + " + (long long)(" + I(S) +
+           " + k_) * a->out_ld] = " + s + ".si[k_] < 0 ? -1.0 : (double)(" + s + ".si[k_] + a->jbase);\n";
+    if (SC)
+      t += ind + "  for (int k_ = 0; k_ < " + I(SC) + "; ++k_) a->states[" + row + " + (long long)(" + I(S + SI) +
+           " + k_) * a->out_ld] = (double)" + s + ".cp[k_];\n";
+    t += ind + "} else {\n" + final_code(s, row, ind + "  ") + ind + "}\n";
+    return t;
+  };
+
+  // ---- the formula's code (before the template: a wide kernel's workspace depends on it) ----
+  // Wide formulas' workspace (offsets in T, per thread): the tile of F, the tile of the inner
+  // variables, wide outer rows, then the Emitter's arrays.
+  long long off_fbuf = 0;
   std::map<int, long long> off_var;
   if (wide) {
-    off_acc = e.alloc(IB * state_elems);
     if (!sum_fast) off_fbuf = e.alloc(1LL * DF * TJ);
     for (auto& v : vars) {
       if (v.cat == inner) off_var[v.pos] = e.alloc(1LL * v.dim * TJ);
       if (v.cat == outer && v.dim > L) off_var[v.pos] = e.alloc(v.dim);
     }
   }
-
   for (auto& v : vars) {
     if (v.cat == CAT_P)
       e.bind_var(v.cat, v.pos, var_array(2, v.pos));
@@ -172,7 +162,7 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   std::string pre;
   for (auto& v : vars) {
     if (v.cat != outer) continue;
-    if (v.dim > L) {
+    if (v.dim > L) {  // into the workspace
       pre += "        for (int k_ = 0; k_ < " + I(v.dim) + "; ++k_) " + var_array(0, v.pos) + "[k_] = D" + I(v.pos) +
              "[i + k_ * ld" + I(v.pos) + "];\n";
       continue;
@@ -187,86 +177,48 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   pre += e.code();
   e.clear_code();
 
-  // The body computed for each inner index j of the tile.
-  e.indent = "          ";
-  if (wide) {
-    e.indent = "        ";
-    e.begin_tiles(TJ);
-  }
-  std::string loads;
+  // The body computed for each inner index j of the tile (wide: for the whole tile).
+  e.indent = wide ? "        " : "          ";
+  if (wide) e.begin_tiles(TJ);
   for (int r : roots) e.emit(r);
   e.flush();
-  std::string body = loads + e.code();
+  const std::string body = e.code();
   auto F = [&](const Ix& k) { return e.ref(f.root, k); };
-  auto W = [&](const Ix& k) { return e.ref(f.weight, k); };
+  auto Fw = [&](const Ix& k) { return e.ref(f.weight, k); };
 
-  // The accumulation of the tile's terms into the row's state S_.
+  // Wide formulas: the tile's terms into the row's state, a vector loop over the tile per
+  // component (a loop over the components when there are many).
   std::string accum;
   if (wide) {
-    // Components of F (or of the weight) at (k, jj): a vector loop over the tile per group of
-    // components, a loop over the components when there are many.
-    auto per_component = [&](int n, const std::function<std::string(const Ix&)>& body_at,
-                             const std::function<std::string(const std::string&)>& head,
-                             const std::function<std::string(const std::string&)>& tail) {
+    auto components = [&](int n, const std::function<std::string(const Ix&)>& stmt) {
       if (n > L) {
-        accum += "        for (int k_ = 0; k_ < " + I(n) + "; ++k_) {\n" + head("k_") + "          #pragma omp simd" +
-                 tail("k_") + "\n          for (long long jj = 0; jj < jn; ++jj) " + body_at(Ix("k_")) + "\n" +
-                 "        }\n";
+        accum += "        for (int k_ = 0; k_ < " + I(n) + "; ++k_) {\n          #pragma omp simd\n" +
+                 "          for (long long jj = 0; jj < jn; ++jj) " + stmt(Ix("k_")) + "\n        }\n";
         return;
       }
-      std::string heads, tails, stmts;
-      for (int k = 0; k < n; ++k) {
-        heads += head(I(k));
-        stmts += " " + body_at(Ix(k));
-      }
-      accum += heads + "        #pragma omp simd" + tail("") + "\n        for (long long jj = 0; jj < jn; ++jj) {" +
-               stmts + " }\n";
+      accum += "        #pragma omp simd\n        for (long long jj = 0; jj < jn; ++jj) {";
+      for (int k = 0; k < n; ++k) accum += " " + stmt(Ix(k));
+      accum += " }\n";
     };
-    if (sum_fast) {
-      // Block sums: each component's terms of the tile summed in a vector loop, then added.
-      std::string names, adds;
-      if (d <= L)
-        for (int k = 0; k < d; ++k) names += (k ? ", s" : "s") + I(k) + "_";
-      per_component(
-          d, [&](const Ix& k) { return "s" + std::string(k.is_const() ? I(k.value()) : "") + "_ += " + F(k) + ";"; },
-          [&](const std::string& k) {
-            return std::string(k == "k_" ? "          " : "        ") + "T s" + (k == "k_" ? "" : k) + "_ = T(0);\n";
-          },
-          [&](const std::string& k) { return " reduction(+:" + (k == "k_" ? std::string("s_") : names) + ")"; });
-      if (d > L) {
-        // the sum is added inside the loop over components
-        accum.insert(accum.rfind("        }\n"), "          S_.st[k_] += s_;\n");
-      } else {
-        for (int k = 0; k < d; ++k) adds += "        S_.st[" + I(k) + "] += s" + I(k) + "_;\n";
-        accum += adds;
+    if (sum_fast && d > L) {  // block sums, component by component
+      accum += "        for (int k_ = 0; k_ < " + I(d) + "; ++k_) {\n          T s_ = T(0);\n";
+      accum += "          #pragma omp simd reduction(+:s_)\n";
+      accum += "          for (long long jj = 0; jj < jn; ++jj) s_ += " + F(Ix("k_")) + ";\n";
+      accum += "          S_.st[k_] += s_;\n        }\n";
+    } else if (sum_fast) {  // block sums of the d components in one vector loop
+      std::string names, inits, adds;
+      for (int k = 0; k < d; ++k) {
+        names += (k ? ", s" : "s") + I(k);
+        inits += "        T s" + I(k) + " = T(0);\n";
+        adds += "        S_.st[" + I(k) + "] += s" + I(k) + ";\n";
       }
-    } else {
-      auto none = [](const std::string&) { return std::string(); };
-      per_component(d, [&](const Ix& k) { return "fbuf[" + k.str() + "][jj] = " + F(k) + ";"; }, none, none);
-      if (dw > 0)
-        per_component(dw, [&](const Ix& k) { return "fbuf[" + (k + d).str() + "][jj] = " + W(k) + ";"; }, none, none);
-      RedCode c = red_code("S_", "");
-      c.f = [&](int k) { return "fbuf[" + I(k) + "][jj]"; };
-      c.w = [&](int k) { return "fbuf[" + I(d + k) + "][jj]"; };
-      c.j = "j";
-      if (red.tile && !kahan) {  // the tile's state in vector loops, then merged
-        RedCode t = red_code("T_", "");
-        t.f = c.f;
-        t.w = c.w;
-        t.ind = "        ";
-        t.line("RkState T_;");
-        red.tile(t, sh);
-        accum += t.text + merge_code("S_", "T_", "        ");
-      } else {  // term by term
-        accum += "        for (long long jj = 0; jj < jn; ++jj) {\n          const long long j = jt + jj;\n";
-        c.ind = "          ";
-        auto f_at = [&](const std::string& k) { return "fbuf[" + k + "][jj]"; };
-        if (kahan)
-          looped([](RedCode& k, const RedShape& x) { kahan_acc(k, x.d); }, c, f_at, no_f);
-        else
-          looped(red.acc, c, f_at, no_f);
-        accum += c.text + "          (void)j;\n        }\n";
-      }
+      accum += inits + "        #pragma omp simd reduction(+:" + names + ")\n";
+      accum += "        for (long long jj = 0; jj < jn; ++jj) {";
+      for (int k = 0; k < d; ++k) accum += " s" + I(k) + " += " + F(k) + ";";
+      accum += " }\n" + adds;
+    } else {  // the tile of F, then the reduction's term-by-term or tile code as below
+      components(d, [&](const Ix& k) { return "fbuf[" + k.str() + "][jj] = " + F(k) + ";"; });
+      if (dw > 0) components(dw, [&](const Ix& k) { return "fbuf[" + (k + d).str() + "][jj] = " + Fw(k) + ";"; });
     }
   }
 
@@ -298,8 +250,12 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
   src << "    const long long b = w / nsplit, sp = w % nsplit;\n";
   src << "    const long long ib0 = i0 + b * IB, ib1 = ib0 + IB < i1 ? ib0 + IB : i1;\n";
   src << "    const long long jb0 = sp * jchunk, jb1 = jb0 + jchunk < M ? jb0 + jchunk : M;\n";
-  if (wide)
-    src << "    RkState* acc = (RkState*)(ws_ + " << off_acc << ");\n";
+  // Row states on the stack, unless they are large (long K-min lists): then on the heap.
+  const long long state_bytes = (static_cast<long long>(std::max(S, 1)) + (kahan ? d : 1)) * (f32 ? 4 : 8) +
+                                8LL * std::max(SI, 1);
+  const bool heap_state = state_bytes * IB > 65536;
+  if (heap_state)
+    src << "    RkState* acc = new RkState[" << IB << "];\n";
   else
     src << "    RkState acc[" << IB << "];\n";
   src << "    for (int b_ = 0; b_ < IB; ++b_) {\n" << init_code("acc[b_]", "      ") << "    }\n";
@@ -309,10 +265,9 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
       if (v.cat == inner)
         src << "    T (*" << var_array(1, v.pos) << ")[" << TJ << "] = (T (*)[" << TJ << "])(ws_ + " << off_var[v.pos]
             << ");\n";
-      if (v.cat == outer && v.dim > L)
-        src << "    T* " << var_array(0, v.pos) << " = ws_ + " << off_var[v.pos] << ";\n";
+      if (v.cat == outer && v.dim > L) src << "    T* " << var_array(0, v.pos) << " = ws_ + " << off_var[v.pos] << ";\n";
     }
-    std::string decls = e.decls();
+    const std::string& decls = e.decls();
     for (size_t at = 0; at < decls.size();) {
       size_t nl = decls.find('\n', at);
       src << "    " << decls.substr(at, nl - at + 1);
@@ -357,8 +312,10 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     src << "        for (long long jj = 0; jj < jn; ++jj) {\n          const long long j = jt + jj;\n";
     src << body;
     for (int k = 0; k < d; ++k) src << "          fbuf[" << k << "][jj] = " << F(k) << ";\n";
-    for (int k = 0; k < dw; ++k) src << "          fbuf[" << d + k << "][jj] = " << W(k) << ";\n";
+    for (int k = 0; k < dw; ++k) src << "          fbuf[" << d + k << "][jj] = " << Fw(k) << ";\n";
     src << "        }\n";
+  }
+  if (!sum_fast) {  // the reduction of the tile of F
     RedCode c = red_code("S_", "");
     c.f = [&](int k) { return "fbuf[" + I(k) + "][jj]"; };
     c.w = [&](int k) { return "fbuf[" + I(d + k) + "][jj]"; };
@@ -374,27 +331,55 @@ std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const 
     } else {  // term by term
       src << "        for (long long jj = 0; jj < jn; ++jj) {\n          const long long j = jt + jj;\n";
       c.ind = "          ";
-      if (kahan)
-        kahan_acc(c, d);
-      else
-        red.acc(c, sh);
+      looped([](const Reducer& r, RedCode& x) { r.acc(x, false); }, c,
+             [](const std::string& k) { return "fbuf[" + k + "][jj]"; });
       src << c.text << "          (void)j;\n        }\n";
     }
   }
   src << "      }\n    }\n";
   src << "    if (nsplit == 1) {\n      for (long long i = ib0; i < ib1; ++i) {\n        RkState& S_ = acc[i - ib0];\n"
-      << final_code("S_", "i", "        ") << "      }\n";
+      << finish_code("S_", "i", "        ") << "      }\n";
   src << "    } else {\n      for (long long i = ib0; i < ib1; ++i) parts[sp * nrows + (i - i0)] = acc[i - ib0];\n    "
          "}\n";
+  if (heap_state) src << "    delete[] acc;\n";
   src << "  }\n";
   src << "  if (nsplit > 1) {\n";
   src << "    #pragma omp parallel for num_threads(a->nthreads)\n";
-  // (a wide state is merged in place: a copy of it could be large for the stack)
-  src << "    for (long long i = i0; i < i1; ++i) {\n      RkState" << (wide ? "& " : " ") << "S_ = parts[i - i0];\n";
+  if (heap_state)  // merged in place (the scratch is not read again)
+    src << "    for (long long i = i0; i < i1; ++i) {\n      RkState& S_ = parts[i - i0];\n";
+  else
+    src << "    for (long long i = i0; i < i1; ++i) {\n      RkState S_ = parts[i - i0];\n";
   src << "      for (int sp = 1; sp < nsplit; ++sp) {\n        const RkState& O_ = parts[sp * nrows + (i - i0)];\n"
       << merge_code("S_", "O_", "        ") << "      }\n"
-      << final_code("S_", "i", "      ") << "    }\n  }\n";
+      << finish_code("S_", "i", "      ") << "    }\n  }\n";
   src << "}\n";
+  // Merges the partial states of `nparts` pieces of the inner range (in order: ties go to the
+  // earlier piece) and finalises into out, or writes the merged state to states_out.
+  src << "extern \"C\" void rk_merge_states(const double* const* parts, int nparts, long long nrows, double* out,"
+         " long long out_ld, double* states_out, int nthreads) {\n";
+  src << "  const RkArgs A_ = {0, 0, nrows, 0, out, out_ld, nthreads, 0, states_out}; const RkArgs* a = &A_;\n";
+  src << "  #pragma omp parallel for num_threads(nthreads)\n";
+  src << "  for (long long i = 0; i < nrows; ++i) {\n";
+  auto load = [&](const std::string& st, const std::string& part) {
+    std::string t = "    for (int k_ = 0; k_ < " + I(S) + "; ++k_) " + st + ".st[k_] = (T)" + part + "[i + k_ * nrows];\n";
+    if (SI)
+      t += "    for (int k_ = 0; k_ < " + I(SI) + "; ++k_) " + st + ".si[k_] = (long long)" + part + "[i + (" + I(S) +
+           " + k_) * nrows];\n";
+    if (SC)
+      t += "    for (int k_ = 0; k_ < " + I(SC) + "; ++k_) " + st + ".cp[k_] = (T)" + part + "[i + (" + I(S + SI) +
+           " + k_) * nrows];\n";
+    return t;
+  };
+  if (heap_state)
+    src << "    RkState* P_ = new RkState[2]; RkState& S_ = P_[0]; RkState& O_ = P_[1];\n";
+  else
+    src << "    RkState S_, O_;\n";
+  src << load("S_", "parts[0]");
+  src << "    for (int p_ = 1; p_ < nparts; ++p_) {\n" << load("O_", "parts[p_]") << merge_code("S_", "O_", "      ")
+      << "    }\n";
+  src << finish_code("S_", "i", "    ");
+  if (heap_state) src << "    delete[] P_;\n";
+  src << "  }\n}\n";
   return src.str();
 }
 

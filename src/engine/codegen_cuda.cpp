@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "codegen.h"
+#include "codegen_cuda_hd.h"
 #include "errors.h"
 
 namespace rkeops {
@@ -31,37 +32,36 @@ constexpr int kMaxTileBytes = 49152;  // the static shared-memory limit of a blo
 // Inner rows of at most this many floats are read into registers with vector loads; wider
 // rows are read where they are used (the compiler vectorises what it can).
 constexpr int kMaxRowRegs = 32;
+// The most bytes of reduction state a thread may keep (K-min lists: K x d values and indices).
+constexpr long long kMaxStateBytes = 16384;
 // Before loops over the components of wide formulas: NVRTC would unroll loops of ~100
 // iterations completely (4.5 s to compile a gradient at D = 100 instead of 0.6 s).
 const char* const kLoopPragma = "#pragma unroll 4";
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
-// The reductions whose state is (m, sums of exp(f - m) w): 1 for LogSumExp and the
-// Max_SumShiftExp family (st[1 + k] += w_k e, w = 1 without a weight), 2 for SumSoftMaxWeight
-// (st[1] += e, st[2 + k] += w_k e); 0 otherwise. (A candidate for a column of the reduction
-// table: "the update when f <= m".)
-int shift_family(const std::string& name) {
-  if (name == "LogSumExp" || name == "LogSumExpWeight" || name == "Max_SumShiftExp" || name == "Max_SumShiftExpWeight")
-    return 1;
-  return name == "SumSoftMaxWeight" ? 2 : 0;
-}
-
 }  // namespace
 
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
+  // Inner products or distances of high dimension: the register-tiled template.
+  const HdPlan hd = plan_cuda_hd(f, opt);
+  if (hd.applies) return generate_cuda_hd_code(f, hd, opt, include_dir);
   const ReductionInfo& red = f.reduction();
   const RedShape& sh = f.shape;
   const Graph& g = f.g;
   const int d = sh.d;
   const bool f32 = opt.dtype == DType::Float32;
-  SumScheme scheme = opt.scheme == SumScheme::Auto ? SumScheme::Block : opt.scheme;
-  const bool kahan = red.sum_like && scheme == SumScheme::Kahan;
+  const Reducer rd(red, sh, opt.scheme);
   // As on the CPU, "direct" sums also add the terms of a tile in registers first: a thread
   // adding 1e6 float32 terms one by one to its total would lose ~1e-4.
-  const bool block_sum = red.sum_like && scheme != SumScheme::Kahan;
-  const bool kfamily = red.extra == Extra::K;
-  const int S = red.state_dim(sh), SI = red.istate_dim(sh), SC = kahan ? d : 0;
+  const bool block_sum = rd.block_sums();
+  const int S = red.state_dim(sh), SI = red.istate_dim(sh), SC = rd.comp_dim();
+  // A thread's reduction state lives in registers or local memory: bound it.
+  const long long state_bytes = (static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI;
+  if (state_bytes > kMaxStateBytes)
+    throw UserError("dimension", "the reduction's state takes " + I(state_bytes) + " bytes per result row (K = " +
+                                     I(sh.K) + ", dimension " + I(d) + "): more than the GPU backend's " +
+                                     I(kMaxStateBytes) + "; use rkeops_use_cpu()");
   const int outer = f.outer_cat(), inner = f.inner_cat();
 
   CudaCode cc;
@@ -167,16 +167,15 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   acc.w = [&](int k) { return e.ref(f.weight, k); };
   acc.j = "j";
   // F of many components (wide): loops over them (reduction_piece, codegen.h).
-  const bool wide_d = d > L;
   auto f_at = [&](const std::string& k) { return e.ref(f.root, Ix(k)); };
   auto no_f = [](const std::string&) { return std::string(); };
-  using Piece = std::function<void(RedCode&, const RedShape&)>;
-  auto looped = [&](const Piece& fn, RedCode& c, const std::function<std::string(const std::string&)>& out_at) {
-    reduction_piece(fn, red, sh, c, L, f_at, out_at, kLoopPragma);
+  auto looped = [&](const std::function<void(const Reducer&, RedCode&)>& piece, RedCode& c,
+                    const std::function<std::string(const std::string&)>& fk) {
+    reduction_piece(piece, red, sh, opt.scheme, c, L, fk, kLoopPragma);
   };
   const std::string pragma = std::string(kLoopPragma) + "\n";
   std::string tile_pre, tile_post;
-  if (block_sum && wide_d) {
+  if (block_sum && d > L) {
     const std::string loop = "for (int k_ = 0; k_ < " + I(d) + "; ++k_) ";
     tile_pre = "      T s_[" + I(d) + "];\n      " + pragma + "      " + loop + "s_[k_] = T(0);\n";
     acc.line(kLoopPragma);
@@ -189,59 +188,8 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
       tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
     }
-  } else if (kahan) {
-    looped([](RedCode& c, const RedShape& x) { kahan_acc(c, x.d); }, acc, no_f);
-  } else if (kfamily && !wide_d) {
-    // The table's insertion shifts with a run-time index, which would put the state in local
-    // memory; on the GPU the same insertion (strictly smaller goes first) is unrolled with
-    // constant indices so that the K values and indices stay in registers.
-    const int K = sh.K;
-    for (int k = 0; k < d; ++k) {
-      const int b = k * K;
-      auto s = [&](const char* a, int r) { return std::string(a) + "[" + I(b + r) + "]"; };
-      acc.line("{ const T v_ = " + acc.f(k) + ";");
-      acc.line("  if (v_ < " + s("st_", K - 1) + ") {");
-      for (int r = K - 1; r >= 1; --r)
-        acc.line("    { const bool a_ = v_ < " + s("st_", r - 1) + ", b_ = v_ < " + s("st_", r) + "; " + s("st_", r) +
-                 " = a_ ? " + s("st_", r - 1) + " : (b_ ? v_ : " + s("st_", r) + "); " + s("si_", r) + " = a_ ? " +
-                 s("si_", r - 1) + " : (b_ ? j : " + s("si_", r) + "); }");
-      acc.line("    if (v_ < " + s("st_", 0) + ") { " + s("st_", 0) + " = v_; " + s("si_", 0) + " = j; }");
-      acc.line("  }");
-      acc.line("}");
-    }
-  } else if (shift_family(red.name) > 0) {
-    // Max-shifted exponential sums: the usual term (f <= m, both finite) only adds exp(f - m)
-    // (times the weights); the table's update, which rescales when f > m and handles
-    // infinities, runs when f > m or exp(f - m) is NaN (m = f = -Inf, NaN). The same
-    // results as the table's update, with one exponential and no nested branch per term.
-    const bool ssmw = shift_family(red.name) == 2;
-    const int nw = sh.dw > 0 ? sh.dw : 1;
-    acc.line("{ const T f_ = " + acc.f(0) + ";");
-    acc.line("  const T e_ = rk_exp(f_ - st_[0]);");
-    acc.line("  if (f_ > st_[0] || e_ != e_) {");
-    RedCode slow = acc;
-    slow.text.clear();
-    slow.ind = "    ";
-    slow.f = [](int) { return std::string("f_"); };
-    red.acc(slow, sh);
-    for (std::string line; !slow.text.empty();) {
-      size_t nl = slow.text.find('\n');
-      line = slow.text.substr(0, nl);
-      slow.text.erase(0, nl == std::string::npos ? slow.text.size() : nl + 1);
-      acc.line(line);
-    }
-    acc.line("  } else {");
-    if (ssmw) {
-      acc.line("    st_[1] += e_;");
-      for (int k = 0; k < sh.dw; ++k) acc.line("    st_[" + I(2 + k) + "] += " + acc.w(k) + " * e_;");
-    } else {
-      for (int k = 0; k < nw; ++k)
-        acc.line("    st_[" + I(1 + k) + "] += " + (sh.dw > 0 ? acc.w(k) + " * e_;" : std::string("e_;")));
-    }
-    acc.line("  }");
-    acc.line("}");
-  } else {
-    looped(red.acc, acc, no_f);
+  } else {  // the table's register-friendly form where it has one
+    looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, acc, f_at);
   }
   auto state_decl = [&](const std::string& p, const std::string& ind) {
     std::string s = ind + "T " + p + "st_[" + I(S) + "];";
@@ -253,11 +201,10 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   auto state_io = [&](bool store, const std::string& p, const std::string& slot, const std::string& ind) {
     std::string s;
     auto one = [&](const char* arr, const char* name, int n) {
-      if (n > L) {
+      if (n > 64 || (wide && n > L)) {  // long states (K-min lists, wide F): a loop, so the code does not grow
         std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + k_) * nrows + i]";
         std::string r_ = p + name + "[k_]";
-        s += ind + kLoopPragma + "\n" + ind + "for (int k_ = 0; k_ < " + I(n) + "; ++k_) " +
-             (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
+        s += ind + "for (int k_ = 0; k_ < " + I(n) + "; ++k_) " + (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
         return;
       }
       for (int k = 0; k < n; ++k) {
@@ -273,15 +220,16 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   };
   auto init_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    looped(red.init, c, no_f);
-    if (SC) looped([](RedCode& k, const RedShape& x) { kahan_init(k, x.d); }, c, no_f);
+    looped([](const Reducer& r, RedCode& x) { r.init(x); }, c, no_f);
     return c.text;
   };
   auto final_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    if (SC) looped([](RedCode& k, const RedShape& x) { kahan_final(k, x.d); }, c, no_f);
-    c.out = [&](int k) { return "out[i + " + I(k) + "LL * out_ld]"; };
-    looped(red.final, c, [](const std::string& m) { return "out[i + (long long)(" + m + ") * out_ld]"; });
+    c.out = [&](const std::string& k) {
+      const bool literal = k.find_first_not_of("0123456789") == std::string::npos;
+      return "out[i + " + (literal ? k + "LL" : "(long long)" + k) + " * out_ld]";
+    };
+    looped([](const Reducer& r, RedCode& x) { r.final(x); }, c, no_f);
     return c.text;
   };
   auto merge_code = [&](const std::string& ind) {
@@ -289,17 +237,15 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     c.st2 = "o_st_";
     c.si2 = "o_si_";
     c.cp2 = "o_cp_";
-    if (kahan)
-      looped([](RedCode& k, const RedShape& x) { kahan_merge(k, x.d); }, c, no_f);
-    else
-      looped(red.merge, c, no_f);
+    looped([](const Reducer& r, RedCode& x) { r.merge(x); }, c, no_f);
     return c.text;
   };
 
   // Unrolling the sweep hides the loop's overhead for small formulas; big bodies gain nothing.
   const int body_lines = count_lines(body) + count_lines(acc.text);
+  // Long states in local memory (K-min lists) gain nothing either, and cost NVRTC minutes.
   // (Wide formulas: loops in the body; unrolling them costs compile time for nothing.)
-  const int unroll = wide ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
+  const int unroll = wide || S + SI > 64 ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
 
   std::ostringstream src;
   src << "// Generated by rkeops: a CUDA kernel for\n// " << f.canonical() << "\n";
@@ -355,15 +301,26 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
       << state_io(true, "", "slot", "    ") << "  }\n}\n";
 
+  // rk_merge: merges the slots of each row, then finalises into out, or (states_) writes the
+  // merged partial state as doubles (values, indices + jbase_, compensations: the CPU kernel's
+  // layout, see rk_state_width there).
   src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_merge(\n"
          "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
          "n_rows,\n"
-         "    double* __restrict__ out, long long out_ld) {\n";
+         "    double* __restrict__ out, long long out_ld, int states_, long long jbase_) {\n";
   src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= n_rows) return;\n";
   src << "  const long long nrows = n_rows;\n";
   src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
   src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
       << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
+  src << "  if (states_) {\n";
+  src << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
+  if (SI)
+    src << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
+        << " + k_) * out_ld] = si_[k_] < 0 ? -1.0 : (double)si_[k_] + (double)jbase_;\n";
+  if (SC)
+    src << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI << " + k_) * out_ld] = (double)cp_[k_];\n";
+  src << "    return;\n  }\n";
   src << final_code("  ") << "}\n";
   cc.source = src.str();
   return cc;

@@ -4,13 +4,13 @@
 #include <string>
 #include <vector>
 
-#include "codegen_cpu.h"
+#include "code_options.h"
 #include "formula.h"
 
 namespace rkeops {
 
 // The ABI between launch_cuda.cpp and a generated CUDA kernel (part of the cache key).
-constexpr int kCudaAbiVersion = 1;
+constexpr int kCudaAbiVersion = 2;
 
 // A generated CUDA kernel and the layout of its inputs on the device.
 //   X: the outer variables (indexed by result rows), column-major, components of all outer
@@ -31,6 +31,17 @@ struct CudaCode {
   // state_t values of T, state_i int indices, state_c T Kahan compensations.
   int state_t = 0, state_i = 0, state_c = 0;
   bool uses_index = false;  // the reduction returns indices (int32 on the GPU)
+  // The high-dimension scheme (codegen_cuda_hd.h) when hd.bm > 0. Its layout differs: Y is
+  // column-major like X (leading dimension: the launch's inner rows rounded up to 16 bytes),
+  // X's leading dimension is a multiple of 16 bytes too, and the inputs of the pairwise inner
+  // products come first (offset 0 in X and Y); `block` threads cover hd.bm outer rows and
+  // `tile` inner rows at a time.
+  struct Hd {
+    int bm = 0;                    // outer rows per block; 0: the generic scheme
+    int x_pos = -1, y_pos = -1;    // the outer and inner inputs of the inner products
+    bool center = false;           // subtract one common point from both (distances only)
+    int x_norm = -1, y_norm = -1;  // component of X (Y) holding |x|^2 (|y|^2), or -1
+  } hd;
 };
 
 // Generates the kernels rk_reduce and rk_merge for `f` (the CUDA prelude from `include_dir`

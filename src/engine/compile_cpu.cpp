@@ -1,14 +1,12 @@
 #include "compile_cpu.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "cache.h"
 #include "errors.h"
@@ -16,17 +14,6 @@
 
 namespace rkeops {
 namespace {
-
-// Runs a shell command, returning its exit status and everything it printed.
-int run_command(const std::string& cmd, std::string* output) {
-  std::FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 std::string cpu_description() {
   std::ifstream in("/proc/cpuinfo");
@@ -46,9 +33,29 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+// Removes its files when it goes out of scope, whichever way the compile ends.
+struct TempFiles {
+  std::vector<std::string> paths;
+  ~TempFiles() {
+    for (const std::string& p : paths) ::unlink(p.c_str());
+  }
+};
+
+// The line of a compiler's log that says a disk is full, or "".
+std::string disk_full_line(const std::string& log) {
+  for (const char* what : {"No space left on device", "Disk quota exceeded"}) {
+    size_t at = log.find(what);
+    if (at == std::string::npos) continue;
+    size_t begin = log.rfind('\n', at), end = log.find('\n', at);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    return log.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  }
+  return "";
+}
+
 }  // namespace
 
-std::string compiler_identity(const CompilerConfig& cc) {
+std::string compiler_identity(const CompilerConfig& cc, const CompileWatch& watch) {
   // Asking the compiler for its version costs a few ms: once per configuration and session.
   static std::mutex mu;
   static std::map<std::string, std::string> memo;
@@ -56,20 +63,19 @@ std::string compiler_identity(const CompilerConfig& cc) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = memo.find(cfg);
   if (it != memo.end()) return it->second;
-  std::string version;
-  run_command(cc.cxx + " --version", &version);
-  std::string id = cfg + "\n" + version + "\n" + cpu_description();
+  CommandResult version = run_command(cc.cxx + " --version", watch, "the C++ compiler (" + cc.cxx + " --version)");
+  std::string id = cfg + "\n" + version.output + "\n" + cpu_description();
   memo[cfg] = id;
   return id;
 }
 
-std::string compile_cpu(const std::string& source, const std::string& key, const CompilerConfig& cc, DiskCache& cache) {
-  std::string src_path = cache.temp_path(".cpp"), so_path = cache.temp_path(".so");
-  {
-    std::ofstream out(src_path, std::ios::binary);
-    out << source;
-    if (!out) throw UserError("cache", "cannot write the kernel source to " + src_path);
-  }
+VerifiedFile compile_cpu(const std::string& source, const std::string& key, const CompilerConfig& cc, DiskCache& cache,
+                         const CompileWatch& watch) {
+  TempFiles temps;
+  const std::string src_path = cache.write_temp(".cpp", source);
+  temps.paths.push_back(src_path);
+  const std::string so_path = cache.temp_path(".so");
+  temps.paths.push_back(so_path);
   std::string options = cc.flags + " " + cc.openmp;
   // gcc keeps to 256-bit vectors on AVX-512 hosts by default; exp-heavy kernels run ~1.6x
   // faster with 512-bit ones (measured on the development Xeon).
@@ -77,15 +83,19 @@ std::string compile_cpu(const std::string& source, const std::string& key, const
     options += " -mprefer-vector-width=512";
   std::string cmd = cc.cxx + " " + options + " -o " + shell_quote(so_path) + " " + shell_quote(src_path);
   auto t0 = std::chrono::steady_clock::now();
-  std::string log;
-  int rc = run_command(cmd, &log);
+  CommandResult res = run_command(cmd, watch, "the C++ compiler", temps.paths);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::remove(src_path.c_str());
-  if (rc != 0) {
-    std::remove(so_path.c_str());
-    std::string dump = cache.dump_failed(key, ".cpp", source);
-    throw CompileError("the C++ compiler failed on a generated kernel (exit status " + std::to_string(rc) +
-                           "); source dumped to " + dump + "\n" + log,
+  const std::string& log = res.output;
+  if (res.status != 0) {
+    const std::string full = disk_full_line(log);
+    if (!full.empty())  // no source dump: it would not fit either
+      throw UserError("cache", "a disk is full: the C++ compiler could not write its output (\"" + full +
+                                   "\"); free some space (the rkeops cache is '" + cache.dir() +
+                                   "', the compiler's own temporary files go to TMPDIR), or choose another "
+                                   "cache directory with set_rkeops_cache_dir()");
+    std::string note, dump = cache.dump_failed(key, ".cpp", source, &note);
+    throw CompileError("the C++ compiler failed on a generated kernel (exit status " + std::to_string(res.status) +
+                           "); " + note + "\n" + log,
                        log, cc.cxx, options, dump);
   }
   log_msg("rkeops: compiled a CPU kernel in " + std::to_string(secs) + " s");

@@ -90,10 +90,10 @@ std::unique_ptr<CudaDriver> CudaDriver::load(const std::vector<std::string>& can
     std::unique_ptr<CudaDriver> d(new CudaDriver());
     d->lib_ = DynLib::open_first(candidates);
     if (!d->lib_.ok()) { why = "the CUDA driver library (libcuda) could not be loaded: " + d->lib_.error(); }
-#define RK_CUDA_FN(name, symbol, params)                                                                             \
+#define RK_CUDA_FN(name, symbol, required, params)                                                                   \
   if (why.empty()) {                                                                                                 \
     d->name = reinterpret_cast<decltype(d->name)>(d->lib_.sym(symbol));                                              \
-    if (!d->name)                                                                                                    \
+    if (!d->name && (required))                                                                                      \
       why = std::string("the CUDA driver library ") + d->lib_.path() + " lacks " + symbol + " (" + d->lib_.error() + \
             "): the NVIDIA driver is too old";                                                                       \
   }
@@ -111,7 +111,7 @@ std::unique_ptr<CudaDriver> CudaDriver::load(const std::vector<std::string>& can
         why = "the CUDA driver found no GPU";
     }
     if (why.empty()) {
-      if (d->cuDriverGetVersion(&d->driver_version_) != CUDA_SUCCESS) d->driver_version_ = 0;
+      if (!d->cuDriverGetVersion || d->cuDriverGetVersion(&d->driver_version_) != CUDA_SUCCESS) d->driver_version_ = 0;
       log_msg("rkeops: CUDA driver " + d->lib_.path() + " (version " + std::to_string(d->driver_version_) + "), " +
               std::to_string(d->device_count_) + " device(s)");
       return d;

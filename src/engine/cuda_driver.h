@@ -16,7 +16,7 @@ namespace rkeops {
 class CudaDriver {
  public:
   // The process-wide driver, loaded and cuInit()ed once; nullptr with the reason in
-  // *why_not when unusable (no library, missing symbol, cuInit failure, no device).
+  // *why_not when unusable (no library, missing required symbol, cuInit failure, no device).
   // Never throws.
   static CudaDriver* get(std::string* why_not);
   // Loads from an explicit candidate list, for tests with stub libraries; get() uses
@@ -50,7 +50,8 @@ class CudaDriver {
   // calling thread (primary contexts are shared with other CUDA users in the process).
   CUcontext context(int dev);
 
-#define RK_CUDA_FN(name, symbol, params) CUresult(*name) params = nullptr;
+  // Entry points; an optional one (cuda_functions.def) may be null: check before calling.
+#define RK_CUDA_FN(name, symbol, required, params) CUresult(*name) params = nullptr;
 #include "cuda_functions.def"
 #undef RK_CUDA_FN
 

@@ -2,10 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <mutex>
+#include <set>
+
 #ifdef _WIN32
 #include <windows.h>
 #else
 #include <dlfcn.h>
+#include <unistd.h>
 #endif
 
 namespace rkeops {
@@ -75,6 +79,52 @@ DynLib DynLib::open_first(const std::vector<std::string>& candidates) {
   if (!absent.empty()) none.error_ += (errors.empty() ? "" : "; ") + ("no file " + absent);
   if (candidates.empty()) none.error_ = "no candidate library names";
   return none;
+}
+
+DynLib DynLib::open_file(int fd, const std::string& path) {
+#ifdef _WIN32
+  (void)fd;
+  return DynLib(path);
+#else
+  struct stat want, st;
+  if (fstat(fd, &want) != 0) {
+    DynLib none;
+    none.error_ = path + ": the verified file is not open";
+    return none;
+  }
+#ifdef __linux__
+  // The loader knows a library by the name it was opened with: "/proc/self/fd/N" would hand back
+  // a library loaded earlier through a descriptor N since closed. So each number is used once
+  // per process (copies of `fd` are made until one is new).
+  static std::mutex mu;
+  static std::set<int> used;
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<int> copies;
+  int n = fd;
+  while (used.count(n) && copies.size() < 4096) {
+    n = dup(fd);
+    if (n < 0) break;
+    copies.push_back(n);
+  }
+  const std::string self = "/proc/self/fd/" + std::to_string(n);
+  DynLib lib;
+  if (n >= 0 && !used.count(n) && stat(self.c_str(), &st) == 0 && st.st_dev == want.st_dev &&
+      st.st_ino == want.st_ino) {
+    lib = DynLib(self);
+    if (lib.ok()) used.insert(n);
+    lib.path_ = path;
+  }
+  for (int c : copies) ::close(c);
+  if (lib.ok() || !lib.error_.empty()) return lib;
+#endif
+  // No /proc: load by name, then make sure the name still denotes the verified file.
+  DynLib byname(path);
+  if (byname.ok() && !(stat(path.c_str(), &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)) {
+    byname.close();
+    byname.error_ = path + " was replaced while it was being loaded";
+  }
+  return byname;
+#endif
 }
 
 DynLib::~DynLib() { close(); }

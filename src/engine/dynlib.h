@@ -14,6 +14,10 @@ class DynLib {
   explicit DynLib(const std::string& path);
   // Opens the first candidate that loads; if none does, error() lists every dlerror text.
   static DynLib open_first(const std::vector<std::string>& candidates);
+  // Opens the library that the open descriptor `fd` refers to (a file verified through it), not
+  // whatever `path` names now: on Linux through /proc/self/fd; elsewhere through `path`, then
+  // refused (closed, error() set) unless `path` still names that file. path() is `path`.
+  static DynLib open_file(int fd, const std::string& path);
   ~DynLib();
   DynLib(DynLib&& other) noexcept;
   DynLib& operator=(DynLib&& other) noexcept;

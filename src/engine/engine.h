@@ -1,14 +1,17 @@
-// The engine's public C++ API: build (or fetch) a compiled kernel for a formula and run it
-// on raw column-major buffers. Knows nothing of R.
+// The engine's public C++ API: the one header the R glue includes. Describe a formula or its
+// gradient, run a reduction on raw column-major buffers, look at generated sources, manage the
+// cache, ask about GPUs. Knows nothing of R; no engine internals (graphs, code generators,
+// compilers, the cache's layout) show through it.
 #pragma once
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "codegen_cpu.h"
+#include "code_options.h"
 #include "compile_cpu.h"
-#include "formula.h"
+#include "errors.h"
+#include "gpu_status.h"
+#include "log.h"
 
 namespace rkeops {
 
@@ -16,58 +19,130 @@ extern const char* const kEngineVersion;
 
 enum class Backend { CPU, GPU };
 
+// How the caller's matrices were laid out before it handed them over as one row per point: input
+// errors speak of rows or columns accordingly (the engine itself always reads one row per point).
+enum class InputLayout { PointsInRows, PointsInColumns };
+
 // Everything that decides which kernel is built and how it runs.
 struct EngineOptions {
   CodeOptions code;
   Backend backend = Backend::CPU;
-  int device = 0;           // GPU ordinal
-  int nthreads = 1;         // CPU threads
-  std::string cache_dir;    // where compiled kernels live
-  std::string include_dir;  // inst/include of the package (preludes)
+  int device = 0;                  // GPU ordinal
+  std::vector<int> devices;        // several GPUs: a call is split over them (empty or one: `device`)
+  int nthreads = 1;                // CPU threads
+  std::string cache_dir;           // where compiled kernels live
+  std::string fallback_cache_dir;  // where new kernels go when cache_dir is read-only ("": none)
+  std::string include_dir;         // inst/include of the package (preludes)
   CompilerConfig compiler;
-  bool forbid_compile = false;  // RKEOPS_FORBID_COMPILE: a needed compile is an error
+  bool forbid_compile = false;                     // RKEOPS_FORBID_COMPILE: a needed compile is an error
+  double compile_timeout = 600;                    // seconds a compile may take (0: no limit)
+  InputLayout layout = InputLayout::PointsInRows;  // wording of input errors only
 };
 
-// One input: a column-major float64 matrix of `rows` x `cols` (rows = points).
+// One input: a column-major float64 matrix of `rows` x `cols` (rows = points), with leading
+// dimension `ld` (0: rows; larger for a block of rows of a bigger matrix, read in place).
 struct Input {
   const double* data = nullptr;
-  long long rows = 0, cols = 0;
+  long long rows = 0, cols = 0, ld = 0;
+  long long stride() const { return ld > 0 ? ld : rows; }
 };
 
-// Sizes of a call, worked out from the inputs (see check_inputs).
-struct CallShape {
-  long long n_i = 1, n_j = 1;  // number of i and j points
-  long long out_rows = 0;      // n_i when reducing over j, n_j otherwise
+// A formula as its callers see it: its inputs by position, its reduction, its result.
+struct FormulaInfo {
+  struct Arg {
+    std::string name;  // alias name, or "" when written Var(...) in the formula
+    int cat = 0;       // 0: Vi, 1: Vj, 2: Pm
+    int dim = 0;
+    std::string label;  // how errors name it: "input 2 ('y', Vj(3))" (1-based)
+  };
+  std::vector<Arg> args;
+  std::string reduction;  // "Sum" for Sum_Reduction
+  int axis = 1, K = 1, d = 1, dw = 0, out_dim = 1;
+  std::string layout;  // how a result row is laid out: "values", "values_indices", "ranked", ...
+  std::string canonical, formula_text, weight_text;
 };
+// Throws UserError("formula"/"dimension") for a malformed formula or aliases.
+FormulaInfo describe_formula(const std::string& formula, const std::vector<std::string>& aliases);
 
-// A compiled reduction, ready to run on any backend.
-class Kernel {
- public:
-  virtual ~Kernel() = default;
-  const Formula& formula() const { return formula_; }
-  // Runs on inputs in position order; `out` is column-major out_rows x out_dim.
-  // `interrupted` is polled between chunks; when it returns true, Interrupted is thrown.
-  virtual void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
-                   const std::function<bool()>& interrupted) = 0;
-  double compile_seconds = 0;  // 0 when loaded from the cache
-  bool from_disk = false;
+// The dimension of the operation `op` applied to arguments of dimensions `dims` with the integer
+// parameters `params`: the rule of its row in the operation table, asked by callers that build
+// formulas piece by piece (R's LazyTensors). Throws UserError("formula") for an unknown operation
+// or a wrong number of arguments or parameters, and UserError("dimension") when the dimensions
+// break the rule: "dimension mismatch in <where>: <why> (argument dimensions: ...)", `where`
+// being how the caller wrote the operation (the operation's name when empty).
+int operation_dim(const std::string& op, const std::vector<int>& dims, const std::vector<int>& params,
+                  const std::string& where);
 
- protected:
-  explicit Kernel(Formula f) : formula_(std::move(f)) {}
-  Formula formula_;
+// The gradient of the reduction `formula` with respect to its input at position `var`: a Sum
+// reduction over `aliases` (the formula's own, then the gradient input `eta`, then `extra`), or
+// zero. Each extra input is computed at call time from the operator's inputs: columns [col0,
+// col0 + dim) of the reduction `forward`, or (forward empty) the indices 0, 1, ... of the
+// points of its category.
+struct GradientInfo {
+  bool zero = false;
+  std::string formula;
+  std::vector<std::string> aliases;
+  std::string eta;
+  int eta_cat = 0, eta_dim = 0;
+  struct Extra {
+    std::string name, forward;
+    int cat = 0, dim = 1, col0 = 0;
+  };
+  std::vector<Extra> extra;
 };
+GradientInfo gradient_of(const std::string& formula, const std::vector<std::string>& aliases, int var);
 
-// Checks inputs against the formula's arguments (count, dims, row counts, sizes) and
-// returns the call's shape. Throws UserError("input"/"dimension") naming the argument.
-CallShape check_inputs(const Formula& f, const std::vector<Input>& in);
+// Runs a reduction on inputs in position order (checked against the formula: count,
+// dimensions, row counts; errors name inputs by FormulaInfo::Arg::label and speak of
+// opt.layout); `alloc(rows, cols)` returns the column-major result buffer.
+// `interrupted` is polled while a kernel compiles and between chunks of the run (Interrupted
+// is thrown when it returns true); a compile longer than opt.compile_timeout is stopped
+// (UserError "compile_timeout").
+// Returns the seconds spent compiling (0 when the kernel was in memory or on disk).
+double run_reduction(const std::string& formula, const std::vector<std::string>& aliases,
+                     const std::vector<Input>& in, const EngineOptions& opt,
+                     const std::function<double*(long long rows, int cols)>& alloc,
+                     const std::function<bool()>& interrupted);
 
-// The kernel for (formula, aliases, options): from this session's memory, else the disk
-// cache, else generated and compiled. Thread-compatible (call from one thread).
-std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector<std::string>& aliases,
-                                   const EngineOptions& opt);
+// Partial states (design §6): a call split over its reduced index gives, per piece, each result
+// row's partial state (state_width doubles: values, indices, compensations); merging the pieces'
+// states in order gives the plain call's result (exactly for min/argmin/k-min; within rounding
+// for sums). `jbase`: the global index of the first row of the piece's reduced inputs.
+int state_width(const std::string& formula, const std::vector<std::string>& aliases, const EngineOptions& opt);
+double run_partial(const std::string& formula, const std::vector<std::string>& aliases,
+                   const std::vector<Input>& in, const EngineOptions& opt, long long jbase,
+                   const std::function<double*(long long rows, int cols)>& alloc,
+                   const std::function<bool()>& interrupted);
+// Merges `parts` (each rows x state_width, column-major, in the order of their pieces) into the
+// result (`final`: rows x out_dim) or the merged partial state.
+void merge_partials(const std::string& formula, const std::vector<std::string>& aliases,
+                    const std::vector<const double*>& parts, long long rows, const EngineOptions& opt, bool final,
+                    const std::function<double*(long long rows, int cols)>& alloc);
+// The checks of run_reduction on `in`, without running: the number of result rows.
+long long check_call(const std::string& formula, const std::vector<std::string>& aliases, const std::vector<Input>& in,
+                     InputLayout layout);
 
-// Forgets kernels loaded in this session (after the cache directory was cleaned).
-void clear_session_kernels();
-int session_kernel_count();
+// The generated source of a formula's kernel for opt.backend.
+std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,
+                          const EngineOptions& opt);
+// Compiles a CUDA source with NVRTC for architecture `arch` (e.g. 90; no GPU needed): false
+// and the log when it does not compile. Throws UserError("gpu") when NVRTC is not there.
+bool nvrtc_compiles(const std::string& source, int arch, std::string* log);
+
+// The disk cache (see cache.h): number and bytes of the compiled kernels in `dir`; removing them.
+struct CacheStats {
+  long long files = 0, bytes = 0;
+};
+CacheStats cache_stats(const std::string& dir);
+// Removes the files rkeops wrote in `dir` (and with `remove_dir` the directory, when rkeops made
+// it and nothing else is in it; otherwise UserError "cache" naming what is there). Also forgets
+// this session's kernels.
+void clean_cache(const std::string& dir, bool remove_dir = false);
+
+// The formula language's operations (names and signatures) and reductions.
+struct LanguageInfo {
+  std::vector<std::string> ops, signatures, reductions;
+};
+LanguageInfo language();
 
 }  // namespace rkeops

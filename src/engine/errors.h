@@ -12,6 +12,13 @@ struct UserError : std::runtime_error {
   UserError(std::string kind_, const std::string& msg) : std::runtime_error(msg), kind(std::move(kind_)) {}
 };
 
+// A formula whose graph outgrows Graph::kMaxNodes. A UserError("formula") that the parser of
+// derivative templates and rewrite rules lets through: the user's formula is too large, the
+// template is not wrong.
+struct TooLarge : UserError {
+  explicit TooLarge(const std::string& msg) : UserError("formula", msg) {}
+};
+
 // The C++ compiler or NVRTC rejected generated code: everything needed to fix it.
 struct CompileError : std::runtime_error {
   std::string log, compiler, options, source_path;

@@ -1,14 +1,16 @@
 #include "launch_cpu.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <new>
 #include <vector>
 
 #include "cache.h"
+#include "codegen_cpu.h"
+#include "dynlib.h"
 #include "errors.h"
+#include "kernel_store.h"
+#include "fork_safety.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -23,41 +25,103 @@ struct RkArgs {
   double* out;
   long long out_ld;
   int nthreads;
+  long long jbase;
+  double* states;
 };
 
 using RunFn = void (*)(const RkArgs*, long long, long long, int, void*);
+using MergeFn = void (*)(const double* const*, int, long long, double*, long long, double*, int);
+
+// Sizes chunks of output rows to take about kSeconds each: the first from an estimate of the
+// cost of a term (`term_cost`, 1 for a small sum; a k-min reduction, which inserts into a
+// sorted list of K, costs more), the next ones from the measured speed. A chunk is a multiple
+// of `align` rows (a kernel's row block: results do not depend on the chunks) and at least
+// `min_rows`.
+class ChunkPacer {
+ public:
+  static constexpr double kSeconds = 0.5;
+  ChunkPacer(long long n_inner, long long min_rows, long long align, double term_cost)
+      : min_rows_(std::max<long long>(min_rows, 1)), align_(std::max<long long>(align, 1)) {
+    rows_ = fit(1e8 / term_cost / static_cast<double>(std::max<long long>(n_inner, 1)));
+  }
+  long long rows() const { return rows_; }
+  void done(long long rows, double seconds) {
+    const double grown = 4.0 * static_cast<double>(rows);
+    rows_ = fit(seconds > 0 ? std::min(grown, static_cast<double>(rows) * kSeconds / seconds) : grown);
+  }
+
+ private:
+  long long fit(double rows) const {
+    long long r = static_cast<long long>(std::min(rows, 1e12));
+    r = std::max(r, min_rows_);
+    return (r + align_ - 1) / align_ * align_;
+  }
+  long long min_rows_, align_, rows_ = 1;
+};
+
+// Kernel libraries stay loaded for the session, even when the kernel is forgotten: unloading
+// code that OpenMP threads may still reference is not worth the risk.
+std::vector<DynLib>& loaded_libraries() {
+  static std::vector<DynLib>* libs = new std::vector<DynLib>();
+  return *libs;
+}
 
 class CpuKernel : public Kernel {
  public:
-  CpuKernel(Formula f, void* handle, const std::string& path) : Kernel(std::move(f)), handle_(handle) {
-    auto abi = reinterpret_cast<int (*)()>(dlsym(handle, "rk_abi_version"));
-    run_ = reinterpret_cast<RunFn>(dlsym(handle, "rk_run"));
-    auto bytes = reinterpret_cast<long long (*)()>(dlsym(handle, "rk_state_bytes"));
-    auto rows = reinterpret_cast<int (*)()>(dlsym(handle, "rk_block_rows"));
-    if (!abi || !run_ || !bytes || !rows || abi() != kCpuAbiVersion)
-      throw InternalError("the kernel library " + path + " does not have the expected entry points");
+  CpuKernel(Formula f, DynLib& lib) : Kernel(std::move(f)) {
+    auto abi = reinterpret_cast<int (*)()>(lib.sym("rk_abi_version"));
+    run_ = reinterpret_cast<RunFn>(lib.sym("rk_run"));
+    auto bytes = reinterpret_cast<long long (*)()>(lib.sym("rk_state_bytes"));
+    auto rows = reinterpret_cast<int (*)()>(lib.sym("rk_block_rows"));
+    auto width = reinterpret_cast<int (*)()>(lib.sym("rk_state_width"));
+    merge_ = reinterpret_cast<MergeFn>(lib.sym("rk_merge_states"));
+    if (!abi || !run_ || !bytes || !rows || !width || !merge_ || abi() != kCpuAbiVersion)
+      throw InternalError("the kernel library " + lib.path() + " does not have the expected entry points");
     state_bytes_ = bytes();
     block_rows_ = rows();
+    state_width_ = width();
     // Kernels of wide formulas keep their arrays in a per-thread workspace (codegen_cpu.cpp).
-    auto work = reinterpret_cast<long long (*)()>(dlsym(handle, "rk_work_bytes"));
+    auto work = reinterpret_cast<long long (*)()>(lib.sym("rk_work_bytes"));
     work_bytes_ = work ? work() : 0;
   }
-  // The library stays loaded for the session: unloading code that OpenMP threads may still
-  // reference is not worth the risk.
+
+  int state_width() const override { return state_width_; }
 
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
+    run_rows(in, shape, out, 0, nullptr, opt, interrupted);
+  }
+
+  void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
+                   const EngineOptions& opt, const std::function<bool()>& interrupted) override {
+    run_rows(in, shape, nullptr, jbase, states, opt, interrupted);
+  }
+
+  void merge_partials(const std::vector<const double*>& parts, long long rows, double* out, double* states_out,
+                      const EngineOptions& opt) override {
+    RK_ASSERT(!parts.empty(), "no partial states to merge");
+    const int threads = rows * static_cast<long long>(parts.size()) < 20000 ? 1 : std::max(1, opt.nthreads);
+    merge_(parts.data(), static_cast<int>(parts.size()), rows, out, rows, states_out, threads);
+  }
+
+ private:
+
+  // Runs over every result row, in chunks: results into `out`, or partial states into `states`.
+  void run_rows(const std::vector<Input>& in, const CallShape& shape, double* out, long long jbase, double* states,
+                const EngineOptions& opt, const std::function<bool()>& interrupted) {
     const Formula& f = formula_;
     const bool f32 = opt.code.dtype == DType::Float32;
     std::vector<const void*> data(in.size());
     std::vector<long long> ld(in.size());
     std::vector<std::vector<float>> conv(f32 ? in.size() : 0);
     for (size_t k = 0; k < in.size(); ++k) {
-      ld[k] = std::max<long long>(in[k].rows, 1);
-      if (f32) {
-        long long n = in[k].rows * in[k].cols;
-        conv[k].resize(static_cast<size_t>(std::max<long long>(n, 1)));
-        for (long long t = 0; t < n; ++t) conv[k][t] = static_cast<float>(in[k].data[t]);
+      ld[k] = std::max<long long>(in[k].stride(), 1);
+      if (f32) {  // converted once, packed (leading dimension: rows)
+        const long long r = in[k].rows, st = in[k].stride();
+        conv[k].resize(static_cast<size_t>(std::max<long long>(r * in[k].cols, 1)));
+        for (long long c = 0; c < in[k].cols; ++c)
+          for (long long t = 0; t < r; ++t) conv[k][c * r + t] = static_cast<float>(in[k].data[c * st + t]);
+        ld[k] = std::max<long long>(r, 1);
         data[k] = conv[k].data();
       } else {
         data[k] = in[k].data;
@@ -66,8 +130,9 @@ class CpuKernel : public Kernel {
     const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
     // Waking other threads costs more than a small problem takes on one.
     const double pairs = static_cast<double>(n_out) * static_cast<double>(n_in);
-    const int threads = pairs < 2e5 ? 1 : std::max(1, opt.nthreads);
-    RkArgs a{data.data(), ld.data(), n_out, n_in, out, n_out, threads};
+    // One thread in a forked child of a process with OpenMP threads (fork_safety.h).
+    const int threads = pairs < 2e5 ? 1 : threads_allowed(opt.nthreads);
+    RkArgs a{data.data(), ld.data(), n_out, n_in, out, n_out, threads, jbase, states};
     // Split the inner range when there are too few row blocks to keep every thread busy.
     long long blocks = (n_out + block_rows_ - 1) / block_rows_;
     int nsplit = 1;
@@ -75,71 +140,68 @@ class CpuKernel : public Kernel {
       long long want = (4LL * threads + blocks - 1) / blocks;
       nsplit = static_cast<int>(std::max<long long>(1, std::min<long long>(want, n_in / 512)));
     }
-    // Chunks of output rows of about 2e8 terms, so that interrupts are seen within a second.
-    long long chunk = std::max<long long>(static_cast<long long>(block_rows_) * threads * 2,
-                                          200000000LL / std::max<long long>(n_in, 1));
-    chunk = (chunk + block_rows_ - 1) / block_rows_ * block_rows_;
-    // Scratch memory: the threads' workspaces, then the partial states of a split inner range.
+    // Chunks of output rows of about half a second each, so that interrupts are seen soon.
+    int inner_dims = 0;
+    for (const ArgInfo& x : f.args)
+      if (x.cat == f.inner_cat()) inner_dims += x.dim;
+    const double term_cost = 1.0 + static_cast<double>(state_bytes_) / 64.0 + inner_dims / 16.0;
+    ChunkPacer pace(n_in, static_cast<long long>(block_rows_) * threads * 2, block_rows_, term_cost);
+    // Scratch memory: the threads' workspaces (wide formulas, 64-byte aligned by the kernel),
+    // then the partial states of a split inner range.
     std::vector<char> scratch;
-    const long long parts = nsplit > 1 ? nsplit * std::min(chunk, n_out) * state_bytes_ : 0;
-    const long long bytes = work_bytes_ > 0 ? 64 + threads * work_bytes_ + parts : parts;
-    try {
-      if (bytes > 0) scratch.resize(static_cast<size_t>(bytes));
-    } catch (const std::bad_alloc&) {
-      throw UserError("memory", "not enough memory for this reduction: it needs " + std::to_string(bytes >> 20) +
-                                    " MiB of scratch memory (" + std::to_string(work_bytes_ >> 20) +
-                                    " MiB per thread for its variables of large dimension)");
-    }
-    for (long long i0 = 0; i0 < n_out; i0 += chunk) {
-      long long i1 = std::min(n_out, i0 + chunk);
+    const long long work = work_bytes_ > 0 ? 64 + threads * work_bytes_ : 0;
+    for (long long i0 = 0; i0 < n_out;) {
+      const long long i1 = std::min(n_out, i0 + pace.rows());
+      const long long need = work + (nsplit > 1 ? nsplit * (i1 - i0) * state_bytes_ : 0);
+      try {
+        if (static_cast<long long>(scratch.size()) < need) scratch.resize(static_cast<size_t>(need));
+      } catch (const std::bad_alloc&) {
+        throw UserError("memory", "not enough memory for this reduction: it needs " + std::to_string(need >> 20) +
+                                      " MiB of scratch memory (" + std::to_string(work_bytes_ >> 20) +
+                                      " MiB per thread for its variables of large dimension)");
+      }
+      const auto t0 = std::chrono::steady_clock::now();
       run_(&a, i0, i1, nsplit, scratch.empty() ? nullptr : scratch.data());
-      if (i1 < n_out && interrupted && interrupted()) throw Interrupted();
+      pace.done(i1 - i0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      i0 = i1;
+      if (i0 < n_out && interrupted && interrupted()) throw Interrupted();
     }
   }
 
- private:
-  void* handle_;
   RunFn run_ = nullptr;
+  MergeFn merge_ = nullptr;
   long long state_bytes_ = 0;
   long long work_bytes_ = 0;  // per thread
-  int block_rows_ = 1;
+  int block_rows_ = 1, state_width_ = 0;
 };
-
-void* open_library(const std::string& path, std::string* err) {
-  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char* e = dlerror();
-    *err = e ? e : "unknown dlopen error";
-  }
-  return h;
-}
 
 }  // namespace
 
-std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt) {
-  std::string source = generate_cpu_source(f, opt.code, opt.include_dir);
-  std::string key =
-      sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler) + "\n" + source);
-  DiskCache cache(opt.cache_dir);
-  std::string path = cache.lookup_file(key, ".so");
-  bool from_disk = !path.empty();
-  double secs = 0;
-  std::string err;
-  void* h = from_disk ? open_library(path, &err) : nullptr;
-  if (!h) {
-    if (from_disk) log_msg("rkeops: cached kernel " + path + " failed to load (" + err + "); rebuilding");
-    if (opt.forbid_compile)
-      throw UserError("option", "compiling a new kernel is forbidden (RKEOPS_FORBID_COMPILE) for " + f.canonical());
-    auto t0 = std::chrono::steady_clock::now();
-    path = compile_cpu(source, key, opt.compiler, cache);
-    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    from_disk = false;
-    h = open_library(path, &err);
-    if (!h) throw InternalError("cannot load the compiled kernel " + path + ": " + err);
-  }
-  auto k = std::make_shared<CpuKernel>(std::move(f), h, path);
-  k->compile_seconds = secs;
-  k->from_disk = from_disk;
+std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch) {
+  const std::string source = generate_cpu_source(f, opt.code, opt.include_dir);
+  ArtifactSteps steps;
+  steps.key =
+      sha256_hex(std::string(kEngineVersion) + "\ncpu\n" + compiler_identity(opt.compiler, watch) + "\n" + source);
+  steps.what = "CPU kernel";
+  steps.canonical = f.canonical();
+  DynLib lib;
+  steps.load_cached = [&](DiskCache& cache, std::string* why) {
+    const VerifiedFile file = cache.lookup_file(steps.key, ".so");
+    if (!file.ok()) return false;
+    lib = DynLib::open_file(file.fd(), file.path());
+    if (!lib.ok()) *why = lib.error();
+    return lib.ok();
+  };
+  steps.build = [&](DiskCache& cache) {
+    const VerifiedFile file = compile_cpu(source, steps.key, opt.compiler, cache, watch);
+    lib = DynLib::open_file(file.fd(), file.path());
+    if (!lib.ok()) throw InternalError("cannot load the compiled kernel " + file.path() + ": " + lib.error());
+  };
+  const ArtifactOutcome got = load_or_build(steps, {opt.cache_dir, opt.fallback_cache_dir}, opt.forbid_compile);
+  auto k = std::make_shared<CpuKernel>(std::move(f), lib);
+  loaded_libraries().push_back(std::move(lib));
+  k->compile_seconds = got.compile_seconds;
+  k->from_disk = got.from_disk;
   return k;
 }
 

@@ -2,11 +2,12 @@
 #pragma once
 #include <memory>
 
-#include "engine.h"
+#include "kernel.h"
 
 namespace rkeops {
 
 // Generates, finds in the disk cache or compiles, and loads the CPU kernel of `f`.
-std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt);
+// `watch` can stop the compile.
+std::shared_ptr<Kernel> load_cpu_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch);
 
 }  // namespace rkeops

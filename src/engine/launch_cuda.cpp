@@ -1,7 +1,9 @@
 #include "launch_cuda.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <climits>
 #include <cstdio>
 #include <map>
@@ -9,8 +11,10 @@
 #include <thread>
 
 #include "cache.h"
+#include "codegen_cuda_hd.h"
 #include "cuda_driver.h"
 #include "errors.h"
+#include "kernel_store.h"
 #include "log.h"
 #include "nvrtc.h"
 #include "sha256.h"
@@ -45,19 +49,75 @@ void parallel_rows(long long rows, long long work, int nthreads, const F& fn) {
   for (auto& t : th) t.join();
 }
 
+// How the high-dimension scheme (codegen_cuda_hd.h) packs input `pos`: shifted by `center`
+// (nullptr: not shifted), its squared norm (of the values as converted) in component `norm`.
+struct PairPack {
+  int pos = -1;
+  const double* center = nullptr;
+  int norm = -1;
+};
+
+// Column-major packing of the variables at `offs` (X; Y too in the high-dimension scheme):
+// rows r0.. of each input, leading dimension ld.
 template <class T>
-void pack_outer(const std::vector<Input>& in, const CudaCode& c, long long i0, long long rows, T* dst, int nthreads) {
+void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const PairPack& pp, long long r0,
+               long long rows, long long ld, T* dst, int nthreads) {
   for (size_t p = 0; p < in.size(); ++p) {
-    if (c.x_off[p] < 0) continue;
+    if (offs[p] < 0 || static_cast<int>(p) == pp.pos) continue;
     const Input& x = in[p];
     parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
       for (long long k = 0; k < x.cols; ++k) {
-        const double* s = x.data + i0 + k * x.rows;
-        T* d = dst + (c.x_off[p] + k) * rows;
+        const double* s = x.data + r0 + k * x.stride();
+        T* d = dst + (offs[p] + k) * ld;
         for (long long r = a; r < b; ++r) d[r] = static_cast<T>(s[r]);
       }
     });
   }
+  if (pp.pos < 0) return;
+  const Input& x = in[pp.pos];
+  parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
+    constexpr long long RB = 4096;  // rows whose norms are summed in cache while the columns pass
+    double nrm[RB];
+    for (long long b0 = a; b0 < b; b0 += RB) {
+      const long long n = std::min(b - b0, RB);
+      std::fill(nrm, nrm + n, 0.0);
+      for (long long k = 0; k < x.cols; ++k) {
+        const double* s = x.data + r0 + b0 + k * x.stride();
+        const double c = pp.center ? pp.center[k] : 0.0;
+        T* d = dst + (offs[pp.pos] + k) * ld + b0;
+        for (long long r = 0; r < n; ++r) {
+          const T v = static_cast<T>(s[r] - c);
+          d[r] = v;
+          nrm[r] += static_cast<double>(v) * static_cast<double>(v);
+        }
+      }
+      if (pp.norm >= 0)
+        for (long long r = 0; r < n; ++r) dst[pp.norm * ld + b0 + r] = static_cast<T>(nrm[r]);
+    }
+  });
+}
+
+// The point the high-dimension scheme subtracts from both sides of its distances: the mean of
+// up to 256 finite rows spread over the inner input, a point among the data, so that |x - c|^2
+// is of the order of the distances rather than of |x|^2 (float32 cancellation).
+std::vector<double> pair_center(const Input& y) {
+  std::vector<double> c(static_cast<size_t>(y.cols), 0.0);
+  const long long n = std::min<long long>(y.rows, 256);
+  if (n == 0) return c;
+  const long long step = y.rows / n;
+  for (long long k = 0; k < y.cols; ++k) {
+    double sum = 0;
+    long long cnt = 0;
+    for (long long q = 0; q < n; ++q) {
+      const double v = y.data[q * step + k * y.stride()];
+      if (v - v == 0) {
+        sum += v;
+        ++cnt;
+      }
+    }
+    c[k] = cnt ? sum / static_cast<double>(cnt) : 0.0;
+  }
+  return c;
 }
 
 template <class T>
@@ -75,7 +135,7 @@ void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, l
         if (c.y_off[p] < 0) continue;
         const Input& y = in[p];
         for (long long k = 0; k < y.cols; ++k) {
-          const double* s = y.data + j0 + k * y.rows;
+          const double* s = y.data + j0 + k * y.stride();
           T* d = dst + c.y_off[p] + k;
           for (long long r = r0; r < r1; ++r) d[r * W] = static_cast<T>(s[r]);
         }
@@ -90,26 +150,30 @@ template <class T>
 void pack_params(const std::vector<Input>& in, const CudaCode& c, T* dst) {
   for (size_t p = 0; p < in.size(); ++p)
     if (c.p_off[p] >= 0)
-      for (long long k = 0; k < in[p].rows * in[p].cols; ++k) dst[c.p_off[p] + k] = static_cast<T>(in[p].data[k]);
+      for (long long k = 0; k < in[p].rows * in[p].cols; ++k)  // a parameter: one row or one column
+        dst[c.p_off[p] + k] = static_cast<T>(in[p].data[in[p].rows == 1 ? k * in[p].stride() : k]);
 }
 
-// Packs the outer rows (what 0), the inner rows (1) or the parameters (2) as T.
+// Packs the outer rows (what 0), the inner rows (1) or the parameters (2) as T; ld: the
+// leading dimension of column-major layouts.
 template <class T>
-void pack_as(int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, T* d,
-             int nthreads) {
+void pack_as(int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, long long ld,
+             const PairPack& pp, T* d, int nthreads) {
   if (what == 0)
-    pack_outer(in, c, r0, rows, d, nthreads);
+    pack_cols(in, c.x_off, pp, r0, rows, ld, d, nthreads);
+  else if (what == 1 && c.hd.bm > 0)
+    pack_cols(in, c.y_off, pp, r0, rows, ld, d, nthreads);
   else if (what == 1)
     pack_inner(in, c, r0, rows, d, nthreads);
   else
     pack_params(in, c, d);
 }
-void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, void* dst,
-          int nthreads) {
+void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows,
+          long long ld, const PairPack& pp, void* dst, int nthreads) {
   if (f32)
-    pack_as(what, in, c, r0, rows, static_cast<float*>(dst), nthreads);
+    pack_as(what, in, c, r0, rows, ld, pp, static_cast<float*>(dst), nthreads);
   else
-    pack_as(what, in, c, r0, rows, static_cast<double*>(dst), nthreads);
+    pack_as(what, in, c, r0, rows, ld, pp, static_cast<double*>(dst), nthreads);
 }
 
 size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -123,23 +187,30 @@ GpuRunStats last_gpu_run() {
 
 void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
-                        GpuRunStats* stats) {
+                        GpuRunStats* stats, const LaunchPart& part) {
   const auto t_start = Clock::now();
   const bool f32 = code.elem == 4;
   const long long e = code.elem;
   const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
-  const int out_dim = f.out_dim;
+  const long long r0 = part.r0, r1 = part.r1 < 0 ? n_out : part.r1;  // the rows computed here
+  RK_ASSERT(0 <= r0 && r0 <= r1 && r1 <= n_out, "bad row range");
+  const int out_dim = part.states ? code.state_t + code.state_i + code.state_c : f.out_dim;
+  int states_flag = part.states ? 1 : 0;
+  long long states_jbase = part.jbase;
   if (code.uses_index && n_in > INT_MAX)
     throw UserError("input",
                     "the GPU backend returns 32-bit indices: reductions with indices over more than 2^31 - 1 "
                     "points need rkeops_use_cpu()");
 
   // ---- plan: block size, chunks, splits of the inner range ----
-  int block = 256;
-  {
+  const bool hd = code.hd.bm > 0;  // the high-dimension scheme: its own block and layout
+  const long long VL = 16 / e;     // its leading dimensions are multiples of VL
+  int block = hd ? code.block : 256;
+  if (!hd) {
     int r256 = dev.resident_blocks(0, 256), r128 = dev.resident_blocks(0, 128);
     if (r128 * 128 > r256 * 256) block = 128;
   }
+  const long long rpb = hd ? code.hd.bm : block;  // outer rows per block
   const long long conc =
       std::max(1, dev.resident_blocks(0, block)) * static_cast<long long>(std::max(1, dev.sm_count()));
   const long long tile = code.tile;
@@ -172,6 +243,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   // Splits of the inner range: enough blocks for ~16 waves of resident blocks (few waves lose
   // a partial last wave), each split at least 4 tiles long.
   auto splits_for = [&](long long rows) {
+    if (hd) return hd_splits(rows, cj, code.hd.bm, code.tile, conc);
     long long bxs = ceil_div(rows, block), want = 16 * conc;
     if (bxs >= want) return 1LL;
     long long s = ceil_div(want, bxs);
@@ -180,13 +252,13 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   };
   auto slots_for = [&](long long rows) {
     long long s = splits_for(rows);
-    return (nj == 1 && s == 1) ? 0LL : nj * s;
+    return (nj == 1 && s == 1 && !part.states) ? 0LL : nj * s;  // partial states go through rk_merge
   };
   // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
   // never fewer than fill the GPU, within memory.
-  const long long fill = conc * block;
-  long long ci =
-      std::min(n_out, std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
+  const long long fill = conc * rpb;
+  long long ci = std::min(std::max(1LL, r1 - r0),
+                          std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
   ci = std::min(ci, 1LL << 30);
   const long long y_dev = resident ? y_total : cj * by;
   for (int it = 0; it < 3; ++it) {
@@ -197,13 +269,14 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     if (cap < 1)
       throw UserError("gpu", "not enough GPU memory for this reduction (" + std::to_string(budget >> 20) +
                                  " MiB usable): free GPU memory or use rkeops_use_cpu()");
-    ci = cap >= block ? cap / block * block : cap;
+    ci = cap >= rpb ? cap / rpb * rpb : cap;
   }
-  const long long nci = ceil_div(n_out, ci);
+  const long long nci = ceil_div(r1 - r0, ci);
 
   // ---- buffers ----
-  const size_t x_bytes = round_up(static_cast<size_t>(std::max(1LL, ci * code.wx * e)), 256);
-  const size_t y_bytes = round_up(static_cast<size_t>(std::max(1LL, y_dev)), 256);
+  const long long ci_ld = hd ? ceil_div(ci, VL) * VL : ci;  // leading dimension of X
+  const size_t x_bytes = round_up(static_cast<size_t>(std::max(1LL, ci_ld * code.wx * e)), 256);
+  const size_t y_bytes = round_up(static_cast<size_t>(std::max(1LL, y_dev + (hd ? VL * by : 0))), 256);
   const size_t p_bytes = round_up(static_cast<size_t>(std::max(1LL, code.np * e)), 256);
   char* host = static_cast<char*>(dev.staging(x_bytes + y_bytes + p_bytes));
   char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
@@ -216,18 +289,26 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   st.chunks_inner = static_cast<int>(nj);
   double convert_ms = 0;
   auto t0 = Clock::now();
-  pack(f32, 2, in, code, 0, 0, hp, nthreads);
+  pack(f32, 2, in, code, 0, 0, 0, PairPack(), hp, nthreads);
+  // The high-dimension scheme: the common point subtracted from both sides of its distances.
+  const std::vector<double> center = hd && code.hd.center ? pair_center(in[code.hd.y_pos]) : std::vector<double>();
+  PairPack xpp, ypp;
+  if (hd) {
+    xpp = {code.hd.x_pos, center.empty() ? nullptr : center.data(), code.hd.x_norm};
+    ypp = {code.hd.y_pos, center.empty() ? nullptr : center.data(), code.hd.y_norm};
+  }
   convert_ms += ms_since(t0);
   bool y_loaded = false;
 
   // Timing marks: 0/1 around the copy of the outer rows and parameters; per piece q, 2 + 3q
   // before its copy, 3 + 3q after it, 4 + 3q after its kernel; 27, 28, 29 around the merge
   // and the copy of the results.
-  for (long long i0 = 0; i0 < n_out; i0 += ci) {
-    const long long rows = std::min(ci, n_out - i0);
+  for (long long i0 = r0; i0 < r1; i0 += ci) {
+    const long long rows = std::min(ci, r1 - i0);
     const long long nsplit = splits_for(rows), nslots = slots_for(rows);
     st.nsplit = static_cast<int>(nsplit);
-    st.grid_x = ceil_div(rows, block);
+    st.grid_x = ceil_div(rows, rpb);
+    const long long ldx = hd ? ceil_div(rows, VL) * VL : rows;
     uint64_t pst = 0, psi = 0, pcp = 0;
     if (nslots > 0) {
       pst = dev.buffer(4, static_cast<size_t>(nslots * rows * code.state_t * e + 16));
@@ -235,11 +316,11 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       pcp = dev.buffer(6, static_cast<size_t>(nslots * rows * code.state_c * e + 16));
     }
     t0 = Clock::now();
-    pack(f32, 0, in, code, i0, rows, hx, nthreads);
+    pack(f32, 0, in, code, i0, rows, ldx, xpp, hx, nthreads);
     convert_ms += ms_since(t0);
     dev.mark(0);
-    if (i0 == 0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
-    if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(rows * code.wx * e));
+    if (i0 == r0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
+    if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(ldx * code.wx * e));
     dev.mark(1);
     std::vector<int> timed;  // the pieces whose marks were recorded in this chunk
     for (long long q = 0; q < nj; ++q) {
@@ -248,20 +329,22 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       // after the previous piece's kernel (sync below).
       const long long off = resident ? j0 * by : 0;
       const int m = 2 + 3 * static_cast<int>(std::min<long long>(q, 7));
+      const long long ldy = hd ? ceil_div(jr, VL) * VL : jr;  // rows packed (column-major: its leading dimension)
       dev.mark(m);
       if (!y_loaded && by > 0) {
         t0 = Clock::now();
-        pack(f32, 1, in, code, j0, jr, hy + off, nthreads);
+        pack(f32, 1, in, code, j0, jr, ldy, ypp, hy + off, nthreads);
         convert_ms += ms_since(t0);
-        dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(jr * by));
+        dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
       }
       dev.mark(m + 1);
       uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
-      long long ldx = rows, jbase = j0, jchunk = ceil_div(jr, nsplit), out_ld = rows;
+      long long ldx_ = ldx, jbase = j0, jchunk = hd ? hd_jchunk(jr, nsplit, code.tile) : ceil_div(jr, nsplit);
+      long long out_ld = rows;
       int n_outer = static_cast<int>(rows), n_inner = static_cast<int>(jr);
       int slot0 = nslots > 0 ? static_cast<int>(q * nsplit) : -1;
-      void* args[] = {&x, &ldx, &y, &p, &n_outer, &n_inner, &jbase, &jchunk, &o, &out_ld, &pst, &psi, &pcp, &slot0};
-      dev.launch(0, static_cast<unsigned>(ceil_div(rows, block)), static_cast<unsigned>(nsplit),
+      void* args[] = {&x, &ldx_, &y, &p, &n_outer, &n_inner, &jbase, &jchunk, &o, &out_ld, &pst, &psi, &pcp, &slot0};
+      dev.launch(0, static_cast<unsigned>(ceil_div(rows, rpb)), static_cast<unsigned>(nsplit),
                  static_cast<unsigned>(block), args);
       dev.mark(m + 2);
       if (q < 8) timed.push_back(m);
@@ -271,7 +354,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
         st.kernel_ms += dev.elapsed_ms(m + 1, m + 2);
         timed.clear();
       }
-      const bool more = q + 1 < nj || i0 + rows < n_out;
+      const bool more = q + 1 < nj || i0 + rows < r1;
       if (more && interrupted && interrupted()) {
         dev.sync();
         throw Interrupted();
@@ -283,7 +366,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       uint64_t o = dOut;
       int ns = static_cast<int>(nslots), nr = static_cast<int>(rows);
       long long out_ld = rows;
-      void* args[] = {&pst, &psi, &pcp, &ns, &nr, &o, &out_ld};
+      void* args[] = {&pst, &psi, &pcp, &ns, &nr, &o, &out_ld, &states_flag, &states_jbase};
       dev.launch(1, static_cast<unsigned>(ceil_div(rows, block)), 1, static_cast<unsigned>(block), args);
     }
     dev.mark(28);
@@ -302,7 +385,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     }
     st.merge_ms += dev.elapsed_ms(27, 28);
     st.d2h_ms += dev.elapsed_ms(28, 29);
-    if (i0 + rows < n_out && interrupted && interrupted()) throw Interrupted();
+    if (i0 + rows < r1 && interrupted && interrupted()) throw Interrupted();
   }
   st.convert_ms = convert_ms;
   st.total_ms = ms_since(t_start);
@@ -323,7 +406,9 @@ struct DeviceResources {
 };
 
 DeviceResources& resources(CudaDriver* drv, int dev) {
-  static std::map<int, DeviceResources> all;
+  static std::map<int, DeviceResources> all;  // entries are never removed: references stay valid
+  static std::mutex m;
+  std::lock_guard<std::mutex> lock(m);  // host threads of several GPUs (MultiGpuKernel)
   DeviceResources& r = all[dev];
   if (!r.stream) {
     drv->check(drv->cuStreamCreate(&r.stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
@@ -390,7 +475,7 @@ class CudaBackend : public GpuBackend {
   void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
   double elapsed_ms(int a, int b) override {
     float ms = 0;
-    if (drv_->cuEventElapsedTime(&ms, r_.ev[a], r_.ev[b]) != CUDA_SUCCESS) return 0;
+    if (!drv_->cuEventElapsedTime || drv_->cuEventElapsedTime(&ms, r_.ev[a], r_.ev[b]) != CUDA_SUCCESS) return 0;
     return ms;
   }
 
@@ -404,26 +489,51 @@ class CudaBackend : public GpuBackend {
 class CudaKernel : public Kernel {
  public:
   CudaKernel(Formula f, CudaCode code, int dev, CUmodule mod, int sms)
-      : Kernel(std::move(f)), code_(std::move(code)), dev_(dev), mod_(mod), sms_(sms) {
+      : Kernel(std::move(f)), code_(std::move(code)), dev_(dev), sms_(sms) {
     CudaDriver* drv = CudaDriver::get(nullptr);
     drv->check(drv->cuModuleGetFunction(&reduce_, mod, "rk_reduce"), "cuModuleGetFunction(rk_reduce)");
     drv->check(drv->cuModuleGetFunction(&merge_, mod, "rk_merge"), "cuModuleGetFunction(rk_merge)");
-    drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
-    drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);
-    drv->cuFuncGetAttribute(&shared_, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, reduce_);
+    if (drv->cuFuncGetAttribute) {  // optional: for the log and the run statistics only
+      drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
+      drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);
+      drv->cuFuncGetAttribute(&shared_, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, reduce_);
+    }
     log_msg("rkeops: GPU kernel rk_reduce uses " + std::to_string(regs_) + " registers, " + std::to_string(local_) +
             " bytes of local memory (spills), " + std::to_string(shared_) + " bytes of shared memory");
   }
   // The module stays loaded for the session (kernels may be cached in R closures).
 
+  // Partial states have the CPU kernel's layout (the same reduction row: values, indices,
+  // compensations), so merging is the CPU kernel's.
+  int state_width() const override { return code_.state_t + code_.state_i + code_.state_c; }
+  void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
+                   const EngineOptions& opt, const std::function<bool()>& interrupted) override {
+    LaunchPart part;
+    part.states = true;
+    part.jbase = jbase;
+    run_part(in, shape, states, opt, interrupted, part);
+  }
+  void merge_partials(const std::vector<const double*>& parts, long long rows, double* out, double* states_out,
+                      const EngineOptions& opt) override {
+    EngineOptions o = opt;
+    o.backend = Backend::CPU;
+    o.devices.clear();
+    get_kernel(formula_.text, formula_.aliases, o)->merge_partials(parts, rows, out, states_out, o);
+  }
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
+    run_part(in, shape, out, opt, interrupted, LaunchPart());
+  }
+
+  // One part of a call on this kernel's GPU (any host thread: it makes the context current).
+  void run_part(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+                const std::function<bool()>& interrupted, const LaunchPart& part) {
     CudaDriver* drv = CudaDriver::get(nullptr);
     RK_ASSERT(drv != nullptr, "the CUDA driver went away");
     drv->context(dev_);
     CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, sms_);
     GpuRunStats st;
-    run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st);
+    run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st, part);
     st.regs = regs_;
     st.local_bytes = local_;
     st.shared_bytes = shared_;
@@ -446,7 +556,6 @@ class CudaKernel : public Kernel {
  private:
   CudaCode code_;
   int dev_;
-  CUmodule mod_;
   CUfunction reduce_ = nullptr, merge_ = nullptr;
   int sms_;
   int regs_ = 0, local_ = 0, shared_ = 0;
@@ -457,6 +566,102 @@ std::string join(const std::vector<std::string>& v) {
   for (auto& x : v) s += (s.empty() ? "" : " ") + x;
   return s;
 }
+
+// Several GPUs of one host: a call is split over them, one host thread per GPU. With enough
+// result rows each GPU computes a block of rows; otherwise (few queries against many points)
+// each GPU reduces a piece of the reduced index into partial states, merged on the host.
+class MultiGpuKernel : public Kernel {
+ public:
+  MultiGpuKernel(Formula f, std::vector<std::shared_ptr<CudaKernel>> per_device)
+      : Kernel(std::move(f)), gpus_(std::move(per_device)) {}
+
+  int state_width() const override { return gpus_[0]->state_width(); }
+  void merge_partials(const std::vector<const double*>& parts, long long rows, double* out, double* states_out,
+                      const EngineOptions& opt) override {
+    gpus_[0]->merge_partials(parts, rows, out, states_out, opt);
+  }
+  void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+           const std::function<bool()>& interrupted) override {
+    run_split(in, shape, out, opt, interrupted, false, 0);
+  }
+  void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
+                   const EngineOptions& opt, const std::function<bool()>& interrupted) override {
+    run_split(in, shape, states, opt, interrupted, true, jbase);
+  }
+
+  // Result rows per GPU below which the reduced index is split instead.
+  static constexpr long long kMinRowsPerGpu = 65536;
+
+ private:
+  void run_split(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
+                 const std::function<bool()>& interrupted, bool states, long long jbase) {
+    const Formula& f = formula_;
+    const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+    const int ng = static_cast<int>(gpus_.size());
+    const int inner = f.inner_cat();
+    const bool by_rows = states || n_out >= ng * kMinRowsPerGpu || n_in < ng;
+    const int width = state_width();
+    std::vector<std::vector<double>> parts(by_rows ? 0 : ng);
+    std::atomic<bool> stop(false);
+    auto poll = [&stop] { return stop.load(); };
+    std::vector<std::exception_ptr> errors(ng);
+    std::vector<std::thread> threads;
+    for (int g = 0; g < ng; ++g) {
+      threads.emplace_back([&, g] {
+        try {
+          if (by_rows) {  // rows [r0, r1) of the result (or of the partial states)
+            LaunchPart part;
+            part.r0 = n_out * g / ng;
+            part.r1 = n_out * (g + 1) / ng;
+            part.states = states;
+            part.jbase = jbase;
+            if (part.r0 < part.r1) gpus_[g]->run_part(in, shape, out, opt, poll, part);
+          } else {  // a piece of the reduced index, read in place: partial states
+            const long long j0 = n_in * g / ng, j1 = n_in * (g + 1) / ng;
+            std::vector<Input> piece = in;
+            for (size_t k = 0; k < in.size(); ++k)
+              if (f.args[k].cat == inner) {
+                piece[k].ld = in[k].stride();
+                piece[k].data = in[k].data + j0;
+                piece[k].rows = j1 - j0;
+              }
+            CallShape sh = shape;
+            (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
+            parts[g].assign(static_cast<size_t>(n_out * width), 0.0);
+            LaunchPart part;
+            part.states = true;
+            part.jbase = j0;
+            gpus_[g]->run_part(piece, sh, parts[g].data(), opt, poll, part);
+          }
+        } catch (...) {
+          errors[g] = std::current_exception();
+          stop = true;
+        }
+      });
+    }
+    // The R session's interrupts are polled on this (the calling) thread only.
+    std::atomic<int> done(0);
+    std::thread waiter([&] {
+      for (auto& t : threads) t.join();
+      done = 1;
+    });
+    while (!done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (!stop.load() && interrupted && interrupted()) stop = true;
+    }
+    waiter.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    if (stop.load()) throw Interrupted();
+    if (!by_rows) {
+      std::vector<const double*> ptr;
+      for (auto& p : parts) ptr.push_back(p.data());
+      merge_partials(ptr, n_out, out, nullptr, opt);
+    }
+  }
+
+  std::vector<std::shared_ptr<CudaKernel>> gpus_;
+};
 
 // Loads a CUBIN or PTX image; false (with the driver's reason) when the driver refuses it.
 bool load_module(CudaDriver* drv, const std::string& image, CUmodule* mod, std::string* why) {
@@ -492,7 +697,7 @@ double open_gpu_context(int device) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
+std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch) {
   CudaDriver* drv = usable_driver();
   Nvrtc* nv = usable_nvrtc();
   CudaDriver::DeviceInfo info = drv->info(opt.device);
@@ -512,37 +717,58 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt) {
   const std::string key =
       sha256_hex(std::string(kEngineVersion) + "\ncuda abi " + std::to_string(kCudaAbiVersion) + "\nNVRTC " +
                  nv->version() + "\n" + join(nv_opts) + "\n" + ext + "\n" + code.source);
-  DiskCache cache(opt.cache_dir);
-  std::string image, why;
+  ArtifactSteps steps;
+  steps.key = key;
+  steps.what = "GPU kernel";
+  steps.canonical = f.canonical();
   CUmodule mod = nullptr;
-  bool from_disk = cache.load_bytes(key, ext, &image);
-  if (from_disk && !load_module(drv, image, &mod, &why)) {
-    log_msg("rkeops: cached GPU kernel " + key.substr(0, 16) + ext + " failed to load (" + why + "); rebuilding");
-    from_disk = false;
-  }
-  double secs = 0;
-  if (!from_disk) {
-    if (opt.forbid_compile)
-      throw UserError("option", "compiling a new kernel is forbidden (RKEOPS_FORBID_COMPILE) for " + f.canonical());
-    auto t0 = Clock::now();
+  steps.load_cached = [&](DiskCache& cache, std::string* why) {
+    std::string image;
+    return cache.load_bytes(key, ext, &image) && load_module(drv, image, &mod, why);
+  };
+  steps.build = [&](DiskCache& cache) {
+    const auto t0 = Clock::now();
+    std::string image, why;
     try {
-      image = nv->compile(code.source, "rkeops_kernel.cu", amaj, amin, {}, cubin);
+      // NVRTC compiles in this process and cannot be cancelled: it runs on a worker thread that
+      // an interrupt or the time limit abandons (it finishes in the background, its result
+      // discarded). The thread owns copies of what it reads; NVRTC stays loaded for the session.
+      image = run_on_worker([nv, source = code.source, amaj, amin, cubin] {
+        return nv->compile(source, "rkeops_kernel.cu", amaj, amin, {}, cubin);
+      }, watch, "NVRTC");
     } catch (const CompileError& e) {
-      std::string dump = cache.dump_failed(key, ".cu", code.source);
-      throw CompileError(std::string(e.what()) + "; source dumped to " + dump + "\n" + e.log, e.log, e.compiler,
-                         e.options, dump);
+      std::string note, dump = cache.dump_failed(key, ".cu", code.source, &note);
+      throw CompileError(std::string(e.what()) + "; " + note + "\n" + e.log, e.log, e.compiler, e.options, dump);
     }
-    secs = std::chrono::duration<double>(Clock::now() - t0).count();
     log_msg("rkeops: compiled a GPU kernel (" + std::string(cubin ? "CUBIN sm_" : "PTX compute_") +
-            std::to_string(arch) + ") in " + std::to_string(secs) + " s");
+            std::to_string(arch) + ") in " + std::to_string(std::chrono::duration<double>(Clock::now() - t0).count()) +
+            " s");
     cache.store_bytes(key, ext, image);
-    if (!load_module(drv, image, &mod, &why))
-      throw UserError("gpu", "the CUDA driver refused the compiled kernel: " + why);
-  }
+    if (!load_module(drv, image, &mod, &why)) throw UserError("gpu", "the CUDA driver refused the compiled kernel: " + why);
+  };
+  const ArtifactOutcome got = load_or_build(steps, {opt.cache_dir, opt.fallback_cache_dir}, opt.forbid_compile);
   auto k = std::make_shared<CudaKernel>(std::move(f), std::move(code), opt.device, mod, info.sm_count);
-  k->compile_seconds = secs;
-  k->from_disk = from_disk;
+  k->compile_seconds = got.compile_seconds;
+  k->from_disk = got.from_disk;
   return k;
+}
+
+std::shared_ptr<Kernel> load_multi_gpu_kernel(const std::string& formula, const std::vector<std::string>& aliases,
+                                              const EngineOptions& opt, const std::function<bool()>& interrupted) {
+  std::vector<std::shared_ptr<CudaKernel>> per;
+  double secs = 0;
+  for (int d : opt.devices) {
+    EngineOptions o = opt;
+    o.devices.clear();
+    o.device = d;
+    auto k = std::dynamic_pointer_cast<CudaKernel>(get_kernel(formula, aliases, o, interrupted));
+    RK_ASSERT(k != nullptr, "a GPU kernel was expected");
+    secs += k->compile_seconds;
+    per.push_back(k);
+  }
+  auto m = std::make_shared<MultiGpuKernel>(parse_formula(formula, aliases), std::move(per));
+  m->compile_seconds = secs;
+  return m;
 }
 
 GpuStatus gpu_status(bool always_nvrtc) {

@@ -12,44 +12,19 @@
 #include <vector>
 
 #include "codegen_cuda.h"
-#include "engine.h"
+#include "kernel.h"
 
 namespace rkeops {
 
 // Generates, finds in the disk cache or compiles, and loads the CUDA kernel of `f` for GPU
-// opt.device. Throws UserError("gpu") when no GPU or no NVRTC is usable.
-std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt);
+// opt.device. Throws UserError("gpu") when no GPU or no NVRTC is usable. `watch` can stop the
+// compile (NVRTC runs on a worker thread, left to finish in the background when stopped).
+std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt, const CompileWatch& watch);
 
-// What the GPU path can use (check_rkeops(), rkeops_use_gpu(), the automatic backend).
-struct GpuStatus {
-  bool usable = false;        // a device and NVRTC are both there
-  std::string driver, nvrtc;  // a description, or why it is not usable
-  struct Device {
-    std::string name;
-    int cc_major = 0, cc_minor = 0, sm_count = 0;
-    double memory_gb = 0;
-  };
-  std::vector<Device> devices;
-};
-// Never throws. NVRTC is loaded only when a GPU is usable, or when `always_nvrtc` (so that a
-// machine without a GPU does not pay for loading it when choosing the backend).
-GpuStatus gpu_status(bool always_nvrtc = true);
-
-// Creates (or finds) the CUDA context of GPU `device` and returns the seconds it took, so that
-// rkeops_use_gpu() pays the per-process context creation rather than the first kernel call.
-// Throws UserError("gpu") when the driver or the device is not usable.
-double open_gpu_context(int device);
-
-// Time split and resources of the last GPU run (bench/gpu.R reads them via rk_gpu_info()).
-struct GpuRunStats {
-  double convert_ms = 0, h2d_ms = 0, kernel_ms = 0, merge_ms = 0, d2h_ms = 0, total_ms = 0;
-  int regs = 0, local_bytes = 0, shared_bytes = 0;  // of rk_reduce (cuFuncGetAttribute)
-  int block = 0, nsplit = 1, chunks_outer = 1, chunks_inner = 1;
-  long long grid_x = 0;
-  double compile_seconds = 0;
-  bool valid = false;
-};
-GpuRunStats last_gpu_run();
+// The kernel of a formula on every GPU of opt.devices (each loaded as above): a call is split
+// over them (see MultiGpuKernel in launch_cuda.cpp).
+std::shared_ptr<Kernel> load_multi_gpu_kernel(const std::string& formula, const std::vector<std::string>& aliases,
+                                              const EngineOptions& opt, const std::function<bool()>& interrupted);
 
 // ---- the launch sequence, independent of the CUDA driver (tests drive it on an emulated
 // device, tests/engine/test_cuda_emulation.cpp) ----
@@ -75,9 +50,18 @@ class GpuBackend {
   virtual long long piece_bytes() { return 32LL << 20; }
 };
 
-// Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim.
+// Which part of a call a launch computes: result rows [r0, r1) (r1 < 0: all), and either the
+// results or (states) the rows' partial states, indices offset by jbase.
+struct LaunchPart {
+  long long r0 = 0, r1 = -1;
+  bool states = false;
+  long long jbase = 0;
+};
+
+// Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim
+// (x state width for partial states; only rows [r0, r1) are written).
 void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
-                        GpuRunStats* stats);
+                        GpuRunStats* stats, const LaunchPart& part = LaunchPart());
 
 }  // namespace rkeops

@@ -5,8 +5,10 @@
 
 namespace rkeops {
 using LogFn = std::function<void(const std::string&)>;
-void set_logger(LogFn fn);  // the glue installs an Rprintf-based logger
+void set_logger(LogFn fn);  // the glue installs one that collects lines for R messages
 void set_verbose(bool on);
 bool verbose();
-void log_msg(const std::string& msg);  // printed only when verbose
+// Printed only when verbose. From a thread other than the one that installed the logger, the
+// message waits for the next one logged from that thread.
+void log_msg(const std::string& msg);
 }  // namespace rkeops

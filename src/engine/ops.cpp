@@ -420,10 +420,15 @@ int find_op(const std::string& name) {
   return -1;
 }
 
-std::vector<std::string> op_names() {
-  std::vector<std::string> v;
-  for (int i = 0; i < op_count(); ++i) v.push_back(op_info(i).name);
-  return v;
+int checked_dim(const OpInfo& op, const std::vector<int>& dims, const std::vector<int>& params,
+                const std::function<std::string()>& where) {
+  std::string why;
+  int d = op.dim_rule(dims, params, &why);
+  if (d > 0) return d;
+  std::string sizes;
+  for (size_t k = 0; k < dims.size(); ++k) sizes += (k ? ", " : "") + std::to_string(dims[k]);
+  throw UserError("dimension",
+                  "dimension mismatch in " + where() + ": " + why + " (argument dimensions: " + sizes + ")");
 }
 
 }  // namespace rkeops

@@ -3,6 +3,7 @@
 // derivative.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,12 @@ extern const int kComplexOpCount;
 int find_op(const std::string& name);  // -1 when unknown
 const OpInfo& op_info(int op);
 int op_count();
-std::vector<std::string> op_names();
+
+// The output dimension of `op` on arguments of dimensions `dims` (its dimension rule), or
+// UserError("dimension") "dimension mismatch in <where()>: <why> (argument dimensions: 3, 2)":
+// the one wording of a broken rule, for formulas (Graph::call) and for callers that build
+// them (the R LazyTensors, through operation_dim() in engine.h).
+int checked_dim(const OpInfo& op, const std::vector<int>& dims, const std::vector<int>& params,
+                const std::function<std::string()>& where);
 
 }  // namespace rkeops

@@ -66,3 +66,27 @@ struct RkEmuBarrier {
 };
 static RkEmuBarrier* rk_emu_barrier = nullptr;
 inline void __syncthreads() { rk_emu_barrier->wait(); }
+
+// Warp shuffles, through a per-block exchange area between two barriers: every thread of the
+// block must make the same shuffle calls (as the kernels that use them do).
+static unsigned char rk_emu_shfl[1024 * 8];
+template <class V>
+V __shfl_xor_sync(unsigned, V v, int lane_mask, int = 32) {
+  static_assert(sizeof(V) <= 8, "shuffle of a value wider than 8 bytes");
+  const unsigned t = threadIdx.x;
+  std::memcpy(rk_emu_shfl + 8 * t, &v, sizeof v);
+  __syncthreads();
+  V r;
+  std::memcpy(&r, rk_emu_shfl + 8 * (t ^ static_cast<unsigned>(lane_mask)), sizeof r);
+  __syncthreads();
+  return r;
+}
+inline int __any_sync(unsigned, int pred) {
+  const unsigned t = threadIdx.x, w = t & ~31u;
+  rk_emu_shfl[8 * t] = pred != 0;
+  __syncthreads();
+  int any = 0;
+  for (unsigned l = w; l < w + 32 && l < blockDim.x; ++l) any |= rk_emu_shfl[8 * l];
+  __syncthreads();
+  return any;
+}

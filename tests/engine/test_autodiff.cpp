@@ -15,6 +15,7 @@
 #include "autodiff.h"
 #include "codegen_cpu.h"
 #include "engine.h"
+#include "kernel.h"
 #include "errors.h"
 #include "formula.h"
 #include "ops.h"
@@ -668,3 +669,34 @@ TEST(Autodiff, LaplacianDivergenceDiffAndGradMatrix) {
 }
 
 }  // namespace
+
+// Every reduction carries its derivative in its row, and the plan it gives parses as a formula
+// over the operator's inputs, the gradient input and the extra inputs.
+TEST(ReductionGradients, EveryReductionHasARuleWhosePlanParses) {
+  const std::vector<std::string> al = {"x=Vi(2)", "y=Vj(2)", "w=Vj(3)"};
+  for (int r = 0; r < reduction_count(); ++r) {
+    const ReductionInfo& red = reduction_info(r);
+    ASSERT_NE(red.grad, nullptr) << red.name;
+    const bool d1 = red.check && std::string(red.check) == "d1";
+    std::string F = d1 ? "-SqDist(x,y)" : "x-y";
+    std::string formula = std::string(red.name) + "_Reduction(" + F +
+                          (red.extra == Extra::K ? ",2" : red.extra == Extra::Weight ? ",w" : "") + ",1)";
+    for (int var = 0; var < 3; ++var) {
+      if (var == 2 && red.extra != Extra::Weight) continue;
+      GradientInfo g = gradient_of(formula, al, var);
+      if (g.zero) {
+        EXPECT_NE(std::string(red.name).find("Arg"), std::string::npos) << red.name;
+        continue;
+      }
+      EXPECT_EQ(g.aliases.size(), al.size() + 1 + g.extra.size()) << red.name;
+      Formula gf = parse_formula(g.formula, g.aliases);
+      EXPECT_STREQ(gf.reduction().name, "Sum") << g.formula;
+      EXPECT_EQ(gf.axis, var == 0 ? 1 : 0) << g.formula;  // reduced over the index v does not carry
+      for (auto& e : g.extra) {
+        if (!e.forward.empty()) {
+          EXPECT_NO_THROW(parse_formula(e.forward, al)) << e.forward;
+        }
+      }
+    }
+  }
+}

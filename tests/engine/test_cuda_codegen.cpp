@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "codegen_cuda.h"
+#include "codegen_cuda_hd.h"
 #include "errors.h"
 #include "formula.h"
 #include "nvrtc.h"
@@ -328,7 +329,8 @@ TEST(CudaCodegen, LayoutOfTheInputs) {
 }
 
 TEST(CudaCodegen, InnerRowsTooWideForSharedMemoryAreReadFromGlobalMemory) {
-  Formula f = parse_formula("Sum_Reduction(SqDist(x, y), 1)", {"x=Vi(20000)", "y=Vj(20000)"});
+  // (a distance of that dimension alone would go through the high-dimension scheme)
+  Formula f = parse_formula("Sum_Reduction(Exp(x - y), 1)", {"x=Vi(20000)", "y=Vj(20000)"});
   CodeOptions o;
   CudaCode c = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
   EXPECT_EQ(c.wy, 20000);
@@ -341,6 +343,49 @@ TEST(CudaCodegen, InnerRowsTooWideForSharedMemoryAreReadFromGlobalMemory) {
   Formula g = parse_formula("Sum_Reduction(SqDist(x, y), 1)", {"x=Vi(3)", "y=Vj(3)"});
   CudaCode s = generate_cuda_code(g, o, RKEOPS_INCLUDE_DIR);
   EXPECT_NE(s.source.find("__syncthreads"), std::string::npos);
-  EXPECT_EQ(s.source.find("#pragma unroll 4\n"), std::string::npos);
+  EXPECT_EQ(s.source.find("for (int k_"), std::string::npos);
   EXPECT_EQ(s.source.find("k0_"), std::string::npos);
+}
+
+// The high-dimension scheme (codegen_cuda_hd.h): the reductions on both axes, float32 and
+// float64, the sum schemes, on a distance of dimension 40; and every kind of pairwise node.
+TEST(CudaCodegen, HighDimensionKernelsCompileWithNvrtc) {
+  Nvrtc* nv = nvrtc_or_skip();
+  if (!nv) GTEST_SKIP() << "NVRTC is not available";
+  std::vector<Case> cases;
+  size_t n = 0;
+  for (Case c : reduction_cases()) {
+    if (n++ % 2) continue;  // half of them (both axes and dtypes among them): these kernels are long to compile
+    for (auto& a : c.aliases)
+      if (a[0] == 'x' || a[0] == 'y') a = a.substr(0, 5) + "40)";
+    const bool d1 = c.formula.find("SqDist") != std::string::npos;
+    if (!d1) {  // F of dimension 2: a distance and an inner product
+      const std::string F2 = "Concat(Elem(x, 0) - Elem(y, 0), Elem(x, 1) * Elem(y, 1))";
+      c.formula.replace(c.formula.find(F2), F2.size(), "Concat(SqDist(x, y), (x | y))");
+    }
+    cases.push_back(c);
+  }
+  const std::vector<std::pair<std::string, std::vector<std::string>>> more = {
+      {"Sum_Reduction(Exp(-WeightedSqDist(s, x, y)) * b, 1)", {"x=Vi(300)", "y=Vj(300)", "s=Pm(1)", "b=Vj(3)"}},
+      {"Min_ArgMin_Reduction(WeightedSqDist(s, y, x) - Elem(b, 2), 0)", {"x=Vi(64)", "y=Vj(64)", "s=Vj(1)", "b=Vi(3)"}},
+      {"KMin_Reduction(SqNorm2(x - y) * Square(u), 7, 1)", {"x=Vi(1000)", "y=Vj(1000)", "u=Vi(1)"}},
+      {"LogSumExpWeight_Reduction((y | x) * g, b, 1)", {"x=Vi(33)", "y=Vj(33)", "g=Pm(1)", "b=Vj(2)"}},
+      {"Sum_Reduction(Exp(-SqDist(x, y)), 1)", {"x=Vi(20000)", "y=Vj(20000)"}},
+      {"ArgKMin_Reduction(SqDist(x, y), 40, 1)", {"x=Vi(20000)", "y=Vj(20000)"}},  // a big state: tm = 1
+  };
+  for (auto& m : more)
+    for (DType dt : {DType::Float32, DType::Float64}) {
+      Case c;
+      c.name = m.first + (dt == DType::Float32 ? " f32" : " f64");
+      c.formula = m.first;
+      c.aliases = m.second;
+      c.opt.dtype = dt;
+      cases.push_back(c);
+    }
+  for (const Case& c : cases) {
+    Formula f = parse_formula(c.formula, c.aliases);
+    EXPECT_TRUE(plan_cuda_hd(f, c.opt).applies) << c.name << ": " << c.formula << ": " << plan_cuda_hd(f, c.opt).why;
+  }
+  std::vector<std::string> failures = compile_all(nv, cases);
+  for (auto& f : failures) ADD_FAILURE() << f;
 }

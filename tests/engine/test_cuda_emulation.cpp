@@ -21,6 +21,7 @@
 #include "codegen.h"
 #include "codegen_cuda.h"
 #include "engine.h"
+#include "kernel.h"
 #include "errors.h"
 #include "launch_cuda.h"
 
@@ -37,7 +38,7 @@ extern "C" void rk_emu_launch(int fn, unsigned gx, unsigned gy, unsigned block, 
         for (unsigned t = 0; t < block; ++t) {
           threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
           rk_merge(*(const T**)a[0], *(const int**)a[1], *(const T**)a[2], *(int*)a[3], *(int*)a[4],
-                   *(double**)a[5], *(long long*)a[6]);
+                   *(double**)a[5], *(long long*)a[6], *(int*)a[7], *(long long*)a[8]);
         }
         continue;
       }
@@ -151,6 +152,7 @@ struct Case {
   long long ni, nj;
   size_t avail;       // emulated device memory
   bool expect_split;  // expect the inner range split over blocks
+  bool hd = false;    // expect the high-dimension scheme (codegen_cuda_hd.h)
   int loop_dim = kLoopDim;  // of the GPU kernel (1: every node with loops); the CPU keeps the default
 };
 
@@ -188,6 +190,7 @@ std::string run_case(const Case& c, size_t id) {
   co.scheme = c.scheme;
   co.loop_dim = c.loop_dim;
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+  if (c.hd != (code.hd.bm > 0)) return c.hd ? "expected the high-dimension scheme" : "unexpected high-dimension scheme";
   std::string err;
   std::string so = build(code, "case" + std::to_string(id), &err);
   if (so.empty()) return "emulated build failed: " + err;
@@ -223,6 +226,62 @@ std::string run_case(const Case& c, size_t id) {
     if (!same)
       return "entry " + std::to_string(k) + " (row " + std::to_string(k % shape.out_rows) + ", col " +
              std::to_string(k / shape.out_rows) + "): emulated GPU " + std::to_string(a) + ", CPU " + std::to_string(b);
+  }
+  // The parts of a call that several GPUs compute (MultiGpuKernel): blocks of result rows, and
+  // partial states over pieces of the reduced index read in place, merged by the CPU kernel.
+  if (id % 3 == 0) {
+    const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+    std::vector<double> rows(gpu.size(), -12345.0);
+    for (int g = 0; g < 2; ++g) {
+      LaunchPart part;
+      part.r0 = n_out * g / 2;
+      part.r1 = n_out * (g + 1) / 2;
+      EmuBackend d2(launch, c.avail);
+      run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, part);
+    }
+    for (size_t k = 0; k < gpu.size(); ++k)
+      if (!(rows[k] == gpu[k] || (std::isnan(rows[k]) && std::isnan(gpu[k]))))
+        return "row blocks: entry " + std::to_string(k) + " differs";
+    const int W = code.state_t + code.state_i + code.state_c;
+    std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
+    for (int g = 0; g < 2; ++g) {
+      const long long j0 = n_in * g / 2, j1 = n_in * (g + 1) / 2;
+      std::vector<Input> piece = in;
+      for (size_t k = 0; k < in.size(); ++k)
+        if (f.args[k].cat == f.inner_cat()) {
+          piece[k].ld = in[k].stride();
+          piece[k].data = in[k].data + j0;
+          piece[k].rows = j1 - j0;
+        }
+      CallShape sh = shape;
+      (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
+      LaunchPart part;
+      part.states = true;
+      part.jbase = j0;
+      EmuBackend d2(launch, c.avail);
+      run_cuda_reduction(d2, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, part);
+    }
+    std::vector<double> merged(gpu.size(), -12345.0);
+    {
+      static std::mutex merge_mutex;
+      std::lock_guard<std::mutex> lock(merge_mutex);
+      EngineOptions eo;
+      eo.code = co;
+      eo.nthreads = 1;
+      eo.cache_dir = cache_dir();
+      eo.include_dir = RKEOPS_INCLUDE_DIR;
+      eo.compiler.flags = "-O1 -fPIC -shared";
+      auto k = get_kernel(c.formula, c.aliases, eo);
+      if (k->state_width() != W) return "GPU and CPU partial states differ in width";
+      k->merge_partials({states[0].data(), states[1].data()}, n_out, merged.data(), nullptr, eo);
+    }
+    const double tol2 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
+    for (size_t k = 0; k < gpu.size(); ++k) {
+      double a = merged[k], b = cpu[k];
+      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol2 * (std::fabs(b) + 1e-6)))
+        return "merged GPU partial states: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " +
+               std::to_string(b);
+    }
   }
   const bool pieces = id % 2;  // short pieces: too short to be split over blocks as well
   if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";
@@ -293,14 +352,6 @@ std::vector<Case> cases() {
   // no inner variable; no outer variable; a wide inner row read from shared memory in place
   v.push_back({"Sum_Reduction(x * 2, 1)", {"x=Vi(2)"}, DType::Float64, SumScheme::Auto, 300, 1, big, false});
   v.push_back({"Sum_Reduction(y, 1)", {"y=Vj(3)"}, DType::Float32, SumScheme::Auto, 1, 5000, big, true});
-  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 1)",
-               {"x=Vi(40)", "y=Vj(40)"},
-               DType::Float32,
-               SumScheme::Auto,
-               200,
-               3000,
-               big,
-               true});
   // Every reduction again (one axis each) with every node of dimension > 1 in loops: the
   // looped reduction pieces (states, merges, partial states) and the operations' loops.
   for (size_t k = 0; k < reds.size(); ++k) {
@@ -319,22 +370,93 @@ std::vector<Case> cases() {
                200, big, true});
   v.push_back({"Min_ArgMin_Reduction(Exp(x) * y, 1)", {"x=Vi(40)", "y=Vj(40)"}, DType::Float32, SumScheme::Auto, 200,
                3000, big, true});
-  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 4, 1)", {"x=Vi(300)", "y=Vj(300)"}, DType::Float32, SumScheme::Auto,
-               200, 3000, big, true});
+  // (x and y used beyond the distance: not the high-dimension scheme)
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y) + Sum(Exp(-Abs(x - y))), 4, 1)", {"x=Vi(500)", "y=Vj(500)"},
+               DType::Float32, SumScheme::Auto, 200, 3000, big, true});
   v.push_back({"Sum_Reduction(Exp(-SqNorm2(x - y) * g) * Normalize(y - x), 0)",
                {"x=Vi(2000)", "y=Vj(2000)", "g=Pm(1)"}, DType::Float64, SumScheme::Auto, 600, 70, 1ull << 24, false});
   return v;
 }
 
-}  // namespace
+// The high-dimension scheme (codegen_cuda_hd.h); its blocks have 256 threads and sweep many
+// chunks, so the sizes are small.
+std::vector<Case> hd_cases() {
+  std::vector<Case> v;
+  const size_t big = 1ull << 34, small = 120000;
+  // The high-dimension scheme: distances and inner products of dimension >= 32 (not multiples
+  // of the chunk of components), every kind of pairwise node, other variables, both axes,
+  // uneven sizes, splits, pieces and chunks. Indices in float64 only: float32 distances by
+  // |x|^2 + |y|^2 - 2 <x, y> and by differences may order near ties differently.
+  const auto F32 = DType::Float32, F64 = DType::Float64;
+  const auto A = SumScheme::Auto;
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 200, 1000, big, false, true});
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 5, 1)", {"x=Vi(45)", "y=Vj(45)"}, F64, A, 131, 1201, big, true, true});
+  v.push_back(
+      {"KMin_ArgKMin_Reduction(SqNorm2(x - y), 3, 0)", {"x=Vi(33)", "y=Vj(33)"}, F64, A, 1500, 70, small, false, true});
+  v.push_back({"KMin_Reduction(Concat(SqDist(y, x), (x | y)), 4, 1)",
+               {"x=Vi(34)", "y=Vj(34)"},
+               F32,
+               A,
+               150,
+               800,
+               big,
+               true,
+               true});
+  v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)",
+               {"x=Vi(33)", "y=Vj(33)", "b=Vi(2)", "g=Pm(1)"},
+               F32,
+               A,
+               1000,
+               97,
+               big,
+               true,
+               true});
+  v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)",
+               {"x=Vi(50)", "y=Vj(50)", "b=Vj(2)", "g=Pm(1)"},
+               F64,
+               SumScheme::Kahan,
+               90,
+               800,
+               small,
+               false,
+               true});
+  v.push_back({"LogSumExp_Reduction((x | y) * g - Elem(b, 1), 1)",
+               {"x=Vi(64)", "y=Vj(64)", "b=Vj(2)", "g=Pm(1)"},
+               F32,
+               A,
+               70,
+               1001,
+               big,
+               true,
+               true});
+  v.push_back({"Min_ArgMin_Reduction(WeightedSqDist(s, x, y) + Square(u - Elem(b, 0)), 1)",
+               {"x=Vi(40)", "y=Vj(40)", "s=Vi(1)", "u=Vi(1)", "b=Vj(2)"},
+               F64,
+               A,
+               300,
+               700,
+               big,
+               true,
+               true});
+  v.push_back({"SumSoftMaxWeight_Reduction(-SqDist(x, y) / 40, w, 1)",
+               {"x=Vi(40)", "y=Vj(40)", "w=Vj(3)"},
+               F32,
+               A,
+               1,
+               1500,
+               big,
+               true,
+               true});
+  v.push_back(
+      {"Max_SumShiftExp_Reduction((x | y) / 32, 0)", {"x=Vi(32)", "y=Vj(32)"}, F64, A, 1200, 20, big, false, true});
+  // Not the scheme: the variables are used elsewhere too, or the products are of low dimension.
+  v.push_back({"Sum_Reduction(SqDist(x, y) + Elem(x, 0), 1)", {"x=Vi(40)", "y=Vj(40)"}, F64, A, 50, 300, big, false});
+  v.push_back({"Sum_Reduction(SqDist(x, y), 1)", {"x=Vi(20)", "y=Vj(20)"}, F64, A, 50, 300, big, false});
+  return v;
+}
 
-TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
-  std::string probe_err;
-  {
-    std::string cmd = cxx() + " --version > /dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
-  }
-  std::vector<Case> cs = cases();
+// Runs the cases on the emulated device, 4 at a time; a failure names the case.
+void run_all(const std::vector<Case>& cs) {
   std::vector<std::string> errors(cs.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
@@ -352,4 +474,21 @@ TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
   for (size_t k = 0; k < cs.size(); ++k)
     EXPECT_TRUE(errors[k].empty()) << cs[k].formula << (cs[k].dtype == DType::Float32 ? " (float32)" : " (float64)")
                                    << ": " << errors[k];
+}
+
+bool have_cxx() {
+  std::string cmd = cxx() + " --version > /dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+}  // namespace
+
+TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  run_all(cases());
+}
+
+TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  run_all(hd_cases());
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "cuda_driver.h"
@@ -227,37 +228,50 @@ TEST(CudaDriver, ToolkitStubFailsInCuInit) {
 }
 
 // Fake drivers compiled from cuda_functions.def: every entry point succeeds unless
-// overridden, so the paths after cuInit run without a GPU.
+// overridden, so the paths after cuInit run without a GPU. The symbols in `omit` (separated
+// and surrounded by spaces) are left out, as in an older or partial driver.
 namespace {
 
-std::string build_fake_driver(const std::string& tag, int devices) {
+std::string build_fake_driver(const std::string& tag, int devices, const std::string& omit = "") {
   std::string dir = ::testing::TempDir();
   std::string c_file = dir + "fake_cuda_" + tag + ".c";
   std::string so_file = dir + "libfake_cuda_" + tag + ".so";
+  const std::map<std::string, std::string> special = {
+      {"cuDeviceGetCount", "int cuDeviceGetCount(int* n) { *n = " + std::to_string(devices) + "; return 0; }"},
+      {"cuDriverGetVersion", "int cuDriverGetVersion(int* v) { *v = 13000; return 0; }"},
+      {"cuDeviceGetAttribute",
+       "int cuDeviceGetAttribute(int* v, int attr, int dev) { *v = attr == 75 ? 9 :"
+       " attr == 76 ? 0 : attr == 16 ? 132 : attr == 10 ? 32 : 1000 + attr; return 0; }"},
+      {"cuDeviceGetName", "int cuDeviceGetName(char* s, int len, int dev) { strncpy(s, \"Fake GPU\", len); return 0; }"},
+      {"cuDeviceTotalMem_v2", "int cuDeviceTotalMem_v2(size_t* b, int dev) { *b = (size_t)80 << 30; return 0; }"},
+      {"cuGetErrorName",
+       "int cuGetErrorName(int e, const char** s) { *s = e == 2 ? \"CUDA_ERROR_OUT_OF_MEMORY\" : 0;"
+       " return e == 2 ? 0 : 1; }"},
+      {"cuGetErrorString",
+       "int cuGetErrorString(int e, const char** s) { *s = e == 2 ? \"out of memory\" : 0; return e == 2 ? 0 : 1; }"},
+      {"cuMemAlloc_v2", "int cuMemAlloc_v2(unsigned long long* p, size_t n) { return n > 1000 ? 2 : 0; }"}};
   std::ofstream out(c_file);
   out << "#include <string.h>\n#include <stddef.h>\n";
-  const std::string special =
-      " cuDeviceGetCount cuDeviceGetAttribute cuDeviceGetName cuDeviceTotalMem_v2"
-      " cuGetErrorName cuGetErrorString cuMemAlloc_v2 cuDriverGetVersion ";
-#define RK_CUDA_FN(name, symbol, params) \
-  if (!contains(special, std::string(" ") + symbol + " ")) out << "int " << symbol << "() { return 0; }\n";
+#define RK_CUDA_FN(name, symbol, required, params)                         \
+  if (!contains(omit, std::string(" ") + symbol + " ")) {                   \
+    auto it = special.find(symbol);                                         \
+    out << (it != special.end() ? it->second : std::string("int ") + symbol + "() { return 0; }") << "\n"; \
+  }
 #include "cuda_functions.def"
 #undef RK_CUDA_FN
-  out << "int cuDeviceGetCount(int* n) { *n = " << devices << "; return 0; }\n"
-      << "int cuDriverGetVersion(int* v) { *v = 13000; return 0; }\n"
-      << "int cuDeviceGetAttribute(int* v, int attr, int dev) { *v = attr == 75 ? 9 :"
-         " attr == 76 ? 0 : attr == 16 ? 132 : attr == 10 ? 32 : 1000 + attr; return 0; }\n"
-      << "int cuDeviceGetName(char* s, int len, int dev) { strncpy(s, \"Fake GPU\", len);"
-         " return 0; }\n"
-      << "int cuDeviceTotalMem_v2(size_t* b, int dev) { *b = (size_t)80 << 30; return 0; }\n"
-      << "int cuGetErrorName(int e, const char** s) { *s = e == 2 ?"
-         " \"CUDA_ERROR_OUT_OF_MEMORY\" : 0; return e == 2 ? 0 : 1; }\n"
-      << "int cuGetErrorString(int e, const char** s) { *s = e == 2 ? \"out of memory\" : 0;"
-         " return e == 2 ? 0 : 1; }\n"
-      << "int cuMemAlloc_v2(unsigned long long* p, size_t n) { return n > 1000 ? 2 : 0; }\n";
   out.close();
   std::string cmd = "cc -shared -fPIC -o " + so_file + " " + c_file + " 2>&1";
   return std::system(cmd.c_str()) == 0 ? so_file : "";
+}
+
+// The symbols of cuda_functions.def rows marked optional (" a b ... ").
+std::string optional_symbols() {
+  std::string s = " ";
+#define RK_CUDA_FN(name, symbol, required, params) \
+  if (!(required)) s += std::string(symbol) + " ";
+#include "cuda_functions.def"
+#undef RK_CUDA_FN
+  return s;
 }
 
 }  // namespace
@@ -312,4 +326,47 @@ TEST(CudaDriver, FakeDriverDeviceInfoAndErrors) {
   } catch (const InternalError& e) {
     EXPECT_TRUE(contains(e.what(), "cuLaunchKernel failed: CUDA error 700")) << e.what();
   }
+}
+
+// A driver lacking every optional entry point, and the driver functions rkeops never calls,
+// still gives a usable GPU; the messages fall back to the codes' names and numbers.
+TEST(CudaDriver, FakeDriverWithoutOptionalSymbolsLoads) {
+  const std::string optional = optional_symbols();
+  ASSERT_TRUE(contains(optional, " cuGetErrorName ")) << optional;
+  ASSERT_TRUE(contains(optional, " cuEventElapsedTime ")) << optional;
+  std::string so = build_fake_driver("optional", 1, optional);
+  if (so.empty()) GTEST_SKIP() << "no C compiler to build the fake driver";
+  // entry points of the driver API that rkeops does not use: absent from the fake
+  DynLib lib(so);
+  for (const char* unused : {"cuCtxSynchronize", "cuStreamDestroy_v2", "cuModuleUnload", "cuMemsetD32Async",
+                             "cuFuncSetAttribute", "cuEventDestroy_v2"})
+    EXPECT_EQ(lib.sym(unused), nullptr) << unused;
+  std::string why;
+  std::unique_ptr<CudaDriver> d = CudaDriver::load({so}, &why);
+  ASSERT_NE(d, nullptr) << why;
+  EXPECT_EQ(d->device_count(), 1);
+  EXPECT_EQ(d->driver_version(), 0);  // cuDriverGetVersion is missing
+  EXPECT_EQ(d->cuGetErrorName, nullptr);
+  EXPECT_EQ(d->cuEventElapsedTime, nullptr);
+  EXPECT_NE(d->cuLaunchKernel, nullptr);
+  EXPECT_EQ(d->info(0).name, "Fake GPU");
+  EXPECT_EQ(d->error_text(2), "CUDA_ERROR_OUT_OF_MEMORY");
+  EXPECT_EQ(d->error_text(700), "CUDA error 700");
+  CUdeviceptr p = 0;
+  try {
+    d->check(d->cuMemAlloc(&p, 1u << 20), "cuMemAlloc");
+    FAIL() << "expected UserError";
+  } catch (const UserError& e) {
+    EXPECT_TRUE(contains(e.what(), "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY; free GPU memory")) << e.what();
+  }
+}
+
+// A driver lacking a function rkeops calls is refused, and the reason names it.
+TEST(CudaDriver, FakeDriverWithoutARequiredSymbolIsRefused) {
+  std::string so = build_fake_driver("required", 1, " cuLaunchKernel ");
+  if (so.empty()) GTEST_SKIP() << "no C compiler to build the fake driver";
+  std::string why;
+  EXPECT_EQ(CudaDriver::load({so}, &why), nullptr);
+  EXPECT_TRUE(contains(why, "lacks cuLaunchKernel")) << why;
+  EXPECT_TRUE(contains(why, "the NVIDIA driver is too old")) << why;
 }

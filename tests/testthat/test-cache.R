@@ -100,7 +100,7 @@ test_that("in a session, a loaded kernel is kept in memory; clean_rkeops() forge
   op <- keops_kernel(rkt_fresh_formula(), c("x=Vi(2)", "y=Vj(2)"))
   x <- matrix(runif(6), 3)
   y <- matrix(runif(8), 4)
-  expect_output(ref <- op(list(x, y)), "compiled a CPU kernel")
+  expect_message(ref <- op(list(x, y)), "compiled a CPU kernel")
   so <- rkt_sos(dir)
   # damaged on disk by replacing the file (as another process would: never in place, which
   # would break the mapping this session holds) ...
@@ -111,7 +111,7 @@ test_that("in a session, a loaded kernel is kept in memory; clean_rkeops() forge
   expect_identical(again, ref)
   clean_rkeops(verbose = FALSE)
   expect_length(rkt_sos(dir), 0)
-  expect_output(again <- op(list(x, y)), "compiled a CPU kernel")   # forgotten: compiled again
+  expect_message(again <- op(list(x, y)), "compiled a CPU kernel")   # forgotten: compiled again
   expect_identical(again, ref)
 })
 
@@ -158,6 +158,10 @@ test_that("stat_rkeops_cache_dir() counts kernels and clean_rkeops() empties the
   expect_equal(stat_rkeops_cache_dir(verbose = FALSE)$files, 0)
   expect_length(list.files(dir, pattern = "\\.(so|cubin|meta)$"), 0)
   expect_true(file.exists(file.path(dir, "notes.txt")))
+  # nor is the directory removed with them (issue 16)
+  expect_error(clean_rkeops(verbose = FALSE, remove_cache_dir = TRUE), "notes.txt", class = "rkeops_cache_error")
+  expect_true(file.exists(file.path(dir, "notes.txt")))
+  unlink(file.path(dir, "notes.txt"))
   clean_rkeops(verbose = FALSE, remove_cache_dir = TRUE)
   expect_false(dir.exists(dir))
 })
@@ -211,4 +215,182 @@ test_that("set_rkeops_cache_dir() moves the cache; NULL goes back to the default
   on.exit(if (is.na(old_env)) Sys.unsetenv("RKEOPS_CACHE_DIR") else Sys.setenv(RKEOPS_CACHE_DIR = old_env), add = TRUE)
   Sys.setenv(RKEOPS_CACHE_DIR = dir)
   expect_identical(get_rkeops_cache_dir(), dir)
+})
+
+# ---- issue 16: who may change the cache, what cleaning may remove, read-only caches, full disks ----
+
+rkt_kernel_in <- function(dir, formula = rkt_fresh_formula()) {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old))
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  rkeops_use_cpu()
+  keops_kernel(formula, c("x=Vi(2)", "y=Vj(2)"))(list(matrix(1, 1, 2), matrix(1, 2, 2)))
+}
+
+test_that("a cache under a directory other users can write to is refused, unless it is sticky", {
+  skip_on_os("windows")
+  old <- get_rkeops_options()
+  base <- tempfile("rkt-shared")
+  on.exit({ set_rkeops_options(old); unlink(base, recursive = TRUE) }, add = TRUE)
+  dir.create(base)
+  Sys.chmod(base, "0777", use_umask = FALSE)
+  dir <- file.path(base, "mine", "cache")
+  err <- tryCatch(rkt_kernel_in(dir), error = identity)
+  expect_s3_class(err, "rkeops_cache_error")
+  expect_match(conditionMessage(err), paste0("'", normalizePath(base), "', which holds"), fixed = TRUE)
+  expect_match(conditionMessage(err), "writable by other users")
+  Sys.chmod(base, "1777", use_umask = FALSE)   # as /tmp
+  expect_equal(rkt_kernel_in(dir)[1, 1], 2)
+})
+
+test_that("clean_rkeops() removes only what rkeops wrote, and never follows links", {
+  skip_on_os("windows")
+  old <- get_rkeops_options()
+  dir <- tempfile("rkt-mine")       # a directory of the user's, with files of theirs
+  elsewhere <- tempfile("rkt-elsewhere")
+  on.exit({ set_rkeops_options(old); unlink(c(dir, elsewhere), recursive = TRUE) }, add = TRUE)
+  dir.create(file.path(dir, "failed"), recursive = TRUE)
+  dir.create(elsewhere)
+  key_like <- strrep("ab", 32)
+  theirs <- c(file.path(dir, "failed", "results.csv"), file.path(dir, key_like), file.path(dir, paste0(key_like, ".so")),
+              file.path(dir, "notes.txt"))
+  for (f in theirs) writeLines("the user's", f)
+  writeLines("precious", file.path(elsewhere, paste0(strrep("cd", 32), ".so")))
+  file.symlink(elsewhere, file.path(dir, "linked"))
+  expect_equal(rkt_kernel_in(dir)[1, 1], 2)
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  expect_equal(stat_rkeops_cache_dir(verbose = FALSE)$files, 1)
+  clean_rkeops(verbose = FALSE)
+  expect_true(all(file.exists(theirs)))
+  expect_true(file.exists(file.path(elsewhere, paste0(strrep("cd", 32), ".so"))))
+  expect_length(rkt_sos(dir), 1)      # the user's file named like a kernel stays
+  expect_equal(stat_rkeops_cache_dir(verbose = FALSE)$files, 0)
+  # the directory is not removed: it holds other files, and rkeops did not create it
+  err <- tryCatch(clean_rkeops(verbose = FALSE, remove_cache_dir = TRUE), error = identity)
+  expect_s3_class(err, "rkeops_cache_error")
+  expect_match(conditionMessage(err), "notes.txt", fixed = TRUE)
+  expect_true(all(file.exists(theirs)))
+  # a 'failed' link is not followed either
+  unlink(file.path(dir, "failed"), recursive = TRUE)
+  file.symlink(elsewhere, file.path(dir, "failed"))
+  writeLines("    1| shaped like a dump", file.path(elsewhere, "0123456789abcdef.cpp"))
+  clean_rkeops(verbose = FALSE)
+  expect_length(list.files(elsewhere), 2)
+})
+
+test_that("clean_rkeops(remove_cache_dir = TRUE) removes a directory rkeops made", {
+  old <- get_rkeops_options()
+  base <- tempfile("rkt-made")
+  on.exit({ set_rkeops_options(old); unlink(base, recursive = TRUE) }, add = TRUE)
+  dir <- file.path(base, "cache")
+  expect_equal(rkt_kernel_in(dir)[1, 1], 2)
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  clean_rkeops(verbose = FALSE, remove_cache_dir = TRUE)
+  expect_false(dir.exists(dir))
+  expect_true(dir.exists(base))
+  # and one the engine made from RKEOPS_CACHE_DIR in another process
+  dir2 <- file.path(base, "cache2")
+  expect_length(rkt_result_line(rkt_run_r(rkt_cache_script(rkt_fresh_formula(), verbose = FALSE), dir2)), 1)
+  set_rkeops_cache_dir(dir2, verbose = FALSE)
+  clean_rkeops(verbose = FALSE, remove_cache_dir = TRUE)
+  expect_false(dir.exists(dir2))
+})
+
+test_that("a kernel rebuilt by another process while this one has it loaded does not disturb it", {
+  old <- get_rkeops_options()
+  dir <- tempfile("rkt-cache")
+  on.exit({ set_rkeops_options(old); unlink(dir, recursive = TRUE) }, add = TRUE)
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  rkeops_use_cpu()
+  f <- rkt_fresh_formula()
+  op <- keops_kernel(f, c("x=Vi(2)", "y=Vj(2)"))
+  x <- matrix(c(0.1, 0.2, 0.3, 1, 2, 3), 3)
+  y <- matrix(c(0.5, 1.5, 2.5, 3.5, 1, 0, 1, 0), 4)
+  ref <- op(list(x, y))
+  so <- rkt_sos(dir)
+  unlink(paste0(so, ".meta"))       # the other process sees damage and rebuilds
+  other <- rkt_run_r(rkt_cache_script(f), dir)
+  expect_true(any(grepl("compiled a CPU kernel", other)), label = paste(other, collapse = "\n"))
+  expect_identical(op(list(x, y)), ref)     # this session's mapping is intact
+})
+
+# Runs `script` in a separate R process that sees `dir` read-only: as root through a read-only
+# bind mount in a mount namespace of its own, otherwise through chmod 555. NULL when neither works.
+rkt_run_read_only <- function(script, dir, forbid = FALSE) {
+  env <- c(paste0("RKEOPS_CACHE_DIR=", dir), if (forbid) "RKEOPS_FORBID_COMPILE=1" else "RKEOPS_FORBID_COMPILE=")
+  if (Sys.info()[["effective_user"]] == "root") {
+    if (!nzchar(Sys.which("unshare"))) return(NULL)
+    cmd <- sprintf("mount --bind '%s' '%s' && mount -o remount,bind,ro '%s' && exec env %s '%s' '%s'",
+                   dir, dir, dir, paste(env, collapse = " "), rkt_rscript, script)
+    out <- suppressWarnings(system2("unshare", c("-m", "sh", "-c", shQuote(cmd)), stdout = TRUE, stderr = TRUE))
+    if (!is.null(attr(out, "status")) && !length(rkt_result_line(out)) && !any(grepl("ERROR", out))) return(NULL)
+    return(out)
+  }
+  Sys.chmod(dir, "0555", use_umask = FALSE)
+  on.exit(Sys.chmod(dir, "0700", use_umask = FALSE))
+  rkt_run_r(script, dir, forbid = forbid)
+}
+
+test_that("a read-only cache serves its kernels; new ones are compiled elsewhere, said once", {
+  skip_on_os("windows")
+  dir <- tempfile("rkt-cache")
+  on.exit({ Sys.chmod(dir, "0700", use_umask = FALSE); unlink(dir, recursive = TRUE) }, add = TRUE)
+  f <- rkt_fresh_formula()
+  first <- rkt_result_line(rkt_run_r(rkt_cache_script(f), dir))
+  expect_length(first, 1)
+  before <- list.files(dir, all.files = TRUE, recursive = TRUE)
+  out <- rkt_run_read_only(rkt_cache_script(f), dir, forbid = TRUE)
+  if (is.null(out)) skip("cannot make a directory read-only here")
+  expect_identical(rkt_result_line(out), first)      # loaded without compiling
+  # two new formulas: compiled into a temporary directory, with one message
+  script <- tempfile(fileext = ".R")
+  writeLines(c(readLines(rkt_cache_script(rkt_fresh_formula())),
+               readLines(rkt_cache_script(rkt_fresh_formula()))[-(1:3)]), script)
+  out <- rkt_run_read_only(script, dir)
+  expect_length(rkt_result_line(out), 2)
+  expect_length(grep("read-only", out), 1)
+  expect_length(grep("compiled a CPU kernel", out), 2)
+  expect_identical(list.files(dir, all.files = TRUE, recursive = TRUE), before)
+})
+
+test_that("a full disk is a cache error saying so, with no dump and no temp files", {
+  skip_on_os("windows")
+  old <- get_rkeops_options()
+  work <- tempfile("rkt-full")
+  dir.create(work)
+  old_cxx <- Sys.getenv("RKEOPS_CXX", NA)
+  on.exit({
+    set_rkeops_options(old)
+    if (is.na(old_cxx)) Sys.unsetenv("RKEOPS_CXX") else Sys.setenv(RKEOPS_CXX = old_cxx)
+    unlink(work, recursive = TRUE)
+  }, add = TRUE)
+  # the compiler runs out of space while writing the library
+  cxx <- file.path(work, "full-cxx")
+  writeLines(c("#!/bin/sh",
+               sprintf("case \" $* \" in *\" --version \"*) exec %s --version;; esac", rkeops:::.rk_compiler()$cxx),
+               "echo '/usr/bin/ld: final link failed: No space left on device' >&2",
+               "echo 'collect2: error: ld returned 1 exit status' >&2", "exit 1"), cxx)
+  Sys.chmod(cxx, "0755")
+  Sys.setenv(RKEOPS_CXX = cxx)
+  cache <- file.path(work, "cache")
+  set_rkeops_cache_dir(cache, verbose = FALSE)
+  rkeops_use_cpu()
+  err <- tryCatch(keops_kernel(rkt_fresh_formula(), c("x=Vi(2)", "y=Vj(2)"))(list(matrix(1, 1, 2), matrix(1, 2, 2))),
+                  error = identity)
+  expect_s3_class(err, "rkeops_cache_error")
+  expect_match(conditionMessage(err), "disk is full")
+  expect_match(conditionMessage(err), "No space left on device", fixed = TRUE)
+  expect_false(dir.exists(file.path(cache, "failed")))
+  expect_length(list.files(cache, pattern = "^\\.tmp", all.files = TRUE), 0)
+
+  # a real full file system (root: a tiny tmpfs in a mount namespace of its own)
+  skip_if_not(Sys.info()[["effective_user"]] == "root" && nzchar(Sys.which("unshare")), "needs root for a tmpfs")
+  small <- file.path(work, "small")
+  dir.create(small, mode = "0700")
+  script <- rkt_cache_script(rkt_fresh_formula(), verbose = FALSE)
+  cmd <- sprintf("mount -t tmpfs -o size=8k,mode=0700 tmpfs '%s' && RKEOPS_CACHE_DIR='%s' '%s' '%s'; ls -A '%s'",
+                 small, small, rkt_rscript, script, small)
+  out <- suppressWarnings(system2("unshare", c("-m", "sh", "-c", shQuote(cmd)), stdout = TRUE, stderr = TRUE))
+  expect_true(any(grepl("ERROR rkeops_cache_error .*is full", out)), label = paste(out, collapse = "\n"))
+  expect_false(any(grepl("^\\.tmp|^failed$", out)), label = paste(out, collapse = "\n"))
 })

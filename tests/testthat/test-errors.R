@@ -69,8 +69,6 @@ rkt_error_cases <- list(
   list("NULL input", quote(rkt_sq()(list(rkt_x, NULL, 1:4))), "input"),
   list("empty input", quote(rkt_sq()(list(rkt_x, matrix(0, 0, 2), 1:4))), "input"),
   list("empty list", quote(rkt_sq()(list())), "input"),
-  list("K larger than the number of points", quote(keops_kernel("KMin_Reduction(SqDist(x,y), 5, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(rkt_x, rkt_y))), "input"),
-  list("K larger than the number of points, axis 0", quote(keops_kernel("ArgKMin_Reduction(SqDist(x,y), 4, 0)", c("x=Vi(2)", "y=Vj(2)"))(list(rkt_x, rkt_y))), "input"),
   list("invalid inner_dim", quote(rkt_sq()(list(rkt_x, rkt_y, 1:4), inner_dim = "diag")), "input"),
   list("inner_dim not a string", quote(rkt_sq()(list(rkt_x, rkt_y, 1:4), inner_dim = 1)), "input"),
   # options
@@ -134,8 +132,6 @@ test_that("messages name the aliases, operations and sizes involved", {
   expect_match(m, "got 3", fixed = TRUE)
   m <- msg(rkt_sq()(list(rkt_x, rkt_y, 1:3)))
   expect_match(m, "'y'.*4.*'b'.*3")
-  m <- msg(keops_kernel("KMin_Reduction(SqDist(x,y), 5, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(rkt_x, rkt_y)))
-  expect_match(m, "K = 5", fixed = TRUE)
 })
 
 test_that("messages name the type of a non-numeric input and the alias of a bad reduction operand", {
@@ -180,6 +176,28 @@ test_that("a failing compilation gives a compile error with the log, options and
   expect_true(any(grepl("Sum_Reduction", readLines(err$source_path), fixed = TRUE)))
 })
 
+test_that("errors name the user-level function that failed", {
+  call_of <- function(expr) conditionCall(tryCatch(expr, rkeops_error = identity))
+  expect_identical(call_of(keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)")),
+                   quote(keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)")))
+  op <- rkt_sq()
+  expect_identical(call_of(op(list(rkt_x, rkt_y, 1:3))), quote(op(list(rkt_x, rkt_y, 1:3))))
+  # a long call: its function only
+  expect_identical(call_of(op(list(rkt_x, rkt_y, c(1, 2, 3)), inner_dim = "col", distribute = "none", split = "auto")),
+                   quote(op()))
+  expect_identical(call_of(keops_grad(op, "zz")), quote(keops_grad(op, "zz")))
+  expect_identical(call_of(set_rkeops_options(list(colour = 1))), quote(set_rkeops_options(list(colour = 1))))
+  # LazyTensors: the generic, whatever internal function found the problem
+  x_i <- Vi(rkt_x)
+  expect_identical(call_of(sum(x_i, "k")), quote(sum()))
+  expect_identical(call_of(x_i + Vj(matrix(1, 2, 3))), quote(`+`()))
+  expect_identical(call_of(sqdist(x_i, Vj(matrix(1, 2, 3)))), quote(sqdist(x_i, Vj(matrix(1, 2, 3)))))
+  # and the printed error says it
+  expect_error(keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)"), class = "rkeops_formula_error")
+  msg <- tryCatch(keops_kernel(42, "x=Vi(2)"), error = function(e) paste(capture.output(print(e)), collapse = "\n"))
+  expect_match(msg, "keops_kernel(42, \"x=Vi(2)\")", fixed = TRUE)
+})
+
 test_that("error messages are stable (snapshots)", {
   expect_snapshot(error = TRUE, keops_kernel("Sum_Reduction(Exp(x - ), 1)", "x=Vi(2)"))
   expect_snapshot(error = TRUE, keops_kernel("Sum_Reduction(Foo(x), 1)", "x=Vi(2)"))
@@ -187,6 +205,52 @@ test_that("error messages are stable (snapshots)", {
   expect_snapshot(error = TRUE, keops_kernel("Sum_Reduction(x, 1)", c("x=Vi(2)", "x=Vj(2)")))
   expect_snapshot(error = TRUE, rkt_sq()(list(rkt_x, cbind(rkt_y, 1), 1:4)))
   expect_snapshot(error = TRUE, rkt_sq()(list(rkt_x, rkt_y, 1:3)))
+  expect_snapshot(error = TRUE, rkt_sq()(list(t(rkt_x), t(cbind(rkt_y, 1)), 1:4), inner_dim = "row"))
+  expect_snapshot(error = TRUE, rkt_sq()(list(rkt_x, NULL, 1:4)))
+  expect_snapshot(error = TRUE, sqdist(Vi(rkt_x), Vj(cbind(rkt_y, 1))))
+})
+
+test_that("R and the engine name inputs with one label, and speak of the layout given", {
+  msg <- function(expr) tryCatch({ expr; "" }, error = conditionMessage)
+  lab <- "input 2 ('y', Vj(2))"
+  # checked in R (types, NULL) and in the engine (sizes): the same label
+  expect_match(msg(rkt_sq()(list(rkt_x, NULL, 1:4))), lab, fixed = TRUE)
+  expect_match(msg(rkt_sq()(list(rkt_x, "a", 1:4))), lab, fixed = TRUE)
+  expect_match(msg(rkt_sq()(list(rkt_x, cbind(rkt_y, 1), 1:4))), lab, fixed = TRUE)
+  expect_match(msg(rkt_sq()(list(rkt_x, rkt_y, 1:3))), lab, fixed = TRUE)
+  info <- rkeops:::.rk_call("rk_parse", "Sum_Reduction(SqDist(x,y)*b,1)", c("x=Vi(2)", "y=Vj(2)", "b=Vj(1)"))
+  expect_identical(info$var_label, c("input 1 ('x', Vi(2))", lab, "input 3 ('b', Vj(1))"))
+  # one column per point (inner_dim = "row"): the messages say rows for dimensions, columns for points
+  m <- msg(rkt_sq()(list(t(rkt_x), t(cbind(rkt_y, 1)), 1:4), inner_dim = "row"))
+  expect_match(m, paste(lab, "must have 2 row(s) (one column per point), got 3"), fixed = TRUE)
+  m <- msg(rkt_sq()(list(t(rkt_x), t(rkt_y), 1:3), inner_dim = "row"))
+  expect_match(m, "same number of columns (points)", fixed = TRUE)
+  m <- msg(rkt_sq()(list(rkt_x, rkt_y, 1:3)))
+  expect_match(m, "same number of rows (points)", fixed = TRUE)
+  m <- msg(rkt_sq()(list(rkt_x, as.vector(rkt_y), 1:4), inner_dim = "row"))
+  expect_match(m, paste(lab, "must be a matrix with 2 rows (one column per point)"), fixed = TRUE)
+})
+
+test_that("wrong inputs are refused before a new kernel is compiled", {
+  old_opt <- get_rkeops_options()
+  dir <- tempfile("rkt-no-compile")
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  rkeops_use_cpu()
+  old <- Sys.getenv("RKEOPS_FORBID_COMPILE", NA)
+  Sys.setenv(RKEOPS_FORBID_COMPILE = "1")
+  on.exit({
+    if (is.na(old)) Sys.unsetenv("RKEOPS_FORBID_COMPILE") else Sys.setenv(RKEOPS_FORBID_COMPILE = old)
+    set_rkeops_options(old_opt)
+    unlink(dir, recursive = TRUE)
+  }, add = TRUE)
+  op <- keops_kernel("Sum_Reduction(SqDist(x,y)*b*7,1)", c("x=Vi(2)", "y=Vj(2)", "b=Vj(1)"))
+  expect_error(op(list(rkt_x, cbind(rkt_y, 1), 1:4)), "got 3", class = "rkeops_dimension_error")
+  expect_error(op(list(rkt_x, rkt_y, 1:3)), "has 3", class = "rkeops_dimension_error")
+  expect_error(op(list(rkt_x, rkt_y, 1:4)), "forbidden", class = "rkeops_option_error")   # right inputs: it must compile
+  # the zero gradient of an Arg* reduction checks its inputs too (nothing runs)
+  g <- keops_grad(keops_kernel("ArgMin_Reduction(SqDist(x,y),1)", c("x=Vi(2)", "y=Vj(2)")), "x")
+  expect_error(g(list(rkt_x, cbind(rkt_y, 1), matrix(1, 3, 1))), "'y'", class = "rkeops_dimension_error")
+  expect_equal(g(list(rkt_x, rkt_y, matrix(1, 3, 1))), matrix(0, 3, 2))
 })
 
 test_that("no bad input crashes the session (random formulas in a separate R process)", {

@@ -96,3 +96,146 @@ test_that("the automatic backend is the GPU, and a GPU run reports its time spli
   expect_gt(last$regs, 0)
   expect_true(check_rkeops(verbose = FALSE))
 })
+
+test_that("GPU K-min keeps the indices of +Inf and NaN candidates, as the CPU", {
+  skip_if_no_gpu()
+  set.seed(9)
+  b <- rep(Inf, 5000)
+  b[sample(5000, 3)] <- runif(3)
+  b[17] <- NaN
+  x <- matrix(0, 3, 1)
+  for (prec in c("float64", "float32")) {
+    res <- on_backend("GPU", prec, function() {
+      keops_kernel("KMin_ArgKMin_Reduction(b, 6, 1)", c("x=Vi(1)", "b=Vj(1)"))(list(x, b))
+    })
+    expect_equal(res[[2]][1, ], order(replace(b, 17, Inf))[1:6] - 1, info = prec)
+    expect_equal(res[[1]][1, 4:6], rep(Inf, 3), info = prec)
+  }
+  # K beyond the register-unrolled insertion (loops over a list in local memory)
+  set.seed(10)
+  x2 <- matrix(rnorm(2 * 300), 300); y2 <- matrix(rnorm(2 * 4000), 4000)
+  compare_backends("KMin_ArgKMin_Reduction(SqDist(x, y), 100, 1)", c("x=Vi(2)", "y=Vj(2)"), list(x2, y2))
+})
+
+test_that("several GPUs: a call split over them (result rows, or the reduced index) equals one GPU", {
+  skip_if_no_gpu()
+  ngpu <- length(rkeops:::.rk_gpu_info(refresh = TRUE)$names)
+  skip_if(ngpu < 2, "fewer than two GPUs")
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  set.seed(77)
+  x <- matrix(rnorm(3 * 3e5), 3e5); y <- matrix(rnorm(3 * 2e5), 2e5); b <- runif(2e5)
+  q <- matrix(rnorm(3 * 500), 500)
+  gauss <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)"))
+  knn <- keops_kernel("KMin_ArgKMin_Reduction(SqDist(x, y), 7, 1)", c("x=Vi(3)", "y=Vj(3)"))
+  for (prec in c("float64", "float32")) {
+    set_rkeops_options(list(precision = prec))
+    rkeops_use_gpu(0)
+    one <- gauss(list(x, y, b)); one_knn <- knn(list(q, y))
+    rkeops_use_gpu("all")
+    expect_equal(get_rkeops_options("device_id"), seq_len(ngpu) - 1)
+    expect_equal(gauss(list(x, y, b)), one, tolerance = if (prec == "float64") 1e-12 else 1e-5)   # rows split
+    two_knn <- knn(list(q, y))                                                                     # j split, merged
+    expect_equal(two_knn[[2]], one_knn[[2]], info = prec)
+    expect_equal(two_knn[[1]], one_knn[[1]], tolerance = 1e-6, info = prec)
+    # partial states on the GPU (distribute over the reduced index)
+    expect_equal(knn(list(q, y), distribute = "future", split = "j", chunks = 3)[[2]], one_knn[[2]], info = prec)
+  }
+  expect_error(rkeops_use_gpu(c(0, 0)), class = "rkeops_option_error")
+  expect_error(rkeops_use_gpu(c(0, ngpu)), class = "rkeops_gpu_error")
+})
+
+# ---- the high-dimension scheme (src/engine/codegen_cuda_hd.h): inner products and distances
+# of dimension >= 32 through register tiles, |x|^2 + |y|^2 - 2 <x, y> with a common point
+# subtracted on the host. Against dense R (float64 exact distances).
+hd_sqdist <- function(x, y) {  # exact squared distances, rows of x against rows of y
+  t(apply(x, 1, function(xi) colSums((t(y) - xi)^2)))
+}
+hd_run <- function(formula, args, input, precision) {
+  on_backend("GPU", precision, function() keops_kernel(formula, args)(input))
+}
+hd_uses_scheme <- function(formula, args) {
+  grepl("high-dimension scheme", rkeops:::.rk_cuda_source(formula, args), fixed = TRUE)
+}
+
+test_that("high-dimension k-NN on the GPU is exact against dense R (float64), both axes", {
+  skip_if_no_gpu()
+  set.seed(407)
+  for (D in c(64, 257, 1000)) {
+    nx <- 173; ny <- 2011; K <- 10
+    x <- matrix(rnorm(nx * D), nx); y <- matrix(rnorm(ny * D), ny)
+    xy <- c(sprintf("x=Vi(%d)", D), sprintf("y=Vj(%d)", D))
+    expect_true(hd_uses_scheme("ArgKMin_Reduction(SqDist(x, y), 10, 1)", xy))
+    d2 <- hd_sqdist(x, y)
+    want <- t(apply(d2, 1, order))[, 1:K] - 1
+    got <- hd_run("ArgKMin_Reduction(SqDist(x, y), 10, 1)", xy, list(x, y), "float64")
+    expect_equal(unname(got), want, ignore_attr = TRUE, info = paste("D =", D))
+    kv <- hd_run("KMin_ArgKMin_Reduction(SqDist(x, y), 10, 1)", xy, list(x, y), "float64")
+    expect_equal(unname(kv[[1]]), t(apply(d2, 1, sort))[, 1:K], tolerance = 1e-12, info = paste("D =", D))
+    expect_equal(unname(kv[[2]]), want, ignore_attr = TRUE, info = paste("D =", D))
+    # axis 0: for each y_j its nearest x_i
+    got0 <- hd_run("ArgKMin_Reduction(SqDist(x, y), 5, 0)", xy, list(x, y), "float64")
+    expect_equal(unname(got0), t(apply(d2, 2, order))[, 1:5] - 1, ignore_attr = TRUE, info = paste("D =", D))
+    # float32: the distances of the returned neighbours are the K smallest
+    got32 <- hd_run("ArgKMin_Reduction(SqDist(x, y), 10, 1)", xy, list(x, y), "float32")
+    d_got <- t(sapply(seq_len(nx), function(i) sort(d2[i, got32[i, ] + 1])))
+    expect_equal(d_got, t(apply(d2, 1, sort))[, 1:K], tolerance = 1e-5, info = paste("float32 D =", D))
+  }
+})
+
+test_that("high-dimension kernel sums and log-sum-exps on the GPU match dense R, float32 and float64", {
+  skip_if_no_gpu()
+  set.seed(408)
+  for (D in c(64, 257, 1000)) {
+    nx <- 211; ny <- 1777
+    # far from the origin: float32 distances need the common point subtracted
+    x <- matrix(rnorm(nx * D), nx) + 40; y <- matrix(rnorm(ny * D), ny) + 40
+    bx <- matrix(runif(2 * nx), nx); by <- matrix(runif(2 * ny), ny)
+    g <- 1 / D
+    d2 <- hd_sqdist(x, y); ip <- tcrossprod(x - 40, y - 40)
+    xy <- c(sprintf("x=Vi(%d)", D), sprintf("y=Vj(%d)", D))
+    for (prec in c("float64", "float32")) {
+      tol <- if (prec == "float64") 1e-12 else 2e-5
+      info <- paste(prec, "D =", D)
+      expect_equal(hd_run("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", c(xy, "b=Vj(2)", "g=Pm(1)"),
+                          list(x, y, by, g), prec),
+                   exp(-g * d2) %*% by, tolerance = tol, ignore_attr = TRUE, info = info)
+      expect_equal(hd_run("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)", c(xy, "b=Vi(2)", "g=Pm(1)"),
+                          list(x, y, bx, g), prec),
+                   t(exp(-g * d2)) %*% bx, tolerance = tol, ignore_attr = TRUE, info = info)
+      expect_equal(hd_run("LogSumExp_Reduction(-g * SqDist(x, y), 1)", c(xy, "g=Pm(1)"), list(x, y, g), prec),
+                   as.matrix(apply(-g * d2, 1, function(v) max(v) + log(sum(exp(v - max(v)))))),
+                   tolerance = tol, ignore_attr = TRUE, info = info)
+      # scalar-product kernels (centred data: the inner product is not shift-invariant)
+      xc <- x - 40; yc <- y - 40
+      expect_equal(hd_run("Sum_Reduction(Exp(g * (x | y)) * b, 0)", c(xy, "b=Vi(2)", "g=Pm(1)"),
+                          list(xc, yc, bx, g), prec),
+                   t(exp(g * ip)) %*% bx, tolerance = tol, ignore_attr = TRUE, info = info)
+      expect_equal(hd_run("LogSumExp_Reduction(g * (x | y), 0)", c(xy, "g=Pm(1)"), list(xc, yc, g), prec),
+                   as.matrix(apply(g * ip, 2, function(v) max(v) + log(sum(exp(v - max(v)))))),
+                   tolerance = tol, ignore_attr = TRUE, info = info)
+    }
+  }
+})
+
+test_that("high-dimension reductions with few outer rows split the inner range over blocks", {
+  skip_if_no_gpu()
+  set.seed(409)
+  D <- 257
+  q <- matrix(rnorm(7 * D), 7); p <- matrix(rnorm(60001 * D), 60001); w <- matrix(runif(60001), 60001)
+  xy <- c(sprintf("x=Vi(%d)", D), sprintf("y=Vj(%d)", D))
+  d2 <- hd_sqdist(q, p)
+  for (prec in c("float64", "float32")) {
+    tol <- if (prec == "float64") 1e-12 else 2e-5
+    got <- hd_run("ArgKMin_Reduction(SqDist(x, y), 10, 1)", xy, list(q, p), prec)
+    expect_gt(rkeops:::.rk_gpu_last_run()$nsplit, 1)
+    d_got <- t(sapply(1:7, function(i) sort(d2[i, got[i, ] + 1])))
+    expect_equal(d_got, t(apply(d2, 1, sort))[, 1:10], tolerance = if (prec == "float64") 1e-12 else 1e-5, info = prec)
+    if (prec == "float64") expect_equal(unname(got), t(apply(d2, 1, order))[, 1:10] - 1, ignore_attr = TRUE)
+    expect_equal(hd_run("SumSoftMaxWeight_Reduction(-SqDist(x, y) / 257, w, 1)", c(xy, "w=Vj(1)"), list(q, p, w), prec),
+                 (exp(-d2 / D) %*% w) / rowSums(exp(-d2 / D)), tolerance = tol, ignore_attr = TRUE, info = prec)
+    expect_equal(hd_run("LogSumExp_Reduction(-SqDist(x, y) / 257, 0)", xy, list(p, q), prec),
+                 as.matrix(apply(-t(d2) / D, 2, function(v) max(v) + log(sum(exp(v - max(v)))))),
+                 tolerance = tol, ignore_attr = TRUE, info = prec)
+  }
+})

@@ -195,3 +195,34 @@ test_that("keops_grad errors are classed", {
   lse <- keops_kernel("LogSumExp_Reduction(-SqDist(x, y), 1)", c("x=Vi(2)", "y=Vj(2)"))
   expect_error(keops_grad(keops_grad(lse, "x"), "y"), "not differentiable", class = "rkeops_formula_error")
 })
+
+test_that("Grad(Sum_Reduction(F, a), v, e) in keops_kernel() is the true gradient; RKeOps's shape is a clear error", {
+  set.seed(12)
+  x <- matrix(rnorm(3 * 15), 15); y <- matrix(rnorm(3 * 25), 25); b <- runif(25)
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)"))
+  e <- runif(15)
+  # v indexed by the result's index: RKeOps's declaration e = Vi(1) is also the true gradient's
+  gx <- keops_kernel("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 1), x, e)",
+                     c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "e=Vi(1)"))
+  expect_equal(gx(list(x, y, b, e)), keops_grad(op, "x")(list(x, y, b, e)), tolerance = 1e-12)
+  K <- exp(-outer(1:15, 1:25, function(i, j) rowSums((x[i, ] - y[j, ])^2)))
+  W <- K * outer(e, b)
+  expect_equal(gx(list(x, y, b, e)), -2 * (rowSums(W) * x - W %*% y), tolerance = 1e-12)
+  # named inputs in any order, explicit positions with e in the middle
+  gx2 <- keops_kernel("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 1), x, e)",
+                      c("x=Vi(0,3)", "e=Vi(1,1)", "y=Vj(2,3)", "b=Vj(3,1)"))
+  expect_equal(gx2(list(x, e, y, b)), -2 * (rowSums(W) * x - W %*% y), tolerance = 1e-12)
+  expect_equal(gx2(list(b = b, y = y, e = e, x = x)), -2 * (rowSums(W) * x - W %*% y), tolerance = 1e-12)
+  # v indexed by the reduced index: the true gradient needs e indexed like the result
+  gy <- keops_kernel("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 1), y, e)",
+                     c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "e=Vi(1)"))
+  expect_equal(gy(list(x, y, b, e)), 2 * (t(W) %*% x - colSums(W) * y), tolerance = 1e-12)
+  # ... RKeOps's declaration (e indexed like y) says what RKeOps computed and how to get it
+  expect_error(keops_kernel("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 1), y, e)",
+                            c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "e=Vj(1)")),
+               "Sum_Reduction\\(Grad\\(", class = "rkeops_formula_error")
+  expect_error(keops_kernel("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 1), x, e)",
+                            c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "e=Vi(2)")), "Vi\\(1\\)", class = "rkeops_dimension_error")
+  expect_error(keops_kernel("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * b, 1), x, f)",
+                            c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "e=Vi(1)")), "not declared", class = "rkeops_formula_error")
+})

@@ -238,3 +238,67 @@ test_that("operations build function-form formulas with merged variables", {
   # results are the same either way
   expect_equal(sum(Vi(x) * Vi(x), "j"), x^2)
 })
+
+test_that("each row of the table of explicit generics gives a generic and its two methods", {
+  tbl <- rkeops:::.lt_generics
+  ns <- asNamespace("rkeops")
+  exports <- getNamespaceExports("rkeops")
+  x_i <- Vi(matrix(runif(6), 3, 2))
+  for (k in seq_len(nrow(tbl))) {
+    r <- tbl[k, ]
+    gen <- get(r$name, envir = ns)
+    expect_true(r$name %in% exports, label = paste(r$name, "is exported"))
+    expect_identical(body(gen), call("UseMethod", r$name))
+    for (cls in c("LazyTensor", "default")) {
+      m <- getS3method(r$name, cls, optional = TRUE, envir = ns)
+      expect_true(is.function(m), label = paste0(r$name, ".", cls, " is a registered method"))
+      expect_identical(formals(m), formals(gen))
+    }
+    expect_true(r$op %in% rkeops:::.rk_call("rk_op_table")$ops, label = paste(r$op, "is an engine operation"))
+    # a non-LazyTensor: the documented fallback, or a classed error
+    if (r$default == "error") {
+      expect_error(gen(2), "applies to a LazyTensor", class = "rkeops_input_error")
+    }
+  }
+  expect_identical(atan2(1, 2), base::atan2(1, 2))
+  expect_identical(ifelse(c(TRUE, FALSE), 1, 2), c(1, 2))
+  expect_identical(ifelse(FALSE, stop("not evaluated"), 2), 2)   # base::ifelse's laziness kept
+  expect_match(atan2(1, x_i)$formula, "^Atan2\\(IntCst\\(1\\),")
+})
+
+test_that("dimensions are the engine's, asked once per operation and operand dimensions", {
+  x_i <- Vi(matrix(runif(12), 4, 3)); y_j <- Vj(matrix(runif(15), 5, 3))
+  cache <- rkeops:::.lt_dims
+  rm(list = ls(cache), envir = cache)
+  K <- exp(-sqdist(x_i, y_j))
+  expect_setequal(ls(cache), c("SqDist,3,3,|", "Minus,1,|", "Exp,1,|"))
+  expect_identical(K$dimres, 1L)
+  # a new formula with the same operations on the same dimensions asks nothing new
+  K2 <- exp(-sqdist(Vi(matrix(runif(6), 2, 3)), Vj(matrix(runif(9), 3, 3))))
+  expect_length(ls(cache), 3)
+  expect_identical(concat(x_i, y_j)$dimres, 6L)
+  expect_identical(extract(x_i, 1, 2)$dimres, 2L)
+  expect_identical(elemT(elem(x_i, 1), 0, 5)$dimres, 5L)
+  expect_identical(one_hot(elem(x_i, 1), 4)$dimres, 4L)
+  expect_identical(matvecmult(tensorprod(x_i, y_j), y_j)$dimres, 3L)
+  expect_identical(vecmatmult(x_i, tensorprod(x_i, y_j))$dimres, 3L)
+  expect_identical(weightedsqdist(x_i, y_j, 1:9 / 9)$dimres, 1L)
+  expect_identical((x_i | y_j)$dimres, 1L)
+  expect_identical((x_i * elem(y_j, 0))$dimres, 3L)
+  z_i <- real2complex(x_i)
+  expect_identical(z_i$dimres, 3L)
+  expect_identical((z_i * elem(y_j, 0))$dimres, 3L)
+  expect_identical(Mod(z_i)$dimres, 3L)
+  expect_identical(concat(z_i, exp1j(y_j))$dimres, 6L)
+  # broken rules: the engine's classed error names the R function, the operation and the sizes
+  err <- tryCatch(sqdist(x_i, elem(y_j, 0) + Vj(matrix(1, 5, 2))), error = identity)
+  expect_s3_class(err, "rkeops_dimension_error")
+  err <- tryCatch(weightedsqnorm(x_i, c(1, 2)), error = identity)
+  expect_s3_class(err, "rkeops_dimension_error")
+  expect_match(conditionMessage(err), "weightedsqnorm(), i.e. WeightedSqNorm(s, x)", fixed = TRUE)
+  expect_match(conditionMessage(err), "argument dimensions: 2, 3", fixed = TRUE)
+  expect_error(extractT(x_i, 1, 3), "ExtractT", class = "rkeops_dimension_error")
+  expect_error(z_i + Vj(matrix(1i, 5, 2)), "`+` on complex", fixed = TRUE, class = "rkeops_dimension_error")
+  expect_error(tensorprod(tensorprod(x_i, x_i), Vj(matrix(1, 5, 20000))), "more than", class = "rkeops_dimension_error")
+  expect_false(any(startsWith(ls(cache), "ExtractT,")))   # failures are not cached
+})

@@ -149,11 +149,6 @@ test_that("%*% is a sum reduction with a dense matrix, on either side", {
 })
 
 test_that("grad() gives the gradient of a sum reduction for i, j and parameter variables", {
-  ok <- tryCatch({
-    keops_kernel("Sum_Reduction(Grad(Exp(x),x,e),1)", c("x=Vi(1)", "e=Vi(1)"))
-    TRUE
-  }, error = function(e) FALSE)
-  skip_if_not(ok, "Grad() is not available in the formula language yet")
   with_float64({
     s <- lt_setup()
     eta <- matrix(runif(s$N), s$N)
@@ -178,7 +173,20 @@ test_that("grad() gives the gradient of a sum reduction for i, j and parameter v
     # RKeOps's check: grad(sqnorm2(x_i - y_j), eta_i, "Sum", var = x_i, "j") = sum_j 2 (x_i - y_j) eta_i
     expect_equal(grad(sqnorm2(s$x_i - s$y_j), Vi(eta), "Sum", s$x_i, "j"),
                  2 * (s$M * s$x - matrix(colSums(s$y), s$N, 3, byrow = TRUE)) * as.vector(eta), tolerance = 1e-12)
-    expect_error(grad(f, eta, "Max", s$x_i, "j"), "Sum", class = "rkeops_input_error")
+    # other reductions: the engine's rule, as keops_grad()
+    # Max: d/dx_i max_j f_ij = -2 g (x_i - y_j*) K_ij* at the selected j*
+    jst <- apply(K, 1, which.max)
+    gmax <- -2 * 0.3 * (s$x - s$y[jst, ]) * K[cbind(seq_len(s$N), jst)] * as.vector(eta)
+    expect_equal(grad(f, eta, "Max", s$x_i, "j"), gmax, tolerance = 1e-12)
+    # LogSumExp of -g D2: sum_j softmax_ij (-2 g (x_i - y_j))
+    P <- K / rowSums(K)
+    glse <- -2 * 0.3 * (rowSums(P) * s$x - P %*% s$y) * as.vector(eta)
+    expect_equal(grad(-g * sqdist(s$x_i, s$y_j), eta, "LogSumExp", s$x_i, "j"), glse, tolerance = 1e-10)
+    # Min_ArgMin: the gradient input has 2 columns per component, the index part is ignored
+    expect_equal(grad(-f, cbind(eta, 7), "Min_ArgMin", s$x_i, "j"), -gmax, tolerance = 1e-12)
+    expect_equal(grad(f, eta, "ArgMax", s$x_i, "j"), 0 * s$x)
+    expect_error(grad(f, eta, "KMin", s$x_i, "j"), "opstr", class = "rkeops_input_error")
+    expect_error(grad(f, cbind(eta, eta), "Sum", s$x_i, "j"), "column", class = "rkeops_dimension_error")
     expect_error(grad(f, Vj(ej), "Sum", s$x_i, "j"), "indexed by \"i\"", class = "rkeops_input_error")
     expect_error(grad(f, matrix(1, s$N + 1), "Sum", s$x_i, "j"), "row", class = "rkeops_dimension_error")
     expect_error(grad(f, eta, "Sum", Vi(s$x + 1), "j"), "not a variable", class = "rkeops_input_error")
@@ -210,8 +218,10 @@ test_that("reductions reject bad input with classed errors", {
   expect_error(prod(D_ij), "not available", class = "rkeops_input_error")
   expect_error(sum_reduction(s$x, "j"), "must be a LazyTensor", class = "rkeops_input_error")
   expect_error(argmin(s$x, "j"), class = "rkeops_input_error")
-  # nothing to reduce: no i or j variable
-  expect_error(sum(Pm(c(1, 2)) * 2, "j"), "no i- or j-indexed variable", class = "rkeops_input_error")
+  # parameters only: one point on each index, as RKeOps
+  expect_equal(sum(Pm(c(1, 2)) * 2, "j"), matrix(c(2, 4), 1))
+  expect_equal(min(Pm(c(3, -1)), "i"), matrix(c(3, -1), 1))
+  expect_equal(argmin(Pm(c(3, -1)), "j"), matrix(c(0, 0), 1))
   expect_error(Kmin(D_ij, 0, "j"), "`K`", class = "rkeops_input_error")
   expect_error(Kmin(D_ij, 2.5, "j"), "`K`", class = "rkeops_input_error")
   expect_error(logsumexp(s$x_i - s$y_j, "j"), "dimension 1", class = "rkeops_dimension_error")

@@ -1,7 +1,8 @@
 # Options: get/set, CPU threads, precision, verbosity, the GPU switch, invalid values,
 # check_rkeops(). Every test restores the options it changes.
 
-rkt_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore", "formula_only")
+rkt_option_names <- c("backend", "device_id", "precision", "verbosity", "cache_dir", "ncore", "formula_only",
+                      "distribute")
 
 test_that("get_rkeops_options() returns all options, one, or several", {
   old <- get_rkeops_options()
@@ -34,7 +35,7 @@ test_that("set_rkeops_options() changes, merges and resets options", {
   set_rkeops_options(NULL)
   expect_identical(get_rkeops_options(), def)
   expect_identical(get_rkeops_options("precision"), "float64")
-  expect_false(get_rkeops_options("verbosity"))
+  expect_identical(get_rkeops_options("verbosity"), NA)          # the default: notes slow compiles only
   expect_null(get_rkeops_options("ncore"))
 })
 
@@ -47,13 +48,40 @@ test_that("invalid option values are refused and leave the options unchanged", {
     list(device_id = -2), list(device_id = 1.5), list(device_id = "0"), list(ncore = -1),
     list(ncore = 2.5), list(ncore = "all"), list(verbosity = "yes"), list(verbosity = c(TRUE, FALSE)),
     list(cache_dir = 1), list(cache_dir = c("a", "b")), list(cache_dir = NA_character_),
-    list(colour = "blue"), list("float32"), "float32", list(precision = NA)
+    list(colour = "blue"), list("float32"), "float32", list(precision = NA),
+    # NULL only for the options whose default is NULL (cache_dir, ncore)
+    list(precision = NULL), list(backend = NULL), list(device_id = NULL), list(verbosity = NULL),
+    list(formula_only = NULL), list(formula_only = "yes"), list(formula_only = NA), list(verbosity = NA),
+    # beyond R's integers: an error, not an NA with a coercion warning later
+    list(device_id = 1e10), list(device_id = 2^31), list(ncore = 2^31), list(ncore = Inf)
   )
   for (b in bad) {
     expect_error(set_rkeops_options(b), class = "rkeops_option_error",
                  label = paste("set_rkeops_options(", deparse(b), ")"))
   }
   expect_identical(get_rkeops_options(), before)
+  # and the next computation works (a NULL precision used to break it)
+  expect_identical(keops_kernel("Sum_Reduction(x*y,1)", c("x=Vi(1)", "y=Vj(1)"))(list(2, 3)), matrix(6))
+})
+
+test_that("numbers beyond R's integers are clear option errors, not coercion warnings", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  before <- get_rkeops_options()
+  calls <- list(function() rkeops_use_cpu(2^31), function() rkeops_use_cpu(1e300),
+                function() rkeops_use_gpu(1e10), function() rkeops_use_gpu(2^31),
+                function() set_rkeops_options(list(device_id = 1e10)))
+  for (f in calls) {
+    warned <- FALSE
+    err <- withCallingHandlers(tryCatch(f(), error = identity),
+                               warning = function(w) { warned <<- TRUE; invokeRestart("muffleWarning") })
+    expect_s3_class(err, "rkeops_option_error")
+    expect_match(conditionMessage(err), "2147483647", fixed = TRUE)
+    expect_false(warned)
+  }
+  expect_identical(get_rkeops_options(), before)
+  rkeops_use_cpu(.Machine$integer.max)                           # the largest is fine
+  expect_identical(get_rkeops_options("ncore"), .Machine$integer.max)
 })
 
 test_that("rkeops_use_cpu() selects the CPU and the number of threads", {
@@ -111,19 +139,50 @@ test_that("rkeops_use_float32() computes in float32, rkeops_use_float64() in flo
   expect_identical(op(list(x, y)), x)
 })
 
-test_that("verbosity reports compilations; quiet by default", {
+test_that("verbosity reports compilations as R messages; quiet when off", {
   old <- get_rkeops_options()
   dir <- tempfile("rkt-cache")
   on.exit({ set_rkeops_options(old); unlink(dir, recursive = TRUE) }, add = TRUE)
-  set_rkeops_cache_dir(dir, verbose = FALSE)                     # an empty cache: both compile
+  set_rkeops_cache_dir(dir, verbose = FALSE)                     # an empty cache: each compiles
   rkeops_use_cpu()
   fresh <- function() sprintf("Sum_Reduction(x*IntCst(%d),1)", sample.int(1e8, 1) + 1000)
   rkeops_enable_verbosity()
   expect_true(get_rkeops_options("verbosity"))
-  expect_output(keops_kernel(fresh(), "x=Vi(1)")(list(1)), "compiled a CPU kernel")
+  expect_message(keops_kernel(fresh(), "x=Vi(1)")(list(1)), "compiled a CPU kernel")
+  expect_silent(suppressMessages(keops_kernel(fresh(), "x=Vi(1)")(list(1))))   # messages, not printed output
   rkeops_disable_verbosity()
   expect_false(get_rkeops_options("verbosity"))
   expect_silent(keops_kernel(fresh(), "x=Vi(1)")(list(1)))
+  set_rkeops_options(list(verbosity = 0))
+  expect_silent(keops_kernel(fresh(), "x=Vi(1)")(list(1)))
+})
+
+test_that("by default, a compilation slower than the threshold is noted once per kernel", {
+  old <- get_rkeops_options()
+  old_threshold <- options(rkeops.compile_note_seconds = 0)     # every compilation counts as slow
+  dir <- tempfile("rkt-cache")
+  on.exit({ set_rkeops_options(old); options(old_threshold); unlink(dir, recursive = TRUE) }, add = TRUE)
+  set_rkeops_cache_dir(dir, verbose = FALSE)
+  rkeops_use_cpu()
+  set_rkeops_options(list(verbosity = NA))
+  k <- sample.int(1e8, 1) + 1000
+  op <- keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k), "x=Vi(1)")
+  msgs <- character()
+  res <- withCallingHandlers(op(list(c(1, 2, 3))), message = function(m) {
+    msgs <<- c(msgs, conditionMessage(m))
+    invokeRestart("muffleMessage")
+  })
+  expect_equal(as.vector(res), k * c(1, 2, 3))
+  expect_length(msgs, 1)
+  expect_match(msgs, sprintf("compiling Sum_Reduction(x*IntCst(%d),1) for the CPU in float64 took", k), fixed = TRUE)
+  expect_match(msgs, "first use of this formula", fixed = TRUE)
+  expect_silent(op(list(4)))                                        # said once only
+  expect_message(keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k + 1), "x=Vi(1)")(list(1)),
+                 "first use")                                       # another kernel: said again
+  rkeops_disable_verbosity()                                        # FALSE: quiet
+  expect_silent(keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k + 2), "x=Vi(1)")(list(1)))
+  set_rkeops_options(list(verbosity = NA))                          # suppressMessages() silences it
+  expect_silent(suppressMessages(keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", k + 3), "x=Vi(1)")(list(1))))
 })
 
 test_that("rkeops_use_gpu() gives a classed error when no GPU is usable", {
@@ -148,4 +207,66 @@ test_that("check_rkeops() compiles and runs a test kernel", {
   expect_true(res)
   expect_true(any(grepl("compiled and ran correctly", msgs)))
   expect_true(any(grepl("cache", msgs)))
+})
+
+test_that("a failed set_rkeops_cache_dir() leaves the cache directory as it was", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  dir0 <- tempfile("rkt-cache")
+  set_rkeops_cache_dir(dir0, verbose = FALSE)
+  a_file <- tempfile("rkt-file")
+  writeLines("x", a_file)
+  open_dir <- tempfile("rkt-open")
+  dir.create(open_dir, mode = "0777")
+  Sys.chmod(open_dir, "0777", use_umask = FALSE)                  # writable by others: refused
+  on.exit(unlink(c(a_file, open_dir, dir0), recursive = TRUE), add = TRUE)
+  cases <- list(list(a_file, "rkeops_option_error", "not a directory"),
+                list(file.path(a_file, "sub"), "rkeops_option_error", "cannot create"),
+                list(open_dir, "rkeops_cache_error", "writable by other users"))
+  for (cs in cases) {
+    warned <- FALSE
+    err <- withCallingHandlers(tryCatch(set_rkeops_cache_dir(cs[[1]], verbose = FALSE), error = identity),
+                               warning = function(w) { warned <<- TRUE; invokeRestart("muffleWarning") })
+    expect_s3_class(err, cs[[2]])
+    expect_match(conditionMessage(err), cs[[3]], fixed = TRUE)
+    expect_false(warned)                                           # no warning of dir.create()
+    expect_identical(get_rkeops_cache_dir(), dir0)                 # unchanged
+  }
+  if (Sys.info()[["effective_user"]] != "root") {                  # root writes everywhere
+    ro <- tempfile("rkt-ro")
+    dir.create(ro, mode = "0500")
+    on.exit(unlink(ro, recursive = TRUE), add = TRUE)
+    expect_error(set_rkeops_cache_dir(ro, verbose = FALSE), class = "rkeops_option_error")
+    expect_identical(get_rkeops_cache_dir(), dir0)
+  }
+  # a good directory is created (private) and taken
+  new_dir <- file.path(tempfile("rkt-new"), "a", "b")
+  set_rkeops_cache_dir(new_dir, verbose = FALSE)
+  expect_identical(get_rkeops_cache_dir(), new_dir)
+  expect_identical(as.character(file.mode(new_dir)), "700")
+})
+
+test_that("check_rkeops() says a cache directory that does not exist yet will be created", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  root <- tempfile("rkt-check")
+  on.exit(unlink(root, recursive = TRUE), add = TRUE)
+  dir <- file.path(root, "not", "yet")
+  set_rkeops_options(list(cache_dir = dir))                       # (set_rkeops_cache_dir() creates it)
+  msgs <- capture_messages(res <- check_rkeops(verbose = TRUE))
+  line <- grep("^  cache ", msgs, value = TRUE)
+  expect_match(line, "will be created", fixed = TRUE)
+  expect_false(any(grepl("NOT writable", msgs)))
+  expect_true(res)
+  expect_true(dir.exists(dir))                                    # the test kernel created it
+  expect_false(any(grepl("will be created|NOT", grep("^  cache ", capture_messages(check_rkeops()), value = TRUE))))
+  # a path under a file cannot be created
+  a_file <- file.path(root, "a-file")
+  writeLines("x", a_file)
+  set_rkeops_options(list(cache_dir = file.path(a_file, "sub")))
+  line <- grep("^  cache ", capture_messages(check_rkeops(verbose = TRUE)), value = TRUE)
+  expect_match(line, "NOT writable: does not exist and cannot be created under", fixed = TRUE)
+  set_rkeops_options(list(cache_dir = a_file))
+  line <- grep("^  cache ", capture_messages(check_rkeops(verbose = TRUE)), value = TRUE)
+  expect_match(line, "NOT usable: a file", fixed = TRUE)
 })

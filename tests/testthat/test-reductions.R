@@ -187,6 +187,31 @@ test_that("ties go to the first index (Min_ArgMin, ArgKMin) in both precisions",
   }
 })
 
+test_that("K-min keeps the indices of +Inf and NaN candidates (NaN counts as +Inf; after the finite ones, in index order)", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  x <- matrix(0, 2, 1)
+  for (precision in c("float64", "float32")) {
+    set_rkeops_options(list(precision = precision))
+    op <- keops_kernel("KMin_ArgKMin_Reduction(b, 4, 1)", c("x=Vi(1)", "b=Vj(1)"))
+    res <- op(list(x, c(0.3, 0.1, Inf, 0.2)))
+    expect_equal(res[[2]][1, ], c(1, 3, 0, 2))
+    expect_equal(res[[1]][1, ], c(0.1, 0.2, 0.3, Inf), tolerance = 1e-7)
+    km <- keops_kernel("KMin_ArgKMin_Reduction(b, 3, 1)", c("x=Vi(1)", "b=Vj(1)"))(list(x, c(NaN, 0.5, Inf, 0.2)))
+    expect_equal(km[[2]][1, ], c(3, 1, 0))
+    expect_equal(km[[1]][1, ], c(0.2, 0.5, Inf), tolerance = 1e-7)
+    # many candidates, mostly infinite, the inner range split over threads: as order()
+    set.seed(8)
+    b <- rep(Inf, 5000)
+    b[sample(5000, 3)] <- runif(3)
+    akm <- keops_kernel("ArgKMin_Reduction(b, 6, 1)", c("x=Vi(1)", "b=Vj(1)"))(list(x, b))
+    expect_equal(akm[1, ], order(b)[1:6] - 1)
+    # the reduction over i, and a row with only +Inf
+    expect_equal(keops_kernel("ArgKMin_Reduction(b, 3, 0)", c("b=Vi(1)", "y=Vj(1)"))(list(c(Inf, Inf, 1, Inf), 0))[1, ],
+                 c(2, 0, 1))
+  }
+})
+
 test_that("k nearest neighbours agree with order() of the dense distances", {
   set.seed(99)
   x <- matrix(rnorm(2 * 61), 61)
@@ -286,5 +311,50 @@ test_that("sum schemes: float32 block and Kahan sums over 1e5 terms stay within 
       expect_rkt_close(res[[paste("float32", scheme)]], res[["float64 auto"]], 1e-5, sumabs,
                        what = sprintf("float32 %s vs float64", scheme))
     }
+  }
+})
+
+test_that("K-min reductions with large K: loops, exact against order(), code size independent of K", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  set.seed(31)
+  x <- matrix(runif(2 * 7), 7); y <- matrix(runif(2 * 900), 900)
+  D <- outer(seq_len(7), seq_len(900), function(i, j) rowSums((x[i, ] - y[j, ])^2))
+  for (precision in c("float64", "float32")) {
+    set_rkeops_options(list(precision = precision))
+    tol <- if (precision == "float64") 1e-12 else 1e-5
+    K <- 300   # beyond the unrolled sizes
+    akm <- keops_kernel("ArgKMin_Reduction(SqDist(x,y), 300, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y))
+    expect_equal(akm, t(apply(D, 1, function(d) order(d)[1:K] - 1)), ignore_attr = TRUE)
+    # d = 2: per coordinate, K x d arrays (rank-major), values and indices
+    km <- keops_kernel("KMin_ArgKMin_Reduction(x - y, 40, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y))
+    for (k in 1:2) {
+      dk <- outer(x[, k], y[, k], "-")
+      expect_equal(km[[1]][, , k], t(apply(dk, 1, function(d) sort(d)[1:40])), tolerance = tol)
+      expect_equal(km[[2]][, , k], t(apply(dk, 1, function(d) order(d)[1:40] - 1)))
+    }
+  }
+  opts <- rkeops:::.rk_engine_options("auto")
+  src <- function(K) nchar(rkeops:::.rk_call("rk_source", sprintf("KMin_ArgKMin_Reduction(SqDist(x,y), %d, 1)", K),
+                                             c("x=Vi(2)", "y=Vj(2)"), opts))
+  expect_lt(src(50000), src(100) + 2000)
+  # the GPU keeps a K-min list per thread: a K too large for it is a clear error
+  expect_error(rkeops:::.rk_cuda_source("ArgKMin_Reduction(SqDist(x,y), 5000, 1)", c("x=Vi(2)", "y=Vj(2)")),
+               "rkeops_use_cpu", class = "rkeops_dimension_error")
+})
+
+test_that("K larger than the number of points is padded as KeOps does (+Inf, index 0)", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  x <- matrix(c(0, 1, 2, 3), 2); y <- matrix(c(0, 5, 1, 1, 0, 2), 3)
+  D <- outer(1:2, 1:3, function(i, j) rowSums((x[i, ] - y[j, ])^2))
+  for (precision in c("float64", "float32")) {
+    set_rkeops_options(list(precision = precision))
+    km <- keops_kernel("KMin_ArgKMin_Reduction(SqDist(x, y), 5, 1)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y))
+    expect_equal(km[[1]], cbind(t(apply(D, 1, sort)), Inf, Inf), tolerance = 1e-6)
+    expect_equal(km[[2]], cbind(t(apply(D, 1, order)) - 1, 0, 0))
+    expect_equal(keops_kernel("ArgKMin_Reduction(SqDist(x, y), 4, 0)", c("x=Vi(2)", "y=Vj(2)"))(list(x, y)),
+                 cbind(t(apply(D, 2, order)) - 1, 0, 0))
+    expect_equal(Kmin(sqdist(Vi(x), Vj(y)), 4, "j"), cbind(t(apply(D, 1, sort)), Inf), tolerance = 1e-6)
   }
 })
