@@ -207,6 +207,7 @@ TEST(Inputs, ErrorsNameTheInputByItsLabelAndSpeakOfTheCallersLayout) {
             "dimension: all Vj inputs must have the same number of columns (points): input 2 ('y', Vj(2)) has 4, "
             "input 3 ('b', Vj(1)) has 3");
   EXPECT_EQ(message({{x.data(), 3, 2}, {y.data(), 4, 2}, {b.data(), 4, 1}}, InputLayout::PointsInRows), "no error");
+}
 
 // Runs fn on a thread with a `kb` KiB stack (far less than R's 8 MiB main thread): a pass
 // that recursed once per level of a deep formula would crash the test binary here.

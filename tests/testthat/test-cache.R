@@ -187,7 +187,14 @@ test_that("a cache directory other users can write to is refused", {
   on.exit({ set_rkeops_options(old); unlink(dir, recursive = TRUE) }, add = TRUE)
   dir.create(dir)
   Sys.chmod(dir, "0777", use_umask = FALSE)
+  before <- get_rkeops_cache_dir()
+  # refused when set (and the option stays as it was) ...
+  expect_error(set_rkeops_cache_dir(dir, verbose = FALSE), "writable by other users", class = "rkeops_cache_error")
+  expect_identical(get_rkeops_cache_dir(), before)
+  # ... and when it becomes so after being set
+  Sys.chmod(dir, "0700", use_umask = FALSE)
   set_rkeops_cache_dir(dir, verbose = FALSE)
+  Sys.chmod(dir, "0777", use_umask = FALSE)
   expect_error(keops_kernel(rkt_fresh_formula(), c("x=Vi(2)", "y=Vj(2)"))(list(matrix(1, 1, 2), matrix(1, 1, 2))),
                class = "rkeops_cache_error")
   expect_error(stat_rkeops_cache_dir(verbose = FALSE), "writable by other users")
