@@ -204,6 +204,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       if (n > 64 || (wide && n > L)) {  // long states (K-min lists, wide F): a loop, so the code does not grow
         std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + k_) * nrows + i]";
         std::string r_ = p + name + "[k_]";
+        if (wide) s += ind + kLoopPragma + "\n";
         s += ind + "for (int k_ = 0; k_ < " + I(n) + "; ++k_) " + (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
         return;
       }
@@ -314,12 +315,14 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
       << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
   src << "  if (states_) {\n";
-  src << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
+  const std::string unroll_k = wide ? std::string("    ") + kLoopPragma + "\n" : "";  // (see kLoopPragma)
+  src << unroll_k << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
   if (SI)
-    src << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
+    src << unroll_k << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
         << " + k_) * out_ld] = si_[k_] < 0 ? -1.0 : (double)si_[k_] + (double)jbase_;\n";
   if (SC)
-    src << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI << " + k_) * out_ld] = (double)cp_[k_];\n";
+    src << unroll_k << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI
+        << " + k_) * out_ld] = (double)cp_[k_];\n";
   src << "    return;\n  }\n";
   src << final_code("  ") << "}\n";
   cc.source = src.str();
