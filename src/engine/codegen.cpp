@@ -249,18 +249,22 @@ std::string Emitter::sum(long long n, const std::function<std::string(const Ix&)
     return "(" + p[0] + " + " + p[1] + ") + (" + p[2] + " + " + p[3] + ")";
   }
   // Tile mode: one sum per inner row, the loop over components outside the vector loop over
-  // the tile, two components per pass (measured faster than one; bench/RESULTS.md).
-  const std::string acc = scratch(1), s = at(acc, 0), v = loop_var("k");
+  // the tile, four components per pass (fewer loads and stores of the sums: k-NN at D = 784
+  // then costs per component what it costs at D = 100; bench/RESULTS.md).
+  const std::string acc = scratch(1), s = at(acc, 0), v = loop_var("k"), q4 = std::to_string(n / 4 * 4);
   close_tile_loop();
   raw("#pragma omp simd");
   raw("for (long long jj = 0; jj < jn; ++jj) " + s + " = T(0);");
-  raw("for (int " + v + " = 0; " + v + " + 1 < " + std::to_string(n) + "; " + v + " += 2) {");
+  raw("for (int " + v + " = 0; " + v + " < " + q4 + "; " + v + " += 4) {");
   raw("  #pragma omp simd");
-  raw("  for (long long jj = 0; jj < jn; ++jj) " + s + " += " + term(Ix(v)) + " + " + term(Ix(v) + 1) + ";");
+  raw("  for (long long jj = 0; jj < jn; ++jj) " + s + " += (" + term(Ix(v)) + " + " + term(Ix(v) + 1) + ") + (" +
+      term(Ix(v) + 2) + " + " + term(Ix(v) + 3) + ");");
   raw("}");
-  if (n % 2) {
+  if (n % 4) {
+    std::string rest;
+    for (long long k = n / 4 * 4; k < n; ++k) rest += (rest.empty() ? "" : " + ") + term(Ix(k));
     raw("#pragma omp simd");
-    raw("for (long long jj = 0; jj < jn; ++jj) " + s + " += " + term(Ix(n - 1)) + ";");
+    raw("for (long long jj = 0; jj < jn; ++jj) " + s + " += " + (n % 4 > 1 ? "(" + rest + ")" : rest) + ";");
   }
   return s;
 }
