@@ -7,9 +7,16 @@ namespace rkeops {
 enum class DType { Float64, Float32 };
 enum class SumScheme { Auto, Direct, Block, Kahan };
 
+// Nodes and arguments wider than this are emitted with loops over their components
+// (codegen.h; chosen by measurement, see bench/RESULTS.md).
+constexpr int kLoopDim = 32;
+
 struct CodeOptions {
   DType dtype = DType::Float64;
   SumScheme scheme = SumScheme::Auto;
+  // Nodes wider than this are emitted with loops over their components (codegen.h); the
+  // engine's tests lower it to run every loop emitter at small dimensions.
+  int loop_dim = kLoopDim;
 };
 
 }  // namespace rkeops

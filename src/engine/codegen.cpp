@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "ops.h"
+#include "reductions.h"
 
 namespace rkeops {
 
@@ -26,42 +27,149 @@ std::string read_prelude(const std::string& include_dir, const std::string& file
   return out;
 }
 
-std::string Emitter::o(int k) const { return "v" + std::to_string(cur_) + "[" + std::to_string(k) + "]"; }
+Ix Ix::operator+(const Ix& o) const {
+  Ix r = *this;
+  r.c_ += o.c_;
+  for (auto& t : o.t_) {
+    bool merged = false;
+    for (auto& u : r.t_)
+      if (u.first == t.first) {
+        u.second += t.second;
+        merged = true;
+      }
+    if (!merged) r.t_.push_back(t);
+  }
+  return r;
+}
+
+Ix Ix::operator*(long long m) const {
+  Ix r = *this;
+  r.c_ *= m;
+  for (auto& t : r.t_) t.second *= m;
+  return r;
+}
+
+std::string Ix::str() const {
+  std::string s;
+  for (auto& t : t_) {
+    if (t.second == 0) continue;
+    long long c = t.second < 0 ? -t.second : t.second;
+    std::string term = c == 1 ? t.first : std::to_string(c) + " * " + t.first;
+    if (s.empty())
+      s = (t.second < 0 ? "-" : "") + term;
+    else
+      s += (t.second < 0 ? " - " : " + ") + term;
+  }
+  if (s.empty()) return std::to_string(c_);
+  if (c_ > 0) s += " + " + std::to_string(c_);
+  if (c_ < 0) s += " - " + std::to_string(-c_);
+  return s;
+}
+
+std::string Emitter::o(const Ix& k) const {
+  return "v" + std::to_string(cur_) + "[" + k.str() + "]" + (tiled_.count(cur_) ? "[jj]" : "");
+}
 
 std::string Emitter::tmp() { return "t" + std::to_string(ntmp_++); }
 
-std::string Emitter::ref(int id, int k) const {
+std::string Emitter::ref(int id, const Ix& k) const {
   auto bound = nodes_.find(id);
   if (bound != nodes_.end()) return bound->second;
   const Node& n = g_[id];
-  if (n.dim == 1) k = 0;
+  const Ix kk = n.dim == 1 ? Ix(0) : k;
   switch (n.kind) {
     case NodeKind::Const:
       return "T(" + format_double(n.value) + ")";
     case NodeKind::Var: {
       auto it = vars_.find({n.cat, n.pos});
       RK_ASSERT(it != vars_.end(), "unbound variable");
-      return it->second.first + "[" + std::to_string(k) + "]" + it->second.second;
+      const Bound& b = it->second;
+      if (!b.stride.empty()) return b.name + "[(long long)(" + kk.str() + ") * " + b.stride + "]" + b.suffix;
+      return b.name + "[" + kk.str() + "]" + b.suffix;
     }
     case NodeKind::Call:
-      return "v" + std::to_string(id) + "[" + std::to_string(k) + "]";
+      if (virtual_.count(id)) return expand(id, op_info(n.op).scalar, kk);
+      return "v" + std::to_string(id) + "[" + kk.str() + "]" + (tiled_.count(id) ? "[jj]" : "");
   }
   return "";
 }
 
 // Replaces $i by argument i's component k and #i by integer parameter i.
-static std::string expand(const Emitter& e, const char* tpl, int k) {
+std::string Emitter::expand(int id, const char* tpl, const Ix& k) const {
+  const Node& n = g_[id];
   std::string s;
   for (const char* c = tpl; *c; ++c) {
     if ((*c == '$' || *c == '#') && c[1] >= '0' && c[1] <= '9') {
       int i = c[1] - '0';
-      s += (*c == '$') ? e.a(i, k) : std::to_string(e.p(i));
+      s += (*c == '$') ? ref(n.args[i], k) : std::to_string(n.params[i]);
       ++c;
     } else {
       s += *c;
     }
   }
   return s;
+}
+
+void Emitter::line(const std::string& s) {
+  if (tile_ && !tile_open_) {
+    raw("#pragma omp simd");
+    raw("for (long long jj = 0; jj < jn; ++jj) {");
+    indent += "  ";
+    tile_open_ = true;
+  }
+  raw(s);
+}
+
+void Emitter::close_tile_loop() {
+  if (!tile_open_) return;
+  indent.resize(indent.size() - 2);
+  raw("}");
+  tile_open_ = false;
+}
+
+void Emitter::flush() { close_tile_loop(); }
+
+void Emitter::begin_tiles(int tj) { tile_ = tj; }
+
+void Emitter::open_loop(const std::string& var, long long n, long long step) {
+  close_tile_loop();
+  if (!loop_pragma.empty()) raw(loop_pragma);
+  raw("for (int " + var + " = 0; " + var + " < " + std::to_string(n) + "; " +
+      (step == 1 ? "++" + var : var + " += " + std::to_string(step)) + ") {");
+  indent += "  ";
+  ++depth_;
+}
+
+void Emitter::close_loop() {
+  close_tile_loop();
+  indent.resize(indent.size() - 2);
+  raw("}");
+  --depth_;
+}
+
+long long Emitter::alloc(long long elems) {
+  long long off = ws_size_;
+  ws_size_ += (elems + 15) / 16 * 16;  // 64-byte aligned arrays
+  return off;
+}
+
+// Tile-mode arrays are rows of the tile: name[k][jj] (declared before the inner loop).
+static std::string tile_decl(const std::string& name, int tj, long long off) {
+  std::string t = std::to_string(tj);
+  return "T (*" + name + ")[" + t + "] = (T (*)[" + t + "])(ws_ + " + std::to_string(off) + ");\n";
+}
+
+void Emitter::declare(int id) {
+  const Node& n = g_[id];
+  const std::string name = "v" + std::to_string(id);
+  if (tile_) {
+    tiled_.insert(id);
+    decls_ += tile_decl(name, tile_, alloc(static_cast<long long>(n.dim) * tile_));
+  } else if (workspace && loops(n.dim)) {
+    line("T* " + name + " = ws_ + " + std::to_string(alloc(n.dim)) + ";");
+  } else {
+    line("T " + name + "[" + std::to_string(n.dim) + "];");
+  }
 }
 
 void Emitter::emit(int root) {
@@ -85,16 +193,254 @@ void Emitter::emit(int root) {
 
 void Emitter::emit_node(int id) {
   const Node& n = g_[id];
+  if (virtual_.count(id)) {  // computed where it is used
+    done_.insert(id);
+    return;
+  }
   cur_ = id;
-  line("T v" + std::to_string(id) + "[" + std::to_string(n.dim) + "];");
+  declare(id);
   const OpInfo& info = op_info(n.op);
   if (info.scalar) {
-    for (int k = 0; k < n.dim; ++k) line(o(k) + " = " + expand(*this, info.scalar, k) + ";");
+    for_each(n.dim, [&](const Ix& k) { line(o(k) + " = " + expand(id, info.scalar, k) + ";"); });
   } else {
     info.emit(*this, id);
   }
   cur_ = -1;
   done_.insert(id);
+}
+
+bool Emitter::wide() const {
+  const Node& n = g_[cur_];
+  if (loops(n.dim)) return true;
+  for (int a : n.args)
+    if (loops(g_[a].dim)) return true;
+  return false;
+}
+
+void Emitter::for_each(long long n, const std::function<void(const Ix&)>& body) {
+  if (!loops(n)) {
+    for (long long k = 0; k < n; ++k) body(Ix(k));
+    return;
+  }
+  const std::string v = loop_var("k");
+  open_loop(v, n);
+  body(Ix(v));
+  close_loop();
+}
+
+std::string Emitter::sum(long long n, const std::function<std::string(const Ix&)>& term) {
+  if (!loops(n)) {
+    std::vector<std::string> t;
+    for (long long k = 0; k < n; ++k) t.push_back(term(Ix(k)));
+    return sum_terms(*this, t);
+  }
+  if (!tile_) {
+    // Four partial sums, each term going where sum_terms puts it: the same order.
+    std::string p[4];
+    for (auto& q : p) q = tmp();
+    line("T " + p[0] + " = T(0), " + p[1] + " = T(0), " + p[2] + " = T(0), " + p[3] + " = T(0);");
+    const std::string m = loop_var("m");
+    const long long q4 = n / 4;
+    std::string body;
+    for (int q = 0; q < 4; ++q) body += " " + p[q] + " += " + term(Ix(m, 4) + q) + ";";
+    if (!loop_pragma.empty()) line(loop_pragma);
+    line("for (int " + m + " = 0; " + m + " < " + std::to_string(q4) + "; ++" + m + ") {" + body + " }");
+    for (long long k = 4 * q4; k < n; ++k) line(p[k % 4] + " += " + term(Ix(k)) + ";");
+    return "(" + p[0] + " + " + p[1] + ") + (" + p[2] + " + " + p[3] + ")";
+  }
+  // Tile mode: one sum per inner row, the loop over components outside the vector loop over
+  // the tile, four components per pass (fewer loads and stores of the sums: k-NN at D = 784
+  // then costs per component what it costs at D = 100; bench/RESULTS.md).
+  const std::string acc = scratch(1), s = at(acc, 0), v = loop_var("k"), q4 = std::to_string(n / 4 * 4);
+  close_tile_loop();
+  raw("#pragma omp simd");
+  raw("for (long long jj = 0; jj < jn; ++jj) " + s + " = T(0);");
+  raw("for (int " + v + " = 0; " + v + " < " + q4 + "; " + v + " += 4) {");
+  raw("  #pragma omp simd");
+  raw("  for (long long jj = 0; jj < jn; ++jj) " + s + " += (" + term(Ix(v)) + " + " + term(Ix(v) + 1) + ") + (" +
+      term(Ix(v) + 2) + " + " + term(Ix(v) + 3) + ");");
+  raw("}");
+  if (n % 4) {
+    std::string rest;
+    for (long long k = n / 4 * 4; k < n; ++k) rest += (rest.empty() ? "" : " + ") + term(Ix(k));
+    raw("#pragma omp simd");
+    raw("for (long long jj = 0; jj < jn; ++jj) " + s + " += " + (n % 4 > 1 ? "(" + rest + ")" : rest) + ";");
+  }
+  return s;
+}
+
+std::pair<std::string, std::string> Emitter::extreme(long long n, const std::function<std::string(const Ix&)>& term,
+                                                     const char* cmp) {
+  const std::string c = cmp;
+  if (!loops(n)) {
+    std::string best = tmp(), idx = tmp();
+    line("T " + best + " = " + term(Ix(0)) + "; T " + idx + " = T(0);");
+    for (long long k = 1; k < n; ++k)
+      line("if (" + term(Ix(k)) + " " + c + " " + best + ") { " + best + " = " + term(Ix(k)) + "; " + idx + " = T(" +
+           std::to_string(k) + "); }");
+    return {best, idx};
+  }
+  const std::string v = loop_var("k"), last = std::to_string(n);
+  if (!tile_) {
+    std::string best = tmp(), idx = tmp();
+    line("T " + best + " = " + term(Ix(0)) + "; T " + idx + " = T(0);");
+    if (!loop_pragma.empty()) line(loop_pragma);
+    line("for (int " + v + " = 1; " + v + " < " + last + "; ++" + v + ") { const T c_ = " + term(Ix(v)) + "; if (c_ " +
+         c + " " + best + ") { " + best + " = c_; " + idx + " = T(" + v + "); } }");
+    return {best, idx};
+  }
+  const std::string b = scratch(1), x = scratch(1), best = at(b, 0), idx = at(x, 0);
+  close_tile_loop();
+  raw("#pragma omp simd");
+  raw("for (long long jj = 0; jj < jn; ++jj) { " + best + " = " + term(Ix(0)) + "; " + idx + " = T(0); }");
+  raw("for (int " + v + " = 1; " + v + " < " + last + "; ++" + v + ") {");
+  raw("  #pragma omp simd");
+  raw("  for (long long jj = 0; jj < jn; ++jj) { const T c_ = " + term(Ix(v)) + "; if (c_ " + c + " " + best +
+      ") { " + best + " = c_; " + idx + " = T(" + v + "); } }");
+  raw("}");
+  return {best, idx};
+}
+
+std::string Emitter::keep(const std::string& expr) {
+  if (!tile_) {
+    std::string t = tmp();
+    line("T " + t + " = " + expr + ";");
+    return t;
+  }
+  const std::string s = at(scratch(1), 0);
+  line(s + " = " + expr + ";");
+  return s;
+}
+
+std::string Emitter::scratch(long long n) {
+  const std::string name = "u" + std::to_string(ntmp_++) + "_";
+  if (tile_) {
+    tiled_scratch_.insert(name);
+    decls_ += tile_decl(name, tile_, alloc(n * tile_));
+  } else if (workspace) {
+    line("T* " + name + " = ws_ + " + std::to_string(alloc(n)) + ";");
+  } else {
+    line("T " + name + "[" + std::to_string(n) + "];");
+  }
+  return name;
+}
+
+std::string Emitter::at(const std::string& array, const Ix& k) const {
+  return array + "[" + k.str() + "]" + (tiled_scratch_.count(array) ? "[jj]" : "");
+}
+
+std::string Emitter::table(const std::vector<long long>& v) {
+  const std::string name = "tb" + std::to_string(ntmp_++) + "_";
+  std::string s = table_qual + " int " + name + "[" + std::to_string(v.size()) + "] = {";
+  for (size_t k = 0; k < v.size(); ++k) s += (k ? (k % 16 ? ", " : ",\n  ") : "") + std::to_string(v[k]);
+  globals_ += s + "};\n";
+  return name;
+}
+
+void Emitter::plan(const std::vector<int>& roots, int inner) {
+  const std::vector<char> inner_dep = depends_on(g_, inner);
+  std::vector<int> order, uses(g_.size(), 0), consumer(g_.size(), -1);
+  std::vector<char> seen(g_.size(), 0);
+  for (int r : roots) {  // post-order (arguments first), with an explicit stack: DAGs may be deep
+    std::vector<std::pair<int, size_t>> todo = {{r, 0}};
+    while (!todo.empty()) {
+      const int id = todo.back().first;
+      if (todo.back().second == 0 && seen[id]) {
+        todo.pop_back();
+        continue;
+      }
+      seen[id] = 1;
+      if (todo.back().second < g_[id].args.size()) {
+        todo.push_back({g_[id].args[todo.back().second++], 0});
+      } else {
+        order.push_back(id);
+        todo.pop_back();
+      }
+    }
+  }
+  for (int id : order)
+    for (int a : g_[id].args) {
+      ++uses[a];
+      consumer[a] = id;
+    }
+  for (int r : roots) {
+    ++uses[r];
+    consumer[r] = -1;  // the reduction, which runs for every inner index
+  }
+  // A wide element-wise node used once, in the same region (per outer row, or per pair) as
+  // its user, and whose inlined text stays short (templates may use an argument twice).
+  constexpr long long kMaxInline = 400;
+  std::vector<long long> size(g_.size(), 0);
+  for (int id : order) {
+    const Node& n = g_[id];
+    if (n.kind != NodeKind::Call || !loops(n.dim) || uses[id] != 1) continue;
+    const char* tpl = op_info(n.op).scalar;
+    if (!tpl) continue;
+    const bool user_inner = consumer[id] < 0 ? true : inner_dep[consumer[id]] != 0;
+    if ((inner_dep[id] != 0) != user_inner) continue;
+    long long sz = 0;
+    for (const char* c = tpl; *c; ++c) {
+      if (*c == '$' && c[1] >= '0' && c[1] <= '9') {
+        int a = n.args[c[1] - '0'];
+        sz += virtual_.count(a) ? size[a] : 24;
+        ++c;
+      } else {
+        ++sz;
+      }
+    }
+    if (sz <= kMaxInline) {
+      virtual_.insert(id);
+      size[id] = sz;
+    }
+  }
+}
+
+void reduction_piece(const std::function<void(const Reducer&, RedCode&)>& piece, const ReductionInfo& red,
+                     const RedShape& sh, SumScheme scheme, RedCode& c, int loop_dim,
+                     const std::function<std::string(const std::string&)>& f_at, const std::string& loop_pragma) {
+  if (sh.d <= loop_dim) {
+    piece(Reducer(red, sh, scheme), c);
+    return;
+  }
+  RedShape s1 = sh;
+  s1.d = 1;
+  const int S1 = red.state_dim(s1), SI1 = red.istate_dim(s1);
+  // kc_: the component (the table's own pieces use k_, r_ and q as loop variables)
+  auto shift = [](const std::string& a, int n) {
+    if (a.empty() || n == 0) return a;
+    return "(" + a + " + kc_" + (n == 1 ? std::string() : " * " + std::to_string(n)) + ")";
+  };
+  RedCode u = c;
+  u.text.clear();
+  u.ind = c.ind + "  ";
+  u.st = shift(c.st, S1);
+  u.st2 = shift(c.st2, S1);
+  u.si = shift(c.si, SI1);
+  u.si2 = shift(c.si2, SI1);
+  u.cp = shift(c.cp, 1);
+  u.cp2 = shift(c.cp2, 1);
+  u.f = [&](int) { return f_at("kc_"); };
+  const std::string d = std::to_string(sh.d);
+  if (c.out) u.out = [&](const std::string& m) { return c.out("((" + m + ") * " + d + " + kc_)"); };
+  piece(Reducer(red, s1, scheme), u);
+  if (!loop_pragma.empty()) c.line(loop_pragma);
+  c.line("for (int kc_ = 0; kc_ < " + d + "; ++kc_) {");
+  c.text += u.text;
+  c.line("}");
+}
+
+bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim) {
+  std::vector<char> seen(g.size(), 0);
+  std::vector<int> stack = roots;
+  while (!stack.empty()) {
+    int id = stack.back();
+    stack.pop_back();
+    if (seen[id]) continue;
+    seen[id] = 1;
+    if (g[id].dim > loop_dim) return true;
+    for (int a : g[id].args) stack.push_back(a);
+  }
+  return false;
 }
 
 std::string sum_terms(Emitter& e, const std::vector<std::string>& terms) {

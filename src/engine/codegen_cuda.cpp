@@ -12,6 +12,7 @@
 #include "codegen_cuda.h"
 
 #include <algorithm>
+#include <functional>
 #include <sstream>
 
 #include "codegen.h"
@@ -33,20 +34,23 @@ constexpr int kMaxTileBytes = 49152;  // the static shared-memory limit of a blo
 constexpr int kMaxRowRegs = 32;
 // The most bytes of reduction state a thread may keep (K-min lists: K x d values and indices).
 constexpr long long kMaxStateBytes = 16384;
+// Before loops over the components of wide formulas: NVRTC would unroll loops of ~100
+// iterations completely (4.5 s to compile a gradient at D = 100 instead of 0.6 s).
+const char* const kLoopPragma = "#pragma unroll 4";
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 }  // namespace
 
-std::string cuda_states_out(int S, int SI, int SC) {
+std::string cuda_states_out(int S, int SI, int SC, const std::string& loop_prefix) {
   std::ostringstream src;
   src << "  if (states_) {\n";
-  src << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
+  src << loop_prefix << "    for (int k_ = 0; k_ < " << S << "; ++k_) out[i + k_ * out_ld] = (double)st_[k_];\n";
   if (SI)
-    src << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
+    src << loop_prefix << "    for (int k_ = 0; k_ < " << SI << "; ++k_) out[i + (" << S
         << " + k_) * out_ld] = si_[k_] < 0 ? -1.0 : (double)si_[k_] + (double)jbase_;\n";
   if (SC)
-    src << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI << " + k_) * out_ld] = (double)cp_[k_];\n";
+    src << loop_prefix << "    for (int k_ = 0; k_ < " << SC << "; ++k_) out[i + (" << S + SI << " + k_) * out_ld] = (double)cp_[k_];\n";
   src << "    return;\n  }\n";
   return src.str();
 }
@@ -103,12 +107,14 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   }
   cc.wy = (cc.wy + VL - 1) / VL * VL;
   const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
-  if (row_bytes > kMaxTileBytes)
-    throw UserError("dimension", "the variables reduced over have " + I(cc.wy) +
-                                     " components in all: too many for the GPU backend's shared-memory tiles "
-                                     "(at most " +
-                                     I(kMaxTileBytes / cc.elem) + "); use rkeops_use_cpu()");
-  if (row_bytes == 0) {
+  // A wide formula (codegen.h) is emitted with loops over components. When its packed inner
+  // rows are too wide for a tile of 16 rows in shared memory (or for one row), the threads
+  // read them from global memory where they are used (all threads of a block read the same
+  // row: one cached transaction per warp).
+  const int L = opt.loop_dim;
+  const bool wide = has_wide_nodes(g, roots, L);
+  const bool rows_global = row_bytes > kMaxTileBytes || (wide && row_bytes * 16 > kTileBytes);
+  if (row_bytes == 0 || rows_global) {
     cc.tile = cc.block;
   } else if (row_bytes * 16 <= kTileBytes) {
     cc.tile = static_cast<int>(std::min<long long>(cc.block, kTileBytes / row_bytes / 16 * 16));
@@ -119,20 +125,30 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
 
   // ---- the formula's code ----
   Emitter e(g);
+  e.loop_dim = L;
+  e.table_qual = "__device__ const";
+  e.loop_pragma = kLoopPragma;
+  // Wide outer variables are read in place (column-major, coalesced), not copied to registers.
+  auto outer_in_place = [&](const VarUse& v) { return v.cat == outer && v.dim > L; };
   for (auto& v : vars) {
     if (v.cat == CAT_P)
       e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
+    else if (outer_in_place(v))
+      e.bind_var(v.cat, v.pos, "xg" + I(v.pos), "", "ldx");
     else if (v.cat == outer)
       e.bind_var(v.cat, v.pos, "xo" + I(v.pos));
     else
       e.bind_var(v.cat, v.pos, "(yr + " + I(cc.y_off[v.pos]) + ")");
   }
+  if (wide) e.plan(roots, inner);
   std::string loads;
   for (auto& v : vars) {
     if (v.cat == CAT_P && params_in_regs) {
       loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
       for (int k = 0; k < v.dim; ++k) loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
       loads += "\n";
+    } else if (outer_in_place(v)) {
+      loads += "  const T* xg" + I(v.pos) + " = X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx;\n";
     } else if (v.cat == outer) {
       loads += "  T xo" + I(v.pos) + "[" + I(v.dim) + "];";
       for (int k = 0; k < v.dim; ++k)
@@ -163,16 +179,30 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   acc.f = [&](int k) { return e.ref(f.root, k); };
   acc.w = [&](int k) { return e.ref(f.weight, k); };
   acc.j = "j";
+  // F of many components (wide): loops over them (reduction_piece, codegen.h).
+  auto f_at = [&](const std::string& k) { return e.ref(f.root, Ix(k)); };
+  auto no_f = [](const std::string&) { return std::string(); };
+  auto looped = [&](const std::function<void(const Reducer&, RedCode&)>& piece, RedCode& c,
+                    const std::function<std::string(const std::string&)>& fk) {
+    reduction_piece(piece, red, sh, opt.scheme, c, L, fk, kLoopPragma);
+  };
+  const std::string pragma = std::string(kLoopPragma) + "\n";
   std::string tile_pre, tile_post;
-  if (block_sum) {
+  if (block_sum && d > L) {
+    const std::string loop = "for (int k_ = 0; k_ < " + I(d) + "; ++k_) ";
+    tile_pre = "      T s_[" + I(d) + "];\n      " + pragma + "      " + loop + "s_[k_] = T(0);\n";
+    acc.line(kLoopPragma);
+    acc.line(loop + "s_[k_] += " + f_at("k_") + ";");
+    tile_post = "      " + pragma + "      " + loop + "st_[k_] += s_[k_];\n";
+  } else if (block_sum) {
     // Block sums: the tile's terms are added in registers, then the tile's sum to the state.
     for (int k = 0; k < d; ++k) {
       tile_pre += "      T s" + I(k) + "_ = T(0);\n";
       acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
       tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
     }
-  } else {
-    rd.acc(acc, true);  // the table's register-friendly form where it has one
+  } else {  // the table's register-friendly form where it has one
+    looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, acc, f_at);
   }
   auto state_decl = [&](const std::string& p, const std::string& ind) {
     std::string s = ind + "T " + p + "st_[" + I(S) + "];";
@@ -184,9 +214,10 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   auto state_io = [&](bool store, const std::string& p, const std::string& slot, const std::string& ind) {
     std::string s;
     auto one = [&](const char* arr, const char* name, int n) {
-      if (n > 64) {  // long states (K-min lists): a loop, so the code does not grow with K
+      if (n > 64 || (wide && n > L)) {  // long states (K-min lists, wide F): a loop, so the code does not grow
         std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + k_) * nrows + i]";
         std::string r_ = p + name + "[k_]";
+        if (wide) s += ind + kLoopPragma + "\n";
         s += ind + "for (int k_ = 0; k_ < " + I(n) + "; ++k_) " + (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
         return;
       }
@@ -203,7 +234,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   };
   auto init_code = [&](const std::string& ind) {
     RedCode c = code("st_", "si_", ind);
-    rd.init(c);
+    looped([](const Reducer& r, RedCode& x) { r.init(x); }, c, no_f);
     return c.text;
   };
   auto final_code = [&](const std::string& ind) {
@@ -212,7 +243,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
       const bool literal = k.find_first_not_of("0123456789") == std::string::npos;
       return "out[i + " + (literal ? k + "LL" : "(long long)" + k) + " * out_ld]";
     };
-    rd.final(c);
+    looped([](const Reducer& r, RedCode& x) { r.final(x); }, c, no_f);
     return c.text;
   };
   auto merge_code = [&](const std::string& ind) {
@@ -220,14 +251,15 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     c.st2 = "o_st_";
     c.si2 = "o_si_";
     c.cp2 = "o_cp_";
-    rd.merge(c);
+    looped([](const Reducer& r, RedCode& x) { r.merge(x); }, c, no_f);
     return c.text;
   };
 
   // Unrolling the sweep hides the loop's overhead for small formulas; big bodies gain nothing.
   const int body_lines = count_lines(body) + count_lines(acc.text);
   // Long states in local memory (K-min lists) gain nothing either, and cost NVRTC minutes.
-  const int unroll = S + SI > 64 ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
+  // (Wide formulas: loops in the body; unrolling them costs compile time for nothing.)
+  const int unroll = wide || S + SI > 64 ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
 
   std::ostringstream src;
   src << "// Generated by rkeops: a CUDA kernel for\n// " << f.canonical() << "\n";
@@ -236,12 +268,13 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
   src << "#define RK_ABI " << kCudaAbiVersion << "\n#define RK_B " << cc.block << "\n#define RK_TJ " << cc.tile
       << "\n#define RK_WV " << cc.wy / VL << "   // 16-byte vectors per packed inner row\n";
+  src << e.globals();
   src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
          "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
          "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
          "out_ld,\n"
          "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
-  src << "  __shared__ TV tile_v[" << std::max(1, cc.tile * cc.wy / VL) << "];\n";
+  src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL)) << "];\n";
   src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
   src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n";
   src << "  const bool active = i < n_outer;\n";
@@ -252,7 +285,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << state_decl("", "  ") << init_code("  ");
   src << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n";
   src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
-  if (cc.wy > 0) {
+  if (cc.wy > 0 && !rows_global) {
     src << "    __syncthreads();\n";
     src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
     src << "    __syncthreads();\n";
@@ -261,7 +294,9 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
   src << "      #pragma unroll " << unroll << "\n";
   src << "      for (int jj = 0; jj < jn; ++jj) {\n";
-  if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
+  if (rows_global) {
+    src << "        const T* yr = (const T*)(Y + (long long)(jt + jj) * RK_WV);\n";
+  } else if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
     // A narrow row: vector loads into registers (one 16-byte load per 16 bytes of the row).
     static const char* lane[] = {".x", ".y", ".z", ".w"};
     std::string elems;
@@ -292,7 +327,8 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
   src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
       << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
-  src << cuda_states_out(S, SI, SC) << final_code("  ") << "}\n";
+  // wide formulas: the state loops carry the unroll pragma too (see kLoopPragma)
+  src << cuda_states_out(S, SI, SC, wide ? std::string("    ") + kLoopPragma + "\n" : "") << final_code("  ") << "}\n";
   cc.source = src.str();
   return cc;
 }

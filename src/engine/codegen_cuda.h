@@ -50,7 +50,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
 
 // The end of rk_merge when it is asked for partial states (`states_`): row i's merged state
 // st_ / si_ / cp_ written to out as doubles (the CPU kernel's layout), then return.
-std::string cuda_states_out(int S, int SI, int SC);
+std::string cuda_states_out(int S, int SI, int SC, const std::string& loop_prefix = "");
 
 // Just the source (tests, rk_cuda_source()).
 inline std::string generate_cuda_source(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <new>
 #include <vector>
 
 #include "cache.h"
@@ -80,6 +81,9 @@ class CpuKernel : public Kernel {
     state_bytes_ = bytes();
     block_rows_ = rows();
     state_width_ = width();
+    // Kernels of wide formulas keep their arrays in a per-thread workspace (codegen_cpu.cpp).
+    auto work = reinterpret_cast<long long (*)()>(lib.sym("rk_work_bytes"));
+    work_bytes_ = work ? work() : 0;
   }
 
   int state_width() const override { return state_width_; }
@@ -154,11 +158,12 @@ class CpuKernel : public Kernel {
     }
     // Chunks of output rows, the next ones sized from the speed of the last.
     ChunkPacer pace(n_in, min_rows, block_rows_, term_cost);
+    // Scratch memory: the threads' workspaces (wide formulas, 64-byte aligned by the kernel),
+    // then the partial states of a split inner range.
     std::vector<char> scratch;
     for (long long i0 = 0; i0 < n_out;) {
       const long long i1 = std::min(n_out, i0 + pace.rows());
-      const size_t need = static_cast<size_t>(nsplit * (i1 - i0) * state_bytes_);
-      if (nsplit > 1 && scratch.size() < need) scratch.resize(need);
+      reserve_scratch(scratch, threads, nsplit, i1 - i0);
       const auto t0 = std::chrono::steady_clock::now();
       run_(&a, i0, i1, nsplit, scratch.empty() ? nullptr : scratch.data());
       pace.done(i1 - i0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -192,9 +197,8 @@ class CpuKernel : public Kernel {
       b.states = j0 == 0 ? acc.data() : part.data();
       const long long want = (4LL * a.nthreads + blocks - 1) / blocks;
       const int nsplit = static_cast<int>(std::max<long long>(1, std::min<long long>(want, b.n_inner / 512)));
-      const size_t need = static_cast<size_t>(nsplit * n_out * state_bytes_);
-      if (nsplit > 1 && scratch.size() < need) scratch.resize(need);
-      run_(&b, 0, n_out, nsplit, nsplit > 1 ? scratch.data() : nullptr);
+      reserve_scratch(scratch, a.nthreads, nsplit, n_out);
+      run_(&b, 0, n_out, nsplit, scratch.empty() ? nullptr : scratch.data());
       if (j0 > 0) {  // acc <- merge(acc, part): the earlier piece first, as ties want
         const double* both[2] = {acc.data(), part.data()};
         merge_(both, 2, n_out, nullptr, n_out, merged.data(), a.nthreads);
@@ -209,9 +213,24 @@ class CpuKernel : public Kernel {
       std::copy(acc.begin(), acc.end(), states);
   }
 
+  // Grows `scratch` to the threads' workspaces (64-byte aligned by the kernel) followed by the
+  // partial states of `rows` rows split `nsplit` ways; a clear error when memory is short.
+  void reserve_scratch(std::vector<char>& scratch, int threads, int nsplit, long long rows) const {
+    const long long work = work_bytes_ > 0 ? 64 + threads * work_bytes_ : 0;
+    const long long need = work + (nsplit > 1 ? nsplit * rows * state_bytes_ : 0);
+    try {
+      if (static_cast<long long>(scratch.size()) < need) scratch.resize(static_cast<size_t>(need));
+    } catch (const std::bad_alloc&) {
+      throw UserError("memory", "not enough memory for this reduction: it needs " + std::to_string(need >> 20) +
+                                    " MiB of scratch memory (" + std::to_string(work_bytes_ >> 20) +
+                                    " MiB per thread for its variables of large dimension)");
+    }
+  }
+
   RunFn run_ = nullptr;
   MergeFn merge_ = nullptr;
   long long state_bytes_ = 0;
+  long long work_bytes_ = 0;  // per thread
   int block_rows_ = 1, state_width_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include "ops.h"
 
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "codegen.h"
@@ -81,36 +82,37 @@ int wsqdist(const Dims& d, const Params& p, std::string* why) {
 }
 
 // ---- vector emitters ----
+// Each writes straight-line code for small dimensions and, through the Emitter's helpers
+// (for_each, sum, extreme, keep), loops over components for dimensions above its loop_dim
+// (codegen.h); the helpers unroll small counts into the same statements as before.
+using Term = std::function<std::string(const Ix&)>;
 void emit_sum(Emitter& e, int) {
-  std::vector<std::string> t;
-  for (int k = 0; k < e.adim(0); ++k) t.push_back(e.a(0, k));
-  e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
+  e.line(e.o(0) + " = " + e.sum(e.adim(0), [&](const Ix& k) { return e.a(0, k); }) + ";");
 }
 void emit_sumt(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(0, 0) + ";");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = " + e.a(0, 0) + ";"); });
 }
 // Min/Max/ArgMin/ArgMax over the entries of one vector (first index wins ties; NaN is skipped
 // unless it comes first, as a plain comparison loop does).
 void emit_vec_extreme(Emitter& e, const char* cmp, bool arg) {
-  std::string best = e.tmp(), idx = e.tmp();
-  e.line("T " + best + " = " + e.a(0, 0) + "; T " + idx + " = T(0);");
-  for (int k = 1; k < e.adim(0); ++k)
-    e.line("if (" + e.a(0, k) + " " + cmp + " " + best + ") { " + best + " = " + e.a(0, k) + "; " + idx + " = T(" +
-           std::to_string(k) + "); }");
-  e.line(e.o(0) + " = " + (arg ? idx : best) + ";");
+  auto r = e.extreme(e.adim(0), [&](const Ix& k) { return e.a(0, k); }, cmp);
+  e.line(e.o(0) + " = " + (arg ? r.second : r.first) + ";");
 }
 void emit_vmin(Emitter& e, int) { emit_vec_extreme(e, "<", false); }
 void emit_vmax(Emitter& e, int) { emit_vec_extreme(e, ">", false); }
 void emit_vargmin(Emitter& e, int) { emit_vec_extreme(e, "<", true); }
 void emit_vargmax(Emitter& e, int) { emit_vec_extreme(e, ">", true); }
 std::string sqnorm_expr(Emitter& e, int i) {
-  std::vector<std::string> t;
-  for (int k = 0; k < e.adim(i); ++k) t.push_back(e.a(i, k) + " * " + e.a(i, k));
-  return sum_terms(e, t);
+  return e.sum(e.adim(i), [&](const Ix& k) { return e.a(i, k) + " * " + e.a(i, k); });
 }
 void emit_sqnorm2(Emitter& e, int) { e.line(e.o(0) + " = " + sqnorm_expr(e, 0) + ";"); }
 void emit_norm2(Emitter& e, int) { e.line(e.o(0) + " = rk_sqrt(" + sqnorm_expr(e, 0) + ");"); }
 void emit_normalize(Emitter& e, int) {
+  if (e.wide()) {
+    std::string r = e.keep("rk_rsqrt(" + sqnorm_expr(e, 0) + ")");
+    e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = " + r + " * " + e.a(0, k) + ";"); });
+    return;
+  }
   std::string r = e.tmp();
   e.line("T " + r + " = rk_rsqrt(" + sqnorm_expr(e, 0) + ");");
   for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + r + " * " + e.a(0, k) + ";");
@@ -127,18 +129,16 @@ std::vector<std::string> diffs(Emitter& e, int ix, int iy, int D) {
 }
 void emit_sqdist(Emitter& e, int) {
   int D = e.adim(0) > e.adim(1) ? e.adim(0) : e.adim(1);
-  std::vector<std::string> t;
   if (D <= 8) {
+    std::vector<std::string> t;
     for (auto& d : diffs(e, 0, 1, D)) t.push_back(d + " * " + d);
-  } else {  // squares of differences computed inline: one temporary live at a time
-    for (int k = 0; k < D; ++k) t.push_back("rk_sq(" + e.a(0, k) + " - " + e.a(1, k) + ")");
-  }
-  e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
+    e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
+    return;
+  }  // squares of differences computed inline: one temporary live at a time
+  e.line(e.o(0) + " = " + e.sum(D, [&](const Ix& k) { return "rk_sq(" + e.a(0, k) + " - " + e.a(1, k) + ")"; }) + ";");
 }
 void emit_scalprod(Emitter& e, int) {
-  std::vector<std::string> t;
-  for (int k = 0; k < e.adim(0); ++k) t.push_back(e.a(0, k) + " * " + e.a(1, k));
-  e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
+  e.line(e.o(0) + " = " + e.sum(e.adim(0), [&](const Ix& k) { return e.a(0, k) + " * " + e.a(1, k); }) + ";");
 }
 // <v, S v> for a weight of dim 1, D or D*D applied to the values `v` (already computed).
 void emit_weighted(Emitter& e, int is, const std::vector<std::string>& v) {
@@ -152,57 +152,83 @@ void emit_weighted(Emitter& e, int is, const std::vector<std::string>& v) {
   }
   e.line(e.o(0) + " = " + sum_terms(e, t) + ";");
 }
+// The same with loops: v(k) the expression of the k-th value, D values. A full matrix gives
+// sum_k v_k (sum_l S_kl v_l).
+void emit_weighted_wide(Emitter& e, int is, int D, const Term& v) {
+  const long long S = e.adim(is);
+  if (S == 1 || S == D) {
+    e.line(e.o(0) + " = " + e.sum(D, [&](const Ix& k) { return e.a(is, k) + " * rk_sq(" + v(k) + ")"; }) + ";");
+    return;
+  }
+  std::string acc = e.keep("T(0)");
+  e.for_each(D, [&](const Ix& k) {
+    std::string row = e.sum(D, [&](const Ix& l) { return e.a(is, k * D + l) + " * " + v(l); });
+    e.line(acc + " += " + v(k) + " * (" + row + ");");
+  });
+  e.line(e.o(0) + " = " + acc + ";");
+}
 std::vector<std::string> arg_refs(Emitter& e, int i) {
   std::vector<std::string> v;
   for (int k = 0; k < e.adim(i); ++k) v.push_back(e.a(i, k));
   return v;
 }
-void emit_wsqnorm(Emitter& e, int) { emit_weighted(e, 0, arg_refs(e, 1)); }
-void emit_wsqdist(Emitter& e, int) { emit_weighted(e, 0, diffs(e, 1, 2, e.adim(1))); }
+void emit_wsqnorm(Emitter& e, int) {
+  if (e.wide()) return emit_weighted_wide(e, 0, e.adim(1), [&](const Ix& k) { return e.a(1, k); });
+  emit_weighted(e, 0, arg_refs(e, 1));
+}
+void emit_wsqdist(Emitter& e, int) {
+  if (e.wide())
+    return emit_weighted_wide(e, 0, e.adim(1), [&](const Ix& k) { return "(" + e.a(1, k) + " - " + e.a(2, k) + ")"; });
+  emit_weighted(e, 0, diffs(e, 1, 2, e.adim(1)));
+}
 void emit_elem(Emitter& e, int) { e.line(e.o(0) + " = " + e.a(0, e.p(0)) + ";"); }
 void emit_elemt(Emitter& e, int) {  // ElemT(x, n, m): dim n, x at position m
+  if (e.wide()) {
+    e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = T(0);"); });
+    e.line(e.o(e.p(1)) + " = " + e.a(0, 0) + ";");
+    return;
+  }
   for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + (k == e.p(1) ? e.a(0, 0) : std::string("T(0)")) + ";");
 }
 void emit_extract(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(0, e.p(0) + k) + ";");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = " + e.a(0, k + e.p(0)) + ";"); });
 }
-void emit_extractt(Emitter& e, int) {  // ExtractT(x, start, dim)
-  int s = e.p(0), n = e.adim(0);
-  for (int k = 0; k < e.node().dim; ++k)
-    e.line(e.o(k) + " = " + (k >= s && k < s + n ? e.a(0, k - s) : std::string("T(0)")) + ";");
+void emit_extractt(Emitter& e, int) {  // ExtractT(x, start, dim): zeros, x, zeros
+  const int s = e.p(0), n = e.adim(0), D = e.node().dim;
+  e.for_each(s, [&](const Ix& k) { e.line(e.o(k) + " = T(0);"); });
+  e.for_each(n, [&](const Ix& k) { e.line(e.o(k + s) + " = " + e.a(0, k) + ";"); });
+  e.for_each(D - s - n, [&](const Ix& k) { e.line(e.o(k + (s + n)) + " = T(0);"); });
 }
 void emit_concat(Emitter& e, int) {
-  int n = e.adim(0);
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + (k < n ? e.a(0, k) : e.a(1, k - n)) + ";");
+  const int n = e.adim(0);
+  e.for_each(n, [&](const Ix& k) { e.line(e.o(k) + " = " + e.a(0, k) + ";"); });
+  e.for_each(e.adim(1), [&](const Ix& k) { e.line(e.o(k + n) + " = " + e.a(1, k) + ";"); });
 }
 void emit_onehot(Emitter& e, int) {
-  std::string r = e.tmp();
-  e.line("T " + r + " = rk_round0(" + e.a(0, 0) + ");");
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + r + " == T(" + std::to_string(k) + ") ? T(1) : T(0);");
+  std::string r = e.keep("rk_round0(" + e.a(0, 0) + ")");
+  e.for_each(e.node().dim,
+             [&](const Ix& k) { e.line(e.o(k) + " = " + r + " == T(" + k.str() + ") ? T(1) : T(0);"); });
 }
 void emit_zero(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = T(0);");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = T(0);"); });
 }
 void emit_matvec(Emitter& e, int) {  // A (n x m, row-major) times v (m)
-  int m = e.adim(1), n = e.node().dim;
-  for (int r = 0; r < n; ++r) {
-    std::vector<std::string> t;
-    for (int c = 0; c < m; ++c) t.push_back(e.a(0, r * m + c) + " * " + e.a(1, c));
-    e.line(e.o(r) + " = " + sum_terms(e, t) + ";");
-  }
+  const int m = e.adim(1);
+  e.for_each(e.node().dim, [&](const Ix& r) {
+    e.line(e.o(r) + " = " + e.sum(m, [&](const Ix& c) { return e.a(0, r * m + c) + " * " + e.a(1, c); }) + ";");
+  });
 }
 void emit_vecmat(Emitter& e, int) {  // v (n) times A (n x m, row-major)
-  int n = e.adim(0), m = e.node().dim;
-  for (int c = 0; c < m; ++c) {
-    std::vector<std::string> t;
-    for (int r = 0; r < n; ++r) t.push_back(e.a(0, r) + " * " + e.a(1, r * m + c));
-    e.line(e.o(c) + " = " + sum_terms(e, t) + ";");
-  }
+  const int n = e.adim(0), m = e.node().dim;
+  e.for_each(m, [&](const Ix& c) {
+    e.line(e.o(c) + " = " + e.sum(n, [&](const Ix& r) { return e.a(0, r) + " * " + e.a(1, r * m + c); }) + ";");
+  });
 }
 void emit_tensorprod(Emitter& e, int) {
-  int n = e.adim(0), m = e.adim(1);
-  for (int r = 0; r < n; ++r)
-    for (int c = 0; c < m; ++c) e.line(e.o(r * m + c) + " = " + e.a(0, r) + " * " + e.a(1, c) + ";");
+  const int n = e.adim(0), m = e.adim(1);
+  e.for_each(n, [&](const Ix& r) {
+    e.for_each(m, [&](const Ix& c) { e.line(e.o(r * m + c) + " = " + e.a(0, r) + " * " + e.a(1, c) + ";"); });
+  });
 }
 
 // ---- derivatives that depend on the argument dimensions ----

@@ -51,111 +51,109 @@ int cx_realscal(const Dims& d, const Params&, std::string* why) {  // a real sca
 }
 
 // ---- emitters ----
+// Loops over complex components through Emitter::for_each/sum (unrolled for small dimensions).
 // Real and imaginary parts of complex component k of argument i (a complex scalar broadcasts).
-std::string re(const Emitter& e, int i, int k) { return e.a(i, e.adim(i) == 2 ? 0 : 2 * k); }
-std::string im(const Emitter& e, int i, int k) { return e.a(i, e.adim(i) == 2 ? 1 : 2 * k + 1); }
+std::string re(const Emitter& e, int i, const Ix& k) { return e.a(i, e.adim(i) == 2 ? Ix(0) : k * 2); }
+std::string im(const Emitter& e, int i, const Ix& k) { return e.a(i, e.adim(i) == 2 ? Ix(1) : k * 2 + 1); }
 int ncx(const Emitter& e) { return e.node().dim / 2; }  // complex components of the output
 
 void emit_add(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
-    e.line(e.o(2 * k) + " = " + re(e, 0, k) + " + " + re(e, 1, k) + ";");
-    e.line(e.o(2 * k + 1) + " = " + im(e, 0, k) + " + " + im(e, 1, k) + ";");
-  }
+  e.for_each(ncx(e), [&](const Ix& k) {
+    e.line(e.o(k * 2) + " = " + re(e, 0, k) + " + " + re(e, 1, k) + ";");
+    e.line(e.o(k * 2 + 1) + " = " + im(e, 0, k) + " + " + im(e, 1, k) + ";");
+  });
 }
 void emit_sub(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
-    e.line(e.o(2 * k) + " = " + re(e, 0, k) + " - " + re(e, 1, k) + ";");
-    e.line(e.o(2 * k + 1) + " = " + im(e, 0, k) + " - " + im(e, 1, k) + ";");
-  }
+  e.for_each(ncx(e), [&](const Ix& k) {
+    e.line(e.o(k * 2) + " = " + re(e, 0, k) + " - " + re(e, 1, k) + ";");
+    e.line(e.o(k * 2 + 1) + " = " + im(e, 0, k) + " - " + im(e, 1, k) + ";");
+  });
 }
 // (a + ib)(c + id) = (ac - bd) + i(ad + bc)
 void emit_mult(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
+  e.for_each(ncx(e), [&](const Ix& k) {
     std::string a = re(e, 0, k), b = im(e, 0, k), c = re(e, 1, k), d = im(e, 1, k);
-    e.line(e.o(2 * k) + " = " + a + " * " + c + " - " + b + " * " + d + ";");
-    e.line(e.o(2 * k + 1) + " = " + a + " * " + d + " + " + b + " * " + c + ";");
-  }
+    e.line(e.o(k * 2) + " = " + a + " * " + c + " - " + b + " * " + d + ";");
+    e.line(e.o(k * 2 + 1) + " = " + a + " * " + d + " + " + b + " * " + c + ";");
+  });
 }
 // (a + ib)/(c + id) = ((ac + bd) + i(bc - ad)) / (c^2 + d^2)
 void emit_divide(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
+  e.for_each(ncx(e), [&](const Ix& k) {
     std::string a = re(e, 0, k), b = im(e, 0, k), c = re(e, 1, k), d = im(e, 1, k);
     std::string q = e.tmp();
     e.line("T " + q + " = T(1) / (" + c + " * " + c + " + " + d + " * " + d + ");");
-    e.line(e.o(2 * k) + " = (" + a + " * " + c + " + " + b + " * " + d + ") * " + q + ";");
-    e.line(e.o(2 * k + 1) + " = (" + b + " * " + c + " - " + a + " * " + d + ") * " + q + ";");
-  }
+    e.line(e.o(k * 2) + " = (" + a + " * " + c + " + " + b + " * " + d + ") * " + q + ";");
+    e.line(e.o(k * 2 + 1) + " = (" + b + " * " + c + " - " + a + " * " + d + ") * " + q + ";");
+  });
 }
 // exp(a + ib) = e^a (cos b + i sin b)
 void emit_exp(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
+  e.for_each(ncx(e), [&](const Ix& k) {
     std::string r = e.tmp();
     e.line("T " + r + " = rk_exp(" + re(e, 0, k) + ");");
-    e.line(e.o(2 * k) + " = " + r + " * rk_cos(" + im(e, 0, k) + ");");
-    e.line(e.o(2 * k + 1) + " = " + r + " * rk_sin(" + im(e, 0, k) + ");");
-  }
+    e.line(e.o(k * 2) + " = " + r + " * rk_cos(" + im(e, 0, k) + ");");
+    e.line(e.o(k * 2 + 1) + " = " + r + " * rk_sin(" + im(e, 0, k) + ");");
+  });
 }
 // exp(i f) = cos f + i sin f, for a real f
 void emit_exp1j(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
-    e.line(e.o(2 * k) + " = rk_cos(" + e.a(0, k) + ");");
-    e.line(e.o(2 * k + 1) + " = rk_sin(" + e.a(0, k) + ");");
-  }
+  e.for_each(ncx(e), [&](const Ix& k) {
+    e.line(e.o(k * 2) + " = rk_cos(" + e.a(0, k) + ");");
+    e.line(e.o(k * 2 + 1) + " = rk_sin(" + e.a(0, k) + ");");
+  });
 }
-std::string sqabs(const Emitter& e, int k) {
+std::string sqabs(const Emitter& e, const Ix& k) {
   return re(e, 0, k) + " * " + re(e, 0, k) + " + " + im(e, 0, k) + " * " + im(e, 0, k);
 }
 void emit_abs(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = rk_sqrt(" + sqabs(e, k) + ");");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = rk_sqrt(" + sqabs(e, k) + ");"); });
 }
 void emit_sqabs(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + sqabs(e, k) + ";");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = " + sqabs(e, k) + ";"); });
 }
 void emit_angle(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = rk_atan2(" + im(e, 0, k) + ", " + re(e, 0, k) + ");");
+  e.for_each(e.node().dim,
+             [&](const Ix& k) { e.line(e.o(k) + " = rk_atan2(" + im(e, 0, k) + ", " + re(e, 0, k) + ");"); });
 }
 void emit_real(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + re(e, 0, k) + ";");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = " + re(e, 0, k) + ";"); });
 }
 void emit_imag(Emitter& e, int) {
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + im(e, 0, k) + ";");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = " + im(e, 0, k) + ";"); });
 }
 void emit_real2complex(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
-    e.line(e.o(2 * k) + " = " + e.a(0, k) + ";");
-    e.line(e.o(2 * k + 1) + " = T(0);");
-  }
+  e.for_each(ncx(e), [&](const Ix& k) {
+    e.line(e.o(k * 2) + " = " + e.a(0, k) + ";");
+    e.line(e.o(k * 2 + 1) + " = T(0);");
+  });
 }
 void emit_imag2complex(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
-    e.line(e.o(2 * k) + " = T(0);");
-    e.line(e.o(2 * k + 1) + " = " + e.a(0, k) + ";");
-  }
+  e.for_each(ncx(e), [&](const Ix& k) {
+    e.line(e.o(k * 2) + " = T(0);");
+    e.line(e.o(k * 2 + 1) + " = " + e.a(0, k) + ";");
+  });
 }
 void emit_conj(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
-    e.line(e.o(2 * k) + " = " + re(e, 0, k) + ";");
-    e.line(e.o(2 * k + 1) + " = -" + im(e, 0, k) + ";");
-  }
+  e.for_each(ncx(e), [&](const Ix& k) {
+    e.line(e.o(k * 2) + " = " + re(e, 0, k) + ";");
+    e.line(e.o(k * 2 + 1) + " = -" + im(e, 0, k) + ";");
+  });
 }
 void emit_csum(Emitter& e, int) {
-  std::vector<std::string> r, i;
-  for (int k = 0; k < e.adim(0) / 2; ++k) {
-    r.push_back(re(e, 0, k));
-    i.push_back(im(e, 0, k));
-  }
-  e.line(e.o(0) + " = " + sum_terms(e, r) + ";");
-  e.line(e.o(1) + " = " + sum_terms(e, i) + ";");
+  const int n = e.adim(0) / 2;
+  e.line(e.o(0) + " = " + e.sum(n, [&](const Ix& k) { return re(e, 0, k); }) + ";");
+  e.line(e.o(1) + " = " + e.sum(n, [&](const Ix& k) { return im(e, 0, k); }) + ";");
 }
 void emit_csumt(Emitter& e, int) {
-  for (int k = 0; k < ncx(e); ++k) {
-    e.line(e.o(2 * k) + " = " + e.a(0, 0) + ";");
-    e.line(e.o(2 * k + 1) + " = " + e.a(0, 1) + ";");
-  }
+  e.for_each(ncx(e), [&](const Ix& k) {
+    e.line(e.o(k * 2) + " = " + e.a(0, 0) + ";");
+    e.line(e.o(k * 2 + 1) + " = " + e.a(0, 1) + ";");
+  });
 }
 void emit_realscal(Emitter& e, int) {
   int s = e.adim(0) == 1 ? 0 : 1;  // the real scalar's argument
-  for (int k = 0; k < e.node().dim; ++k) e.line(e.o(k) + " = " + e.a(s, 0) + " * " + e.a(1 - s, k) + ";");
+  e.for_each(e.node().dim, [&](const Ix& k) { e.line(e.o(k) + " = " + e.a(s, 0) + " * " + e.a(1 - s, k) + ";"); });
 }
 
 // ---- derivatives ----

@@ -167,28 +167,46 @@ void emit_tensordot(Emitter& e, int) {
   std::vector<int> cshape;
   for (int k : s.ca) cshape.push_back(s.da[k]);
   const std::vector<long long> sc = strides(cshape);
+  // Offsets in a and b of output entry o (its free indices) and of contracted index c.
+  std::vector<long long> base_a(nout), base_b(nout), off_a(s.contracted), off_b(s.contracted);
   for (long long o = 0; o < nout; ++o) {
     // Free index k of the natural order sits at output axis perm[k].
-    long long base_a = 0, base_b = 0;
     for (int k = 0; k < nfree; ++k) {
       long long idx = (o / so[s.perm[k]]) % s.out_shape[s.perm[k]];
       if (k < nfa)
-        base_a += idx * sa[s.fa[k]];
+        base_a[o] += idx * sa[s.fa[k]];
       else
-        base_b += idx * sb[s.fb[k - nfa]];
+        base_b[o] += idx * sb[s.fb[k - nfa]];
     }
-    std::vector<std::string> terms;
-    for (long long c = 0; c < s.contracted; ++c) {
-      long long ia = base_a, ib = base_b;
-      for (size_t m = 0; m < cshape.size(); ++m) {
-        long long idx = (c / sc[m]) % cshape[m];
-        ia += idx * sa[s.ca[m]];
-        ib += idx * sb[s.cb[m]];
-      }
-      terms.push_back(e.a(0, static_cast<int>(ia)) + " * " + e.a(1, static_cast<int>(ib)));
-    }
-    e.line(e.o(static_cast<int>(o)) + " = " + sum_terms(e, terms) + ";");
   }
+  for (long long c = 0; c < s.contracted; ++c)
+    for (size_t m = 0; m < cshape.size(); ++m) {
+      long long idx = (c / sc[m]) % cshape[m];
+      off_a[c] += idx * sa[s.ca[m]];
+      off_b[c] += idx * sb[s.cb[m]];
+    }
+  if (!e.wide()) {
+    for (long long o = 0; o < nout; ++o) {
+      std::vector<std::string> terms;
+      for (long long c = 0; c < s.contracted; ++c)
+        terms.push_back(e.a(0, base_a[o] + off_a[c]) + " * " + e.a(1, base_b[o] + off_b[c]));
+      e.line(e.o(o) + " = " + sum_terms(e, terms) + ";");
+    }
+    return;
+  }
+  // Wide: index maps in tables, read where a loop variable indexes them.
+  std::string tba, tbb, toa, tob;
+  auto lookup = [&](const std::vector<long long>& v, std::string* name, const Ix& k) {
+    if (k.is_const()) return Ix(v[k.value()]);
+    if (name->empty()) *name = e.table(v);
+    return Ix(*name + "[" + k.str() + "]");
+  };
+  e.for_each(nout, [&](const Ix& o) {
+    Ix ia = lookup(base_a, &tba, o), ib = lookup(base_b, &tbb, o);
+    e.line(e.o(o) + " = " + e.sum(s.contracted, [&](const Ix& c) {
+      return e.a(0, ia + lookup(off_a, &toa, c)) + " * " + e.a(1, ib + lookup(off_b, &tob, c));
+    }) + ";");
+  });
 }
 
 // The adjoint of argument k (a or b) for the output adjoint g (with the output's shape): g
@@ -286,6 +304,23 @@ int bspline_adjoint(Graph& g, int id, int k, int go) {
 // coincide).
 void emit_bspline(Emitter& e, int) {
   const int n = e.adim(0), order = e.p(0);
+  if (e.wide()) {  // the same recurrence on a scratch array, loops over the knots
+    const std::string x = e.keep(e.a(1, 0)), b = e.scratch(n - 1);
+    auto t = [&](const Ix& k) { return e.a(0, k); };
+    auto ratio = [&](const Ix& i, int k) {
+      return "(" + t(i) + " < " + t(i + k) + " ? (" + x + " - " + t(i) + ") / (" + t(i + k) + " - " + t(i) + ") : T(0))";
+    };
+    e.for_each(n - 1, [&](const Ix& j) {
+      e.line(e.at(b, j) + " = (" + t(j) + " <= " + x + " && " + x + " < " + t(j + 1) + ") ? T(1) : T(0);");
+    });
+    for (int k = 1; k <= order; ++k)  // in increasing i: b[i + 1] is still of order k - 1
+      e.for_each(n - 1 - k, [&](const Ix& i) {
+        e.line(e.at(b, i) + " = " + ratio(i, k) + " * " + e.at(b, i) + " + (T(1) - " + ratio(i + 1, k) + ") * " +
+               e.at(b, i + 1) + ";");
+      });
+    e.for_each(n - order - 1, [&](const Ix& j) { e.line(e.o(j) + " = " + e.at(b, j) + ";"); });
+    return;
+  }
   std::string x = e.tmp();
   e.line("T " + x + " = " + e.a(1, 0) + ";");
   std::vector<std::string> b(n - 1);

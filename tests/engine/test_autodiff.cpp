@@ -36,8 +36,12 @@ struct Mat {
   double at(long long i, long long k) const { return v[static_cast<size_t>(i + k * rows)]; }
 };
 
+// Nodes wider than this are emitted with loops (codegen.h); 1 runs every loop emitter.
+int g_loop_dim = kLoopDim;
+
 EngineOptions options() {
   EngineOptions o;
+  o.code.loop_dim = g_loop_dim;
   o.include_dir = RKEOPS_INCLUDE_DIR;
   static std::string dir = [] {
     const char* env = getenv("RKEOPS_CACHE_DIR");
@@ -284,6 +288,45 @@ TEST(Autodiff, EveryDerivativeMatchesFiniteDifferences) {
   check_against_fd(b, "Sum_Reduction(" + v + ", 1)", "Sum_Reduction(" + v + ", 0)",
                    "Sum_Reduction(" + concat_all(gx) + ", 1)", "Sum_Reduction(" + concat_all(gy) + ", 0)", b.aliases,
                    b.data, "the gradient");
+}
+
+// The same with every node of dimension > 1 emitted with loops over its components (on the
+// CPU: tile mode, workspace arrays, loops for the reduction state of the wide gradients).
+TEST(Autodiff, EveryDerivativeMatchesFiniteDifferencesWithLoops) {
+  g_loop_dim = 1;
+  std::mt19937 rng(20261123);
+  Batch b = make_batch(rng);
+  const size_t C = sizeof kCases / sizeof kCases[0];
+  std::vector<std::string> values, gx, gy;
+  for (size_t c = 0; c < C; ++c) {
+    std::string f = std::string("(") + kCases[c].f + ")";
+    values.push_back("(" + f + " | " + e_part(b, c) + ")");
+    gx.push_back(std::string("Grad(") + f + ", " + kCases[c].xv + ", " + e_part(b, c) + ")");
+    gy.push_back(std::string("Grad(") + f + ", " + kCases[c].yv + ", " + e_part(b, c) + ")");
+  }
+  std::string v = concat_all(values);
+  const std::string value = "Sum_Reduction(" + v + ", 1)", grad = "Sum_Reduction(" + concat_all(gx) + ", 1)";
+  check_against_fd(b, value, "Sum_Reduction(" + v + ", 0)", grad, "Sum_Reduction(" + concat_all(gy) + ", 0)", b.aliases,
+                   b.data, "the gradient (loops)");
+  // The loops are there, and they give the values of the straight-line code.
+  CodeOptions co;
+  co.loop_dim = 1;
+  std::string src = generate_cpu_source(parse_formula(grad, b.aliases), co, RKEOPS_INCLUDE_DIR);
+  EXPECT_NE(src.find("for (int k0_ = 0; k0_ < 6; ++k0_)"), std::string::npos);
+  EXPECT_NE(src.find("T (*v"), std::string::npos);  // tile mode
+  for (const std::string& f : {value, grad}) {
+    Mat looped = run(f, b.aliases, b.data);
+    g_loop_dim = kLoopDim;
+    Mat straight = run(f, b.aliases, b.data);
+    g_loop_dim = 1;
+    double worst = 0, scale = 1;
+    for (size_t k = 0; k < straight.v.size(); ++k) {
+      worst = std::max(worst, std::fabs(looped.v[k] - straight.v[k]));
+      scale = std::max(scale, std::fabs(straight.v[k]));
+    }
+    EXPECT_LE(worst / scale, 1e-12) << f.substr(0, 60);
+  }
+  g_loop_dim = kLoopDim;
 }
 
 TEST(Autodiff, SecondOrderMatchesFiniteDifferencesOfTheFirstOrderKernel) {

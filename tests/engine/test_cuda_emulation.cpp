@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "codegen.h"
 #include "codegen_cuda.h"
 #include "engine.h"
 #include "kernel.h"
@@ -152,6 +153,7 @@ struct Case {
   size_t avail;       // emulated device memory
   bool expect_split;  // expect the inner range split over blocks
   bool hd = false;    // expect the high-dimension scheme (codegen_cuda_hd.h)
+  int loop_dim = kLoopDim;  // of the GPU kernel (1: every node with loops); the CPU keeps the default
 };
 
 std::string cache_dir() {
@@ -188,6 +190,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   CodeOptions co;
   co.dtype = c.dtype;
   co.scheme = c.scheme;
+  co.loop_dim = c.loop_dim;
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
   if (c.hd != (code.hd.bm > 0)) return c.hd ? "expected the high-dimension scheme" : "unexpected high-dimension scheme";
   std::string err;
@@ -211,6 +214,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   std::lock_guard<std::mutex> lock(cpu_mutex);
   EngineOptions eo;
   eo.code = co;
+  eo.code.loop_dim = kLoopDim;
   eo.nthreads = 2;
   eo.cache_dir = cache_dir();
   eo.include_dir = RKEOPS_INCLUDE_DIR;
@@ -238,10 +242,14 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
       run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, part);
     }
     // (other launch shapes: other summation orders, so within the tolerance, not bit for bit)
+    // (sums of terms of both signs, e.g. gradients, are compared relative to the largest entry)
     const double tol1 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
+    double scale = 1e-6;
+    for (double v : cpu)
+      if (std::isfinite(v)) scale = std::max(scale, 1e-3 * std::fabs(v));
     for (size_t k = 0; k < gpu.size(); ++k) {
       double a = rows[k], b = cpu[k];
-      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol1 * (std::fabs(b) + 1e-6)))
+      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol1 * (std::fabs(b) + scale)))
         return "row blocks: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " + std::to_string(b);
     }
     const int W = code.state_t + code.state_i + code.state_c;
@@ -280,7 +288,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     const double tol2 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
     for (size_t k = 0; k < gpu.size(); ++k) {
       double a = merged[k], b = cpu[k];
-      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol2 * (std::fabs(b) + 1e-6)))
+      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol2 * (std::fabs(b) + scale)))
         return "merged GPU partial states: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " +
                std::to_string(b);
     }
@@ -354,6 +362,29 @@ std::vector<Case> cases() {
   // no inner variable; no outer variable; a wide inner row read from shared memory in place
   v.push_back({"Sum_Reduction(x * 2, 1)", {"x=Vi(2)"}, DType::Float64, SumScheme::Auto, 300, 1, big, false});
   v.push_back({"Sum_Reduction(y, 1)", {"y=Vj(3)"}, DType::Float32, SumScheme::Auto, 1, 5000, big, true});
+  // Every reduction again (one axis each) with every node of dimension > 1 in loops: the
+  // looped reduction pieces (states, merges, partial states) and the operations' loops.
+  for (size_t k = 0; k < reds.size(); ++k) {
+    Case c = v[2 * k + k % 2];
+    c.loop_dim = 1;
+    v.push_back(c);
+  }
+  // Wide formulas: F of 40 components (block sums, Kahan sums, K-family insertion in loops),
+  // inner rows of 300 and 2000 values (read from global memory, not a shared tile).
+  const std::vector<std::string> w40 = {"x=Vi(40)", "y=Vj(40)", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)"};
+  v.push_back({"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, x, e), 1)", w40, DType::Float64, SumScheme::Block, 257,
+               3000, big, true});
+  v.push_back({"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, x, e), 1)", w40, DType::Float32, SumScheme::Kahan, 257,
+               3000, small, false});
+  v.push_back({"KMin_ArgKMin_Reduction(x - y, 2, 0)", {"x=Vi(40)", "y=Vj(40)"}, DType::Float64, SumScheme::Auto, 3000,
+               200, big, true});
+  v.push_back({"Min_ArgMin_Reduction(Exp(x) * y, 1)", {"x=Vi(40)", "y=Vj(40)"}, DType::Float32, SumScheme::Auto, 200,
+               3000, big, true});
+  // (x and y used beyond the distance: not the high-dimension scheme)
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y) + Sum(Exp(-Abs(x - y))), 4, 1)", {"x=Vi(500)", "y=Vj(500)"},
+               DType::Float32, SumScheme::Auto, 200, 3000, big, true});
+  v.push_back({"Sum_Reduction(Exp(-SqNorm2(x - y) * g) * Normalize(y - x), 0)",
+               {"x=Vi(2000)", "y=Vj(2000)", "g=Pm(1)"}, DType::Float64, SumScheme::Auto, 600, 70, 1ull << 24, false});
   return v;
 }
 

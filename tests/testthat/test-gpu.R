@@ -239,3 +239,23 @@ test_that("high-dimension reductions with few outer rows split the inner range o
                  tolerance = tol, ignore_attr = TRUE, info = prec)
   }
 })
+
+test_that("wide formulas on the generic GPU kernel (loops over components, inner rows from global memory) agree with the CPU", {
+  skip_if_no_gpu()
+  set.seed(406)
+  n <- 700; m <- 900
+  mk <- function(r, D, s = 1) matrix(rnorm(r * D), r) * s / sqrt(D)
+  # the gradient of a Gaussian kernel at D = 300: a result of 300 components (block sums in loops)
+  x <- mk(n, 300); y <- mk(m, 300); b <- matrix(runif(m), m)
+  compare_backends("Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, x, e), 1)",
+                   c("x=Vi(300)", "y=Vj(300)", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)"), list(x, y, b, 0.7, matrix(1, n, 1)))
+  # rows of 2 x 2000 values (beyond any shared-memory tile), x and y used beyond a distance
+  x <- mk(300, 2000); y <- mk(200, 2000)
+  compare_backends("Sum_Reduction(Exp(-SqNorm2(x - y) * g) * Normalize(y - x), 0)",
+                   c("x=Vi(2000)", "y=Vj(2000)", "g=Pm(1)"), list(x, y, 0.5))
+  compare_backends("KMin_ArgKMin_Reduction(x - y, 3, 1)", c("x=Vi(40)", "y=Vj(40)"), list(mk(n, 40), mk(m, 40)))
+  compare_backends("Min_ArgMin_Reduction(Exp(x) * y, 0)", c("x=Vi(40)", "y=Vj(40)"), list(mk(n, 40), mk(m, 40)))
+  # D = 20000: refused by the shared-memory tiles before
+  compare_backends("Sum_Reduction(Sum(Exp(x - y)) * b, 1)", c("x=Vi(20000)", "y=Vj(20000)", "b=Vj(1)"),
+                   list(mk(40, 20000), mk(50, 20000), matrix(runif(50), 50)))
+})
