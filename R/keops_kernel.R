@@ -31,6 +31,16 @@
 #' rows for every chunk. `chunks` defaults to `future::nbrOfWorkers()`. Each worker compiles or
 #' loads the kernel from its own cache: the formula travels, not a binary. Progress is reported
 #' through `progressr` when it is installed. The packages `future` and `future.apply` are needed.
+#' @section Batch dimensions:
+#' An i- or j-indexed input may be an array with leading batch dimensions,
+#' `dim = c(B1, ..., Bk, n, d)`: `B1 x ... x Bk` independent problems, each with its own `n` points
+#' of dimension `d`; a batched parameter is an array `c(B1, ..., Bk, 1, d)`. Inputs given as plain
+#' matrices or vectors are shared by every problem, and along each batch dimension a size of 1
+#' is broadcast (as in KeOps). The result is an array `c(B1, ..., Bk, n_out, d_out)` (each matrix
+#' of a list result likewise, `c(B1, ..., Bk, n, K, d)` for the KMin family with `d > 1`).
+#' Gradient operators ([keops_grad()]) return arrays shaped like the variable; the gradient with
+#' respect to a shared or broadcast variable is summed over the problems that share it. Batched
+#' inputs need `inner_dim = "col"`. The kernel is compiled once for all problems.
 #' @return A function `op(input = NULL, inner_dim = "col", distribute = NULL, split = "auto",
 #'   chunks = NULL)` (the last three: see "Distributed evaluation"). `input` is a list of the inputs in
 #'   the order of `args` (a named list is matched by name): matrices with one row per point
@@ -54,6 +64,11 @@
 #' # nearest neighbour of each x among the y (0-based indices)
 #' nn <- keops_kernel("ArgKMin_Reduction(SqDist(x, y), 3, 1)", c("x=Vi(3)", "y=Vj(3)"))
 #' head(nn(list(x, y)))
+#' # four problems at once: batched x and y (arrays 4 x n x 3), b shared by all
+#' xb <- array(runif(4 * 100 * 3), c(4, 100, 3))
+#' yb <- array(runif(4 * 200 * 3), c(4, 200, 3))
+#' resb <- op(list(xb, yb, b, 0.5))
+#' dim(resb)   # 4 x 100 x 1
 #' @export
 keops_kernel <- function(formula, args, sum_scheme = "auto") {
   if (!is.character(formula) || length(formula) != 1 || is.na(formula)) {

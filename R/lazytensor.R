@@ -56,6 +56,10 @@
 #'   formula (no data).
 #' * Complex data (or `is_complex = TRUE`) gives a `ComplexLazyTensor`: a complex vector of
 #'   dimension d is held as a real one of dimension 2d, real and imaginary parts interleaved.
+#' * An array with leading batch dimensions, `dim = c(B1, ..., Bk, n, d)` (a parameter:
+#'   `c(B1, ..., Bk, 1, d)`), holds `B1 x ... x Bk` independent problems: reductions return arrays
+#'   `c(B1, ..., Bk, n_out, d_out)`, sizes 1 and plain matrices broadcast (see "Batch dimensions"
+#'   in [keops_kernel()]). Real data only.
 #'
 #' The same R object wrapped twice with the same index is one variable of the formula.
 #' R numbers mixed into expressions (`2 * x_i`, `x_i / 3.5`) are turned into constants or
@@ -77,6 +81,9 @@
 #' K_ij <- exp(-s * sqdist(x_i, y_j)) # a 10 x 20 symbolic matrix, not computed
 #' K_ij
 #' sum(K_ij, index = "j")             # its row sums, a 10 x 1 matrix
+#' # three problems at once (arrays 3 x n x 3), y shared
+#' xb <- array(runif(90), c(3, 10, 3))
+#' dim(sum(exp(-s * sqdist(Vi(xb), y_j)), index = "j"))   # 3 x 10 x 1
 #' @export
 LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   if (inherits(x, "LazyTensor")) return(x)
@@ -91,7 +98,7 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
                                   .rk_describe(x)))
   }
   if (length(x) == 0) rkeops_abort("input", "a LazyTensor cannot be built on empty data")
-  if (length(dim(x)) > 2) rkeops_abort("input", "a LazyTensor is built on a matrix or a vector, not an array")
+  if (length(dim(x)) > 2) return(.lt_batched(x, index, is_complex))
   is_complex <- is_complex || is.complex(x)
   if (is.na(index)) {
     if (is.matrix(x) && nrow(x) != 1) {
@@ -119,6 +126,26 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   }
   name <- .lt_new_name(type)
   .lt_make(name, sprintf("%s=%s(%d)", name, type, if (is_complex) 2L * d else d), list(data), d, is_complex)
+}
+
+# A variable on an array with batch dimensions (R/batch.R): c(B1, ..., Bk, n, d) for Vi/Vj,
+# c(B1, ..., Bk, 1, d) for a parameter. The array is kept as it is; reductions run one problem
+# per batch element and return arrays.
+.lt_batched <- function(x, index, is_complex) {
+  if (is_complex || is.complex(x)) {
+    rkeops_abort("input", "complex LazyTensors with batch dimensions are not supported")
+  }
+  type <- if (is.na(index)) "Pm" else if (index == "i") "Vi" else "Vj"
+  p <- .rk_batch_of(x, type)
+  if (!is.double(x)) storage.mode(x) <- "double"
+  name <- .lt_new_name(type)
+  .lt_make(name, sprintf("%s=%s(%d)", name, type, p$d), list(x), p$d, FALSE)
+}
+
+# Number of points of a variable's data: rows of a matrix, n of a batched array c(..., n, d).
+.lt_points <- function(d) {
+  k <- length(dim(d))
+  if (k >= 3) dim(d)[k - 1] else if (k == 2) nrow(d) else 1L
 }
 
 #' @rdname LazyTensor
@@ -155,7 +182,7 @@ Pm <- function(x, is_complex = FALSE) {
   m <- regmatches(a, regexec("^([A-Za-z0-9_]+)=(Vi|Vj|Pm)\\(([0-9]+)\\)$", a))
   data.frame(name = vapply(m, `[`, "", 2), type = vapply(m, `[`, "", 3),
              dim = as.integer(vapply(m, `[`, "", 4)),
-             rows = vapply(x$data, function(d) if (is.matrix(d)) nrow(d) else 1L, 1L),
+             rows = vapply(x$data, .lt_points, 1L),
              stringsAsFactors = FALSE)
 }
 
@@ -193,7 +220,7 @@ Pm <- function(x, is_complex = FALSE) {
   types <- substr(rhss, 1L, 2L)
   # All i-indexed variables must have the same number of points, and all j-indexed ones.
   for (type in c("Vi", "Vj")) {
-    rows <- vapply(data[types == type], nrow, 1L)
+    rows <- vapply(data[types == type], .lt_points, 1L)
     if (length(unique(rows)) > 1) {
       rkeops_abort("dimension", sprintf(
         "the %s-indexed variables have different numbers of points (rows): %s",
@@ -302,6 +329,7 @@ NULL
   what <- sapply(seq_len(nrow(v)), function(k) {
     d <- x$data[[k]]
     if (v$type[k] == "Pm") sprintf("parameter, %d value(s)", length(d))
+    else if (length(dim(d)) > 2) sprintf("array %s (batched)", paste(dim(d), collapse = " x "))
     else sprintf("%d x %d matrix", nrow(d), ncol(d))
   })
   list(canon = canon, index = index, shape = shape, what = what, vars = v)
@@ -340,7 +368,7 @@ str.LazyTensor <- function(object, ...) {
   d <- .lt_describe(object)
   sizes <- vapply(seq_len(nrow(d$vars)), function(k) {
     dd <- object$data[[k]]
-    if (is.matrix(dd)) paste0(nrow(dd), "x", ncol(dd)) else as.character(length(dd))
+    if (!is.null(dim(dd))) paste(dim(dd), collapse = "x") else as.character(length(dd))
   }, "")
   cat(sprintf("%s [index %s, dim %d] %s%s\n",
               if (is.ComplexLazyTensor(object)) "ComplexLazyTensor" else "LazyTensor",

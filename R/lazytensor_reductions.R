@@ -358,7 +358,7 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
     gdata <- gradin$data[[1]]
   } else {
     if (!is.numeric(gradin)) rkeops_abort("input", "`gradin` must be a numeric matrix or a LazyTensor")
-    gdata <- if (is.matrix(gradin)) gradin else matrix(gradin, ncol = 1)
+    gdata <- if (is.matrix(gradin) || length(dim(gradin)) > 2) gradin else matrix(gradin, ncol = 1)
     storage.mode(gdata) <- "double"
   }
   # The reduction as an operator; its gradient is keops_grad()'s (the engine's derivative rule).
@@ -366,15 +366,16 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
   canon <- .lt_canonical(sprintf("%s_Reduction(%s,%d)", opstr, f$formula, if (index == "j") 1L else 0L),
                          fv$name, f$args)
   width <- .rk_call("rk_parse", canon$formula, canon$args)$out_dim
-  if (ncol(gdata) != width) {
+  gd <- dim(gdata)   # (batch dimensions,) rows, columns
+  if (gd[length(gd)] != width) {
     rkeops_abort("dimension", sprintf("`gradin` must have %d column(s), the dimension of the reduction (got %d)",
-                                      width, ncol(gdata)))
+                                      width, gd[length(gd)]))
   }
   nout <- .lt_sizes(f)[[out]]
   if (is.na(nout)) nout <- 1L
-  if (nrow(gdata) != nout) {
+  if (gd[length(gd) - 1] != nout) {
     rkeops_abort("dimension", sprintf("`gradin` must have %d row(s), one per %s point (got %d)",
-                                      nout, out, nrow(gdata)))
+                                      nout, out, gd[length(gd) - 1]))
   }
   keops_grad(keops_kernel(canon$formula, canon$args), k - 1L)(c(f$data, list(gdata)))
 }

@@ -2,13 +2,19 @@
 # conventions (`op(list(...))`, `op()` for the description) and the class "rkeops_operator",
 # whose print method says what they compute.
 
-# Marks `f` as an operator; `grad` (for keops_grad()) is list(formula, args, var): the
+# Makes `f` an operator; `grad` (for keops_grad()) is list(formula, args, var): the
 # operator differentiated, the inputs the user gives (the operator's and the gradient input)
-# and the variable.
+# and the variable. Inputs with batch dimensions (arrays c(B, n, d), R/batch.R) run as one
+# problem per batch element; others go straight to `f`.
 .rk_operator <- function(f, grad = NULL) {
-  if (!is.null(grad)) attr(f, "rkeops_grad") <- grad
-  class(f) <- c("rkeops_operator", "function")
-  f
+  op <- function(input = NULL, inner_dim = "col", ...) {
+    if (.rk_has_batch(input)) return(.rk_batch_call(f, input, grad, inner_dim, ...))
+    f(input, inner_dim, ...)
+  }
+  attr(op, "rkeops_gradient_of") <- attr(f, "rkeops_gradient_of")
+  if (!is.null(grad)) attr(op, "rkeops_grad") <- grad
+  class(op) <- c("rkeops_operator", "function")
+  op
 }
 
 #' Print an rkeops operator

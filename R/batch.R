@@ -1,0 +1,134 @@
+# Batch dimensions (KeOps's batch mode): many independent reductions in one call.
+#
+# An i- or j-indexed input may be an array with leading batch dimensions, dim = c(B1, ..., Bk, n, d)
+# (n points of dimension d per problem); a batched parameter is an array c(B1, ..., Bk, 1, d).
+# Inputs given as plain matrices or vectors are shared by every problem. Batched inputs have the
+# same number k of batch dimensions; along each, sizes are equal or 1 (broadcast, as in KeOps).
+# Problem b (column-major over the batch shape) reduces its own rows against its own rows. The
+# result is an array c(B1, ..., Bk, n_out, d_out) (each part of a list result likewise); the gradient
+# with respect to a broadcast variable is summed over the problems that share it, so it has the
+# variable's own shape.
+#
+# Every problem runs as one call of the operator, on slices of the inputs that are copied once;
+# the kernel is compiled once for all of them.
+
+# The batch shape of one input (integer(0) when it has none), its points n and its dimension d.
+.rk_batch_of <- function(x, type) {
+  dm <- dim(x)
+  k <- length(dm)
+  if (k < 3 || !is.numeric(x)) return(NULL)
+  if (type == "Pm" && dm[k - 1] != 1) {
+    rkeops_abort("dimension", sprintf(paste("a batched parameter is an array c(B1, ..., Bk, 1, d);",
+                                            "got dimensions c(%s)"), paste(dm, collapse = ", ")))
+  }
+  list(batch = as.integer(dm[seq_len(k - 2)]), n = as.integer(dm[k - 1]), d = as.integer(dm[k]))
+}
+
+# TRUE when some input of the list `input` is an array with batch dimensions.
+.rk_has_batch <- function(input) {
+  is.list(input) && !is.data.frame(input) &&
+    any(vapply(input, function(x) is.numeric(x) && length(dim(x)) >= 3, logical(1)))
+}
+
+# The batch layout of a call: the common batch shape and each input's batch shape (NULL for a
+# shared input). `types` are "Vi", "Vj" or "Pm"; `labels` name the inputs in errors.
+.rk_batch_layout <- function(input, types, labels) {
+  per <- lapply(seq_along(input), function(k) .rk_batch_of(input[[k]], types[k]))
+  batched <- which(!vapply(per, is.null, logical(1)))
+  nb <- unique(vapply(per[batched], function(p) length(p$batch), integer(1)))
+  if (length(nb) > 1) {
+    rkeops_abort("dimension", paste0("the batched inputs (", paste(labels[batched], collapse = ", "),
+                                     ") must have the same number of batch dimensions"))
+  }
+  shape <- rep(1L, nb)
+  for (k in batched) {
+    b <- per[[k]]$batch
+    bad <- b != 1L & shape != 1L & b != shape
+    if (any(bad)) {
+      rkeops_abort("dimension", sprintf(paste("%s: batch dimension %d has size %d where another input has",
+                                              "%d (sizes must be equal or 1)"),
+                                        labels[k], which(bad)[1], b[bad][1], shape[bad][1]))
+    }
+    shape <- pmax(shape, b)
+  }
+  list(shape = shape, per = per, count = prod(shape))
+}
+
+# The position of problem `b` (1-based, column-major over `shape`) in an input of batch shape
+# `own` (sizes 1 broadcast).
+.rk_batch_index <- function(b, shape, own) {
+  idx <- arrayInd(b, shape)
+  idx <- pmin(idx, own)
+  1L + sum((idx - 1L) * c(1L, cumprod(own)[-length(own)]))
+}
+
+# Problem b's slice of a batched input: an n x d matrix (a vector of d for a parameter).
+.rk_batch_slice <- function(x, p, b, shape, type) {
+  own <- prod(p$batch)
+  pos <- .rk_batch_index(b, shape, p$batch)
+  v <- x[pos + own * (seq_len(p$n * p$d) - 1L)]
+  if (type == "Pm") v else matrix(v, p$n, p$d)
+}
+
+# Puts the problems' results side by side: result r of problem b goes to [b, ...] of an array
+# c(shape, dim(r)) (a list result: each part likewise).
+.rk_batch_stack <- function(res, shape) {
+  first <- res[[1]]
+  if (is.list(first)) {
+    return(lapply(seq_along(first), function(k) .rk_batch_stack(lapply(res, `[[`, k), shape)))
+  }
+  B <- prod(shape)
+  dr <- if (is.null(dim(first))) length(first) else dim(first)
+  out <- array(if (is.integer(first)) NA_integer_ else NA_real_, c(shape, dr))
+  at <- B * (seq_len(prod(dr)) - 1L)
+  for (b in seq_len(B)) out[b + at] <- res[[b]]
+  out
+}
+
+# Adds the problems' gradients into the shape of the variable: `own` is its batch shape (NULL
+# for a shared variable: one matrix, the sum over all problems).
+.rk_batch_accumulate <- function(res, shape, own) {
+  if (is.null(own)) return(Reduce(`+`, res))
+  first <- res[[1]]
+  dr <- if (is.null(dim(first))) length(first) else dim(first)
+  O <- prod(own)
+  out <- array(0, c(own, dr))
+  at <- O * (seq_len(prod(dr)) - 1L)
+  for (b in seq_len(prod(shape))) {
+    pos <- .rk_batch_index(b, shape, own)
+    out[pos + at] <- out[pos + at] + res[[b]]
+  }
+  out
+}
+
+# Runs the operator `f` (its unbatched closure) on batched inputs. `grad` is the gradient
+# description of a keops_grad() operator (list(formula, args, var)), NULL otherwise.
+.rk_batch_call <- function(f, input, grad, inner_dim = "col", ...) {
+  if (!identical(inner_dim, "col")) {
+    rkeops_abort("input", "batched inputs (arrays c(B, n, d)) need inner_dim = \"col\"")
+  }
+  desc <- f()
+  args <- if (is.null(grad)) desc$args else grad$args
+  names_ <- .rk_decl_names(args)
+  types <- sub("^[^=]*=?(Vi|Vj|Pm)\\(.*$", "\\1", args)
+  if (length(input) != length(args)) {
+    rkeops_abort("input", sprintf("'input' has %d element(s) but the operator has %d input(s) (%s)",
+                                  length(input), length(args), paste(names_, collapse = ", ")))
+  }
+  nm <- names(input)
+  if (!is.null(nm) && all(nzchar(nm)) && setequal(nm, names_)) input <- input[names_]
+  input <- unname(input)
+  labels <- sprintf("input %d ('%s')", seq_along(args), names_)
+  lay <- .rk_batch_layout(input, types, labels)
+  res <- lapply(seq_len(lay$count), function(b) {
+    one <- lapply(seq_along(input), function(k) {
+      p <- lay$per[[k]]
+      if (is.null(p)) input[[k]] else .rk_batch_slice(input[[k]], p, b, lay$shape, types[k])
+    })
+    f(one, inner_dim, ...)
+  })
+  if (is.null(grad)) return(.rk_batch_stack(res, lay$shape))
+  k <- match(grad$var, names_)
+  p <- if (is.na(k)) NULL else lay$per[[k]]
+  .rk_batch_accumulate(res, lay$shape, if (is.null(p)) NULL else p$batch)
+}
