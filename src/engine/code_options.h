@@ -17,6 +17,10 @@ struct CodeOptions {
   // Nodes wider than this are emitted with loops over their components (codegen.h); the
   // engine's tests lower it to run every loop emitter at small dimensions.
   int loop_dim = kLoopDim;
+  // CPU: wide formulas whose pairwise part is a distance or an inner product of one outer and
+  // one inner variable compute it for blocks of rows x tiles by a register-blocked product
+  // (codegen_cpu.cpp); tests turn it off to compare.
+  bool cpu_hd = true;
 };
 
 }  // namespace rkeops

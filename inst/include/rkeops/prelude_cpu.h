@@ -29,3 +29,38 @@ RK_FN float rk_round0(float x) { return __builtin_roundf(x); }
 RK_FN double rk_pow(double x, double y) { return __builtin_pow(x, y); }
 RK_FN float rk_pow(float x, float y) { return __builtin_powf(x, y); }
 #include "rkeops/prelude_common.h"
+// High dimensions (codegen_cpu.cpp): the squared distances (DIST) or inner products between
+// `rows` packed rows xp[k * ldx + r] and `cols` packed columns yp[k * ldy + c] of dimension D,
+// into g[r * ldg + c]. Blocks of 4 rows x two vector registers of columns (16 doubles, 32
+// floats) stay in registers while the components go by: each loaded y value serves 4 rows.
+// Rows are padded to a multiple of 4 in xp and g, columns up to a multiple of 32 in yp and g
+// (values there are computed, not used).
+template <typename T, bool DIST>
+RK_FN void rk_hd_tile(const T* __restrict__ xp, long long ldx, int rows, const T* __restrict__ yp, long long ldy,
+                      long long cols, int D, T* __restrict__ g, long long ldg) {
+  constexpr int C = 128 / sizeof(T);
+  for (int r0 = 0; r0 < rows; r0 += 4)
+    for (long long c0 = 0; c0 < cols; c0 += C) {
+      T acc[4][C];
+      for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c] = T(0);
+      for (int k = 0; k < D; ++k) {
+        const T* y = yp + k * ldy + c0;
+        const T* x = xp + k * ldx + r0;
+        for (int r = 0; r < 4; ++r) {
+          const T a = x[r];
+#pragma omp simd
+          for (int c = 0; c < C; ++c) {
+            if (DIST) {
+              const T d = a - y[c];
+              acc[r][c] += d * d;
+            } else {
+              acc[r][c] += a * y[c];
+            }
+          }
+        }
+      }
+      for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < C; ++c) g[(r0 + r) * ldg + c0 + c] = acc[r][c];
+    }
+}
