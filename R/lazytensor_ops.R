@@ -132,7 +132,17 @@ Ops.LazyTensor <- function(e1, e2) {
   }
   if (.Generic == "^") return(.lt_pow(e1, e2))
   a <- .lt_operand(e1); b <- .lt_operand(e2)
-  if (is.ComplexLazyTensor(a) || is.ComplexLazyTensor(b)) return(.lt_complex_arith(.Generic, a, b))
+  if (is.ComplexLazyTensor(a) || is.ComplexLazyTensor(b)) {
+    # as RKeOps: `|` is the scalar product of the (re, im) values (a real LazyTensor) and `%%`
+    # the modulo of each of them
+    if (.Generic == "|" && is.ComplexLazyTensor(a) && is.ComplexLazyTensor(b)) {
+      return(.lt_call("Scalprod", list(a, b), what = "the scalar product `|` of ComplexLazyTensors"))
+    }
+    if (.Generic == "%%" && is.ComplexLazyTensor(a) && !is.ComplexLazyTensor(b)) {
+      return(.lt_call("Mod", list(a, b, LazyTensor(0)), is_complex = TRUE, what = "`%%`"))
+    }
+    return(.lt_complex_arith(.Generic, a, b))
+  }
   what <- sprintf("`%s`", .Generic)
   switch(.Generic,
     "+" = .lt_binary("Add", a, b, what),
@@ -161,10 +171,17 @@ Ops.LazyTensor <- function(e1, e2) {
   }
   a <- .lt_operand(x); b <- .lt_operand(y)
   if (is.ComplexLazyTensor(a) || is.ComplexLazyTensor(b)) {
-    if (is.ComplexLazyTensor(a) && identical(as.vector(y), 2)) {
-      return(.lt_call("ComplexMult", list(a, a), is_complex = TRUE))
+    # as RKeOps: the power of each real and imaginary part (z * z is the complex square)
+    if (is.ComplexLazyTensor(a) && !is.ComplexLazyTensor(b) && !is.LazyTensor(y) &&
+        is.numeric(y) && length(y) == 1 && !is.na(y)) {
+      cw <- function(op, params = integer()) .lt_call(op, list(a), params, is_complex = TRUE, what = "`^`")
+      if (y == 2) return(cw("Square"))
+      if (y == 0.5) return(cw("Sqrt"))
+      if (y == -0.5) return(cw("Rsqrt"))
+      if (.lt_is_intcst(y) && abs(y) <= 1e6) return(cw("Pow", y))
+      return(.lt_call("Powf", list(a, b), is_complex = TRUE, what = "`^`"))
     }
-    rkeops_abort("input", "`^` on a ComplexLazyTensor is only defined for the exponent 2")
+    rkeops_abort("input", "`^` on a ComplexLazyTensor takes a number as exponent (the power of each real and imaginary part)")
   }
   .lt_binary("Powf", a, b, "`^`")
 }
@@ -198,7 +215,12 @@ Math.LazyTensor <- function(x, ...) {
     return(switch(g,
       exp = .lt_cx_unary("ComplexExp", x),
       abs = .lt_cx_unary("ComplexAbs", x, is_complex = FALSE),
-      rkeops_abort("input", sprintf("%s() is not defined for a ComplexLazyTensor", g))))
+      round = {   # component-wise on (re, im), as RKeOps
+        digits <- if (length(args)) args[[1]] else 0
+        .lt_call("Round", list(x), .lt_int(digits, "`digits`", -15, 15), is_complex = TRUE)
+      },
+      if (g %in% names(.lt_cx_math)) .lt_cx_unary(.lt_cx_math[[g]], x)
+      else rkeops_abort("input", sprintf("%s() is not defined for a ComplexLazyTensor", g))))
   }
   u <- function(op, y = x) .lt_unary(op, y)
   one <- LazyTensor(1)
@@ -319,6 +341,9 @@ Complex.LazyTensor <- function(z) {
     params <- c(params, as.integer(unlist(raw[-1])))
     raw <- raw[1]
   }
+  if (row$result == "real" && any(vapply(raw, is.ComplexLazyTensor, TRUE))) {
+    return(.lt_apply_complex(row, args, op, params, what))
+  }
   if (row$result == "same") {
     lts <- lapply(raw, .lt_operand)
     cx <- vapply(lts, is.ComplexLazyTensor, TRUE)
@@ -335,6 +360,13 @@ Complex.LazyTensor <- function(z) {
 .lt_atan2 <- function(y, x) {
   if (is.LazyTensor(x)) return(atan2.LazyTensor(y, x))
   base::atan2(y, x)
+}
+
+# The default method of a row: the table's, unless .lt_default_override (lazytensor_features.R)
+# says otherwise.
+.lt_default_of <- function(r) {
+  o <- .lt_default_override[r$name]
+  if (is.na(o)) r$default else o[[1]]
 }
 
 # Defines, in `env`, the generic `name`, its methods `name.LazyTensor` and `name.default` for
@@ -355,8 +387,10 @@ Complex.LazyTensor <- function(z) {
     }
     row <- r[c("name", "op", "formulas", "params", "result")]
     values <- as.call(c(as.name("list"), sapply(own, as.name, simplify = FALSE)))
-    default <- if (r$default == "error") call(".lt_need_lazy", r$name, as.name(own[1]))
-               else as.call(c(str2lang(r$default), lapply(names(fmls), as.name)))
+    dflt <- .lt_default_of(r)
+    default <- if (dflt == "error") call(".lt_need_lazy", r$name, as.name(own[1]))
+               else if (dflt == "lazy") call(".lt_apply", row, values)
+               else as.call(c(str2lang(dflt), lapply(names(fmls), as.name)))
     assign(r$name, fun(call("UseMethod", r$name)), envir = env)
     assign(paste0(r$name, ".LazyTensor"), fun(call(".lt_apply", row, values)), envir = env)
     assign(paste0(r$name, ".default"), fun(default), envir = env)
@@ -376,7 +410,7 @@ Complex.LazyTensor <- function(z) {
     args <- gsub("=", " = ", gsub(",", ", ", r$args, fixed = TRUE), fixed = TRUE)
     usage <- c(usage, sprintf("%s(%s)", r$name, args))
     aliases <- c(aliases, r$name)
-    if (r$default != "error") {
+    if (.lt_default_of(r) != "error") {
       usage <- c(usage, sprintf("\\method{%s}{%s}(%s)", r$name, c("LazyTensor", "default"), args))
       aliases <- c(aliases, paste0(r$name, c(".LazyTensor", ".default")))
     }
