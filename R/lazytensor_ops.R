@@ -112,7 +112,10 @@
 #' (1 where true, 0 elsewhere), `%%` (modulo, `Mod(x, n, 0)`, the sign of `n` as in R) and
 #' `%/%` (`Floor(x / y)`). R numbers and vectors mixed in become integer constants or
 #' parameters. On `ComplexLazyTensor`s, `+ - * /` are complex arithmetic (a real operand is
-#' taken as a complex one with imaginary part 0).
+#' taken as a complex one with imaginary part 0); as in RKeOps, `z^y` (a number `y`) and
+#' `z %% a` act on the real and imaginary parts separately (a ComplexLazyTensor: `z^2` is not
+#' the complex square `z * z`), and `(z | w)` is the scalar product of the real and imaginary
+#' parts, `Re(sum(Conj(z) * w))` (a real LazyTensor of dimension 1).
 #' @param e1,e2 LazyTensors, numbers or numeric vectors (at least one a LazyTensor).
 #' @return A LazyTensor.
 #' @examples
@@ -194,8 +197,11 @@ Ops.LazyTensor <- function(e1, e2) {
 #' optional `base`), `log2`, `log10`, `log1p`, `expm1`, `sin`, `cos`, `tan`, `asin`, `acos`,
 #' `atan`, `sinh`, `cosh`, `tanh`, `floor`, `ceiling`, `trunc` and `round(x, digits = 0)`
 #' (half away from zero). On a `ComplexLazyTensor`, `exp` is the complex exponential and `abs`
-#' the modulus (a real LazyTensor). R's `Complex` group gives `Re`, `Im`, `Arg` (angle),
-#' `Mod` (modulus) and `Conj` of a `ComplexLazyTensor`.
+#' the modulus (a real LazyTensor); `sqrt`, `log`, `sin`, `cos`, `asin`, `acos`, `atan`,
+#' `sign`, `floor` and `round` act, as in RKeOps, on the real and imaginary parts separately
+#' (`sqrt(z)` is `complex(real = sqrt(Re(z)), imaginary = sqrt(Im(z)))`, not the complex
+#' square root); the other functions are errors. R's `Complex` group gives `Re`, `Im`, `Arg`
+#' (angle), `Mod` (modulus) and `Conj` of a `ComplexLazyTensor`.
 #' @param x,z a LazyTensor (a ComplexLazyTensor for `Re`, `Im`, `Arg`, `Mod`, `Conj`).
 #' @param ... `digits` for `round`, `base` for `log`.
 #' @return A LazyTensor.
@@ -431,6 +437,16 @@ Complex.LazyTensor <- function(z) {
 #' `atan2()`, `ifelse()` and `step()` are generics whose default methods are the functions of
 #' base R (`base::atan2`, `base::ifelse`) and stats (`stats::step`): on anything other than a
 #' LazyTensor they behave as usual.
+#'
+#' As in RKeOps, `square()`, `rsqrt()`, `inv()`, `relu()`, `xlogx()` and `sinxdivx()` of a
+#' number, a numeric vector or a matrix compute in R, element-wise, with the values of the
+#' formula operations (`rsqrt(0)` and `xlogx(0)` are 0, `sinxdivx(0)` is 1); `clamp()` and
+#' `clampint()` of numbers build LazyTensors.
+#'
+#' On a `ComplexLazyTensor`, `square`, `rsqrt`, `inv`, `relu`, `step`, `xlogx`, `sinxdivx`,
+#' `mod`, `clamp` and `clampint` act on the real and imaginary parts separately (as RKeOps:
+#' `inv(z)` is `complex(real = 1 / Re(z), imaginary = 1 / Im(z))`, not `1 / z`); their other
+#' arguments are real. `atan2` and `ifelse` of complex values are errors.
 #' @param x,y,test,yes,no LazyTensors (numbers are turned into constants or parameters).
 #' @param a,b bounds or modulus: LazyTensors or numbers (integers for `clampint`).
 #' @param object a LazyTensor, or for `step`'s default method, a model (see [stats::step()]).
@@ -461,6 +477,14 @@ NULL
 #'   position `m`; `extractT(x, m, d)`: a vector of dimension `d`, zero but for `x` at positions
 #'   `m, m+1, ...`; `concat(x, y)`: the concatenation; `one_hot(x, D)`: a vector of dimension
 #'   `D` with 1 at position `round(x)` (x a scalar), 0 elsewhere.
+#' * On a `ComplexLazyTensor` z of complex dimension d: `sqnorm2(z)` is `sum_k |z_k|^2`,
+#'   `norm2(z)` its square root, `sqdist(z, w)` is `sqnorm2(z - w)` (real LazyTensors of
+#'   dimension 1), `normalize(z)` is `z / norm2(z)` (complex), `weightedsqnorm(z, s)` is
+#'   `z^H S z` for a real weight `s` of dimension 1, d or d^2 (a symmetric matrix), i.e.
+#'   `sum_k s_k |z_k|^2` for the first two, and `weightedsqdist(z, w, s)` is
+#'   `weightedsqnorm(z - w, s)`.
+#' * Of numbers (not LazyTensors), `sqnorm2()`, `norm2()`, `normalize()`, `sqdist()`,
+#'   `weightedsqnorm()` and `weightedsqdist()` build LazyTensors of parameters, as RKeOps.
 #' * `matvecmult(m, v)`: the matrix `m` (dimension n*p, row-major n x p) times the vector `v`
 #'   (dimension p); `vecmatmult(v, m)`: `v` (dimension n) times `m` (n x p); `tensorprod(x, y)`:
 #'   the outer product (row-major, dimension `dim(x) * dim(y)`).
