@@ -11,18 +11,21 @@
 
 .rk_options <- function() {
   opt <- getOption("rkeops")
-  if (is.null(opt) || is.null(opt$cache_dir)) {
-    if (is.null(opt)) opt <- .rk_default_options()
-    opt <- .rk_resolve_cache_dir(opt)
-    options(rkeops = opt)
-  }
-  opt
+  if (is.null(opt)) opt <- .rk_default_options()
+  new <- .rk_resolve_cache_dir(opt)
+  if (!identical(new$cache_dir, opt$cache_dir) || is.null(getOption("rkeops"))) options(rkeops = new)
+  new
 }
 
 # The option `cache_dir` holds the directory in use, as RKeOps's: NULL (the default) is
-# replaced by the default directory (RKEOPS_CACHE_DIR, the user's cache, or tempdir()).
+# replaced by the default directory (RKEOPS_CACHE_DIR, the user's cache, or tempdir()). A value
+# that came from the default follows it (RKEOPS_CACHE_DIR set later in the session).
 .rk_resolve_cache_dir <- function(opt) {
-  if (is.null(opt$cache_dir)) opt["cache_dir"] <- list(.rk_default_cache_dir())
+  if (is.null(opt$cache_dir) || identical(opt$cache_dir, .rk_state$resolved_cache_dir)) {
+    dir <- .rk_default_cache_dir()
+    .rk_state$resolved_cache_dir <- dir
+    opt["cache_dir"] <- list(dir)
+  }
   opt
 }
 

@@ -231,6 +231,9 @@ test_that("vector operations of ComplexLazyTensors have their complex meaning; r
       rowSums(matrix(s, nrow(U), 2, byrow = TRUE) * Mod(U)^2)
     }
     cases <- list(
+      list("z[2]", z_i[2] * w_j[1], Z[, 2] * W[, 1]),
+      list("z[2:1]", z_i[2:1] - w_j, Z[, 2:1] - W),
+      list("t(t(z))", t(t(z_i)) + w_j, Z + W),
       list("sqnorm2", sqnorm2(z_i - w_j), rowSums(Mod(Z - W)^2)),
       list("norm2", norm2(z_i * w_j), sqrt(rowSums(Mod(Z * W)^2))),
       list("norm", norm(z_i), sqrt(rowSums(Mod(Z)^2))),
