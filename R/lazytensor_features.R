@@ -219,8 +219,9 @@ kron <- function(x, y, dimfa, dimfb) {
 #' * `divergence(f, v)`: `sum_k d f_k / d v_k` for `f` of the dimension of `v` (dimension 1).
 #' @param f,x a LazyTensor (`x` for R's generic `diff()`).
 #' @param v the variable to differentiate with respect to.
-#' @param u the direction (a LazyTensor, or a number or vector: a parameter).
-#' @param ... for `diff()`: `v` and `u`; for another `x`, R's [base::diff()] arguments.
+#' @param ... for `diff()` of a LazyTensor: the variable `v`, then the direction `u` (a
+#'   LazyTensor, or a number or vector: a parameter); for another `x`, R's [base::diff()]
+#'   arguments.
 #' @return A LazyTensor.
 #' @examples
 #' x <- matrix(rnorm(30), 10, 3); y <- matrix(rnorm(60), 20, 3)
