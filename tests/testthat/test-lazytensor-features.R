@@ -296,3 +296,19 @@ test_that("what has no meaning on ComplexLazyTensors stays a classed error", {
   expect_error(weightedsqnorm(z_i, z_i), class = "rkeops_input_error")
   expect_error(min(z_i, "j"), "ComplexLazyTensor", class = "rkeops_input_error")
 })
+
+test_that("backend = \"GPU\" on one reduction gives the CPU's result (GPU machines only)", {
+  skip_if_not(isTRUE(tryCatch(rkeops:::.rk_gpu_usable(), error = function(e) FALSE)), "no usable GPU")
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  rkeops_use_cpu()
+  set.seed(1205)
+  x <- matrix(rnorm(300), 100, 3); y <- matrix(rnorm(600), 200, 3)
+  K <- exp(-sqdist(Vi(x), Vj(y)))
+  for (precision in c("float64", "float32")) ft_with_precision(precision, {
+    cpu <- sum(K, "j")
+    expect_equal(sum(K, "j", backend = "GPU"), cpu, tolerance = ft_tol[[precision]] * 10)
+    expect_equal(sum(K, "j", backend = "GPU_1D", sum_scheme = "kahan_scheme"), cpu, tolerance = ft_tol[[precision]] * 10)
+    expect_identical(get_rkeops_options("backend"), "CPU")
+  })
+})
