@@ -46,7 +46,7 @@
 #' set_rkeops_cache_dir(NULL, verbose = FALSE)
 #' @export
 get_rkeops_cache_dir <- function() {
-  dir <- get_rkeops_options("cache_dir")
+  dir <- .rk_options()$cache_dir
   if (is.null(dir)) .rk_default_cache_dir() else dir
 }
 
@@ -85,23 +85,47 @@ set_rkeops_cache_dir <- function(cache_dir = NULL, verbose = TRUE) {
 
 #' Size of the kernel cache
 #'
-#' @param verbose whether to print a message.
+#' As RKeOps's, `stat_rkeops_cache_dir()` returns the disk usage of the cached kernels as a
+#' string (`"0"`, `"20K"`, `"1.5M"`: bytes, or powers of 1024 with the units K, M, G) and says
+#' it in a message when `verbose`. The string also carries, as attributes that `$` reads, the
+#' directory `dir`, the number of kernels `files` and their size `bytes`. Only the files
+#' rkeops wrote are counted.
+#' @param verbose whether to report the directory, the number of kernels and their size.
 #' @param startup unused, kept for compatibility with RKeOps.
-#' @return A list with the directory, the number of cached kernels and their total size in bytes
-#'   (invisibly when `verbose`).
+#' @return A character string of class `rkeops_cache_usage` (invisibly when `verbose`).
 #' @examples
 #' stat_rkeops_cache_dir()
+#' u <- stat_rkeops_cache_dir(verbose = FALSE)
+#' u$files
 #' @export
 stat_rkeops_cache_dir <- function(verbose = TRUE, startup = FALSE) {
   dir <- get_rkeops_cache_dir()
   s <- .rk_call("rk_cache_stats", dir)
-  res <- list(dir = dir, files = s$files, bytes = s$bytes)
+  res <- structure(.rk_bytes_text(s$bytes), dir = dir, files = s$files, bytes = s$bytes,
+                   class = c("rkeops_cache_usage", "character"))
   if (verbose) {
-    message(sprintf("rkeops cache: %s (%d kernel(s), %s)", dir, as.integer(s$files),
-                    format(structure(s$bytes, class = "object_size"), units = "auto")))
+    message(sprintf("rkeops cache: %s (%d kernel(s), %s)\nclean_rkeops() empties it", dir,
+                    as.integer(s$files), .rk_bytes_text(s$bytes)))
     return(invisible(res))
   }
   res
+}
+
+# A size in bytes as du and RKeOps (fs) print it: 512, 20K, 1.5M.
+.rk_bytes_text <- function(b) {
+  units <- c("", "K", "M", "G", "T")
+  k <- if (b < 1024) 0 else min(floor(log(b, 1024)), 4)
+  v <- b / 1024^k
+  paste0(if (k == 0) format(b) else if (v < 10) sprintf("%.1f", v) else sprintf("%.0f", v), units[k + 1])
+}
+
+#' @export
+`$.rkeops_cache_usage` <- function(x, name) attr(x, name, exact = TRUE)
+
+#' @export
+print.rkeops_cache_usage <- function(x, ...) {
+  print(as.vector(unclass(x)))
+  invisible(x)
 }
 
 #' Empty the kernel cache
@@ -109,9 +133,11 @@ stat_rkeops_cache_dir <- function(verbose = TRUE, startup = FALSE) {
 #' Removes every compiled kernel from the cache directory (they are rebuilt when needed) and
 #' forgets the kernels loaded in this session. Only files rkeops wrote are removed (recognised
 #' by name and content; symbolic links are never followed), so a cache directory that also
-#' holds other files keeps them.
+#' holds other files keeps them (RKeOps removes everything in its directory).
 #' @param verbose whether to report what was removed.
-#' @param all unused, kept for compatibility with RKeOps.
+#' @param all as in RKeOps, `TRUE` (the default) to empty the cache. RKeOps's `all = FALSE`
+#'   keeps its latest build folder; rkeops has no such folder (kernels of another version are
+#'   never loaded), so every kernel is removed either way.
 #' @param remove_cache_dir whether to remove the directory itself too: only a directory that
 #'   rkeops created and that holds nothing else is removed; otherwise an error of class
 #'   `rkeops_cache_error` names the files in the way (the kernels are removed all the same).

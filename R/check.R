@@ -51,3 +51,28 @@ check_rkeops <- function(verbose = TRUE) {
   if (dir.exists(parent) && file.access(parent, 2) == 0) return(" (does not exist yet; will be created)")
   paste0(" (NOT writable: does not exist and cannot be created under ", parent, ")")
 }
+
+#' Hello world from rkeops
+#'
+#' The first call of an RKeOps user: checks that a kernel compiles and runs, with a LazyTensor
+#' sum of a Gaussian kernel on a few points compared with the same sum computed in R, and says
+#' hello. See [check_rkeops()] for a report on the compiler, the cache and the GPU.
+#' @return `TRUE` when the kernel gave the right result, `FALSE` otherwise (invisibly).
+#' @examples
+#' helloWorld()
+#' @export
+helloWorld <- function() {
+  x <- matrix(c(0, 1, 2, 0.5, 1.5, 0), 3, 2)
+  y <- matrix(c(1, 0, 0.5, 1, 2, 1, 0, 0.5), 4, 2)
+  ok <- tryCatch({
+    res <- sum(exp(-sqdist(Vi(x), Vj(y))), index = "j")
+    ref <- rowSums(exp(-outer(rowSums(x^2), rowSums(y^2), "+") + 2 * x %*% t(y)))
+    isTRUE(all.equal(as.vector(res), ref, tolerance = 1e-5))
+  }, error = function(e) {
+    message("rkeops: the test kernel failed: ", conditionMessage(e))
+    FALSE
+  })
+  message(if (ok) sprintf("Hello world from rkeops: a kernel compiled and ran correctly (backend %s).", .rk_backend())
+          else "rkeops does not work yet on this machine: see check_rkeops().")
+  invisible(ok)
+}

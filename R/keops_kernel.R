@@ -9,6 +9,11 @@
 #' result row per i), axis 0 reduces over i (one row per j). See `vignette("formulas", "rkeops")`
 #' for the whole language. Indices returned by the Arg* reductions are **0-based**, as in KeOps.
 #'
+#' The formula and `args` are parsed and checked (operations, dimensions, declarations) when
+#' `keops_kernel()` is called, and a mistake is an error there, before any data is given;
+#' RKeOps 2.x checks a formula only when the operator is first called. Compilation waits for
+#' the first call, as in RKeOps.
+#'
 #' A computation runs on the GPU when one is usable (see [rkeops_use_gpu()]), on all CPU cores
 #' otherwise. It can be interrupted (Ctrl-C): the engine stops between tiles of the computation
 #' and signals R's `interrupt` condition (then an error of class `rkeops_interrupt_error`).

@@ -112,7 +112,10 @@
 #' (1 where true, 0 elsewhere), `%%` (modulo, `Mod(x, n, 0)`, the sign of `n` as in R) and
 #' `%/%` (`Floor(x / y)`). R numbers and vectors mixed in become integer constants or
 #' parameters. On `ComplexLazyTensor`s, `+ - * /` are complex arithmetic (a real operand is
-#' taken as a complex one with imaginary part 0).
+#' taken as a complex one with imaginary part 0); as in RKeOps, `z^y` (a number `y`) and
+#' `z %% a` act on the real and imaginary parts separately (a ComplexLazyTensor: `z^2` is not
+#' the complex square `z * z`), and `(z | w)` is the scalar product of the real and imaginary
+#' parts, `Re(sum(Conj(z) * w))` (a real LazyTensor of dimension 1).
 #' @param e1,e2 LazyTensors, numbers or numeric vectors (at least one a LazyTensor).
 #' @return A LazyTensor.
 #' @examples
@@ -132,7 +135,17 @@ Ops.LazyTensor <- function(e1, e2) {
   }
   if (.Generic == "^") return(.lt_pow(e1, e2))
   a <- .lt_operand(e1); b <- .lt_operand(e2)
-  if (is.ComplexLazyTensor(a) || is.ComplexLazyTensor(b)) return(.lt_complex_arith(.Generic, a, b))
+  if (is.ComplexLazyTensor(a) || is.ComplexLazyTensor(b)) {
+    # as RKeOps: `|` is the scalar product of the (re, im) values (a real LazyTensor) and `%%`
+    # the modulo of each of them
+    if (.Generic == "|" && is.ComplexLazyTensor(a) && is.ComplexLazyTensor(b)) {
+      return(.lt_call("Scalprod", list(a, b), what = "the scalar product `|` of ComplexLazyTensors"))
+    }
+    if (.Generic == "%%" && is.ComplexLazyTensor(a) && !is.ComplexLazyTensor(b)) {
+      return(.lt_call("Mod", list(a, b, LazyTensor(0)), is_complex = TRUE, what = "`%%`"))
+    }
+    return(.lt_complex_arith(.Generic, a, b))
+  }
   what <- sprintf("`%s`", .Generic)
   switch(.Generic,
     "+" = .lt_binary("Add", a, b, what),
@@ -161,10 +174,17 @@ Ops.LazyTensor <- function(e1, e2) {
   }
   a <- .lt_operand(x); b <- .lt_operand(y)
   if (is.ComplexLazyTensor(a) || is.ComplexLazyTensor(b)) {
-    if (is.ComplexLazyTensor(a) && identical(as.vector(y), 2)) {
-      return(.lt_call("ComplexMult", list(a, a), is_complex = TRUE))
+    # as RKeOps: the power of each real and imaginary part (z * z is the complex square)
+    if (is.ComplexLazyTensor(a) && !is.ComplexLazyTensor(b) && !is.LazyTensor(y) &&
+        is.numeric(y) && length(y) == 1 && !is.na(y)) {
+      cw <- function(op, params = integer()) .lt_call(op, list(a), params, is_complex = TRUE, what = "`^`")
+      if (y == 2) return(cw("Square"))
+      if (y == 0.5) return(cw("Sqrt"))
+      if (y == -0.5) return(cw("Rsqrt"))
+      if (.lt_is_intcst(y) && abs(y) <= 1e6) return(cw("Pow", y))
+      return(.lt_call("Powf", list(a, b), is_complex = TRUE, what = "`^`"))
     }
-    rkeops_abort("input", "`^` on a ComplexLazyTensor is only defined for the exponent 2")
+    rkeops_abort("input", "`^` on a ComplexLazyTensor takes a number as exponent (the power of each real and imaginary part)")
   }
   .lt_binary("Powf", a, b, "`^`")
 }
@@ -177,8 +197,11 @@ Ops.LazyTensor <- function(e1, e2) {
 #' optional `base`), `log2`, `log10`, `log1p`, `expm1`, `sin`, `cos`, `tan`, `asin`, `acos`,
 #' `atan`, `sinh`, `cosh`, `tanh`, `floor`, `ceiling`, `trunc` and `round(x, digits = 0)`
 #' (half away from zero). On a `ComplexLazyTensor`, `exp` is the complex exponential and `abs`
-#' the modulus (a real LazyTensor). R's `Complex` group gives `Re`, `Im`, `Arg` (angle),
-#' `Mod` (modulus) and `Conj` of a `ComplexLazyTensor`.
+#' the modulus (a real LazyTensor); `sqrt`, `log`, `sin`, `cos`, `asin`, `acos`, `atan`,
+#' `sign`, `floor` and `round` act, as in RKeOps, on the real and imaginary parts separately
+#' (`sqrt(z)` is `complex(real = sqrt(Re(z)), imaginary = sqrt(Im(z)))`, not the complex
+#' square root); the other functions are errors. R's `Complex` group gives `Re`, `Im`, `Arg`
+#' (angle), `Mod` (modulus) and `Conj` of a `ComplexLazyTensor`.
 #' @param x,z a LazyTensor (a ComplexLazyTensor for `Re`, `Im`, `Arg`, `Mod`, `Conj`).
 #' @param ... `digits` for `round`, `base` for `log`.
 #' @return A LazyTensor.
@@ -198,7 +221,12 @@ Math.LazyTensor <- function(x, ...) {
     return(switch(g,
       exp = .lt_cx_unary("ComplexExp", x),
       abs = .lt_cx_unary("ComplexAbs", x, is_complex = FALSE),
-      rkeops_abort("input", sprintf("%s() is not defined for a ComplexLazyTensor", g))))
+      round = {   # component-wise on (re, im), as RKeOps
+        digits <- if (length(args)) args[[1]] else 0
+        .lt_call("Round", list(x), .lt_int(digits, "`digits`", -15, 15), is_complex = TRUE)
+      },
+      if (g %in% names(.lt_cx_math)) .lt_cx_unary(.lt_cx_math[[g]], x)
+      else rkeops_abort("input", sprintf("%s() is not defined for a ComplexLazyTensor", g))))
   }
   u <- function(op, y = x) .lt_unary(op, y)
   one <- LazyTensor(1)
@@ -319,6 +347,9 @@ Complex.LazyTensor <- function(z) {
     params <- c(params, as.integer(unlist(raw[-1])))
     raw <- raw[1]
   }
+  if (row$result == "real" && any(vapply(raw, is.ComplexLazyTensor, TRUE))) {
+    return(.lt_apply_complex(row, args, op, params, what))
+  }
   if (row$result == "same") {
     lts <- lapply(raw, .lt_operand)
     cx <- vapply(lts, is.ComplexLazyTensor, TRUE)
@@ -335,6 +366,13 @@ Complex.LazyTensor <- function(z) {
 .lt_atan2 <- function(y, x) {
   if (is.LazyTensor(x)) return(atan2.LazyTensor(y, x))
   base::atan2(y, x)
+}
+
+# The default method of a row: the table's, unless .lt_default_override (lazytensor_features.R)
+# says otherwise.
+.lt_default_of <- function(r) {
+  o <- .lt_default_override[r$name]
+  if (is.na(o)) r$default else o[[1]]
 }
 
 # Defines, in `env`, the generic `name`, its methods `name.LazyTensor` and `name.default` for
@@ -355,8 +393,10 @@ Complex.LazyTensor <- function(z) {
     }
     row <- r[c("name", "op", "formulas", "params", "result")]
     values <- as.call(c(as.name("list"), sapply(own, as.name, simplify = FALSE)))
-    default <- if (r$default == "error") call(".lt_need_lazy", r$name, as.name(own[1]))
-               else as.call(c(str2lang(r$default), lapply(names(fmls), as.name)))
+    dflt <- .lt_default_of(r)
+    default <- if (dflt == "error") call(".lt_need_lazy", r$name, as.name(own[1]))
+               else if (dflt == "lazy") call(".lt_apply", row, values)
+               else as.call(c(str2lang(dflt), lapply(names(fmls), as.name)))
     assign(r$name, fun(call("UseMethod", r$name)), envir = env)
     assign(paste0(r$name, ".LazyTensor"), fun(call(".lt_apply", row, values)), envir = env)
     assign(paste0(r$name, ".default"), fun(default), envir = env)
@@ -376,7 +416,7 @@ Complex.LazyTensor <- function(z) {
     args <- gsub("=", " = ", gsub(",", ", ", r$args, fixed = TRUE), fixed = TRUE)
     usage <- c(usage, sprintf("%s(%s)", r$name, args))
     aliases <- c(aliases, r$name)
-    if (r$default != "error") {
+    if (.lt_default_of(r) != "error") {
       usage <- c(usage, sprintf("\\method{%s}{%s}(%s)", r$name, c("LazyTensor", "default"), args))
       aliases <- c(aliases, paste0(r$name, c(".LazyTensor", ".default")))
     }
@@ -397,6 +437,16 @@ Complex.LazyTensor <- function(z) {
 #' `atan2()`, `ifelse()` and `step()` are generics whose default methods are the functions of
 #' base R (`base::atan2`, `base::ifelse`) and stats (`stats::step`): on anything other than a
 #' LazyTensor they behave as usual.
+#'
+#' As in RKeOps, `square()`, `rsqrt()`, `inv()`, `relu()`, `xlogx()` and `sinxdivx()` of a
+#' number, a numeric vector or a matrix compute in R, element-wise, with the values of the
+#' formula operations (`rsqrt(0)` and `xlogx(0)` are 0, `sinxdivx(0)` is 1); `clamp()` and
+#' `clampint()` of numbers build LazyTensors.
+#'
+#' On a `ComplexLazyTensor`, `square`, `rsqrt`, `inv`, `relu`, `step`, `xlogx`, `sinxdivx`,
+#' `mod`, `clamp` and `clampint` act on the real and imaginary parts separately (as RKeOps:
+#' `inv(z)` is `complex(real = 1 / Re(z), imaginary = 1 / Im(z))`, not `1 / z`); their other
+#' arguments are real. `atan2` and `ifelse` of complex values are errors.
 #' @param x,y,test,yes,no LazyTensors (numbers are turned into constants or parameters).
 #' @param a,b bounds or modulus: LazyTensors or numbers (integers for `clampint`).
 #' @param object a LazyTensor, or for `step`'s default method, a model (see [stats::step()]).
@@ -427,6 +477,14 @@ NULL
 #'   position `m`; `extractT(x, m, d)`: a vector of dimension `d`, zero but for `x` at positions
 #'   `m, m+1, ...`; `concat(x, y)`: the concatenation; `one_hot(x, D)`: a vector of dimension
 #'   `D` with 1 at position `round(x)` (x a scalar), 0 elsewhere.
+#' * On a `ComplexLazyTensor` z of complex dimension d: `sqnorm2(z)` is `sum_k |z_k|^2`,
+#'   `norm2(z)` its square root, `sqdist(z, w)` is `sqnorm2(z - w)` (real LazyTensors of
+#'   dimension 1), `normalize(z)` is `z / norm2(z)` (complex), `weightedsqnorm(z, s)` is
+#'   `z^H S z` for a real weight `s` of dimension 1, d or d^2 (a symmetric matrix), i.e.
+#'   `sum_k s_k |z_k|^2` for the first two, and `weightedsqdist(z, w, s)` is
+#'   `weightedsqnorm(z - w, s)`.
+#' * Of numbers (not LazyTensors), `sqnorm2()`, `norm2()`, `normalize()`, `sqdist()`,
+#'   `weightedsqnorm()` and `weightedsqdist()` build LazyTensors of parameters, as RKeOps.
 #' * `matvecmult(m, v)`: the matrix `m` (dimension n*p, row-major n x p) times the vector `v`
 #'   (dimension p); `vecmatmult(v, m)`: `v` (dimension n) times `m` (n x p); `tensorprod(x, y)`:
 #'   the outer product (row-major, dimension `dim(x) * dim(y)`).

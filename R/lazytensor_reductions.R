@@ -32,20 +32,40 @@
 }
 
 # Runs a reduction formula; with option formula_only, returns the formula and args instead.
-.lt_run <- function(canon, data) {
+# `sum_scheme` is keops_kernel()'s; `backend` ("CPU", "GPU", "auto", or NA for the option)
+# applies to this call only, as PyKeOps's `backend =`.
+.lt_run <- function(canon, data, sum_scheme = "auto", backend = NA) {
   if (isTRUE(get_rkeops_options("formula_only"))) return(canon)
-  keops_kernel(canon$formula, canon$args)(data)
+  op <- keops_kernel(canon$formula, canon$args, sum_scheme = sum_scheme)
+  backend <- .lt_check_backend(backend)
+  if (!is.na(backend)) {
+    old <- getOption("rkeops")
+    on.exit(options(rkeops = old), add = TRUE)
+    set_rkeops_options(list(backend = backend))
+  }
+  op(data)
+}
+
+# PyKeOps's backend names: "CPU", "GPU" (also "GPU_1D", "GPU_2D": the engine picks the
+# scheme), "auto"; NA keeps the option.
+.lt_check_backend <- function(backend) {
+  if (length(backend) == 1 && is.na(backend)) return(NA_character_)
+  ok <- c("auto", "CPU", "GPU", "GPU_1D", "GPU_2D")
+  if (!(is.character(backend) && length(backend) == 1 && backend %in% ok)) {
+    rkeops_abort("option", paste0("`backend` must be NA (the option), or one of ", paste0("\"", ok, "\"", collapse = ", ")))
+  }
+  if (startsWith(backend, "GPU")) "GPU" else backend
 }
 
 # Builds and runs <red>_Reduction(F, [opt | W,] axis).
-.lt_reduce <- function(x, red, index, opt = NULL, weight = NULL) {
+.lt_reduce <- function(x, red, index, opt = NULL, weight = NULL, sum_scheme = "auto", backend = NA) {
   .lt_check_lazy(x)
   .lt_check_index(index)
   # A LazyTensor of parameters only reduces over one point (as RKeOps): one row, its value.
   m <- .lt_combine(if (is.null(weight)) list(x) else list(x, weight))
   inner <- paste(c(m$formulas, if (!is.null(opt)) as.character(opt)), collapse = ",")
   formula <- sprintf("%s_Reduction(%s,%d)", red, inner, if (index == "j") 1L else 0L)
-  .lt_run(.lt_canonical(formula, m$names, m$args), m$data)
+  .lt_run(.lt_canonical(formula, m$names, m$args), m$data, sum_scheme, backend)
 }
 
 # ---- Summary group: sum, min, max ------------------------------------------------------------
@@ -76,7 +96,8 @@
 #' With the option `formula_only` set (see [set_rkeops_options()]), reductions return the
 #' formula and the variable declarations they would compile, as a list, instead of computing.
 #' @param x a LazyTensor.
-#' @param ... for `sum`, `min` and `max`: `x`, then `index` (named or second).
+#' @param ... for `sum`, `min` and `max`: `x`, then `index` (named or second), and optionally
+#'   `sum_scheme` and `backend` (named).
 #' @param na.rm ignored (there are no missing values in a formula).
 #' @param index `"i"` or `"j"`, the index reduced over; `NA` where allowed (no reduction).
 #' @param K the number of smallest values, a positive integer.
@@ -84,6 +105,12 @@
 #' @param opstr the name of a reduction of the formula language, e.g. `"Sum"`, `"ArgKMin"`.
 #' @param opt_arg `K` for the KMin family, a weight LazyTensor for `SumSoftMaxWeight` and
 #'   `LogSumExpWeight`, or `NULL`.
+#' @param sum_scheme how sums are accumulated, as in [keops_kernel()]: `"auto"` (block sums),
+#'   `"direct_sum"`, `"block_sum"` or `"kahan_scheme"` (PyKeOps's `sum_scheme =`). For `sum`,
+#'   `min` and `max`, a named argument in `...`.
+#' @param backend `NA` (the backend of the options), or for this call only `"CPU"`, `"GPU"`
+#'   (PyKeOps's `"GPU_1D"` and `"GPU_2D"` are taken as `"GPU"`) or `"auto"` (PyKeOps's
+#'   `backend =`). For `sum`, `min` and `max`, a named argument in `...`.
 #' @return A matrix (a list of two for `min_argmin`, `max_argmax`, `Kmin_argKmin`; arrays for
 #'   the KMin family with d > 1), or a LazyTensor when `index = NA`.
 #' @examples
@@ -98,6 +125,8 @@
 #' logsumexp(-D_ij, "j")
 #' sumsoftmaxweight(-D_ij, "j", weight = y_j)
 #' reduction(D_ij, "Max", "i")
+#' sum(exp(-D_ij), "j", sum_scheme = "kahan_scheme", backend = "CPU")
+#' argmin(c(3, 1, 2))                  # a LazyTensor from numbers, as RKeOps
 #' @name reductions
 NULL
 
@@ -109,129 +138,136 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   rest <- args[-1]
   nm <- names(rest)
   if (is.null(nm)) nm <- rep("", length(rest))
+  extra <- rest[nm %in% c("sum_scheme", "backend")]
+  rest <- rest[!nm %in% c("sum_scheme", "backend")]
+  nm <- nm[!nm %in% c("sum_scheme", "backend")]
   if (length(rest) > 1 || (length(rest) == 1 && (!nm %in% c("", "index") || is.LazyTensor(rest[[1]])))) {
-    rkeops_abort("input", sprintf("%s() on a LazyTensor takes one LazyTensor and `index`", .Generic))
+    rkeops_abort("input", sprintf("%s() on a LazyTensor takes one LazyTensor, `index` and optionally `sum_scheme` and `backend`", .Generic))
   }
   index <- if (length(rest)) rest[[1]] else NA
+  sch <- if (is.null(extra$sum_scheme)) "auto" else extra$sum_scheme
+  bk <- if (is.null(extra$backend)) NA else extra$backend
   switch(.Generic,
-    sum = .lt_sum(x, index),
-    min = .lt_extreme(x, index, "Min"),
-    max = .lt_extreme(x, index, "Max"),
+    sum = .lt_sum(x, index, sch, bk),
+    min = .lt_extreme(x, index, "Min", sch, bk),
+    max = .lt_extreme(x, index, "Max", sch, bk),
     rkeops_abort("input", sprintf("%s() is not available for LazyTensors (sum, min and max are)", .Generic)))
 }
 
-.lt_sum <- function(x, index) {
+.lt_sum <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index, allow_na = TRUE)
   if (is.na(index)) {
     if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x))
     return(.lt_unary("Sum", x))
   }
-  .lt_reduce(x, "Sum", index)
+  .lt_reduce(x, "Sum", index, sum_scheme = sum_scheme, backend = backend)
 }
 
-.lt_extreme <- function(x, index, red) {
+.lt_extreme <- function(x, index, red, sum_scheme = "auto", backend = NA) {
+  if (!is.LazyTensor(x) && (is.numeric(x) || is.complex(x)) && !is.object(x)) x <- .lt_operand(x)  # as RKeOps
   .lt_check_lazy(x)
   .lt_check_index(index, allow_na = TRUE)
-  .lt_check_real(x, paste0(tolower(red), "()"))
+  # without an index, over the (re, im) values of a ComplexLazyTensor, as RKeOps (a real result)
   if (is.na(index)) return(.lt_unary(red, x))
-  .lt_reduce(x, red, index)
+  .lt_check_real(x, paste0(tolower(red), "()"))
+  .lt_reduce(x, red, index, sum_scheme = sum_scheme, backend = backend)
 }
 
 #' @rdname reductions
 #' @export
-sum_reduction <- function(x, index) {
+sum_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index)
-  .lt_sum(.lt_check_lazy(x), index)
+  .lt_sum(.lt_check_lazy(x), index, sum_scheme, backend)
 }
 
 #' @rdname reductions
 #' @export
-min_reduction <- function(x, index) {
+min_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Min")
+  .lt_extreme(x, index, "Min", sum_scheme, backend)
 }
 
 #' @rdname reductions
 #' @export
-max_reduction <- function(x, index) {
+max_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Max")
+  .lt_extreme(x, index, "Max", sum_scheme, backend)
 }
 
 #' @rdname reductions
 #' @export
-argmin <- function(x, index = NA) .lt_extreme(x, index, "ArgMin")
+argmin <- function(x, index = NA, sum_scheme = "auto", backend = NA) .lt_extreme(x, index, "ArgMin", sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-argmin_reduction <- function(x, index) {
+argmin_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "ArgMin")
+  .lt_extreme(x, index, "ArgMin", sum_scheme, backend)
 }
 
 #' @rdname reductions
 #' @export
-argmax <- function(x, index = NA) .lt_extreme(x, index, "ArgMax")
+argmax <- function(x, index = NA, sum_scheme = "auto", backend = NA) .lt_extreme(x, index, "ArgMax", sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-argmax_reduction <- function(x, index) {
+argmax_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "ArgMax")
+  .lt_extreme(x, index, "ArgMax", sum_scheme, backend)
 }
 
 #' @rdname reductions
 #' @export
-min_argmin <- function(x, index) {
+min_argmin <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Min_ArgMin")
+  .lt_extreme(x, index, "Min_ArgMin", sum_scheme, backend)
 }
 
 #' @rdname reductions
 #' @export
-min_argmin_reduction <- function(x, index) min_argmin(x, index)
+min_argmin_reduction <- function(x, index, sum_scheme = "auto", backend = NA) min_argmin(x, index, sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-max_argmax <- function(x, index) {
+max_argmax <- function(x, index, sum_scheme = "auto", backend = NA) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Max_ArgMax")
+  .lt_extreme(x, index, "Max_ArgMax", sum_scheme, backend)
 }
 
 #' @rdname reductions
 #' @export
-max_argmax_reduction <- function(x, index) max_argmax(x, index)
+max_argmax_reduction <- function(x, index, sum_scheme = "auto", backend = NA) max_argmax(x, index, sum_scheme, backend)
 
-.lt_kmin <- function(x, K, index, red) {
+.lt_kmin <- function(x, K, index, red, sum_scheme = "auto", backend = NA) {
   .lt_check_lazy(x)
   .lt_check_real(x, paste0(red, " reductions"))
   K <- .lt_int(K, "`K`", 1, 1e6)
-  .lt_reduce(x, red, index, opt = K)
+  .lt_reduce(x, red, index, opt = K, sum_scheme = sum_scheme, backend = backend)
 }
 
 #' @rdname reductions
 #' @export
-Kmin <- function(x, K, index) .lt_kmin(x, K, index, "KMin")
+Kmin <- function(x, K, index, sum_scheme = "auto", backend = NA) .lt_kmin(x, K, index, "KMin", sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-Kmin_reduction <- function(x, K, index) Kmin(x, K, index)
+Kmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA) Kmin(x, K, index, sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-argKmin <- function(x, K, index) .lt_kmin(x, K, index, "ArgKMin")
+argKmin <- function(x, K, index, sum_scheme = "auto", backend = NA) .lt_kmin(x, K, index, "ArgKMin", sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-argKmin_reduction <- function(x, K, index) argKmin(x, K, index)
+argKmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA) argKmin(x, K, index, sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-Kmin_argKmin <- function(x, K, index) .lt_kmin(x, K, index, "KMin_ArgKMin")
+Kmin_argKmin <- function(x, K, index, sum_scheme = "auto", backend = NA) .lt_kmin(x, K, index, "KMin_ArgKMin", sum_scheme, backend)
 
 #' @rdname reductions
 #' @export
-Kmin_argKmin_reduction <- function(x, K, index) Kmin_argKmin(x, K, index)
+Kmin_argKmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA) Kmin_argKmin(x, K, index, sum_scheme, backend)
 
 .lt_weight <- function(weight) {
   w <- .lt_operand(weight, "weight")
@@ -240,51 +276,58 @@ Kmin_argKmin_reduction <- function(x, K, index) Kmin_argKmin(x, K, index)
 
 #' @rdname reductions
 #' @export
-logsumexp <- function(x, index, weight = NULL) {
+logsumexp <- function(x, index, weight = NULL, sum_scheme = "auto", backend = NA) {
   .lt_check_lazy(x)
   .lt_check_real(x, "logsumexp()")
   .lt_check_dim1(x, "logsumexp()")
-  if (is.null(weight)) return(.lt_reduce(x, "LogSumExp", index))
-  .lt_reduce(x, "LogSumExpWeight", index, weight = .lt_weight(weight))
+  if (is.null(weight)) return(.lt_reduce(x, "LogSumExp", index, sum_scheme = sum_scheme, backend = backend))
+  .lt_reduce(x, "LogSumExpWeight", index, weight = .lt_weight(weight), sum_scheme = sum_scheme, backend = backend)
 }
 
 #' @rdname reductions
 #' @export
-logsumexp_reduction <- function(x, index, weight = NULL) logsumexp(x, index, weight)
+logsumexp_reduction <- function(x, index, weight = NULL, sum_scheme = "auto", backend = NA) {
+  logsumexp(x, index, weight, sum_scheme, backend)
+}
 
 #' @rdname reductions
 #' @export
-sumsoftmaxweight <- function(x, index, weight) {
+sumsoftmaxweight <- function(x, index, weight, sum_scheme = "auto", backend = NA) {
   .lt_check_lazy(x)
   .lt_check_real(x, "sumsoftmaxweight()")
   .lt_check_dim1(x, "sumsoftmaxweight()")
   if (missing(weight) || is.null(weight)) rkeops_abort("input", "sumsoftmaxweight() needs a `weight`")
-  .lt_reduce(x, "SumSoftMaxWeight", index, weight = .lt_weight(weight))
+  .lt_reduce(x, "SumSoftMaxWeight", index, weight = .lt_weight(weight), sum_scheme = sum_scheme, backend = backend)
 }
 
 #' @rdname reductions
 #' @export
-sumsoftmaxweight_reduction <- function(x, index, weight) sumsoftmaxweight(x, index, weight)
+sumsoftmaxweight_reduction <- function(x, index, weight, sum_scheme = "auto", backend = NA) {
+  sumsoftmaxweight(x, index, weight, sum_scheme, backend)
+}
 
 #' @rdname reductions
 #' @export
-reduction <- function(x, opstr, index, opt_arg = NULL) UseMethod("reduction")
+reduction <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA) UseMethod("reduction")
 
 #' @rdname reductions
 #' @export
 #' @rawNamespace export(reduction.LazyTensor)
-reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL) {
+reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA) {
   reds <- .rk_call("rk_op_table")$reductions
   if (!(is.character(opstr) && length(opstr) == 1 && opstr %in% reds)) {
     rkeops_abort("input", paste0("`opstr` must name a reduction among ", paste(reds, collapse = ", ")))
   }
-  if (is.null(opt_arg)) return(.lt_reduce(x, opstr, index))
-  if (is.LazyTensor(opt_arg)) return(.lt_reduce(x, opstr, index, weight = opt_arg))
-  .lt_reduce(x, opstr, index, opt = .lt_int(opt_arg, "`opt_arg` (K)", 1, 1e6))
+  red <- function(...) .lt_reduce(x, opstr, index, ..., sum_scheme = sum_scheme, backend = backend)
+  if (is.null(opt_arg)) return(red())
+  if (is.LazyTensor(opt_arg)) return(red(weight = opt_arg))
+  red(opt = .lt_int(opt_arg, "`opt_arg` (K)", 1, 1e6))
 }
 
 #' @export
-reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("reduction", x)
+reduction.default <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA) {
+  .lt_need_lazy("reduction", x)
+}
 
 # ---- gradient ---------------------------------------------------------------------------------
 
@@ -297,6 +340,10 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #' per output point, or a LazyTensor). It is the gradient [keops_grad()] computes for the same
 #' reduction (the engine's derivative rule of each reduction): for `"Sum"`, the formula-language
 #' `Grad(F, v, g)` inside a sum reduction over the index that `var` does not carry.
+#'
+#' Without `index`, `grad(f, gradin, var = v)` is not a reduction but the symbolic gradient
+#' `Grad(f, v, gradin)`, a LazyTensor of the dimension of `v` (PyKeOps's `f.grad(v, gradin)`;
+#' see [lazytensor_derivatives]); `gradin` is then any LazyTensor (or number) of `f`'s dimension.
 #'
 #' When `var` is indexed by the output index this is what RKeOps's `grad()` computes; when it
 #' is indexed by the reduced index, RKeOps sums over the reduced index again, whereas `grad()`
@@ -314,7 +361,8 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #'   reduction's result: 2 d for `"Min_ArgMin"`, whose index part is ignored).
 #' @param var the variable: one of the LazyTensors `f` was built from (a `Vi()`, `Vj()` or
 #'   `Pm()`), or its 0-based position among the variables of `f` (see `print(f)`).
-#' @param index the index reduced over in `out`, `"i"` or `"j"`.
+#' @param index the index reduced over in `out`, `"i"` or `"j"`; missing for the symbolic
+#'   gradient (a LazyTensor).
 #' @return A matrix.
 #' @examples
 #' x <- matrix(runif(30), 10, 3); y <- matrix(runif(60), 20, 3)
@@ -326,6 +374,13 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #' @export
 grad <- function(f, gradin, opstr = "Sum", var, index) {
   .lt_check_lazy(f, "`f`")
+  if (missing(index)) {
+    # no reduction: the LazyTensor Grad(f, var, gradin), as PyKeOps's f.grad(var, gradin)
+    if (!missing(opstr) && !identical(opstr, "Sum")) {
+      rkeops_abort("input", "grad() without `index` is the symbolic gradient (a LazyTensor): `opstr` needs an `index`")
+    }
+    return(.lt_derivative("Grad", f, var, gradin))
+  }
   .lt_check_index(index)
   plain <- c("Sum", "Min", "Max", "ArgMin", "ArgMax", "Min_ArgMin", "Max_ArgMax", "LogSumExp", "Max_SumShiftExp")
   if (!(is.character(opstr) && length(opstr) == 1 && opstr %in% plain)) {

@@ -11,9 +11,20 @@
 
 .rk_options <- function() {
   opt <- getOption("rkeops")
-  if (is.null(opt)) {
-    opt <- .rk_default_options()
-    options(rkeops = opt)
+  if (is.null(opt)) opt <- .rk_default_options()
+  new <- .rk_resolve_cache_dir(opt)
+  if (!identical(new$cache_dir, opt$cache_dir) || is.null(getOption("rkeops"))) options(rkeops = new)
+  new
+}
+
+# The option `cache_dir` holds the directory in use, as RKeOps's: NULL (the default) is
+# replaced by the default directory (RKEOPS_CACHE_DIR, the user's cache, or tempdir()). A value
+# that came from the default follows it (RKEOPS_CACHE_DIR set later in the session).
+.rk_resolve_cache_dir <- function(opt) {
+  if (is.null(opt$cache_dir) || identical(opt$cache_dir, .rk_state$resolved_cache_dir)) {
+    dir <- .rk_default_cache_dir()
+    .rk_state$resolved_cache_dir <- dir
+    opt["cache_dir"] <- list(dir)
   }
   opt
 }
@@ -49,9 +60,9 @@
   if (!is.null(opt$ncore) && !.rk_is_count(opt$ncore, min = 0)) {
     rkeops_abort("option", paste("option 'ncore' must be NULL or", .rk_count_text(0)))
   }
-  if (!is.null(opt$verbosity) && !(is.logical(opt$verbosity) || is.numeric(opt$verbosity)) ||
-      length(opt$verbosity) > 1) {
-    rkeops_abort("option", "option 'verbosity' must be TRUE, FALSE (or 0) or NA (the default)")
+  if (!is.null(opt$verbosity) && !(length(opt$verbosity) == 1 && (is.logical(opt$verbosity) ||
+                                    is.numeric(opt$verbosity) && opt$verbosity %in% c(0, 1)))) {
+    rkeops_abort("option", "option 'verbosity' must be TRUE or 1, FALSE or 0 (as RKeOps), or NA (the default)")
   }
   if (!is.null(opt$formula_only) && !.rk_is_flag(opt$formula_only)) {
     rkeops_abort("option", "option 'formula_only' must be TRUE or FALSE")
@@ -85,8 +96,10 @@
 #' Get the rkeops options
 #'
 #' @param option `NULL` (all options) or the name(s) of options among `backend`, `device_id`,
-#'   `precision`, `verbosity` (`NA`, `TRUE` or `FALSE`: see [rkeops_enable_verbosity()]),
-#'   `cache_dir`, `ncore`, `formula_only`, `distribute` (`"none"`, or
+#'   `precision`, `verbosity` (`NA`, `TRUE` or `FALSE`, or as RKeOps `1` or `0`: see
+#'   [rkeops_enable_verbosity()]), `cache_dir` (the directory of compiled kernels in use, as
+#'   RKeOps: setting it to `NULL` chooses the default, see [get_rkeops_cache_dir()]),
+#'   `ncore`, `formula_only`, `distribute` (`"none"`, or
 #'   `"future"`: every reduction is cut into chunks evaluated under the user's `future::plan()`,
 #'   see [keops_kernel()]), `compile_timeout` (the seconds a kernel's compilation may take
 #'   before it is stopped with an error of class `rkeops_compile_timeout_error`; 600 by default,
@@ -129,6 +142,7 @@ set_rkeops_options <- function(input = NULL) {
     opt <- .rk_options()
     for (nm in names(input)) opt[nm] <- list(input[[nm]])
   }
+  opt <- .rk_resolve_cache_dir(opt)
   options(rkeops = opt)
   invisible(opt)
 }
@@ -218,6 +232,9 @@ rkeops_use_float64 <- function() set_rkeops_options(list(precision = "float64"))
 #' * `TRUE` (`rkeops_enable_verbosity()`): every compilation with its time, cache problems and
 #'   GPU details (driver, NVRTC, registers and launch sizes);
 #' * `FALSE` or `0` (`rkeops_disable_verbosity()`): nothing.
+#'
+#' As in RKeOps, `1` and `0` are accepted for `TRUE` and `FALSE` (and kept as given); any
+#' other number is an error of class `rkeops_option_error`.
 #' @return The new options, invisibly.
 #' @examples
 #' rkeops_enable_verbosity()

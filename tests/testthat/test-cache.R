@@ -152,10 +152,18 @@ test_that("stat_rkeops_cache_dir() counts kernels and clean_rkeops() empties the
   st <- stat_rkeops_cache_dir(verbose = FALSE)
   expect_equal(st$files, 2)
   expect_equal(st$bytes, sum(file.size(rkt_sos(dir))))
+  # as RKeOps: the disk usage as a string
+  expect_true(is.character(st))
+  expect_match(st, "^[0-9.]+[KMG]?$")
+  expect_identical(as.vector(unclass(st)), rkeops:::.rk_bytes_text(st$bytes))
+  expect_identical(rkeops:::.rk_bytes_text(c(512)), "512")
+  expect_identical(rkeops:::.rk_bytes_text(20480), "20K")
+  expect_identical(rkeops:::.rk_bytes_text(1.5 * 1024^2), "1.5M")
   expect_message(stat_rkeops_cache_dir(verbose = TRUE), "2 kernel")
   writeLines("not mine", file.path(dir, "notes.txt"))    # files the cache does not own stay
-  expect_message(clean_rkeops(verbose = TRUE), "removed 2 cached kernel")
+  expect_message(clean_rkeops(verbose = TRUE, all = TRUE), "removed 2 cached kernel")
   expect_equal(stat_rkeops_cache_dir(verbose = FALSE)$files, 0)
+  expect_identical(as.vector(unclass(stat_rkeops_cache_dir(verbose = FALSE))), "0")
   expect_length(list.files(dir, pattern = "\\.(so|cubin|meta)$"), 0)
   expect_true(file.exists(file.path(dir, "notes.txt")))
   # nor is the directory removed with them (issue 16)
@@ -213,7 +221,7 @@ test_that("set_rkeops_cache_dir() moves the cache; NULL goes back to the default
   keops_kernel(rkt_fresh_formula(), c("x=Vi(2)", "y=Vj(2)"))(list(matrix(1, 1, 2), matrix(1, 1, 2)))
   expect_length(rkt_sos(dir), 1)
   set_rkeops_cache_dir(NULL, verbose = FALSE)
-  expect_null(get_rkeops_options("cache_dir"))
+  expect_identical(get_rkeops_options("cache_dir"), default)     # the option holds the path, as RKeOps
   expect_identical(get_rkeops_cache_dir(), default)
   expect_error(set_rkeops_cache_dir(c("a", "b"), verbose = FALSE), class = "rkeops_option_error")
   expect_error(set_rkeops_cache_dir(NA_character_, verbose = FALSE), class = "rkeops_option_error")

@@ -255,9 +255,15 @@ test_that("each row of the table of explicit generics gives a generic and its tw
       expect_identical(formals(m), formals(gen))
     }
     expect_true(r$op %in% rkeops:::.rk_call("rk_op_table")$ops, label = paste(r$op, "is an engine operation"))
-    # a non-LazyTensor: the documented fallback, or a classed error
-    if (r$default == "error") {
+    # a non-LazyTensor: the documented fallback (computed in R, or a LazyTensor built from
+    # numbers, as RKeOps: .lt_default_override), or a classed error
+    d <- rkeops:::.lt_default_of(r)
+    if (d == "error") {
       expect_error(gen(2), "applies to a LazyTensor", class = "rkeops_input_error")
+    } else if (d == "lazy" && !grepl(",", r$args)) {
+      expect_true(is.LazyTensor(gen(2)), label = paste(r$name, "of a number is a LazyTensor"))
+    } else if (startsWith(d, ".lt_plain_fun")) {
+      expect_true(is.numeric(gen(2)) && !is.LazyTensor(gen(2)), label = paste(r$name, "of a number is computed in R"))
     }
   }
   expect_identical(atan2(1, 2), base::atan2(1, 2))

@@ -270,3 +270,31 @@ test_that("check_rkeops() says a cache directory that does not exist yet will be
   line <- grep("^  cache ", capture_messages(check_rkeops(verbose = TRUE)), value = TRUE)
   expect_match(line, "NOT usable: a file", fixed = TRUE)
 })
+
+test_that("options read as RKeOps scripts read them: verbosity 1/0, the cache directory's path", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  for (v in list(1, 0, 1L, 0L, TRUE, FALSE, NA)) {
+    set_rkeops_options(list(verbosity = v))
+    expect_identical(get_rkeops_options("verbosity"), v)
+  }
+  for (v in list(2, -1, 0.5, "yes", c(1, 0), NA_real_)) {
+    expect_error(set_rkeops_options(list(verbosity = v)), "verbosity", class = "rkeops_option_error")
+  }
+  set_rkeops_options(list(verbosity = 0))
+  expect_silent(keops_kernel(sprintf("Sum_Reduction(x*IntCst(%d),1)", sample.int(1e8, 1) + 1000), "x=Vi(1)")(list(1)))
+  # the option holds the directory in use; writing back what was read changes nothing
+  dir <- get_rkeops_options("cache_dir")
+  expect_true(is.character(dir) && nzchar(dir))
+  expect_identical(dir, get_rkeops_cache_dir())
+  expect_identical(get_rkeops_options()$cache_dir, dir)
+  set_rkeops_options(get_rkeops_options())
+  expect_identical(get_rkeops_cache_dir(), dir)
+  set_rkeops_options(NULL)
+  expect_identical(get_rkeops_options("cache_dir"), get_rkeops_cache_dir())
+})
+
+test_that("helloWorld() runs a kernel and says hello", {
+  expect_message(ok <- helloWorld(), "Hello world from rkeops")
+  expect_true(ok)
+})
