@@ -360,7 +360,8 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "aut
 #'   `"Max_ArgMax"`, `"LogSumExp"` or `"Max_SumShiftExp"` (`gradin` then has the width of the
 #'   reduction's result: 2 d for `"Min_ArgMin"`, whose index part is ignored).
 #' @param var the variable: one of the LazyTensors `f` was built from (a `Vi()`, `Vj()` or
-#'   `Pm()`), or its 0-based position among the variables of `f` (see `print(f)`).
+#'   `Pm()`), its 0-based position among the variables of `f`, or its name: the name in
+#'   `f$args` (e.g. `x_i$formula`) or the name `print(f)` shows (`"V0"`, `"V1"`, ...).
 #' @param index the index reduced over in `out`, `"i"` or `"j"`; missing for the symbolic
 #'   gradient (a LazyTensor).
 #' @return A matrix.
@@ -389,8 +390,17 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
   }
   out <- if (index == "j") "i" else "j"
   fv <- .lt_vars(f)
-  # The variable: a position, or a single-variable LazyTensor found in f.
-  if (is.numeric(var)) {
+  # The variable: a position, a name (as in f$args, or V0, V1, ... as printed), or a
+  # single-variable LazyTensor found in f.
+  if (is.character(var) && length(var) == 1 && !is.na(var)) {
+    k <- match(var, fv$name)
+    if (is.na(k)) k <- match(var, sprintf("V%d", seq_len(nrow(fv)) - 1L))
+    if (is.na(k)) {
+      rkeops_abort("input", sprintf("`var`: '%s' is not a variable of `f` (its variables: %s; or V0 to V%d, as printed)",
+                                    var, paste(fv$name, collapse = ", "), nrow(fv) - 1L))
+    }
+    vname <- fv$name[k]; vtype <- fv$type[k]; vdim <- fv$dim[k]
+  } else if (is.numeric(var)) {
     k <- .lt_int(var, "`var` (a 0-based position)", 0, nrow(fv) - 1)
     vname <- fv$name[k + 1]; vtype <- fv$type[k + 1]; vdim <- fv$dim[k + 1]
   } else {

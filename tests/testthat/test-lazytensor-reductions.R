@@ -160,6 +160,11 @@ test_that("grad() gives the gradient of a sum reduction for i, j and parameter v
     gx <- -2 * 0.3 * (rowSums(W) * s$x - W %*% s$y)
     expect_equal(grad(f, eta, "Sum", var = s$x_i, index = "j"), gx, tolerance = 1e-12)
     expect_equal(grad(f, Vi(eta), "Sum", var = 1, index = "j"), gx, tolerance = 1e-12)
+    # by name, as RKeOps allows: the variable's name in f$args, or its printed name V0, V1, ...
+    expect_equal(grad(f, eta, "Sum", var = s$x_i$formula, index = "j"), gx, tolerance = 1e-12)
+    expect_equal(grad(f, eta, "Sum", var = "V1", index = "j"), gx, tolerance = 1e-12)
+    expect_error(grad(f, eta, "Sum", var = "nope", index = "j"), class = "rkeops_input_error",
+                 regexp = "'nope' is not a variable of `f`")
     # d/dy_j: sum_i 2 g (x_i - y_j) K_ij eta_i, one row per j
     gy <- 2 * 0.3 * (t(W) %*% s$x - colSums(W) * s$y)
     expect_equal(grad(f, eta, "Sum", var = s$y_j, index = "j"), gy, tolerance = 1e-12)
