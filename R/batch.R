@@ -9,8 +9,10 @@
 # with respect to a broadcast variable is summed over the problems that share it, so it has the
 # variable's own shape.
 #
-# Every problem runs as one call of the operator, on slices of the inputs that are copied once;
-# the kernel is compiled once for all of them.
+# An operator's batch runs as one block-sparse reduction over the stacked problems
+# (.rk_batch_stacked); gradients and batched parameters run one call per problem, on slices of
+# the inputs. The kernel is compiled once for all of them. (options(rkeops.batch_loop = TRUE)
+# runs every batch problem by problem: the tests compare both.)
 
 # The batch shape of one input (integer(0) when it has none), its points n and its dimension d.
 .rk_batch_of <- function(x, type) {
@@ -120,6 +122,13 @@
   input <- unname(input)
   labels <- sprintf("input %d ('%s')", seq_along(args), names_)
   lay <- .rk_batch_layout(input, types, labels)
+  if (!is.null(list(...)$ranges)) {
+    rkeops_abort("input", "batch dimensions and `ranges` cannot be combined (a batch is run as a block-sparse reduction)")
+  }
+  if (is.null(grad) && !isTRUE(getOption("rkeops.batch_loop"))) {
+    out <- .rk_batch_stacked(f, input, types, lay, ...)
+    if (!is.null(out)) return(out)
+  }
   res <- lapply(seq_len(lay$count), function(b) {
     one <- lapply(seq_along(input), function(k) {
       p <- lay$per[[k]]
@@ -131,4 +140,74 @@
   k <- match(grad$var, names_)
   p <- if (is.na(k)) NULL else lay$per[[k]]
   .rk_batch_accumulate(res, lay$shape, if (is.null(p)) NULL else p$batch)
+}
+
+# The whole batch in one reduction: the problems' rows stacked, and a block-sparse pattern
+# (R/block_sparse.R) in which the rows of problem b meet only the points of b's inner block.
+# Inputs of the outer index are stacked for every problem; inputs of the inner index for the
+# inner batch shape (the sizes along which some inner input varies), so that an inner input
+# shared along a batch dimension is stored once and its block serves every problem. Used for
+# operators (not gradients) without batched parameters; returns NULL when it does not apply.
+.rk_batch_stacked <- function(f, input, types, lay, ...) {
+  desc <- f()
+  info <- .rk_call("rk_parse", desc$formula, desc$args)
+  if (any(types == "Pm" & !vapply(lay$per, is.null, logical(1)))) return(NULL)
+  shape <- lay$shape
+  B <- lay$count
+  outer_t <- if (info$axis == 1) "Vi" else "Vj"
+  inner_t <- if (info$axis == 1) "Vj" else "Vi"
+  if (!any(types == outer_t)) return(NULL)   # one result row per problem: no rows to stack
+  ones <- rep(1L, length(shape))
+  inner_k <- which(types == inner_t)
+  ishape <- Reduce(pmax, lapply(lay$per[inner_k], function(p) if (is.null(p)) ones else p$batch), ones)
+  Bin <- prod(ishape)
+  rows_of <- function(x) if (length(dim(x)) >= 3) dim(x)[length(dim(x)) - 1] else NROW(x)
+  n_out <- if (any(types == outer_t)) rows_of(input[[which(types == outer_t)[1]]]) else 1L
+  n_in <- if (length(inner_k)) rows_of(input[[inner_k[1]]]) else 1L
+  # stacks an input for the problems of `to` (a batch shape): rows of problem b together
+  stack <- function(x, p, to) {
+    nb <- prod(to)
+    if (is.null(p)) {
+      if (is.null(dim(x))) x <- matrix(x, ncol = 1)
+      return(if (nb == 1) x else x[rep(seq_len(nrow(x)), times = nb), , drop = FALSE])
+    }
+    a <- array(x, c(prod(p$batch), p$n, p$d))
+    pos <- vapply(seq_len(nb), function(b) .rk_batch_index(b, to, p$batch), 1)
+    if (!identical(pos, seq_len(prod(p$batch)))) a <- a[pos, , , drop = FALSE]
+    matrix(aperm(a, c(2L, 1L, 3L)), nb * p$n, p$d)
+  }
+  stacked <- lapply(seq_along(input), function(k) {
+    if (types[k] == "Pm") input[[k]] else stack(input[[k]], lay$per[[k]], if (types[k] == outer_t) shape else ishape)
+  })
+  # the pattern: outer block b meets inner block ib(b)
+  ib <- vapply(seq_len(B), function(b) .rk_batch_index(b, shape, ishape), 1)
+  outer_r <- cbind(seq_len(B) - 1L, seq_len(B)) * n_out
+  inner_r <- cbind(seq_len(Bin) - 1L, seq_len(Bin)) * n_in
+  by_inner <- order(ib, seq_len(B))
+  o_side <- list(ranges = outer_r, slices = seq_len(B), red = inner_r[ib, , drop = FALSE])
+  i_side <- list(ranges = inner_r, slices = cumsum(tabulate(ib, Bin)), red = outer_r[by_inner, , drop = FALSE])
+  r <- if (info$axis == 1) {
+    keops_ranges(o_side$ranges, o_side$slices, o_side$red, i_side$ranges, i_side$slices, i_side$red)
+  } else {
+    keops_ranges(i_side$ranges, i_side$slices, i_side$red, o_side$ranges, o_side$slices, o_side$red)
+  }
+  out <- f(stacked, "col", ranges = r, ...)
+  # back to arrays c(shape, n_out, ...); indices counted from each problem's first inner point
+  offset <- rep((ib - 1) * n_in, each = n_out)
+  unstack <- function(m, index) {
+    if (index) {
+      m <- m - offset
+      m[m < 0 | m >= n_in] <- 0
+    }
+    d <- if (is.null(dim(m))) length(m) else dim(m)
+    rest <- d[-1]
+    a <- aperm(array(m, c(n_out, B, rest)), c(2L, 1L, seq_along(rest) + 2L))
+    array(a, c(shape, n_out, rest))
+  }
+  red <- info$reduction
+  if (is.list(out)) {
+    lapply(seq_along(out), function(q) unstack(out[[q]], q == 2 && grepl("Arg", red)))
+  } else {
+    unstack(out, red %in% c("ArgMin", "ArgMax", "ArgKMin"))
+  }
 }
