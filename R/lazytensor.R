@@ -80,11 +80,20 @@
 #' @export
 LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   if (inherits(x, "LazyTensor")) return(x)
+  device <- inherits(x, "rkeops_device")
   if (!(length(index) == 1 && (is.na(index) || (is.character(index) && index %in% c("i", "j"))))) {
     rkeops_abort("input", "`index` must be \"i\", \"j\" or NA (a parameter)")
   }
   if (!(is.logical(is_complex) && length(is_complex) == 1 && !is.na(is_complex))) {
     rkeops_abort("input", "`is_complex` must be TRUE or FALSE")
+  }
+  if (device) {   # a device matrix (R/device.R): an i or j variable, its data held by the engine
+    if (is.na(index) || is_complex) {
+      rkeops_abort("input", "a device matrix is a real i- or j-indexed variable: use Vi() or Vj()")
+    }
+    name <- .lt_new_name(if (index == "i") "Vi" else "Vj")
+    d <- ncol(x)
+    return(.lt_make(name, sprintf("%s=%s(%d)", name, if (index == "i") "Vi" else "Vj", d), list(x), d))
   }
   if (!(is.numeric(x) || is.complex(x)) || is.data.frame(x) || (is.object(x) && !is.matrix(x))) {
     rkeops_abort("input", sprintf("a LazyTensor is built on a numeric matrix or vector, got %s",
@@ -106,14 +115,15 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
     data <- if (is_complex) .lt_interleave(as.complex(x)) else as.double(x)
     type <- "Pm"
   } else {
-    if (!is.matrix(x)) x <- matrix(x, ncol = 1)
-    d <- ncol(x)
     if (is_complex) {
+      if (!is.matrix(x)) x <- matrix(x, ncol = 1)
+      d <- ncol(x)
       data <- .lt_interleave(x)
     } else {
-      data <- x
-      if (!is.double(data)) storage.mode(data) <- "double"
-      dimnames(data) <- NULL
+      # Never copied (issue 17): dimnames and all, the engine reads it in place; a vector is
+      # one column (one value per point).
+      d <- if (is.matrix(x)) ncol(x) else 1L
+      data <- if (is.double(x)) x else if (is.matrix(x)) `storage.mode<-`(x, "double") else as.double(x)
     }
     type <- if (index == "i") "Vi" else "Vj"
   }
@@ -155,7 +165,10 @@ Pm <- function(x, is_complex = FALSE) {
   m <- regmatches(a, regexec("^([A-Za-z0-9_]+)=(Vi|Vj|Pm)\\(([0-9]+)\\)$", a))
   data.frame(name = vapply(m, `[`, "", 2), type = vapply(m, `[`, "", 3),
              dim = as.integer(vapply(m, `[`, "", 4)),
-             rows = vapply(x$data, function(d) if (is.matrix(d)) nrow(d) else 1L, 1L),
+             rows = vapply(seq_along(x$data), function(k) {
+               d <- x$data[[k]]
+               if (!is.null(dim(d))) nrow(d) else if (m[[k]][3] == "Pm") 1L else length(d)
+             }, 1L),
              stringsAsFactors = FALSE)
 }
 
@@ -193,7 +206,7 @@ Pm <- function(x, is_complex = FALSE) {
   types <- substr(rhss, 1L, 2L)
   # All i-indexed variables must have the same number of points, and all j-indexed ones.
   for (type in c("Vi", "Vj")) {
-    rows <- vapply(data[types == type], nrow, 1L)
+    rows <- vapply(data[types == type], NROW, 1L)
     if (length(unique(rows)) > 1) {
       rkeops_abort("dimension", sprintf(
         "the %s-indexed variables have different numbers of points (rows): %s",
@@ -302,7 +315,7 @@ NULL
   what <- sapply(seq_len(nrow(v)), function(k) {
     d <- x$data[[k]]
     if (v$type[k] == "Pm") sprintf("parameter, %d value(s)", length(d))
-    else sprintf("%d x %d matrix", nrow(d), ncol(d))
+    else sprintf("%d x %d %s", NROW(d), NCOL(d), if (inherits(d, "rkeops_device")) "device matrix" else "matrix")
   })
   list(canon = canon, index = index, shape = shape, what = what, vars = v)
 }
@@ -340,7 +353,7 @@ str.LazyTensor <- function(object, ...) {
   d <- .lt_describe(object)
   sizes <- vapply(seq_len(nrow(d$vars)), function(k) {
     dd <- object$data[[k]]
-    if (is.matrix(dd)) paste0(nrow(dd), "x", ncol(dd)) else as.character(length(dd))
+    if (d$vars$type[k] != "Pm") paste0(NROW(dd), "x", NCOL(dd)) else as.character(length(dd))
   }, "")
   cat(sprintf("%s [index %s, dim %d] %s%s\n",
               if (is.ComplexLazyTensor(object)) "ComplexLazyTensor" else "LazyTensor",
