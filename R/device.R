@@ -39,11 +39,11 @@
 #' x <- matrix(runif(3000), 1000, 3)
 #' x_dev <- rkeops_device(x)
 #' x_dev
-#' c <- x[1:10, ]
-#' lab <- argmin(sqdist(Vi(x_dev), Vj(c)), "j")   # as with Vi(x)
+#' ctr <- x[1:10, ]
+#' lab <- argmin(sqdist(Vi(x_dev), Vj(ctr)), "j")   # as with Vi(x)
 #' all.equal(as.matrix(x_dev), x)
 #' op <- keops_kernel("Sum_Reduction(SqDist(x, y), 1)", c("x=Vi(3)", "y=Vj(3)"))
-#' all.equal(op(list(x_dev, c)), op(list(x, c)))
+#' all.equal(op(list(x_dev, ctr)), op(list(x, ctr)))
 #' rkeops_device_release(x_dev)
 #' @export
 rkeops_device <- function(x, inner_dim = "col") {

@@ -35,7 +35,8 @@
 #'   chunks = NULL)` (the last three: see "Distributed evaluation"). `input` is a list of the inputs in
 #'   the order of `args` (a named list is matched by name): matrices with one row per point
 #'   (`inner_dim = "col"`) or one column per point (`inner_dim = "row"`), and vectors for
-#'   parameters. It returns a matrix with one row per result point (lists of two matrices for
+#'   parameters; matrices kept on the GPU by [rkeops_device()] too. Inputs are never copied in R
+#'   (only integer data is converted and `inner_dim = "row"` transposed). It returns a matrix with one row per result point (lists of two matrices for
 #'   `Min_ArgMin`, `Max_ArgMax` and `KMin_ArgKMin`; arrays n x K x d for the KMin family when F
 #'   has dimension d > 1). `op()` with no input returns the operator's description. The
 #'   function has class `rkeops_operator`: printing it shows the formula, the reduction, the

@@ -61,7 +61,9 @@
 #' R numbers mixed into expressions (`2 * x_i`, `x_i / 3.5`) are turned into constants or
 #' parameters the same way.
 #'
-#' @param x a numeric (or complex) matrix, vector or number.
+#' @param x a numeric (or complex) matrix, vector or number, or a matrix kept on the GPU by
+#'   [rkeops_device()] (an i- or j-indexed variable). The data is not copied: the LazyTensor
+#'   holds the object itself (integers are converted to double, complex data interleaved).
 #' @param index `"i"`, `"j"` or `NA` (a parameter).
 #' @param is_complex whether to build a `ComplexLazyTensor` from real data (imaginary parts 0).
 #' @return An object of class `LazyTensor` (or `c("ComplexLazyTensor", "LazyTensor")`): a list
