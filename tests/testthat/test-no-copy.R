@@ -131,6 +131,9 @@ test_that("device matrices: errors and release", {
   expect_error(op(list(restored, x)), "released or restored", class = "rkeops_input_error")
   expect_invisible(rkeops_device_release(xd))
   expect_equal(op(list(xd, x)), op(list(x, x)))   # the host data stays usable
+  local({ tmp <- rkeops_device(matrix(runif(8), 4)); rkeops_device_release(tmp) })
+  for (k in 1:3) local(rkeops_device(matrix(runif(8), 4)))
+  expect_silent(invisible(gc()))                   # finalizers of unreachable device matrices
   x[1, 1] <- 100                                   # R copies x: the device matrix keeps its data
   expect_false(as.matrix(xd)[1, 1] == 100)
   expect_equal(x[-1, ], as.matrix(xd)[-1, ])
