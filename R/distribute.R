@@ -27,6 +27,10 @@
 }
 
 .rk_run_distributed <- function(formula, args, info, inputs, sum_scheme, split, chunks) {
+  # Workers get plain matrices: device matrices stay in this process, vectors become columns.
+  inputs <- lapply(inputs, function(x) {
+    if (inherits(x, "rkeops_device")) as.matrix(x) else if (is.null(dim(x))) matrix(x, ncol = 1) else x
+  })
   for (pkg in c("future", "future.apply")) {
     if (!requireNamespace(pkg, quietly = TRUE)) {
       rkeops_abort("option", sprintf(paste("distribute = \"future\" needs the package '%s' (Debian: apt-get",

@@ -50,7 +50,8 @@
 #'   chunks = NULL)` (the last three: see "Distributed evaluation"). `input` is a list of the inputs in
 #'   the order of `args` (a named list is matched by name): matrices with one row per point
 #'   (`inner_dim = "col"`) or one column per point (`inner_dim = "row"`), and vectors for
-#'   parameters. It returns a matrix with one row per result point (lists of two matrices for
+#'   parameters; matrices kept on the GPU by [rkeops_device()] too. Inputs are never copied in R
+#'   (only integer data is converted and `inner_dim = "row"` transposed). It returns a matrix with one row per result point (lists of two matrices for
 #'   `Min_ArgMin`, `Max_ArgMax` and `KMin_ArgKMin`; arrays n x K x d for the KMin family when F
 #'   has dimension d > 1). `op()` with no input returns the operator's description. The
 #'   function has class `rkeops_operator`: printing it shows the formula, the reduction, the
@@ -110,7 +111,9 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
 
 # Converts the user's inputs into the list of double matrices the engine reads (one row per
 # point), in position order. R does only what R must: the list and its names, the types, NULL
-# and empty inputs, a vector where a matrix is needed, transposition and coercion. The engine
+# and empty inputs, transposition and coercion. It never copies or scans a double matrix or
+# vector (issue 17: O(1) in the data size; tests/testthat/test-no-copy.R): those go to the
+# engine as they are (a vector is one column), and so do device matrices (R/device.R). The engine
 # checks the sizes (dimensions, numbers of points, K) when it runs (.rk_run), naming each input
 # by its label ("input 2 ('y', Vj(3))", info$var_label), the one used here too.
 .rk_prepare_inputs <- function(input, info, inner_dim) {
@@ -139,6 +142,13 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     x <- input[[k]]
     lab <- labels[k]
     if (is.null(x)) rkeops_abort("input", sprintf("%s is NULL", lab))
+    if (inherits(x, "rkeops_device")) {   # one row per point, held by the engine (R/device.R)
+      if (inner_dim == "row") {
+        rkeops_abort("input", sprintf("%s is a device matrix, which has one row per point: call with inner_dim = \"col\"", lab))
+      }
+      out[[k]] <- x
+      next
+    }
     if (!(is.numeric(x) && (is.double(x) || is.integer(x))) || is.object(x) && !is.matrix(x)) {
       rkeops_abort("input", sprintf("%s must be a numeric matrix or vector, got %s", lab, .rk_describe(x)))
     }
@@ -149,7 +159,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
       if (inner_dim == "row") x <- t(x)
       if (!is.double(x)) storage.mode(x) <- "double"
     } else if (is.null(dim(x)) && info$var_dim[k] == 1) {
-      x <- matrix(as.double(x), ncol = 1)   # one value per point
+      if (!is.double(x)) x <- as.double(x)   # one value per point: the engine reads a vector as a column
     } else {
       rkeops_abort("dimension", sprintf("%s must be a matrix with %d %s (one %s per point), got %s", lab,
                                         info$var_dim[k], if (inner_dim == "col") "columns" else "rows",

@@ -65,7 +65,9 @@
 #' R numbers mixed into expressions (`2 * x_i`, `x_i / 3.5`) are turned into constants or
 #' parameters the same way.
 #'
-#' @param x a numeric (or complex) matrix, vector or number.
+#' @param x a numeric (or complex) matrix, vector or number, or a matrix kept on the GPU by
+#'   [rkeops_device()] (an i- or j-indexed variable). The data is not copied: the LazyTensor
+#'   holds the object itself (integers are converted to double, complex data interleaved).
 #' @param index `"i"`, `"j"` or `NA` (a parameter).
 #' @param is_complex whether to build a `ComplexLazyTensor` from real data (imaginary parts 0).
 #' @return An object of class `LazyTensor` (or `c("ComplexLazyTensor", "LazyTensor")`): a list
@@ -87,11 +89,20 @@
 #' @export
 LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   if (inherits(x, "LazyTensor")) return(x)
+  device <- inherits(x, "rkeops_device")
   if (!(length(index) == 1 && (is.na(index) || (is.character(index) && index %in% c("i", "j"))))) {
     rkeops_abort("input", "`index` must be \"i\", \"j\" or NA (a parameter)")
   }
   if (!(is.logical(is_complex) && length(is_complex) == 1 && !is.na(is_complex))) {
     rkeops_abort("input", "`is_complex` must be TRUE or FALSE")
+  }
+  if (device) {   # a device matrix (R/device.R): an i or j variable, its data held by the engine
+    if (is.na(index) || is_complex) {
+      rkeops_abort("input", "a device matrix is a real i- or j-indexed variable: use Vi() or Vj()")
+    }
+    name <- .lt_new_name(if (index == "i") "Vi" else "Vj")
+    d <- ncol(x)
+    return(.lt_make(name, sprintf("%s=%s(%d)", name, if (index == "i") "Vi" else "Vj", d), list(x), d))
   }
   if (!(is.numeric(x) || is.complex(x)) || is.data.frame(x) || (is.object(x) && !is.matrix(x))) {
     rkeops_abort("input", sprintf("a LazyTensor is built on a numeric matrix or vector, got %s",
@@ -113,14 +124,15 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
     data <- if (is_complex) .lt_interleave(as.complex(x)) else as.double(x)
     type <- "Pm"
   } else {
-    if (!is.matrix(x)) x <- matrix(x, ncol = 1)
-    d <- ncol(x)
     if (is_complex) {
+      if (!is.matrix(x)) x <- matrix(x, ncol = 1)
+      d <- ncol(x)
       data <- .lt_interleave(x)
     } else {
-      data <- x
-      if (!is.double(data)) storage.mode(data) <- "double"
-      dimnames(data) <- NULL
+      # Never copied (issue 17): dimnames and all, the engine reads it in place; a vector is
+      # one column (one value per point).
+      d <- if (is.matrix(x)) ncol(x) else 1L
+      data <- if (is.double(x)) x else if (is.matrix(x)) `storage.mode<-`(x, "double") else as.double(x)
     }
     type <- if (index == "i") "Vi" else "Vj"
   }
@@ -142,10 +154,12 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   .lt_make(name, sprintf("%s=%s(%d)", name, type, p$d), list(x), p$d, FALSE)
 }
 
-# Number of points of a variable's data: rows of a matrix, n of a batched array c(..., n, d).
-.lt_points <- function(d) {
-  k <- length(dim(d))
-  if (k >= 3) dim(d)[k - 1] else if (k == 2) nrow(d) else 1L
+# Number of points of a variable's data: rows of a matrix (or device matrix), n of a batched
+# array c(..., n, d), the length of a vector (one value per point; a parameter: 1).
+.lt_points <- function(d, type = "") {
+  dm <- dim(d)
+  k <- length(dm)
+  if (k >= 3) dm[k - 1] else if (k == 2) dm[1] else if (type == "Pm") 1L else length(d)
 }
 
 #' @rdname LazyTensor
@@ -182,7 +196,7 @@ Pm <- function(x, is_complex = FALSE) {
   m <- regmatches(a, regexec("^([A-Za-z0-9_]+)=(Vi|Vj|Pm)\\(([0-9]+)\\)$", a))
   data.frame(name = vapply(m, `[`, "", 2), type = vapply(m, `[`, "", 3),
              dim = as.integer(vapply(m, `[`, "", 4)),
-             rows = vapply(x$data, .lt_points, 1L),
+             rows = vapply(seq_along(x$data), function(k) .lt_points(x$data[[k]], m[[k]][3]), 1L),
              stringsAsFactors = FALSE)
 }
 
@@ -330,7 +344,7 @@ NULL
     d <- x$data[[k]]
     if (v$type[k] == "Pm") sprintf("parameter, %d value(s)", length(d))
     else if (length(dim(d)) > 2) sprintf("array %s (batched)", paste(dim(d), collapse = " x "))
-    else sprintf("%d x %d matrix", nrow(d), ncol(d))
+    else sprintf("%d x %d %s", NROW(d), NCOL(d), if (inherits(d, "rkeops_device")) "device matrix" else "matrix")
   })
   list(canon = canon, index = index, shape = shape, what = what, vars = v)
 }
@@ -368,7 +382,8 @@ str.LazyTensor <- function(object, ...) {
   d <- .lt_describe(object)
   sizes <- vapply(seq_len(nrow(d$vars)), function(k) {
     dd <- object$data[[k]]
-    if (!is.null(dim(dd))) paste(dim(dd), collapse = "x") else as.character(length(dd))
+    if (length(dim(dd)) > 2) paste(dim(dd), collapse = "x")
+    else if (d$vars$type[k] != "Pm") paste0(NROW(dd), "x", NCOL(dd)) else as.character(length(dd))
   }, "")
   cat(sprintf("%s [index %s, dim %d] %s%s\n",
               if (is.ComplexLazyTensor(object)) "ComplexLazyTensor" else "LazyTensor",

@@ -557,10 +557,10 @@ NULL
   if (is.LazyTensor(x) && is.LazyTensor(y)) return(.lt_reduce(x * y, "Sum", "j"))
   if (is.LazyTensor(x)) {
     if (!is.numeric(y)) rkeops_abort("input", "`%*%`: the right operand must be a numeric matrix or vector")
-    return(.lt_reduce(x * Vj(if (is.matrix(y)) y else matrix(y, ncol = 1)), "Sum", "j"))
+    return(.lt_reduce(x * Vj(y), "Sum", "j"))   # a vector is one column, not copied
   }
   if (!is.numeric(x)) rkeops_abort("input", "`%*%`: the left operand must be a numeric matrix or vector")
-  a <- if (is.matrix(x)) t(x) else matrix(x, ncol = 1)
+  a <- if (is.matrix(x)) t(x) else x   # (a row of weights: transposed, a copy)
   res <- .lt_reduce(y * Vi(a), "Sum", "i")
   if (is.matrix(res)) t(res) else res   # (a formula, with the option formula_only)
 }

@@ -421,6 +421,8 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
       rkeops_abort("input", sprintf("`gradin` must be a real variable indexed by \"%s\" (the output index)", out))
     }
     gdata <- gradin$data[[1]]
+    if (inherits(gdata, "rkeops_device")) gdata <- as.matrix(gdata)
+    if (is.null(dim(gdata))) gdata <- matrix(gdata, ncol = 1)
   } else {
     if (!is.numeric(gradin)) rkeops_abort("input", "`gradin` must be a numeric matrix or a LazyTensor")
     gdata <- if (is.matrix(gradin) || length(dim(gradin)) > 2) gradin else matrix(gradin, ncol = 1)

@@ -50,7 +50,7 @@
   data <- m$data
   N <- n[["i"]]
   function(p) {
-    p <- matrix(as.double(p), N)
+    if (!(is.double(p) && is.matrix(p) && nrow(p) == N)) p <- matrix(as.double(p), N)
     data[[pos]] <- p
     Kp <- op(data)
     if (alpha != 0) Kp <- Kp + alpha * p
@@ -104,10 +104,11 @@ solve.LazyTensor <- function(a, b, alpha = 0, var = NULL, tol = 1e-6, maxiter = 
       rkeops_abort("input", "`b` must be a matrix, a vector or a real Vi()/Vj() variable")
     }
     b <- b$data[[1]]
+    if (inherits(b, "rkeops_device")) b <- as.matrix(b)
   }
   if (!is.numeric(b)) rkeops_abort("input", "`b` must be a numeric matrix or vector")
   b <- if (is.matrix(b)) b else matrix(b, ncol = 1)
-  storage.mode(b) <- "double"
+  if (!is.double(b)) storage.mode(b) <- "double"
   if (!(is.numeric(tol) && length(tol) == 1 && tol > 0)) rkeops_abort("input", "`tol` must be a positive number")
   maxiter <- .lt_int(maxiter, "`maxiter`", 1)
   A <- .lt_operator(a, alpha, var, ncol(b))

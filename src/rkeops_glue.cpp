@@ -67,11 +67,45 @@ InputLayout input_layout(SEXP inner_dim) {
   return by_col ? InputLayout::PointsInColumns : InputLayout::PointsInRows;
 }
 
-// A list of double matrices (rows = points; a vector is one column), in position order.
+// ---- device-resident matrices (rkeops_device() in R/device.R) ----
+// An external pointer (class "rkeops_device") to a heap-held shared_ptr<DeviceMatrix>; its
+// protected value is the host matrix (marked not mutable: R copies before any change), so
+// the engine's host pointer stays valid while the object lives. The finalizer frees the
+// device copies (an input of a running call keeps its own reference).
+using DeviceHolder = std::shared_ptr<DeviceMatrix>;
+
+void device_finalizer(SEXP p) {
+  auto* h = static_cast<DeviceHolder*>(R_ExternalPtrAddr(p));
+  if (!h) return;
+  R_ClearExternalPtr(p);
+  delete h;
+}
+
+bool is_device(SEXP x) { return TYPEOF(x) == EXTPTRSXP && Rf_inherits(x, "rkeops_device"); }
+
+DeviceHolder& device_of(SEXP x, const std::string& what) {
+  auto* h = static_cast<DeviceHolder*>(R_ExternalPtrAddr(x));
+  if (!h || !*h)
+    throw UserError("input", what + " is a device matrix that was released or restored from a saved session; "
+                                    "make it again with rkeops_device()");
+  return *h;
+}
+
+// A list of double matrices (rows = points; a vector is one column) or device matrices, in
+// position order.
 std::vector<Input> engine_inputs(SEXP inputs) {
   std::vector<Input> in;
   for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
     SEXP x = VECTOR_ELT(inputs, t);
+    if (is_device(x)) {
+      Input u;
+      u.device = device_of(x, "input " + std::to_string(t + 1));
+      u.data = u.device->host();
+      u.rows = u.device->rows();
+      u.cols = u.device->cols();
+      in.push_back(u);
+      continue;
+    }
     if (TYPEOF(x) != REALSXP) throw UserError("input", "input " + std::to_string(t + 1) + " is not a double matrix");
     SEXP dim = Rf_getAttrib(x, R_DimSymbol);
     Input u;
@@ -297,6 +331,44 @@ SEXP rk_take_log() {
   RKEOPS_END
 }
 
+// A device matrix on the double matrix `x` (one row per point), its copy made now for the
+// options' backend and precision (none on the CPU backend).
+SEXP rk_device_new(SEXP x, SEXP opts) {
+  RKEOPS_BEGIN
+  if (TYPEOF(x) != REALSXP) throw UserError("input", "a device matrix is made from a double matrix");
+  EngineOptions o = engine_options(opts);
+  SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+  const long long rows = dim != R_NilValue && XLENGTH(dim) == 2 ? INTEGER(dim)[0] : XLENGTH(x);
+  const long long cols = dim != R_NilValue && XLENGTH(dim) == 2 ? INTEGER(dim)[1] : 1;
+  MARK_NOT_MUTABLE(x);
+  auto* h = new DeviceHolder(std::make_shared<DeviceMatrix>(REAL(x), rows, cols));
+  SEXP p = PROTECT(R_MakeExternalPtr(h, R_NilValue, x));
+  R_RegisterCFinalizerEx(p, device_finalizer, FALSE);
+  try {
+    upload_device_matrix(**h, o);
+  } catch (...) {
+    UNPROTECT(1);
+    throw;
+  }
+  UNPROTECT(1);
+  return p;
+  RKEOPS_END
+}
+
+// The host matrix of a device matrix, its size and the bytes its copies hold on GPUs; with
+// `release`, frees those copies first.
+SEXP rk_device_info(SEXP p, SEXP release) {
+  RKEOPS_BEGIN
+  if (!is_device(p)) throw UserError("input", "not a device matrix");
+  DeviceHolder& h = device_of(p, "the device matrix");
+  if (Rcpp::as<bool>(release)) h->release();
+  return Rcpp::List::create(Rcpp::Named("host") = R_ExternalPtrProtected(p),
+                            Rcpp::Named("rows") = static_cast<double>(h->rows()),
+                            Rcpp::Named("cols") = static_cast<double>(h->cols()),
+                            Rcpp::Named("device_bytes") = static_cast<double>(h->device_bytes()));
+  RKEOPS_END
+}
+
 // ---- the CUDA backend (begin) ----
 // What the GPU path can use, and the time split of the last GPU run (bench/gpu.R).
 SEXP rk_gpu_info(SEXP always_nvrtc) {
@@ -364,6 +436,8 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
                                                {"rk_cache_clean", (DL_FUNC)&rk_cache_clean, 2},
                                                {"rk_op_table", (DL_FUNC)&rk_op_table, 0},
                                                {"rk_take_log", (DL_FUNC)&rk_take_log, 0},
+                                               {"rk_device_new", (DL_FUNC)&rk_device_new, 2},
+                                               {"rk_device_info", (DL_FUNC)&rk_device_info, 2},
                                                {"rk_gpu_info", (DL_FUNC)&rk_gpu_info, 1},
                                                {"rk_gpu_open", (DL_FUNC)&rk_gpu_open, 1},
                                                {"rk_cuda_source", (DL_FUNC)&rk_cuda_source, 3},

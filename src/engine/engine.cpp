@@ -280,4 +280,13 @@ LanguageInfo language() {
   return r;
 }
 
+long long upload_device_matrix(DeviceMatrix& m, const EngineOptions& opt) {
+  if (opt.backend == Backend::GPU) {
+    const int elem = opt.code.dtype == DType::Float32 ? 4 : 8;
+    const std::vector<int> devs = opt.devices.size() > 1 ? opt.devices : std::vector<int>{opt.device};
+    for (int d : devs) m.on_device(d, elem, opt.nthreads);
+  }
+  return m.device_bytes();
+}
+
 }  // namespace rkeops

@@ -4,11 +4,13 @@
 // compilers, the cache's layout) show through it.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "code_options.h"
 #include "compile_cpu.h"
+#include "device_matrix.h"
 #include "errors.h"
 #include "gpu_status.h"
 #include "log.h"
@@ -41,9 +43,11 @@ struct EngineOptions {
 
 // One input: a column-major float64 matrix of `rows` x `cols` (rows = points), with leading
 // dimension `ld` (0: rows; larger for a block of rows of a bigger matrix, read in place).
+// `device`: the same matrix held on GPUs (rkeops_device() in R), or null; `data` stays valid.
 struct Input {
   const double* data = nullptr;
   long long rows = 0, cols = 0, ld = 0;
+  std::shared_ptr<DeviceMatrix> device;
   long long stride() const { return ld > 0 ? ld : rows; }
 };
 
@@ -121,6 +125,10 @@ void merge_partials(const std::string& formula, const std::vector<std::string>& 
 // The checks of run_reduction on `in`, without running: the number of result rows.
 long long check_call(const std::string& formula, const std::vector<std::string>& aliases, const std::vector<Input>& in,
                      InputLayout layout);
+
+// Makes the device copies of `m` that calls with `opt` use (GPU backend: on opt.device or each
+// of opt.devices, in opt's precision); nothing on the CPU backend. Returns the bytes held on GPUs.
+long long upload_device_matrix(DeviceMatrix& m, const EngineOptions& opt);
 
 // The generated source of a formula's kernel for opt.backend.
 std::string kernel_source(const std::string& formula, const std::vector<std::string>& aliases,

@@ -279,6 +279,42 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   const size_t y_bytes = round_up(static_cast<size_t>(std::max(1LL, y_dev + (hd ? VL * by : 0))), 256);
   const size_t p_bytes = round_up(static_cast<size_t>(std::max(1LL, code.np * e)), 256);
   char* host = static_cast<char*>(dev.staging(x_bytes + y_bytes + p_bytes));
+  // Device-resident inputs (DeviceMatrix) where the packed layout is column-major (outer rows;
+  // inner rows of the high-dimension scheme, not its shifted pair variables): copied device to
+  // device into the packed buffers; the host packs the others (`host_in`: resident ones with
+  // no columns). dev_in[p]: the device copy of input p, or 0.
+  std::vector<uint64_t> dev_in(in.size(), 0);
+  std::vector<Input> host_in(in);
+  bool any_dev = false;
+  for (size_t p = 0; p < in.size(); ++p) {
+    const int ip = static_cast<int>(p);
+    if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0))) continue;
+    if (hd && (ip == code.hd.x_pos || ip == code.hd.y_pos)) continue;
+    dev_in[p] = dev.resident(in[p], code.elem);
+    if (dev_in[p]) host_in[p].cols = 0, any_dev = true;
+  }
+  // Copies the packed column-major block of rows [a, a + n) (leading dimension ld, columns
+  // `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
+  // columns by transfer, resident ones device to device.
+  auto copy_cols = [&](uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
+                       long long ld, long long width) {
+    if (!any_dev) {
+      dev.h2d(d, h, static_cast<size_t>(ld * width * e));
+      return;
+    }
+    for (size_t p = 0; p < in.size(); ++p) {
+      if (offs[p] < 0) continue;
+      const uint64_t at = d + static_cast<uint64_t>(offs[p] * ld * e);
+      if (!dev_in[p]) {
+        dev.h2d(at, h + offs[p] * ld * e, static_cast<size_t>(in[p].cols * ld * e));
+        continue;
+      }
+      for (long long k = 0; k < in[p].cols; ++k)
+        dev.d2d(at + static_cast<uint64_t>(k * ld * e), dev_in[p] + static_cast<uint64_t>((k * in[p].rows + a) * e),
+                static_cast<size_t>(n * e));
+    }
+    if (norm >= 0) dev.h2d(d + static_cast<uint64_t>(norm * ld * e), h + norm * ld * e, static_cast<size_t>(ld * e));
+  };
   char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
   const uint64_t dX = dev.buffer(0, x_bytes), dY = dev.buffer(1, y_bytes), dP = dev.buffer(2, p_bytes);
   const uint64_t dOut = dev.buffer(3, static_cast<size_t>(ci * out_dim * 8LL + 8));
@@ -316,11 +352,11 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       pcp = dev.buffer(6, static_cast<size_t>(nslots * rows * code.state_c * e + 16));
     }
     t0 = Clock::now();
-    pack(f32, 0, in, code, i0, rows, ldx, xpp, hx, nthreads);
+    pack(f32, 0, host_in, code, i0, rows, ldx, xpp, hx, nthreads);
     convert_ms += ms_since(t0);
     dev.mark(0);
     if (i0 == r0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
-    if (code.wx > 0) dev.h2d(dX, hx, static_cast<size_t>(ldx * code.wx * e));
+    if (code.wx > 0) copy_cols(dX, hx, code.x_off, hd ? code.hd.x_norm : -1, i0, rows, ldx, code.wx);
     dev.mark(1);
     std::vector<int> timed;  // the pieces whose marks were recorded in this chunk
     for (long long q = 0; q < nj; ++q) {
@@ -333,9 +369,12 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       dev.mark(m);
       if (!y_loaded && by > 0) {
         t0 = Clock::now();
-        pack(f32, 1, in, code, j0, jr, ldy, ypp, hy + off, nthreads);
+        pack(f32, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
         convert_ms += ms_since(t0);
-        dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
+        if (hd)
+          copy_cols(dY + static_cast<uint64_t>(off), hy + off, code.y_off, code.hd.y_norm, j0, jr, ldy, code.wy);
+        else
+          dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
       }
       dev.mark(m + 1);
       uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
@@ -419,8 +458,8 @@ DeviceResources& resources(CudaDriver* drv, int dev) {
 
 class CudaBackend : public GpuBackend {
  public:
-  CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, int sms)
-      : drv_(drv), r_(res), sms_(sms) {
+  CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, int sms, int ordinal = -1)
+      : drv_(drv), r_(res), sms_(sms), ordinal_(ordinal) {
     fn_[0] = reduce;
     fn_[1] = merge;
   }
@@ -471,6 +510,17 @@ class CudaBackend : public GpuBackend {
     drv_->check(drv_->cuLaunchKernel(fn_[fn], gx, gy, 1, block, 1, 1, 0, r_.stream, args, nullptr),
                 fn == 0 ? "cuLaunchKernel (rk_reduce)" : "cuLaunchKernel (rk_merge)");
   }
+  uint64_t resident(const Input& x, int elem) override {
+    // The whole matrix only (a piece read in place, e.g. by several GPUs, is packed from the host).
+    if (!x.device || ordinal_ < 0 || !drv_->cuMemcpyDtoDAsync || x.data != x.device->host() ||
+        x.rows != x.device->rows() || x.cols != x.device->cols() || x.stride() != x.device->rows())
+      return 0;
+    const int nt = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return x.device->on_device(ordinal_, elem, nt);
+  }
+  void d2d(uint64_t dst, uint64_t src, size_t bytes) override {
+    drv_->check(drv_->cuMemcpyDtoDAsync(dst, src, bytes, r_.stream), "cuMemcpyDtoDAsync");
+  }
   void mark(int k) override { drv_->check(drv_->cuEventRecord(r_.ev[k], r_.stream), "cuEventRecord"); }
   void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
   double elapsed_ms(int a, int b) override {
@@ -484,6 +534,7 @@ class CudaBackend : public GpuBackend {
   DeviceResources& r_;
   CUfunction fn_[2] = {nullptr, nullptr};
   int sms_;
+  int ordinal_;  // the GPU, for device-resident inputs
 };
 
 class CudaKernel : public Kernel {
@@ -531,7 +582,7 @@ class CudaKernel : public Kernel {
     CudaDriver* drv = CudaDriver::get(nullptr);
     RK_ASSERT(drv != nullptr, "the CUDA driver went away");
     drv->context(dev_);
-    CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, sms_);
+    CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, sms_, dev_);
     GpuRunStats st;
     run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st, part);
     st.regs = regs_;

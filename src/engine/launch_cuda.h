@@ -48,6 +48,11 @@ class GpuBackend {
   virtual double elapsed_ms(int a, int b) = 0;  // between two marks, after sync()
   // Resident inner rows above this size are converted, copied and reduced in pieces (up to 8).
   virtual long long piece_bytes() { return 32LL << 20; }
+  // Device-resident inputs (Input::device, device_matrix.h): the column-major device copy of
+  // `x` in elements of `elem` bytes, made at the first request; 0 when this backend packs x
+  // from the host (no copy possible, or x is a piece of the matrix). Copies on the stream.
+  virtual uint64_t resident(const Input& /*x*/, int /*elem*/) { return 0; }
+  virtual void d2d(uint64_t /*dst*/, uint64_t /*src*/, size_t /*bytes*/) {}
 };
 
 // Which part of a call a launch computes: result rows [r0, r1) (r1 < 0: all), and either the

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -126,6 +128,29 @@ class EmuBackend : public GpuBackend {
     max_grid_y = std::max(max_grid_y, gy);
     launch_(fn, gx, gy, block, args);
   }
+  // Device-resident inputs: an emulated device copy (converted like the host packing), made
+  // once per matrix, for the whole matrix only (as CudaBackend::resident).
+  uint64_t resident(const Input& x, int elem) override {
+    if (!x.device || x.data != x.device->host() || x.rows != x.device->rows() || x.stride() != x.device->rows())
+      return 0;
+    ++resident_hits;
+    auto& c = copies_[x.device.get()];
+    if (c.empty()) {
+      const long long n = x.rows * x.cols;
+      c.assign(static_cast<size_t>(n), std::nan(""));
+      for (long long k = 0; k < n; ++k) {
+        if (elem == 4)
+          reinterpret_cast<float*>(c.data())[k] = static_cast<float>(x.data[k]);
+        else
+          c[k] = x.data[k];
+      }
+    }
+    return reinterpret_cast<uint64_t>(c.data());
+  }
+  void d2d(uint64_t dst, uint64_t src, size_t bytes) override {
+    std::memcpy(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes);
+    d2d_bytes += bytes;
+  }
   void mark(int) override {}
   void sync() override {}
   double elapsed_ms(int, int) override { return 0; }
@@ -134,10 +159,11 @@ class EmuBackend : public GpuBackend {
 
   int launches[2] = {0, 0};
   unsigned max_grid_y = 0;
-  size_t h2d_bytes = 0;
-  int allocations = 0;
+  size_t h2d_bytes = 0, d2d_bytes = 0;
+  int allocations = 0, resident_hits = 0;
 
  private:
+  std::map<const DeviceMatrix*, std::vector<double>> copies_;
   LaunchFn launch_;
   size_t avail_;
   std::vector<std::vector<double>> bufs_;
@@ -154,6 +180,7 @@ struct Case {
   bool expect_split;  // expect the inner range split over blocks
   bool hd = false;    // expect the high-dimension scheme (codegen_cuda_hd.h)
   int loop_dim = kLoopDim;  // of the GPU kernel (1: every node with loops); the CPU keeps the default
+  bool device = false;      // the i and j inputs are device matrices (DeviceMatrix)
 };
 
 std::string cache_dir() {
@@ -203,6 +230,9 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
 
   std::vector<Input> in;
   auto data = make_inputs(f, c.ni, c.nj, &in);
+  if (c.device)
+    for (size_t k = 0; k < in.size(); ++k)
+      if (f.args[k].cat != CAT_P) in[k].device = std::make_shared<DeviceMatrix>(in[k].data, in[k].rows, in[k].cols);
   CallShape shape = check_inputs(f, in);
   std::vector<double> gpu(shape.out_rows * f.out_dim, -12345.0), cpu(gpu.size(), 0.0);
   EmuBackend dev(launch, c.avail);
@@ -292,6 +322,11 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
         return "merged GPU partial states: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " +
                std::to_string(b);
     }
+  }
+  if (c.device) {  // every outer input (and inner ones of the high-dimension scheme) copied on the device
+    bool any = false;
+    for (size_t k = 0; k < in.size(); ++k) any = any || code.x_off[k] >= 0 || (code.hd.bm > 0 && code.y_off[k] >= 0);
+    if (any && (dev.resident_hits == 0 || dev.d2d_bytes == 0)) return "no device-resident input was used";
   }
   const bool pieces = id % 2;  // short pieces: too short to be split over blocks as well
   if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";
@@ -465,6 +500,33 @@ std::vector<Case> hd_cases() {
   return v;
 }
 
+// Device-resident inputs (rkeops_device(), device_matrix.h): copied device to device into the
+// packed buffers where their layout is column-major; the same results as host inputs, with
+// chunks of outer and inner rows, splits, pieces, both axes, both precisions.
+std::vector<Case> device_cases() {
+  std::vector<Case> v;
+  const size_t big = 1ull << 34, tight = 50000;  // tight: chunks of outer rows
+  const auto F32 = DType::Float32, F64 = DType::Float64;
+  const auto A = SumScheme::Auto;
+  const std::vector<std::string> xyb = {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)"};
+  for (auto dt : {F32, F64}) {
+    v.push_back({"Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", xyb, dt, A, 1000, 700, tight, false, false, kLoopDim, true});
+    v.push_back({"Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", xyb, dt, A, 2000, 300, big, false, false, kLoopDim, true});
+    v.push_back({"Sum_Reduction(Exp(-SqDist(x, y)) * Concat(b, x), 0)", xyb, dt, A, 600, 900, big, false, false,
+                 kLoopDim, true});
+    v.push_back({"ArgMin_Reduction(SqDist(x, c), 1)", {"x=Vi(10)", "c=Vj(10)"}, dt, A, 3001, 37, tight, false, false,
+                 kLoopDim, true});
+    v.push_back({"Sum_Reduction(Equal(l, k) * Concat(x, IntCst(1)), 0)", {"x=Vi(10)", "l=Vi(1)", "k=Vj(1)"}, dt, A, 1500,
+                 20, big, false, false, kLoopDim, true});
+  }
+  v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)", {"x=Vi(33)", "y=Vj(33)", "b=Vi(2)", "g=Pm(1)"}, F32, A,
+               1000, 97, big, false, true, kLoopDim, true});
+  v.push_back({"Min_ArgMin_Reduction(WeightedSqDist(s, x, y) + Square(u - Elem(b, 0)), 1)",
+               {"x=Vi(40)", "y=Vj(40)", "s=Vi(1)", "u=Vi(1)", "b=Vj(2)"}, F64, A, 300, 700, big, false, true,
+               kLoopDim, true});
+  return v;
+}
+
 // Runs the cases on the emulated device, 4 at a time; a failure names the case.
 void run_all(const std::vector<Case>& cs, const std::string& name) {
   std::vector<std::string> errors(cs.size());
@@ -501,4 +563,9 @@ TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
 TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
   run_all(hd_cases(), "hd");
+}
+
+TEST(CudaEmulation, DeviceResidentInputsMatchTheCpu) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  run_all(device_cases(), "dev");
 }

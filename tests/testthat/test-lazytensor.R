@@ -9,10 +9,11 @@ test_that("constructors build i, j and parameter variables", {
   expect_identical(x_i$data[[1]], x)
   expect_equal(Vj(x)$dimres, 3L)
   expect_match(Vj(x)$args, "=Vj\\(3\\)$")
-  # a vector with an index is one value per point
+  # a vector with an index is one value per point (kept as a vector: the engine reads a column)
   v_j <- Vj(1:5)
   expect_equal(v_j$dimres, 1L)
-  expect_equal(v_j$data[[1]], matrix(as.double(1:5), ncol = 1))
+  expect_equal(v_j$data[[1]], as.double(1:5))
+  expect_equal(rkeops:::.lt_sizes(v_j)[["j"]], 5L)
   # parameters: vectors, one-row matrices; integer-valued numbers are constants
   p <- Pm(c(0.5, 2, 3))
   expect_match(p$args, "=Pm\\(3\\)$")
