@@ -101,7 +101,10 @@ test_that("bad input gives classed errors", {
   expect_error(LazyTensor(data.frame(a = 1:3), "i"), class = "rkeops_input_error")
   expect_error(LazyTensor(c(TRUE, FALSE)), class = "rkeops_input_error")
   expect_error(LazyTensor(numeric(0)), class = "rkeops_input_error")
-  expect_error(LazyTensor(array(1, c(2, 2, 2)), "i"), class = "rkeops_input_error")
+  # arrays are batches (test-batch.R): c(B, n, d), a parameter c(B, 1, d), real only
+  expect_equal(LazyTensor(array(1, c(2, 4, 3)), "i")$dimres, 3)
+  expect_error(LazyTensor(array(1, c(2, 2, 2))), class = "rkeops_dimension_error", regexp = "c\\(B1, ..., Bk, 1, d\\)")
+  expect_error(LazyTensor(array(1i, c(2, 2, 2)), "i"), class = "rkeops_input_error", regexp = "complex")
   expect_error(LazyTensor(x, index = "k"), "`index` must be", class = "rkeops_input_error")
   expect_error(LazyTensor(x, index = 1), class = "rkeops_input_error")
   expect_error(LazyTensor(x, index = c("i", "j")), class = "rkeops_input_error")
