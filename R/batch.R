@@ -32,6 +32,31 @@
     any(vapply(input, function(x) is.numeric(x) && length(dim(x)) >= 3, logical(1)))
 }
 
+# The inputs whose arrays mean batches: a gradient operator's gradient input may be an
+# n x K x d array (the KMin family's result shape) without any batch; it is batched when the
+# operator's own inputs are.
+.rk_batch_candidates <- function(input, grad) {
+  if (is.null(grad) || !is.list(input) || !length(input)) return(input)
+  eta <- utils::tail(.rk_decl_names(grad$args), 1)
+  nm <- names(input)
+  if (!is.null(nm) && eta %in% nm) input[nm != eta] else input[-length(input)]
+}
+
+# Problem b's slice of the gradient input: its first `nb` dimensions are the batch (`own`),
+# the rest is the unbatched shape (rows, then the result's dimensions).
+.rk_batch_slice_rest <- function(x, nb, b, shape) {
+  dm <- dim(x)
+  own <- dm[seq_len(nb)]
+  rest <- dm[-seq_len(nb)]
+  if (any(own != 1L & own != shape)) {
+    rkeops_abort("dimension", sprintf("the gradient input's batch dimensions c(%s) do not match the batch c(%s)",
+                                      paste(own, collapse = ", "), paste(shape, collapse = ", ")))
+  }
+  pos <- .rk_batch_index(b, shape, own)
+  v <- x[pos + prod(own) * (seq_len(prod(rest)) - 1L)]
+  if (length(rest) == 1) matrix(v, ncol = 1) else array(v, rest)
+}
+
 # The batch layout of a call: the common batch shape and each input's batch shape (NULL for a
 # shared input). `types` are "Vi", "Vj" or "Pm"; `labels` name the inputs in errors.
 .rk_batch_layout <- function(input, types, labels) {
@@ -121,7 +146,8 @@
   if (!is.null(nm) && all(nzchar(nm)) && setequal(nm, names_)) input <- input[names_]
   input <- unname(input)
   labels <- sprintf("input %d ('%s')", seq_along(args), names_)
-  lay <- .rk_batch_layout(input, types, labels)
+  ng <- length(input) - !is.null(grad)   # the gradient input (last) is sliced by the others' batch
+  lay <- .rk_batch_layout(input[seq_len(ng)], types[seq_len(ng)], labels[seq_len(ng)])
   if (!is.null(list(...)$ranges)) {
     rkeops_abort("input", "batch dimensions and `ranges` cannot be combined (a batch is run as a block-sparse reduction)")
   }
@@ -131,6 +157,10 @@
   }
   res <- lapply(seq_len(lay$count), function(b) {
     one <- lapply(seq_along(input), function(k) {
+      if (k > ng) {
+        x <- input[[k]]
+        return(if (length(dim(x)) > length(lay$shape)) .rk_batch_slice_rest(x, length(lay$shape), b, lay$shape) else x)
+      }
       p <- lay$per[[k]]
       if (is.null(p)) input[[k]] else .rk_batch_slice(input[[k]], p, b, lay$shape, types[k])
     })

@@ -8,7 +8,7 @@
 # problem per batch element; others go straight to `f`.
 .rk_operator <- function(f, grad = NULL) {
   op <- function(input = NULL, inner_dim = "col", ...) {
-    if (.rk_has_batch(input)) return(.rk_batch_call(f, input, grad, inner_dim, ...))
+    if (.rk_has_batch(.rk_batch_candidates(input, grad))) return(.rk_batch_call(f, input, grad, inner_dim, ...))
     f(input, inner_dim, ...)
   }
   attr(op, "rkeops_gradient_of") <- attr(f, "rkeops_gradient_of")

@@ -205,3 +205,30 @@ test_that("bad batch shapes give clear errors", {
   expect_error(opp(list(x, array(0, c(3, 2, 2)))), class = "rkeops_dimension_error",
                regexp = "c\\(B1, ..., Bk, 1, d\\)")
 })
+
+test_that("a gradient input shaped like a KMin result (n x K x d) is not a batch; batched, it is sliced", {
+  rkeops_use_float64()
+  set.seed(5)
+  op <- keops_kernel("KMin_Reduction(x - y, 2, 1)", c("x=Vi(2)", "y=Vj(2)"))
+  x <- matrix(runif(12), 6); y <- matrix(runif(16), 8)
+  A <- array(rnorm(6 * 2 * 2), c(6, 2, 2))
+  g1 <- keops_grad(op, "y")(list(x, y, A))
+  expect_equal(dim(g1), c(8, 2))
+  # finite differences of sum(A * op(x, y)) in y
+  fd <- matrix(0, 8, 2)
+  for (k in seq_along(y)) {
+    h <- 1e-6; yp <- y; ym <- y
+    yp[k] <- yp[k] + h; ym[k] <- ym[k] - h
+    fd[k] <- (sum(A * op(list(x, yp))) - sum(A * op(list(x, ym)))) / (2 * h)
+  }
+  expect_equal(g1, fd, tolerance = 1e-6, ignore_attr = TRUE)
+  # batched: x and y of 3 problems, the gradient input c(3, 6, 2, 2)
+  xb <- array(runif(3 * 12), c(3, 6, 2)); yb <- array(runif(3 * 16), c(3, 8, 2))
+  Ab <- array(rnorm(3 * 24), c(3, 6, 2, 2))
+  gb <- keops_grad(op, "y")(list(xb, yb, Ab))
+  expect_equal(dim(gb), c(3, 8, 2))
+  for (b in 1:3) {
+    expect_equal(gb[b, , ], keops_grad(op, "y")(list(xb[b, , ], yb[b, , ], Ab[b, , , ])), tolerance = 1e-12,
+                 ignore_attr = TRUE)
+  }
+})
