@@ -32,20 +32,21 @@
 }
 
 # Runs a reduction formula; with option formula_only, returns the formula and args instead.
-.lt_run <- function(canon, data) {
+# `ranges`: a block-sparse reduction (see ?block_sparse).
+.lt_run <- function(canon, data, ranges = NULL) {
   if (isTRUE(get_rkeops_options("formula_only"))) return(canon)
-  keops_kernel(canon$formula, canon$args)(data)
+  keops_kernel(canon$formula, canon$args)(data, ranges = ranges)
 }
 
 # Builds and runs <red>_Reduction(F, [opt | W,] axis).
-.lt_reduce <- function(x, red, index, opt = NULL, weight = NULL) {
+.lt_reduce <- function(x, red, index, opt = NULL, weight = NULL, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_index(index)
   # A LazyTensor of parameters only reduces over one point (as RKeOps): one row, its value.
   m <- .lt_combine(if (is.null(weight)) list(x) else list(x, weight))
   inner <- paste(c(m$formulas, if (!is.null(opt)) as.character(opt)), collapse = ",")
   formula <- sprintf("%s_Reduction(%s,%d)", red, inner, if (index == "j") 1L else 0L)
-  .lt_run(.lt_canonical(formula, m$names, m$args), m$data)
+  .lt_run(.lt_canonical(formula, m$names, m$args), m$data, ranges)
 }
 
 # ---- Summary group: sum, min, max ------------------------------------------------------------
@@ -84,6 +85,9 @@
 #' @param opstr the name of a reduction of the formula language, e.g. `"Sum"`, `"ArgKMin"`.
 #' @param opt_arg `K` for the KMin family, a weight LazyTensor for `SumSoftMaxWeight` and
 #'   `LogSumExpWeight`, or `NULL`.
+#' @param ranges `NULL`, or a block-sparse pattern made by [block_sparse_ranges()] or
+#'   [keops_ranges()]: the reduction visits only the kept blocks (see [block_sparse]); with
+#'   `sum()`, `min()` and `max()`, give it by name, `sum(K_ij, "j", ranges = r)`.
 #' @return A matrix (a list of two for `min_argmin`, `max_argmax`, `Kmin_argKmin`; arrays for
 #'   the KMin family with d > 1), or a LazyTensor when `index = NA`.
 #' @examples
@@ -109,129 +113,144 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   rest <- args[-1]
   nm <- names(rest)
   if (is.null(nm)) nm <- rep("", length(rest))
+  ranges <- NULL
+  if ("ranges" %in% nm) {
+    ranges <- rest[[which(nm == "ranges")[1]]]
+    rest <- rest[nm != "ranges"]
+    nm <- nm[nm != "ranges"]
+  }
   if (length(rest) > 1 || (length(rest) == 1 && (!nm %in% c("", "index") || is.LazyTensor(rest[[1]])))) {
-    rkeops_abort("input", sprintf("%s() on a LazyTensor takes one LazyTensor and `index`", .Generic))
+    rkeops_abort("input", sprintf("%s() on a LazyTensor takes one LazyTensor, `index` and `ranges`", .Generic))
   }
   index <- if (length(rest)) rest[[1]] else NA
   switch(.Generic,
-    sum = .lt_sum(x, index),
-    min = .lt_extreme(x, index, "Min"),
-    max = .lt_extreme(x, index, "Max"),
+    sum = .lt_sum(x, index, ranges),
+    min = .lt_extreme(x, index, "Min", ranges),
+    max = .lt_extreme(x, index, "Max", ranges),
     rkeops_abort("input", sprintf("%s() is not available for LazyTensors (sum, min and max are)", .Generic)))
 }
 
-.lt_sum <- function(x, index) {
+.lt_sum <- function(x, index, ranges = NULL) {
   .lt_check_index(index, allow_na = TRUE)
   if (is.na(index)) {
+    .lt_no_ranges(ranges)
     if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x))
     return(.lt_unary("Sum", x))
   }
-  .lt_reduce(x, "Sum", index)
+  .lt_reduce(x, "Sum", index, ranges = ranges)
 }
 
-.lt_extreme <- function(x, index, red) {
+# `ranges` given to an operation that is not a reduction (index = NA).
+.lt_no_ranges <- function(ranges) {
+  if (!is.null(ranges)) rkeops_abort("input", "`ranges` needs a reduction: give `index` (\"i\" or \"j\")")
+}
+
+.lt_extreme <- function(x, index, red, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_index(index, allow_na = TRUE)
   .lt_check_real(x, paste0(tolower(red), "()"))
-  if (is.na(index)) return(.lt_unary(red, x))
-  .lt_reduce(x, red, index)
+  if (is.na(index)) {
+    .lt_no_ranges(ranges)
+    return(.lt_unary(red, x))
+  }
+  .lt_reduce(x, red, index, ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-sum_reduction <- function(x, index) {
+sum_reduction <- function(x, index, ranges = NULL) {
   .lt_check_index(index)
-  .lt_sum(.lt_check_lazy(x), index)
+  .lt_sum(.lt_check_lazy(x), index, ranges)
 }
 
 #' @rdname reductions
 #' @export
-min_reduction <- function(x, index) {
+min_reduction <- function(x, index, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Min")
+  .lt_extreme(x, index, "Min", ranges)
 }
 
 #' @rdname reductions
 #' @export
-max_reduction <- function(x, index) {
+max_reduction <- function(x, index, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Max")
+  .lt_extreme(x, index, "Max", ranges)
 }
 
 #' @rdname reductions
 #' @export
-argmin <- function(x, index = NA) .lt_extreme(x, index, "ArgMin")
+argmin <- function(x, index = NA, ranges = NULL) .lt_extreme(x, index, "ArgMin", ranges)
 
 #' @rdname reductions
 #' @export
-argmin_reduction <- function(x, index) {
+argmin_reduction <- function(x, index, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "ArgMin")
+  .lt_extreme(x, index, "ArgMin", ranges)
 }
 
 #' @rdname reductions
 #' @export
-argmax <- function(x, index = NA) .lt_extreme(x, index, "ArgMax")
+argmax <- function(x, index = NA, ranges = NULL) .lt_extreme(x, index, "ArgMax", ranges)
 
 #' @rdname reductions
 #' @export
-argmax_reduction <- function(x, index) {
+argmax_reduction <- function(x, index, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "ArgMax")
+  .lt_extreme(x, index, "ArgMax", ranges)
 }
 
 #' @rdname reductions
 #' @export
-min_argmin <- function(x, index) {
+min_argmin <- function(x, index, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Min_ArgMin")
+  .lt_extreme(x, index, "Min_ArgMin", ranges)
 }
 
 #' @rdname reductions
 #' @export
-min_argmin_reduction <- function(x, index) min_argmin(x, index)
+min_argmin_reduction <- function(x, index, ranges = NULL) min_argmin(x, index, ranges)
 
 #' @rdname reductions
 #' @export
-max_argmax <- function(x, index) {
+max_argmax <- function(x, index, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Max_ArgMax")
+  .lt_extreme(x, index, "Max_ArgMax", ranges)
 }
 
 #' @rdname reductions
 #' @export
-max_argmax_reduction <- function(x, index) max_argmax(x, index)
+max_argmax_reduction <- function(x, index, ranges = NULL) max_argmax(x, index, ranges)
 
-.lt_kmin <- function(x, K, index, red) {
+.lt_kmin <- function(x, K, index, red, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_real(x, paste0(red, " reductions"))
   K <- .lt_int(K, "`K`", 1, 1e6)
-  .lt_reduce(x, red, index, opt = K)
+  .lt_reduce(x, red, index, opt = K, ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-Kmin <- function(x, K, index) .lt_kmin(x, K, index, "KMin")
+Kmin <- function(x, K, index, ranges = NULL) .lt_kmin(x, K, index, "KMin", ranges)
 
 #' @rdname reductions
 #' @export
-Kmin_reduction <- function(x, K, index) Kmin(x, K, index)
+Kmin_reduction <- function(x, K, index, ranges = NULL) Kmin(x, K, index, ranges)
 
 #' @rdname reductions
 #' @export
-argKmin <- function(x, K, index) .lt_kmin(x, K, index, "ArgKMin")
+argKmin <- function(x, K, index, ranges = NULL) .lt_kmin(x, K, index, "ArgKMin", ranges)
 
 #' @rdname reductions
 #' @export
-argKmin_reduction <- function(x, K, index) argKmin(x, K, index)
+argKmin_reduction <- function(x, K, index, ranges = NULL) argKmin(x, K, index, ranges)
 
 #' @rdname reductions
 #' @export
-Kmin_argKmin <- function(x, K, index) .lt_kmin(x, K, index, "KMin_ArgKMin")
+Kmin_argKmin <- function(x, K, index, ranges = NULL) .lt_kmin(x, K, index, "KMin_ArgKMin", ranges)
 
 #' @rdname reductions
 #' @export
-Kmin_argKmin_reduction <- function(x, K, index) Kmin_argKmin(x, K, index)
+Kmin_argKmin_reduction <- function(x, K, index, ranges = NULL) Kmin_argKmin(x, K, index, ranges)
 
 .lt_weight <- function(weight) {
   w <- .lt_operand(weight, "weight")
@@ -240,51 +259,51 @@ Kmin_argKmin_reduction <- function(x, K, index) Kmin_argKmin(x, K, index)
 
 #' @rdname reductions
 #' @export
-logsumexp <- function(x, index, weight = NULL) {
+logsumexp <- function(x, index, weight = NULL, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_real(x, "logsumexp()")
   .lt_check_dim1(x, "logsumexp()")
-  if (is.null(weight)) return(.lt_reduce(x, "LogSumExp", index))
-  .lt_reduce(x, "LogSumExpWeight", index, weight = .lt_weight(weight))
+  if (is.null(weight)) return(.lt_reduce(x, "LogSumExp", index, ranges = ranges))
+  .lt_reduce(x, "LogSumExpWeight", index, weight = .lt_weight(weight), ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-logsumexp_reduction <- function(x, index, weight = NULL) logsumexp(x, index, weight)
+logsumexp_reduction <- function(x, index, weight = NULL, ranges = NULL) logsumexp(x, index, weight, ranges)
 
 #' @rdname reductions
 #' @export
-sumsoftmaxweight <- function(x, index, weight) {
+sumsoftmaxweight <- function(x, index, weight, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_real(x, "sumsoftmaxweight()")
   .lt_check_dim1(x, "sumsoftmaxweight()")
   if (missing(weight) || is.null(weight)) rkeops_abort("input", "sumsoftmaxweight() needs a `weight`")
-  .lt_reduce(x, "SumSoftMaxWeight", index, weight = .lt_weight(weight))
+  .lt_reduce(x, "SumSoftMaxWeight", index, weight = .lt_weight(weight), ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-sumsoftmaxweight_reduction <- function(x, index, weight) sumsoftmaxweight(x, index, weight)
+sumsoftmaxweight_reduction <- function(x, index, weight, ranges = NULL) sumsoftmaxweight(x, index, weight, ranges)
 
 #' @rdname reductions
 #' @export
-reduction <- function(x, opstr, index, opt_arg = NULL) UseMethod("reduction")
+reduction <- function(x, opstr, index, opt_arg = NULL, ranges = NULL) UseMethod("reduction")
 
 #' @rdname reductions
 #' @export
 #' @rawNamespace export(reduction.LazyTensor)
-reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL) {
+reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL, ranges = NULL) {
   reds <- .rk_call("rk_op_table")$reductions
   if (!(is.character(opstr) && length(opstr) == 1 && opstr %in% reds)) {
     rkeops_abort("input", paste0("`opstr` must name a reduction among ", paste(reds, collapse = ", ")))
   }
-  if (is.null(opt_arg)) return(.lt_reduce(x, opstr, index))
-  if (is.LazyTensor(opt_arg)) return(.lt_reduce(x, opstr, index, weight = opt_arg))
-  .lt_reduce(x, opstr, index, opt = .lt_int(opt_arg, "`opt_arg` (K)", 1, 1e6))
+  if (is.null(opt_arg)) return(.lt_reduce(x, opstr, index, ranges = ranges))
+  if (is.LazyTensor(opt_arg)) return(.lt_reduce(x, opstr, index, weight = opt_arg, ranges = ranges))
+  .lt_reduce(x, opstr, index, opt = .lt_int(opt_arg, "`opt_arg` (K)", 1, 1e6), ranges = ranges)
 }
 
 #' @export
-reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("reduction", x)
+reduction.default <- function(x, opstr, index, opt_arg = NULL, ranges = NULL) .lt_need_lazy("reduction", x)
 
 # ---- gradient ---------------------------------------------------------------------------------
 
@@ -315,6 +334,8 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #' @param var the variable: one of the LazyTensors `f` was built from (a `Vi()`, `Vj()` or
 #'   `Pm()`), or its 0-based position among the variables of `f` (see `print(f)`).
 #' @param index the index reduced over in `out`, `"i"` or `"j"`.
+#' @param ranges `NULL`, or the block-sparse pattern of the reduction (see [block_sparse]):
+#'   the gradient is block-sparse with the same pattern.
 #' @return A matrix.
 #' @examples
 #' x <- matrix(runif(30), 10, 3); y <- matrix(runif(60), 20, 3)
@@ -324,7 +345,7 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL) .lt_need_lazy("re
 #' g <- grad(sqdist(x_i, y_j), eta, "Sum", var = x_i, index = "j")
 #' max(abs(g - 2 * (20 * x - matrix(colSums(y), 10, 3, byrow = TRUE))))
 #' @export
-grad <- function(f, gradin, opstr = "Sum", var, index) {
+grad <- function(f, gradin, opstr = "Sum", var, index, ranges = NULL) {
   .lt_check_lazy(f, "`f`")
   .lt_check_index(index)
   plain <- c("Sum", "Min", "Max", "ArgMin", "ArgMax", "Min_ArgMin", "Max_ArgMax", "LogSumExp", "Max_SumShiftExp")
@@ -376,5 +397,5 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
     rkeops_abort("dimension", sprintf("`gradin` must have %d row(s), one per %s point (got %d)",
                                       nout, out, nrow(gdata)))
   }
-  keops_grad(keops_kernel(canon$formula, canon$args), k - 1L)(c(f$data, list(gdata)))
+  keops_grad(keops_kernel(canon$formula, canon$args), k - 1L)(c(f$data, list(gdata)), ranges = ranges)
 }

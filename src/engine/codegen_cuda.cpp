@@ -312,14 +312,12 @@ class CudaSourceGen {
            "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
            "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
            "out_ld,\n"
-           "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
+           "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0,\n"
+           "    const long long* __restrict__ items, const long long* __restrict__ jranges) {\n";
     src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL)) << "];\n";
     src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
-    src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n";
-    src << "  const bool active = i < n_outer;\n";
+    emit_block_work(src);
     src << "  const long long nrows = n_outer;\n";
-    src << "  const int jb0 = (int)(blockIdx.y * jchunk);\n";
-    src << "  const int jb1 = (int)(jb0 + jchunk < n_inner ? jb0 + jchunk : n_inner);\n";
     src << loads << hoisted;
     src << state_decl("", "  ") << init_code("  ");
     emit_tile_loop(src);
@@ -329,8 +327,26 @@ class CudaSourceGen {
         << state_io(true, "", "slot", "    ") << "  }\n}\n";
   }
 
-  // The tiles of [jb0, jb1): copied to shared memory, then swept by each thread.
+  // A block's rows and inner ranges. Dense: rows blockIdx.x * blockDim.x + [0, blockDim.x) and
+  // slice blockIdx.y of the inner range; block-sparse (items, ranges.h): the rows of work item
+  // blockIdx.x and its kept inner ranges.
+  void emit_block_work(std::ostringstream& src) const {
+    src << "  int ib0_ = blockIdx.x * blockDim.x, ib1_ = n_outer, nr_ = 1;\n";
+    src << "  const long long* jr_ = 0;\n";
+    src << "  if (items) {\n";
+    src << "    const long long* it_ = items + 4LL * blockIdx.x;\n";
+    src << "    ib0_ = (int)it_[0]; ib1_ = (int)it_[1]; jr_ = jranges + 2 * it_[2]; nr_ = (int)(it_[3] - it_[2]);\n";
+    src << "  }\n";
+    src << "  const int i = ib0_ + threadIdx.x;\n";
+    src << "  const bool active = i < ib1_;\n";
+  }
+
+  // The tiles of each inner range [jb0, jb1): copied to shared memory, then swept by each thread.
   void emit_tile_loop(std::ostringstream& src) const {
+    src << "  for (int r_ = 0; r_ < nr_; ++r_) {\n";
+    src << "  const int jb0 = jr_ ? (int)jr_[2 * r_] : (int)(blockIdx.y * jchunk);\n";
+    src << "  const int jb1 = jr_ ? (int)jr_[2 * r_ + 1] : (int)(blockIdx.y * jchunk + jchunk < n_inner ? "
+           "blockIdx.y * jchunk + jchunk : n_inner);\n";
     src << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n";
     src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
     if (cc.wy > 0 && !rows_global) {
@@ -344,7 +360,7 @@ class CudaSourceGen {
     src << "      for (int jj = 0; jj < jn; ++jj) {\n";
     emit_row_read(src);
     if (SI) src << "        const int j = jg_ + jj;\n";
-    src << body << acc.text << "      }\n" << tile_post << "    }\n  }\n";
+    src << body << acc.text << "      }\n" << tile_post << "    }\n  }\n  }\n";
   }
 
   // How the sweep reads inner row jj of the tile (`yr`).

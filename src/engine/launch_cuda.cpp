@@ -17,6 +17,7 @@
 #include "kernel_store.h"
 #include "log.h"
 #include "nvrtc.h"
+#include "ranges.h"
 #include "sha256.h"
 
 namespace rkeops {
@@ -186,8 +187,9 @@ GpuRunStats last_gpu_run() {
 }
 
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
-                            const DeviceLimits& lim) {
+                            const DeviceLimits& lim, bool sparse) {
   LaunchPlan p;
+  p.sparse = sparse;
   const long long e = code.elem;
   p.hd = code.hd.bm > 0;
   p.hd_bm = code.hd.bm;
@@ -250,12 +252,27 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   }
   p.outer_chunk = ci;
   p.outer_chunks = ceil_div(rows, ci);
+  if (sparse) {  // everything at once (work items index rows and inner rows of the whole call)
+    const long long need = y_total + rows * bx;
+    const long long staged = y_total + rows * code.wx * e;
+    if (need > budget || staged > kStagingBytes)
+      throw UserError("gpu", "a block-sparse reduction needs its data on the GPU at once (" +
+                                 std::to_string(need >> 20) + " MiB; " + std::to_string(budget >> 20) +
+                                 " MiB usable): use rkeops_use_cpu()");
+    p.resident = true;
+    p.inner_chunk = std::max(1LL, n_in);
+    p.inner_pieces = 1;
+    p.inner_device_rows = n_in;
+    p.outer_chunk = std::max(1LL, rows);
+    p.outer_chunks = 1;
+  }
   return p;
 }
 
 // Splits of the inner range: enough blocks for ~16 waves of resident blocks (few waves lose
 // a partial last wave), each split at least 4 tiles long.
 long long LaunchPlan::splits(long long rows) const {
+  if (sparse) return 1;
   if (hd) return hd_splits(rows, inner_chunk, hd_bm, static_cast<int>(tile), concurrent);
   long long bxs = ceil_div(rows, block), want = 16 * concurrent;
   if (bxs >= want) return 1LL;
@@ -299,7 +316,12 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   lim.sm_count = dev.sm_count();
   lim.available_bytes = static_cast<long long>(dev.available_bytes());
   lim.piece_bytes = dev.piece_bytes();
-  const LaunchPlan plan = plan_cuda_launch(code, n_in, r1 - r0, out_dim, part.states, lim);
+  const bool sparse = part.ranges != nullptr;
+  if (sparse && hd)
+    throw UserError("gpu", "block-sparse reductions (ranges) of inner products or distances of high dimension do "
+                           "not run on the GPU: use rkeops_use_cpu()");
+  RK_ASSERT(!sparse || (!part.states && r0 == 0 && r1 == n_out), "block-sparse reductions run whole");
+  const LaunchPlan plan = plan_cuda_launch(code, n_in, r1 - r0, out_dim, part.states, lim, sparse);
   const int block = plan.block;
   const long long rpb = plan.rows_per_block, by = plan.inner_row_bytes, cj = plan.inner_chunk, nj = plan.inner_pieces;
   const bool resident = plan.resident;
@@ -316,6 +338,17 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
   const uint64_t dX = dev.buffer(0, x_bytes), dY = dev.buffer(1, y_bytes), dP = dev.buffer(2, p_bytes);
   const uint64_t dOut = dev.buffer(3, static_cast<size_t>(ci * out_dim * 8LL + 8));
+  // A block-sparse reduction: one block per work item (at most `block` rows of one outer range).
+  RangeItems items;
+  uint64_t dItems = 0, dJr = 0;
+  if (sparse) {
+    items = plan_range_items(*part.ranges, n_out, n_in, block);
+    const size_t ib = items.items.size() * sizeof(long long), jb = items.jranges.size() * sizeof(long long);
+    dItems = dev.buffer(7, ib + 64);
+    dJr = dev.buffer(8, jb + 64);
+    if (ib) dev.h2d(dItems, items.items.data(), ib);
+    if (jb) dev.h2d(dJr, items.jranges.data(), jb);
+  }
 
   GpuRunStats st;
   st.block = block;
@@ -341,7 +374,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     const long long rows = std::min(ci, r1 - i0);
     const long long nsplit = splits_for(rows), nslots = slots_for(rows);
     st.nsplit = static_cast<int>(nsplit);
-    st.grid_x = ceil_div(rows, rpb);
+    st.grid_x = sparse ? items.count() : ceil_div(rows, rpb);
     const long long ldx = hd ? ceil_div(rows, VL) * VL : rows;
     uint64_t pst = 0, psi = 0, pcp = 0;
     if (nslots > 0) {
@@ -377,9 +410,12 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       long long out_ld = rows;
       int n_outer = static_cast<int>(rows), n_inner = static_cast<int>(jr);
       int slot0 = nslots > 0 ? static_cast<int>(q * nsplit) : -1;
-      void* args[] = {&x, &ldx_, &y, &p, &n_outer, &n_inner, &jbase, &jchunk, &o, &out_ld, &pst, &psi, &pcp, &slot0};
-      dev.launch(0, static_cast<unsigned>(ceil_div(rows, rpb)), static_cast<unsigned>(nsplit),
-                 static_cast<unsigned>(block), args);
+      uint64_t d_items = dItems, d_jranges = dJr;
+      void* args[] = {&x,   &ldx_, &y,   &p,   &n_outer, &n_inner, &jbase, &jchunk,
+                      &o,   &out_ld, &pst, &psi, &pcp,   &slot0,   &d_items, &d_jranges};
+      const long long gx = sparse ? items.count() : ceil_div(rows, rpb);
+      if (gx > 0)
+        dev.launch(0, static_cast<unsigned>(gx), static_cast<unsigned>(nsplit), static_cast<unsigned>(block), args);
       dev.mark(m + 2);
       if (q < 8) timed.push_back(m);
       if (!resident) {  // the staging and device buffers are reused by the next chunk
@@ -556,7 +592,9 @@ class CudaKernel : public Kernel {
   }
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
-    run_part(in, shape, out, opt, interrupted, LaunchPart());
+    LaunchPart part;
+    part.ranges = opt.ranges.get();
+    run_part(in, shape, out, opt, interrupted, part);
   }
 
   // One part of a call on this kernel's GPU (any host thread: it makes the context current).

@@ -56,6 +56,7 @@ struct LaunchPart {
   long long r0 = 0, r1 = -1;
   bool states = false;
   long long jbase = 0;
+  const BlockRanges* ranges = nullptr;  // a block-sparse reduction (all rows, results only)
 };
 
 // What the launch plan needs to know of the device: multiprocessors, resident blocks of
@@ -84,7 +85,7 @@ struct LaunchPlan {
   long long inner_chunk = 0, inner_pieces = 1;  // the inner range in pieces of inner_chunk rows
   long long inner_device_rows = 0;              // inner rows held on the device at once
   long long outer_chunk = 0, outer_chunks = 1;  // outer rows per launch, and launches
-  bool hd = false, states = false;
+  bool hd = false, states = false, sparse = false;
   int hd_bm = 0;
   // Splits of a piece of the inner range over blocks (gridDim.y) for a chunk of `rows` outer rows.
   long long splits(long long rows) const;
@@ -95,8 +96,11 @@ struct LaunchPlan {
 // The launch plan of a call: a pure function of the kernel's layout (`code`), the call's sizes
 // (inner rows, outer rows computed, result columns, partial states or not) and the device.
 // Throws UserError("gpu") when even one outer row does not fit in the device's memory.
+// With `sparse` (a block-sparse reduction), everything is on the device at once: one chunk of
+// outer rows, the inner rows resident in one piece, no splits (UserError("gpu") when that does
+// not fit).
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
-                            const DeviceLimits& lim);
+                            const DeviceLimits& lim, bool sparse = false);
 
 // Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim
 // (x state width for partial states; only rows [r0, r1) are written).

@@ -49,12 +49,13 @@ void expect_covers(const LaunchPlan& p, long long rows) {
 TEST(LaunchPlan, LargeCallOneChunkNoSplitNoSlots) {
   const CudaCode c = kernel_layout(3, 4);
   const long long n = 1000000, rows = 5000000;
-  LaunchPlan p = plan_cuda_launch(c, n, rows, 1, false, big_gpu());
+  // 1e5 inner rows: 5e6 outer rows make 5e11 terms, one launch (about 1e12 per launch)
+  LaunchPlan p = plan_cuda_launch(c, 100000, rows, 1, false, big_gpu());
   EXPECT_EQ(p.block, 256);
   EXPECT_EQ(p.rows_per_block, 256);
   EXPECT_EQ(p.concurrent, 132 * 8);
   EXPECT_TRUE(p.resident);
-  EXPECT_EQ(p.inner_pieces, 1);  // 16 MB of inner rows: under one piece
+  EXPECT_EQ(p.inner_pieces, 1);  // 1.6 MB of inner rows: under one piece
   EXPECT_EQ(p.outer_chunks, 1);
   EXPECT_EQ(p.splits(rows), 1);  // 19532 blocks: more than 16 waves of 1056
   EXPECT_EQ(p.slots(rows), 0);   // rk_reduce finalises
