@@ -58,7 +58,7 @@ cat("| backend | precision | dense | block-sparse | speed-up | max rel. differen
 cat("|---|---|---|---|---|---|\n")
 for (prec in precisions) {
   set_rkeops_options(list(precision = prec))
-  reps <- if (backend == "gpu") 5 else 1
+  reps <- if (backend == "cpu") 1 else if (prec == "float32") 5 else 2
   td <- median_time(function() op(input), reps)
   ts <- median_time(function() op(input, ranges = r), if (backend == "gpu") 10 else 3)
   dense <- op(input)
