@@ -261,8 +261,8 @@ class CpuSourceGen {
     if (wide) src << "    T* ws_ = ws0_ + RK_TID * WS;\n";
     emit_work_item(src);
     emit_block_buffers(src);
-    src << "    for (long long r_ = 0; r_ < nr_; ++r_) {\n";
-    src << "    const long long jb0 = jr_[2 * r_], jb1 = jr_[2 * r_ + 1];\n";
+    src << "    for (long long r_ = 0; r_ < q_.nr; ++r_) {\n";
+    src << "    const long long jb0 = q_.jr[2 * r_], jb1 = q_.jr[2 * r_ + 1];\n";
     emit_tile_sweep(src);
     src << "    }\n";
     emit_block_end(src);
@@ -271,19 +271,12 @@ class CpuSourceGen {
     src << "}\n";
   }
 
-  // A work item: a block of rows and its inner ranges. Dense: block b of [i0, i1) and slice sp
-  // of the inner range (one range); block-sparse: the item's rows and its kept ranges.
+  // A work item: a block of rows and its inner ranges (rk_work_item, prelude_cpu.h). Dense:
+  // block w / nsplit of [i0, i1) and slice w % nsplit of the inner range; block-sparse: the
+  // item's rows and its kept ranges.
   void emit_work_item(std::ostringstream& src) const {
-    src << "    long long ib0, ib1, sp = 0, nr_ = 1, jself_[2];\n";
-    src << "    const long long* jr_ = jself_;\n";
-    src << "    if (a->items) {\n";
-    src << "      const long long* it_ = a->items + 4 * w;\n";
-    src << "      ib0 = it_[0]; ib1 = it_[1]; jr_ = a->jranges + 2 * it_[2]; nr_ = it_[3] - it_[2];\n";
-    src << "    } else {\n";
-    src << "      const long long b = w / nsplit;\n      sp = w % nsplit;\n";
-    src << "      ib0 = i0 + b * IB; ib1 = ib0 + IB < i1 ? ib0 + IB : i1;\n";
-    src << "      jself_[0] = sp * jchunk; jself_[1] = jself_[0] + jchunk < M ? jself_[0] + jchunk : M;\n";
-    src << "    }\n";
+    src << "    RkItem q_;\n    rk_work_item(&q_, a->items, a->jranges, w, nsplit, i0, i1, IB, M, jchunk);\n";
+    src << "    const long long ib0 = q_.ib0, ib1 = q_.ib1, sp = q_.sp;\n";
   }
 
   // The inputs' pointers and leading dimensions, the sizes, the scratch memory.

@@ -29,3 +29,30 @@ RK_FN float rk_round0(float x) { return __builtin_roundf(x); }
 RK_FN double rk_pow(double x, double y) { return __builtin_pow(x, y); }
 RK_FN float rk_pow(float x, float y) { return __builtin_powf(x, y); }
 #include "rkeops/prelude_common.h"
+// Work item w of rk_run (codegen_cpu.cpp): rows [ib0, ib1) and the inner ranges jr[2r, 2r+1)
+// for r < nr. Block-sparse (`items`, see ranges.h): item w of the list. Dense: row block
+// w / nsplit of [i0, i1) and slice sp = w % nsplit of [0, M), one range (held in jself).
+struct RkItem {
+  long long ib0, ib1, sp, nr;
+  const long long* jr;
+  long long jself[2];
+};
+RK_FN void rk_work_item(RkItem* t, const long long* items, const long long* jranges, long long w, long long nsplit,
+                        long long i0, long long i1, long long IB, long long M, long long jchunk) {
+  if (items) {
+    const long long* it = items + 4 * w;
+    t->ib0 = it[0];
+    t->ib1 = it[1];
+    t->sp = 0;
+    t->jr = jranges + 2 * it[2];
+    t->nr = it[3] - it[2];
+    return;
+  }
+  t->sp = w % nsplit;
+  t->ib0 = i0 + w / nsplit * IB;
+  t->ib1 = t->ib0 + IB < i1 ? t->ib0 + IB : i1;
+  t->jself[0] = t->sp * jchunk;
+  t->jself[1] = t->jself[0] + jchunk < M ? t->jself[0] + jchunk : M;
+  t->jr = t->jself;
+  t->nr = 1;
+}
