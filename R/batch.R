@@ -151,7 +151,7 @@
   if (!is.null(list(...)$ranges)) {
     rkeops_abort("input", "batch dimensions and `ranges` cannot be combined (a batch is run as a block-sparse reduction)")
   }
-  if (is.null(grad) && !isTRUE(getOption("rkeops.batch_loop")) && exists("keops_ranges")) {  # TODO(merge): drop exists()
+  if (is.null(grad) && !isTRUE(getOption("rkeops.batch_loop"))) {
     out <- .rk_batch_stacked(f, input, types, lay, ...)
     if (!is.null(out)) return(out)
   }

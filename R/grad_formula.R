@@ -64,13 +64,13 @@
       e, formula, out_type, info$out_dim))
   }
   g <- keops_grad(op, kv - 1L)
-  f <- function(input = NULL, inner_dim = "col") {
+  f <- function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (is.null(input)) return(list(formula = formula, args = args, args_info = NULL, sum_scheme = sum_scheme))
     if (!is.list(input) || length(input) != length(args)) {
       rkeops_abort("input", sprintf("'input' must be a list of %d elements, one per variable in 'args'", length(args)))
     }
     if (!is.null(names(input)) && all(nzchar(names(input)))) input <- input[arg_names]
-    g(c(unname(input)[-k], list(input[[k]])), inner_dim)
+    g(c(unname(input)[-k], list(input[[k]])), inner_dim, ranges = ranges)
   }
   f
 }

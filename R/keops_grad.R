@@ -35,10 +35,12 @@
 #'
 #' @param operator a function returned by [keops_kernel()] (or by `keops_grad()`).
 #' @param var the variable: its name in `args`, or its 0-based position.
-#' @return A function `grad(input = NULL, inner_dim = "col")` like the one [keops_kernel()]
-#'   returns: `input` holds the inputs of `operator` followed by the gradient input (named
-#'   `gradin` in a named list). With no input it returns the gradient's description. Printing
-#'   it shows what it differentiates and its inputs.
+#' @return A function `grad(input = NULL, inner_dim = "col", ranges = NULL)` like the one
+#'   [keops_kernel()] returns: `input` holds the inputs of `operator` followed by the gradient
+#'   input (named `gradin` in a named list). With no input it returns the gradient's
+#'   description. Printing it shows what it differentiates and its inputs. With `ranges` (see
+#'   [block_sparse]), the gradient of the block-sparse reduction, block-sparse with the same
+#'   pattern (the forward values it needs too).
 #' @examples
 #' # Shape analysis: the LDDMM Hamiltonian H(q, p) = 1/2 sum_ij k(q_i, q_j) <p_i, p_j>
 #' # with the Gaussian kernel k(a, b) = exp(-|a - b|^2 / s), and its gradients in q and p.
@@ -87,12 +89,12 @@ keops_grad <- function(operator, var) {
   if (plan$zero) return(.rk_operator(.rk_zero_gradient(ctx), shown))   # piecewise constant: zero
   grad_op <- keops_kernel(plan$formula, plan$args, desc$sum_scheme)
   if (length(plan$extra) == 0 && ctx$vtype != "Pm") return(.rk_operator(grad_op, shown))   # a plain operator
-  f <- function(input = NULL, inner_dim = "col") {
+  f <- function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (is.null(input)) return(grad_op())
     input <- .rk_grad_inputs(input, ctx, inner_dim)
-    extra <- .rk_grad_extra(ctx, input, inner_dim)
+    extra <- .rk_grad_extra(ctx, input, inner_dim, ranges)
     if (inner_dim == "row") extra <- lapply(extra, t)   # computed with one row per point
-    res <- grad_op(c(input, extra), inner_dim)
+    res <- grad_op(c(input, extra), inner_dim, ranges = ranges)
     if (ctx$vtype == "Pm") res <- matrix(colSums(res), 1)   # the parameter is shared by all rows
     res
   }
@@ -109,10 +111,10 @@ keops_grad <- function(operator, var) {
 
 # The extra inputs of a gradient plan, computed from the operator's inputs (one row per point):
 # columns of a forward reduction, or the indices of the points reduced over.
-.rk_grad_extra <- function(ctx, input, inner_dim) {
+.rk_grad_extra <- function(ctx, input, inner_dim, ranges = NULL) {
   lapply(ctx$plan$extra, function(x) {
     if (!nzchar(x$forward)) return(.rk_index_input(ctx, input, inner_dim))
-    .rk_forward(ctx, x$forward, input, inner_dim)[, x$col0 + seq_len(x$dim), drop = FALSE]
+    .rk_forward(ctx, x$forward, input, inner_dim, ranges)[, x$col0 + seq_len(x$dim), drop = FALSE]
   })
 }
 
@@ -156,10 +158,10 @@ keops_grad <- function(operator, var) {
 
 # Runs `formula` (a reduction over the operator's args) on the operator's inputs and returns
 # the engine's raw n_out x out_dim matrix.
-.rk_forward <- function(ctx, formula, input, inner_dim) {
+.rk_forward <- function(ctx, formula, input, inner_dim, ranges = NULL) {
   info <- .rk_call("rk_parse", formula, ctx$desc$args)
   inputs <- .rk_prepare_inputs(input[seq_len(ctx$n)], info, inner_dim)
-  out <- .rk_run(formula, ctx$desc$args, inputs, ctx$desc$sum_scheme, inner_dim)
+  out <- .rk_run(formula, ctx$desc$args, inputs, ctx$desc$sum_scheme, inner_dim, ranges = ranges, info = info)
   attr(out, "compile_seconds") <- NULL
   out
 }
@@ -176,7 +178,7 @@ keops_grad <- function(operator, var) {
 
 # Zeros shaped like the variable (the Arg* reductions).
 .rk_zero_gradient <- function(ctx) {
-  f <- function(input = NULL, inner_dim = "col") {
+  f <- function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (is.null(input)) {
       return(list(formula = "0", args = ctx$args, args_info = NULL, sum_scheme = ctx$desc$sum_scheme))
     }

@@ -46,8 +46,14 @@
 #' Gradient operators ([keops_grad()]) return arrays shaped like the variable; the gradient with
 #' respect to a shared or broadcast variable is summed over the problems that share it. Batched
 #' inputs need `inner_dim = "col"`. The kernel is compiled once for all problems.
+#' @section Block-sparse reductions:
+#' With `ranges = r`, an object made by [block_sparse_ranges()] or [keops_ranges()], the
+#' operator reduces only over the kept blocks of the symbolic matrix (see [block_sparse]); a
+#' reduction over i (axis 0) uses the transposed ranges of the same object. `ranges` cannot be
+#' combined with `distribute = "future"` or several GPUs.
 #' @return A function `op(input = NULL, inner_dim = "col", distribute = NULL, split = "auto",
-#'   chunks = NULL)` (the last three: see "Distributed evaluation"). `input` is a list of the inputs in
+#'   chunks = NULL, ranges = NULL)` (`distribute`, `split`, `chunks`: see "Distributed
+#'   evaluation"; `ranges`: see "Block-sparse reductions"). `input` is a list of the inputs in
 #'   the order of `args` (a named list is matched by name): matrices with one row per point
 #'   (`inner_dim = "col"`) or one column per point (`inner_dim = "row"`), and vectors for
 #'   parameters; matrices kept on the GPU by [rkeops_device()] too. Inputs are never copied in R
@@ -95,15 +101,20 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   args_info <- list(args = args, var_name = info$var_name, var_type = info$var_type,
                     var_pos = info$var_pos, var_dim = info$var_dim)
   force(sum_scheme)
-  .rk_operator(function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL) {
+  .rk_operator(function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL,
+                       ranges = NULL) {
     if (is.null(input)) {
       return(list(formula = formula, args = args, args_info = args_info, sum_scheme = sum_scheme))
     }
     inputs <- .rk_prepare_inputs(input, info, inner_dim)
     out <- if (.rk_distribute_mode(distribute) == "future") {
+      if (!is.null(ranges)) {
+        rkeops_abort("input", paste("a block-sparse reduction (`ranges`) cannot be distributed: use",
+                                    "distribute = \"none\""))
+      }
       .rk_run_distributed(formula, args, info, inputs, sum_scheme, split, chunks)
     } else {
-      .rk_run(formula, args, inputs, sum_scheme, inner_dim)
+      .rk_run(formula, args, inputs, sum_scheme, inner_dim, ranges = ranges, info = info)
     }
     .rk_shape_result(out, info)
   })
@@ -172,9 +183,20 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
 
 # Runs a reduction on prepared inputs (the engine checks their sizes; its errors speak of rows
 # or columns as `inner_dim` laid them out).
-.rk_run <- function(formula, args, inputs, sum_scheme, inner_dim = "col") {
+# `ranges`: a block-sparse reduction (R/block_sparse.R), in the orientation of the formula's axis.
+.rk_run <- function(formula, args, inputs, sum_scheme, inner_dim = "col", ranges = NULL, info = NULL) {
   opts <- .rk_engine_options(sum_scheme)
   opts$inner_dim <- inner_dim
+  if (!is.null(ranges)) {
+    if (is.null(info)) info <- .rk_call("rk_parse", formula, args)
+    npts <- function(type) {
+      k <- which(info$var_type == type)
+      if (length(k)) nrow(inputs[[k[1]]]) else 1L
+    }
+    n_i <- npts("Vi")
+    n_j <- npts("Vj")
+    opts$ranges <- if (info$axis == 1) .rk_ranges_for(ranges, 1, n_i, n_j) else .rk_ranges_for(ranges, 0, n_j, n_i)
+  }
   .rk_call("rk_run", formula, args, inputs, opts)
 }
 

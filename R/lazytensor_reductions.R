@@ -33,8 +33,9 @@
 
 # Runs a reduction formula; with option formula_only, returns the formula and args instead.
 # `sum_scheme` is keops_kernel()'s; `backend` ("CPU", "GPU", "auto", or NA for the option)
-# applies to this call only, as PyKeOps's `backend =`.
-.lt_run <- function(canon, data, sum_scheme = "auto", backend = NA) {
+# applies to this call only, as PyKeOps's `backend =`; `ranges`: a block-sparse reduction (see
+# ?block_sparse).
+.lt_run <- function(canon, data, sum_scheme = "auto", backend = NA, ranges = NULL) {
   if (isTRUE(get_rkeops_options("formula_only"))) return(canon)
   op <- keops_kernel(canon$formula, canon$args, sum_scheme = sum_scheme)
   backend <- .lt_check_backend(backend)
@@ -43,7 +44,7 @@
     on.exit(options(rkeops = old), add = TRUE)
     set_rkeops_options(list(backend = backend))
   }
-  op(data)
+  op(data, ranges = ranges)
 }
 
 # PyKeOps's backend names: "CPU", "GPU" (also "GPU_1D", "GPU_2D": the engine picks the
@@ -58,14 +59,14 @@
 }
 
 # Builds and runs <red>_Reduction(F, [opt | W,] axis).
-.lt_reduce <- function(x, red, index, opt = NULL, weight = NULL, sum_scheme = "auto", backend = NA) {
+.lt_reduce <- function(x, red, index, opt = NULL, weight = NULL, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_index(index)
   # A LazyTensor of parameters only reduces over one point (as RKeOps): one row, its value.
   m <- .lt_combine(if (is.null(weight)) list(x) else list(x, weight))
   inner <- paste(c(m$formulas, if (!is.null(opt)) as.character(opt)), collapse = ",")
   formula <- sprintf("%s_Reduction(%s,%d)", red, inner, if (index == "j") 1L else 0L)
-  .lt_run(.lt_canonical(formula, m$names, m$args), m$data, sum_scheme, backend)
+  .lt_run(.lt_canonical(formula, m$names, m$args), m$data, sum_scheme, backend, ranges)
 }
 
 # ---- Summary group: sum, min, max ------------------------------------------------------------
@@ -111,6 +112,9 @@
 #' @param backend `NA` (the backend of the options), or for this call only `"CPU"`, `"GPU"`
 #'   (PyKeOps's `"GPU_1D"` and `"GPU_2D"` are taken as `"GPU"`) or `"auto"` (PyKeOps's
 #'   `backend =`). For `sum`, `min` and `max`, a named argument in `...`.
+#' @param ranges `NULL`, or a block-sparse pattern made by [block_sparse_ranges()] or
+#'   [keops_ranges()]: the reduction visits only the kept blocks (see [block_sparse]); with
+#'   `sum()`, `min()` and `max()`, give it by name, `sum(K_ij, "j", ranges = r)`.
 #' @return A matrix (a list of two for `min_argmin`, `max_argmax`, `Kmin_argKmin`; arrays for
 #'   the KMin family with d > 1), or a LazyTensor when `index = NA`.
 #' @examples
@@ -138,136 +142,148 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   rest <- args[-1]
   nm <- names(rest)
   if (is.null(nm)) nm <- rep("", length(rest))
-  extra <- rest[nm %in% c("sum_scheme", "backend")]
-  rest <- rest[!nm %in% c("sum_scheme", "backend")]
-  nm <- nm[!nm %in% c("sum_scheme", "backend")]
+  named <- c("sum_scheme", "backend", "ranges")
+  extra <- rest[nm %in% named]
+  rest <- rest[!nm %in% named]
+  nm <- nm[!nm %in% named]
   if (length(rest) > 1 || (length(rest) == 1 && (!nm %in% c("", "index") || is.LazyTensor(rest[[1]])))) {
-    rkeops_abort("input", sprintf("%s() on a LazyTensor takes one LazyTensor, `index` and optionally `sum_scheme` and `backend`", .Generic))
+    rkeops_abort("input", sprintf(paste("%s() on a LazyTensor takes one LazyTensor, `index` and optionally",
+                                        "`sum_scheme`, `backend` and `ranges`"), .Generic))
   }
   index <- if (length(rest)) rest[[1]] else NA
   sch <- if (is.null(extra$sum_scheme)) "auto" else extra$sum_scheme
   bk <- if (is.null(extra$backend)) NA else extra$backend
+  rg <- extra$ranges
   switch(.Generic,
-    sum = .lt_sum(x, index, sch, bk),
-    min = .lt_extreme(x, index, "Min", sch, bk),
-    max = .lt_extreme(x, index, "Max", sch, bk),
+    sum = .lt_sum(x, index, sch, bk, rg),
+    min = .lt_extreme(x, index, "Min", sch, bk, rg),
+    max = .lt_extreme(x, index, "Max", sch, bk, rg),
     rkeops_abort("input", sprintf("%s() is not available for LazyTensors (sum, min and max are)", .Generic)))
 }
 
-.lt_sum <- function(x, index, sum_scheme = "auto", backend = NA) {
+.lt_sum <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index, allow_na = TRUE)
   if (is.na(index)) {
+    .lt_no_ranges(ranges)
     if (is.ComplexLazyTensor(x)) return(.lt_cx_unary("ComplexSum", x))
     return(.lt_unary("Sum", x))
   }
-  .lt_reduce(x, "Sum", index, sum_scheme = sum_scheme, backend = backend)
+  .lt_reduce(x, "Sum", index, sum_scheme = sum_scheme, backend = backend, ranges = ranges)
 }
 
-.lt_extreme <- function(x, index, red, sum_scheme = "auto", backend = NA) {
+# `ranges` given to an operation that is not a reduction (index = NA).
+.lt_no_ranges <- function(ranges) {
+  if (!is.null(ranges)) rkeops_abort("input", "`ranges` needs a reduction: give `index` (\"i\" or \"j\")")
+}
+
+.lt_extreme <- function(x, index, red, sum_scheme = "auto", backend = NA, ranges = NULL) {
   if (!is.LazyTensor(x) && (is.numeric(x) || is.complex(x)) && !is.object(x)) x <- .lt_operand(x)  # as RKeOps
   .lt_check_lazy(x)
   .lt_check_index(index, allow_na = TRUE)
   # without an index, over the (re, im) values of a ComplexLazyTensor, as RKeOps (a real result)
-  if (is.na(index)) return(.lt_unary(red, x))
+  if (is.na(index)) {
+    .lt_no_ranges(ranges)
+    return(.lt_unary(red, x))
+  }
   .lt_check_real(x, paste0(tolower(red), "()"))
-  .lt_reduce(x, red, index, sum_scheme = sum_scheme, backend = backend)
+  .lt_reduce(x, red, index, sum_scheme = sum_scheme, backend = backend, ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-sum_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
+sum_reduction <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index)
-  .lt_sum(.lt_check_lazy(x), index, sum_scheme, backend)
+  .lt_sum(.lt_check_lazy(x), index, sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-min_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
+min_reduction <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Min", sum_scheme, backend)
+  .lt_extreme(x, index, "Min", sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-max_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
+max_reduction <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Max", sum_scheme, backend)
+  .lt_extreme(x, index, "Max", sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-argmin <- function(x, index = NA, sum_scheme = "auto", backend = NA) .lt_extreme(x, index, "ArgMin", sum_scheme, backend)
+argmin <- function(x, index = NA, sum_scheme = "auto", backend = NA, ranges = NULL) .lt_extreme(x, index, "ArgMin", sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-argmin_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
+argmin_reduction <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "ArgMin", sum_scheme, backend)
+  .lt_extreme(x, index, "ArgMin", sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-argmax <- function(x, index = NA, sum_scheme = "auto", backend = NA) .lt_extreme(x, index, "ArgMax", sum_scheme, backend)
+argmax <- function(x, index = NA, sum_scheme = "auto", backend = NA, ranges = NULL) .lt_extreme(x, index, "ArgMax", sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-argmax_reduction <- function(x, index, sum_scheme = "auto", backend = NA) {
+argmax_reduction <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "ArgMax", sum_scheme, backend)
+  .lt_extreme(x, index, "ArgMax", sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-min_argmin <- function(x, index, sum_scheme = "auto", backend = NA) {
+min_argmin <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Min_ArgMin", sum_scheme, backend)
+  .lt_extreme(x, index, "Min_ArgMin", sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-min_argmin_reduction <- function(x, index, sum_scheme = "auto", backend = NA) min_argmin(x, index, sum_scheme, backend)
+min_argmin_reduction <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) min_argmin(x, index, sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-max_argmax <- function(x, index, sum_scheme = "auto", backend = NA) {
+max_argmax <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_index(index)
-  .lt_extreme(x, index, "Max_ArgMax", sum_scheme, backend)
+  .lt_extreme(x, index, "Max_ArgMax", sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-max_argmax_reduction <- function(x, index, sum_scheme = "auto", backend = NA) max_argmax(x, index, sum_scheme, backend)
+max_argmax_reduction <- function(x, index, sum_scheme = "auto", backend = NA, ranges = NULL) max_argmax(x, index, sum_scheme, backend, ranges)
 
-.lt_kmin <- function(x, K, index, red, sum_scheme = "auto", backend = NA) {
+.lt_kmin <- function(x, K, index, red, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_real(x, paste0(red, " reductions"))
   K <- .lt_int(K, "`K`", 1, 1e6)
-  .lt_reduce(x, red, index, opt = K, sum_scheme = sum_scheme, backend = backend)
+  .lt_reduce(x, red, index, opt = K, sum_scheme = sum_scheme, backend = backend, ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-Kmin <- function(x, K, index, sum_scheme = "auto", backend = NA) .lt_kmin(x, K, index, "KMin", sum_scheme, backend)
+Kmin <- function(x, K, index, sum_scheme = "auto", backend = NA, ranges = NULL) .lt_kmin(x, K, index, "KMin", sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-Kmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA) Kmin(x, K, index, sum_scheme, backend)
+Kmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA, ranges = NULL) Kmin(x, K, index, sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-argKmin <- function(x, K, index, sum_scheme = "auto", backend = NA) .lt_kmin(x, K, index, "ArgKMin", sum_scheme, backend)
+argKmin <- function(x, K, index, sum_scheme = "auto", backend = NA, ranges = NULL) .lt_kmin(x, K, index, "ArgKMin", sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-argKmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA) argKmin(x, K, index, sum_scheme, backend)
+argKmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA, ranges = NULL) argKmin(x, K, index, sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-Kmin_argKmin <- function(x, K, index, sum_scheme = "auto", backend = NA) .lt_kmin(x, K, index, "KMin_ArgKMin", sum_scheme, backend)
+Kmin_argKmin <- function(x, K, index, sum_scheme = "auto", backend = NA, ranges = NULL) .lt_kmin(x, K, index, "KMin_ArgKMin", sum_scheme, backend, ranges)
 
 #' @rdname reductions
 #' @export
-Kmin_argKmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA) Kmin_argKmin(x, K, index, sum_scheme, backend)
+Kmin_argKmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = NA, ranges = NULL) Kmin_argKmin(x, K, index, sum_scheme, backend, ranges)
 
 .lt_weight <- function(weight) {
   w <- .lt_operand(weight, "weight")
@@ -276,56 +292,56 @@ Kmin_argKmin_reduction <- function(x, K, index, sum_scheme = "auto", backend = N
 
 #' @rdname reductions
 #' @export
-logsumexp <- function(x, index, weight = NULL, sum_scheme = "auto", backend = NA) {
+logsumexp <- function(x, index, weight = NULL, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_real(x, "logsumexp()")
   .lt_check_dim1(x, "logsumexp()")
-  if (is.null(weight)) return(.lt_reduce(x, "LogSumExp", index, sum_scheme = sum_scheme, backend = backend))
-  .lt_reduce(x, "LogSumExpWeight", index, weight = .lt_weight(weight), sum_scheme = sum_scheme, backend = backend)
+  if (is.null(weight)) return(.lt_reduce(x, "LogSumExp", index, sum_scheme = sum_scheme, backend = backend, ranges = ranges))
+  .lt_reduce(x, "LogSumExpWeight", index, weight = .lt_weight(weight), sum_scheme = sum_scheme, backend = backend, ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-logsumexp_reduction <- function(x, index, weight = NULL, sum_scheme = "auto", backend = NA) {
-  logsumexp(x, index, weight, sum_scheme, backend)
+logsumexp_reduction <- function(x, index, weight = NULL, sum_scheme = "auto", backend = NA, ranges = NULL) {
+  logsumexp(x, index, weight, sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-sumsoftmaxweight <- function(x, index, weight, sum_scheme = "auto", backend = NA) {
+sumsoftmaxweight <- function(x, index, weight, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_check_lazy(x)
   .lt_check_real(x, "sumsoftmaxweight()")
   .lt_check_dim1(x, "sumsoftmaxweight()")
   if (missing(weight) || is.null(weight)) rkeops_abort("input", "sumsoftmaxweight() needs a `weight`")
-  .lt_reduce(x, "SumSoftMaxWeight", index, weight = .lt_weight(weight), sum_scheme = sum_scheme, backend = backend)
+  .lt_reduce(x, "SumSoftMaxWeight", index, weight = .lt_weight(weight), sum_scheme = sum_scheme, backend = backend, ranges = ranges)
 }
 
 #' @rdname reductions
 #' @export
-sumsoftmaxweight_reduction <- function(x, index, weight, sum_scheme = "auto", backend = NA) {
-  sumsoftmaxweight(x, index, weight, sum_scheme, backend)
+sumsoftmaxweight_reduction <- function(x, index, weight, sum_scheme = "auto", backend = NA, ranges = NULL) {
+  sumsoftmaxweight(x, index, weight, sum_scheme, backend, ranges)
 }
 
 #' @rdname reductions
 #' @export
-reduction <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA) UseMethod("reduction")
+reduction <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA, ranges = NULL) UseMethod("reduction")
 
 #' @rdname reductions
 #' @export
 #' @rawNamespace export(reduction.LazyTensor)
-reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA) {
+reduction.LazyTensor <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA, ranges = NULL) {
   reds <- .rk_call("rk_op_table")$reductions
   if (!(is.character(opstr) && length(opstr) == 1 && opstr %in% reds)) {
     rkeops_abort("input", paste0("`opstr` must name a reduction among ", paste(reds, collapse = ", ")))
   }
-  red <- function(...) .lt_reduce(x, opstr, index, ..., sum_scheme = sum_scheme, backend = backend)
+  red <- function(...) .lt_reduce(x, opstr, index, ..., sum_scheme = sum_scheme, backend = backend, ranges = ranges)
   if (is.null(opt_arg)) return(red())
   if (is.LazyTensor(opt_arg)) return(red(weight = opt_arg))
   red(opt = .lt_int(opt_arg, "`opt_arg` (K)", 1, 1e6))
 }
 
 #' @export
-reduction.default <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA) {
+reduction.default <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "auto", backend = NA, ranges = NULL) {
   .lt_need_lazy("reduction", x)
 }
 
@@ -364,6 +380,8 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "aut
 #'   `f$args` (e.g. `x_i$formula`) or the name `print(f)` shows (`"V0"`, `"V1"`, ...).
 #' @param index the index reduced over in `out`, `"i"` or `"j"`; missing for the symbolic
 #'   gradient (a LazyTensor).
+#' @param ranges `NULL`, or the block-sparse pattern of the reduction (see [block_sparse]):
+#'   the gradient is block-sparse with the same pattern.
 #' @return A matrix.
 #' @examples
 #' x <- matrix(runif(30), 10, 3); y <- matrix(runif(60), 20, 3)
@@ -373,9 +391,10 @@ reduction.default <- function(x, opstr, index, opt_arg = NULL, sum_scheme = "aut
 #' g <- grad(sqdist(x_i, y_j), eta, "Sum", var = x_i, index = "j")
 #' max(abs(g - 2 * (20 * x - matrix(colSums(y), 10, 3, byrow = TRUE))))
 #' @export
-grad <- function(f, gradin, opstr = "Sum", var, index) {
+grad <- function(f, gradin, opstr = "Sum", var, index, ranges = NULL) {
   .lt_check_lazy(f, "`f`")
   if (missing(index)) {
+    .lt_no_ranges(ranges)
     # no reduction: the LazyTensor Grad(f, var, gradin), as PyKeOps's f.grad(var, gradin)
     if (!missing(opstr) && !identical(opstr, "Sum")) {
       rkeops_abort("input", "grad() without `index` is the symbolic gradient (a LazyTensor): `opstr` needs an `index`")
@@ -444,5 +463,5 @@ grad <- function(f, gradin, opstr = "Sum", var, index) {
     rkeops_abort("dimension", sprintf("`gradin` must have %d row(s), one per %s point (got %d)",
                                       nout, out, gd[length(gd) - 1]))
   }
-  keops_grad(keops_kernel(canon$formula, canon$args), k - 1L)(c(f$data, list(gdata)))
+  keops_grad(keops_kernel(canon$formula, canon$args), k - 1L)(c(f$data, list(gdata)), ranges = ranges)
 }

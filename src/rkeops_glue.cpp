@@ -146,6 +146,14 @@ EngineOptions engine_options(SEXP opts) {
   e.compiler.openmp = Rcpp::as<std::string>(o["openmp"]);
   e.forbid_compile = Rcpp::as<bool>(o["forbid_compile"]);
   e.layout = input_layout(o.containsElementNamed("inner_dim") ? static_cast<SEXP>(o["inner_dim"]) : R_NilValue);
+  if (o.containsElementNamed("ranges") && !Rf_isNull(o["ranges"])) {  // R's .rk_ranges_for()
+    Rcpp::List r(static_cast<SEXP>(o["ranges"]));
+    auto br = std::make_shared<BlockRanges>();
+    br->outer = Rcpp::as<std::vector<int>>(r["outer"]);
+    br->slices = Rcpp::as<std::vector<int>>(r["slices"]);
+    br->inner = Rcpp::as<std::vector<int>>(r["inner"]);
+    e.ranges = br;
+  }
   set_verbose(Rcpp::as<bool>(o["verbosity"]));
   return e;
 }

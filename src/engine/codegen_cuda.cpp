@@ -55,163 +55,194 @@ std::string cuda_states_out(int S, int SI, int SC, const std::string& loop_prefi
   return src.str();
 }
 
-CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
-  // Inner products or distances of high dimension: the register-tiled template.
-  const HdPlan hd = plan_cuda_hd(f, opt);
-  if (hd.applies) return generate_cuda_hd_code(f, hd, opt, include_dir);
-  const ReductionInfo& red = f.reduction();
-  const RedShape& sh = f.shape;
-  const Graph& g = f.g;
-  const int d = sh.d;
-  const bool f32 = opt.dtype == DType::Float32;
-  const Reducer rd(red, sh, opt.scheme);
-  // As on the CPU, "direct" sums also add the terms of a tile in registers first: a thread
-  // adding 1e6 float32 terms one by one to its total would lose ~1e-4.
-  const bool block_sum = rd.block_sums();
-  const int S = red.state_dim(sh), SI = red.istate_dim(sh), SC = rd.comp_dim();
-  // A thread's reduction state lives in registers or local memory: bound it.
-  const long long state_bytes = (static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI;
-  if (state_bytes > kMaxStateBytes)
-    throw UserError("dimension", "the reduction's state takes " + I(state_bytes) + " bytes per result row (K = " +
-                                     I(sh.K) + ", dimension " + I(d) + "): more than the GPU backend's " +
-                                     I(kMaxStateBytes) + "; use rkeops_use_cpu()");
-  const int outer = f.outer_cat(), inner = f.inner_cat();
+namespace {
 
-  CudaCode cc;
-  cc.elem = f32 ? 4 : 8;
-  const int VL = 16 / cc.elem;  // T per 16-byte vector
-  cc.state_t = S;
-  cc.state_i = SI;
-  cc.state_c = SC;
-  cc.uses_index = SI > 0;
+// The generator of one CUDA kernel (the generic scheme): the formula's facts and the device
+// layout (CudaCode), then named steps that emit the pieces of the source in order.
+class CudaSourceGen {
+ public:
+  CudaSourceGen(const Formula& f, const CodeOptions& opt)
+      : f(f), opt(opt), red(f.reduction()), sh(f.shape), g(f.g), d(sh.d), f32(opt.dtype == DType::Float32),
+        rd(red, sh, opt.scheme), block_sum(rd.block_sums()), S(red.state_dim(sh)), SI(red.istate_dim(sh)),
+        SC(rd.comp_dim()), outer(f.outer_cat()), inner(f.inner_cat()), L(opt.loop_dim), e(g) {}
 
-  std::vector<int> roots = {f.root};
-  if (f.weight >= 0) roots.push_back(f.weight);
-  std::vector<VarUse> vars = collect_vars(g, roots);
-  const size_t nargs = f.args.size();
-  cc.x_off.assign(nargs, -1);
-  cc.y_off.assign(nargs, -1);
-  cc.p_off.assign(nargs, -1);
-  for (auto& v : vars) {
-    RK_ASSERT(v.pos >= 0 && static_cast<size_t>(v.pos) < nargs, "variable position out of range");
-    if (v.cat == CAT_P) {
-      cc.p_off[v.pos] = cc.np;
-      cc.np += v.dim;
-    } else if (v.cat == outer) {
-      cc.x_off[v.pos] = cc.wx;
-      cc.wx += v.dim;
-    } else {
-      cc.y_off[v.pos] = cc.wy;
-      cc.wy += v.dim;
-    }
+  CudaCode generate(const std::string& include_dir) {
+    check_state_size();
+    lay_out_inputs();
+    choose_tile();
+    emit_formula_code();
+    emit_accumulation();
+    std::ostringstream src;
+    emit_header(src, include_dir);
+    emit_reduce_kernel(src);
+    emit_merge_kernel(src);
+    cc.source = src.str();
+    return cc;
   }
-  cc.wy = (cc.wy + VL - 1) / VL * VL;
-  const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
+
+ private:
+  // A thread's reduction state lives in registers or local memory: bound it.
+  void check_state_size() const {
+    const long long state_bytes = (static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI;
+    if (state_bytes > kMaxStateBytes)
+      throw UserError("dimension", "the reduction's state takes " + I(state_bytes) + " bytes per result row (K = " +
+                                       I(sh.K) + ", dimension " + I(d) + "): more than the GPU backend's " +
+                                       I(kMaxStateBytes) + "; use rkeops_use_cpu()");
+  }
+
+  // The offsets of the variables in X, Y and P (CudaCode's layout).
+  void lay_out_inputs() {
+    cc.elem = f32 ? 4 : 8;
+    VL = 16 / cc.elem;  // T per 16-byte vector
+    cc.state_t = S;
+    cc.state_i = SI;
+    cc.state_c = SC;
+    cc.uses_index = SI > 0;
+    roots = {f.root};
+    if (f.weight >= 0) roots.push_back(f.weight);
+    vars = collect_vars(g, roots);
+    const size_t nargs = f.args.size();
+    cc.x_off.assign(nargs, -1);
+    cc.y_off.assign(nargs, -1);
+    cc.p_off.assign(nargs, -1);
+    for (auto& v : vars) {
+      RK_ASSERT(v.pos >= 0 && static_cast<size_t>(v.pos) < nargs, "variable position out of range");
+      if (v.cat == CAT_P) {
+        cc.p_off[v.pos] = cc.np;
+        cc.np += v.dim;
+      } else if (v.cat == outer) {
+        cc.x_off[v.pos] = cc.wx;
+        cc.wx += v.dim;
+      } else {
+        cc.y_off[v.pos] = cc.wy;
+        cc.wy += v.dim;
+      }
+    }
+    cc.wy = (cc.wy + VL - 1) / VL * VL;
+  }
+
   // A wide formula (codegen.h) is emitted with loops over components. When its packed inner
   // rows are too wide for a tile of 16 rows in shared memory (or for one row), the threads
   // read them from global memory where they are used (all threads of a block read the same
   // row: one cached transaction per warp).
-  const int L = opt.loop_dim;
-  const bool wide = has_wide_nodes(g, roots, L);
-  const bool rows_global = row_bytes > kMaxTileBytes || (wide && row_bytes * 16 > kTileBytes);
-  if (row_bytes == 0 || rows_global) {
-    cc.tile = cc.block;
-  } else if (row_bytes * 16 <= kTileBytes) {
-    cc.tile = static_cast<int>(std::min<long long>(cc.block, kTileBytes / row_bytes / 16 * 16));
-  } else {
-    cc.tile = static_cast<int>(std::max<long long>(1, kMaxTileBytes / 4 / row_bytes));
+  void choose_tile() {
+    const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
+    wide = has_wide_nodes(g, roots, L);
+    rows_global = row_bytes > kMaxTileBytes || (wide && row_bytes * 16 > kTileBytes);
+    if (row_bytes == 0 || rows_global) {
+      cc.tile = cc.block;
+    } else if (row_bytes * 16 <= kTileBytes) {
+      cc.tile = static_cast<int>(std::min<long long>(cc.block, kTileBytes / row_bytes / 16 * 16));
+    } else {
+      cc.tile = static_cast<int>(std::max<long long>(1, kMaxTileBytes / 4 / row_bytes));
+    }
+    params_in_regs = cc.np <= kMaxParamRegs;
   }
-  const bool params_in_regs = cc.np <= kMaxParamRegs;
 
   // ---- the formula's code ----
-  Emitter e(g);
-  e.loop_dim = L;
-  e.table_qual = "__device__ const";
-  e.loop_pragma = kLoopPragma;
   // Wide outer variables are read in place (column-major, coalesced), not copied to registers.
-  auto outer_in_place = [&](const VarUse& v) { return v.cat == outer && v.dim > L; };
-  for (auto& v : vars) {
-    if (v.cat == CAT_P)
-      e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
-    else if (outer_in_place(v))
-      e.bind_var(v.cat, v.pos, "xg" + I(v.pos), "", "ldx");
-    else if (v.cat == outer)
-      e.bind_var(v.cat, v.pos, "xo" + I(v.pos));
-    else
-      e.bind_var(v.cat, v.pos, "(yr + " + I(cc.y_off[v.pos]) + ")");
+  bool outer_in_place(const VarUse& v) const { return v.cat == outer && v.dim > L; }
+
+  void emit_formula_code() {
+    e.loop_dim = L;
+    e.table_qual = "__device__ const";
+    e.loop_pragma = kLoopPragma;
+    bind_variables();
+    if (wide) e.plan(roots, inner);
+    emit_thread_loads();
+    // Everything that does not depend on the inner index: once per thread.
+    e.indent = "  ";
+    emit_hoisted(e, roots, inner);
+    hoisted = e.code();
+    e.clear_code();
+    // The body computed for each inner row of the tile.
+    e.indent = "        ";
+    for (int r : roots) e.emit(r);
+    body = e.code();
   }
-  if (wide) e.plan(roots, inner);
-  std::string loads;
-  for (auto& v : vars) {
-    if (v.cat == CAT_P && params_in_regs) {
-      loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
-      for (int k = 0; k < v.dim; ++k) loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
-      loads += "\n";
-    } else if (outer_in_place(v)) {
-      loads += "  const T* xg" + I(v.pos) + " = X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx;\n";
-    } else if (v.cat == outer) {
-      loads += "  T xo" + I(v.pos) + "[" + I(v.dim) + "];";
-      for (int k = 0; k < v.dim; ++k)
-        loads += " xo" + I(v.pos) + "[" + I(k) + "] = active ? X[i + " + I(cc.x_off[v.pos] + k) + "LL * ldx] : T(0);";
-      loads += "\n";
+
+  void bind_variables() {
+    for (auto& v : vars) {
+      if (v.cat == CAT_P)
+        e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
+      else if (outer_in_place(v))
+        e.bind_var(v.cat, v.pos, "xg" + I(v.pos), "", "ldx");
+      else if (v.cat == outer)
+        e.bind_var(v.cat, v.pos, "xo" + I(v.pos));
+      else
+        e.bind_var(v.cat, v.pos, "(yr + " + I(cc.y_off[v.pos]) + ")");
     }
   }
-  // Everything that does not depend on the inner index: once per thread.
-  e.indent = "  ";
-  emit_hoisted(e, roots, inner);
-  const std::string hoisted = e.code();
-  e.clear_code();
-  // The body computed for each inner row of the tile.
-  e.indent = "        ";
-  for (int r : roots) e.emit(r);
-  const std::string body = e.code();
+
+  // A thread's parameters and outer variables, into registers (or pointers to them).
+  void emit_thread_loads() {
+    for (auto& v : vars) {
+      if (v.cat == CAT_P && params_in_regs) {
+        loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
+        for (int k = 0; k < v.dim; ++k)
+          loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
+        loads += "\n";
+      } else if (outer_in_place(v)) {
+        loads += "  const T* xg" + I(v.pos) + " = X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx;\n";
+      } else if (v.cat == outer) {
+        loads += "  T xo" + I(v.pos) + "[" + I(v.dim) + "];";
+        for (int k = 0; k < v.dim; ++k)
+          loads += " xo" + I(v.pos) + "[" + I(k) + "] = active ? X[i + " + I(cc.x_off[v.pos] + k) + "LL * ldx] : T(0);";
+        loads += "\n";
+      }
+    }
+  }
 
   // ---- reduction pieces ----
-  auto code = [&](const std::string& st, const std::string& si, const std::string& ind) {
+  static RedCode code(const std::string& st, const std::string& si, const std::string& ind) {
     RedCode c;
     c.st = st;
     c.si = si;
     c.cp = "cp_";
     c.ind = ind;
     return c;
-  };
-  RedCode acc = code("st_", "si_", "        ");
-  acc.f = [&](int k) { return e.ref(f.root, k); };
-  acc.w = [&](int k) { return e.ref(f.weight, k); };
-  acc.j = "j";
-  // F of many components (wide): loops over them (reduction_piece, codegen.h).
-  auto f_at = [&](const std::string& k) { return e.ref(f.root, Ix(k)); };
-  auto no_f = [](const std::string&) { return std::string(); };
-  auto looped = [&](const std::function<void(const Reducer&, RedCode&)>& piece, RedCode& c,
-                    const std::function<std::string(const std::string&)>& fk) {
-    reduction_piece(piece, red, sh, opt.scheme, c, L, fk, kLoopPragma);
-  };
-  const std::string pragma = std::string(kLoopPragma) + "\n";
-  std::string tile_pre, tile_post;
-  if (block_sum && d > L) {
-    const std::string loop = "for (int k_ = 0; k_ < " + I(d) + "; ++k_) ";
-    tile_pre = "      T s_[" + I(d) + "];\n      " + pragma + "      " + loop + "s_[k_] = T(0);\n";
-    acc.line(kLoopPragma);
-    acc.line(loop + "s_[k_] += " + f_at("k_") + ";");
-    tile_post = "      " + pragma + "      " + loop + "st_[k_] += s_[k_];\n";
-  } else if (block_sum) {
-    // Block sums: the tile's terms are added in registers, then the tile's sum to the state.
-    for (int k = 0; k < d; ++k) {
-      tile_pre += "      T s" + I(k) + "_ = T(0);\n";
-      acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
-      tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
-    }
-  } else {  // the table's register-friendly form where it has one
-    looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, acc, f_at);
   }
-  auto state_decl = [&](const std::string& p, const std::string& ind) {
+  // F of many components (wide): loops over them (reduction_piece, codegen.h).
+  std::string f_at(const std::string& k) const { return e.ref(f.root, Ix(k)); }
+  static std::string no_f(const std::string&) { return std::string(); }
+  void looped(const std::function<void(const Reducer&, RedCode&)>& piece, RedCode& c,
+              const std::function<std::string(const std::string&)>& fk) const {
+    reduction_piece(piece, red, sh, opt.scheme, c, L, fk, kLoopPragma);
+  }
+
+  // The accumulation of one term (acc), and what a tile adds before and after its sweep.
+  void emit_accumulation() {
+    acc = code("st_", "si_", "        ");
+    acc.f = [this](int k) { return e.ref(f.root, k); };
+    acc.w = [this](int k) { return e.ref(f.weight, k); };
+    acc.j = "j";
+    auto fk = [this](const std::string& k) { return f_at(k); };
+    const std::string pragma = std::string(kLoopPragma) + "\n";
+    if (block_sum && d > L) {
+      const std::string loop = "for (int k_ = 0; k_ < " + I(d) + "; ++k_) ";
+      tile_pre = "      T s_[" + I(d) + "];\n      " + pragma + "      " + loop + "s_[k_] = T(0);\n";
+      acc.line(kLoopPragma);
+      acc.line(loop + "s_[k_] += " + f_at("k_") + ";");
+      tile_post = "      " + pragma + "      " + loop + "st_[k_] += s_[k_];\n";
+    } else if (block_sum) {
+      // Block sums: the tile's terms are added in registers, then the tile's sum to the state.
+      for (int k = 0; k < d; ++k) {
+        tile_pre += "      T s" + I(k) + "_ = T(0);\n";
+        acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
+        tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
+      }
+    } else {  // the table's register-friendly form where it has one
+      looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, acc, fk);
+    }
+  }
+  std::string state_decl(const std::string& p, const std::string& ind) const {
     std::string s = ind + "T " + p + "st_[" + I(S) + "];";
     if (SI) s += " int " + p + "si_[" + I(SI) + "];";
     if (SC) s += " T " + p + "cp_[" + I(SC) + "];";
     return s + "\n";
-  };
+  }
   // Partial states: slot-major, then state component, then row (coalesced).
-  auto state_io = [&](bool store, const std::string& p, const std::string& slot, const std::string& ind) {
+  std::string state_io(bool store, const std::string& p, const std::string& slot, const std::string& ind) const {
     std::string s;
     auto one = [&](const char* arr, const char* name, int n) {
       if (n > 64 || (wide && n > L)) {  // long states (K-min lists, wide F): a loop, so the code does not grow
@@ -231,13 +262,13 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     one("psi", "si_", SI);
     one("pcp", "cp_", SC);
     return s;
-  };
-  auto init_code = [&](const std::string& ind) {
+  }
+  std::string init_code(const std::string& ind) const {
     RedCode c = code("st_", "si_", ind);
     looped([](const Reducer& r, RedCode& x) { r.init(x); }, c, no_f);
     return c.text;
-  };
-  auto final_code = [&](const std::string& ind) {
+  }
+  std::string final_code(const std::string& ind) const {
     RedCode c = code("st_", "si_", ind);
     c.out = [&](const std::string& k) {
       const bool literal = k.find_first_not_of("0123456789") == std::string::npos;
@@ -245,92 +276,163 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
     };
     looped([](const Reducer& r, RedCode& x) { r.final(x); }, c, no_f);
     return c.text;
-  };
-  auto merge_code = [&](const std::string& ind) {
+  }
+  std::string merge_code(const std::string& ind) const {
     RedCode c = code("st_", "si_", ind);
     c.st2 = "o_st_";
     c.si2 = "o_si_";
     c.cp2 = "o_cp_";
     looped([](const Reducer& r, RedCode& x) { r.merge(x); }, c, no_f);
     return c.text;
-  };
+  }
 
   // Unrolling the sweep hides the loop's overhead for small formulas; big bodies gain nothing.
-  const int body_lines = count_lines(body) + count_lines(acc.text);
   // Long states in local memory (K-min lists) gain nothing either, and cost NVRTC minutes.
   // (Wide formulas: loops in the body; unrolling them costs compile time for nothing.)
-  const int unroll = wide || S + SI > 64 ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
+  int sweep_unroll() const {
+    const int body_lines = count_lines(body) + count_lines(acc.text);
+    return wide || S + SI > 64 ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
+  }
 
-  std::ostringstream src;
-  src << "// Generated by rkeops: a CUDA kernel for\n// " << f.canonical() << "\n";
-  src << read_prelude(include_dir, "rkeops/prelude_cuda.h");
-  src << "typedef " << (f32 ? "float" : "double") << " T;\n";
-  src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
-  src << "#define RK_ABI " << kCudaAbiVersion << "\n#define RK_B " << cc.block << "\n#define RK_TJ " << cc.tile
-      << "\n#define RK_WV " << cc.wy / VL << "   // 16-byte vectors per packed inner row\n";
-  src << e.globals();
-  src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
-         "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
-         "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
-         "out_ld,\n"
-         "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
-  src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL)) << "];\n";
-  src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
-  src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n";
-  src << "  const bool active = i < n_outer;\n";
-  src << "  const long long nrows = n_outer;\n";
-  src << "  const int jb0 = (int)(blockIdx.y * jchunk);\n";
-  src << "  const int jb1 = (int)(jb0 + jchunk < n_inner ? jb0 + jchunk : n_inner);\n";
-  src << loads << hoisted;
-  src << state_decl("", "  ") << init_code("  ");
-  src << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n";
-  src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
-  if (cc.wy > 0 && !rows_global) {
-    src << "    __syncthreads();\n";
-    src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
-    src << "    __syncthreads();\n";
+  // ---- the source ----
+  void emit_header(std::ostringstream& src, const std::string& include_dir) const {
+    src << "// Generated by rkeops: a CUDA kernel for\n// " << f.canonical() << "\n";
+    src << read_prelude(include_dir, "rkeops/prelude_cuda.h");
+    src << "typedef " << (f32 ? "float" : "double") << " T;\n";
+    src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
+    src << "#define RK_ABI " << kCudaAbiVersion << "\n#define RK_B " << cc.block << "\n#define RK_TJ " << cc.tile
+        << "\n#define RK_WV " << cc.wy / VL << "   // 16-byte vectors per packed inner row\n";
+    src << e.globals();
   }
-  src << "    if (active) {\n" << tile_pre;
-  if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
-  src << "      #pragma unroll " << unroll << "\n";
-  src << "      for (int jj = 0; jj < jn; ++jj) {\n";
-  if (rows_global) {
-    src << "        const T* yr = (const T*)(Y + (long long)(jt + jj) * RK_WV);\n";
-  } else if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
-    // A narrow row: vector loads into registers (one 16-byte load per 16 bytes of the row).
-    static const char* lane[] = {".x", ".y", ".z", ".w"};
-    std::string elems;
-    for (int q = 0; q < cc.wy / VL; ++q) {
-      src << "        const TV yq" << q << "_ = tile_v[jj * RK_WV + " << q << "];\n";
-      for (int l = 0; l < VL; ++l) elems += std::string(elems.empty() ? "" : ", ") + "yq" + I(q) + "_" + lane[l];
+
+  // rk_reduce: the thread's row, its state, the sweep over the tiles of its block's inner
+  // slice, then the result or the partial state.
+  void emit_reduce_kernel(std::ostringstream& src) const {
+    src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
+           "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
+           "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
+           "out_ld,\n"
+           "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0,\n"
+           "    const long long* __restrict__ items, const long long* __restrict__ jranges) {\n";
+    src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL)) << "];\n";
+    src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
+    emit_block_work(src);
+    src << "  const long long nrows = n_outer;\n";
+    src << loads << hoisted;
+    src << state_decl("", "  ") << init_code("  ");
+    emit_tile_loop(src);
+    src << "  if (!active) return;\n";
+    src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
+    src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
+        << state_io(true, "", "slot", "    ") << "  }\n}\n";
+  }
+
+  // A block's rows and inner ranges. Dense: rows blockIdx.x * blockDim.x + [0, blockDim.x) and
+  // slice blockIdx.y of the inner range; block-sparse (items, ranges.h): the rows of work item
+  // blockIdx.x and its kept inner ranges.
+  void emit_block_work(std::ostringstream& src) const {
+    src << "  int ib0_ = blockIdx.x * blockDim.x, ib1_ = n_outer, nr_ = 1;\n";
+    src << "  const long long* jr_ = 0;\n";
+    src << "  if (items) {\n";
+    src << "    const long long* it_ = items + 4LL * blockIdx.x;\n";
+    src << "    ib0_ = (int)it_[0]; ib1_ = (int)it_[1]; jr_ = jranges + 2 * it_[2]; nr_ = (int)(it_[3] - it_[2]);\n";
+    src << "  }\n";
+    src << "  const int i = ib0_ + threadIdx.x;\n";
+    src << "  const bool active = i < ib1_;\n";
+  }
+
+  // The tiles of each inner range [jb0, jb1): copied to shared memory, then swept by each thread.
+  void emit_tile_loop(std::ostringstream& src) const {
+    src << "  for (int r_ = 0; r_ < nr_; ++r_) {\n";
+    src << "  const int jb0 = jr_ ? (int)jr_[2 * r_] : (int)(blockIdx.y * jchunk);\n";
+    src << "  const int jb1 = jr_ ? (int)jr_[2 * r_ + 1] : (int)(blockIdx.y * jchunk + jchunk < n_inner ? "
+           "blockIdx.y * jchunk + jchunk : n_inner);\n";
+    src << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n";
+    src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
+    if (cc.wy > 0 && !rows_global) {
+      src << "    __syncthreads();\n";
+      src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
+      src << "    __syncthreads();\n";
     }
-    src << "        const T yr[" << cc.wy << "] = {" << elems << "};\n";
-  } else if (cc.wy > 0) {
-    src << "        const T* yr = tile + jj * (RK_WV * " << VL << ");\n";
+    src << "    if (active) {\n" << tile_pre;
+    if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
+    src << "      #pragma unroll " << sweep_unroll() << "\n";
+    src << "      for (int jj = 0; jj < jn; ++jj) {\n";
+    emit_row_read(src);
+    if (SI) src << "        const int j = jg_ + jj;\n";
+    src << body << acc.text << "      }\n" << tile_post << "    }\n  }\n  }\n";
   }
-  if (SI) src << "        const int j = jg_ + jj;\n";
-  src << body << acc.text << "      }\n" << tile_post << "    }\n  }\n";
-  src << "  if (!active) return;\n";
-  src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
-  src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
-      << state_io(true, "", "slot", "    ") << "  }\n}\n";
+
+  // How the sweep reads inner row jj of the tile (`yr`).
+  void emit_row_read(std::ostringstream& src) const {
+    if (rows_global) {
+      src << "        const T* yr = (const T*)(Y + (long long)(jt + jj) * RK_WV);\n";
+    } else if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
+      // A narrow row: vector loads into registers (one 16-byte load per 16 bytes of the row).
+      static const char* lane[] = {".x", ".y", ".z", ".w"};
+      std::string elems;
+      for (int q = 0; q < cc.wy / VL; ++q) {
+        src << "        const TV yq" << q << "_ = tile_v[jj * RK_WV + " << q << "];\n";
+        for (int l = 0; l < VL; ++l) elems += std::string(elems.empty() ? "" : ", ") + "yq" + I(q) + "_" + lane[l];
+      }
+      src << "        const T yr[" << cc.wy << "] = {" << elems << "};\n";
+    } else if (cc.wy > 0) {
+      src << "        const T* yr = tile + jj * (RK_WV * " << VL << ");\n";
+    }
+  }
 
   // rk_merge: merges the slots of each row, then finalises into out, or (states_) writes the
   // merged partial state as doubles (values, indices + jbase_, compensations: the CPU kernel's
   // layout, see rk_state_width there).
-  src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_merge(\n"
-         "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
-         "n_rows,\n"
-         "    double* __restrict__ out, long long out_ld, int states_, long long jbase_) {\n";
-  src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= n_rows) return;\n";
-  src << "  const long long nrows = n_rows;\n";
-  src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
-  src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
-      << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
-  // wide formulas: the state loops carry the unroll pragma too (see kLoopPragma)
-  src << cuda_states_out(S, SI, SC, wide ? std::string("    ") + kLoopPragma + "\n" : "") << final_code("  ") << "}\n";
-  cc.source = src.str();
-  return cc;
+  void emit_merge_kernel(std::ostringstream& src) const {
+    src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_merge(\n"
+           "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
+           "n_rows,\n"
+           "    double* __restrict__ out, long long out_ld, int states_, long long jbase_) {\n";
+    src << "  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= n_rows) return;\n";
+    src << "  const long long nrows = n_rows;\n";
+    src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
+    src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
+        << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";
+    // wide formulas: the state loops carry the unroll pragma too (see kLoopPragma)
+    src << cuda_states_out(S, SI, SC, wide ? std::string("    ") + kLoopPragma + "\n" : "") << final_code("  ")
+        << "}\n";
+  }
+
+  // ---- facts ----
+  const Formula& f;
+  const CodeOptions& opt;
+  const ReductionInfo& red;
+  const RedShape& sh;
+  const Graph& g;
+  const int d;
+  const bool f32;
+  const Reducer rd;
+  // As on the CPU, "direct" sums also add the terms of a tile in registers first: a thread
+  // adding 1e6 float32 terms one by one to its total would lose ~1e-4.
+  const bool block_sum;
+  const int S, SI, SC;
+  const int outer, inner;
+  const int L;
+  CudaCode cc;
+  int VL = 2;
+  std::vector<int> roots;
+  std::vector<VarUse> vars;
+  bool wide = false, rows_global = false, params_in_regs = true;
+  // ---- the formula's code ----
+  Emitter e;
+  std::string loads, hoisted, body;
+  RedCode acc;
+  std::string tile_pre, tile_post;
+};
+
+}  // namespace
+
+CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
+  // Inner products or distances of high dimension: the register-tiled template.
+  const HdPlan hd = plan_cuda_hd(f, opt);
+  if (hd.applies) return generate_cuda_hd_code(f, hd, opt, include_dir);
+  return CudaSourceGen(f, opt).generate(include_dir);
 }
 
 }  // namespace rkeops

@@ -481,7 +481,9 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
          "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
          "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
          "out_ld,\n"
-         "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0) {\n";
+         "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0,\n"
+         "    const long long* __restrict__ items, const long long* __restrict__ jranges) {\n";
+  src << "  (void)items; (void)jranges;   // block-sparse reductions use the generic scheme\n";
   src << "  __shared__ TV smem_[" << (2 * BK * (BM + BN) + 2 * NCOL * BN) / VL
       << "];   // [2][kBK][kBM], [2][kBK][kBN], [2][columns' data][kBN]\n";
   src << "  T* const As_ = (T*)smem_;\n  T* const Bs_ = As_ + 2 * kBK * kBM;\n";

@@ -201,6 +201,9 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
                      const std::vector<Input>& in, const EngineOptions& opt,
                      const std::function<double*(long long rows, int cols)>& alloc,
                      const std::function<bool()>& interrupted) {
+  if (opt.ranges && opt.backend == Backend::GPU && opt.devices.size() > 1)
+    throw UserError("input", "a block-sparse reduction (ranges) runs on one GPU, not split over " +
+                                 std::to_string(opt.devices.size()) + ": use rkeops_use_gpu() with one device");
   if (!session().count(session_key(formula, aliases, opt)))  // a mistake costs no compilation
     check_inputs(parse_formula(formula, aliases), in, opt.layout);
   std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt, interrupted);
@@ -220,6 +223,9 @@ double run_partial(const std::string& formula, const std::vector<std::string>& a
                    const std::function<bool()>& interrupted) {
   std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt, interrupted);  // a compile can be stopped too
   if (jbase < 0) throw UserError("input", "the first index of a piece of the reduced index must be at least 0");
+  if (opt.ranges)
+    throw UserError("input", "a block-sparse reduction (ranges) cannot be split into partial states "
+                             "(distribute = \"future\" or several GPUs): run it in one call");
   const CallShape shape = check_inputs(k->formula(), in);
   double* states = alloc(shape.out_rows, k->state_width());
   k->run_partial(in, shape, jbase, states, opt, interrupted);

@@ -25,6 +25,15 @@ enum class Backend { CPU, GPU };
 // errors speak of rows or columns accordingly (the engine itself always reads one row per point).
 enum class InputLayout { PointsInRows, PointsInColumns };
 
+// A block-sparse reduction ("ranges", R's keops_ranges): the kept blocks in the orientation of
+// the formula's axis, 0-based half-open ranges as (start, end) pairs. Outer range k (result rows
+// [outer[2k], outer[2k+1])) is reduced over the inner ranges s in [slices[k-1], slices[k])
+// (slices[-1] = 0): inner rows [inner[2s], inner[2s+1]). Result rows in no outer range, or
+// whose list is empty, get the reduction's neutral value. Checked by the engine (ranges.h).
+struct BlockRanges {
+  std::vector<int> outer, slices, inner;
+};
+
 // Everything that decides which kernel is built and how it runs.
 struct EngineOptions {
   CodeOptions code;
@@ -39,6 +48,7 @@ struct EngineOptions {
   bool forbid_compile = false;                     // RKEOPS_FORBID_COMPILE: a needed compile is an error
   double compile_timeout = 600;                    // seconds a compile may take (0: no limit)
   InputLayout layout = InputLayout::PointsInRows;  // wording of input errors only
+  std::shared_ptr<const BlockRanges> ranges;       // a block-sparse reduction (null: dense)
 };
 
 // One input: a column-major float64 matrix of `rows` x `cols` (rows = points), with leading

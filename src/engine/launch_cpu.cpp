@@ -13,6 +13,7 @@
 #include "kernel_store.h"
 #include "fork_safety.h"
 #include "log.h"
+#include "ranges.h"
 #include "sha256.h"
 
 namespace rkeops {
@@ -28,6 +29,9 @@ struct RkArgs {
   int nthreads;
   long long jbase;
   double* states;
+  const long long* items;  // a block-sparse reduction's work items (ranges.h), or null
+  long long nitems;
+  const long long* jranges;
 };
 
 using RunFn = void (*)(const RkArgs*, long long, long long, int, void*);
@@ -90,7 +94,10 @@ class CpuKernel : public Kernel {
 
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
-    run_rows(in, shape, out, 0, nullptr, opt, interrupted);
+    if (opt.ranges)
+      run_ranges(in, shape, out, *opt.ranges, opt, interrupted);
+    else
+      run_rows(in, shape, out, 0, nullptr, opt, interrupted);
   }
 
   void run_partial(const std::vector<Input>& in, const CallShape& shape, long long jbase, double* states,
@@ -106,34 +113,73 @@ class CpuKernel : public Kernel {
   }
 
  private:
+  // The inputs as the kernel reads them: float64 in place, float32 converted once and packed.
+  struct KernelInputs {
+    std::vector<const void*> data;
+    std::vector<long long> ld;
+    std::vector<std::vector<float>> conv;
+    KernelInputs(const std::vector<Input>& in, bool f32) : data(in.size()), ld(in.size()), conv(f32 ? in.size() : 0) {
+      for (size_t k = 0; k < in.size(); ++k) {
+        ld[k] = std::max<long long>(in[k].stride(), 1);
+        if (f32) {  // converted once, packed (leading dimension: rows)
+          const long long r = in[k].rows, st = in[k].stride();
+          conv[k].resize(static_cast<size_t>(std::max<long long>(r * in[k].cols, 1)));
+          for (long long c = 0; c < in[k].cols; ++c)
+            for (long long t = 0; t < r; ++t) conv[k][c * r + t] = static_cast<float>(in[k].data[c * st + t]);
+          ld[k] = std::max<long long>(r, 1);
+          data[k] = conv[k].data();
+        } else {
+          data[k] = in[k].data;
+        }
+      }
+    }
+  };
+
+  // A block-sparse reduction: the work items of the kept blocks (ranges.h), run in chunks of
+  // about half a second (interrupts polled between them).
+  void run_ranges(const std::vector<Input>& in, const CallShape& shape, double* out, const BlockRanges& br,
+                  const EngineOptions& opt, const std::function<bool()>& interrupted) {
+    const Formula& f = formula_;
+    const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+    const RangeItems ri = plan_range_items(br, n_out, n_in, block_rows_);
+    KernelInputs ki(in, opt.code.dtype == DType::Float32);
+    const int threads = ri.pairs < 2e5 ? 1 : threads_allowed(opt.nthreads);
+    RkArgs a{ki.data.data(), ki.ld.data(), n_out, n_in, out, n_out, threads, 0, nullptr,
+             ri.items.data(), 0, ri.jranges.data()};
+    std::vector<char> scratch;
+    reserve_scratch(scratch, threads, 1, 0);
+    int inner_dims = 0;
+    for (const ArgInfo& x : f.args)
+      if (x.cat == f.inner_cat()) inner_dims += x.dim;
+    const double term_cost = 1.0 + static_cast<double>(state_bytes_) / 2048.0 + inner_dims / 16.0;
+    const double chunk_terms = 5e7 * threads / term_cost;  // about half a second
+    const long long n = ri.count();
+    for (long long w0 = 0; w0 < n;) {
+      long long w1 = w0;
+      double terms = 0;
+      while (w1 < n && (terms < chunk_terms || w1 - w0 < 4LL * threads)) terms += ri.cost[static_cast<size_t>(w1++)];
+      a.items = ri.items.data() + 4 * w0;
+      a.nitems = w1 - w0;
+      run_(&a, 0, n_out, 1, scratch.empty() ? nullptr : scratch.data());
+      w0 = w1;
+      if (w0 < n && interrupted && interrupted()) throw Interrupted();
+    }
+  }
 
   // Runs over every result row, in chunks: results into `out`, or partial states into `states`.
   void run_rows(const std::vector<Input>& in, const CallShape& shape, double* out, long long jbase, double* states,
                 const EngineOptions& opt, const std::function<bool()>& interrupted) {
     const Formula& f = formula_;
     const bool f32 = opt.code.dtype == DType::Float32;
-    std::vector<const void*> data(in.size());
-    std::vector<long long> ld(in.size());
-    std::vector<std::vector<float>> conv(f32 ? in.size() : 0);
-    for (size_t k = 0; k < in.size(); ++k) {
-      ld[k] = std::max<long long>(in[k].stride(), 1);
-      if (f32) {  // converted once, packed (leading dimension: rows)
-        const long long r = in[k].rows, st = in[k].stride();
-        conv[k].resize(static_cast<size_t>(std::max<long long>(r * in[k].cols, 1)));
-        for (long long c = 0; c < in[k].cols; ++c)
-          for (long long t = 0; t < r; ++t) conv[k][c * r + t] = static_cast<float>(in[k].data[c * st + t]);
-        ld[k] = std::max<long long>(r, 1);
-        data[k] = conv[k].data();
-      } else {
-        data[k] = in[k].data;
-      }
-    }
+    KernelInputs ki(in, f32);
+    std::vector<const void*>& data = ki.data;
+    std::vector<long long>& ld = ki.ld;
     const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
     // Waking other threads costs more than a small problem takes on one.
     const double pairs = static_cast<double>(n_out) * static_cast<double>(n_in);
     // One thread in a forked child of a process with OpenMP threads (fork_safety.h).
     const int threads = pairs < 2e5 ? 1 : threads_allowed(opt.nthreads);
-    RkArgs a{data.data(), ld.data(), n_out, n_in, out, n_out, threads, jbase, states};
+    RkArgs a{data.data(), ld.data(), n_out, n_in, out, n_out, threads, jbase, states, nullptr, 0, nullptr};
     // Split the inner range when there are too few row blocks to keep every thread busy.
     long long blocks = (n_out + block_rows_ - 1) / block_rows_;
     int nsplit = 1;

@@ -17,6 +17,7 @@
 #include "kernel_store.h"
 #include "log.h"
 #include "nvrtc.h"
+#include "ranges.h"
 #include "sha256.h"
 
 namespace rkeops {
@@ -185,6 +186,106 @@ GpuRunStats last_gpu_run() {
   return g_last_stats;
 }
 
+LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
+                            const DeviceLimits& lim, bool sparse) {
+  LaunchPlan p;
+  p.sparse = sparse;
+  const long long e = code.elem;
+  p.hd = code.hd.bm > 0;
+  p.hd_bm = code.hd.bm;
+  p.states = states;
+  // Threads per block: 256, or 128 when more threads are resident that way.
+  int block = p.hd ? code.block : 256;
+  if (!p.hd && lim.resident_128 * 128 > lim.resident_256 * 256) block = 128;
+  p.block = block;
+  p.rows_per_block = p.hd ? code.hd.bm : block;  // outer rows per block
+  const int resident_blocks = p.hd ? lim.resident_hd : block == 256 ? lim.resident_256 : lim.resident_128;
+  p.concurrent = std::max(1, resident_blocks) * static_cast<long long>(std::max(1, lim.sm_count));
+  const long long tile = code.tile;
+  p.tile = tile;
+  const long long by = code.wy * e;                  // bytes per inner row
+  p.inner_row_bytes = by;
+  const long long bx = code.wx * e + out_dim * 8LL;  // bytes per outer row (inputs and results)
+  const long long sb = code.state_t * e + code.state_i * 4LL + code.state_c * e;  // per row and slot
+  // Device memory for our buffers: most of what is free (other CUDA users in the process keep
+  // what they hold).
+  long long budget = static_cast<long long>(static_cast<double>(lim.available_bytes) * 0.8);
+  budget = std::max(budget, 16LL << 10);
+  p.budget = budget;
+
+  // Inner rows: resident on the device for the whole call when they fit (copied once), in
+  // `nj` pieces of `cj` rows that are converted, copied and reduced one after the other
+  // without waiting, so that the host's conversion of a piece overlaps the copy and the
+  // kernel of the previous one. Otherwise streamed in chunks through one buffer.
+  const long long y_total = n_in * by;
+  p.resident = by == 0 || y_total <= std::min(budget / 2, kStagingBytes * 3 / 4);
+  long long cj = n_in;
+  if (!p.resident) {
+    long long cap = std::min(budget / 2, kStagingBytes / 2) / by;
+    cj = std::max(tile, cap / tile * tile);
+  } else if (y_total > lim.piece_bytes) {
+    long long pieces = std::min<long long>(8, ceil_div(y_total, lim.piece_bytes));
+    cj = ceil_div(ceil_div(n_in, pieces), tile) * tile;
+  }
+  cj = std::min(cj, 1LL << 30);
+  p.inner_chunk = cj;
+  p.inner_pieces = ceil_div(n_in, cj);
+  RK_ASSERT(p.inner_pieces <= 8 || !p.resident, "too many resident pieces");
+  // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
+  // never fewer than fill the GPU, within memory.
+  const long long rpb = p.rows_per_block;
+  const long long fill = p.concurrent * rpb;
+  long long ci = std::min(std::max(1LL, rows),
+                          std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
+  ci = std::min(ci, 1LL << 30);
+  p.inner_device_rows = p.resident ? n_in : cj;
+  const long long y_dev = p.inner_device_rows * by;
+  for (int it = 0; it < 3; ++it) {
+    long long per_row = bx + p.slots(ci) * sb;
+    long long cap = (budget - y_dev) / std::max(1LL, per_row);
+    if (code.wx > 0) cap = std::min(cap, kStagingBytes / 4 / (code.wx * e));
+    if (ci <= cap) break;
+    if (cap < 1)
+      throw UserError("gpu", "not enough GPU memory for this reduction (" + std::to_string(budget >> 20) +
+                                 " MiB usable): free GPU memory or use rkeops_use_cpu()");
+    ci = cap >= rpb ? cap / rpb * rpb : cap;
+  }
+  p.outer_chunk = ci;
+  p.outer_chunks = ceil_div(rows, ci);
+  if (sparse) {  // everything at once (work items index rows and inner rows of the whole call)
+    const long long need = y_total + rows * bx;
+    const long long staged = y_total + rows * code.wx * e;
+    if (need > budget || staged > kStagingBytes)
+      throw UserError("gpu", "a block-sparse reduction needs its data on the GPU at once (" +
+                                 std::to_string(need >> 20) + " MiB; " + std::to_string(budget >> 20) +
+                                 " MiB usable): use rkeops_use_cpu()");
+    p.resident = true;
+    p.inner_chunk = std::max(1LL, n_in);
+    p.inner_pieces = 1;
+    p.inner_device_rows = n_in;
+    p.outer_chunk = std::max(1LL, rows);
+    p.outer_chunks = 1;
+  }
+  return p;
+}
+
+// Splits of the inner range: enough blocks for ~16 waves of resident blocks (few waves lose
+// a partial last wave), each split at least 4 tiles long.
+long long LaunchPlan::splits(long long rows) const {
+  if (sparse) return 1;
+  if (hd) return hd_splits(rows, inner_chunk, hd_bm, static_cast<int>(tile), concurrent);
+  long long bxs = ceil_div(rows, block), want = 16 * concurrent;
+  if (bxs >= want) return 1LL;
+  long long s = ceil_div(want, bxs);
+  s = std::min(s, std::max(1LL, inner_chunk / (4 * tile)));
+  return std::max(1LL, std::min(s, 65535LL));
+}
+
+long long LaunchPlan::slots(long long rows) const {
+  long long s = splits(rows);
+  return (inner_pieces == 1 && s == 1 && !states) ? 0LL : inner_pieces * s;  // partial states go through rk_merge
+}
+
 void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
                         GpuRunStats* stats, const LaunchPart& part) {
@@ -205,73 +306,28 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   // ---- plan: block size, chunks, splits of the inner range ----
   const bool hd = code.hd.bm > 0;  // the high-dimension scheme: its own block and layout
   const long long VL = 16 / e;     // its leading dimensions are multiples of VL
-  int block = hd ? code.block : 256;
-  if (!hd) {
-    int r256 = dev.resident_blocks(0, 256), r128 = dev.resident_blocks(0, 128);
-    if (r128 * 128 > r256 * 256) block = 128;
+  DeviceLimits lim;
+  if (hd) {
+    lim.resident_hd = dev.resident_blocks(0, code.block);
+  } else {
+    lim.resident_256 = dev.resident_blocks(0, 256);
+    lim.resident_128 = dev.resident_blocks(0, 128);
   }
-  const long long rpb = hd ? code.hd.bm : block;  // outer rows per block
-  const long long conc =
-      std::max(1, dev.resident_blocks(0, block)) * static_cast<long long>(std::max(1, dev.sm_count()));
-  const long long tile = code.tile;
-  const long long by = code.wy * e;                  // bytes per inner row
-  const long long bx = code.wx * e + out_dim * 8LL;  // bytes per outer row (inputs and results)
-  const long long sb = code.state_t * e + code.state_i * 4LL + code.state_c * e;  // per row and slot
-  const long long kStaging = 1LL << 30;                                           // page-locked staging, at most
-  // Device memory for our buffers: most of what is free (other CUDA users in the process keep
-  // what they hold).
-  long long budget = static_cast<long long>(static_cast<double>(dev.available_bytes()) * 0.8);
-  budget = std::max(budget, 16LL << 10);
-
-  // Inner rows: resident on the device for the whole call when they fit (copied once), in
-  // `nj` pieces of `cj` rows that are converted, copied and reduced one after the other
-  // without waiting, so that the host's conversion of a piece overlaps the copy and the
-  // kernel of the previous one. Otherwise streamed in chunks through one buffer.
-  const long long y_total = n_in * by;
-  const bool resident = by == 0 || y_total <= std::min(budget / 2, kStaging * 3 / 4);
-  long long cj = n_in;
-  if (!resident) {
-    long long cap = std::min(budget / 2, kStaging / 2) / by;
-    cj = std::max(tile, cap / tile * tile);
-  } else if (y_total > dev.piece_bytes()) {
-    long long pieces = std::min<long long>(8, ceil_div(y_total, dev.piece_bytes()));
-    cj = ceil_div(ceil_div(n_in, pieces), tile) * tile;
-  }
-  cj = std::min(cj, 1LL << 30);
-  const long long nj = ceil_div(n_in, cj);
-  RK_ASSERT(nj <= 8 || !resident, "too many resident pieces");
-  // Splits of the inner range: enough blocks for ~16 waves of resident blocks (few waves lose
-  // a partial last wave), each split at least 4 tiles long.
-  auto splits_for = [&](long long rows) {
-    if (hd) return hd_splits(rows, cj, code.hd.bm, code.tile, conc);
-    long long bxs = ceil_div(rows, block), want = 16 * conc;
-    if (bxs >= want) return 1LL;
-    long long s = ceil_div(want, bxs);
-    s = std::min(s, std::max(1LL, cj / (4 * tile)));
-    return std::max(1LL, std::min(s, 65535LL));
-  };
-  auto slots_for = [&](long long rows) {
-    long long s = splits_for(rows);
-    return (nj == 1 && s == 1 && !part.states) ? 0LL : nj * s;  // partial states go through rk_merge
-  };
-  // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
-  // never fewer than fill the GPU, within memory.
-  const long long fill = conc * rpb;
-  long long ci = std::min(std::max(1LL, r1 - r0),
-                          std::max(fill, static_cast<long long>(1e12 / std::max(1.0, static_cast<double>(n_in)))));
-  ci = std::min(ci, 1LL << 30);
-  const long long y_dev = resident ? y_total : cj * by;
-  for (int it = 0; it < 3; ++it) {
-    long long per_row = bx + slots_for(ci) * sb;
-    long long cap = (budget - y_dev) / std::max(1LL, per_row);
-    if (code.wx > 0) cap = std::min(cap, kStaging / 4 / (code.wx * e));
-    if (ci <= cap) break;
-    if (cap < 1)
-      throw UserError("gpu", "not enough GPU memory for this reduction (" + std::to_string(budget >> 20) +
-                                 " MiB usable): free GPU memory or use rkeops_use_cpu()");
-    ci = cap >= rpb ? cap / rpb * rpb : cap;
-  }
-  const long long nci = ceil_div(r1 - r0, ci);
+  lim.sm_count = dev.sm_count();
+  lim.available_bytes = static_cast<long long>(dev.available_bytes());
+  lim.piece_bytes = dev.piece_bytes();
+  const bool sparse = part.ranges != nullptr;
+  if (sparse && hd)
+    throw UserError("gpu", "block-sparse reductions (ranges) of inner products or distances of high dimension do "
+                           "not run on the GPU: use rkeops_use_cpu()");
+  RK_ASSERT(!sparse || (!part.states && r0 == 0 && r1 == n_out), "block-sparse reductions run whole");
+  const LaunchPlan plan = plan_cuda_launch(code, n_in, r1 - r0, out_dim, part.states, lim, sparse);
+  const int block = plan.block;
+  const long long rpb = plan.rows_per_block, by = plan.inner_row_bytes, cj = plan.inner_chunk, nj = plan.inner_pieces;
+  const bool resident = plan.resident;
+  const long long ci = plan.outer_chunk, nci = plan.outer_chunks, y_dev = plan.inner_device_rows * by;
+  auto splits_for = [&plan](long long rows) { return plan.splits(rows); };
+  auto slots_for = [&plan](long long rows) { return plan.slots(rows); };
 
   // ---- buffers ----
   const long long ci_ld = hd ? ceil_div(ci, VL) * VL : ci;  // leading dimension of X
@@ -318,6 +374,17 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
   const uint64_t dX = dev.buffer(0, x_bytes), dY = dev.buffer(1, y_bytes), dP = dev.buffer(2, p_bytes);
   const uint64_t dOut = dev.buffer(3, static_cast<size_t>(ci * out_dim * 8LL + 8));
+  // A block-sparse reduction: one block per work item (at most `block` rows of one outer range).
+  RangeItems items;
+  uint64_t dItems = 0, dJr = 0;
+  if (sparse) {
+    items = plan_range_items(*part.ranges, n_out, n_in, block);
+    const size_t ib = items.items.size() * sizeof(long long), jb = items.jranges.size() * sizeof(long long);
+    dItems = dev.buffer(7, ib + 64);
+    dJr = dev.buffer(8, jb + 64);
+    if (ib) dev.h2d(dItems, items.items.data(), ib);
+    if (jb) dev.h2d(dJr, items.jranges.data(), jb);
+  }
 
   GpuRunStats st;
   st.block = block;
@@ -343,7 +410,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     const long long rows = std::min(ci, r1 - i0);
     const long long nsplit = splits_for(rows), nslots = slots_for(rows);
     st.nsplit = static_cast<int>(nsplit);
-    st.grid_x = ceil_div(rows, rpb);
+    st.grid_x = sparse ? items.count() : ceil_div(rows, rpb);
     const long long ldx = hd ? ceil_div(rows, VL) * VL : rows;
     uint64_t pst = 0, psi = 0, pcp = 0;
     if (nslots > 0) {
@@ -382,9 +449,12 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       long long out_ld = rows;
       int n_outer = static_cast<int>(rows), n_inner = static_cast<int>(jr);
       int slot0 = nslots > 0 ? static_cast<int>(q * nsplit) : -1;
-      void* args[] = {&x, &ldx_, &y, &p, &n_outer, &n_inner, &jbase, &jchunk, &o, &out_ld, &pst, &psi, &pcp, &slot0};
-      dev.launch(0, static_cast<unsigned>(ceil_div(rows, rpb)), static_cast<unsigned>(nsplit),
-                 static_cast<unsigned>(block), args);
+      uint64_t d_items = dItems, d_jranges = dJr;
+      void* args[] = {&x,   &ldx_, &y,   &p,   &n_outer, &n_inner, &jbase, &jchunk,
+                      &o,   &out_ld, &pst, &psi, &pcp,   &slot0,   &d_items, &d_jranges};
+      const long long gx = sparse ? items.count() : ceil_div(rows, rpb);
+      if (gx > 0)
+        dev.launch(0, static_cast<unsigned>(gx), static_cast<unsigned>(nsplit), static_cast<unsigned>(block), args);
       dev.mark(m + 2);
       if (q < 8) timed.push_back(m);
       if (!resident) {  // the staging and device buffers are reused by the next chunk
@@ -573,7 +643,9 @@ class CudaKernel : public Kernel {
   }
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,
            const std::function<bool()>& interrupted) override {
-    run_part(in, shape, out, opt, interrupted, LaunchPart());
+    LaunchPart part;
+    part.ranges = opt.ranges.get();
+    run_part(in, shape, out, opt, interrupted, part);
   }
 
   // One part of a call on this kernel's GPU (any host thread: it makes the context current).

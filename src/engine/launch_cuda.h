@@ -61,7 +61,51 @@ struct LaunchPart {
   long long r0 = 0, r1 = -1;
   bool states = false;
   long long jbase = 0;
+  const BlockRanges* ranges = nullptr;  // a block-sparse reduction (all rows, results only)
 };
+
+// What the launch plan needs to know of the device: multiprocessors, resident blocks of
+// rk_reduce per multiprocessor (at 256 and 128 threads; at the kernel's own block for the
+// high-dimension scheme), free memory, and the size above which resident inner rows go in pieces.
+struct DeviceLimits {
+  int sm_count = 1;
+  int resident_256 = 1, resident_128 = 1, resident_hd = 1;
+  long long available_bytes = 0;
+  long long piece_bytes = 32LL << 20;
+};
+
+// Page-locked staging memory a call uses at most.
+constexpr long long kStagingBytes = 1LL << 30;
+
+// How a call is launched: block size, chunks of outer rows, pieces of the inner range, splits
+// of the inner range over blocks. A plain value computed by plan_cuda_launch.
+struct LaunchPlan {
+  int block = 256;               // threads per block
+  long long rows_per_block = 0;  // outer rows per block
+  long long concurrent = 1;      // blocks resident on the whole GPU
+  long long tile = 0;            // inner rows per tile (the kernel's)
+  long long inner_row_bytes = 0;
+  long long budget = 0;  // device bytes for our buffers
+  bool resident = true;  // inner rows copied once for the whole call (else streamed in chunks)
+  long long inner_chunk = 0, inner_pieces = 1;  // the inner range in pieces of inner_chunk rows
+  long long inner_device_rows = 0;              // inner rows held on the device at once
+  long long outer_chunk = 0, outer_chunks = 1;  // outer rows per launch, and launches
+  bool hd = false, states = false, sparse = false;
+  int hd_bm = 0;
+  // Splits of a piece of the inner range over blocks (gridDim.y) for a chunk of `rows` outer rows.
+  long long splits(long long rows) const;
+  // Partial-state slots for a chunk of `rows` (0: rk_reduce finalises itself).
+  long long slots(long long rows) const;
+};
+
+// The launch plan of a call: a pure function of the kernel's layout (`code`), the call's sizes
+// (inner rows, outer rows computed, result columns, partial states or not) and the device.
+// Throws UserError("gpu") when even one outer row does not fit in the device's memory.
+// With `sparse` (a block-sparse reduction), everything is on the device at once: one chunk of
+// outer rows, the inner rows resident in one piece, no splits (UserError("gpu") when that does
+// not fit).
+LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
+                            const DeviceLimits& lim, bool sparse = false);
 
 // Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim
 // (x state width for partial states; only rows [r0, r1) are written).

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include "kernel.h"
 #include "errors.h"
 #include "launch_cuda.h"
+#include "ranges.h"
 
 using namespace rkeops;
 
@@ -52,7 +54,8 @@ extern "C" void rk_emu_launch(int fn, unsigned gx, unsigned gy, unsigned block, 
           threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
           rk_reduce(*(const T**)a[0], *(long long*)a[1], *(const TV**)a[2], *(const T**)a[3], *(int*)a[4],
                     *(int*)a[5], *(long long*)a[6], *(long long*)a[7], *(double**)a[8], *(long long*)a[9],
-                    *(T**)a[10], *(int**)a[11], *(T**)a[12], *(int*)a[13]);
+                    *(T**)a[10], *(int**)a[11], *(T**)a[12], *(int*)a[13], *(const long long**)a[14],
+                    *(const long long**)a[15]);
         });
       for (auto& x : th) x.join();
     }
@@ -210,6 +213,32 @@ std::vector<std::vector<double>> make_inputs(const Formula& f, long long ni, lon
   return data;
 }
 
+// A random block-sparse pattern (ranges.h) for n_out result rows and n_in inner rows: clusters
+// of random sizes (some empty), rows before the first outer range in none, ~40% of blocks kept.
+BlockRanges random_ranges(long long n_out, long long n_in, unsigned seed) {
+  std::mt19937 gen(seed);
+  auto cuts = [&gen](long long n, int c, long long first) {
+    std::vector<long long> v = {first, n};
+    for (int k = 1; k < c; ++k) v.push_back(first + static_cast<long long>(gen() % (n - first + 1)));
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const int co = 2 + static_cast<int>(gen() % 6), ci = 1 + static_cast<int>(gen() % 7);
+  const std::vector<long long> o = cuts(n_out, co, n_out > 10 ? 3 : 0), in = cuts(n_in, ci, 0);
+  BlockRanges r;
+  for (int a = 0; a < co; ++a) {
+    r.outer.push_back(static_cast<int>(o[a]));
+    r.outer.push_back(static_cast<int>(o[a + 1]));
+    for (int b = ci - 1; b >= 0; --b)  // unsorted lists: the engine sorts them
+      if (gen() % 10 < 4) {
+        r.inner.push_back(static_cast<int>(in[b]));
+        r.inner.push_back(static_cast<int>(in[b + 1]));
+      }
+    r.slices.push_back(static_cast<int>(r.inner.size() / 2));
+  }
+  return r;
+}
+
 // `name`: the emulated library's file name, distinct across tests (a library loaded under a
 // name stays loaded: a rebuilt file of the same name would not be loaded again).
 std::string run_case(const Case& c, size_t id, const std::string& name) {
@@ -258,6 +287,29 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     if (!same)
       return "entry " + std::to_string(k) + " (row " + std::to_string(k % shape.out_rows) + ", col " +
              std::to_string(k / shape.out_rows) + "): emulated GPU " + std::to_string(a) + ", CPU " + std::to_string(b);
+  }
+  // A block-sparse pattern (not for the high-dimension scheme, which refuses ranges): the
+  // emulated GPU's work items against the CPU kernel's, same ranges.
+  if (!c.hd && id % 2 == 0) {
+    const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+    auto br = std::make_shared<BlockRanges>(random_ranges(n_out, n_in, static_cast<unsigned>(id) + 11));
+    std::vector<double> gs(gpu.size(), -12345.0), cs(gpu.size(), 0.0);
+    LaunchPart part;
+    part.ranges = br.get();
+    EmuBackend d3(launch, c.avail > 120000 ? c.avail : 1ull << 30);
+    run_cuda_reduction(d3, code, f, in, shape, gs.data(), 2, nullptr, nullptr, part);
+    EngineOptions es = eo;
+    es.ranges = br;
+    get_kernel(c.formula, c.aliases, es)->run(in, shape, cs.data(), es, nullptr);
+    double scale = 1e-6;
+    for (double v : cs)
+      if (std::isfinite(v)) scale = std::max(scale, 1e-3 * std::fabs(v));
+    for (size_t k = 0; k < gs.size(); ++k) {
+      double a = gs[k], b = cs[k];
+      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol * (std::fabs(b) + scale)))
+        return "block-sparse: entry " + std::to_string(k) + " (row " + std::to_string(k % n_out) + "): emulated GPU " +
+               std::to_string(a) + ", CPU " + std::to_string(b);
+    }
   }
   // The parts of a call that several GPUs compute (MultiGpuKernel): blocks of result rows, and
   // partial states over pieces of the reduced index read in place, merged by the CPU kernel.

@@ -63,4 +63,30 @@ RK_FN void rk_hd_tile(const T* __restrict__ xp, long long ldx, int rows, const T
       for (int r = 0; r < 4; ++r)
         for (int c = 0; c < C; ++c) g[(r0 + r) * ldg + c0 + c] = acc[r][c];
     }
+// Work item w of rk_run (codegen_cpu.cpp): rows [ib0, ib1) and the inner ranges jr[2r, 2r+1)
+// for r < nr. Block-sparse (`items`, see ranges.h): item w of the list. Dense: row block
+// w / nsplit of [i0, i1) and slice sp = w % nsplit of [0, M), one range (held in jself).
+struct RkItem {
+  long long ib0, ib1, sp, nr;
+  const long long* jr;
+  long long jself[2];
+};
+RK_FN void rk_work_item(RkItem* t, const long long* items, const long long* jranges, long long w, long long nsplit,
+                        long long i0, long long i1, long long IB, long long M, long long jchunk) {
+  if (items) {
+    const long long* it = items + 4 * w;
+    t->ib0 = it[0];
+    t->ib1 = it[1];
+    t->sp = 0;
+    t->jr = jranges + 2 * it[2];
+    t->nr = it[3] - it[2];
+    return;
+  }
+  t->sp = w % nsplit;
+  t->ib0 = i0 + w / nsplit * IB;
+  t->ib1 = t->ib0 + IB < i1 ? t->ib0 + IB : i1;
+  t->jself[0] = t->sp * jchunk;
+  t->jself[1] = t->jself[0] + jchunk < M ? t->jself[0] + jchunk : M;
+  t->jr = t->jself;
+  t->nr = 1;
 }

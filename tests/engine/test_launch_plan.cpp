@@ -1,0 +1,176 @@
+// The CUDA launch plan (plan_cuda_launch, launch_cuda.h) on its own: a pure function of the
+// kernel's layout, the call's sizes and the device's limits, checked without a GPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "codegen_cuda.h"
+#include "errors.h"
+#include "launch_cuda.h"
+
+using namespace rkeops;
+
+namespace {
+
+// A generic-scheme kernel: float32, outer rows of `wx` values, inner rows of `wy` values.
+CudaCode kernel_layout(int wx, int wy, int state_t = 1, int state_i = 0) {
+  CudaCode c;
+  c.elem = 4;
+  c.block = 256;
+  c.tile = 256;
+  c.wx = wx;
+  c.wy = wy;
+  c.state_t = state_t;
+  c.state_i = state_i;
+  return c;
+}
+
+// An H200-like device: 132 multiprocessors, 8 resident blocks of 256 threads, plenty of memory.
+DeviceLimits big_gpu() {
+  DeviceLimits d;
+  d.sm_count = 132;
+  d.resident_256 = 8;
+  d.resident_128 = 16;
+  d.resident_hd = 2;
+  d.available_bytes = 100LL << 30;
+  return d;
+}
+
+// Every outer row is covered by the chunks, none of which is empty.
+void expect_covers(const LaunchPlan& p, long long rows) {
+  EXPECT_GE(p.outer_chunk, 1);
+  EXPECT_GE(p.outer_chunk * p.outer_chunks, rows);
+  EXPECT_LT(p.outer_chunk * (p.outer_chunks - 1), std::max(rows, 1LL));
+  EXPECT_GE(p.inner_chunk * p.inner_pieces, 1);
+}
+
+}  // namespace
+
+TEST(LaunchPlan, LargeCallOneChunkNoSplitNoSlots) {
+  const CudaCode c = kernel_layout(3, 4);
+  const long long n = 1000000, rows = 5000000;
+  // 1e5 inner rows: 5e6 outer rows make 5e11 terms, one launch (about 1e12 per launch)
+  LaunchPlan p = plan_cuda_launch(c, 100000, rows, 1, false, big_gpu());
+  EXPECT_EQ(p.block, 256);
+  EXPECT_EQ(p.rows_per_block, 256);
+  EXPECT_EQ(p.concurrent, 132 * 8);
+  EXPECT_TRUE(p.resident);
+  EXPECT_EQ(p.inner_pieces, 1);  // 1.6 MB of inner rows: under one piece
+  EXPECT_EQ(p.outer_chunks, 1);
+  EXPECT_EQ(p.splits(rows), 1);  // 19532 blocks: more than 16 waves of 1056
+  EXPECT_EQ(p.slots(rows), 0);   // rk_reduce finalises
+  expect_covers(p, rows);
+  // 1e6 rows: 3907 blocks, under 16 waves: the inner range split 5 ways, merged by rk_merge
+  LaunchPlan q = plan_cuda_launch(c, n, n, 1, false, big_gpu());
+  EXPECT_EQ(q.splits(n), (16 * 1056 + 3906) / 3907);
+  EXPECT_EQ(q.slots(n), q.splits(n));
+}
+
+TEST(LaunchPlan, FewRowsSplitTheInnerRangeIntoSlots) {
+  const CudaCode c = kernel_layout(3, 4);
+  LaunchPlan p = plan_cuda_launch(c, 1000000, 1000, 1, false, big_gpu());
+  const long long s = p.splits(1000);
+  // 4 blocks of rows: enough splits for 16 waves of the GPU's 1056 resident blocks, but
+  // each split at least 4 tiles of 256 inner rows
+  EXPECT_EQ(s, std::min<long long>((16 * 1056 + 3) / 4, 1000000 / 1024));
+  EXPECT_EQ(p.slots(1000), s);
+  LaunchPlan r = plan_cuda_launch(c, 100000000, 1000, 1, false, big_gpu());
+  EXPECT_EQ(r.splits(1000), (16 * 1056 + 3) / 4);
+  // each split at least 4 tiles long
+  LaunchPlan q = plan_cuda_launch(c, 4096, 1000, 1, false, big_gpu());
+  EXPECT_EQ(q.splits(1000), 4096 / (4 * 256));
+}
+
+TEST(LaunchPlan, PartialStatesAlwaysGoThroughSlots) {
+  const CudaCode c = kernel_layout(3, 4, 1, 1);
+  LaunchPlan p = plan_cuda_launch(c, 1000000, 5000000, 2, true, big_gpu());
+  EXPECT_EQ(p.splits(5000000), 1);
+  EXPECT_EQ(p.slots(5000000), 1);
+  LaunchPlan q = plan_cuda_launch(c, 1000000, 5000000, 2, false, big_gpu());
+  EXPECT_EQ(q.slots(5000000), 0);
+}
+
+TEST(LaunchPlan, Block128WhenMoreThreadsAreResident) {
+  const CudaCode c = kernel_layout(3, 4);
+  DeviceLimits d = big_gpu();
+  d.resident_256 = 3;
+  d.resident_128 = 7;  // 896 threads against 768
+  LaunchPlan p = plan_cuda_launch(c, 50000, 50000, 1, false, d);
+  EXPECT_EQ(p.block, 128);
+  EXPECT_EQ(p.rows_per_block, 128);
+  EXPECT_EQ(p.concurrent, 7 * 132);
+  d.resident_128 = 6;  // a tie keeps 256
+  EXPECT_EQ(plan_cuda_launch(c, 50000, 50000, 1, false, d).block, 256);
+}
+
+TEST(LaunchPlan, ResidentInnerRowsInPiecesOfWholeTiles) {
+  const CudaCode c = kernel_layout(3, 4);  // 16 bytes per inner row
+  DeviceLimits d = big_gpu();
+  d.piece_bytes = 1 << 20;
+  const long long n_in = 300000;  // 4.8 MB: 5 pieces
+  LaunchPlan p = plan_cuda_launch(c, n_in, 1000, 1, false, d);
+  EXPECT_TRUE(p.resident);
+  EXPECT_EQ(p.inner_chunk % p.tile, 0);
+  EXPECT_EQ(p.inner_pieces, (n_in + p.inner_chunk - 1) / p.inner_chunk);
+  EXPECT_LE(p.inner_pieces, 8);
+  EXPECT_GE(p.inner_pieces, 5);
+  EXPECT_EQ(p.inner_device_rows, n_in);
+  const long long huge = 40000000;  // 640 MB: still at most 8 pieces
+  LaunchPlan q = plan_cuda_launch(c, huge, 1000, 1, false, d);
+  EXPECT_TRUE(q.resident);
+  EXPECT_EQ(q.inner_pieces, 8);
+}
+
+TEST(LaunchPlan, LittleMemoryStreamsInnerRowsAndChunksOuterRows) {
+  const CudaCode c = kernel_layout(3, 4);
+  DeviceLimits d = big_gpu();
+  d.available_bytes = 20LL << 20;  // 16 MiB budget
+  const long long n = 4000000;
+  LaunchPlan p = plan_cuda_launch(c, n, n, 1, false, d);
+  EXPECT_FALSE(p.resident);
+  EXPECT_EQ(p.inner_chunk % p.tile, 0);
+  EXPECT_LE(p.inner_chunk * 16, p.budget / 2);
+  EXPECT_EQ(p.inner_device_rows, p.inner_chunk);
+  EXPECT_GT(p.outer_chunks, 1);
+  // what a chunk holds fits in the budget
+  const long long per_row = 3 * 4 + 8 + p.slots(p.outer_chunk) * 4;
+  EXPECT_LE(p.inner_device_rows * 16 + p.outer_chunk * per_row, p.budget);
+  expect_covers(p, n);
+}
+
+TEST(LaunchPlan, NotEvenOneRowFitsIsAGpuError) {
+  const CudaCode c = kernel_layout(3000, 4);  // 12 KB per outer row
+  DeviceLimits d = big_gpu();
+  d.available_bytes = 0;  // the budget's floor, 16 KiB, all for the inner rows
+  try {
+    plan_cuda_launch(c, 1000000, 1000000, 1, false, d);
+    FAIL() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_EQ(e.kind, "gpu");
+    EXPECT_NE(std::string(e.what()).find("not enough GPU memory"), std::string::npos);
+  }
+}
+
+TEST(LaunchPlan, RandomSizesAreConsistent) {
+  unsigned s = 12345;
+  auto rnd = [&s](long long n) { s = s * 1103515245u + 12345u; return static_cast<long long>((s >> 8) % n) + 1; };
+  for (int t = 0; t < 200; ++t) {
+    const CudaCode c = kernel_layout(static_cast<int>(rnd(8)), static_cast<int>(rnd(4)) * 4, static_cast<int>(rnd(20)));
+    DeviceLimits d = big_gpu();
+    d.available_bytes = rnd(8) << (20 + rnd(8));
+    const long long n_in = rnd(3000000), rows = rnd(3000000);
+    const bool states = rnd(2) == 1;
+    LaunchPlan p;
+    try {
+      p = plan_cuda_launch(c, n_in, rows, 1, states, d);
+    } catch (const UserError&) {
+      continue;
+    }
+    expect_covers(p, rows);
+    EXPECT_GE(p.inner_chunk * p.inner_pieces, n_in);
+    const long long sp = p.splits(std::min(rows, p.outer_chunk));
+    EXPECT_GE(sp, 1);
+    EXPECT_LE(sp, 65535);
+    if (states) EXPECT_GE(p.slots(p.outer_chunk), 1);
+  }
+}
