@@ -63,6 +63,7 @@ RK_FN void rk_hd_tile(const T* __restrict__ xp, long long ldx, int rows, const T
       for (int r = 0; r < 4; ++r)
         for (int c = 0; c < C; ++c) g[(r0 + r) * ldg + c0 + c] = acc[r][c];
     }
+}
 // Work item w of rk_run (codegen_cpu.cpp): rows [ib0, ib1) and the inner ranges jr[2r, 2r+1)
 // for r < nr. Block-sparse (`items`, see ranges.h): item w of the list. Dense: row block
 // w / nsplit of [i0, i1) and slice sp = w % nsplit of [0, M), one range (held in jself).
