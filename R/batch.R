@@ -221,7 +221,9 @@
   } else {
     keops_ranges(i_side$ranges, i_side$slices, i_side$red, o_side$ranges, o_side$slices, o_side$red)
   }
-  out <- f(stacked, "col", ranges = r, ...)
+  dots <- list(...)
+  dots$ranges <- NULL   # (NULL here: a batch with ranges is refused above)
+  out <- do.call(f, c(list(stacked, "col", ranges = r), dots))
   # back to arrays c(shape, n_out, ...); indices counted from each problem's first inner point
   offset <- rep((ib - 1) * n_in, each = n_out)
   unstack <- function(m, index) {
