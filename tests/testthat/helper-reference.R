@@ -141,6 +141,7 @@ rkt_cx2 <- function(f) function(x, y, z) {  # a complex scalar broadcasts
 # forward mode (an independent route from the engine's reverse mode): R[i, j] = (x_i - y_j)^2 +
 # softmin_g(R[i-1, j-1], R[i-1, j], R[i, j-1]), sums along the first row and column.
 rkt_softdtw <- function(x, y, g, dx = 0 * x, dy = 0 * y, dg = 0 * g) {
+  force(dx); force(dy); force(dg)  # (their defaults read x, y and g as given)
   n <- ncol(x); m <- ncol(y); g <- g[, 1]; dg <- dg[, 1]
   R <- dR <- array(0, c(nrow(x), n, m))
   for (j in seq_len(m)) for (i in seq_len(n)) {
