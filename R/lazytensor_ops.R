@@ -109,7 +109,8 @@
 #' `Square(x)`, another integer power `Pow(x, n)`, `x^0.5` is `Sqrt(x)`, `x^-0.5` is `Rsqrt(x)`,
 #' any other exponent `Powf(x, y)`), `|` (scalar product `(x|y)` of two vectors of the same
 #' dimension, a LazyTensor of dimension 1), the comparisons `==`, `!=`, `<`, `<=`, `>`, `>=`
-#' (1 where true, 0 elsewhere), `%%` (modulo, `Mod(x, n, 0)`, the sign of `n` as in R) and
+#' (1 where true, 0 elsewhere, with zero derivative; formula strings accept the same infix
+#' comparisons, see `vignette("formulas")`), `%%` (modulo, `Mod(x, n, 0)`, the sign of `n` as in R) and
 #' `%/%` (`Floor(x / y)`). R numbers and vectors mixed in become integer constants or
 #' parameters. On `ComplexLazyTensor`s, `+ - * /` are complex arithmetic (a real operand is
 #' taken as a complex one with imaginary part 0).
