@@ -259,8 +259,19 @@ int softdtw_dim(const Dims& d, const Params&, std::string* why) {
   return 1;
 }
 std::string sq_diff(Emitter& e, const Ix& i, const Ix& j) { return "rk_sq(" + e.a(0, i) + " - " + e.a(1, j) + ")"; }
+// The dynamic programmes below are written as loops over the cells (not unrolled) once they have
+// more than 16 cells: unrolled, the gradient's n m cells took 35 s to compile at n = m = 10.
+struct CellLoops {
+  Emitter& e;
+  int old;
+  CellLoops(Emitter& em, long long cells) : e(em), old(em.loop_dim) {
+    if (cells > 16) e.loop_dim = 1;
+  }
+  ~CellLoops() { e.loop_dim = old; }
+};
 void emit_softdtw(Emitter& e, int) {
   const int n = e.adim(0), m = e.adim(1);
+  CellLoops loops(e, 1LL * n * m);
   const std::string g = e.keep(e.a(2, 0)), col = e.scratch(n), diag = e.keep("T(0)");
   e.line(e.at(col, 0) + " = " + sq_diff(e, 0, 0) + ";");
   e.for_each(n - 1, [&](const Ix& k) {
@@ -296,6 +307,7 @@ int gradsoftdtw_dim(const Dims& d, const Params& p, std::string* why) {
 }
 void emit_gradsoftdtw(Emitter& e, int) {
   const int n = e.adim(0), m = e.adim(1);
+  CellLoops loops(e, 1LL * n * m);
   const long long P = 1LL * (n + 1) * (m + 1);
   const std::string g = e.keep(e.a(2, 0)), R = e.scratch(P), S = e.scratch(P), E = e.scratch(P), Dg = e.scratch(P);
   auto c = [&](const Ix& i, const Ix& j) { return i + j * (n + 1); };
