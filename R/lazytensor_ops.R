@@ -109,7 +109,8 @@
 #' `Square(x)`, another integer power `Pow(x, n)`, `x^0.5` is `Sqrt(x)`, `x^-0.5` is `Rsqrt(x)`,
 #' any other exponent `Powf(x, y)`), `|` (scalar product `(x|y)` of two vectors of the same
 #' dimension, a LazyTensor of dimension 1), the comparisons `==`, `!=`, `<`, `<=`, `>`, `>=`
-#' (1 where true, 0 elsewhere), `%%` (modulo, `Mod(x, n, 0)`, the sign of `n` as in R) and
+#' (1 where true, 0 elsewhere, with zero derivative; formula strings accept the same infix
+#' comparisons, see `vignette("formulas")`), `%%` (modulo, `Mod(x, n, 0)`, the sign of `n` as in R) and
 #' `%/%` (`Floor(x / y)`). R numbers and vectors mixed in become integer constants or
 #' parameters. On `ComplexLazyTensor`s, `+ - * /` are complex arithmetic (a real operand is
 #' taken as a complex one with imaginary part 0); as in RKeOps, `z^y` (a number `y`) and
@@ -306,6 +307,7 @@ Complex.LazyTensor <- function(z) {
   ifelse          test,yes,no   IfElse          test,yes,no   .       real     base::ifelse      functions
   clamp           x,a,b         Clamp           x,a,b         .       real     error             functions
   clampint        x,a,b         ClampInt        x             a,b     real     error             functions
+  diffclampint    x,a,b         DiffClampInt    x             a,b     real     error             functions
   mod             x,a,b=0       Mod             x,a,b         .       real     error             functions
   sqnorm2         x             SqNorm2         x             .       real     error             vectors
   norm2           x             Norm2           x             .       real     error             vectors
@@ -322,6 +324,7 @@ Complex.LazyTensor <- function(z) {
   matvecmult      m,v           MatVecMult      m,v           .       real     error             vectors
   vecmatmult      v,m           VecMatMult      v,m           .       real     error             vectors
   tensorprod      x,y           TensorProd      x,y           .       real     error             vectors
+  softdtw_sqdist  x,y,gamma     SoftDTW_SqDist  x,y,gamma     .       real     error             vectors
   real2complex    x             Real2Complex    x             .       complex  error             complex
   imag2complex    x             Imag2Complex    x             .       complex  error             complex
   exp1j           x             ComplexExp1j    x             .       complex  error             complex
@@ -431,7 +434,8 @@ Complex.LazyTensor <- function(z) {
 #' `rsqrt(x)` (`1/sqrt(x)`, 0 at 0), `inv(x)` (`1/x`), `relu(x)` (`max(x, 0)`), `step(x)` (1 for
 #' x >= 0, else 0), `xlogx(x)` (`x log x`, 0 at 0), `sinxdivx(x)` (`sin(x)/x`, 1 at 0),
 #' `atan2(y, x)`, `ifelse(test, yes, no)` (`yes` where `test >= 0`, else `no`), `clamp(x, a, b)`
-#' (`x` clamped to `[a, b]`), `clampint(x, a, b)` (the same with integer bounds) and
+#' (`x` clamped to `[a, b]`), `clampint(x, a, b)` (the same with integer bounds),
+#' `diffclampint(x, a, b)` (its derivative: 1 for `a <= x <= b`, else 0; integer bounds) and
 #' `mod(x, a, b = 0)` (`x - a * floor((x - b) / a)`, i.e. `x` taken into `[b, b + a)`).
 #'
 #' `atan2()`, `ifelse()` and `step()` are generics whose default methods are the functions of
@@ -488,7 +492,17 @@ NULL
 #' * `matvecmult(m, v)`: the matrix `m` (dimension n*p, row-major n x p) times the vector `v`
 #'   (dimension p); `vecmatmult(v, m)`: `v` (dimension n) times `m` (n x p); `tensorprod(x, y)`:
 #'   the outer product (row-major, dimension `dim(x) * dim(y)`).
+#' * `softdtw_sqdist(x, y, gamma)`: the soft dynamic time warping discrepancy (Cuturi and
+#'   Blondel, 2017) between the series `x` (dimension n) and `y` (dimension m), with the squared
+#'   difference as the cost of matching two values and smoothing `gamma > 0` (dimension 1):
+#'   `R[1, 1] = (x[1] - y[1])^2`, sums along the first row and column, then
+#'   `R[i, j] = (x[i] - y[j])^2 + softmin(R[i-1, j-1], R[i-1, j], R[i, j-1])` with
+#'   `softmin(r) = -gamma * log(sum(exp(-r / gamma)))`; the result is `R[n, m]` (dimension 1),
+#'   KeOps's `SoftDTW_SqDist`. It is differentiable in `x`, `y` and `gamma` (once: a gradient of
+#'   a gradient is an error); the gradient needs `(n + 1) * (m + 1) <= 16384`.
 #' @param x,y,s,v LazyTensors (numbers and vectors are turned into parameters).
+#' @param gamma the smoothing of `softdtw_sqdist()`, a positive number or a LazyTensor of
+#'   dimension 1.
 #' @param m for `matvecmult()` and `vecmatmult()`, the matrix (a LazyTensor); for `elem()`,
 #'   `elemT()`, `extract()` and `extractT()`, a 0-based position.
 #' @param D,n,d integer dimensions.
@@ -500,6 +514,9 @@ NULL
 #' sum(weightedsqdist(x_i, y_j, c(1, 2, 3)), index = "j")
 #' sum(concat(elem(x_i, 0), extract(y_j, 1, 2)), index = "i")
 #' sum(tensorprod(x_i, y_j), index = "j")     # 10 x 9
+#' # soft-DTW between series of 3 and 4 values, for every pair (i, j)
+#' t_j <- Vj(matrix(runif(80), 20, 4))
+#' sum(softdtw_sqdist(x_i, t_j, 0.1), index = "j")
 #' @eval .lt_roxygen("lazytensor_vectors")
 #' @name lazytensor_vectors
 NULL

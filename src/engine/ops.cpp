@@ -246,6 +246,119 @@ const char* d_wsqdist(const Dims& d) {
   return "g * Square(b - c); 2 * g * a * (b - c); 2 * g * a * (c - b)";
 }
 
+// ---- soft dynamic time warping (SoftDTW_SqDist, as KeOps) ----
+// For series x (dim n) and y (dim m) and gamma > 0: R(0, 0) = d(0, 0) with d(i, j) = (x_i -
+// y_j)^2; along the first row and column R sums the d's; inside, R(i, j) = d(i, j) +
+// softmin(R(i-1, j-1), R(i-1, j), R(i, j-1)), softmin(r) = -gamma log sum_k exp(-r_k / gamma).
+// The value is R(n-1, m-1). Columns of R are kept one at a time.
+int softdtw_dim(const Dims& d, const Params&, std::string* why) {
+  if (d[2] != 1) {
+    *why = "gamma (argument 3) must have dimension 1";
+    return 0;
+  }
+  return 1;
+}
+std::string sq_diff(Emitter& e, const Ix& i, const Ix& j) { return "rk_sq(" + e.a(0, i) + " - " + e.a(1, j) + ")"; }
+// The dynamic programmes below are written as loops over the cells (not unrolled) once they have
+// more than 16 cells: unrolled, the gradient's n m cells took 35 s to compile at n = m = 10.
+struct CellLoops {
+  Emitter& e;
+  int old;
+  CellLoops(Emitter& em, long long cells) : e(em), old(em.loop_dim) {
+    if (cells > 16) e.loop_dim = 1;
+  }
+  ~CellLoops() { e.loop_dim = old; }
+};
+void emit_softdtw(Emitter& e, int) {
+  const int n = e.adim(0), m = e.adim(1);
+  CellLoops loops(e, 1LL * n * m);
+  const std::string g = e.keep(e.a(2, 0)), col = e.scratch(n), diag = e.keep("T(0)");
+  e.line(e.at(col, 0) + " = " + sq_diff(e, 0, 0) + ";");
+  e.for_each(n - 1, [&](const Ix& k) {
+    e.line(e.at(col, k + 1) + " = " + e.at(col, k) + " + " + sq_diff(e, k + 1, 0) + ";");
+  });
+  e.for_each(m - 1, [&](const Ix& jm) {  // column j = jm + 1; col holds column j - 1
+    const Ix j = jm + 1;
+    e.line(diag + " = " + e.at(col, 0) + ";");
+    e.line(e.at(col, 0) + " = " + diag + " + " + sq_diff(e, 0, j) + ";");
+    e.for_each(n - 1, [&](const Ix& im) {  // row i = im + 1: diag R(i-1, j-1), up R(i, j-1), left R(i-1, j)
+      const Ix i = im + 1;
+      e.line("{ const T up_ = " + e.at(col, i) + "; " + e.at(col, i) + " = " + sq_diff(e, i, j) +
+             " + rk_softmin3(" + diag + ", up_, " + e.at(col, im) + ", " + g + "); " + diag + " = up_; }");
+    });
+  });
+  e.line(e.o(0) + " = " + e.at(col, n - 1) + ";");
+}
+// The gradient of SoftDTW_SqDist in (x, y, gamma), dim n + m + 1. R and S (the softmin part
+// of R, R - d) on an (n+1) x (m+1) grid, cell (i, j) at i + (n+1) j; row n and column m pad
+// with S = -inf and E = 0, except the corner (S = R(n-1, m-1), E = 1). Backwards,
+// E(i, j) = dR(n-1, m-1)/dR(i, j) = sum over the 3 successors s of E(s) exp((S(s) - R(i, j))
+// / gamma) (the softmin weight of R(i, j) in s, 1 along the first row and column), and
+// d/dx_i = sum_j E(i, j) 2 (x_i - y_j), d/dy_j = -sum_i E(i, j) 2 (x_i - y_j). Forwards, the
+// gamma-derivative Dg of R: Dg(i, j) = (s - sum_k p_k r_k) / gamma + sum_k p_k Dg_k with the
+// softmin weights p_k = exp((s - r_k) / gamma) (0 along the first row and column).
+int gradsoftdtw_dim(const Dims& d, const Params& p, std::string* why) {
+  if (!softdtw_dim(d, p, why)) return 0;
+  if (1LL * (d[0] + 1) * (d[1] + 1) > 16384) {
+    *why = "series too long for the gradient of SoftDTW_SqDist ((n+1)(m+1) at most 16384)";
+    return 0;
+  }
+  return d[0] + d[1] + 1;
+}
+void emit_gradsoftdtw(Emitter& e, int) {
+  const int n = e.adim(0), m = e.adim(1);
+  CellLoops loops(e, 1LL * n * m);
+  const long long P = 1LL * (n + 1) * (m + 1);
+  const std::string g = e.keep(e.a(2, 0)), R = e.scratch(P), S = e.scratch(P), E = e.scratch(P), Dg = e.scratch(P);
+  auto c = [&](const Ix& i, const Ix& j) { return i + j * (n + 1); };
+  auto cell = [&](const std::string& arr, const Ix& i, const Ix& j) { return e.at(arr, c(i, j)); };
+  // forwards: the first column, the first row, then the inside
+  e.line(cell(R, 0, 0) + " = " + sq_diff(e, 0, 0) + "; " + cell(Dg, 0, 0) + " = T(0);");
+  e.for_each(n - 1, [&](const Ix& k) {
+    e.line(cell(S, k + 1, 0) + " = " + cell(R, k, 0) + "; " + cell(R, k + 1, 0) + " = " + cell(S, k + 1, 0) + " + " +
+           sq_diff(e, k + 1, 0) + "; " + cell(Dg, k + 1, 0) + " = T(0);");
+  });
+  e.for_each(m - 1, [&](const Ix& k) {
+    e.line(cell(S, 0, k + 1) + " = " + cell(R, 0, k) + "; " + cell(R, 0, k + 1) + " = " + cell(S, 0, k + 1) + " + " +
+           sq_diff(e, 0, k + 1) + "; " + cell(Dg, 0, k + 1) + " = T(0);");
+  });
+  e.for_each(m - 1, [&](const Ix& jm) {
+    e.for_each(n - 1, [&](const Ix& im) {
+      const Ix i = im + 1, j = jm + 1;
+      const std::string a = cell(R, im, jm), b = cell(R, im, j), cc = cell(R, i, jm);
+      e.line("{ const T s_ = rk_softmin3(" + a + ", " + b + ", " + cc + ", " + g + "); const T pa_ = rk_exp((s_ - " +
+             a + ") / " + g + "), pb_ = rk_exp((s_ - " + b + ") / " + g + "), pc_ = rk_exp((s_ - " + cc + ") / " + g +
+             "); " + cell(S, i, j) + " = s_; " + cell(R, i, j) + " = s_ + " + sq_diff(e, i, j) + "; " + cell(Dg, i, j) +
+             " = (s_ - pa_ * " + a + " - pb_ * " + b + " - pc_ * " + cc + ") / " + g + " + pa_ * " + cell(Dg, im, jm) +
+             " + pb_ * " + cell(Dg, im, j) + " + pc_ * " + cell(Dg, i, jm) + "; }");
+    });
+  });
+  // the padding row and column, and the corner
+  e.for_each(n + 1, [&](const Ix& k) { e.line(cell(S, k, m) + " = -RK_INF; " + cell(E, k, m) + " = T(0);"); });
+  e.for_each(m, [&](const Ix& k) { e.line(cell(S, n, k) + " = -RK_INF; " + cell(E, n, k) + " = T(0);"); });
+  e.line(cell(S, n, m) + " = " + cell(R, n - 1, m - 1) + "; " + cell(E, n, m) + " = T(1);");
+  e.for_each(n + m, [&](const Ix& k) { e.line(e.o(k) + " = T(0);"); });
+  // backwards, from the last cell
+  e.for_each(m, [&](const Ix& jb) {
+    e.for_each(n, [&](const Ix& ib) {
+      const Ix i = ib * -1 + (n - 1), j = jb * -1 + (m - 1);
+      const std::string r = cell(R, i, j);
+      auto w = [&](const Ix& si, const Ix& sj) {
+        return cell(E, si, sj) + " * rk_exp((" + cell(S, si, sj) + " - " + r + ") / " + g + ")";
+      };
+      e.line(cell(E, i, j) + " = " + w(i + 1, j) + " + " + w(i, j + 1) + " + " + w(i + 1, j + 1) + ";");
+      e.line("{ const T t_ = T(2) * (" + e.a(0, i) + " - " + e.a(1, j) + ") * " + cell(E, i, j) + "; " + e.o(i) +
+             " += t_; " + e.o(j + n) + " -= t_; }");
+    });
+  });
+  e.line(e.o(n + m) + " = " + cell(Dg, n - 1, m - 1) + ";");
+}
+// Second derivatives of SoftDTW_SqDist are not supported (nor in KeOps).
+int gradsoftdtw_adjoint(Graph&, int, int, int) {
+  throw UserError("formula", "GradSoftDTW_SqDist (the gradient of SoftDTW_SqDist) cannot be differentiated: "
+                             "second derivatives of SoftDTW_SqDist are not supported");
+}
+
 // ---- the table ----
 // Derivatives (last column): see Deriv in ops.h. a, b, c = arguments, g = adjoint of the
 // output, out = the output; the comment gives the math.
@@ -293,6 +406,8 @@ const OpInfo kOps[] = {
   {"NotEqual",    "ff",  same,   "($0 != $1 ? T(1) : T(0))", nullptr,       "0; 0"},
   {"LessThan",    "ff",  same,   "($0 < $1 ? T(1) : T(0))", nullptr,        "0; 0"},
   {"LessOrEqual", "ff",  same,   "($0 <= $1 ? T(1) : T(0))", nullptr,       "0; 0"},
+  // DiffClampInt(x, a, b) = 1 on [a, b], else 0: the derivative of ClampInt, as KeOps
+  {"DiffClampInt", "fii", first, "(($0 >= T(#0) && $0 <= T(#1)) ? T(1) : T(0))", nullptr, "0"},
   // vector operations
   {"Sum",         "f",   one,    nullptr, emit_sum,                         "SumT(g, @a)"},                 // each entry gets g
   {"SumT",        "fi",  param0_dim, nullptr, emit_sumt,                    "Sum(g)"},                      // the copies' adjoints add up
@@ -362,6 +477,12 @@ const OpInfo kOps[] = {
   {"TensorDot",   "fftttto", tensordot_dim, nullptr, emit_tensordot,        tensordot_adjoint},
   // BSpline(knots, x, order): the n - order - 1 B-spline basis functions at the scalar x
   {"BSpline",     "ffi", bspline_dim,    nullptr, emit_bspline,             bspline_adjoint},
+  // SoftDTW_SqDist(x, y, gamma): soft-DTW of the series x and y (squared differences), as KeOps;
+  // its adjoints are parts of GradSoftDTW_SqDist = (d/dx, d/dy, d/dgamma)
+  {"SoftDTW_SqDist", "fff", softdtw_dim, nullptr, emit_softdtw,
+                  "g * Extract(GradSoftDTW_SqDist(a, b, c), 0, @a); g * Extract(GradSoftDTW_SqDist(a, b, c), @a, @b); "
+                  "g * Elem(GradSoftDTW_SqDist(a, b, c), @a + @b)"},
+  {"GradSoftDTW_SqDist", "fff", gradsoftdtw_dim, nullptr, emit_gradsoftdtw, gradsoftdtw_adjoint},
 };
 
 size_t count_sig(const char* sig, char c) {

@@ -1,6 +1,10 @@
 // A recursive-descent parser for the formula language (whitelist grammar: unknown names are
 // errors, nothing is evaluated). Precedence, lowest first, as KeOps's Python-based syntax:
 //   a | b          scalar product (only inside parentheses in practice)
+//   a < b, a <= b, a > b, a >= b, a == b, a != b
+//                  comparisons, element-wise 1/0 (LessThan, LessOrEqual, Equal, NotEqual with
+//                  the operands swapped for > and >=); below + and - as in R, and, as in R,
+//                  they do not chain: a < b < c is an error
 //   a + b, a - b
 //   a * b, a / b
 //   -a, +a
@@ -85,7 +89,10 @@ std::vector<Token> lex(const std::string& s, const std::string& what) {
     } else if (c == '*' && i + 1 < s.size() && s[i + 1] == '*') {
       out.push_back({Tok::Sym, "**", start});
       i += 2;
-    } else if (std::string("()+-*/^|,=").find(static_cast<char>(c)) != std::string::npos) {
+    } else if (i + 1 < s.size() && s[i + 1] == '=' && (c == '<' || c == '>' || c == '=' || c == '!')) {
+      out.push_back({Tok::Sym, s.substr(i, 2), start});  // <= >= == !=
+      i += 2;
+    } else if (std::string("()+-*/^|,=<>[]").find(static_cast<char>(c)) != std::string::npos) {
       out.push_back({Tok::Sym, std::string(1, static_cast<char>(c)), start});
       ++i;
     } else {
@@ -127,7 +134,18 @@ class Parser {
     expect("(");
     f_->red = r;
     const ReductionInfo& info = reduction_info(r);
-    f_->root = expr_with_text(&f_->root_text);
+    const bool dim_form = info.extra == Extra::Dim && (peek().kind == Tok::Int || peek().text == "-") &&
+                          peek(peek().kind == Tok::Int ? 1 : 2).text == "," &&
+                          (peek().kind == Tok::Int || peek(1).kind == Tok::Int);
+    if (dim_form) {  // Zero_Reduction(dim, axis), as KeOps writes it: F is Zero(dim)
+      const Token& at = peek();
+      int dim = int_literal("the dimension");
+      if (dim < 1 || dim > 100000) error(at, "the dimension must be between 1 and 100000");
+      f_->root = mk("Zero", {}, {dim});
+      f_->root_text = "Zero(" + std::to_string(dim) + ")";
+    } else {
+      f_->root = expr_with_text(&f_->root_text);
+    }
     expect(",");
     if (info.extra == Extra::K) {
       f_->shape.K = int_literal("K");
@@ -190,17 +208,20 @@ class Parser {
     }
     return v;
   }
-  // Ind(a, b, ...): a tuple of integers.
+  // Ind(a, b, ...), or [a, b, ...] as PyKeOps writes it: a tuple of integers.
   std::vector<int> tuple_values() {
     const Token& t = next();
-    if (t.kind != Tok::Ident || t.text != "Ind" || !accept("(")) error(t, "expected a tuple Ind(...) of integers");
+    const bool list = t.kind == Tok::Sym && t.text == "[";
+    if (!list && (t.kind != Tok::Ident || t.text != "Ind" || !accept("(")))
+      error(t, "expected a tuple Ind(...) or [...] of integers");
+    const char* close = list ? "]" : ")";
     std::vector<int> v;
-    if (!accept(")")) {
+    if (!accept(close)) {
       do {
-        v.push_back(int_literal("an entry of Ind(...)"));
-        if (v.size() > 16) error(peek(), "Ind(...) holds at most 16 integers");
+        v.push_back(int_literal("an entry of a tuple"));
+        if (v.size() > 16) error(peek(), "a tuple Ind(...) or [...] holds at most 16 integers");
       } while (accept(","));
-      expect(")");
+      expect(close);
     }
     return v;
   }
@@ -255,12 +276,34 @@ class Parser {
   }
   int expr() {
     int a = additive();
+    if (is_comparison(peek())) a = comparison(a);
     while (peek().kind == Tok::Sym && peek().text == "|") {
       const Token& t = next();
       int b = additive();
+      if (is_comparison(peek())) b = comparison(b);
       a = build(t, [&] { return mk("Scalprod", {a, b}); });
     }
     return a;
+  }
+  // a OP b after the operand a, OP one of < <= > >= == !=; at most one, as in R (a < b < c is
+  // an error). Not inlined: expr()'s frame, one per level of nesting, stays as small as before.
+  [[gnu::noinline]] int comparison(int a) {
+    const Token& t = next();
+    int b = additive();
+    if (is_comparison(peek()))
+      error(peek(), "comparisons do not chain: write (a " + t.text + " b) * (b " + peek().text + " c)");
+    const std::string& op = t.text;
+    return build(t, [&] {
+      if (op == "<") return mk("LessThan", {a, b});
+      if (op == "<=") return mk("LessOrEqual", {a, b});
+      if (op == ">") return mk("LessThan", {b, a});   // a > b is b < a
+      if (op == ">=") return mk("LessOrEqual", {b, a});
+      return mk(op == "==" ? "Equal" : "NotEqual", {a, b});
+    });
+  }
+  static bool is_comparison(const Token& t) {
+    return t.kind == Tok::Sym && (t.text == "<" || t.text == "<=" || t.text == ">" || t.text == ">=" ||
+                                  t.text == "==" || t.text == "!=");
   }
   int additive() {
     int a = multiplicative();
@@ -384,6 +427,16 @@ class Parser {
       expect(")");
       if (name == "IntInv" && n == 0) error(t, "IntInv(0) divides by zero");
       return name == "IntCst" ? g_.constant(n, true) : g_.constant(1.0 / n, false);
+    }
+    if (name == "RatCst") {  // RatCst(p, q): the rational constant p/q, as KeOps
+      int num = int_literal("the numerator, an integer");
+      expect(",");
+      const Token& at = peek();
+      int den = int_literal("the denominator, an integer");
+      expect(")");
+      if (den == 0) error(at, "RatCst(p, 0) divides by zero");
+      const double v = static_cast<double>(num) / den;
+      return num % den == 0 ? g_.constant(num / den, true) : g_.constant(v, false);
     }
     if (name == "Grad" || name == "Diff" || name == "GradFromPos" || name == "Laplacian" || name == "Divergence" ||
         name == "GradMatrix")
@@ -514,7 +567,7 @@ Alias parse_alias(const std::string& a, size_t index, std::string* name) {
     return bad(0, "expected name=Vi(dim), name=Vj(dim) or name=Pm(dim)");
   *name = t[0].text;
   if (find_op(*name) >= 0 || *name == "Var" || *name == "Vi" || *name == "Vj" || *name == "Pm" || *name == "IntCst" ||
-      *name == "IntInv" || *name == "Grad" || *name == "Diff" || *name == "GradFromPos" || *name == "Laplacian" ||
+      *name == "IntInv" || *name == "RatCst" || *name == "Grad" || *name == "Diff" || *name == "GradFromPos" || *name == "Laplacian" ||
       *name == "Divergence" || *name == "GradMatrix")
     return bad(0, "the name '" + *name + "' is reserved for an operation");
   if (t.size() < 3 || t[2].kind != Tok::Ident) return bad(2, "expected Vi, Vj, Pm or Var");

@@ -34,6 +34,12 @@ void sum_final(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k) c.line(c.out(I(k)) + " = " + at(c.st, k) + ";");
 }
 
+// ---- Zero: zeros of F's dimension (F is not evaluated: KeOps's Zero_Reduction(dim, axis)) ----
+void zero_acc(RedCode&, const S&) {}
+void zero_final(RedCode& c, const S& s) {
+  for (int k = 0; k < s.d; ++k) c.line(c.out(I(k)) + " = 0;");
+}
+
 // ---- Min / Max and their arg-indices: value in st, index in si; the first index wins ties ----
 template <bool IsMin>
 void ext_init(RedCode& c, const S& s) {
@@ -295,7 +301,7 @@ std::string red_of(const GradContext& c, const std::string& name, const std::str
 
 // out_i = sum_j F_ij: sum_j G(F, e_i)
 void sum_grad(GradContext& c, GradPlan& p) { sum_of(c, p, G(c, c.F, c.eta)); }
-// Arg* reductions are piecewise constant: zero.
+// Arg* reductions are piecewise constant, Zero constant: zero.
 void zero_grad(GradContext&, GradPlan& p) { p.zero = true; }
 // Min/Max and the KMin family: d out_i = dF_{i j*(i)} for the selected j*, so the gradient is
 // sum_j G(F, e_i [j == j*(i)]) (per coordinate, and per rank for KMin). The selected indices are
@@ -412,6 +418,8 @@ const ReductionInfo kReductions[] = {
      shift_merge, shift_final, shift_grad, shift_tile, shift_acc_regs},
     {"Max_SumShiftExpWeight", Extra::Weight, false, dim_shift, dim_0, dim_1nw, "d1", L::Values, shift_init,
      shift_acc, shift_merge, shift_final, shiftw_grad, shift_tile, shift_acc_regs},
+    {"Zero", Extra::Dim, false, dim_d, dim_0, dim_d, nullptr, L::Values, sum_init, zero_acc, zero_acc, zero_final,
+     zero_grad},
     {"SumSoftMaxWeight", Extra::Weight, false, dim_ssmw, dim_0, dim_dw, "d1", L::Values, ssmw_init, ssmw_acc,
      ssmw_merge, ssmw_final, ssmw_grad, ssmw_tile, ssmw_acc_regs},
 };

@@ -30,7 +30,9 @@ struct RedCode {
   void line(const std::string& s) { text += ind + s + "\n"; }
 };
 
-enum class Extra { None, K, Weight };
+// What a reduction takes besides F and the axis: nothing, K (the KMin family), a weight formula,
+// or (Dim, Zero_Reduction) F written either as a formula or, as KeOps, as its dimension.
+enum class Extra { None, K, Weight, Dim };
 
 // How the out_dim columns of a result row are laid out (R shapes results from it).
 enum class Layout {

@@ -46,6 +46,17 @@ TEST(Parser, CanonicalForms) {
       {"Sum_Reduction(IntInv(4)*x + 0.25e1 + -3, 1)",
        {"x=Vi(1)"},
        "Sum_Reduction(Add(Add(Mult(0.25,Vi(0,1)),2.5),IntCst(-3)),1)"},
+      // issue 12: RatCst, infix comparisons (below + and -, above |), [..] tuples, Zero_Reduction
+      {"Sum_Reduction(RatCst(1,4)*x + RatCst(-6,3), 1)", {"x=Vi(1)"},
+       "Sum_Reduction(Add(Mult(0.25,Vi(0,1)),IntCst(-2)),1)"},
+      {"Sum_Reduction((x + 1 > y | x <= y) + (x >= y) * (x == y) - (x != y) + (x < y), 1)",
+       {"x=Vi(1)", "y=Vj(1)"},
+       "Sum_Reduction(Add(Subtract(Add(Scalprod(LessThan(Vj(1,1),Add(Vi(0,1),IntCst(1))),LessOrEqual(Vi(0,1),Vj(1,1))),"
+       "Mult(LessOrEqual(Vj(1,1),Vi(0,1)),Equal(Vi(0,1),Vj(1,1)))),NotEqual(Vi(0,1),Vj(1,1))),LessThan(Vi(0,1),Vj(1,1))),1)"},
+      {"Sum_Reduction(TensorDot(a, b, [2,2], [2], [1], [0]), 1)", {"a=Vi(4)", "b=Vj(2)"},
+       "Sum_Reduction(TensorDot(Vi(0,4),Vj(1,2),Ind(2,2),Ind(2),Ind(1),Ind(0)),1)"},
+      {"Zero_Reduction(3, 0)", {"x=Vi(2)"}, "Zero_Reduction(Zero(3),0)"},
+      {"Zero_Reduction(x - 2, 1)", {"x=Vi(2)"}, "Zero_Reduction(Subtract(Vi(0,2),IntCst(2)),1)"},
   };
   for (const auto& c : cases) EXPECT_EQ(canon(c.formula, c.args), c.canonical) << c.formula;
 }
@@ -93,6 +104,17 @@ TEST(Parser, Errors) {
       {"Sum_Reduction(x $ y, 1)", {"x=Vi(1)", "y=Vj(1)"}, "formula", "unexpected character"},
       {"Sum_Reduction(Var(5,1,0), 1)", {}, "formula", "no variable is declared at position 0"},
       {"KMin_Reduction(x, 0, 1)", {"x=Vi(1)"}, "formula", "K must be at least 1"},
+      {"Sum_Reduction(x < x < x, 1)", {"x=Vi(1)"}, "formula", "do not chain"},
+      {"Sum_Reduction(x = x, 1)", {"x=Vi(1)"}, "formula", "column 17"},
+      {"Sum_Reduction(!x, 1)", {"x=Vi(1)"}, "formula", "unexpected character '!'"},
+      {"Sum_Reduction(RatCst(1, 0) * x, 1)", {"x=Vi(1)"}, "formula", "divides by zero"},
+      {"Sum_Reduction(x[0], 1)", {"x=Vi(1)"}, "formula", "found '['"},
+      {"Sum_Reduction(TensorDot(x, x, [1], [1], [0], [0), 1)", {"x=Vi(1)"}, "formula", "expected ']'"},
+      {"Sum_Reduction(TensorDot(x, x, [1], [1], (0), [0]), 1)", {"x=Vi(1)"}, "formula", "tuple"},
+      {"Zero_Reduction(0, 1)", {"x=Vi(1)"}, "formula", "between 1 and 100000"},
+      {"Zero_Reduction(-1, 1)", {"x=Vi(1)"}, "formula", "between 1 and 100000"},
+      {"Sum_Reduction(SoftDTW_SqDist(x, y, y), 1)", {"x=Vi(3)", "y=Vj(2)"}, "dimension", "gamma"},
+      {"Sum_Reduction(x, 1)", {"RatCst=Vi(3)"}, "formula", "reserved"},
   };
   for (const auto& c : cases) {
     auto [kind, msg] = error_of(c.formula, c.args);

@@ -136,6 +136,47 @@ rkt_cx2 <- function(f) function(x, y, z) {  # a complex scalar broadcasts
   rkt_uncx(f(rkt_bc(a, d), rkt_bc(b, d)))
 }
 
+# Soft-DTW (SoftDTW_SqDist) of the rows of x (series of n values) and y (m values) with the
+# smoothing g (a column), row by row, and its derivative along the direction (dx, dy, dg) in
+# forward mode (an independent route from the engine's reverse mode): R[i, j] = (x_i - y_j)^2 +
+# softmin_g(R[i-1, j-1], R[i-1, j], R[i, j-1]), sums along the first row and column.
+rkt_softdtw <- function(x, y, g, dx = 0 * x, dy = 0 * y, dg = 0 * g) {
+  force(dx); force(dy); force(dg)  # (their defaults read x, y and g as given)
+  n <- ncol(x); m <- ncol(y); g <- g[, 1]; dg <- dg[, 1]
+  R <- dR <- array(0, c(nrow(x), n, m))
+  for (j in seq_len(m)) for (i in seq_len(n)) {
+    d <- (x[, i] - y[, j])^2
+    dd <- 2 * (x[, i] - y[, j]) * (dx[, i] - dy[, j])
+    if (i == 1 && j == 1) {
+      s <- 0; ds <- 0
+    } else if (i == 1 || j == 1) {
+      s <- if (i == 1) R[, 1, j - 1] else R[, i - 1, 1]
+      ds <- if (i == 1) dR[, 1, j - 1] else dR[, i - 1, 1]
+    } else {
+      r <- cbind(R[, i - 1, j - 1], R[, i - 1, j], R[, i, j - 1])
+      dr <- cbind(dR[, i - 1, j - 1], dR[, i - 1, j], dR[, i, j - 1])
+      mn <- apply(r, 1, min)
+      s <- mn - g * log(rowSums(exp((mn - r) / g)))
+      p <- exp((s - r) / g)                       # the softmin's weights (they sum to 1)
+      ds <- rowSums(p * dr) + dg * (s - rowSums(p * r)) / g
+    }
+    R[, i, j] <- d + s
+    dR[, i, j] <- dd + ds
+  }
+  list(value = rkt_col(R[, n, m]), deriv = rkt_col(dR[, n, m]))
+}
+# The gradient (d/dx, d/dy, d/dgamma), one direction per column.
+rkt_softdtw_grad <- function(x, y, g) {
+  n <- ncol(x); m <- ncol(y)
+  cols <- lapply(seq_len(n + m + 1), function(k) {
+    u <- matrix(0, nrow(x), n + m + 1)
+    u[, k] <- 1
+    rkt_softdtw(x, y, g, u[, seq_len(n), drop = FALSE], u[, n + seq_len(m), drop = FALSE],
+                u[, n + m + 1, drop = FALSE])$deriv
+  })
+  do.call(cbind, cols)
+}
+
 rkt_op <- function(op, formula, dims, domain, ref, out, cats = c("i", "j", "p")[seq_along(dims)]) {
   stopifnot(length(cats) == length(dims))
   list(op = op, formula = formula, dims = as.integer(dims),
@@ -195,6 +236,9 @@ rkt_ops <- list(
   rkt_op("Clamp", "Clamp(x,y,z)", c(3, 1, 1), "real",
          rkt_ew3(function(a, lo, hi) ifelse(a < lo, lo, ifelse(a > hi, hi, a))), 3),
   rkt_op("ClampInt", "ClampInt(x,-1,2)", 3, "grid", rkt_ew1(function(a) pmin(pmax(a, -1), 2)), 3),
+  rkt_op("DiffClampInt", "DiffClampInt(x,-1,2)", 3, "grid", rkt_ew1(function(a) rkt_01(a >= -1 & a <= 2)), 3),
+  rkt_op("DiffClampInt", "DiffClampInt(x - y,0,1)", c(2, 2), "grid",
+         rkt_ew2(function(a, b) rkt_01(a - b >= 0 & a - b <= 1)), 2),
   rkt_op("IfElse", "IfElse(x,y,z)", c(3, 3, 3), c("grid", "real", "real"),
          rkt_ew3(function(f, a, b) ifelse(f >= 0, a, b)), 3),
   rkt_op("IfElse", "IfElse(x,y,z)", c(1, 2, 1), c("grid", "real", "real"),
@@ -205,6 +249,11 @@ rkt_ops <- list(
   rkt_op("NotEqual", "NotEqual(x,y)", c(3, 3), "gsmall", rkt_ew2(function(a, b) rkt_01(a != b)), 3),
   rkt_op("LessThan", "LessThan(x,y)", c(3, 1), "gsmall", rkt_ew2(function(a, b) rkt_01(a < b)), 3),
   rkt_op("LessOrEqual", "LessOrEqual(x,y)", c(3, 3), "gsmall", rkt_ew2(function(a, b) rkt_01(a <= b)), 3),
+  # infix comparisons (below + and -, as in R); > and >= swap the operands of LessThan/LessOrEqual
+  rkt_op("LessThan", "x + y > y * 2", c(3, 3), "gsmall", rkt_ew2(function(a, b) rkt_01(a + b > b * 2)), 3),
+  rkt_op("LessOrEqual", "x >= y", c(3, 1), "gsmall", rkt_ew2(function(a, b) rkt_01(a >= b)), 3),
+  rkt_op("Equal", "(x == y) + (x != y) * 2 + (x < y) * 4 + (x <= y) * 8", c(2, 2), "gsmall",
+         rkt_ew2(function(a, b) rkt_01(a == b) + 2 * rkt_01(a != b) + 4 * rkt_01(a < b) + 8 * rkt_01(a <= b)), 2),
   # vector operations
   rkt_op("Sum", "Sum(x)", 4, "real", function(x, y, z) rkt_col(rowSums(x)), 1),
   rkt_op("SumT", "SumT(x,3)", 1, "real", function(x, y, z) x[, c(1, 1, 1), drop = FALSE], 3),
@@ -264,6 +313,13 @@ rkt_ops <- list(
          function(x, y, z) rkt_tensordot(x, y, function(A, B) sum(A * t(B)), c(2, 3), c(3, 2)), 1),
   rkt_op("TensorDot", "Kron(x,y,Ind(2,2),Ind(2,3))", c(4, 6), "real",
          function(x, y, z) rkt_tensordot(x, y, function(A, B) t(kronecker(A, B)), c(2, 2), c(2, 3)), 24),
+  # soft-DTW between series of 3 and 4 values (and 1 and 2), smoothing from a parameter; its gradient
+  rkt_op("SoftDTW_SqDist", "SoftDTW_SqDist(x,y,z)", c(3, 4, 1), c("real", "real", "pos"),
+         function(x, y, z) rkt_softdtw(x, y, z)$value, 1),
+  rkt_op("SoftDTW_SqDist", "SoftDTW_SqDist(x,y,z*0.5)", c(1, 2, 1), c("real", "real", "pos"),
+         function(x, y, z) rkt_softdtw(x, y, z * 0.5)$value, 1),
+  rkt_op("GradSoftDTW_SqDist", "GradSoftDTW_SqDist(x,y,z)", c(3, 2, 1), c("real", "real", "pos"),
+         function(x, y, z) rkt_softdtw_grad(x, y, z), 6),
   # the basis of quadratic B-splines (order 2) on 7 sorted knots, against splines::splineDesign
   rkt_op("BSpline", "BSpline(x,y,2)", c(7, 1), c("knots", "real"),
          function(x, y, z) splines::splineDesign(x[1, ], y[, 1], ord = 3, outer.ok = TRUE), 4, cats = c("p", "i")),
@@ -454,6 +510,7 @@ rkt_red <- function(name, extra, ref, d1 = FALSE) list(name = name, extra = extr
 
 rkt_reductions <- list(
   rkt_red("Sum", "none", function(A, W, K) rkt_mat(rkt_apply_rows(A, sum))),
+  rkt_red("Zero", "none", function(A, W, K) rkt_mat(rkt_apply_rows(A, function(v) 0))),
   rkt_red("Min", "none", function(A, W, K) rkt_mat(rkt_apply_rows(A, min))),
   rkt_red("Max", "none", function(A, W, K) rkt_mat(rkt_apply_rows(A, max))),
   rkt_red("ArgMin", "none", function(A, W, K) rkt_mat(rkt_apply_rows(A, which.min)) - 1),

@@ -29,7 +29,8 @@ rkt_red_cases <- list(
   list(red = "Max_SumShiftExp", f = "(x|y)", d = 1),
   list(red = "SumSoftMaxWeight", f = "(x|y)", d = 1, w = 2),
   list(red = "LogSumExpWeight", f = "(x|y)", d = 1, w = 2),
-  list(red = "Max_SumShiftExpWeight", f = "(x|y)", d = 1, w = 2)
+  list(red = "Max_SumShiftExpWeight", f = "(x|y)", d = 1, w = 2),
+  list(red = "Zero", f = "x-y", d = 2)   # zeros of F's dimension (also Zero_Reduction(dim, axis))
 )
 
 # The R value of the terms F (pair-expanded: row p = (i, j), i fastest).
@@ -86,7 +87,7 @@ rkt_red_dims <- function(cs, n) {
   K <- cs$K
   kd <- if (!is.null(K)) (if (d == 1) c(n, K) else c(n, K, d))
   switch(cs$red,
-         Sum = , Min = , Max = , ArgMin = , ArgMax = list(c(n, d)),
+         Sum = , Zero = , Min = , Max = , ArgMin = , ArgMax = list(c(n, d)),
          Min_ArgMin = , Max_ArgMax = list(c(n, d), c(n, d)),
          KMin = , ArgKMin = list(kd),
          KMin_ArgKMin = list(kd, kd),

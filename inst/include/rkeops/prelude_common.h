@@ -26,5 +26,12 @@ template <class U> RK_FN U rk_round(U x, int d) {
   U s = rk_powi(U(10), d);
   return rk_round0(x * s) / s;
 }
+// Soft minimum -g log(exp(-a/g) + exp(-b/g) + exp(-c/g)) of three values (g > 0), shifted by
+// their minimum (SoftDTW_SqDist).
+template <class U> RK_FN U rk_softmin3(U a, U b, U c, U g) {
+  U m = a < b ? a : b;
+  m = m < c ? m : c;
+  return m - g * rk_log(rk_exp((m - a) / g) + rk_exp((m - b) / g) + rk_exp((m - c) / g));
+}
 // Mod(x, n, d) = x - n * floor((x - d) / n): x taken into [d, d + n).
 template <class U> RK_FN U rk_mod(U x, U n, U d) { return x - n * rk_floor((x - d) / n); }
