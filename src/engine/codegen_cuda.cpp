@@ -42,6 +42,19 @@ int count_lines(const std::string& s) { return static_cast<int>(std::count(s.beg
 
 }  // namespace
 
+void place_cuda_input(CudaCode& cc, const VarUse& v, int outer) {
+  if (v.cat == CAT_P) {
+    cc.p_off[v.pos] = cc.np;
+    cc.np += v.dim;
+  } else if (v.cat == outer) {
+    cc.x_off[v.pos] = cc.wx;
+    cc.wx += v.dim;
+  } else {
+    cc.y_off[v.pos] = cc.wy;
+    cc.wy += v.dim;
+  }
+}
+
 std::string cuda_states_out(int S, int SI, int SC, const std::string& loop_prefix) {
   std::ostringstream src;
   src << "  if (states_) {\n";
@@ -107,16 +120,7 @@ class CudaSourceGen {
     cc.p_off.assign(nargs, -1);
     for (auto& v : vars) {
       RK_ASSERT(v.pos >= 0 && static_cast<size_t>(v.pos) < nargs, "variable position out of range");
-      if (v.cat == CAT_P) {
-        cc.p_off[v.pos] = cc.np;
-        cc.np += v.dim;
-      } else if (v.cat == outer) {
-        cc.x_off[v.pos] = cc.wx;
-        cc.wx += v.dim;
-      } else {
-        cc.y_off[v.pos] = cc.wy;
-        cc.wy += v.dim;
-      }
+      place_cuda_input(cc, v, outer);
     }
     cc.wy = (cc.wy + VL - 1) / VL * VL;
   }

@@ -52,6 +52,10 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
 // st_ / si_ / cp_ written to out as doubles (the CPU kernel's layout), then return.
 std::string cuda_states_out(int S, int SI, int SC, const std::string& loop_prefix = "");
 
+// Places variable `v` in the packed inputs of `cc`: its offset among the parameters (P), the
+// outer rows (X) or the inner rows (Y), whose widths grow by its dimension.
+void place_cuda_input(CudaCode& cc, const VarUse& v, int outer);
+
 // Just the source (tests, rk_cuda_source()).
 inline std::string generate_cuda_source(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
   return generate_cuda_code(f, opt, include_dir).source;

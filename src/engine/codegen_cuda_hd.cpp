@@ -249,16 +249,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   for (const VarUse& v : vars) {
     RK_ASSERT(v.pos >= 0 && static_cast<size_t>(v.pos) < nargs, "variable position out of range");
     if (is_pair(v)) continue;
-    if (v.cat == CAT_P) {
-      cc.p_off[v.pos] = cc.np;
-      cc.np += v.dim;
-    } else if (v.cat == outer) {
-      cc.x_off[v.pos] = cc.wx;
-      cc.wx += v.dim;
-    } else {
-      cc.y_off[v.pos] = cc.wy;
-      cc.wy += v.dim;
-    }
+    place_cuda_input(cc, v, outer);
   }
   bool any_dist = false;
   for (const HdNode& n : plan.nodes) any_dist = any_dist || n.dist;
