@@ -43,13 +43,7 @@ EngineOptions options() {
   EngineOptions o;
   o.code.loop_dim = g_loop_dim;
   o.include_dir = RKEOPS_INCLUDE_DIR;
-  static std::string dir = [] {
-    const char* env = getenv("RKEOPS_CACHE_DIR");
-    if (env && *env) return std::string(env);
-    char tmpl[] = "/tmp/rkeops-autodiff-test-XXXXXX";
-    return std::string(mkdtemp(tmpl));
-  }();
-  o.cache_dir = dir;
+  o.cache_dir = rkeops_test::test_cache_dir();
   o.nthreads = 2;
   // The test kernels are large (every operation at once, thousands of lines): -O0 compiles
   // them in seconds rather than a minute, with the same IEEE float64 arithmetic.
@@ -279,20 +273,29 @@ void check_against_fd(const Batch& b0, const std::string& value_formula_1, const
   (void)b0;
 }
 
-TEST(Autodiff, EveryDerivativeMatchesFiniteDifferences) {
-  std::mt19937 rng(20261122);
-  Batch b = make_batch(rng);
-  const size_t C = sizeof kCases / sizeof kCases[0];
+// Every case of kCases at once: the values (paired with the gradient inputs e) and the
+// gradients in the case's x and y variables, each concatenated into one formula.
+struct CaseFormulas {
+  std::string values, gx, gy;
+};
+CaseFormulas case_formulas(const Batch& b) {
   std::vector<std::string> values, gx, gy;
-  for (size_t c = 0; c < C; ++c) {
+  for (size_t c = 0; c < sizeof kCases / sizeof kCases[0]; ++c) {
     std::string f = std::string("(") + kCases[c].f + ")";
     values.push_back("(" + f + " | " + e_part(b, c) + ")");
     gx.push_back(std::string("Grad(") + f + ", " + kCases[c].xv + ", " + e_part(b, c) + ")");
     gy.push_back(std::string("Grad(") + f + ", " + kCases[c].yv + ", " + e_part(b, c) + ")");
   }
-  std::string v = concat_all(values);
+  return {concat_all(values), concat_all(gx), concat_all(gy)};
+}
+
+TEST(Autodiff, EveryDerivativeMatchesFiniteDifferences) {
+  std::mt19937 rng(20261122);
+  Batch b = make_batch(rng);
+  const CaseFormulas cf = case_formulas(b);
+  const std::string& v = cf.values;
   check_against_fd(b, "Sum_Reduction(" + v + ", 1)", "Sum_Reduction(" + v + ", 0)",
-                   "Sum_Reduction(" + concat_all(gx) + ", 1)", "Sum_Reduction(" + concat_all(gy) + ", 0)", b.aliases,
+                   "Sum_Reduction(" + cf.gx + ", 1)", "Sum_Reduction(" + cf.gy + ", 0)", b.aliases,
                    b.data, "the gradient");
 }
 
@@ -302,17 +305,10 @@ TEST(Autodiff, EveryDerivativeMatchesFiniteDifferencesWithLoops) {
   g_loop_dim = 1;
   std::mt19937 rng(20261123);
   Batch b = make_batch(rng);
-  const size_t C = sizeof kCases / sizeof kCases[0];
-  std::vector<std::string> values, gx, gy;
-  for (size_t c = 0; c < C; ++c) {
-    std::string f = std::string("(") + kCases[c].f + ")";
-    values.push_back("(" + f + " | " + e_part(b, c) + ")");
-    gx.push_back(std::string("Grad(") + f + ", " + kCases[c].xv + ", " + e_part(b, c) + ")");
-    gy.push_back(std::string("Grad(") + f + ", " + kCases[c].yv + ", " + e_part(b, c) + ")");
-  }
-  std::string v = concat_all(values);
-  const std::string value = "Sum_Reduction(" + v + ", 1)", grad = "Sum_Reduction(" + concat_all(gx) + ", 1)";
-  check_against_fd(b, value, "Sum_Reduction(" + v + ", 0)", grad, "Sum_Reduction(" + concat_all(gy) + ", 0)", b.aliases,
+  const CaseFormulas cf = case_formulas(b);
+  const std::string& v = cf.values;
+  const std::string value = "Sum_Reduction(" + v + ", 1)", grad = "Sum_Reduction(" + cf.gx + ", 1)";
+  check_against_fd(b, value, "Sum_Reduction(" + v + ", 0)", grad, "Sum_Reduction(" + cf.gy + ", 0)", b.aliases,
                    b.data, "the gradient (loops)");
   // The loops are there, and they give the values of the straight-line code.
   CodeOptions co;

@@ -2,7 +2,6 @@
 // and a long inner range runs in pieces of the inner range whose partial states are merged;
 // the result is the reduction of the whole range (values, and indices counted from 0 over it).
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <numeric>
@@ -13,6 +12,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "kernel.h"
+#include "test_util.h"
 
 using namespace rkeops;
 
@@ -21,13 +21,7 @@ namespace {
 EngineOptions options(DType dtype) {
   EngineOptions o;
   o.include_dir = RKEOPS_INCLUDE_DIR;
-  static std::string dir = [] {
-    const char* env = getenv("RKEOPS_CACHE_DIR");
-    if (env && *env) return std::string(env);
-    char tmpl[] = "/tmp/rkeops-chunks-test-XXXXXX";
-    return std::string(mkdtemp(tmpl));
-  }();
-  o.cache_dir = dir;
+  o.cache_dir = rkeops_test::test_cache_dir();
   o.nthreads = 1;  // pieces are sized per thread: one thread makes them long enough to see
   o.code.dtype = dtype;
   return o;

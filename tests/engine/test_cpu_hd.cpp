@@ -5,7 +5,6 @@
 // components run in another order), k-NN indices exactly on data without ties; sizes that are
 // not multiples of the blocks (rows, columns), both axes, several reductions, both precisions.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <random>
@@ -16,6 +15,7 @@
 #include "engine.h"
 #include "formula.h"
 #include "kernel.h"
+#include "test_util.h"
 
 using namespace rkeops;
 
@@ -24,13 +24,7 @@ namespace {
 EngineOptions options(DType dtype, bool hd) {
   EngineOptions o;
   o.include_dir = RKEOPS_INCLUDE_DIR;
-  static std::string dir = [] {
-    const char* env = getenv("RKEOPS_CACHE_DIR");
-    if (env && *env) return std::string(env);
-    char tmpl[] = "/tmp/rkeops-cpuhd-test-XXXXXX";
-    return std::string(mkdtemp(tmpl));
-  }();
-  o.cache_dir = dir;
+  o.cache_dir = rkeops_test::test_cache_dir();
   o.nthreads = 2;
   o.code.dtype = dtype;
   o.code.cpu_hd = hd;

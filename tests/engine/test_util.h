@@ -1,5 +1,7 @@
 // Helpers shared by the engine's GoogleTest files.
 #pragma once
+#include <stdlib.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +11,19 @@
 #include "ops.h"
 
 namespace rkeops_test {
+
+// The kernel cache of the test binary: RKEOPS_CACHE_DIR when set (`make run` sets a fresh one),
+// else one new folder /tmp/rkeops-test-XXXXXX for the whole process.
+inline std::string test_cache_dir() {
+  static const std::string dir = [] {
+    const char* env = getenv("RKEOPS_CACHE_DIR");
+    if (env && *env) return std::string(env);
+    char tmpl[] = "/tmp/rkeops-test-XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    return std::string(d ? d : "/tmp");
+  }();
+  return dir;
+}
 
 // The kind and message of the error parsing (f, a) throws; {"", "no error"} when it parses.
 inline std::pair<std::string, std::string> error_of(const std::string& f, std::vector<std::string> a) {
