@@ -42,6 +42,10 @@
   if (!is.null(nm) && eta %in% nm) input[nm != eta] else input[-length(input)]
 }
 
+# The cells of problem position `pos` in an array whose first dimensions (`own` elements in
+# all) are the batch and whose other dimensions hold `len` values: R's column-major order.
+.rk_batch_cells <- function(pos, own, len) pos + own * (seq_len(len) - 1L)
+
 # Problem b's slice of the gradient input: its first `nb` dimensions are the batch (`own`),
 # the rest is the unbatched shape (rows, then the result's dimensions).
 .rk_batch_slice_rest <- function(x, nb, b, shape) {
@@ -52,8 +56,7 @@
     rkeops_abort("dimension", sprintf("the gradient input's batch dimensions c(%s) do not match the batch c(%s)",
                                       paste(own, collapse = ", "), paste(shape, collapse = ", ")))
   }
-  pos <- .rk_batch_index(b, shape, own)
-  v <- x[pos + prod(own) * (seq_len(prod(rest)) - 1L)]
+  v <- x[.rk_batch_cells(.rk_batch_index(b, shape, own), prod(own), prod(rest))]
   if (length(rest) == 1) matrix(v, ncol = 1) else array(v, rest)
 }
 
@@ -91,9 +94,7 @@
 
 # Problem b's slice of a batched input: an n x d matrix (a vector of d for a parameter).
 .rk_batch_slice <- function(x, p, b, shape, type) {
-  own <- prod(p$batch)
-  pos <- .rk_batch_index(b, shape, p$batch)
-  v <- x[pos + own * (seq_len(p$n * p$d) - 1L)]
+  v <- x[.rk_batch_cells(.rk_batch_index(b, shape, p$batch), prod(p$batch), p$n * p$d)]
   if (type == "Pm") v else matrix(v, p$n, p$d)
 }
 
@@ -107,8 +108,7 @@
   B <- prod(shape)
   dr <- if (is.null(dim(first))) length(first) else dim(first)
   out <- array(if (is.integer(first)) NA_integer_ else NA_real_, c(shape, dr))
-  at <- B * (seq_len(prod(dr)) - 1L)
-  for (b in seq_len(B)) out[b + at] <- res[[b]]
+  for (b in seq_len(B)) out[.rk_batch_cells(b, B, prod(dr))] <- res[[b]]
   out
 }
 
@@ -118,12 +118,10 @@
   if (is.null(own)) return(Reduce(`+`, res))
   first <- res[[1]]
   dr <- if (is.null(dim(first))) length(first) else dim(first)
-  O <- prod(own)
   out <- array(0, c(own, dr))
-  at <- O * (seq_len(prod(dr)) - 1L)
   for (b in seq_len(prod(shape))) {
-    pos <- .rk_batch_index(b, shape, own)
-    out[pos + at] <- out[pos + at] + res[[b]]
+    at <- .rk_batch_cells(.rk_batch_index(b, shape, own), prod(own), prod(dr))
+    out[at] <- out[at] + res[[b]]
   }
   out
 }
@@ -137,7 +135,7 @@
   desc <- f()
   args <- if (is.null(grad)) desc$args else grad$args
   names_ <- .rk_decl_names(args)
-  types <- sub("^[^=]*=?(Vi|Vj|Pm)\\(.*$", "\\1", args)
+  types <- .rk_decl_types(args)
   if (length(input) != length(args)) {
     rkeops_abort("input", sprintf("'input' has %d element(s) but the operator has %d input(s) (%s)",
                                   length(input), length(args), paste(names_, collapse = ", ")))
@@ -152,7 +150,7 @@
     rkeops_abort("input", "batch dimensions and `ranges` cannot be combined (a batch is run as a block-sparse reduction)")
   }
   if (is.null(grad) && !isTRUE(getOption("rkeops.batch_loop"))) {
-    out <- .rk_batch_stacked(f, input, types, lay, ...)
+    out <- .rk_batch_stacked(f, desc, input, types, lay, ...)
     if (!is.null(out)) return(out)
   }
   res <- lapply(seq_len(lay$count), function(b) {
@@ -178,8 +176,7 @@
 # inner batch shape (the sizes along which some inner input varies), so that an inner input
 # shared along a batch dimension is stored once and its block serves every problem. Used for
 # operators (not gradients) without batched parameters; returns NULL when it does not apply.
-.rk_batch_stacked <- function(f, input, types, lay, ...) {
-  desc <- f()
+.rk_batch_stacked <- function(f, desc, input, types, lay, ...) {
   info <- .rk_call("rk_parse", desc$formula, desc$args)
   if (any(types == "Pm" & !vapply(lay$per, is.null, logical(1)))) return(NULL)
   shape <- lay$shape
@@ -191,9 +188,8 @@
   inner_k <- which(types == inner_t)
   ishape <- Reduce(pmax, lapply(lay$per[inner_k], function(p) if (is.null(p)) ones else p$batch), ones)
   Bin <- prod(ishape)
-  rows_of <- function(x) if (length(dim(x)) >= 3) dim(x)[length(dim(x)) - 1] else NROW(x)
-  n_out <- if (any(types == outer_t)) rows_of(input[[which(types == outer_t)[1]]]) else 1L
-  n_in <- if (length(inner_k)) rows_of(input[[inner_k[1]]]) else 1L
+  n_out <- .lt_points(input[[which(types == outer_t)[1]]])
+  n_in <- if (length(inner_k)) .lt_points(input[[inner_k[1]]]) else 1L
   # stacks an input for the problems of `to` (a batch shape): rows of problem b together
   stack <- function(x, p, to) {
     nb <- prod(to)
@@ -236,10 +232,10 @@
     a <- aperm(array(m, c(n_out, B, rest)), c(2L, 1L, seq_along(rest) + 2L))
     array(a, c(shape, n_out, rest))
   }
-  red <- info$reduction
+  # the index parts: the second of a (values, indices) pair, or the whole of an Arg* reduction
   if (is.list(out)) {
-    lapply(seq_along(out), function(q) unstack(out[[q]], q == 2 && grepl("Arg", red)))
+    list(unstack(out[[1]], FALSE), unstack(out[[2]], TRUE))
   } else {
-    unstack(out, red %in% c("ArgMin", "ArgMax", "ArgKMin"))
+    unstack(out, startsWith(info$reduction, "Arg"))
   }
 }

@@ -74,10 +74,13 @@ print.rkeops_operator <- function(x, ...) {
   ifelse(grepl("=", args, fixed = TRUE) & nzchar(nm), nm, paste0("input", seq_along(args)))
 }
 
+# The categories of declarations "x=Vi(3)" / "Vj(1,3)": "Vi", "Vj" or "Pm".
+.rk_decl_types <- function(args) sub("^[^=]*=?(Vi|Vj|Pm)\\(.*$", "\\1", args)
+
 # One line per input: its declaration and what it must be.
 .rk_decl_table <- function(args, grad) {
   what <- c(Vi = "i-indexed (one row per i)", Vj = "j-indexed (one row per j)", Pm = "a parameter")
-  type <- sub("^[^=]*=?(Vi|Vj|Pm)\\(.*$", "\\1", args)
+  type <- .rk_decl_types(args)
   dims <- as.integer(sub("^.*[(,]([0-9]+)\\)$", "\\1", args))
   line <- sprintf("%-14s %s, %d %s", args, ifelse(type %in% names(what), what[type], ""), dims,
                   ifelse(type == "Pm", ifelse(dims == 1, "value", "values"),
