@@ -207,6 +207,13 @@ Pm <- function(x, is_complex = FALSE) {
   formula
 }
 
+# Renames all the variables `from` to `to` at once: in two steps, through names no formula uses,
+# since a new name may be one of the old ones.
+.lt_rename_all <- function(formula, from, to) {
+  tmp <- sprintf("lzvtmp%dx", seq_along(from))
+  .lt_rename(.lt_rename(formula, from, tmp), tmp, to)
+}
+
 # Merges the variables of several LazyTensors: returns their formulas (renamed where a variable
 # coincides with an earlier one), the union of args and data, in order of first appearance.
 .lt_combine <- function(lts) {
@@ -247,8 +254,7 @@ Pm <- function(x, is_complex = FALSE) {
 # The formula and args with positional names V0, V1, ... (in order of args).
 .lt_canonical <- function(formula, names, args) {
   to <- sprintf("V%d", seq_along(names) - 1L)
-  tmp <- sprintf("lzvtmp%dx", seq_along(names))   # two steps: a new name may be an old one
-  formula <- .lt_rename(.lt_rename(formula, names, tmp), tmp, to)
+  formula <- .lt_rename_all(formula, names, to)
   list(formula = formula, args = sprintf("%s%s", to, sub("^[^=]*", "", args)))
 }
 

@@ -52,8 +52,7 @@ t.LazyTensor <- function(x) {
   swap <- c(Vi = "Vj", Vj = "Vi", Pm = "Pm")[v$type]
   # fresh names: a variable keeps its data but changes index, so it is another variable
   to <- vapply(swap, .lt_new_name, "", USE.NAMES = FALSE)
-  tmp <- sprintf("lzvtmp%dx", seq_along(to))
-  f <- .lt_rename(.lt_rename(x$formula, v$name, tmp), tmp, to)
+  f <- .lt_rename_all(x$formula, v$name, to)
   args <- sprintf("%s=%s(%d)", to, swap, v$dim)
   .lt_make(f, args, x$data, x$dimres, is.ComplexLazyTensor(x))
 }
