@@ -52,9 +52,7 @@ rkeops_device <- function(x, inner_dim = "col") {
     rkeops_abort("input", sprintf("`x` must be a numeric matrix or vector, got %s", .rk_describe(x)))
   }
   if (length(x) == 0) rkeops_abort("input", "`x` is empty")
-  if (!(is.character(inner_dim) && length(inner_dim) == 1 && inner_dim %in% c("col", "row"))) {
-    rkeops_abort("input", "'inner_dim' must be \"col\" (one row per point) or \"row\" (one column per point)")
-  }
+  .rk_check_inner_dim(inner_dim)
   if (!is.matrix(x)) x <- matrix(as.double(x), ncol = 1)
   if (inner_dim == "row") x <- t(x)
   if (!is.double(x)) storage.mode(x) <- "double"

@@ -128,9 +128,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
 # checks the sizes (dimensions, numbers of points, K) when it runs (.rk_run), naming each input
 # by its label ("input 2 ('y', Vj(3))", info$var_label), the one used here too.
 .rk_prepare_inputs <- function(input, info, inner_dim) {
-  if (!is.character(inner_dim) || length(inner_dim) != 1 || !(inner_dim %in% c("col", "row"))) {
-    rkeops_abort("input", "'inner_dim' must be \"col\" (one row per point) or \"row\" (one column per point)")
-  }
+  .rk_check_inner_dim(inner_dim)
   n <- length(info$var_pos)
   labels <- info$var_label
   if (!is.list(input) || is.data.frame(input)) {
@@ -181,6 +179,13 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   out
 }
 
+# `inner_dim` of the operators and of rkeops_device(): "col" or "row".
+.rk_check_inner_dim <- function(inner_dim) {
+  if (!is.character(inner_dim) || length(inner_dim) != 1 || !(inner_dim %in% c("col", "row"))) {
+    rkeops_abort("input", "'inner_dim' must be \"col\" (one row per point) or \"row\" (one column per point)")
+  }
+}
+
 # Runs a reduction on prepared inputs (the engine checks their sizes; its errors speak of rows
 # or columns as `inner_dim` laid them out).
 # `ranges`: a block-sparse reduction (R/block_sparse.R), in the orientation of the formula's axis.
@@ -191,7 +196,7 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
     if (is.null(info)) info <- .rk_call("rk_parse", formula, args)
     npts <- function(type) {
       k <- which(info$var_type == type)
-      if (length(k)) nrow(inputs[[k[1]]]) else 1L
+      if (length(k)) .lt_points(inputs[[k[1]]]) else 1L
     }
     n_i <- npts("Vi")
     n_j <- npts("Vj")

@@ -141,6 +141,7 @@ test_that("keops_ranges() and the operators check the ranges", {
   op <- keops_kernel("Sum_Reduction(SqDist(x, y), 1)", c("x=Vi(1)", "y=Vj(1)"))
   # ranges past the data: a dimension error naming the side
   expect_error(op(list(matrix(1:2), matrix(1:3)), ranges = r), "3 i point", class = "rkeops_dimension_error")
+  expect_error(op(list(c(1, 2), c(1, 2, 3)), ranges = r), "3 i point", class = "rkeops_dimension_error")  # vectors too
   expect_error(op(list(matrix(1:3), matrix(1:3)), ranges = list(1)), "block_sparse_ranges", class = "rkeops_input_error")
   expect_error(op(list(matrix(1:3), matrix(1:3)), ranges = r, distribute = "future"), class = "rkeops_input_error")
   # the engine checks what R hands over too (an object edited by hand): an error, never a crash
