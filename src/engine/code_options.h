@@ -1,6 +1,7 @@
 // Options that change generated kernel sources, owned by neither backend: both code generators
 // (codegen_cpu.cpp, codegen_cuda.cpp) and the reduction table read them.
 #pragma once
+#include <string>
 
 namespace rkeops {
 
@@ -21,6 +22,12 @@ struct CodeOptions {
   // one inner variable compute it for blocks of rows x tiles by a register-blocked product
   // (codegen_cpu.cpp); tests turn it off to compare.
   bool cpu_hd = true;
+
+  // The options as text, for keys of kernels built with them: every field above is in it.
+  std::string key() const {
+    return std::to_string(static_cast<int>(dtype)) + "|" + std::to_string(static_cast<int>(scheme)) + "|" +
+           std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "");
+  }
 };
 
 }  // namespace rkeops

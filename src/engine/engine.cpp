@@ -31,10 +31,9 @@ const char* cat_name(int cat) { return cat == CAT_I ? "Vi" : cat == CAT_J ? "Vj"
 std::string options_key(const EngineOptions& o) {
   std::string devices;
   for (int d : o.devices) devices += std::to_string(d) + ",";
-  return std::to_string(static_cast<int>(o.code.dtype)) + "|" + std::to_string(static_cast<int>(o.code.scheme)) + "|" +
-         std::to_string(o.code.loop_dim) + "|" + (o.code.cpu_hd ? "hd|" : "|") + std::to_string(static_cast<int>(o.backend)) + "|" + std::to_string(o.device) + "|" + devices + "|" +
-         o.cache_dir + "|" +
-         o.include_dir + "|" + o.compiler.cxx + "|" + o.compiler.flags + "|" + o.compiler.openmp;
+  return o.code.key() + "|" + std::to_string(static_cast<int>(o.backend)) + "|" + std::to_string(o.device) + "|" +
+         devices + "|" + o.cache_dir + "|" + o.include_dir + "|" + o.compiler.cxx + "|" + o.compiler.flags + "|" +
+         o.compiler.openmp;
 }
 
 }  // namespace
