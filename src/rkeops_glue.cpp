@@ -5,7 +5,9 @@
 #include <R_ext/Rdynload.h>
 #include <Rcpp.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -133,6 +135,8 @@ EngineOptions engine_options(SEXP opts) {
                   : scheme == "block_sum"    ? SumScheme::Block
                   : scheme == "kahan_scheme" ? SumScheme::Kahan
                                              : SumScheme::Auto;
+  // RKEOPS_CUDA_ROWS: outer rows per GPU thread of the generic scheme (benchmarks; 0 or unset: chosen)
+  if (const char* rows = std::getenv("RKEOPS_CUDA_ROWS")) e.code.cuda_rows = std::max(0, std::atoi(rows));
   e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
   e.device = Rcpp::as<int>(o["device_id"]);
   if (o.containsElementNamed("devices")) e.devices = Rcpp::as<std::vector<int>>(o["devices"]);

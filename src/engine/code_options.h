@@ -22,11 +22,14 @@ struct CodeOptions {
   // one inner variable compute it for blocks of rows x tiles by a register-blocked product
   // (codegen_cpu.cpp); tests turn it off to compare.
   bool cpu_hd = true;
+  // CUDA, generic scheme: outer rows per thread (register blocking); 0 chooses by the registers
+  // a row needs (codegen_cuda.cpp). Benchmarks set it (RKEOPS_CUDA_ROWS) to compare.
+  int cuda_rows = 0;
 
   // The options as text, for keys of kernels built with them: every field above is in it.
   std::string key() const {
     return std::to_string(static_cast<int>(dtype)) + "|" + std::to_string(static_cast<int>(scheme)) + "|" +
-           std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "");
+           std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "") + "|" + std::to_string(cuda_rows);
   }
 };
 

@@ -12,12 +12,14 @@
 #include "codegen_cuda.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <sstream>
 
 #include "codegen.h"
 #include "codegen_cuda_hd.h"
 #include "errors.h"
+#include "ops.h"
 
 namespace rkeops {
 namespace {
@@ -39,6 +41,60 @@ constexpr long long kMaxStateBytes = 16384;
 const char* const kLoopPragma = "#pragma unroll 4";
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+// Register blocking: a thread computes R outer rows (i, i + blockDim.x, ...), so that each inner
+// row read from shared memory serves R rows. The registers a row needs (its outer variables,
+// state, block sums) bound R; measured on the H200 (bench/RESULTS.md, issue 15).
+constexpr int kMaxRowsPerThread = 8;
+int rows_per_thread(long long row_regs) { return row_regs <= 8 ? 4 : row_regs <= 24 ? 2 : 1; }
+
+// The per-row names of the generated code (a row's outer variables, nodes, temporaries,
+// state, block sums, index and activity), as suffixed for row r of a register-blocked thread.
+bool per_row_name(const std::string& t) {
+  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_"};
+  for (const char* f : fixed)
+    if (t == f) return true;
+  auto digits_from = [&](size_t a, size_t b) {
+    if (a >= b) return false;
+    for (size_t k = a; k < b; ++k)
+      if (!std::isdigit(static_cast<unsigned char>(t[k]))) return false;
+    return true;
+  };
+  for (const char* stem : {"v", "t", "xo", "xg"}) {
+    const size_t n = std::char_traits<char>::length(stem);
+    if (t.compare(0, n, stem) == 0 && digits_from(n, t.size())) return true;
+  }
+  for (const char* stem : {"u", "s", "fl", "fx"}) {  // stem, digits, '_'
+    const size_t n = std::char_traits<char>::length(stem);
+    if (t.size() > n + 1 && t.back() == '_' && t.compare(0, n, stem) == 0 && digits_from(n, t.size() - 1)) return true;
+  }
+  return false;
+}
+
+// `code` with every per-row name suffixed "_r<r>" (identifier tokens only).
+std::string for_row(const std::string& code, int r) {
+  std::string out, tok;
+  out.reserve(code.size() + code.size() / 4);
+  const std::string suffix = "_r" + std::to_string(r);
+  auto flush = [&] {
+    out += tok;
+    if (!tok.empty() && per_row_name(tok)) out += suffix;
+    tok.clear();
+  };
+  for (size_t k = 0; k < code.size(); ++k) {
+    const char c = code[k];
+    const bool ident = std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    if (ident && (tok.empty() ? !(k > 0 && (std::isalnum(static_cast<unsigned char>(code[k - 1])) || code[k - 1] == '.'))
+                              : true)) {
+      tok += c;
+      continue;
+    }
+    flush();
+    out += c;
+  }
+  flush();
+  return out;
+}
 
 }  // namespace
 
@@ -83,6 +139,7 @@ class CudaSourceGen {
     check_state_size();
     lay_out_inputs();
     choose_tile();
+    choose_rows();
     emit_formula_code();
     emit_accumulation();
     std::ostringstream src;
@@ -143,6 +200,23 @@ class CudaSourceGen {
     params_in_regs = cc.np <= kMaxParamRegs;
   }
 
+  // Outer rows per thread (register blocking, see kMaxRowsPerThread): narrow formulas whose
+  // rows need few registers; opt.cuda_rows > 0 imposes it (benchmarks, tests).
+  void choose_rows() {
+    const long long row_regs = static_cast<long long>(cc.wx) + S + SI + SC + (block_sum ? d : 0);
+    R = wide || rows_global ? 1 : rows_per_thread(row_regs);
+    if (opt.cuda_rows > 0 && !wide && !rows_global) R = std::min(opt.cuda_rows, kMaxRowsPerThread);
+    cc.rows = R;
+  }
+  // The text of `code` for each of the thread's rows (register blocking; as is when R = 1),
+  // each wrapped in `open` ... `close`.
+  std::string each_row(const std::string& code, const std::string& open = "", const std::string& close = "") const {
+    if (R == 1) return open + code + close;
+    std::string out;
+    for (int r = 0; r < R; ++r) out += for_row(open + code + close, r);
+    return out;
+  }
+
   // ---- the formula's code ----
   // Wide outer variables are read in place (column-major, coalesced), not copied to registers.
   bool outer_in_place(const VarUse& v) const { return v.cat == outer && v.dim > L; }
@@ -157,12 +231,79 @@ class CudaSourceGen {
     // Everything that does not depend on the inner index: once per thread.
     e.indent = "  ";
     emit_hoisted(e, roots, inner);
+    const std::vector<ExpFold> folds = f32 && !wide ? find_exp_folds() : std::vector<ExpFold>();
+    for (const ExpFold& x : folds)
+      e.line("const T fl" + I(x.exp) + "_ = " + x.scale + " * T(1.4426950408889634);");
     hoisted = e.code();
     e.clear_code();
     // The body computed for each inner row of the tile.
     e.indent = "        ";
+    for (const ExpFold& x : folds) {
+      e.emit(x.pair);
+      e.line("const T fx" + I(x.exp) + "_ = rk_exp2(fl" + I(x.exp) + "_ * " + e.ref(x.pair, 0) + ");");
+      e.bind_node(x.exp, "fx" + I(x.exp) + "_");
+    }
     for (int r : roots) e.emit(r);
     body = e.code();
+  }
+
+  // float32 exponentials of a scaled term, Exp(h * p), Exp(p / h), Exp(-(...)), whose scale h
+  // does not depend on the inner index: rk_exp multiplies its argument by log2(e) before the
+  // special-function unit's 2^x; folding log2(e) into h (once per thread) saves one multiply
+  // per pair. (Rounding: the product h log2(e) is rounded once more, a relative change of
+  // 2^-24 in the exponent's argument.)
+  struct ExpFold {
+    int exp, pair;      // the Exp node and its per-pair factor p
+    std::string scale;  // h as an expression of hoisted values
+  };
+  std::vector<ExpFold> find_exp_folds() const {
+    const std::vector<char> needs_inner = depends_on(g, inner);
+    const int op_exp = find_op("Exp"), op_mult = find_op("Mult"), op_div = find_op("Divide"),
+              op_minus = find_op("Minus");
+    auto is_call = [&](int id, int op) { return g[id].kind == NodeKind::Call && g[id].op == op; };
+    // splits node id into (scale expression, per-pair node); false when it has no such form
+    std::function<bool(int, std::string&, int&)> split = [&](int id, std::string& scale, int& pair) {
+      const Node& n = g[id];
+      if (n.dim != 1 || !needs_inner[id]) return false;
+      if (is_call(id, op_minus)) {
+        if (!split(n.args[0], scale, pair)) return false;
+        scale = "(-" + scale + ")";
+        return true;
+      }
+      if (is_call(id, op_mult) || is_call(id, op_div)) {
+        const int a = n.args[0], b = n.args[1];
+        if (g[a].dim != 1 || g[b].dim != 1) return false;
+        if (is_call(id, op_div)) {
+          if (needs_inner[b] || !needs_inner[a]) return false;
+          scale = "(T(1) / " + e.ref(b, 0) + ")";
+          pair = a;
+          return true;
+        }
+        if (needs_inner[a] == needs_inner[b]) return false;
+        scale = "(" + e.ref(needs_inner[a] ? b : a, 0) + ")";
+        pair = needs_inner[a] ? a : b;
+        return true;
+      }
+      return false;
+    };
+    std::vector<ExpFold> out;
+    std::vector<char> seen(g.size(), 0);
+    std::vector<int> stack = roots;
+    while (!stack.empty()) {
+      const int id = stack.back();
+      stack.pop_back();
+      if (seen[id]) continue;
+      seen[id] = 1;
+      ExpFold x;
+      if (is_call(id, op_exp) && g[id].dim == 1 && split(g[id].args[0], x.scale, x.pair)) {
+        x.exp = id;
+        out.push_back(x);
+        stack.push_back(x.pair);
+        continue;
+      }
+      for (int a : g[id].args) stack.push_back(a);
+    }
+    return out;
   }
 
   void bind_variables() {
@@ -178,14 +319,15 @@ class CudaSourceGen {
     }
   }
 
-  // A thread's parameters and outer variables, into registers (or pointers to them).
+  // A thread's parameters (param_loads) and outer variables (loads, per row), into registers
+  // (or pointers to them).
   void emit_thread_loads() {
     for (auto& v : vars) {
       if (v.cat == CAT_P && params_in_regs) {
-        loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
+        param_loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
         for (int k = 0; k < v.dim; ++k)
-          loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
-        loads += "\n";
+          param_loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
+        param_loads += "\n";
       } else if (outer_in_place(v)) {
         loads += "  const T* xg" + I(v.pos) + " = X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx;\n";
       } else if (v.cat == outer) {
@@ -294,7 +436,7 @@ class CudaSourceGen {
   // Long states in local memory (K-min lists) gain nothing either, and cost NVRTC minutes.
   // (Wide formulas: loops in the body; unrolling them costs compile time for nothing.)
   int sweep_unroll() const {
-    const int body_lines = count_lines(body) + count_lines(acc.text);
+    const int body_lines = (count_lines(body) + count_lines(acc.text)) * R;
     return wide || S + SI > 64 ? 1 : body_lines <= 30 ? 8 : body_lines <= 60 ? 4 : body_lines <= 160 ? 2 : 1;
   }
 
@@ -322,27 +464,36 @@ class CudaSourceGen {
     src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
     emit_block_work(src);
     src << "  const long long nrows = n_outer;\n";
-    src << loads << hoisted;
-    src << state_decl("", "  ") << init_code("  ");
+    src << param_loads << each_row(loads + hoisted + state_decl("", "  ") + init_code("  "));
     emit_tile_loop(src);
-    src << "  if (!active) return;\n";
-    src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
-    src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
-        << state_io(true, "", "slot", "    ") << "  }\n}\n";
+    if (R == 1) {
+      src << "  if (!active) return;\n";
+      src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
+      src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
+          << state_io(true, "", "slot", "    ") << "  }\n}\n";
+      return;
+    }
+    src << "  const long long slot = slot0 + (long long)blockIdx.y;\n";
+    src << each_row("  if (active) {\n    if (slot0 < 0) {\n" + final_code("      ") + "    } else {\n" +
+                    state_io(true, "", "slot", "      ") + "    }\n  }\n");
+    src << "}\n";
   }
 
   // A block's rows and inner ranges. Dense: rows blockIdx.x * blockDim.x + [0, blockDim.x) and
   // slice blockIdx.y of the inner range; block-sparse (items, ranges.h): the rows of work item
   // blockIdx.x and its kept inner ranges.
   void emit_block_work(std::ostringstream& src) const {
-    src << "  int ib0_ = blockIdx.x * blockDim.x, ib1_ = n_outer, nr_ = 1;\n";
+    src << "  int ib0_ = blockIdx.x * blockDim.x" << (R > 1 ? " * " + I(R) : "") << ", ib1_ = n_outer, nr_ = 1;\n";
     src << "  const long long* jr_ = 0;\n";
     src << "  if (items) {\n";
     src << "    const long long* it_ = items + 4LL * blockIdx.x;\n";
     src << "    ib0_ = (int)it_[0]; ib1_ = (int)it_[1]; jr_ = jranges + 2 * it_[2]; nr_ = (int)(it_[3] - it_[2]);\n";
     src << "  }\n";
-    src << "  const int i = ib0_ + threadIdx.x;\n";
-    src << "  const bool active = i < ib1_;\n";
+    for (int r = 0; r < R; ++r) {
+      const std::string sx = R > 1 ? "_r" + I(r) : "";
+      src << "  const int i" << sx << " = ib0_ + threadIdx.x" << (r ? " + " + I(r) + " * blockDim.x" : "") << ";\n";
+      src << "  const bool active" << sx << " = i" << sx << " < ib1_;\n";
+    }
   }
 
   // The tiles of each inner range [jb0, jb1): copied to shared memory, then swept by each thread.
@@ -358,13 +509,14 @@ class CudaSourceGen {
       src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
       src << "    __syncthreads();\n";
     }
-    src << "    if (active) {\n" << tile_pre;
+    src << "    if (active" << (R > 1 ? "_r0" : "") << ") {\n" << each_row(tile_pre);
     if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
     src << "      #pragma unroll " << sweep_unroll() << "\n";
     src << "      for (int jj = 0; jj < jn; ++jj) {\n";
     emit_row_read(src);
     if (SI) src << "        const int j = jg_ + jj;\n";
-    src << body << acc.text << "      }\n" << tile_post << "    }\n  }\n  }\n";
+    src << each_row(body + acc.text, R > 1 ? "        {\n" : "", R > 1 ? "        }\n" : "") << "      }\n"
+        << each_row(tile_post) << "    }\n  }\n  }\n";
   }
 
   // How the sweep reads inner row jj of the tile (`yr`).
@@ -420,12 +572,13 @@ class CudaSourceGen {
   const int L;
   CudaCode cc;
   int VL = 2;
+  int R = 1;  // outer rows per thread
   std::vector<int> roots;
   std::vector<VarUse> vars;
   bool wide = false, rows_global = false, params_in_regs = true;
   // ---- the formula's code ----
   Emitter e;
-  std::string loads, hoisted, body;
+  std::string param_loads, loads, hoisted, body;
   RedCode acc;
   std::string tile_pre, tile_post;
 };

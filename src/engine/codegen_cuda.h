@@ -25,6 +25,7 @@ struct CudaCode {
   int elem = 8;     // sizeof(T)
   int block = 256;  // the kernel's launch bound (threads per block, one per outer row)
   int tile = 256;   // inner rows per shared-memory tile
+  int rows = 1;     // generic scheme: outer rows per thread (a block covers block x rows rows)
   int wx = 0, wy = 0, np = 0;
   std::vector<int> x_off, y_off, p_off;  // by input position
   // Partial state of one outer row (what a split of the inner range hands to rk_merge):

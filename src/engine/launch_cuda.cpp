@@ -198,7 +198,7 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   int block = p.hd ? code.block : 256;
   if (!p.hd && lim.resident_128 * 128 > lim.resident_256 * 256) block = 128;
   p.block = block;
-  p.rows_per_block = p.hd ? code.hd.bm : block;  // outer rows per block
+  p.rows_per_block = p.hd ? code.hd.bm : block * static_cast<long long>(std::max(1, code.rows));  // outer rows per block
   const int resident_blocks = p.hd ? lim.resident_hd : block == 256 ? lim.resident_256 : lim.resident_128;
   p.concurrent = std::max(1, resident_blocks) * static_cast<long long>(std::max(1, lim.sm_count));
   const long long tile = code.tile;
@@ -274,7 +274,7 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
 long long LaunchPlan::splits(long long rows) const {
   if (sparse) return 1;
   if (hd) return hd_splits(rows, inner_chunk, hd_bm, static_cast<int>(tile), concurrent);
-  long long bxs = ceil_div(rows, block), want = 16 * concurrent;
+  long long bxs = ceil_div(rows, rows_per_block), want = 16 * concurrent;
   if (bxs >= want) return 1LL;
   long long s = ceil_div(want, bxs);
   s = std::min(s, std::max(1LL, inner_chunk / (4 * tile)));
@@ -378,7 +378,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   RangeItems items;
   uint64_t dItems = 0, dJr = 0;
   if (sparse) {
-    items = plan_range_items(*part.ranges, n_out, n_in, block);
+    items = plan_range_items(*part.ranges, n_out, n_in, rpb);
     const size_t ib = items.items.size() * sizeof(long long), jb = items.jranges.size() * sizeof(long long);
     dItems = dev.buffer(7, ib + 64);
     dJr = dev.buffer(8, jb + 64);

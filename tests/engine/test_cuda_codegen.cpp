@@ -335,6 +335,38 @@ TEST(CudaCodegen, LayoutOfTheInputs) {
   EXPECT_TRUE(d.uses_index);
 }
 
+// Register blocking (rows per thread) and the float32 exponential of a scaled term.
+TEST(CudaCodegen, RowsPerThreadAndFoldedExponentials) {
+  Formula f =
+      parse_formula("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"});
+  CodeOptions o;
+  o.dtype = DType::Float32;
+  CudaCode c = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
+  EXPECT_EQ(c.rows, 4);  // x (3) + state (1) + block sum (1): few registers a row
+  for (int r = 0; r < 4; ++r) {
+    const std::string sx = "_r" + std::to_string(r);
+    EXPECT_NE(c.source.find("const int i" + sx + " = ib0_ + threadIdx.x"), std::string::npos) << r;
+    EXPECT_NE(c.source.find("= rk_exp2(fl"), std::string::npos);
+    EXPECT_NE(c.source.find("T xo0" + sx + "[3];"), std::string::npos) << r;
+  }
+  EXPECT_EQ(c.source.find("_r4"), std::string::npos);
+  const std::string kernel = c.source.substr(c.source.find("rk_reduce("));
+  EXPECT_EQ(kernel.find("rk_exp("), std::string::npos);
+  // the parameters are loaded once, not per row
+  EXPECT_EQ(c.source.find("T pm3[1];"), c.source.rfind("T pm3[1];"));
+  // float64 keeps exp(); an imposed number of rows is honoured; a K-min list keeps one row
+  o.dtype = DType::Float64;
+  o.cuda_rows = 2;
+  CudaCode d = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
+  EXPECT_EQ(d.rows, 2);
+  const std::string kernel64 = d.source.substr(d.source.find("rk_reduce("));
+  EXPECT_EQ(kernel64.find("rk_exp2(fl"), std::string::npos);
+  EXPECT_NE(kernel64.find("rk_exp("), std::string::npos);
+  o.cuda_rows = 0;
+  Formula k = parse_formula("ArgKMin_Reduction(SqDist(x, y), 10, 0)", {"x=Vi(5)", "y=Vj(5)"});
+  EXPECT_EQ(generate_cuda_code(k, o, RKEOPS_INCLUDE_DIR).rows, 1);
+}
+
 TEST(CudaCodegen, InnerRowsTooWideForSharedMemoryAreReadFromGlobalMemory) {
   // (a distance of that dimension alone would go through the high-dimension scheme)
   Formula f = parse_formula("Sum_Reduction(Sum(Exp(x - y)), 1)", {"x=Vi(20000)", "y=Vj(20000)"});

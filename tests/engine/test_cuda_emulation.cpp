@@ -570,6 +570,10 @@ std::vector<Case> device_cases() {
                  kLoopDim, true});
     v.push_back({"Sum_Reduction(Equal(l, k) * Concat(x, IntCst(1)), 0)", {"x=Vi(10)", "l=Vi(1)", "k=Vj(1)"}, dt, A, 1500,
                  20, big, false, false, kLoopDim, true});
+    // float32 exponentials of scaled terms (log2(e) folded into the scale) in register-blocked rows
+    v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b + Exp(SqDist(x, y) / -h), 1)",
+                 {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)", "g=Pm(1)", "h=Pm(1)"}, dt, A, 1300, 500, big, false, false, kLoopDim,
+                 true});
   }
   v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)", {"x=Vi(33)", "y=Vj(33)", "b=Vi(2)", "g=Pm(1)"}, F32, A,
                1000, 97, big, false, true, kLoopDim, true});

@@ -12,8 +12,8 @@
 // Relative error <= 2^-21 + |x| 2^-24 (about 1e-6 for |x| <= 10); results below 2^-126 flush
 // to 0. exp(NaN) = NaN, exp(+Inf) = +Inf, exp(-Inf) = 0. This is the hot instruction of
 // Gaussian and softmax kernels: the accurate expf costs 10 instructions more per term.
-RK_FN float rk_exp(float x) {
-  float r, y = x * 1.4426950408889634f;
+RK_FN float rk_exp2(float y) {
+  float r;
 #ifdef RK_CUDA_EMULATION
   r = rk_emu_exp2(y);
 #else
@@ -21,6 +21,7 @@ RK_FN float rk_exp(float x) {
 #endif
   return r;
 }
+RK_FN float rk_exp(float x) { return rk_exp2(x * 1.4426950408889634f); }
 RK_FN double rk_exp(double x) { return exp(x); }
 RK_FN float rk_log(float x) { return logf(x); }
 RK_FN double rk_log(double x) { return log(x); }
