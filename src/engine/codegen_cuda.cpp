@@ -51,7 +51,7 @@ int rows_per_thread(long long row_regs) { return row_regs <= 8 ? 4 : row_regs <=
 // The per-row names of the generated code (a row's outer variables, nodes, temporaries,
 // state, block sums, index and activity), as suffixed for row r of a register-blocked thread.
 bool per_row_name(const std::string& t) {
-  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_"};
+  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_", "lm_"};
   for (const char* f : fixed)
     if (t == f) return true;
   auto digits_from = [&](size_t a, size_t b) {
@@ -222,6 +222,7 @@ class CudaSourceGen {
   bool outer_in_place(const VarUse& v) const { return v.cat == outer && v.dim > L; }
 
   void emit_formula_code() {
+    needs_inner_ = depends_on(g, inner);
     e.loop_dim = L;
     e.table_qual = "__device__ const";
     e.loop_pragma = kLoopPragma;
@@ -232,13 +233,21 @@ class CudaSourceGen {
     e.indent = "  ";
     emit_hoisted(e, roots, inner);
     const std::vector<ExpFold> folds = f32 && !wide ? find_exp_folds() : std::vector<ExpFold>();
-    for (const ExpFold& x : folds)
+    lse2 = f32 && !wide && std::string(red.name) == "LogSumExp" && sh.dw == 0 && d == 1;
+    ExpFold root{f.root, f.root, "T(1)"};
+    if (lse2) split_scale(f.root, root.scale, root.pair);
+    for (const ExpFold& x : lse2 ? std::vector<ExpFold>(1, root) : folds)
       e.line("const T fl" + I(x.exp) + "_ = " + x.scale + " * T(1.4426950408889634);");
     hoisted = e.code();
     e.clear_code();
     // The body computed for each inner row of the tile.
     e.indent = "        ";
-    for (const ExpFold& x : folds) {
+    if (lse2) {  // F in log2 units (see emit_accumulation)
+      e.emit(root.pair);
+      e.line("const T fx" + I(f.root) + "_ = fl" + I(f.root) + "_ * " + e.ref(root.pair, 0) + ";");
+      e.bind_node(f.root, "fx" + I(f.root) + "_");
+    }
+    for (const ExpFold& x : lse2 ? std::vector<ExpFold>() : folds) {
       e.emit(x.pair);
       e.line("const T fx" + I(x.exp) + "_ = rk_exp2(fl" + I(x.exp) + "_ * " + e.ref(x.pair, 0) + ");");
       e.bind_node(x.exp, "fx" + I(x.exp) + "_");
@@ -256,36 +265,32 @@ class CudaSourceGen {
     int exp, pair;      // the Exp node and its per-pair factor p
     std::string scale;  // h as an expression of hoisted values
   };
+  bool is_call(int id, const char* op) const { return g[id].kind == NodeKind::Call && g[id].op == find_op(op); }
+  // Splits node `id` (of dimension 1, depending on the inner index) into a scale that does not
+  // (an expression of hoisted values) times a per-pair node; false when it has no such form.
+  bool split_scale(int id, std::string& scale, int& pair) const {
+    const Node& n = g[id];
+    if (n.dim != 1 || !needs_inner_[id]) return false;
+    if (is_call(id, "Minus")) {
+      if (!split_scale(n.args[0], scale, pair)) return false;
+      scale = "(-" + scale + ")";
+      return true;
+    }
+    if (!is_call(id, "Mult") && !is_call(id, "Divide")) return false;
+    const int a = n.args[0], b = n.args[1];
+    if (g[a].dim != 1 || g[b].dim != 1) return false;
+    if (is_call(id, "Divide")) {
+      if (needs_inner_[b] || !needs_inner_[a]) return false;
+      scale = "(T(1) / " + e.ref(b, 0) + ")";
+      pair = a;
+      return true;
+    }
+    if (needs_inner_[a] == needs_inner_[b]) return false;
+    scale = "(" + e.ref(needs_inner_[a] ? b : a, 0) + ")";
+    pair = needs_inner_[a] ? a : b;
+    return true;
+  }
   std::vector<ExpFold> find_exp_folds() const {
-    const std::vector<char> needs_inner = depends_on(g, inner);
-    const int op_exp = find_op("Exp"), op_mult = find_op("Mult"), op_div = find_op("Divide"),
-              op_minus = find_op("Minus");
-    auto is_call = [&](int id, int op) { return g[id].kind == NodeKind::Call && g[id].op == op; };
-    // splits node id into (scale expression, per-pair node); false when it has no such form
-    std::function<bool(int, std::string&, int&)> split = [&](int id, std::string& scale, int& pair) {
-      const Node& n = g[id];
-      if (n.dim != 1 || !needs_inner[id]) return false;
-      if (is_call(id, op_minus)) {
-        if (!split(n.args[0], scale, pair)) return false;
-        scale = "(-" + scale + ")";
-        return true;
-      }
-      if (is_call(id, op_mult) || is_call(id, op_div)) {
-        const int a = n.args[0], b = n.args[1];
-        if (g[a].dim != 1 || g[b].dim != 1) return false;
-        if (is_call(id, op_div)) {
-          if (needs_inner[b] || !needs_inner[a]) return false;
-          scale = "(T(1) / " + e.ref(b, 0) + ")";
-          pair = a;
-          return true;
-        }
-        if (needs_inner[a] == needs_inner[b]) return false;
-        scale = "(" + e.ref(needs_inner[a] ? b : a, 0) + ")";
-        pair = needs_inner[a] ? a : b;
-        return true;
-      }
-      return false;
-    };
     std::vector<ExpFold> out;
     std::vector<char> seen(g.size(), 0);
     std::vector<int> stack = roots;
@@ -295,7 +300,7 @@ class CudaSourceGen {
       if (seen[id]) continue;
       seen[id] = 1;
       ExpFold x;
-      if (is_call(id, op_exp) && g[id].dim == 1 && split(g[id].args[0], x.scale, x.pair)) {
+      if (is_call(id, "Exp") && g[id].dim == 1 && split_scale(g[id].args[0], x.scale, x.pair)) {
         x.exp = id;
         out.push_back(x);
         stack.push_back(x.pair);
@@ -377,6 +382,13 @@ class CudaSourceGen {
         acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
         tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
       }
+    } else if (lse2) {
+      // st_[0] is kept as lm_ = m log2(e) during the sweep; the lowest float stands for -Inf so
+      // that no term needs a test (2^(F - lm_) of a first F = -Inf is 2^-Inf = 0).
+      const std::string fx = "fx" + I(f.root) + "_";
+      acc.line("if (" + fx + " > lm_) { const T sc_ = rk_exp2(lm_ - " + fx + "); st_[1] = st_[1] * sc_ + T(1); lm_ = " +
+               fx + "; } else { st_[1] += rk_exp2(" + fx + " - lm_); }");
+      lse2_post = "  st_[0] = lm_ == -3.4028234663852886e38f ? -RK_INF : lm_ * T(0.6931471805599453);\n";
     } else {  // the table's register-friendly form where it has one
       looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, acc, fk);
     }
@@ -464,8 +476,10 @@ class CudaSourceGen {
     src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
     emit_block_work(src);
     src << "  const long long nrows = n_outer;\n";
-    src << param_loads << each_row(loads + hoisted + state_decl("", "  ") + init_code("  "));
+    src << param_loads
+        << each_row(loads + hoisted + state_decl("", "  ") + init_code("  ") + (lse2 ? "  T lm_ = -3.4028234663852886e38f;\n" : ""));
     emit_tile_loop(src);
+    src << each_row(lse2_post);
     if (R == 1) {
       src << "  if (!active) return;\n";
       src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
@@ -579,6 +593,11 @@ class CudaSourceGen {
   // ---- the formula's code ----
   Emitter e;
   std::string param_loads, loads, hoisted, body;
+  // float32 LogSumExp: the running maximum lm_ and F in log2 units (F scaled by log2(e), with
+  // the scale folded as for exponentials): each term costs one 2^x and no test for -Inf.
+  bool lse2 = false;
+  std::vector<char> needs_inner_;  // by node: depends on the inner index
+  std::string lse2_post;  // after the sweep: back to the state's natural units
   RedCode acc;
   std::string tile_pre, tile_post;
 };
