@@ -22,6 +22,13 @@ RK_FN float rk_exp2(float y) {
   return r;
 }
 RK_FN float rk_exp(float x) { return rk_exp2(x * 1.4426950408889634f); }
+// Whether `p` holds for one of the active threads of the warp: a branch on it is taken or
+// skipped by the whole warp (the emulation has no warps: each thread decides alone).
+#ifdef RK_CUDA_EMULATION
+#define RK_ANY(p) (p)
+#else
+#define RK_ANY(p) __any_sync(__activemask(), (p))
+#endif
 RK_FN double rk_exp(double x) { return exp(x); }
 RK_FN float rk_log(float x) { return logf(x); }
 RK_FN double rk_log(double x) { return log(x); }
