@@ -385,12 +385,12 @@ class CudaSourceGen {
     } else if (lse2) {
       // st_[0] is kept as lm_ = m log2(e) during the sweep; the lowest float stands for -Inf so
       // that no term needs a test (2^(F - lm_) of a first F = -Inf is 2^-Inf = 0). A new
-      // maximum is rare after the first terms: the rescaling is a branch taken by the warp only
-      // when one of its rows needs it (RK_ANY), not code predicated for every term; each term
+      // maximum is rare after the first terms: the rescaling is a call (rk_lse2_rescale, not
+      // inlined), so that the compiler does not predicate its 2^x into every term; each term
       // costs one 2^x.
       const std::string fx = "fx" + I(f.root) + "_";
-      acc.line("if (RK_ANY(" + fx + " > lm_)) { if (" + fx + " > lm_) { st_[1] *= rk_exp2(lm_ - " + fx + "); lm_ = " +
-               fx + "; } }");
+      acc.line("if (" + fx + " > lm_) { const float2 r_ = rk_lse2_rescale(st_[1], lm_, " + fx +
+               "); st_[1] = r_.x; lm_ = r_.y; }");
       acc.line("st_[1] += rk_exp2(" + fx + " - lm_);");
       lse2_post = "  st_[0] = lm_ == -3.4028234663852886e38f ? -RK_INF : lm_ * T(0.6931471805599453);\n";
     } else {  // the table's register-friendly form where it has one

@@ -17,6 +17,7 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __noinline__
 #define __launch_bounds__(n)
 #define __shared__ static
 
@@ -25,6 +26,9 @@ struct rk_emu_uint3 {
 };
 static thread_local rk_emu_uint3 threadIdx, blockIdx;
 static rk_emu_uint3 blockDim, gridDim;
+struct alignas(8) float2 {
+  float x, y;
+};
 struct alignas(16) float4 {
   float x, y, z, w;
 };
