@@ -51,7 +51,7 @@ int rows_per_thread(long long row_regs) { return row_regs <= 8 ? 4 : row_regs <=
 // The per-row names of the generated code (a row's outer variables, nodes, temporaries,
 // state, block sums, index and activity), as suffixed for row r of a register-blocked thread.
 bool per_row_name(const std::string& t) {
-  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_", "lm_"};
+  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_", "lm_", "ts_", "tm_"};
   for (const char* f : fixed)
     if (t == f) return true;
   auto digits_from = [&](size_t a, size_t b) {
@@ -383,15 +383,19 @@ class CudaSourceGen {
         tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
       }
     } else if (lse2) {
-      // st_[0] is kept as lm_ = m log2(e) during the sweep; the lowest float stands for -Inf so
-      // that no term needs a test (2^(F - lm_) of a first F = -Inf is 2^-Inf = 0). A new
-      // maximum is rare after the first terms: the rescaling is a call (rk_lse2_rescale, not
-      // inlined), so that the compiler does not predicate its 2^x into every term; each term
-      // costs one 2^x.
+      // st_[0] is kept as lm_ = m log2(e), the maximum of the tiles before; the lowest float
+      // stands for -Inf. A tile's terms 2^(F - lm_) are summed (ts_) while its maximum tm_ is
+      // kept: no test per term. After the tile the sum is rescaled to the new maximum; when a
+      // term may have overflowed (tm_ > lm_ + 96: terms up to 2^96, a tile's sum below 2^105),
+      // the tile is swept again from the new maximum (redo_: each row's first tile, and rare
+      // jumps of the maximum). Each term costs a max, one 2^x and an add.
       const std::string fx = "fx" + I(f.root) + "_";
-      acc.line("if (" + fx + " > lm_) { const float2 r_ = rk_lse2_rescale(st_[1], lm_, " + fx +
-               "); st_[1] = r_.x; lm_ = r_.y; }");
-      acc.line("st_[1] += rk_exp2(" + fx + " - lm_);");
+      acc.line("tm_ = fmaxf(tm_, " + fx + "); ts_ += rk_exp2(" + fx + " - lm_);");
+      tile_pre = "      T ts_, tm_;\n";
+      lse2_redo = "      if (tm_ > lm_ + T(96)) { st_[1] *= rk_exp2(lm_ - tm_); lm_ = tm_; redo_ = true; }\n";
+      tile_post =
+          "      if (lm_ == RK_INF) { st_[1] = T(1); } else if (tm_ > lm_) { st_[1] = (st_[1] + ts_) * rk_exp2(lm_ - tm_); "
+          "lm_ = tm_; } else { st_[1] += ts_; }\n";
       lse2_post = "  st_[0] = lm_ == -3.4028234663852886e38f ? -RK_INF : lm_ * T(0.6931471805599453);\n";
     } else {  // the table's register-friendly form where it has one
       looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, acc, fk);
@@ -527,14 +531,17 @@ class CudaSourceGen {
       src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
       src << "    __syncthreads();\n";
     }
-    src << "    if (active" << (R > 1 ? "_r0" : "") << ") {\n" << each_row(tile_pre);
+    src << "    if (active" << (R > 1 ? "_r0" : "") << ") {\n";
+    src << each_row(tile_pre);
+    if (lse2) src << "      bool redo_;\n      do {\n" << each_row("      ts_ = T(0); tm_ = lm_;\n");
     if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
     src << "      #pragma unroll " << sweep_unroll() << "\n";
     src << "      for (int jj = 0; jj < jn; ++jj) {\n";
     emit_row_read(src);
     if (SI) src << "        const int j = jg_ + jj;\n";
-    src << each_row(body + acc.text, R > 1 ? "        {\n" : "", R > 1 ? "        }\n" : "") << "      }\n"
-        << each_row(tile_post) << "    }\n  }\n  }\n";
+    src << each_row(body + acc.text, R > 1 ? "        {\n" : "", R > 1 ? "        }\n" : "") << "      }\n";
+    if (lse2) src << "      redo_ = false;\n" << each_row(lse2_redo) << "      } while (redo_);\n";
+    src << each_row(tile_post) << "    }\n  }\n  }\n";
   }
 
   // How the sweep reads inner row jj of the tile (`yr`).
@@ -602,6 +609,7 @@ class CudaSourceGen {
   bool lse2 = false;
   std::vector<char> needs_inner_;  // by node: depends on the inner index
   std::string lse2_post;  // after the sweep: back to the state's natural units
+  std::string lse2_redo;  // after a tile: whether it must be swept again
   RedCode acc;
   std::string tile_pre, tile_post;
 };

@@ -22,15 +22,6 @@ RK_FN float rk_exp2(float y) {
   return r;
 }
 RK_FN float rk_exp(float x) { return rk_exp2(x * 1.4426950408889634f); }
-// A float32 log-sum-exp in log2 units (the generic kernel) meets a new maximum f: its sum s
-// rescaled from the maximum m to f, and f. Not inlined: a rare branch, which inlined would be
-// predicated into every term (a second 2^x per term).
-static __device__ __noinline__ float2 rk_lse2_rescale(float s, float m, float f) {
-  float2 r;
-  r.x = s * rk_exp2(m - f);
-  r.y = f;
-  return r;
-}
 RK_FN double rk_exp(double x) { return exp(x); }
 RK_FN float rk_log(float x) { return logf(x); }
 RK_FN double rk_log(double x) { return log(x); }
