@@ -123,7 +123,7 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
   }
   if (n_out < 0) throw UserError("input", "a batched formula without an outer variable is run problem by problem");
   if (n_in < 0) n_in = 1;
-  const long long B = prod(shape), Bin = prod(ishape);
+  const long long B = prod(shape);
 
   // the stacked inputs (gathered, or read in place when one copy serves every problem)
   std::vector<std::unique_ptr<double[]>> held;

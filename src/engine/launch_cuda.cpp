@@ -337,18 +337,47 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   char* host = static_cast<char*>(dev.staging(x_bytes + y_bytes + p_bytes));
   // Device-resident inputs (DeviceMatrix) where the packed layout is column-major (outer rows;
   // inner rows of the high-dimension scheme, not its shifted pair variables): copied device to
-  // device into the packed buffers; the host packs the others (`host_in`: resident ones with
-  // no columns). dev_in[p]: the device copy of input p, or 0.
+  // device into the packed buffers. Inner variables of the generic scheme (row-major packed
+  // rows): interleaved on the device by rk_pack_inner. The host packs the others (`host_in`:
+  // resident ones with no columns). dev_in[p]: the device copy of input p, or 0.
   std::vector<uint64_t> dev_in(in.size(), 0);
   std::vector<Input> host_in(in);
-  bool any_dev = false;
+  bool any_dev = false, dev_inner = false;
   for (size_t p = 0; p < in.size(); ++p) {
     const int ip = static_cast<int>(p);
-    if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0))) continue;
+    const bool inner_packed = !hd && code.y_off[p] >= 0 && dev.packs_inner();
+    if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0) || inner_packed)) continue;
     if (hd && (ip == code.hd.x_pos || ip == code.hd.y_pos)) continue;
     dev_in[p] = dev.resident(in[p], code.elem);
-    if (dev_in[p]) host_in[p].cols = 0, any_dev = true;
+    if (!dev_in[p]) continue;
+    host_in[p].cols = 0;
+    (code.x_off[p] >= 0 ? any_dev : dev_inner) = true;
   }
+  // Whether the host packs some inner variable (else only rk_pack_inner writes the inner rows),
+  // and the end of the inner variables' columns in a packed row (then padding).
+  bool host_inner = false;
+  int used_y = 0;
+  for (size_t p = 0; p < in.size(); ++p) {
+    if (code.y_off[p] < 0) continue;
+    used_y = std::max<int>(used_y, code.y_off[p] + static_cast<int>(in[p].cols));
+    if (!dev_in[p] || hd) host_inner = true;
+  }
+  if (hd) any_dev = any_dev || dev_inner;
+  // rk_pack_inner for the inner rows [j0, j0 + n) at the device address d: each resident inner
+  // variable into its columns, and (nothing packed on the host) the padding zeroed.
+  auto pack_inner_on_device = [&](uint64_t d, long long j0, long long n) {
+    auto run = [&](long long off, uint64_t src, long long src_ld, int cols) {
+      uint64_t dst = d;
+      long long off_ = off, ld_ = src_ld, j0_ = j0, n_ = n;
+      int cols_ = cols;
+      void* args[] = {&dst, &off_, &src, &ld_, &j0_, &n_, &cols_};
+      const long long total = n * cols;
+      if (total > 0) dev.launch(2, static_cast<unsigned>(ceil_div(total, 256)), 1, 256, args);
+    };
+    for (size_t p = 0; p < in.size(); ++p)
+      if (dev_in[p] && code.y_off[p] >= 0) run(code.y_off[p], dev_in[p], in[p].rows, static_cast<int>(in[p].cols));
+    if (!host_inner && used_y < code.wy) run(used_y, 0, 0, code.wy - used_y);
+  };
   // Copies the packed column-major block of rows [a, a + n) (leading dimension ld, columns
   // `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
   // columns by transfer, resident ones device to device.
@@ -435,13 +464,16 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       const long long ldy = hd ? ceil_div(jr, VL) * VL : jr;  // rows packed (column-major: its leading dimension)
       dev.mark(m);
       if (!y_loaded && by > 0) {
-        t0 = Clock::now();
-        pack(f32, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
-        convert_ms += ms_since(t0);
-        if (hd)
-          copy_cols(dY + static_cast<uint64_t>(off), hy + off, code.y_off, code.hd.y_norm, j0, jr, ldy, code.wy);
-        else
-          dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
+        if (host_inner) {
+          t0 = Clock::now();
+          pack(f32, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
+          convert_ms += ms_since(t0);
+          if (hd)
+            copy_cols(dY + static_cast<uint64_t>(off), hy + off, code.y_off, code.hd.y_norm, j0, jr, ldy, code.wy);
+          else
+            dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
+        }
+        if (dev_inner && !hd) pack_inner_on_device(dY + static_cast<uint64_t>(off), j0, jr);  // after the copy
       }
       dev.mark(m + 1);
       uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
@@ -528,10 +560,12 @@ DeviceResources& resources(CudaDriver* drv, int dev) {
 
 class CudaBackend : public GpuBackend {
  public:
-  CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, int sms, int ordinal = -1)
+  CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, CUfunction pack, int sms,
+              int ordinal = -1)
       : drv_(drv), r_(res), sms_(sms), ordinal_(ordinal) {
     fn_[0] = reduce;
     fn_[1] = merge;
+    fn_[2] = pack;
   }
   size_t available_bytes() override {
     size_t free_b = 0, total_b = 0;
@@ -578,7 +612,7 @@ class CudaBackend : public GpuBackend {
   }
   void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
     drv_->check(drv_->cuLaunchKernel(fn_[fn], gx, gy, 1, block, 1, 1, 0, r_.stream, args, nullptr),
-                fn == 0 ? "cuLaunchKernel (rk_reduce)" : "cuLaunchKernel (rk_merge)");
+                fn == 0 ? "cuLaunchKernel (rk_reduce)" : fn == 1 ? "cuLaunchKernel (rk_merge)" : "cuLaunchKernel (rk_pack_inner)");
   }
   uint64_t resident(const Input& x, int elem) override {
     // The whole matrix only (a piece read in place, e.g. by several GPUs, is packed from the host).
@@ -591,6 +625,7 @@ class CudaBackend : public GpuBackend {
   void d2d(uint64_t dst, uint64_t src, size_t bytes) override {
     drv_->check(drv_->cuMemcpyDtoDAsync(dst, src, bytes, r_.stream), "cuMemcpyDtoDAsync");
   }
+  bool packs_inner() override { return fn_[2] != nullptr && ordinal_ >= 0; }
   void mark(int k) override { drv_->check(drv_->cuEventRecord(r_.ev[k], r_.stream), "cuEventRecord"); }
   void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
   double elapsed_ms(int a, int b) override {
@@ -602,7 +637,7 @@ class CudaBackend : public GpuBackend {
  private:
   CudaDriver* drv_;
   DeviceResources& r_;
-  CUfunction fn_[2] = {nullptr, nullptr};
+  CUfunction fn_[3] = {nullptr, nullptr, nullptr};
   int sms_;
   int ordinal_;  // the GPU, for device-resident inputs
 };
@@ -614,6 +649,8 @@ class CudaKernel : public Kernel {
     CudaDriver* drv = CudaDriver::get(nullptr);
     drv->check(drv->cuModuleGetFunction(&reduce_, mod, "rk_reduce"), "cuModuleGetFunction(rk_reduce)");
     drv->check(drv->cuModuleGetFunction(&merge_, mod, "rk_merge"), "cuModuleGetFunction(rk_merge)");
+    if (code_.hd.bm == 0)  // the generic scheme's module has it (codegen_cuda.cpp)
+      drv->check(drv->cuModuleGetFunction(&pack_, mod, "rk_pack_inner"), "cuModuleGetFunction(rk_pack_inner)");
     if (drv->cuFuncGetAttribute) {  // optional: for the log and the run statistics only
       drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
       drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);
@@ -654,7 +691,7 @@ class CudaKernel : public Kernel {
     CudaDriver* drv = CudaDriver::get(nullptr);
     RK_ASSERT(drv != nullptr, "the CUDA driver went away");
     drv->context(dev_);
-    CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, sms_, dev_);
+    CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, pack_, sms_, dev_);
     GpuRunStats st;
     run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st, part);
     st.regs = regs_;
@@ -679,7 +716,7 @@ class CudaKernel : public Kernel {
  private:
   CudaCode code_;
   int dev_;
-  CUfunction reduce_ = nullptr, merge_ = nullptr;
+  CUfunction reduce_ = nullptr, merge_ = nullptr, pack_ = nullptr;
   int sms_;
   int regs_ = 0, local_ = 0, shared_ = 0;
 };
