@@ -353,30 +353,41 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     host_in[p].cols = 0;
     (code.x_off[p] >= 0 ? any_dev : dev_inner) = true;
   }
-  // Whether the host packs some inner variable (else only rk_pack_inner writes the inner rows),
-  // and the end of the inner variables' columns in a packed row (then padding).
-  bool host_inner = false;
-  int used_y = 0;
+  if (hd) any_dev = any_dev || dev_inner;
+  // With a resident inner variable in the generic scheme, rk_pack_inner makes the whole packed
+  // inner rows on the device: the other inner variables are converted on the host column-major
+  // (their own columns only, at up_off[p] in a block of up_cols columns), copied to the device
+  // buffer dUp and interleaved from there; the padding is zeroed on the device.
+  const bool dev_pack = dev_inner && !hd;
+  std::vector<int> up_off(in.size(), -1);
+  int up_cols = 0, used_y = 0;
   for (size_t p = 0; p < in.size(); ++p) {
     if (code.y_off[p] < 0) continue;
     used_y = std::max<int>(used_y, code.y_off[p] + static_cast<int>(in[p].cols));
-    if (!dev_in[p] || hd) host_inner = true;
+    if (dev_pack && !dev_in[p]) {
+      up_off[p] = up_cols;
+      up_cols += static_cast<int>(in[p].cols);
+    }
   }
-  if (hd) any_dev = any_dev || dev_inner;
-  // rk_pack_inner for the inner rows [j0, j0 + n) at the device address d: each resident inner
-  // variable into its columns, and (nothing packed on the host) the padding zeroed.
-  auto pack_inner_on_device = [&](uint64_t d, long long j0, long long n) {
-    auto run = [&](long long off, uint64_t src, long long src_ld, int cols) {
+  // rk_pack_inner for the inner rows [j0, j0 + n) (device address d): each inner variable into
+  // its columns (a resident one from its device copy, the others from dUp), then the padding.
+  auto pack_inner_on_device = [&](uint64_t d, uint64_t up, long long j0, long long n) {
+    auto run = [&](long long off, uint64_t src, long long src_ld, long long src_j0, int cols) {
       uint64_t dst = d;
-      long long off_ = off, ld_ = src_ld, j0_ = j0, n_ = n;
+      long long off_ = off, ld_ = src_ld, j0_ = src_j0, n_ = n;
       int cols_ = cols;
       void* args[] = {&dst, &off_, &src, &ld_, &j0_, &n_, &cols_};
       const long long total = n * cols;
       if (total > 0) dev.launch(2, static_cast<unsigned>(ceil_div(total, 256)), 1, 256, args);
     };
-    for (size_t p = 0; p < in.size(); ++p)
-      if (dev_in[p] && code.y_off[p] >= 0) run(code.y_off[p], dev_in[p], in[p].rows, static_cast<int>(in[p].cols));
-    if (!host_inner && used_y < code.wy) run(used_y, 0, 0, code.wy - used_y);
+    for (size_t p = 0; p < in.size(); ++p) {
+      if (code.y_off[p] < 0) continue;
+      if (dev_in[p])
+        run(code.y_off[p], dev_in[p], in[p].rows, j0, static_cast<int>(in[p].cols));
+      else
+        run(code.y_off[p], up + static_cast<uint64_t>(up_off[p] * n * e), n, 0, static_cast<int>(in[p].cols));
+    }
+    if (used_y < code.wy) run(used_y, 0, 0, 0, code.wy - used_y);
   };
   // Copies the packed column-major block of rows [a, a + n) (leading dimension ld, columns
   // `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
@@ -403,6 +414,11 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
   const uint64_t dX = dev.buffer(0, x_bytes), dY = dev.buffer(1, y_bytes), dP = dev.buffer(2, p_bytes);
   const uint64_t dOut = dev.buffer(3, static_cast<size_t>(ci * out_dim * 8LL + 8));
+  // the host's inner variables when the inner rows are packed on the device: one region per
+  // resident piece (as the staging), or one reused by the streamed chunks
+  const uint64_t dUp = dev_pack && up_cols > 0 ? dev.buffer(9, static_cast<size_t>(
+                                                                    (resident ? plan.inner_device_rows : cj) * up_cols * e + 256))
+                                               : 0;
   // A block-sparse reduction: one block per work item (at most `block` rows of one outer range).
   RangeItems items;
   uint64_t dItems = 0, dJr = 0;
@@ -464,7 +480,19 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       const long long ldy = hd ? ceil_div(jr, VL) * VL : jr;  // rows packed (column-major: its leading dimension)
       dev.mark(m);
       if (!y_loaded && by > 0) {
-        if (host_inner) {
+        if (dev_pack) {  // the host's inner variables column-major into dUp, then rk_pack_inner
+          if (up_cols > 0) {
+            t0 = Clock::now();
+            if (f32)
+              pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<float*>(hy + off), nthreads);
+            else
+              pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<double*>(hy + off), nthreads);
+            convert_ms += ms_since(t0);
+            dev.h2d(dUp + static_cast<uint64_t>(off / by * up_cols * e), hy + off, static_cast<size_t>(up_cols * jr * e));
+          }
+          pack_inner_on_device(dY + static_cast<uint64_t>(off), dUp + static_cast<uint64_t>(off / by * up_cols * e), j0,
+                               jr);
+        } else {
           t0 = Clock::now();
           pack(f32, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
           convert_ms += ms_since(t0);
@@ -473,7 +501,6 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
           else
             dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
         }
-        if (dev_inner && !hd) pack_inner_on_device(dY + static_cast<uint64_t>(off), j0, jr);  // after the copy
       }
       dev.mark(m + 1);
       uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
