@@ -571,6 +571,8 @@ struct DeviceResources {
   std::vector<std::pair<CUdeviceptr, size_t>> bufs;
   void* host = nullptr;
   size_t host_bytes = 0;
+  std::map<std::pair<void*, int>, int> occupancy;  // resident blocks per SM of (function, block)
+  std::mutex occupancy_mutex;
 };
 
 DeviceResources& resources(CudaDriver* drv, int dev) {
@@ -603,9 +605,15 @@ class CudaBackend : public GpuBackend {
   }
   int sm_count() override { return sms_; }
   int resident_blocks(int fn, int block) override {
+    // a property of the compiled function: asked once per (function, block) for the session
+    std::lock_guard<std::mutex> lock(r_.occupancy_mutex);
+    auto key = std::make_pair(static_cast<void*>(fn_[fn]), block);
+    auto it = r_.occupancy.find(key);
+    if (it != r_.occupancy.end()) return it->second;
     int n = 0;
     drv_->check(drv_->cuOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn_[fn], block, 0),
                 "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    r_.occupancy[key] = n;
     return n;
   }
   uint64_t buffer(int slot, size_t bytes) override {
