@@ -168,7 +168,11 @@ class CpuKernel : public Kernel {
     for (const ArgInfo& x : f.args)
       if (x.cat == f.inner_cat()) inner_dims += x.dim;
     const double term_cost = 1.0 + static_cast<double>(state_bytes_) / 2048.0 + inner_dims / 16.0;
-    const double chunk_terms = 5e7 * threads / term_cost;  // about half a second
+    // Chunks of about half a second: the first from a cautious estimate of the speed, the next
+    // ones from the measured speed (as ChunkPacer does for dense calls: each chunk is a parallel
+    // region whose threads meet at its end, so too many short ones cost, most on a busy machine).
+    // Results do not depend on the chunks (an item is computed within one).
+    double chunk_terms = 5e7 * threads / term_cost;
     const long long n = ri.count();
     for (long long w0 = 0; w0 < n;) {
       long long w1 = w0;
@@ -176,7 +180,11 @@ class CpuKernel : public Kernel {
       while (w1 < n && (terms < chunk_terms || w1 - w0 < 4LL * threads)) terms += ri.cost[static_cast<size_t>(w1++)];
       a.items = ri.items.data() + 4 * w0;
       a.nitems = w1 - w0;
+      const auto t0 = std::chrono::steady_clock::now();
       run_(&a, 0, n_out, 1, scratch.empty() ? nullptr : scratch.data());
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      chunk_terms = std::min(4 * chunk_terms, secs > 0 ? terms * ChunkPacer::kSeconds / secs : 4 * chunk_terms);
+      chunk_terms = std::max(chunk_terms, 1e6);
       w0 = w1;
       if (w0 < n && interrupted && interrupted()) throw Interrupted();
     }
