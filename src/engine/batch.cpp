@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "errors.h"
@@ -49,6 +50,68 @@ std::vector<long long> positions(const std::vector<int>& own, const std::vector<
 }
 
 constexpr long long kRowBlock = 64;  // rows of a problem moved together (their source lines stay in cache)
+
+// Buffers for the stacked inputs and results, kept between calls (up to kKeptBytes in all): a
+// fresh allocation of tens of MB costs a page fault per 4 KB page at its first write, as much as
+// the gather itself, and batched calls come in loops.
+class BufferPool {
+ public:
+  static constexpr size_t kKeptBytes = size_t(256) << 20;
+  struct Buf {
+    std::unique_ptr<double[]> p;
+    size_t n = 0;
+  };
+  Buf take(size_t n) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      size_t best = free_.size();
+      for (size_t k = 0; k < free_.size(); ++k)  // the smallest that fits
+        if (free_[k].n >= n && (best == free_.size() || free_[k].n < free_[best].n)) best = k;
+      if (best < free_.size()) {
+        Buf b = std::move(free_[best]);
+        free_.erase(free_.begin() + static_cast<long>(best));
+        kept_ -= b.n * sizeof(double);
+        return b;
+      }
+    }
+    Buf b;
+    b.p.reset(new double[std::max<size_t>(n, 1)]);
+    b.n = std::max<size_t>(n, 1);
+    return b;
+  }
+  void give(Buf b) {
+    if (!b.p) return;
+    std::lock_guard<std::mutex> lock(m_);
+    while (!free_.empty() && kept_ + b.n * sizeof(double) > kKeptBytes) {  // the oldest go first
+      kept_ -= free_.front().n * sizeof(double);
+      free_.erase(free_.begin());
+    }
+    if (b.n * sizeof(double) > kKeptBytes) return;
+    kept_ += b.n * sizeof(double);
+    free_.push_back(std::move(b));
+  }
+
+ private:
+  std::mutex m_;
+  std::vector<Buf> free_;
+  size_t kept_ = 0;
+};
+BufferPool& pool() {
+  static BufferPool* p = new BufferPool();  // never destroyed: no order problem at exit
+  return *p;
+}
+
+// The pool's buffers of one call, given back when it ends (also on an error).
+struct CallBuffers {
+  std::vector<BufferPool::Buf> bufs;
+  double* take(long long n) {
+    bufs.push_back(pool().take(static_cast<size_t>(n)));
+    return bufs.back().p.get();
+  }
+  ~CallBuffers() {
+    for (auto& b : bufs) pool().give(std::move(b));
+  }
+};
 
 }  // namespace
 
@@ -126,7 +189,7 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
   const long long B = prod(shape);
 
   // the stacked inputs (gathered, or read in place when one copy serves every problem)
-  std::vector<std::unique_ptr<double[]>> held;
+  CallBuffers held;
   std::vector<Input> st(in.size());
   for (size_t k = 0; k < in.size(); ++k) {
     const BatchInput& x = in[k];
@@ -141,10 +204,10 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
       st[k] = x.in;
       continue;
     }
-    held.emplace_back(new double[static_cast<size_t>(std::max(1LL, T * x.in.rows * x.in.cols))]);
-    gather_batch(x, to, held.back().get(), opt.nthreads);
+    double* buf = held.take(T * x.in.rows * x.in.cols);
+    gather_batch(x, to, buf, opt.nthreads);
     Input u;
-    u.data = held.back().get();
+    u.data = buf;
     u.rows = T * x.in.rows;
     u.cols = x.in.cols;
     st[k] = u;
@@ -168,18 +231,17 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
   EngineOptions o = opt;
   o.ranges = br;
 
-  std::unique_ptr<double[]> stacked;
+  double* stacked = nullptr;
   int cols = 0;
   const double secs = run_reduction(
       formula, aliases, st, o,
       [&](long long rows, int c) {
         RK_ASSERT(rows == B * n_out, "unexpected rows of a batched result");
-        stacked.reset(new double[static_cast<size_t>(std::max(1LL, rows * c))]);
+        stacked = held.take(rows * c);
         cols = c;
-        return stacked.get();
+        return stacked;
       },
       interrupted);
-  held.clear();
 
   // back to R's order (row b + B * i), indices counted from each problem's first inner point
   int idx0 = cols, idx1 = cols;  // the index columns [idx0, idx1)
@@ -195,7 +257,7 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
   parallel_for(blocks * cols, ld * cols, opt.nthreads, [&](long long a, long long b) {
     for (long long w = a; w < b; ++w) {
       const long long c = w / blocks, i0 = (w % blocks) * kRowBlock, i1 = std::min(n_out, i0 + kRowBlock);
-      const double* s = stacked.get() + c * ld;
+      const double* s = stacked + c * ld;
       double* d = out + c * ld;
       const bool index = c >= idx0 && c < idx1;
       for (long long t = 0; t < B; ++t) {
