@@ -150,7 +150,8 @@
     rkeops_abort("input", "batch dimensions and `ranges` cannot be combined (a batch is run as a block-sparse reduction)")
   }
   red <- attr(f, "rkeops_reduction")
-  if (is.null(grad) && !is.null(red) && !length(list(...)) && !isTRUE(getOption("rkeops.batch_loop"))) {
+  given <- Filter(Negate(is.null), list(...))   # (LazyTensor reductions pass ranges = NULL)
+  if (is.null(grad) && !is.null(red) && !length(given) && !isTRUE(getOption("rkeops.batch_loop"))) {
     out <- .rk_batch_engine(red, input, types, lay)
     if (!is.null(out)) return(out)
   }

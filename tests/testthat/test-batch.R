@@ -294,3 +294,16 @@ test_that("a batched call copies no input in R", {
   expect_true(all(sizes <= 8 * 16 * 2000 + 1000), info = paste(sizes, collapse = ", "))
   expect_equal(dim(r), c(16, 2000, 1))
 })
+
+test_that("LazyTensor reductions of batches take the one-call path", {
+  rkeops_use_float64()
+  x <- array(runif(4 * 6 * 2), c(4, 6, 2)); y <- array(runif(4 * 5 * 2), c(4, 5, 2))
+  seen <- new.env()
+  seen$n <- 0
+  suppressMessages(trace(".rk_batch_engine", where = asNamespace("rkeops"), print = FALSE,
+                         tracer = bquote(assign("n", get("n", envir = .(seen)) + 1, envir = .(seen)))))
+  on.exit(suppressMessages(untrace(".rk_batch_engine", where = asNamespace("rkeops"))), add = TRUE)
+  r <- sum(exp(-sqdist(Vi(x), Vj(y))), "j")
+  expect_equal(seen$n, 1)
+  expect_equal(dim(r), c(4, 6, 1))
+})
