@@ -11,8 +11,8 @@
 #
 # An operator's batch runs in one engine call (.rk_batch_engine: the engine stacks the problems'
 # rows and runs one block-sparse reduction); gradients and batched parameters run one call per
-# problem, on slices of the inputs. The kernel is compiled once for all of them. (options(rkeops.batch_loop = TRUE)
-# runs every batch problem by problem: the tests compare both.)
+# problem, on slices of the inputs. The kernel is compiled once for all of them.
+# (options(rkeops.batch_loop = TRUE) runs every batch problem by problem: the tests compare both.)
 
 # The batch shape of one input (integer(0) when it has none), its points n and its dimension d.
 .rk_batch_of <- function(x, type) {
