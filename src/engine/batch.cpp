@@ -137,6 +137,18 @@ void gather_batch(const BatchInput& x, const std::vector<int>& to, double* dst, 
   });
 }
 
+BatchView batch_view(const BatchInput& x, const std::vector<int>& to) {
+  BatchView v;
+  v.n = std::max(1LL, x.in.rows);
+  if (x.own.empty()) {
+    v.pos.assign(static_cast<size_t>(prod(to)), 0);
+  } else {
+    v.P = prod(x.own);
+    v.pos = positions(x.own, to);
+  }
+  return v;
+}
+
 double run_batched(const std::string& formula, const std::vector<std::string>& aliases,
                    const std::vector<BatchInput>& in, const std::vector<int>& shape, const EngineOptions& opt,
                    const std::function<double*(long long rows, int cols)>& alloc,
@@ -188,9 +200,12 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
   if (n_in < 0) n_in = 1;
   const long long B = prod(shape);
 
-  // the stacked inputs (gathered, or read in place when one copy serves every problem)
+  // the stacked inputs: read in place when one copy serves every problem; on one GPU, views of
+  // the arrays that the launcher's packing reads in place (Input::batch); else gathered
   CallBuffers held;
   std::vector<Input> st(in.size());
+  const bool views = opt.backend == Backend::GPU && opt.devices.size() <= 1;
+  std::vector<BatchView> view(in.size());
   for (size_t k = 0; k < in.size(); ++k) {
     const BatchInput& x = in[k];
     const int cat = info.args[k].cat;
@@ -202,6 +217,16 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
     const long long T = prod(to);
     if (T == 1 && (x.own.empty() || prod(x.own) == 1)) {  // one problem's rows: the data as it is
       st[k] = x.in;
+      continue;
+    }
+    if (views && (!x.own.empty() || x.in.stride() == x.in.rows)) {
+      view[k] = batch_view(x, to);
+      Input u;
+      u.data = x.in.data;
+      u.rows = T * x.in.rows;
+      u.cols = x.in.cols;
+      u.batch = &view[k];
+      st[k] = u;
       continue;
     }
     double* buf = held.take(T * x.in.rows * x.in.cols);

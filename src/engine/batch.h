@@ -1,6 +1,7 @@
 // Batch dimensions (R's arrays c(B1, ..., Bk, n, d), R/batch.R): many independent problems in one
-// reduction. The problems' rows are gathered into one stacked matrix per input (problem-major:
-// row b * n + i is point i of problem b) on all threads in one pass, the whole batch runs as one
+// reduction. The problems' rows are stacked per input (problem-major: row b * n + i is point i of
+// problem b): gathered on all threads in one pass, or, on one GPU, read in place by the launcher's
+// packing through a view of the array (Input::batch). The whole batch runs as one
 // block-sparse reduction in which problem b's rows meet only the inner rows of b, and the results
 // are scattered back in R's array order (row b + B * i), indices counted from each problem's
 // first inner point. No copy is made in R.
@@ -33,6 +34,10 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
                    const std::vector<BatchInput>& in, const std::vector<int>& shape, const EngineOptions& opt,
                    const std::function<double*(long long rows, int cols)>& alloc,
                    const std::function<bool()>& interrupted);
+
+// The view of x's rows for the problems of batch shape `to` (Input::batch: what the GPU
+// launcher reads in place where run_batched does not gather).
+BatchView batch_view(const BatchInput& x, const std::vector<int>& to);
 
 // The gather of run_batched, exposed for tests: the rows of `x` for the problems of batch shape
 // `to` (prod(to) problems, each `x.in.rows` rows), problem-major, column-major with leading

@@ -58,6 +58,23 @@ struct PairPack {
   int norm = -1;
 };
 
+// Calls fn(r, len, s, step) for the rows [a, b) of column k of x in runs that are contiguous
+// in the source: rows r.. r + len - 1 at s[0], s[step], ... (a plain matrix: one run of step 1;
+// a batch view, Input::batch: one run per problem, step P).
+template <class F>
+void column_runs(const Input& x, long long k, long long a, long long b, const F& fn) {
+  if (!x.batch) {
+    fn(a, b - a, x.data + a + k * x.stride(), 1LL);
+    return;
+  }
+  const BatchView& v = *x.batch;
+  for (long long r = a; r < b;) {
+    const long long t = r / v.n, i = r - t * v.n, len = std::min(b - r, v.n - i);
+    fn(r, len, x.data + v.pos[static_cast<size_t>(t)] + v.P * i + v.P * v.n * k, v.P);
+    r += len;
+  }
+}
+
 // Column-major packing of the variables at `offs` (X; Y too in the high-dimension scheme):
 // rows r0.. of each input, leading dimension ld.
 template <class T>
@@ -68,14 +85,20 @@ void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const
     const Input& x = in[p];
     parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
       for (long long k = 0; k < x.cols; ++k) {
-        const double* s = x.data + r0 + k * x.stride();
         T* d = dst + (offs[p] + k) * ld;
-        for (long long r = a; r < b; ++r) d[r] = static_cast<T>(s[r]);
+        column_runs(x, k, r0 + a, r0 + b, [d, r0](long long r, long long len, const double* s, long long step) {
+          T* o = d + (r - r0);
+          if (step == 1)
+            for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q]);
+          else
+            for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q * step]);
+        });
       }
     });
   }
   if (pp.pos < 0) return;
   const Input& x = in[pp.pos];
+  RK_ASSERT(!x.batch, "a batch view in the high-dimension scheme");
   parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
     constexpr long long RB = 4096;  // rows whose norms are summed in cache while the columns pass
     double nrm[RB];
@@ -136,9 +159,11 @@ void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, l
         if (c.y_off[p] < 0) continue;
         const Input& y = in[p];
         for (long long k = 0; k < y.cols; ++k) {
-          const double* s = y.data + j0 + k * y.stride();
           T* d = dst + c.y_off[p] + k;
-          for (long long r = r0; r < r1; ++r) d[r * W] = static_cast<T>(s[r]);
+          column_runs(y, k, j0 + r0, j0 + r1, [d, W, j0](long long r, long long len, const double* s, long long step) {
+            T* o = d + (r - j0) * W;
+            for (long long q = 0; q < len; ++q) o[q * W] = static_cast<T>(s[q * step]);
+          });
         }
       }
       for (long long r = r0; r < r1; ++r)
