@@ -9,10 +9,10 @@
 # with respect to a broadcast variable is summed over the problems that share it, so it has the
 # variable's own shape.
 #
-# An operator's batch runs as one block-sparse reduction over the stacked problems
-# (.rk_batch_stacked); gradients and batched parameters run one call per problem, on slices of
-# the inputs. The kernel is compiled once for all of them. (options(rkeops.batch_loop = TRUE)
-# runs every batch problem by problem: the tests compare both.)
+# An operator's batch runs in one engine call (.rk_batch_engine: the engine stacks the problems'
+# rows and runs one block-sparse reduction); gradients and batched parameters run one call per
+# problem, on slices of the inputs. The kernel is compiled once for all of them.
+# (options(rkeops.batch_loop = TRUE) runs every batch problem by problem: the tests compare both.)
 
 # The batch shape of one input (integer(0) when it has none), its points n and its dimension d.
 .rk_batch_of <- function(x, type) {
@@ -149,8 +149,10 @@
   if (!is.null(list(...)$ranges)) {
     rkeops_abort("input", "batch dimensions and `ranges` cannot be combined (a batch is run as a block-sparse reduction)")
   }
-  if (is.null(grad) && !isTRUE(getOption("rkeops.batch_loop"))) {
-    out <- .rk_batch_stacked(f, desc, input, types, lay, ...)
+  red <- attr(f, "rkeops_reduction")
+  given <- Filter(Negate(is.null), list(...))   # (LazyTensor reductions pass ranges = NULL)
+  if (is.null(grad) && !is.null(red) && !length(given) && !isTRUE(getOption("rkeops.batch_loop"))) {
+    out <- .rk_batch_engine(red, input, types, lay)
     if (!is.null(out)) return(out)
   }
   res <- lapply(seq_len(lay$count), function(b) {
@@ -170,72 +172,38 @@
   .rk_batch_accumulate(res, lay$shape, if (is.null(p)) NULL else p$batch)
 }
 
-# The whole batch in one reduction: the problems' rows stacked, and a block-sparse pattern
-# (R/block_sparse.R) in which the rows of problem b meet only the points of b's inner block.
-# Inputs of the outer index are stacked for every problem; inputs of the inner index for the
-# inner batch shape (the sizes along which some inner input varies), so that an inner input
-# shared along a batch dimension is stored once and its block serves every problem. Used for
-# operators (not gradients) without batched parameters; returns NULL when it does not apply.
-.rk_batch_stacked <- function(f, desc, input, types, lay, ...) {
-  info <- .rk_call("rk_parse", desc$formula, desc$args)
-  if (any(types == "Pm" & !vapply(lay$per, is.null, logical(1)))) return(NULL)
-  shape <- lay$shape
-  B <- lay$count
-  outer_t <- if (info$axis == 1) "Vi" else "Vj"
-  inner_t <- if (info$axis == 1) "Vj" else "Vi"
-  if (!any(types == outer_t)) return(NULL)   # one result row per problem: no rows to stack
-  ones <- rep(1L, length(shape))
-  inner_k <- which(types == inner_t)
-  ishape <- Reduce(pmax, lapply(lay$per[inner_k], function(p) if (is.null(p)) ones else p$batch), ones)
-  Bin <- prod(ishape)
-  n_out <- .lt_points(input[[which(types == outer_t)[1]]])
-  n_in <- if (length(inner_k)) .lt_points(input[[inner_k[1]]]) else 1L
-  # stacks an input for the problems of `to` (a batch shape): rows of problem b together
-  stack <- function(x, p, to) {
-    nb <- prod(to)
-    if (is.null(p)) {
-      if (is.null(dim(x))) x <- matrix(x, ncol = 1)
-      return(if (nb == 1) x else x[rep(seq_len(nrow(x)), times = nb), , drop = FALSE])
-    }
-    a <- array(x, c(prod(p$batch), p$n, p$d))
-    pos <- vapply(seq_len(nb), function(b) .rk_batch_index(b, to, p$batch), 1)
-    if (!identical(pos, seq_len(prod(p$batch)))) a <- a[pos, , , drop = FALSE]
-    matrix(aperm(a, c(2L, 1L, 3L)), nb * p$n, p$d)
+# The whole batch in one engine call (src/engine/batch.h): the engine gathers the problems' rows
+# (arrays read in place, on all threads), runs them as one block-sparse reduction in which the
+# rows of problem b meet only the inner points of b (an inner input shared along a batch dimension
+# is stored once), and writes the result in R's array order with indices counted per problem.
+# `red` is the operator's reduction (keops_kernel(): formula, args, info, sum_scheme). Used for
+# operators (not gradients) without batched parameters and with an outer variable; returns NULL
+# when it does not apply.
+.rk_batch_engine <- function(red, input, types, lay) {
+  info <- red$info
+  batched <- !vapply(lay$per, is.null, logical(1))
+  if (any(types == "Pm" & batched)) return(NULL)
+  if (!any(types == (if (info$axis == 1) "Vi" else "Vj"))) return(NULL)   # one result row per problem
+  # shared inputs are prepared as for an unbatched call; batched arrays go to the engine as they are
+  probe <- input
+  for (k in which(batched)) probe[[k]] <- matrix(0, 1, lay$per[[k]]$d)
+  ready <- .rk_prepare_inputs(probe, info, "col")
+  own <- vector("list", length(input))
+  for (k in which(batched)) {
+    x <- input[[k]]
+    if (!is.double(x)) storage.mode(x) <- "double"
+    ready[[k]] <- x
+    own[[k]] <- lay$per[[k]]$batch
   }
-  stacked <- lapply(seq_along(input), function(k) {
-    if (types[k] == "Pm") input[[k]] else stack(input[[k]], lay$per[[k]], if (types[k] == outer_t) shape else ishape)
-  })
-  # the pattern: outer block b meets inner block ib(b)
-  ib <- vapply(seq_len(B), function(b) .rk_batch_index(b, shape, ishape), 1)
-  outer_r <- cbind(seq_len(B) - 1L, seq_len(B)) * n_out
-  inner_r <- cbind(seq_len(Bin) - 1L, seq_len(Bin)) * n_in
-  by_inner <- order(ib, seq_len(B))
-  o_side <- list(ranges = outer_r, slices = seq_len(B), red = inner_r[ib, , drop = FALSE])
-  i_side <- list(ranges = inner_r, slices = cumsum(tabulate(ib, Bin)), red = outer_r[by_inner, , drop = FALSE])
-  r <- if (info$axis == 1) {
-    keops_ranges(o_side$ranges, o_side$slices, o_side$red, i_side$ranges, i_side$slices, i_side$red)
-  } else {
-    keops_ranges(i_side$ranges, i_side$slices, i_side$red, o_side$ranges, o_side$slices, o_side$red)
-  }
-  dots <- list(...)
-  dots$ranges <- NULL   # (NULL here: a batch with ranges is refused above)
-  out <- do.call(f, c(list(stacked, "col", ranges = r), dots))
-  # back to arrays c(shape, n_out, ...); indices counted from each problem's first inner point
-  offset <- rep((ib - 1) * n_in, each = n_out)
-  unstack <- function(m, index) {
-    if (index) {
-      m <- m - offset
-      m[m < 0 | m >= n_in] <- 0
-    }
+  opts <- .rk_engine_options(red$sum_scheme)
+  out <- .rk_call("rk_run_batched", red$formula, red$args, ready, opts, own, as.integer(lay$shape))
+  n_out <- nrow(out) %/% lay$count
+  # row b + B * i of the engine's result is problem b's row i: R's array c(shape, n_out, ...)
+  shaped <- function(m) {
     d <- if (is.null(dim(m))) length(m) else dim(m)
-    rest <- d[-1]
-    a <- aperm(array(m, c(n_out, B, rest)), c(2L, 1L, seq_along(rest) + 2L))
-    array(a, c(shape, n_out, rest))
+    dim(m) <- c(lay$shape, n_out, d[-1])
+    m
   }
-  # the index parts: the second of a (values, indices) pair, or the whole of an Arg* reduction
-  if (is.list(out)) {
-    list(unstack(out[[1]], FALSE), unstack(out[[2]], TRUE))
-  } else {
-    unstack(out, startsWith(info$reduction, "Arg"))
-  }
+  res <- .rk_shape_result(out, info)
+  if (is.list(res)) lapply(res, shaped) else shaped(res)
 }

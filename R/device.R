@@ -20,11 +20,12 @@
 #'   object is garbage-collected, or at once with `rkeops_device_release()`.
 #' * On the CPU backend nothing is copied: the object is the host matrix, read in place as any
 #'   double matrix (no gain, no cost), so code written for the GPU runs unchanged on the CPU.
-#' * The saving applies where the GPU kernel reads the variable column by column: when it is the
-#'   variable of the result rows (a `Vi` variable reduced over j, or a `Vj` reduced over i) and
-#'   in the high-dimension scheme (see `vignette("scaling", "rkeops")`). As the variable reduced
-#'   over, in other formulas, the kernel wants its rows interleaved with the other reduced
-#'   variables: it is packed from the host data as for a plain matrix (correct, not faster).
+#' * The saving applies wherever the GPU kernel reads the variable: as the variable of the result
+#'   rows (a `Vi` variable reduced over j, or a `Vj` reduced over i) and in the high-dimension
+#'   scheme (see `vignette("scaling", "rkeops")`) it is copied on the GPU as it is; as the
+#'   variable reduced over, where the kernel wants its rows interleaved with the other reduced
+#'   variables, it is interleaved on the GPU (the other reduced variables, if plain matrices,
+#'   are copied column by column and interleaved there too).
 #' * Results are always R matrices (they are small in iterative algorithms: labels, centroids,
 #'   potentials), never device-resident.
 #' * An object restored from a saved workspace or another process has lost its data: using it

@@ -101,8 +101,8 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
   args_info <- list(args = args, var_name = info$var_name, var_type = info$var_type,
                     var_pos = info$var_pos, var_dim = info$var_dim)
   force(sum_scheme)
-  .rk_operator(function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL,
-                       ranges = NULL) {
+  run <- function(input = NULL, inner_dim = "col", distribute = NULL, split = "auto", chunks = NULL,
+                  ranges = NULL) {
     if (is.null(input)) {
       return(list(formula = formula, args = args, args_info = args_info, sum_scheme = sum_scheme))
     }
@@ -117,7 +117,10 @@ keops_kernel <- function(formula, args, sum_scheme = "auto") {
       .rk_run(formula, args, inputs, sum_scheme, inner_dim, ranges = ranges, info = info)
     }
     .rk_shape_result(out, info)
-  })
+  }
+  # what a batch needs to run in one engine call (R/batch.R, .rk_batch_engine)
+  attr(run, "rkeops_reduction") <- list(formula = formula, args = args, info = info, sum_scheme = sum_scheme)
+  .rk_operator(run)
 }
 
 # Converts the user's inputs into the list of double matrices the engine reads (one row per

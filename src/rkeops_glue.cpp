@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/batch.h"
 #include "engine/engine.h"
 
 using namespace rkeops;
@@ -93,34 +94,33 @@ DeviceHolder& device_of(SEXP x, const std::string& what) {
   return *h;
 }
 
-// A list of double matrices (rows = points; a vector is one column) or device matrices, in
-// position order.
+// One input: a double matrix (rows = points; a vector is one column) or a device matrix.
+Input engine_input(SEXP x, R_xlen_t t) {
+  Input u;
+  if (is_device(x)) {
+    u.device = device_of(x, "input " + std::to_string(t + 1));
+    u.data = u.device->host();
+    u.rows = u.device->rows();
+    u.cols = u.device->cols();
+    return u;
+  }
+  if (TYPEOF(x) != REALSXP) throw UserError("input", "input " + std::to_string(t + 1) + " is not a double matrix");
+  SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+  u.data = REAL(x);
+  if (dim != R_NilValue && XLENGTH(dim) == 2) {
+    u.rows = INTEGER(dim)[0];
+    u.cols = INTEGER(dim)[1];
+  } else {
+    u.rows = XLENGTH(x);
+    u.cols = 1;
+  }
+  return u;
+}
+
+// A list of inputs as engine_input() reads them, in position order.
 std::vector<Input> engine_inputs(SEXP inputs) {
   std::vector<Input> in;
-  for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
-    SEXP x = VECTOR_ELT(inputs, t);
-    if (is_device(x)) {
-      Input u;
-      u.device = device_of(x, "input " + std::to_string(t + 1));
-      u.data = u.device->host();
-      u.rows = u.device->rows();
-      u.cols = u.device->cols();
-      in.push_back(u);
-      continue;
-    }
-    if (TYPEOF(x) != REALSXP) throw UserError("input", "input " + std::to_string(t + 1) + " is not a double matrix");
-    SEXP dim = Rf_getAttrib(x, R_DimSymbol);
-    Input u;
-    u.data = REAL(x);
-    if (dim != R_NilValue && XLENGTH(dim) == 2) {
-      u.rows = INTEGER(dim)[0];
-      u.cols = INTEGER(dim)[1];
-    } else {
-      u.rows = XLENGTH(x);
-      u.cols = 1;
-    }
-    in.push_back(u);
-  }
+  for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) in.push_back(engine_input(VECTOR_ELT(inputs, t), t));
   return in;
 }
 
@@ -254,6 +254,38 @@ SEXP rk_run(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts) {
   std::vector<Input> in = engine_inputs(inputs);
   Rcpp::NumericMatrix out;
   double secs = run_reduction(Rcpp::as<std::string>(formula), strings(aliases), in, o, matrix_alloc(out), interrupted);
+  out.attr("compile_seconds") = secs;
+  return out;
+  RKEOPS_END
+}
+
+// Runs a batch of problems in one reduction (batch.h; R/batch.R). `own`: per input, NULL for an
+// input shared by every problem (read as rk_run reads it), else its batch shape, the input being
+// a double array c(own, n, d) read in place. The result is R's array c(shape, n_out, out_dim)
+// as a (B * n_out) x out_dim matrix (R sets its dimensions).
+SEXP rk_run_batched(SEXP formula, SEXP aliases, SEXP inputs, SEXP opts, SEXP own, SEXP shape) {
+  RKEOPS_BEGIN
+  EngineOptions o = engine_options(opts);
+  std::vector<BatchInput> in;
+  for (R_xlen_t t = 0; t < XLENGTH(inputs); ++t) {
+    SEXP x = VECTOR_ELT(inputs, t), ow = VECTOR_ELT(own, t);
+    BatchInput b;
+    if (Rf_isNull(ow)) {
+      b.in = engine_input(x, t);
+    } else {
+      SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+      b.own = Rcpp::as<std::vector<int>>(ow);
+      if (TYPEOF(x) != REALSXP || dim == R_NilValue || XLENGTH(dim) != static_cast<R_xlen_t>(b.own.size()) + 2)
+        throw UserError("input", "input " + std::to_string(t + 1) + " is not a double array c(B1, ..., Bk, n, d)");
+      b.in.data = REAL(x);
+      b.in.rows = INTEGER(dim)[b.own.size()];
+      b.in.cols = INTEGER(dim)[b.own.size() + 1];
+    }
+    in.push_back(b);
+  }
+  Rcpp::NumericMatrix out;
+  double secs = run_batched(Rcpp::as<std::string>(formula), strings(aliases), in, Rcpp::as<std::vector<int>>(shape),
+                            o, matrix_alloc(out), interrupted);
   out.attr("compile_seconds") = secs;
   return out;
   RKEOPS_END
@@ -441,6 +473,7 @@ static const R_CallMethodDef kCallMethods[] = {{"rk_parse", (DL_FUNC)&rk_parse, 
                                                {"rk_check_inputs", (DL_FUNC)&rk_check_inputs, 4},
                                                {"rk_grad_plan", (DL_FUNC)&rk_grad_plan, 3},
                                                {"rk_run", (DL_FUNC)&rk_run, 4},
+                                               {"rk_run_batched", (DL_FUNC)&rk_run_batched, 6},
                                                {"rk_run_partial", (DL_FUNC)&rk_run_partial, 5},
                                                {"rk_merge_partials", (DL_FUNC)&rk_merge_partials, 5},
                                                {"rk_source", (DL_FUNC)&rk_source, 3},

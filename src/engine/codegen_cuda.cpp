@@ -146,6 +146,7 @@ class CudaSourceGen {
     emit_header(src, include_dir);
     emit_reduce_kernel(src);
     emit_merge_kernel(src);
+    emit_pack_kernel(src);
     cc.source = src.str();
     return cc;
   }
@@ -578,6 +579,21 @@ class CudaSourceGen {
     // wide formulas: the state loops carry the unroll pragma too (see kLoopPragma)
     src << cuda_states_out(S, SI, SC, wide ? std::string("    ") + kLoopPragma + "\n" : "") << final_code("  ")
         << "}\n";
+  }
+
+  // rk_pack_inner: the packed inner rows (Y, row-major, cc.wy values per row) made on the
+  // device from a device-resident inner variable (rkeops_device(), column-major with src_ld rows):
+  // its `cols` components of rows [j0, j0 + n) into the columns [off, off + cols) of rows
+  // [0, n) of dst; with no src, zeros (the padding of rows whose variables are all on the
+  // device). One thread per value, consecutive threads on consecutive rows of one component
+  // (coalesced reads). The launcher's host packing writes the same bytes (launch_cuda.cpp).
+  void emit_pack_kernel(std::ostringstream& src) const {
+    src << "\nextern \"C\" __global__ void rk_pack_inner(T* __restrict__ dst, long long off, const T* __restrict__ "
+           "src,\n    long long src_ld, long long j0, long long n, int cols) {\n"
+           "  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n"
+           "  if (e >= n * cols) return;\n"
+           "  const long long k = e / n, r = e - k * n;\n"
+           "  dst[r * " << cc.wy << "LL + off + k] = src ? src[j0 + r + k * src_ld] : T(0);\n}\n";
   }
 
   // ---- facts ----

@@ -10,7 +10,7 @@
 namespace rkeops {
 
 // The ABI between launch_cuda.cpp and a generated CUDA kernel (part of the cache key).
-constexpr int kCudaAbiVersion = 3;
+constexpr int kCudaAbiVersion = 4;  // 4: rk_pack_inner in the generic scheme's module
 
 // A generated CUDA kernel and the layout of its inputs on the device.
 //   X: the outer variables (indexed by result rows), column-major, components of all outer
@@ -45,7 +45,8 @@ struct CudaCode {
   } hd;
 };
 
-// Generates the kernels rk_reduce and rk_merge for `f` (the CUDA prelude from `include_dir`
+// Generates the kernels rk_reduce and rk_merge for `f` (and, in the generic scheme,
+// rk_pack_inner, which packs device-resident inner variables on the device) (the CUDA prelude from `include_dir`
 // pasted in). Same Emitter and reduction table as the CPU.
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir);
 

@@ -51,13 +51,23 @@ struct EngineOptions {
   std::shared_ptr<const BlockRanges> ranges;       // a block-sparse reduction (null: dense)
 };
 
+// A problem-major view of a batched array (batch.h): row r = t * n + i of the view is point i
+// of problem t, its value k at data[pos[t] + P * i + P * n * k] (P: the array's problems).
+struct BatchView {
+  long long P = 1, n = 1;
+  std::vector<long long> pos;
+};
+
 // One input: a column-major float64 matrix of `rows` x `cols` (rows = points), with leading
 // dimension `ld` (0: rows; larger for a block of rows of a bigger matrix, read in place).
 // `device`: the same matrix held on GPUs (rkeops_device() in R), or null; `data` stays valid.
+// `batch`: the rows are a view of a batched array (read in place by the GPU launcher's packing
+// of a block-sparse call on one GPU only; run_batched() gathers the rows for every other path).
 struct Input {
   const double* data = nullptr;
   long long rows = 0, cols = 0, ld = 0;
   std::shared_ptr<DeviceMatrix> device;
+  const BatchView* batch = nullptr;
   long long stride() const { return ld > 0 ? ld : rows; }
 };
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include "cache.h"
@@ -113,21 +115,35 @@ class CpuKernel : public Kernel {
   }
 
  private:
-  // The inputs as the kernel reads them: float64 in place, float32 converted once and packed.
+  // The inputs as the kernel reads them: float64 in place, float32 converted once and packed
+  // (on up to `nthreads` threads for large inputs).
   struct KernelInputs {
     std::vector<const void*> data;
     std::vector<long long> ld;
-    std::vector<std::vector<float>> conv;
-    KernelInputs(const std::vector<Input>& in, bool f32) : data(in.size()), ld(in.size()), conv(f32 ? in.size() : 0) {
+    std::vector<std::unique_ptr<float[]>> conv;
+    KernelInputs(const std::vector<Input>& in, bool f32, int nthreads)
+        : data(in.size()), ld(in.size()), conv(f32 ? in.size() : 0) {
       for (size_t k = 0; k < in.size(); ++k) {
         ld[k] = std::max<long long>(in[k].stride(), 1);
         if (f32) {  // converted once, packed (leading dimension: rows)
-          const long long r = in[k].rows, st = in[k].stride();
-          conv[k].resize(static_cast<size_t>(std::max<long long>(r * in[k].cols, 1)));
-          for (long long c = 0; c < in[k].cols; ++c)
-            for (long long t = 0; t < r; ++t) conv[k][c * r + t] = static_cast<float>(in[k].data[c * st + t]);
+          const long long r = in[k].rows, st = in[k].stride(), n = r * in[k].cols;
+          conv[k].reset(new float[static_cast<size_t>(std::max<long long>(n, 1))]);
+          float* dst = conv[k].get();
+          const double* src = in[k].data;
+          auto convert = [dst, src, r, st](long long a, long long b) {  // values [a, b) in column-major order
+            for (long long v = a; v < b;) {
+              const long long c = v / r, t0 = v - c * r, t1 = std::min(r, t0 + (b - v));
+              for (long long t = t0; t < t1; ++t) dst[c * r + t] = static_cast<float>(src[c * st + t]);
+              v += t1 - t0;
+            }
+          };
+          const int nt = n >= (1LL << 18) ? std::max(1, std::min(threads_allowed(nthreads), 16)) : 1;
+          std::vector<std::thread> th;
+          for (int t = 1; t < nt; ++t) th.emplace_back(convert, n * t / nt, n * (t + 1) / nt);
+          convert(0, n / nt);
+          for (auto& t : th) t.join();
           ld[k] = std::max<long long>(r, 1);
-          data[k] = conv[k].data();
+          data[k] = dst;
         } else {
           data[k] = in[k].data;
         }
@@ -142,7 +158,7 @@ class CpuKernel : public Kernel {
     const Formula& f = formula_;
     const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
     const RangeItems ri = plan_range_items(br, n_out, n_in, block_rows_);
-    KernelInputs ki(in, opt.code.dtype == DType::Float32);
+    KernelInputs ki(in, opt.code.dtype == DType::Float32, opt.nthreads);
     const int threads = ri.pairs < 2e5 ? 1 : threads_allowed(opt.nthreads);
     RkArgs a{ki.data.data(), ki.ld.data(), n_out, n_in, out, n_out, threads, 0, nullptr,
              ri.items.data(), 0, ri.jranges.data()};
@@ -152,7 +168,11 @@ class CpuKernel : public Kernel {
     for (const ArgInfo& x : f.args)
       if (x.cat == f.inner_cat()) inner_dims += x.dim;
     const double term_cost = 1.0 + static_cast<double>(state_bytes_) / 2048.0 + inner_dims / 16.0;
-    const double chunk_terms = 5e7 * threads / term_cost;  // about half a second
+    // Chunks of about half a second: the first from a cautious estimate of the speed, the next
+    // ones from the measured speed (as ChunkPacer does for dense calls: each chunk is a parallel
+    // region whose threads meet at its end, so too many short ones cost, most on a busy machine).
+    // Results do not depend on the chunks (an item is computed within one).
+    double chunk_terms = 5e7 * threads / term_cost;
     const long long n = ri.count();
     for (long long w0 = 0; w0 < n;) {
       long long w1 = w0;
@@ -160,7 +180,11 @@ class CpuKernel : public Kernel {
       while (w1 < n && (terms < chunk_terms || w1 - w0 < 4LL * threads)) terms += ri.cost[static_cast<size_t>(w1++)];
       a.items = ri.items.data() + 4 * w0;
       a.nitems = w1 - w0;
+      const auto t0 = std::chrono::steady_clock::now();
       run_(&a, 0, n_out, 1, scratch.empty() ? nullptr : scratch.data());
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      chunk_terms = std::min(4 * chunk_terms, secs > 0 ? terms * ChunkPacer::kSeconds / secs : 4 * chunk_terms);
+      chunk_terms = std::max(chunk_terms, 1e6);
       w0 = w1;
       if (w0 < n && interrupted && interrupted()) throw Interrupted();
     }
@@ -171,7 +195,7 @@ class CpuKernel : public Kernel {
                 const EngineOptions& opt, const std::function<bool()>& interrupted) {
     const Formula& f = formula_;
     const bool f32 = opt.code.dtype == DType::Float32;
-    KernelInputs ki(in, f32);
+    KernelInputs ki(in, f32, opt.nthreads);
     std::vector<const void*>& data = ki.data;
     std::vector<long long>& ld = ki.ld;
     const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;

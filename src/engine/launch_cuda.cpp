@@ -60,6 +60,23 @@ struct PairPack {
   int norm = -1;
 };
 
+// Calls fn(r, len, s, step) for the rows [a, b) of column k of x in runs that are contiguous
+// in the source: rows r.. r + len - 1 at s[0], s[step], ... (a plain matrix: one run of step 1;
+// a batch view, Input::batch: one run per problem, step P).
+template <class F>
+void column_runs(const Input& x, long long k, long long a, long long b, const F& fn) {
+  if (!x.batch) {
+    fn(a, b - a, x.data + a + k * x.stride(), 1LL);
+    return;
+  }
+  const BatchView& v = *x.batch;
+  for (long long r = a; r < b;) {
+    const long long t = r / v.n, i = r - t * v.n, len = std::min(b - r, v.n - i);
+    fn(r, len, x.data + v.pos[static_cast<size_t>(t)] + v.P * i + v.P * v.n * k, v.P);
+    r += len;
+  }
+}
+
 // Column-major packing of the variables at `offs` (X; Y too in the high-dimension scheme):
 // rows r0.. of each input, leading dimension ld.
 template <class T>
@@ -70,14 +87,20 @@ void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const
     const Input& x = in[p];
     parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
       for (long long k = 0; k < x.cols; ++k) {
-        const double* s = x.data + r0 + k * x.stride();
         T* d = dst + (offs[p] + k) * ld;
-        for (long long r = a; r < b; ++r) d[r] = static_cast<T>(s[r]);
+        column_runs(x, k, r0 + a, r0 + b, [d, r0](long long r, long long len, const double* s, long long step) {
+          T* o = d + (r - r0);
+          if (step == 1)
+            for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q]);
+          else
+            for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q * step]);
+        });
       }
     });
   }
   if (pp.pos < 0) return;
   const Input& x = in[pp.pos];
+  RK_ASSERT(!x.batch, "a batch view in the high-dimension scheme");
   parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
     constexpr long long RB = 4096;  // rows whose norms are summed in cache while the columns pass
     double nrm[RB];
@@ -138,9 +161,11 @@ void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, l
         if (c.y_off[p] < 0) continue;
         const Input& y = in[p];
         for (long long k = 0; k < y.cols; ++k) {
-          const double* s = y.data + j0 + k * y.stride();
           T* d = dst + c.y_off[p] + k;
-          for (long long r = r0; r < r1; ++r) d[r * W] = static_cast<T>(s[r]);
+          column_runs(y, k, j0 + r0, j0 + r1, [d, W, j0](long long r, long long len, const double* s, long long step) {
+            T* o = d + (r - j0) * W;
+            for (long long q = 0; q < len; ++q) o[q * W] = static_cast<T>(s[q * step]);
+          });
         }
       }
       for (long long r = r0; r < r1; ++r)
@@ -339,18 +364,58 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   char* host = static_cast<char*>(dev.staging(x_bytes + y_bytes + p_bytes));
   // Device-resident inputs (DeviceMatrix) where the packed layout is column-major (outer rows;
   // inner rows of the high-dimension scheme, not its shifted pair variables): copied device to
-  // device into the packed buffers; the host packs the others (`host_in`: resident ones with
-  // no columns). dev_in[p]: the device copy of input p, or 0.
+  // device into the packed buffers. Inner variables of the generic scheme (row-major packed
+  // rows): interleaved on the device by rk_pack_inner. The host packs the others (`host_in`:
+  // resident ones with no columns). dev_in[p]: the device copy of input p, or 0.
   std::vector<uint64_t> dev_in(in.size(), 0);
   std::vector<Input> host_in(in);
-  bool any_dev = false;
+  bool any_dev = false, dev_inner = false;
   for (size_t p = 0; p < in.size(); ++p) {
     const int ip = static_cast<int>(p);
-    if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0))) continue;
+    const bool inner_packed = !hd && code.y_off[p] >= 0 && dev.packs_inner();
+    if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0) || inner_packed)) continue;
     if (hd && (ip == code.hd.x_pos || ip == code.hd.y_pos)) continue;
     dev_in[p] = dev.resident(in[p], code.elem);
-    if (dev_in[p]) host_in[p].cols = 0, any_dev = true;
+    if (!dev_in[p]) continue;
+    host_in[p].cols = 0;
+    (code.x_off[p] >= 0 ? any_dev : dev_inner) = true;
   }
+  if (hd) any_dev = any_dev || dev_inner;
+  // With a resident inner variable in the generic scheme, rk_pack_inner makes the whole packed
+  // inner rows on the device: the other inner variables are converted on the host column-major
+  // (their own columns only, at up_off[p] in a block of up_cols columns), copied to the device
+  // buffer dUp and interleaved from there; the padding is zeroed on the device.
+  const bool dev_pack = dev_inner && !hd;
+  std::vector<int> up_off(in.size(), -1);
+  int up_cols = 0, used_y = 0;
+  for (size_t p = 0; p < in.size(); ++p) {
+    if (code.y_off[p] < 0) continue;
+    used_y = std::max<int>(used_y, code.y_off[p] + static_cast<int>(in[p].cols));
+    if (dev_pack && !dev_in[p]) {
+      up_off[p] = up_cols;
+      up_cols += static_cast<int>(in[p].cols);
+    }
+  }
+  // rk_pack_inner for the inner rows [j0, j0 + n) (device address d): each inner variable into
+  // its columns (a resident one from its device copy, the others from dUp), then the padding.
+  auto pack_inner_on_device = [&](uint64_t d, uint64_t up, long long j0, long long n) {
+    auto run = [&](long long off, uint64_t src, long long src_ld, long long src_j0, int cols) {
+      uint64_t dst = d;
+      long long off_ = off, ld_ = src_ld, j0_ = src_j0, n_ = n;
+      int cols_ = cols;
+      void* args[] = {&dst, &off_, &src, &ld_, &j0_, &n_, &cols_};
+      const long long total = n * cols;
+      if (total > 0) dev.launch(2, static_cast<unsigned>(ceil_div(total, 256)), 1, 256, args);
+    };
+    for (size_t p = 0; p < in.size(); ++p) {
+      if (code.y_off[p] < 0) continue;
+      if (dev_in[p])
+        run(code.y_off[p], dev_in[p], in[p].rows, j0, static_cast<int>(in[p].cols));
+      else
+        run(code.y_off[p], up + static_cast<uint64_t>(up_off[p] * n * e), n, 0, static_cast<int>(in[p].cols));
+    }
+    if (used_y < code.wy) run(used_y, 0, 0, 0, code.wy - used_y);
+  };
   // Copies the packed column-major block of rows [a, a + n) (leading dimension ld, columns
   // `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
   // columns by transfer, resident ones device to device.
@@ -376,6 +441,11 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
   const uint64_t dX = dev.buffer(0, x_bytes), dY = dev.buffer(1, y_bytes), dP = dev.buffer(2, p_bytes);
   const uint64_t dOut = dev.buffer(3, static_cast<size_t>(ci * out_dim * 8LL + 8));
+  // the host's inner variables when the inner rows are packed on the device: one region per
+  // resident piece (as the staging), or one reused by the streamed chunks
+  const uint64_t dUp = dev_pack && up_cols > 0 ? dev.buffer(9, static_cast<size_t>(
+                                                                    (resident ? plan.inner_device_rows : cj) * up_cols * e + 256))
+                                               : 0;
   // A block-sparse reduction: one block per work item (at most `block` rows of one outer range).
   RangeItems items;
   uint64_t dItems = 0, dJr = 0;
@@ -437,13 +507,27 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
       const long long ldy = hd ? ceil_div(jr, VL) * VL : jr;  // rows packed (column-major: its leading dimension)
       dev.mark(m);
       if (!y_loaded && by > 0) {
-        t0 = Clock::now();
-        pack(f32, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
-        convert_ms += ms_since(t0);
-        if (hd)
-          copy_cols(dY + static_cast<uint64_t>(off), hy + off, code.y_off, code.hd.y_norm, j0, jr, ldy, code.wy);
-        else
-          dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
+        if (dev_pack) {  // the host's inner variables column-major into dUp, then rk_pack_inner
+          if (up_cols > 0) {
+            t0 = Clock::now();
+            if (f32)
+              pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<float*>(hy + off), nthreads);
+            else
+              pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<double*>(hy + off), nthreads);
+            convert_ms += ms_since(t0);
+            dev.h2d(dUp + static_cast<uint64_t>(off / by * up_cols * e), hy + off, static_cast<size_t>(up_cols * jr * e));
+          }
+          pack_inner_on_device(dY + static_cast<uint64_t>(off), dUp + static_cast<uint64_t>(off / by * up_cols * e), j0,
+                               jr);
+        } else {
+          t0 = Clock::now();
+          pack(f32, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
+          convert_ms += ms_since(t0);
+          if (hd)
+            copy_cols(dY + static_cast<uint64_t>(off), hy + off, code.y_off, code.hd.y_norm, j0, jr, ldy, code.wy);
+          else
+            dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
+        }
       }
       dev.mark(m + 1);
       uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
@@ -514,6 +598,8 @@ struct DeviceResources {
   std::vector<std::pair<CUdeviceptr, size_t>> bufs;
   void* host = nullptr;
   size_t host_bytes = 0;
+  std::map<std::pair<void*, int>, int> occupancy;  // resident blocks per SM of (function, block)
+  std::mutex occupancy_mutex;
 };
 
 DeviceResources& resources(CudaDriver* drv, int dev) {
@@ -530,10 +616,12 @@ DeviceResources& resources(CudaDriver* drv, int dev) {
 
 class CudaBackend : public GpuBackend {
  public:
-  CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, int sms, int ordinal = -1)
+  CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, CUfunction pack, int sms,
+              int ordinal = -1)
       : drv_(drv), r_(res), sms_(sms), ordinal_(ordinal) {
     fn_[0] = reduce;
     fn_[1] = merge;
+    fn_[2] = pack;
   }
   size_t available_bytes() override {
     size_t free_b = 0, total_b = 0;
@@ -544,9 +632,15 @@ class CudaBackend : public GpuBackend {
   }
   int sm_count() override { return sms_; }
   int resident_blocks(int fn, int block) override {
+    // a property of the compiled function: asked once per (function, block) for the session
+    std::lock_guard<std::mutex> lock(r_.occupancy_mutex);
+    auto key = std::make_pair(static_cast<void*>(fn_[fn]), block);
+    auto it = r_.occupancy.find(key);
+    if (it != r_.occupancy.end()) return it->second;
     int n = 0;
     drv_->check(drv_->cuOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn_[fn], block, 0),
                 "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    r_.occupancy[key] = n;
     return n;
   }
   uint64_t buffer(int slot, size_t bytes) override {
@@ -580,7 +674,7 @@ class CudaBackend : public GpuBackend {
   }
   void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
     drv_->check(drv_->cuLaunchKernel(fn_[fn], gx, gy, 1, block, 1, 1, 0, r_.stream, args, nullptr),
-                fn == 0 ? "cuLaunchKernel (rk_reduce)" : "cuLaunchKernel (rk_merge)");
+                fn == 0 ? "cuLaunchKernel (rk_reduce)" : fn == 1 ? "cuLaunchKernel (rk_merge)" : "cuLaunchKernel (rk_pack_inner)");
   }
   uint64_t resident(const Input& x, int elem) override {
     // The whole matrix only (a piece read in place, e.g. by several GPUs, is packed from the host).
@@ -593,6 +687,7 @@ class CudaBackend : public GpuBackend {
   void d2d(uint64_t dst, uint64_t src, size_t bytes) override {
     drv_->check(drv_->cuMemcpyDtoDAsync(dst, src, bytes, r_.stream), "cuMemcpyDtoDAsync");
   }
+  bool packs_inner() override { return fn_[2] != nullptr && ordinal_ >= 0; }
   void mark(int k) override { drv_->check(drv_->cuEventRecord(r_.ev[k], r_.stream), "cuEventRecord"); }
   void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
   double elapsed_ms(int a, int b) override {
@@ -604,7 +699,7 @@ class CudaBackend : public GpuBackend {
  private:
   CudaDriver* drv_;
   DeviceResources& r_;
-  CUfunction fn_[2] = {nullptr, nullptr};
+  CUfunction fn_[3] = {nullptr, nullptr, nullptr};
   int sms_;
   int ordinal_;  // the GPU, for device-resident inputs
 };
@@ -616,6 +711,8 @@ class CudaKernel : public Kernel {
     CudaDriver* drv = CudaDriver::get(nullptr);
     drv->check(drv->cuModuleGetFunction(&reduce_, mod, "rk_reduce"), "cuModuleGetFunction(rk_reduce)");
     drv->check(drv->cuModuleGetFunction(&merge_, mod, "rk_merge"), "cuModuleGetFunction(rk_merge)");
+    if (code_.hd.bm == 0)  // the generic scheme's module has it (codegen_cuda.cpp)
+      drv->check(drv->cuModuleGetFunction(&pack_, mod, "rk_pack_inner"), "cuModuleGetFunction(rk_pack_inner)");
     if (drv->cuFuncGetAttribute) {  // optional: for the log and the run statistics only
       drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
       drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);
@@ -656,7 +753,7 @@ class CudaKernel : public Kernel {
     CudaDriver* drv = CudaDriver::get(nullptr);
     RK_ASSERT(drv != nullptr, "the CUDA driver went away");
     drv->context(dev_);
-    CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, sms_, dev_);
+    CudaBackend be(drv, resources(drv, dev_), reduce_, merge_, pack_, sms_, dev_);
     GpuRunStats st;
     run_cuda_reduction(be, code_, formula_, in, shape, out, opt.nthreads, interrupted, &st, part);
     st.regs = regs_;
@@ -681,7 +778,7 @@ class CudaKernel : public Kernel {
  private:
   CudaCode code_;
   int dev_;
-  CUfunction reduce_ = nullptr, merge_ = nullptr;
+  CUfunction reduce_ = nullptr, merge_ = nullptr, pack_ = nullptr;
   int sms_;
   int regs_ = 0, local_ = 0, shared_ = 0;
 };

@@ -1,6 +1,7 @@
 // The CUDA backend's host side: compiles generated kernels with NVRTC (disk-cached CUBINs),
 // loads them with the driver API, and runs reductions: inputs packed (and converted to float
-// for float32) on the host into page-locked buffers, copied once, reduced by rk_reduce (the
+// for float32) on the host into page-locked buffers, copied once (device-resident inputs,
+// device_matrix.h, are copied or packed on the device instead), reduced by rk_reduce (the
 // inner range split over blocks when the outer rows cannot fill the GPU), partial states
 // merged by rk_merge, results copied back. Inputs larger than the GPU's memory are processed
 // in chunks of outer and inner rows; interrupts are polled between chunks.
@@ -42,6 +43,7 @@ class GpuBackend {
   virtual void* staging(size_t bytes) = 0;
   virtual void h2d(uint64_t dst, const void* src, size_t bytes) = 0;  // ordered on one stream
   virtual void d2h(void* dst, uint64_t src, size_t bytes) = 0;
+  // fn 0: rk_reduce, 1: rk_merge, 2: rk_pack_inner (when packs_inner())
   virtual void launch(int fn, unsigned grid_x, unsigned grid_y, unsigned block, void** args) = 0;
   virtual void mark(int k) = 0;                 // timing mark k (0..31) on the stream
   virtual void sync() = 0;                      // waits for everything; throws on errors
@@ -53,6 +55,9 @@ class GpuBackend {
   // from the host (no copy possible, or x is a piece of the matrix). Copies on the stream.
   virtual uint64_t resident(const Input& /*x*/, int /*elem*/) { return 0; }
   virtual void d2d(uint64_t /*dst*/, uint64_t /*src*/, size_t /*bytes*/) {}
+  // Whether launch(2, ...) runs the kernel's rk_pack_inner (the generic scheme's module), which
+  // packs device-resident inner variables into the packed inner rows on the device.
+  virtual bool packs_inner() { return false; }
 };
 
 // Which part of a call a launch computes: result rows [r0, r1) (r1 < 0: all), and either the

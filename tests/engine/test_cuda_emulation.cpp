@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "batch.h"
 #include "codegen.h"
 #include "codegen_cuda.h"
 #include "engine.h"
@@ -33,9 +34,28 @@ using namespace rkeops;
 
 namespace {
 
+// rk_pack_inner (fn 2), in the generic scheme's modules only; its threads run one after the other.
+const char* kPackFooter = R"(
+static void rk_emu_pack(unsigned gx, unsigned block, void** a) {
+  for (unsigned bx = 0; bx < gx; ++bx)
+    for (unsigned t = 0; t < block; ++t) {
+      threadIdx.x = t; blockIdx.x = bx;
+      rk_pack_inner(*(T**)a[0], *(long long*)a[1], *(const T**)a[2], *(long long*)a[3], *(long long*)a[4],
+                    *(long long*)a[5], *(int*)a[6]);
+    }
+}
+)";
+const char* kNoPackFooter = R"(
+static void rk_emu_pack(unsigned, unsigned, void**) {}
+)";
+
 const char* kFooter = R"(
 extern "C" void rk_emu_launch(int fn, unsigned gx, unsigned gy, unsigned block, void** a) {
   gridDim.x = gx; gridDim.y = gy; blockDim.x = block;
+  if (fn == 2) {
+    rk_emu_pack(gx, block, a);
+    return;
+  }
   for (unsigned by = 0; by < gy; ++by)
     for (unsigned bx = 0; bx < gx; ++bx) {
       if (fn == 1) {  // no barrier in rk_merge: its threads run one after the other
@@ -81,7 +101,7 @@ std::string build(const CudaCode& code, const std::string& name, std::string* er
   std::string base = temp_dir() + "/" + name;
   // RKEOPS_INCLUDE_DIR is <root>/inst/include; this header lives in <root>/tests/engine.
   std::ofstream(base + ".cpp") << "#include \"" << RKEOPS_INCLUDE_DIR << "/../../tests/engine/cuda_emulation.h\"\n"
-                               << code.source << kFooter;
+                               << code.source << (code.hd.bm > 0 ? kNoPackFooter : kPackFooter) << kFooter;
   std::string cmd = cxx() + " -std=c++17 -O1 -shared -fPIC -pthread -w -o " + base + ".so " + base + ".cpp 2>&1";
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -127,6 +147,7 @@ class EmuBackend : public GpuBackend {
   }
   void d2h(void* dst, uint64_t src, size_t bytes) override { std::memcpy(dst, reinterpret_cast<void*>(src), bytes); }
   void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
+    if (fn == 2 && !packs_) throw std::runtime_error("rk_pack_inner launched where packs_inner() is false");
     launches[fn]++;
     max_grid_y = std::max(max_grid_y, gy);
     launch_(fn, gx, gy, block, args);
@@ -154,13 +175,16 @@ class EmuBackend : public GpuBackend {
     std::memcpy(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes);
     d2d_bytes += bytes;
   }
+  bool packs_inner() override { return packs_; }
+  bool packs_ = true;  // the generic scheme's module has rk_pack_inner (cleared for the high-dimension one)
   void mark(int) override {}
   void sync() override {}
   double elapsed_ms(int, int) override { return 0; }
   long long piece_bytes() override { return piece_; }
+  const std::vector<double>& buffer_of(int slot) const { return bufs_[static_cast<size_t>(slot)]; }
   long long piece_ = 32LL << 20;
 
-  int launches[2] = {0, 0};
+  int launches[3] = {0, 0, 0};
   unsigned max_grid_y = 0;
   size_t h2d_bytes = 0, d2d_bytes = 0;
   int allocations = 0, resident_hits = 0;
@@ -265,6 +289,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   CallShape shape = check_inputs(f, in);
   std::vector<double> gpu(shape.out_rows * f.out_dim, -12345.0), cpu(gpu.size(), 0.0);
   EmuBackend dev(launch, c.avail);
+  dev.packs_ = code.hd.bm == 0;
   if (id % 2) dev.piece_ = 4096;  // resident inner rows in pieces, pipelined
   GpuRunStats st;
   run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, &st);
@@ -297,6 +322,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     LaunchPart part;
     part.ranges = br.get();
     EmuBackend d3(launch, c.avail > 120000 ? c.avail : 1ull << 30);
+    d3.packs_ = code.hd.bm == 0;
     run_cuda_reduction(d3, code, f, in, shape, gs.data(), 2, nullptr, nullptr, part);
     EngineOptions es = eo;
     es.ranges = br;
@@ -321,6 +347,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
       part.r0 = n_out * g / 2;
       part.r1 = n_out * (g + 1) / 2;
       EmuBackend d2(launch, c.avail);
+      d2.packs_ = code.hd.bm == 0;
       run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, part);
     }
     // (other launch shapes: other summation orders, so within the tolerance, not bit for bit)
@@ -351,6 +378,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
       part.states = true;
       part.jbase = j0;
       EmuBackend d2(launch, c.avail);
+      d2.packs_ = code.hd.bm == 0;
       run_cuda_reduction(d2, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, part);
     }
     std::vector<double> merged(gpu.size(), -12345.0);
@@ -376,9 +404,13 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     }
   }
   if (c.device) {  // every outer input (and inner ones of the high-dimension scheme) copied on the device
-    bool any = false;
-    for (size_t k = 0; k < in.size(); ++k) any = any || code.x_off[k] >= 0 || (code.hd.bm > 0 && code.y_off[k] >= 0);
+    bool any = false, inner = false;
+    for (size_t k = 0; k < in.size(); ++k) {
+      any = any || code.x_off[k] >= 0 || (code.hd.bm > 0 && code.y_off[k] >= 0);
+      inner = inner || (code.hd.bm == 0 && code.y_off[k] >= 0);
+    }
     if (any && (dev.resident_hits == 0 || dev.d2d_bytes == 0)) return "no device-resident input was used";
+    if (inner && dev.launches[2] == 0) return "no inner variable was packed on the device";
   }
   const bool pieces = id % 2;  // short pieces: too short to be split over blocks as well
   if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";
@@ -586,6 +618,64 @@ std::vector<Case> device_cases() {
   return v;
 }
 
+// rk_pack_inner against the host packing, byte for byte: the packed inner rows on the device
+// (buffer slot 1) after a call whose inner variables are device-resident (all, or some: the
+// others copied column-major and interleaved on the device too) equal those of the same call on
+// host inputs, and so do the results; only the host's own variables are copied.
+// `device`: per input position, whether it is device-resident.
+std::string packed_rows_case(const std::string& formula, const std::vector<std::string>& aliases, DType dt,
+                             long long ni, long long nj, size_t avail, long long piece, const std::vector<bool>& device,
+                             const std::string& name) {
+  Formula f = parse_formula(formula, aliases);
+  CodeOptions co;
+  co.dtype = dt;
+  CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+  if (code.hd.bm > 0) return "unexpected high-dimension scheme";
+  std::string err, so = build(code, name, &err);
+  if (so.empty()) return "emulated build failed: " + err;
+  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) return std::string("dlopen: ") + dlerror();
+  auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
+  if (!launch) return "no rk_emu_launch";
+  std::vector<Input> in;
+  auto data = make_inputs(f, ni, nj, &in);
+  std::vector<Input> din = in;
+  for (size_t k = 0; k < in.size(); ++k)
+    if (device[k]) din[k].device = std::make_shared<DeviceMatrix>(in[k].data, in[k].rows, in[k].cols);
+  const CallShape shape = check_inputs(f, in);
+  std::vector<double> a(shape.out_rows * f.out_dim, -1.0), b(a.size(), -2.0);
+  EmuBackend host(launch, avail), dev(launch, avail);
+  host.piece_ = dev.piece_ = piece;
+  GpuRunStats sa, sb;
+  run_cuda_reduction(host, code, f, in, shape, a.data(), 2, nullptr, &sa);
+  run_cuda_reduction(dev, code, f, din, shape, b.data(), 2, nullptr, &sb);
+  if (dev.launches[2] == 0) return "rk_pack_inner was not launched";
+  if (host.launches[2] != 0) return "rk_pack_inner launched for host inputs";
+  const std::vector<double>&ya = host.buffer_of(1), &yb = dev.buffer_of(1);
+  if (ya.size() != yb.size()) return "packed inner buffers of different sizes";
+  if (std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(double)) != 0) {
+    const unsigned char *p = reinterpret_cast<const unsigned char*>(ya.data()),
+                        *q = reinterpret_cast<const unsigned char*>(yb.data());
+    size_t k = 0;
+    while (p[k] == q[k]) ++k;
+    return "packed inner rows differ from byte " + std::to_string(k) + " (value " + std::to_string(k / code.elem) +
+           ", row width " + std::to_string(code.wy) + ")";
+  }
+  if (std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) != 0) return "results differ";
+  // only the host's inner variables travel (their own columns, not the packed rows; once when
+  // the inner rows are resident)
+  if (sb.chunks_outer > 1) return "";
+  size_t up = 0;
+  for (size_t k = 0; k < in.size(); ++k)
+    if (code.y_off[k] >= 0 && !device[k]) up += static_cast<size_t>(in[k].rows * in[k].cols * code.elem);
+  size_t outer = 0;
+  for (size_t k = 0; k < in.size(); ++k)
+    if (code.x_off[k] >= 0) outer += static_cast<size_t>(in[k].rows * in[k].cols * code.elem);
+  if (dev.h2d_bytes > up + outer + static_cast<size_t>(code.np * code.elem))
+    return "more than the host's variables copied: " + std::to_string(dev.h2d_bytes) + " bytes";
+  return "";
+}
+
 // Runs the cases on the emulated device, 4 at a time; a failure names the case.
 void run_all(const std::vector<Case>& cs, const std::string& name) {
   std::vector<std::string> errors(cs.size());
@@ -627,4 +717,136 @@ TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
 TEST(CudaEmulation, DeviceResidentInputsMatchTheCpu) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
   run_all(device_cases(), "dev");
+}
+
+TEST(CudaEmulation, InnerRowsPackedOnTheDeviceMatchTheHostPackingByteForByte) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  const size_t big = 1ull << 34, tight = 60000;  // tight: inner rows streamed in chunks
+  const std::string upd = "Sum_Reduction(Equal(l, k) * Concat(x, IntCst(1)), 0)";
+  const std::vector<std::string> ua = {"x=Vi(10)", "l=Vi(1)", "k=Vj(1)"};
+  const std::string gs = "Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)";
+  const std::vector<std::string> ga = {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)", "g=Pm(1)"};
+  int n = 0;
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const std::string t = dt == DType::Float32 ? " f32" : " f64";
+    struct P {
+      std::string what, formula;
+      std::vector<std::string> aliases;
+      long long ni, nj;
+      size_t avail;
+      long long piece;
+      std::vector<bool> device;
+    };
+    const std::vector<P> ps = {
+        {"K-means update, x and l on the device", upd, ua, 3000, 40, big, 32LL << 20, {true, true, false}},
+        {"K-means update, x on the device, l from the host", upd, ua, 3000, 40, big, 32LL << 20, {true, false, false}},
+        {"K-means update, resident pieces", upd, ua, 5000, 40, big, 4096, {true, true, true}},
+        {"Gaussian sum, y and b on the device (padding zeroed on the device)", gs, ga, 300, 2500, big, 32LL << 20,
+         {false, true, true, false}},
+        {"Gaussian sum, y on the device, streamed inner chunks", gs, ga, 300, 9000, tight, 32LL << 20,
+         {true, true, false, false}},
+    };
+    for (const P& p : ps) {
+      const std::string err = packed_rows_case(p.formula, p.aliases, dt, p.ni, p.nj, p.avail, p.piece, p.device,
+                                               "pack" + std::to_string(n++));
+      EXPECT_TRUE(err.empty()) << p.what << t << ": " << err;
+    }
+  }
+}
+
+// Batches on one GPU (batch.h): the launcher's packing reads the arrays in place through views
+// (Input::batch) and must produce the packed rows of the gathered stacked inputs, byte for byte,
+// and the same block-sparse results: broadcast and shared inputs, both axes, both precisions.
+TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  struct C {
+    std::string formula;
+    std::vector<std::string> aliases;
+    std::vector<std::vector<int>> own;
+    std::vector<long long> rows;
+  };
+  const std::vector<int> shape = {3, 2};
+  const std::vector<C> cases = {
+      {"Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)"}, {{3, 2}, {1, 2}, {}}, {70, 50, 50}},
+      {"Min_ArgMin_Reduction(SqDist(x, y), 0)", {"x=Vi(2)", "y=Vj(2)"}, {{3, 1}, {3, 2}}, {90, 40}},
+  };
+  int n = 0;
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (const C& c : cases) {
+      SCOPED_TRACE(c.formula + (dt == DType::Float32 ? " f32" : " f64"));
+      Formula f = parse_formula(c.formula, c.aliases);
+      CodeOptions co;
+      co.dtype = dt;
+      CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+      std::string err, so = build(code, "bview" + std::to_string(n++), &err);
+      ASSERT_FALSE(so.empty()) << err;
+      void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+      ASSERT_NE(h, nullptr) << dlerror();
+      auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
+      ASSERT_NE(launch, nullptr);
+      std::mt19937 gen(11);
+      std::uniform_real_distribution<double> u(0, 1);
+      std::vector<std::vector<double>> data;
+      std::vector<BatchInput> bin;
+      std::vector<int> ishape(shape.size(), 1);
+      for (size_t k = 0; k < f.args.size(); ++k) {
+        long long P = 1;
+        for (int v : c.own[k]) P *= v;
+        data.emplace_back(static_cast<size_t>(P * c.rows[k] * f.args[k].dim));
+        for (auto& v : data.back()) v = u(gen);
+        BatchInput b;
+        b.in.data = data.back().data();
+        b.in.rows = c.rows[k];
+        b.in.cols = f.args[k].dim;
+        b.own = c.own[k];
+        bin.push_back(b);
+        if (f.args[k].cat == f.inner_cat() && !b.own.empty())
+          for (size_t d = 0; d < shape.size(); ++d) ishape[d] = std::max(ishape[d], b.own[d]);
+      }
+      // the two stackings, and the block-sparse pattern of run_batched
+      std::vector<std::vector<double>> gathered(f.args.size());
+      std::vector<BatchView> views(f.args.size());
+      std::vector<Input> g_in, v_in;
+      for (size_t k = 0; k < f.args.size(); ++k) {
+        const std::vector<int>& to = f.args[k].cat == f.outer_cat() ? shape : ishape;
+        long long T = 1;
+        for (int t : to) T *= t;
+        gathered[k].resize(static_cast<size_t>(T * bin[k].in.rows * bin[k].in.cols));
+        gather_batch(bin[k], to, gathered[k].data(), 2);
+        views[k] = batch_view(bin[k], to);
+        Input a, b;
+        a.data = gathered[k].data();
+        b.data = bin[k].in.data;
+        a.rows = b.rows = T * bin[k].in.rows;
+        a.cols = b.cols = bin[k].in.cols;
+        b.batch = &views[k];
+        g_in.push_back(a);
+        v_in.push_back(b);
+      }
+      const CallShape sh = check_inputs(f, g_in);
+      const long long n_out = f.axis == 1 ? c.rows[0] : c.rows[1], n_in = f.axis == 1 ? c.rows[1] : c.rows[0];
+      BatchInput probe;
+      probe.own = ishape;
+      const std::vector<long long> ib = batch_view(probe, shape).pos;
+      BlockRanges br;
+      for (size_t b = 0; b < ib.size(); ++b) {
+        br.outer.push_back(static_cast<int>(b * n_out));
+        br.outer.push_back(static_cast<int>((b + 1) * n_out));
+        br.slices.push_back(static_cast<int>(b + 1));
+        br.inner.push_back(static_cast<int>(ib[b] * n_in));
+        br.inner.push_back(static_cast<int>((ib[b] + 1) * n_in));
+      }
+      LaunchPart part;
+      part.ranges = &br;
+      std::vector<double> ga(sh.out_rows * f.out_dim, -1), va(ga.size(), -2);
+      EmuBackend dg(launch, 1ull << 30), dv(launch, 1ull << 30);
+      run_cuda_reduction(dg, code, f, g_in, sh, ga.data(), 2, nullptr, nullptr, part);
+      run_cuda_reduction(dv, code, f, v_in, sh, va.data(), 2, nullptr, nullptr, part);
+      for (int slot : {0, 1}) {
+        const auto &a = dg.buffer_of(slot), &b = dv.buffer_of(slot);
+        ASSERT_EQ(a.size(), b.size());
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(double)), 0) << "packed buffer " << slot;
+      }
+      EXPECT_EQ(std::memcmp(ga.data(), va.data(), ga.size() * sizeof(double)), 0) << "results";
+    }
 }

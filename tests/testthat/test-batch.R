@@ -232,3 +232,78 @@ test_that("a gradient input shaped like a KMin result (n x K x d) is not a batch
                  ignore_attr = TRUE)
   }
 })
+
+test_that("a batch runs in one engine call and matches the problem-by-problem loop", {
+  # (options(rkeops.batch_loop = TRUE) runs every problem on its own slices)
+  loop <- function(op, inp) {
+    old <- options(rkeops.batch_loop = TRUE)
+    on.exit(options(old))
+    op(inp)
+  }
+  cases <- list(
+    # shared inner inputs, an outer input broadcast along the second batch dimension, a plain
+    # matrix as the outer input of every problem
+    list(f = "Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", a = c("x=Vi(3)", "y=Vj(3)", "b=Vj(2)"),
+         mk = function() list(array(runif(2 * 1 * 7 * 3), c(2, 1, 7, 3)), matrix(runif(27), 9), matrix(runif(18), 9))),
+    list(f = "Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", a = c("x=Vi(3)", "y=Vj(3)", "b=Vj(2)"),
+         mk = function() list(matrix(runif(21), 7), array(runif(3 * 2 * 9 * 3), c(3, 2, 9, 3)),
+                              array(runif(1 * 2 * 9 * 2), c(1, 2, 9, 2)))),
+    # index reductions over j and over i, an inner input broadcast along the batch
+    list(f = "ArgMin_Reduction(SqDist(x, y), 1)", a = c("x=Vi(2)", "y=Vj(2)"),
+         mk = function() list(array(runif(5 * 8 * 2), c(5, 8, 2)), array(runif(1 * 6 * 2), c(1, 6, 2)))),
+    list(f = "Min_ArgMin_Reduction(SqDist(x, y), 0)", a = c("x=Vi(2)", "y=Vj(2)"),
+         mk = function() list(array(runif(4 * 3 * 5 * 2), c(4, 3, 5, 2)), array(runif(4 * 3 * 11 * 2), c(4, 3, 11, 2)))),
+    list(f = "KMin_ArgKMin_Reduction(SqDist(x, y), 2, 1)", a = c("x=Vi(2)", "y=Vj(2)"),
+         mk = function() list(array(runif(3 * 6 * 2), c(3, 6, 2)), array(runif(3 * 4 * 2), c(3, 4, 2)))),
+    # K larger than the points of a problem: padded ranks (index 0) stay 0
+    list(f = "ArgKMin_Reduction(SqDist(x, y), 4, 0)", a = c("x=Vi(1)", "y=Vj(1)"),
+         mk = function() list(array(runif(2 * 3), c(2, 3, 1)), array(runif(2 * 5), c(2, 5, 1)))),
+    # integer arrays, a parameter shared by every problem
+    list(f = "Sum_Reduction(p * x * y, 0)", a = c("x=Vi(1)", "y=Vj(1)", "p=Pm(1)"),
+         mk = function() list(array(1:24, c(4, 6, 1)), array(1:12, c(4, 3, 1)), 0.5))
+  )
+  for (prec in c("float64", "float32")) {
+    if (prec == "float32") rkeops_use_float32() else rkeops_use_float64()
+    for (k in seq_along(cases)) {
+      cs <- cases[[k]]
+      set.seed(k)
+      inp <- cs$mk()
+      op <- keops_kernel(cs$f, cs$a)
+      got <- op(inp)
+      want <- loop(op, inp)
+      expect_equal(got, want, tolerance = if (prec == "float32") 1e-5 else 1e-12, info = paste(cs$f, prec))
+    }
+  }
+  rkeops_use_float64()
+})
+
+test_that("a batched call copies no input in R", {
+  skip_if_not(capabilities("profmem"), "R built without memory profiling")
+  rkeops_use_float64()
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)), 1)", c("x=Vi(3)", "y=Vj(3)"))
+  x <- array(runif(16 * 2000 * 3), c(16, 2000, 3)); y <- array(runif(16 * 3), c(16, 1, 3))
+  op(list(x, y))
+  p <- utils::Rprofmem(NULL)
+  f <- tempfile()
+  utils::Rprofmem(f, threshold = 1e5)
+  r <- op(list(x, y))
+  utils::Rprofmem(NULL)
+  big <- suppressWarnings(readLines(f))
+  sizes <- as.numeric(sub(":.*$", "", big[grepl("^[0-9]+ *:", big)]))
+  # the result (16 x 2000 doubles) is the only large allocation
+  expect_true(all(sizes <= 8 * 16 * 2000 + 1000), info = paste(sizes, collapse = ", "))
+  expect_equal(dim(r), c(16, 2000, 1))
+})
+
+test_that("LazyTensor reductions of batches take the one-call path", {
+  rkeops_use_float64()
+  x <- array(runif(4 * 6 * 2), c(4, 6, 2)); y <- array(runif(4 * 5 * 2), c(4, 5, 2))
+  seen <- new.env()
+  seen$n <- 0
+  suppressMessages(trace(".rk_batch_engine", where = asNamespace("rkeops"), print = FALSE,
+                         tracer = bquote(assign("n", get("n", envir = .(seen)) + 1, envir = .(seen)))))
+  on.exit(suppressMessages(untrace(".rk_batch_engine", where = asNamespace("rkeops"))), add = TRUE)
+  r <- sum(exp(-sqdist(Vi(x), Vj(y))), "j")
+  expect_equal(seen$n, 1)
+  expect_equal(dim(r), c(4, 6, 1))
+})

@@ -71,6 +71,27 @@ test_that("few queries against many points (the inner range split over blocks) a
   compare_backends("Sum_Reduction(Exp(-SqDist(x, y)), 1)", c("x=Vi(3)", "y=Vj(3)"), list(one, matrix(runif(30), 10)))
 })
 
+test_that("batches (one engine call: a block-sparse reduction, the arrays read in place) agree with the CPU", {
+  skip_if_no_gpu()
+  set.seed(406)
+  x <- array(runif(8 * 300 * 3), c(8, 300, 3)); y <- array(runif(8 * 500 * 3), c(8, 500, 3))
+  b <- array(runif(1 * 500 * 2), c(1, 500, 2))   # broadcast along the batch
+  compare_backends("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(2)"), list(x, y, b))
+  compare_backends("LogSumExp_Reduction(-SqDist(x, y), 0)", c("x=Vi(3)", "y=Vj(3)"), list(x, y))
+  # indices per problem (float64: no near ties between the backends' distances)
+  opi <- keops_kernel("Min_ArgMin_Reduction(SqDist(x, y), 0)", c("x=Vi(3)", "y=Vj(3)"))
+  expect_equal(on_backend("GPU", "float64", function() opi(list(x, y))),
+               on_backend("CPU", "float64", function() opi(list(x, y))))
+  # a shared inner input held on the GPU
+  ys <- matrix(runif(400 * 3), 400)
+  op <- keops_kernel("ArgKMin_Reduction(SqDist(x, y), 4, 1)", c("x=Vi(3)", "y=Vj(3)"))
+  for (prec in c("float64", "float32")) {
+    on_backend("GPU", prec, function() {
+      expect_equal(op(list(x, rkeops_device(ys))), op(list(x, ys)), info = prec)
+    })
+  }
+})
+
 test_that("rkeops_use_gpu() selects a GPU; a device that does not exist is a classed error", {
   skip_if_no_gpu()
   old <- get_rkeops_options()

@@ -156,9 +156,23 @@ test_that("device matrices on the GPU: copied once, the same results as plain ma
     expect_equal(nearest(list(xd, y)), nearest(list(x, y)))
     op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y) / 20) * Concat(x, y), 1)", c("x=Vi(10)", "y=Vj(10)"))
     expect_equal(op(list(xd, y)), op(list(x, y)), tolerance = tol)
-    # as the reduced variable (packed from the host) and both
+    # as the reduced variable (interleaved on the GPU by rk_pack_inner) and both
     op0 <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y) / 20), 0)", c("x=Vi(10)", "y=Vj(10)"))
     expect_equal(op0(list(xd, y)), op0(list(x, y)), tolerance = tol)
+    expect_equal(op0(list(xd, rkeops_device(y))), op0(list(x, y)), tolerance = tol)
+    # the K-means centroid update: x reduced over, beside labels from R or on the GPU too; the
+    # packed rows are the host packing's, so the sums are the same to the bit
+    lab <- nearest(list(x, y))
+    ks <- seq_len(ny) - 1
+    update <- keops_kernel("Sum_Reduction(Equal(l, k) * Concat(x, IntCst(1)), 0)",
+                           c("x=Vi(10)", "l=Vi(1)", "k=Vj(1)"))
+    want <- update(list(x, lab, ks))
+    expect_identical(update(list(xd, lab, ks)), want)
+    expect_identical(update(list(xd, rkeops_device(lab), ks)), want)
+    # an inner variable on the GPU beside a plain one, with padding (3 + 2 values per row)
+    yd3 <- rkeops_device(x[, 1:3]); b2 <- matrix(runif(2 * nx), nx)
+    opp <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", c("x=Vi(3)", "y=Vj(3)", "b=Vi(2)"))
+    expect_identical(opp(list(yd3, y[, 1:3], b2)), opp(list(x[, 1:3], y[, 1:3], b2)))
     # high-dimension scheme: an extra outer variable copied device to device
     xh <- matrix(rnorm(40 * 3000), 3000); yh <- matrix(rnorm(40 * 500), 500); w <- matrix(runif(3000 * 2), 3000)
     oph <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y) / 80) * w, 1)", c("x=Vi(40)", "y=Vj(40)", "w=Vi(2)"))
