@@ -606,6 +606,11 @@ std::vector<Case> device_cases() {
     v.push_back({"Sum_Reduction(Exp(-g * SqDist(x, y)) * b + Exp(SqDist(x, y) / -h), 1)",
                  {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)", "g=Pm(1)", "h=Pm(1)"}, dt, A, 1300, 500, big, false, false, kLoopDim,
                  true});
+    // wide inner rows (small tiles): block-sparse work items split over blocks (one of the two
+    // has an even case number, which runs a block-sparse pattern too)
+    for (int twice = 0; twice < 2; ++twice)
+      v.push_back({"Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(60)"}, dt, A, 300, 4100,
+                   big, true, false, kLoopDim, true});
     // float32 log-sum-exps run in log2 units (the scale folded, no test for -Inf per term)
     v.push_back({"LogSumExp_Reduction(-g * SqDist(x, y), 0)", {"x=Vi(3)", "y=Vj(3)", "g=Pm(1)"}, dt, A, 700, 2100, big,
                  false, false, kLoopDim, true});

@@ -52,4 +52,6 @@ RK_FN double rk_round0(double x) { return round(x); }
 RK_FN float rk_pow(float x, float y) { return powf(x, y); }
 RK_FN double rk_pow(double x, double y) { return pow(x, y); }
 RK_FN int rk_imin(int a, int b) { return a < b ? a : b; }
+RK_FN long long rk_lmin(long long a, long long b) { return a < b ? a : b; }
+RK_FN long long rk_lmax(long long a, long long b) { return a > b ? a : b; }
 #include "rkeops/prelude_common.h"
