@@ -102,6 +102,9 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
   auto& mem = session();
   auto it = mem.find(key);
   if (it != mem.end()) return it->second;
+  if (opt.backend == Backend::CPU && opt.code.dtype == DType::Float16)
+    throw UserError("option", "float16 (rkeops_use_float16()) runs on the GPU only: the CPU backend computes in "
+                              "float32 or float64 (rkeops_use_float32(), rkeops_use_float64())");
   if (opt.backend == Backend::GPU && opt.devices.size() > 1) {  // several GPUs
     std::shared_ptr<Kernel> k = load_multi_gpu_kernel(formula, aliases, opt, interrupted);
     mem[key] = k;
@@ -287,7 +290,8 @@ LanguageInfo language() {
 
 long long upload_device_matrix(DeviceMatrix& m, const EngineOptions& opt) {
   if (opt.backend == Backend::GPU) {
-    const int elem = opt.code.dtype == DType::Float32 ? 4 : 8;
+    // (float16 calls pack halves from the host copy: the device copy is made in float32.)
+    const int elem = opt.code.dtype == DType::Float64 ? 8 : 4;
     const std::vector<int> devs = opt.devices.size() > 1 ? opt.devices : std::vector<int>{opt.device};
     for (int d : devs) m.on_device(d, elem, opt.nthreads);
   }
