@@ -326,5 +326,5 @@ test_that("float16: the option round-trips, and the CPU backend refuses it with 
   expect_error(sum(exp(-sqdist(X, Y)), "j", backend = "CPU"), class = "rkeops_option_error")
   # and the same call in float64 works again
   rkeops_use_float64()
-  expect_equal(op(list(x, x)), as.matrix(rowSums(exp(-as.matrix(dist(x))^2))), tolerance = 1e-12)
+  expect_equal(op(list(x, x)), matrix(rowSums(exp(-as.matrix(dist(x))^2))), tolerance = 1e-12)
 })
