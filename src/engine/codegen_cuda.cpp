@@ -144,7 +144,8 @@ class CudaSourceGen {
   // read them from global memory where they are used (all threads of a block read the same
   // row: one cached transaction per warp).
   void choose_tile() {
-    const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
+    // (Float16 pairs: the tile holds every half broadcast to a pair, 4 bytes; see the tile loop.)
+    const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem * (pair ? 2 : 1);
     wide = has_wide_nodes(g, roots, L);
     rows_global = row_bytes > kMaxTileBytes || (wide && row_bytes * 16 > kTileBytes);
     if (row_bytes == 0 || rows_global) {
@@ -395,7 +396,7 @@ class CudaSourceGen {
            "out_ld,\n"
            "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0,\n"
            "    const long long* __restrict__ items, const long long* __restrict__ jranges) {\n";
-    src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL)) << "];\n";
+    src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL) * (pair ? 2 : 1)) << "];\n";
     src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
     emit_block_work(src);
     src << "  const long long nrows = n_outer;\n";
@@ -443,7 +444,11 @@ class CudaSourceGen {
     src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
     if (cc.wy > 0 && !rows_global) {
       src << "    __syncthreads();\n";
-      src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
+      if (pair)  // each half broadcast to a pair once per block (not once per thread in the sweep)
+        src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) { const TV w_ = Y[(long long)jt * RK_WV + "
+               "q]; tile_v[2 * q] = rk_bc4_lo(w_); tile_v[2 * q + 1] = rk_bc4_hi(w_); }\n";
+      else
+        src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
       src << "    __syncthreads();\n";
     }
     src << "    if (active) {\n" << tile_pre;
@@ -459,6 +464,17 @@ class CudaSourceGen {
   void emit_row_read(std::ostringstream& src) const {
     if (f16) {  // halves: 16-byte vector loads, each half converted (pairs: broadcast to both lanes)
       if (cc.wy == 0) return;
+      if (pair && !rows_global) {  // the tile holds the pairs already
+        src << "        const TV* yv_ = tile_v + jj * (2 * RK_WV);\n";
+        std::string elems;
+        for (int q = 0; q < 2 * cc.wy / VL; ++q) {
+          src << "        const TV yq" << q << "_ = yv_[" << q << "];\n";
+          for (const char* w : {".x", ".y", ".z", ".w"})
+            elems += std::string(elems.empty() ? "" : ", ") + "rk_h2_bits(yq" + I(q) + "_" + w + ")";
+        }
+        src << "        const T yr[" << cc.wy << "] = {" << elems << "};\n";
+        return;
+      }
       static const char* word[] = {".x", ".y", ".z", ".w"};
       const std::string lo = pair ? "rk_bc_lo(" : "rk_f_lo(", hi = pair ? "rk_bc_hi(" : "rk_f_hi(";
       src << "        const TV* yv_ = " << (rows_global ? "Y + (long long)(jt + jj) * RK_WV" : "tile_v + jj * RK_WV")

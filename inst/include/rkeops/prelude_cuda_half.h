@@ -83,6 +83,18 @@ RK_FN rk_h2 rk_bcast(unsigned short h) { return rk_h2_bits(0x10001u * h); }
 // The low or high half of a 32-bit word of a packed row, in both lanes.
 RK_FN rk_h2 rk_bc_lo(unsigned w) { return rk_h2_bits(0x10001u * (w & 0xffffu)); }
 RK_FN rk_h2 rk_bc_hi(unsigned w) { return rk_h2_bits(0x10001u * (w >> 16)); }
+// Four halves of a 16-byte vector (its words x, y for lo4; z, w for hi4) as four broadcast
+// pairs: a tile of inner rows is stored so in shared memory, converted once per block.
+RK_FN uint4 rk_bc4_lo(uint4 v) {
+  uint4 r;
+  r.x = rk_bc_lo(v.x).u; r.y = rk_bc_hi(v.x).u; r.z = rk_bc_lo(v.y).u; r.w = rk_bc_hi(v.y).u;
+  return r;
+}
+RK_FN uint4 rk_bc4_hi(uint4 v) {
+  uint4 r;
+  r.x = rk_bc_lo(v.z).u; r.y = rk_bc_hi(v.z).u; r.z = rk_bc_lo(v.w).u; r.w = rk_bc_hi(v.w).u;
+  return r;
+}
 // The same as floats (float16 kernels that evaluate in float32).
 RK_FN float rk_f_lo(unsigned w) { return rk_h2f((unsigned short)(w & 0xffffu)); }
 RK_FN float rk_f_hi(unsigned w) { return rk_h2f((unsigned short)(w >> 16)); }
@@ -99,6 +111,9 @@ RK_FN void rk_split(rk_h2 v, float& a, float& b) {
 }
 
 // ---- f16x2 arithmetic ----
+// add, sub and mul carry no rounding modifier (they round to nearest all the same): the code
+// generator may then fuse a multiplication and an addition into one fma.rn.f16x2 (PTX ISA),
+// which the operators cannot say themselves.
 #ifdef RK_CUDA_EMULATION
 RK_FN rk_h2 operator+(rk_h2 a, rk_h2 b) { return rk_pack(rk_lo(a) + rk_lo(b), rk_hi(a) + rk_hi(b)); }
 RK_FN rk_h2 operator-(rk_h2 a, rk_h2 b) { return rk_pack(rk_lo(a) - rk_lo(b), rk_hi(a) - rk_hi(b)); }
@@ -109,17 +124,17 @@ RK_FN rk_h2 rk_fma2(rk_h2 a, rk_h2 b, rk_h2 c) {
 #else
 RK_FN rk_h2 operator+(rk_h2 a, rk_h2 b) {
   rk_h2 r;
-  asm("add.rn.f16x2 %0, %1, %2;" : "=r"(r.u) : "r"(a.u), "r"(b.u));
+  asm("add.f16x2 %0, %1, %2;" : "=r"(r.u) : "r"(a.u), "r"(b.u));
   return r;
 }
 RK_FN rk_h2 operator-(rk_h2 a, rk_h2 b) {
   rk_h2 r;
-  asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r.u) : "r"(a.u), "r"(b.u));
+  asm("sub.f16x2 %0, %1, %2;" : "=r"(r.u) : "r"(a.u), "r"(b.u));
   return r;
 }
 RK_FN rk_h2 operator*(rk_h2 a, rk_h2 b) {
   rk_h2 r;
-  asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r.u) : "r"(a.u), "r"(b.u));
+  asm("mul.f16x2 %0, %1, %2;" : "=r"(r.u) : "r"(a.u), "r"(b.u));
   return r;
 }
 RK_FN rk_h2 rk_fma2(rk_h2 a, rk_h2 b, rk_h2 c) {
