@@ -737,6 +737,11 @@ std::vector<F16Case> f16_cases() {
       {"Sum_Reduction(Normalize(x - y) * Norm2(y) - Elem(b, 0) / (1 + Sum(x)), 1)", g3, 401, 900, big, 2, tol},
       {"LogSumExp_Reduction(-g * SqDist(x, y) * 4, 1)", g3, 301, 2000, big, 2, tol},
       {"Min_ArgMin_Reduction(SqDist(x, y), 1)", {"x=Vi(3)", "y=Vj(3)"}, 333, 1000, big, 2, tol},
+      {"KMin_Reduction(SqDist(x, y), 3, 0)", {"x=Vi(3)", "y=Vj(3)"}, 1000, 257, big, 2, tol},
+      {"SumSoftMaxWeight_Reduction(-g * SqDist(x, y), b, 1)", g3, 257, 1300, small, 2, tol},  // a weight
+      // wide: F of 40 components (loops over the lanes, block-sum arrays), inner rows of 41 halves
+      {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y) / 8) * Elem(b, 0), x, Elem(e, 0)), 1)",
+       {"x=Vi(40)", "y=Vj(40)", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)"}, 301, 700, big, 2, tol},
       // no half2 form (ReLU, Sin): the formula in float32 from halves, one row per thread
       {"Sum_Reduction(ReLU(Elem(x, 0) - Elem(y, 0)) * Sin(b), 1)", g3, 333, 1000, big, 1, tol},
       {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * Step(Elem(b, 0) - 0.3), x, Elem(e, 0)), 1)", g3, 300, 1000, big, 1,
