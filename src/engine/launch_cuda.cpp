@@ -645,6 +645,8 @@ class CudaKernel : public Kernel {
     EngineOptions o = opt;
     o.backend = Backend::CPU;
     o.devices.clear();
+    // (float16 states are float32 states: the CPU, which has no float16, merges them as such)
+    if (o.code.dtype == DType::Float16) o.code.dtype = DType::Float32;
     get_kernel(formula_.text, formula_.aliases, o)->merge_partials(parts, rows, out, states_out, o);
   }
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,

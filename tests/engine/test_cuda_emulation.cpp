@@ -713,7 +713,36 @@ std::string run_f16_case(const F16Case& c, size_t id, double* worst) {
     run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, pr);
   }
   e = compare_f16(rows, cpu, n_out, c.tol, lse, worst);
-  return e.empty() ? "" : "row blocks: " + e;
+  if (!e.empty()) return "row blocks: " + e;
+  // Partial states of two pieces of the reduced index (several GPUs, distributed calls),
+  // merged on the CPU by the float32 kernel, as CudaKernel::merge_partials does for float16.
+  const int W = code.state_t + code.state_i + code.state_c;
+  std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
+  for (int g = 0; g < 2; ++g) {
+    const long long j0 = n_in * g / 2, j1 = n_in * (g + 1) / 2;
+    std::vector<Input> piece = in;
+    for (size_t k = 0; k < in.size(); ++k)
+      if (f.args[k].cat == f.inner_cat()) {
+        piece[k].ld = in[k].stride();
+        piece[k].data = in[k].data + j0;
+        piece[k].rows = j1 - j0;
+      }
+    CallShape sh = shape;
+    (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
+    LaunchPart ps;
+    ps.states = true;
+    ps.jbase = j0;
+    EmuBackend d4(launch, c.avail);
+    run_cuda_reduction(d4, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, ps);
+  }
+  EngineOptions em = eo;
+  em.code.dtype = DType::Float32;
+  auto k32 = get_kernel(c.formula, c.aliases, em);
+  if (k32->state_width() != W) return "GPU float16 and CPU float32 partial states differ in width";
+  std::vector<double> merged(gpu.size(), -12345.0);
+  k32->merge_partials({states[0].data(), states[1].data()}, n_out, merged.data(), nullptr, em);
+  e = compare_f16(merged, cpu, n_out, c.tol, lse, worst);
+  return e.empty() ? "" : "merged partial states: " + e;
 }
 
 std::vector<F16Case> f16_cases() {
