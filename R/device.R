@@ -25,6 +25,8 @@
 #'   in the high-dimension scheme (see `vignette("scaling", "rkeops")`). As the variable reduced
 #'   over, in other formulas, the kernel wants its rows interleaved with the other reduced
 #'   variables: it is packed from the host data as for a plain matrix (correct, not faster).
+#' * In float16 ([rkeops_use_float16()]) no device copy is used: each call rounds the host matrix
+#'   to halves and sends those (half the bytes of float32).
 #' * Results are always R matrices (they are small in iterative algorithms: labels, centroids,
 #'   potentials), never device-resident.
 #' * An object restored from a saved workspace or another process has lost its data: using it

@@ -289,9 +289,9 @@ LanguageInfo language() {
 }
 
 long long upload_device_matrix(DeviceMatrix& m, const EngineOptions& opt) {
-  if (opt.backend == Backend::GPU) {
-    // (float16 calls pack halves from the host copy: the device copy is made in float32.)
-    const int elem = opt.code.dtype == DType::Float64 ? 8 : 4;
+  // (float16 calls pack halves from the host copy: no device copy is made for them.)
+  if (opt.backend == Backend::GPU && opt.code.dtype != DType::Float16) {
+    const int elem = opt.code.dtype == DType::Float32 ? 4 : 8;
     const std::vector<int> devs = opt.devices.size() > 1 ? opt.devices : std::vector<int>{opt.device};
     for (int d : devs) m.on_device(d, elem, opt.nthreads);
   }
