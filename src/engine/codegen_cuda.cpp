@@ -155,13 +155,15 @@ class CudaSourceGen {
     } else {
       cc.tile = static_cast<int>(std::max<long long>(1, kMaxTileBytes / 4 / row_bytes));
     }
-    params_in_regs = f16 || cc.np <= kMaxParamRegs;  // float16: converted once, into registers
+    params_in_regs = cc.np <= kMaxParamRegs;
   }
 
   // ---- the formula's code ----
   // Wide outer variables are read in place (column-major, coalesced), not copied to registers.
-  // (Float16: converted into registers, whatever their width.)
-  bool outer_in_place(const VarUse& v) const { return !f16 && v.cat == outer && v.dim > L; }
+  // (Float16: through the accessors of prelude_cuda_half.h, which convert.)
+  bool outer_in_place(const VarUse& v) const { return v.cat == outer && v.dim > L; }
+  // Float16 rows wider than this many halves are read through an accessor, not copied to registers.
+  static constexpr int kMaxHalfRowRegs = 32;
 
   void emit_formula_code() {
     e.loop_dim = L;
@@ -184,7 +186,7 @@ class CudaSourceGen {
   void bind_variables() {
     for (auto& v : vars) {
       if (v.cat == CAT_P)
-        e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
+        e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : std::string(f16 ? "(Ph_ + " : "(P + ") + I(cc.p_off[v.pos]) + ")");
       else if (outer_in_place(v))
         e.bind_var(v.cat, v.pos, "xg" + I(v.pos), "", "ldx");
       else if (v.cat == outer)
@@ -196,6 +198,7 @@ class CudaSourceGen {
 
   // A thread's parameters and outer variables, into registers (or pointers to them).
   void emit_thread_loads() {
+    if (f16 && !params_in_regs) loads += std::string("  const ") + (pair ? "rk_hrow2" : "rk_hrowf") + " Ph_ = {P};\n";
     for (auto& v : vars) {
       if (v.cat == CAT_P && params_in_regs) {
         loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
@@ -205,7 +208,13 @@ class CudaSourceGen {
         }
         loads += "\n";
       } else if (outer_in_place(v)) {
-        loads += "  const T* xg" + I(v.pos) + " = X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx;\n";
+        const std::string at = "X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx";
+        if (pair)
+          loads += "  const rk_hcol2 xg" + I(v.pos) + " = {" + at + ", active, active1};\n";
+        else if (f16)
+          loads += "  const rk_hrowf xg" + I(v.pos) + " = {" + at + "};\n";
+        else
+          loads += "  const T* xg" + I(v.pos) + " = " + at + ";\n";
       } else if (v.cat == outer) {
         loads += "  T xo" + I(v.pos) + "[" + I(v.dim) + "];";
         for (int k = 0; k < v.dim; ++k) {
@@ -464,6 +473,14 @@ class CudaSourceGen {
   void emit_row_read(std::ostringstream& src) const {
     if (f16) {  // halves: 16-byte vector loads, each half converted (pairs: broadcast to both lanes)
       if (cc.wy == 0) return;
+      if (cc.wy > kMaxHalfRowRegs) {  // wide rows: an accessor that converts where a component is used
+        const std::string row = rows_global ? "Y + (long long)(jt + jj) * RK_WV" : "tile_v + jj * RK_WV";
+        if (pair && !rows_global)
+          src << "        const rk_prow2 yr = {(const unsigned*)(tile_v + jj * (2 * RK_WV))};\n";
+        else
+          src << "        const " << (pair ? "rk_hrow2" : "rk_hrowf") << " yr = {(const unsigned short*)(" << row << ")};\n";
+        return;
+      }
       if (pair && !rows_global) {  // the tile holds the pairs already
         src << "        const TV* yv_ = tile_v + jj * (2 * RK_WV);\n";
         std::string elems;

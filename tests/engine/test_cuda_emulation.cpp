@@ -771,6 +771,13 @@ std::vector<F16Case> f16_cases() {
       // wide: F of 40 components (loops over the lanes, block-sum arrays), inner rows of 41 halves
       {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y) / 8) * Elem(b, 0), x, Elem(e, 0)), 1)",
        {"x=Vi(40)", "y=Vj(40)", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)"}, 301, 700, big, 2, tol},
+      // inner rows of 700 halves read from global memory (no shared tile), a parameter of 80
+      // values read where used (rk_hrow2), wide outer rows read in place (rk_hcol2)
+      {"Sum_Reduction(Exp(-SqDist(x, y) / 50) * Sum(Extract(s, 0, 700) * x) * Elem(s, 799), 1)",
+       {"x=Vi(700)", "y=Vj(700)", "s=Pm(800)"}, 97, 180, big, 2, tol},
+      // the same in float32 evaluation (rk_hrowf), F of 40 components
+      {"Sum_Reduction(ReLU(Extract(x, 0, 40) - Extract(y, 0, 40)) * Exp(-SqDist(x, y) / 50) * Elem(s, 799), 1)",
+       {"x=Vi(700)", "y=Vj(700)", "s=Pm(800)"}, 97, 180, big, 1, tol},
       // no half2 form (ReLU, Sin): the formula in float32 from halves, one row per thread
       {"Sum_Reduction(ReLU(Elem(x, 0) - Elem(y, 0)) * Sin(b), 1)", g3, 333, 1000, big, 1, tol},
       {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * Step(Elem(b, 0) - 0.3), x, Elem(e, 0)), 1)", g3, 300, 1000, big, 1,

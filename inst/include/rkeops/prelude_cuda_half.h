@@ -110,6 +110,35 @@ RK_FN void rk_split(rk_h2 v, float& a, float& b) {
   b = rk_hi(v);
 }
 
+// ---- wide rows, read where they are used ----
+// Rows of halves too wide for registers (and big parameters) are bound to these accessors:
+// `(r + k0)[k]` is component k0 + k converted, as a pointer's would be a half. rk_hrow2: halves
+// to broadcast pairs; rk_prow2: a shared tile of pairs; rk_hrowf: halves to floats; rk_hcol2:
+// two adjacent rows (i, i + 1) of a column-major input as the lanes of a pair, `k` the offset
+// in the column-major array (inactive rows read as 0).
+struct rk_hrow2 {
+  const unsigned short* p;
+  __device__ __forceinline__ rk_h2 operator[](long long k) const { return rk_bcast(p[k]); }
+};
+struct rk_prow2 {
+  const unsigned* p;
+  __device__ __forceinline__ rk_h2 operator[](long long k) const { return rk_h2_bits(p[k]); }
+};
+struct rk_hrowf {
+  const unsigned short* p;
+  __device__ __forceinline__ float operator[](long long k) const { return rk_h2f(p[k]); }
+};
+struct rk_hcol2 {
+  const unsigned short* p;
+  bool a0, a1;
+  __device__ __forceinline__ rk_h2 operator[](long long k) const {
+    return rk_pair(a0 ? p[k] : (unsigned short)0, a1 ? p[k + 1] : (unsigned short)0);
+  }
+};
+RK_FN rk_hrow2 operator+(rk_hrow2 r, long long k) { r.p += k; return r; }
+RK_FN rk_prow2 operator+(rk_prow2 r, long long k) { r.p += k; return r; }
+RK_FN rk_hrowf operator+(rk_hrowf r, long long k) { r.p += k; return r; }
+
 // ---- f16x2 arithmetic ----
 // add, sub and mul carry no rounding modifier (they round to nearest all the same): the code
 // generator may then fuse a multiplication and an addition into one fma.rn.f16x2 (PTX ISA),
