@@ -10,6 +10,10 @@
 // its definition: each lane converted to float exactly, computed in float, rounded to half
 // (round to nearest even) in software.
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 530
+#error "rkeops: float16 (rkeops_use_float16()) needs a GPU of compute capability 5.3 or newer; use rkeops_use_float32()"
+#endif
+
 // ---- conversions in software (constants fold at compile time; the emulation uses them) ----
 // float -> half bits, rounded to nearest even; overflow gives +-Inf, NaN stays NaN.
 RK_FN unsigned short rk_f2h_sw(float f) {
