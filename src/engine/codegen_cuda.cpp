@@ -93,7 +93,8 @@ class CudaSourceGen {
   CudaCode generate(const std::string& include_dir) {
     roots = {f.root};
     if (f.weight >= 0) roots.push_back(f.weight);
-    pair = f16 && formula_has_half2(g, roots);
+    // (pairs keep two rows' states: a long state, e.g. a K-min list, keeps one row per thread)
+    pair = f16 && formula_has_half2(g, roots) && 2 * state_bytes() <= kMaxStateBytes;
     check_state_size();
     lay_out_inputs();
     choose_tile();
@@ -109,12 +110,13 @@ class CudaSourceGen {
 
  private:
   // A thread's reduction state lives in registers or local memory: bound it.
+  long long state_bytes() const { return (static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI; }
   void check_state_size() const {
-    const long long state_bytes = ((static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI) * (pair ? 2 : 1);
-    if (state_bytes > kMaxStateBytes)
-      throw UserError("dimension", "the reduction's state takes " + I(state_bytes) + " bytes per result row (K = " +
+    if (state_bytes() > kMaxStateBytes)
+      throw UserError("dimension", "the reduction's state takes " + I(state_bytes()) + " bytes per result row (K = " +
                                        I(sh.K) + ", dimension " + I(d) + "): more than the GPU backend's " +
-                                       I(kMaxStateBytes) + "; use rkeops_use_cpu()");
+                                       I(kMaxStateBytes) + "; use rkeops_use_cpu()" +
+                                       (f16 ? std::string(" with rkeops_use_float32()") : std::string()));
   }
 
   // The offsets of the variables in X, Y and P (CudaCode's layout).

@@ -513,6 +513,11 @@ TEST(CudaCodegen, Float16LayoutAndKey) {
   EXPECT_EQ(c.rows_per_thread, 2);
   EXPECT_EQ(c.wy, 8);  // y (3) + b (1), padded to 16-byte rows of 8 halves
   EXPECT_NE(c.source.find("typedef unsigned short TS;"), std::string::npos);
+  // a long state (a K-min list of 1500) is not doubled: one row per thread, evaluated in float32
+  Formula k = parse_formula("ArgKMin_Reduction(SqDist(x, y), 1500, 1)", {"x=Vi(3)", "y=Vj(3)"});
+  EXPECT_EQ(generate_cuda_code(k, o, RKEOPS_INCLUDE_DIR).rows_per_thread, 1);
+  Formula k10 = parse_formula("ArgKMin_Reduction(SqDist(x, y), 10, 1)", {"x=Vi(3)", "y=Vj(3)"});
+  EXPECT_EQ(generate_cuda_code(k10, o, RKEOPS_INCLUDE_DIR).rows_per_thread, 2);
   // kernels are cached per precision
   CodeOptions o32;
   o32.dtype = DType::Float32;
