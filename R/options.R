@@ -244,7 +244,8 @@ rkeops_use_float64 <- function() set_rkeops_options(list(precision = "float64"))
 #' `Scalprod` (`|`), the weighted norms and distances, `Elem`, `Extract`, `Concat`, matrix and
 #' tensor products -- the formula is evaluated in half precision. Otherwise (comparisons,
 #' `Step`, `ReLU`, `Sign`, `Min`/`Max` of a vector, trigonometric functions, complex numbers...)
-#' it is evaluated in float32 from the half-precision inputs. Either way each term is added in
+#' it is evaluated in float32 from the half-precision inputs (so are reductions with a long state,
+#' such as a K-min list with K in the hundreds). Either way each term is added in
 #' float32 (block sums per tile for sums), and every reduction (`Min`, `ArgMin`, `KMin`,
 #' `LogSumExp`, ...) keeps its state in float32. Gradients ([keops_grad()], LazyTensor
 #' gradients) are formulas like any other and run the same way. Inner products and distances of
