@@ -26,6 +26,8 @@
 #'   variable reduced over, where the kernel wants its rows interleaved with the other reduced
 #'   variables, it is interleaved on the GPU (the other reduced variables, if plain matrices,
 #'   are copied column by column and interleaved there too).
+#' * In float16 ([rkeops_use_float16()]) no device copy is used: each call rounds the host matrix
+#'   to halves and sends those (half the bytes of float32).
 #' * Results are always R matrices (they are small in iterative algorithms: labels, centroids,
 #'   potentials), never device-resident.
 #' * An object restored from a saved workspace or another process has lost its data: using it

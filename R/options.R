@@ -49,8 +49,9 @@
     rkeops_abort("option", "option 'backend' must be \"CPU\", \"GPU\" or \"auto\" (the GPU when one is usable)")
   }
   if (!is.null(opt$precision) &&
-      !(identical(opt$precision, "float32") || identical(opt$precision, "float64"))) {
-    rkeops_abort("option", "option 'precision' must be \"float32\" or \"float64\"")
+      !(identical(opt$precision, "float32") || identical(opt$precision, "float64") ||
+        identical(opt$precision, "float16"))) {
+    rkeops_abort("option", "option 'precision' must be \"float32\", \"float64\" or \"float16\" (GPU only)")
   }
   if (!is.null(opt$device_id) && !.rk_is_count(opt$device_id, min = -1) &&
       !(is.numeric(opt$device_id) && length(opt$device_id) > 1 && all(!is.na(opt$device_id)) &&
@@ -212,6 +213,7 @@ rkeops_use_gpu <- function(device = -1) {
 #'
 #' `rkeops_use_float32()` computes in float32 (inputs converted once; faster, about 1e-6
 #' relative accuracy), `rkeops_use_float64()` in float64 (the default; R's data read in place).
+#' For half precision on the GPU, see [rkeops_use_float16()].
 #' @return The new options, invisibly.
 #' @examples
 #' rkeops_use_float32()
@@ -222,6 +224,68 @@ rkeops_use_float32 <- function() set_rkeops_options(list(precision = "float32"))
 #' @rdname rkeops_use_float32
 #' @export
 rkeops_use_float64 <- function() set_rkeops_options(list(precision = "float64"))
+
+#' Compute in half precision on the GPU
+#'
+#' `rkeops_use_float16()` sets the option `precision` to `"float16"`: reductions on the GPU
+#' read their inputs as IEEE half-precision numbers (float16) and evaluate formulas in pairs of
+#' halves (`half2`), for speed and half the memory traffic of float32. Your data stay R
+#' doubles: each call rounds them to halves on the host, so half the bytes cross to the GPU.
+#' Switch back with [rkeops_use_float32()] or [rkeops_use_float64()].
+#'
+#' **GPU only.** The CPU backend has no half precision: a call that would run on the CPU (no
+#' usable GPU, [rkeops_use_cpu()], or `backend = "CPU"`) stops with an error of class
+#' `rkeops_option_error` (see [rkeops_errors]).
+#'
+#' **How it computes.** Each GPU thread takes two result rows, held in the two halves of
+#' `half2` values; the points reduced over are shared by both. When every operation of the
+#' formula has a `half2` form -- arithmetic, `Exp`, `Log`, `Sqrt`, `Rsqrt`, `Inv`, `Square`,
+#' `Abs`, `Minus`, `Pow`, `Powf`, `Sum`, `SumT`, `SqNorm2`, `Norm2`, `Normalize`, `SqDist`,
+#' `Scalprod` (`|`), the weighted norms and distances, `Elem`, `Extract`, `Concat`, matrix and
+#' tensor products -- the formula is evaluated in half precision. Otherwise (comparisons,
+#' `Step`, `ReLU`, `Sign`, `Min`/`Max` of a vector, trigonometric functions, complex numbers...)
+#' it is evaluated in float32 from the half-precision inputs (so are reductions with a long state,
+#' such as a K-min list with K in the hundreds). Either way each term is added in
+#' float32 (block sums per tile for sums), and every reduction (`Min`, `ArgMin`, `KMin`,
+#' `LogSumExp`, ...) keeps its state in float32. Gradients ([keops_grad()], LazyTensor
+#' gradients) are formulas like any other and run the same way. Inner products and distances of
+#' dimension 32 or more, which use a dedicated scheme in float32 and float64, run in the generic
+#' scheme in float16.
+#'
+#' **Accuracy.** A half has an 11-bit significand: every input is rounded with a relative error
+#' up to \eqn{2^{-11}} (about 5e-4) and every operation of the formula adds about as much
+#' (`Exp` about \eqn{|x| 2^{-11}} + 1e-3 for an argument `x`); sums accumulate in float32, so
+#' the error of a sum is that of its terms, averaged rather than added up. Sums inside the
+#' formula (`Sum`, `SqDist`, `|` over many components) are half-precision sums, whose error
+#' grows with the dimension (measured: 2e-3 at dimension 700). Expect a relative
+#' error of about 1e-3 on typical kernels (measured: 1e-4 to 3e-3 for Gaussian, Cauchy and
+#' softmax kernels and their gradients, on data of order 1); the tests require 1e-2 relative to
+#' the largest entry of each column of the result. Halves range from about 6e-8 (6e-5 at full
+#' precision) to 65504: values beyond overflow to `Inf`, so scale your data (e.g. distances of
+#' points in a unit box, not in metres) before computing in float16. Use float32 where 1e-3 is
+#' not enough.
+#' @return The new options, invisibly.
+#' @seealso [rkeops_use_float32()], [rkeops_use_gpu()].
+#' @examples
+#' # half precision needs a GPU: this runs only where one is usable
+#' if (isTRUE(tryCatch({ rkeops_use_gpu(); TRUE }, rkeops_gpu_error = function(e) FALSE))) {
+#'   rkeops_use_float16()
+#'   x <- matrix(runif(3000), ncol = 3); y <- matrix(runif(6000), ncol = 3)
+#'   op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)), 1)", c("x=Vi(3)", "y=Vj(3)"))
+#'   res16 <- op(list(x, y))
+#'   rkeops_use_float64()
+#'   res64 <- op(list(x, y))
+#'   max(abs(res16 - res64) / abs(res64))   # about 1e-3
+#' }
+#' # on the CPU backend, float16 is an error of class rkeops_option_error
+#' old <- get_rkeops_options()
+#' rkeops_use_cpu()
+#' rkeops_use_float16()
+#' op <- keops_kernel("Sum_Reduction(SqDist(x, y), 1)", c("x=Vi(1)", "y=Vj(1)"))
+#' tryCatch(op(list(matrix(1), matrix(2))), rkeops_option_error = function(e) conditionMessage(e))
+#' set_rkeops_options(old)
+#' @export
+rkeops_use_float16 <- function() set_rkeops_options(list(precision = "float16"))
 
 #' Turn verbose messages on or off
 #'

@@ -129,7 +129,9 @@ EngineOptions engine_options(SEXP opts) {
   Rcpp::List o(opts);
   EngineOptions e;
   std::string precision = Rcpp::as<std::string>(o["precision"]);
-  e.code.dtype = precision == "float32" ? DType::Float32 : DType::Float64;
+  e.code.dtype = precision == "float32"   ? DType::Float32
+                 : precision == "float16" ? DType::Float16
+                                          : DType::Float64;
   std::string scheme = Rcpp::as<std::string>(o["sum_scheme"]);
   e.code.scheme = scheme == "direct_sum"     ? SumScheme::Direct
                   : scheme == "block_sum"    ? SumScheme::Block

@@ -5,7 +5,10 @@
 
 namespace rkeops {
 
-enum class DType { Float64, Float32 };
+// Float16 (GPU only): inputs stored as IEEE half, formulas evaluated in half2 pairs (two
+// outer rows per thread) where every operation has a half2 form (OpInfo::half2), in float32
+// otherwise; reductions accumulate in float32 (codegen_cuda.cpp).
+enum class DType { Float64, Float32, Float16 };
 enum class SumScheme { Auto, Direct, Block, Kahan };
 
 // Nodes and arguments wider than this are emitted with loops over their components

@@ -443,6 +443,20 @@ bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim)
   return false;
 }
 
+bool formula_has_half2(const Graph& g, const std::vector<int>& roots) {
+  std::vector<char> seen(g.size(), 0);
+  std::vector<int> stack = roots;
+  while (!stack.empty()) {
+    int id = stack.back();
+    stack.pop_back();
+    if (seen[id]) continue;
+    seen[id] = 1;
+    if (g[id].kind == NodeKind::Call && !op_info(g[id].op).half2) return false;
+    for (int a : g[id].args) stack.push_back(a);
+  }
+  return true;
+}
+
 std::string sum_terms(Emitter& e, const std::vector<std::string>& terms) {
   const size_t n = terms.size();
   if (n <= 8) {

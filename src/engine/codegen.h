@@ -166,6 +166,10 @@ void reduction_piece(const std::function<void(const Reducer&, RedCode&)>& piece,
 // Whether a formula needs loops: a node or variable of `roots`' DAG wider than loop_dim.
 bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim);
 
+// Whether every operation of `roots`' DAG has a half2 form (OpInfo::half2): a float16 GPU
+// kernel then evaluates the formula in half2 pairs (codegen_cuda.cpp).
+bool formula_has_half2(const Graph& g, const std::vector<int>& roots);
+
 // Sum of `terms` as emitted code. Long sums use four interleaved partial sums so that the
 // additions do not form one long dependency chain (fixed order: results are deterministic).
 std::string sum_terms(Emitter& e, const std::vector<std::string>& terms);

@@ -9,6 +9,16 @@
 //   rk_merge: one thread per row merges the partial states of every slot with the reduction's
 //     merge, then finalises.
 // The formula's code comes from the same Emitter and reduction table as the CPU kernels.
+//
+// Float16 (rkeops_use_float16()): X, Y and P hold IEEE halves (TS = unsigned short), and T, the
+// type of the reduction's state, is float. When every operation of the formula has a half2
+// form (OpInfo::half2), each thread takes two outer rows, i and i + 1, as the two lanes of
+// half2 values (rk_h2, prelude_cuda_half.h): the formula's code is the usual text with T =
+// rk_h2 in the kernel's body, inner rows and parameters broadcast to both lanes, so that the
+// tile loop and the shared memory are those of one row per thread. Each term is split into
+// two floats and accumulated per lane in float32 (block sums per tile; every reduction of the
+// table, unchanged, in a scope where T is float again). Otherwise the kernel is the float32
+// kernel reading halves: one row per thread, the formula in float32.
 #include "codegen_cuda.h"
 
 #include <algorithm>
@@ -131,11 +141,16 @@ namespace {
 class CudaSourceGen {
  public:
   CudaSourceGen(const Formula& f, const CodeOptions& opt)
-      : f(f), opt(opt), red(f.reduction()), sh(f.shape), g(f.g), d(sh.d), f32(opt.dtype == DType::Float32),
+      : f(f), opt(opt), red(f.reduction()), sh(f.shape), g(f.g), d(sh.d), f32(opt.dtype != DType::Float64),
+        f16(opt.dtype == DType::Float16),
         rd(red, sh, opt.scheme), block_sum(rd.block_sums()), S(red.state_dim(sh)), SI(red.istate_dim(sh)),
         SC(rd.comp_dim()), outer(f.outer_cat()), inner(f.inner_cat()), L(opt.loop_dim), e(g) {}
 
   CudaCode generate(const std::string& include_dir) {
+    roots = {f.root};
+    if (f.weight >= 0) roots.push_back(f.weight);
+    // (pairs keep two rows' states: a long state, e.g. a K-min list, keeps one row per thread)
+    pair = f16 && formula_has_half2(g, roots) && 2 * state_bytes() <= kMaxStateBytes;
     check_state_size();
     lay_out_inputs();
     choose_tile();
@@ -153,24 +168,25 @@ class CudaSourceGen {
 
  private:
   // A thread's reduction state lives in registers or local memory: bound it.
+  long long state_bytes() const { return (static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI; }
   void check_state_size() const {
-    const long long state_bytes = (static_cast<long long>(S) + SC) * (f32 ? 4 : 8) + 4LL * SI;
-    if (state_bytes > kMaxStateBytes)
-      throw UserError("dimension", "the reduction's state takes " + I(state_bytes) + " bytes per result row (K = " +
+    if (state_bytes() > kMaxStateBytes)
+      throw UserError("dimension", "the reduction's state takes " + I(state_bytes()) + " bytes per result row (K = " +
                                        I(sh.K) + ", dimension " + I(d) + "): more than the GPU backend's " +
-                                       I(kMaxStateBytes) + "; use rkeops_use_cpu()");
+                                       I(kMaxStateBytes) + "; use rkeops_use_cpu()" +
+                                       (f16 ? std::string(" with rkeops_use_float32()") : std::string()));
   }
 
   // The offsets of the variables in X, Y and P (CudaCode's layout).
   void lay_out_inputs() {
-    cc.elem = f32 ? 4 : 8;
-    VL = 16 / cc.elem;  // T per 16-byte vector
+    cc.elem = f16 ? 2 : f32 ? 4 : 8;
+    cc.state_elem = f32 ? 4 : 8;
+    cc.rows_per_thread = pair ? 2 : 1;
+    VL = 16 / cc.elem;  // TS per 16-byte vector
     cc.state_t = S;
     cc.state_i = SI;
     cc.state_c = SC;
     cc.uses_index = SI > 0;
-    roots = {f.root};
-    if (f.weight >= 0) roots.push_back(f.weight);
     vars = collect_vars(g, roots);
     const size_t nargs = f.args.size();
     cc.x_off.assign(nargs, -1);
@@ -188,7 +204,8 @@ class CudaSourceGen {
   // read them from global memory where they are used (all threads of a block read the same
   // row: one cached transaction per warp).
   void choose_tile() {
-    const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem;
+    // (Float16 pairs: the tile holds every half broadcast to a pair, 4 bytes; see the tile loop.)
+    const long long row_bytes = static_cast<long long>(cc.wy) * cc.elem * (pair ? 2 : 1);
     wide = has_wide_nodes(g, roots, L);
     rows_global = row_bytes > kMaxTileBytes || (wide && row_bytes * 16 > kTileBytes);
     if (row_bytes == 0 || rows_global) {
@@ -205,8 +222,9 @@ class CudaSourceGen {
   // rows need few registers; opt.cuda_rows > 0 imposes it (benchmarks, tests).
   void choose_rows() {
     const long long row_regs = static_cast<long long>(cc.wx) + S + SI + SC + (block_sum ? d : 0);
-    R = wide || rows_global ? 1 : rows_per_thread(row_regs);
-    if (opt.cuda_rows > 0 && !wide && !rows_global) R = std::min(opt.cuda_rows, kMaxRowsPerThread);
+    const bool fixed = wide || rows_global || f16;  // (float16 pair kernels have their own two rows)
+    R = fixed ? 1 : rows_per_thread(row_regs);
+    if (opt.cuda_rows > 0 && !fixed) R = std::min(opt.cuda_rows, kMaxRowsPerThread);
     cc.rows = R;
   }
   // The text of `code` for each of the thread's rows (register blocking; as is when R = 1),
@@ -220,7 +238,10 @@ class CudaSourceGen {
 
   // ---- the formula's code ----
   // Wide outer variables are read in place (column-major, coalesced), not copied to registers.
+  // (Float16: through the accessors of prelude_cuda_half.h, which convert.)
   bool outer_in_place(const VarUse& v) const { return v.cat == outer && v.dim > L; }
+  // Float16 rows wider than this many halves are read through an accessor, not copied to registers.
+  static constexpr int kMaxHalfRowRegs = 32;
 
   void emit_formula_code() {
     needs_inner_ = depends_on(g, inner);
@@ -233,8 +254,8 @@ class CudaSourceGen {
     // Everything that does not depend on the inner index: once per thread.
     e.indent = "  ";
     emit_hoisted(e, roots, inner);
-    const std::vector<ExpFold> folds = f32 && !wide ? find_exp_folds() : std::vector<ExpFold>();
-    lse2 = f32 && !wide && std::string(red.name) == "LogSumExp" && sh.dw == 0 && d == 1;
+    const std::vector<ExpFold> folds = f32 && !f16 && !wide ? find_exp_folds() : std::vector<ExpFold>();
+    lse2 = f32 && !f16 && !wide && std::string(red.name) == "LogSumExp" && sh.dw == 0 && d == 1;
     ExpFold root{f.root, f.root, "T(1)"};
     if (lse2) split_scale(f.root, root.scale, root.pair);
     for (const ExpFold& x : lse2 ? std::vector<ExpFold>(1, root) : folds)
@@ -315,7 +336,7 @@ class CudaSourceGen {
   void bind_variables() {
     for (auto& v : vars) {
       if (v.cat == CAT_P)
-        e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : "(P + " + I(cc.p_off[v.pos]) + ")");
+        e.bind_var(v.cat, v.pos, params_in_regs ? "pm" + I(v.pos) : std::string(f16 ? "(Ph_ + " : "(P + ") + I(cc.p_off[v.pos]) + ")");
       else if (outer_in_place(v))
         e.bind_var(v.cat, v.pos, "xg" + I(v.pos), "", "ldx");
       else if (v.cat == outer)
@@ -328,31 +349,54 @@ class CudaSourceGen {
   // A thread's parameters (param_loads) and outer variables (loads, per row), into registers
   // (or pointers to them).
   void emit_thread_loads() {
+    if (f16 && !params_in_regs) loads += std::string("  const ") + (pair ? "rk_hrow2" : "rk_hrowf") + " Ph_ = {P};\n";
     for (auto& v : vars) {
       if (v.cat == CAT_P && params_in_regs) {
         param_loads += "  T pm" + I(v.pos) + "[" + I(v.dim) + "];";
-        for (int k = 0; k < v.dim; ++k)
-          param_loads += " pm" + I(v.pos) + "[" + I(k) + "] = P[" + I(cc.p_off[v.pos] + k) + "];";
+        for (int k = 0; k < v.dim; ++k) {
+          const std::string pk = "P[" + I(cc.p_off[v.pos] + k) + "]";
+          param_loads += " pm" + I(v.pos) + "[" + I(k) + "] = " +
+                         (pair ? "rk_bcast(" + pk + ")" : f16 ? "rk_h2f(" + pk + ")" : pk) + ";";
+        }
         param_loads += "\n";
       } else if (outer_in_place(v)) {
-        loads += "  const T* xg" + I(v.pos) + " = X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx;\n";
+        const std::string at = "X + (active ? i : 0) + " + I(cc.x_off[v.pos]) + "LL * ldx";
+        if (pair)
+          loads += "  const rk_hcol2 xg" + I(v.pos) + " = {" + at + ", active, active1};\n";
+        else if (f16)
+          loads += "  const rk_hrowf xg" + I(v.pos) + " = {" + at + "};\n";
+        else
+          loads += "  const T* xg" + I(v.pos) + " = " + at + ";\n";
       } else if (v.cat == outer) {
         loads += "  T xo" + I(v.pos) + "[" + I(v.dim) + "];";
-        for (int k = 0; k < v.dim; ++k)
-          loads += " xo" + I(v.pos) + "[" + I(k) + "] = active ? X[i + " + I(cc.x_off[v.pos] + k) + "LL * ldx] : T(0);";
+        for (int k = 0; k < v.dim; ++k) {
+          const std::string col = I(cc.x_off[v.pos] + k) + "LL * ldx]";
+          loads += " xo" + I(v.pos) + "[" + I(k) + "] = ";
+          if (pair)  // rows i and i + 1 in the two lanes
+            loads += "rk_pair(active ? X[i + " + col + " : TS(0), active1 ? X[i + 1 + " + col + " : TS(0));";
+          else if (f16)
+            loads += "active ? rk_h2f(X[i + " + col + ") : T(0);";
+          else
+            loads += "active ? X[i + " + col + " : T(0);";
+        }
         loads += "\n";
       }
     }
   }
 
   // ---- reduction pieces ----
-  static RedCode code(const std::string& st, const std::string& si, const std::string& ind) {
+  // The state arrays of a thread's row (p: "" or, for the second row of a float16 pair, "l1_").
+  static RedCode code(const std::string& p, const std::string& ind) {
     RedCode c;
-    c.st = st;
-    c.si = si;
-    c.cp = "cp_";
+    c.st = p + "st_";
+    c.si = p + "si_";
+    c.cp = p + "cp_";
     c.ind = ind;
     return c;
+  }
+  // Reduction code in a float16 pair kernel sees T = float again (the state's type).
+  std::string acc_scope(const std::string& text, const std::string& ind) const {
+    return pair ? ind + "{ typedef float T;\n" + text + ind + "}\n" : text;
   }
   // F of many components (wide): loops over them (reduction_piece, codegen.h).
   std::string f_at(const std::string& k) const { return e.ref(f.root, Ix(k)); }
@@ -363,25 +407,60 @@ class CudaSourceGen {
   }
 
   // The accumulation of one term (acc), and what a tile adds before and after its sweep.
+  // A float16 pair kernel first splits F (and the weight) into floats per lane (fl0_, fl1_),
+  // then runs the accumulation once per lane on that lane's state.
   void emit_accumulation() {
-    acc = code("st_", "si_", "        ");
-    acc.f = [this](int k) { return e.ref(f.root, k); };
-    acc.w = [this](int k) { return e.ref(f.weight, k); };
-    acc.j = "j";
-    auto fk = [this](const std::string& k) { return f_at(k); };
+    if (!pair) {
+      acc = accumulation("", [this](const std::string& k) { return f_at(k); },
+                         [this](int k) { return e.ref(f.weight, k); }, "        ");
+      return;
+    }
+    const int dw = f.weight >= 0 ? g[f.weight].dim : 0;
+    std::string split = "        float fl0_[" + I(d) + "], fl1_[" + I(d) + "];";
+    if (dw) split += " float fw0_[" + I(dw) + "], fw1_[" + I(dw) + "];";
+    split += "\n";
+    auto lanes = [&](int id, int n, const char* a, const char* b) {
+      if (n > L) {
+        split += "        " + std::string(kLoopPragma) + "\n        for (int k_ = 0; k_ < " + I(n) + "; ++k_) rk_split(" +
+                 e.ref(id, Ix("k_")) + ", " + a + "[k_], " + b + "[k_]);\n";
+        return;
+      }
+      for (int k = 0; k < n; ++k)
+        split += "        rk_split(" + e.ref(id, k) + ", " + a + "[" + I(k) + "], " + b + "[" + I(k) + "]);\n";
+    };
+    lanes(f.root, d, "fl0_", "fl1_");
+    if (dw) lanes(f.weight, dw, "fw0_", "fw1_");
+    RedCode a0 = accumulation("", [](const std::string& k) { return "fl0_[" + k + "]"; },
+                              [](int k) { return "fw0_[" + I(k) + "]"; }, "          ");
+    RedCode a1 = accumulation("l1_", [](const std::string& k) { return "fl1_[" + k + "]"; },
+                              [](int k) { return "fw1_[" + I(k) + "]"; }, "          ");
+    acc = a0;
+    acc.text = split + "        { typedef float T;\n" + a0.text + a1.text + "        }\n";
+  }
+  // The accumulation of one term into the state of prefix p ("" or "l1_"): F's component k is
+  // fk(k), the weight's wk(k). Adds the tile's block-sum registers to tile_pre / tile_post.
+  RedCode accumulation(const std::string& p, const std::function<std::string(const std::string&)>& fk,
+                       const std::function<std::string(int)>& wk, const std::string& ind) {
+    RedCode c = code(p, ind);
+    c.f = [fk](int k) { return fk(I(k)); };
+    c.w = wk;
+    c.j = "j";
     const std::string pragma = std::string(kLoopPragma) + "\n";
+    const std::string t = pair ? "float" : "T";  // pair kernels: T is rk_h2 around the tile loop
     if (block_sum && d > L) {
       const std::string loop = "for (int k_ = 0; k_ < " + I(d) + "; ++k_) ";
-      tile_pre = "      T s_[" + I(d) + "];\n      " + pragma + "      " + loop + "s_[k_] = T(0);\n";
-      acc.line(kLoopPragma);
-      acc.line(loop + "s_[k_] += " + f_at("k_") + ";");
-      tile_post = "      " + pragma + "      " + loop + "st_[k_] += s_[k_];\n";
+      tile_pre += "      " + t + " " + p + "s_[" + I(d) + "];\n      " + pragma + "      " + loop + p + "s_[k_] = " + t +
+                  "(0);\n";
+      c.line(kLoopPragma);
+      c.line(loop + p + "s_[k_] += " + fk("k_") + ";");
+      tile_post += "      " + pragma + "      " + loop + p + "st_[k_] += " + p + "s_[k_];\n";
     } else if (block_sum) {
       // Block sums: the tile's terms are added in registers, then the tile's sum to the state.
       for (int k = 0; k < d; ++k) {
-        tile_pre += "      T s" + I(k) + "_ = T(0);\n";
-        acc.line("s" + I(k) + "_ += " + acc.f(k) + ";");
-        tile_post += "      st_[" + I(k) + "] += s" + I(k) + "_;\n";
+        const std::string r = p + "s" + I(k) + "_";
+        tile_pre += "      " + t + " " + r + " = " + t + "(0);\n";
+        c.line(r + " += " + c.f(k) + ";");
+        tile_post += "      " + p + "st_[" + I(k) + "] += " + r + ";\n";
       }
     } else if (lse2) {
       // st_[0] is kept as lm_ = m log2(e), the maximum of the tiles before; the lowest float
@@ -391,7 +470,7 @@ class CudaSourceGen {
       // the tile is swept again from the new maximum (redo_: each row's first tile, and rare
       // jumps of the maximum). Each term costs a max, one 2^x and an add.
       const std::string fx = "fx" + I(f.root) + "_";
-      acc.line("tm_ = fmaxf(tm_, " + fx + "); ts_ += rk_exp2(" + fx + " - lm_);");
+      c.line("tm_ = fmaxf(tm_, " + fx + "); ts_ += rk_exp2(" + fx + " - lm_);");
       tile_pre = "      T ts_, tm_;\n";
       lse2_redo = "      if (tm_ > lm_ + T(96)) { st_[1] *= rk_exp2(lm_ - tm_); lm_ = tm_; redo_ = true; }\n";
       tile_post =
@@ -399,28 +478,31 @@ class CudaSourceGen {
           "lm_ = tm_; } else { st_[1] += ts_; }\n";
       lse2_post = "  st_[0] = lm_ == -3.4028234663852886e38f ? -RK_INF : lm_ * T(0.6931471805599453);\n";
     } else {  // the table's register-friendly form where it has one
-      looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, acc, fk);
+      looped([](const Reducer& r, RedCode& x) { r.acc(x, true); }, c, fk);
     }
+    return c;
   }
   std::string state_decl(const std::string& p, const std::string& ind) const {
-    std::string s = ind + "T " + p + "st_[" + I(S) + "];";
+    const std::string t = pair ? "float" : "T";
+    std::string s = ind + t + " " + p + "st_[" + I(S) + "];";
     if (SI) s += " int " + p + "si_[" + I(SI) + "];";
-    if (SC) s += " T " + p + "cp_[" + I(SC) + "];";
+    if (SC) s += " " + t + " " + p + "cp_[" + I(SC) + "];";
     return s + "\n";
   }
   // Partial states: slot-major, then state component, then row (coalesced).
-  std::string state_io(bool store, const std::string& p, const std::string& slot, const std::string& ind) const {
+  std::string state_io(bool store, const std::string& p, const std::string& slot, const std::string& ind,
+                       const std::string& row = "i") const {
     std::string s;
     auto one = [&](const char* arr, const char* name, int n) {
       if (n > 64 || (wide && n > L)) {  // long states (K-min lists, wide F): a loop, so the code does not grow
-        std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + k_) * nrows + i]";
+        std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + k_) * nrows + " + row + "]";
         std::string r_ = p + name + "[k_]";
         if (wide) s += ind + kLoopPragma + "\n";
         s += ind + "for (int k_ = 0; k_ < " + I(n) + "; ++k_) " + (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
         return;
       }
       for (int k = 0; k < n; ++k) {
-        std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + " + I(k) + ") * nrows + i]";
+        std::string g_ = std::string(arr) + "[(" + slot + " * " + I(n) + "LL + " + I(k) + ") * nrows + " + row + "]";
         std::string r_ = p + name + "[" + I(k) + "]";
         s += ind + (store ? g_ + " = " + r_ : r_ + " = " + g_) + ";\n";
       }
@@ -430,22 +512,23 @@ class CudaSourceGen {
     one("pcp", "cp_", SC);
     return s;
   }
-  std::string init_code(const std::string& ind) const {
-    RedCode c = code("st_", "si_", ind);
+  std::string init_code(const std::string& ind, const std::string& p = "") const {
+    RedCode c = code(p, ind);
     looped([](const Reducer& r, RedCode& x) { r.init(x); }, c, no_f);
-    return c.text;
+    return acc_scope(c.text, ind);
   }
-  std::string final_code(const std::string& ind) const {
-    RedCode c = code("st_", "si_", ind);
+  // The result of row `row` from the state of prefix p.
+  std::string final_code(const std::string& ind, const std::string& p = "", const std::string& row = "i") const {
+    RedCode c = code(p, ind);
     c.out = [&](const std::string& k) {
       const bool literal = k.find_first_not_of("0123456789") == std::string::npos;
-      return "out[i + " + (literal ? k + "LL" : "(long long)" + k) + " * out_ld]";
+      return "out[" + row + " + " + (literal ? k + "LL" : "(long long)" + k) + " * out_ld]";
     };
     looped([](const Reducer& r, RedCode& x) { r.final(x); }, c, no_f);
-    return c.text;
+    return acc_scope(c.text, ind);
   }
   std::string merge_code(const std::string& ind) const {
-    RedCode c = code("st_", "si_", ind);
+    RedCode c = code("", ind);
     c.st2 = "o_st_";
     c.si2 = "o_si_";
     c.cp2 = "o_cp_";
@@ -465,8 +548,16 @@ class CudaSourceGen {
   void emit_header(std::ostringstream& src, const std::string& include_dir) const {
     src << "// Generated by rkeops: a CUDA kernel for\n// " << f.canonical() << "\n";
     src << read_prelude(include_dir, "rkeops/prelude_cuda.h");
-    src << "typedef " << (f32 ? "float" : "double") << " T;\n";
-    src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
+    if (f16) {
+      src << read_prelude(include_dir, "rkeops/prelude_cuda_half.h");
+      src << "typedef float T;             // the reduction's state: float32\n";
+      src << "typedef unsigned short TS;   // the inputs: IEEE halves\n";
+      src << "typedef uint4 TV;            // 16 bytes of TS\n";
+    } else {
+      src << "typedef " << (f32 ? "float" : "double") << " T;\n";
+      src << "typedef T TS;   // the inputs\n";
+      src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
+    }
     src << "#define RK_ABI " << kCudaAbiVersion << "\n#define RK_B " << cc.block << "\n#define RK_TJ " << cc.tile
         << "\n#define RK_WV " << cc.wy / VL << "   // 16-byte vectors per packed inner row\n";
     src << e.globals();
@@ -476,24 +567,29 @@ class CudaSourceGen {
   // slice, then the result or the partial state.
   void emit_reduce_kernel(std::ostringstream& src) const {
     src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
-           "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
+           "    const TS* __restrict__ X, long long ldx, const TV* __restrict__ Y, const TS* __restrict__ P,\n"
            "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
            "out_ld,\n"
            "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0,\n"
            "    const long long* __restrict__ items, const long long* __restrict__ jranges) {\n";
-    src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL)) << "];\n";
+    src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL) * (pair ? 2 : 1)) << "];\n";
     src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
     emit_block_work(src);
     src << "  const long long nrows = n_outer;\n";
+    if (pair) src << "  typedef rk_h2 T;   // the formula's values: rows i and i + 1 in the lanes of half2 pairs\n";
     src << param_loads
         << each_row(loads + hoisted + state_decl("", "  ") + init_code("  ") + (lse2 ? "  T lm_ = -3.4028234663852886e38f;\n" : ""));
+    if (pair) src << state_decl("l1_", "  ") << init_code("  ", "l1_");
     emit_tile_loop(src);
     src << each_row(lse2_post);
     if (R == 1) {
       src << "  if (!active) return;\n";
-      src << "  if (slot0 < 0) {\n" << final_code("    ") << "  } else {\n";
-      src << "    const long long slot = slot0 + (long long)blockIdx.y;\n"
-          << state_io(true, "", "slot", "    ") << "  }\n}\n";
+      src << "  if (slot0 < 0) {\n" << final_code("    ");
+      if (pair) src << "    if (active1) {\n" << final_code("      ", "l1_", "(i + 1)") << "    }\n";
+      src << "  } else {\n";
+      src << "    const long long slot = slot0 + (long long)blockIdx.y;\n" << state_io(true, "", "slot", "    ");
+      if (pair) src << "    if (active1) {\n" << state_io(true, "l1_", "slot", "      ", "(i + 1)") << "    }\n";
+      src << "  }\n}\n";
       return;
     }
     src << "  const long long slot = slot0 + (long long)blockIdx.y;\n";
@@ -505,14 +601,20 @@ class CudaSourceGen {
   // A block's rows and inner ranges. Dense: rows blockIdx.x * blockDim.x + [0, blockDim.x) and
   // slice blockIdx.y of the inner range; block-sparse (items, ranges.h): the rows of work item
   // blockIdx.x and its kept inner ranges.
+  // (A float16 pair kernel: rows blockIdx.x * 2 blockDim.x + [0, 2 blockDim.x), two per thread.)
   void emit_block_work(std::ostringstream& src) const {
-    src << "  int ib0_ = blockIdx.x * blockDim.x" << (R > 1 ? " * " + I(R) : "") << ", ib1_ = n_outer, nr_ = 1;\n";
+    src << "  int ib0_ = blockIdx.x * " << (pair ? "(2 * blockDim.x)" : R > 1 ? "blockDim.x * " + I(R) : "blockDim.x")
+        << ", ib1_ = n_outer, nr_ = 1;\n";
     src << "  const long long* jr_ = 0;\n";
     src << "  if (items) {\n";
     src << "    const long long* it_ = items + 4LL * blockIdx.x;\n";
     src << "    ib0_ = (int)it_[0]; ib1_ = (int)it_[1]; jr_ = jranges + 2 * it_[2]; nr_ = (int)(it_[3] - it_[2]);\n";
     src << "  }\n";
-    for (int r = 0; r < R; ++r) {
+    if (pair) {
+      src << "  const int i = ib0_ + 2 * threadIdx.x;\n";
+      src << "  const bool active = i < ib1_, active1 = i + 1 < ib1_;\n";
+    }
+    for (int r = 0; !pair && r < R; ++r) {
       const std::string sx = R > 1 ? "_r" + I(r) : "";
       src << "  const int i" << sx << " = ib0_ + threadIdx.x" << (r ? " + " + I(r) + " * blockDim.x" : "") << ";\n";
       src << "  const bool active" << sx << " = i" << sx << " < ib1_;\n";
@@ -541,7 +643,11 @@ class CudaSourceGen {
     src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
     if (cc.wy > 0 && !rows_global) {
       src << "    __syncthreads();\n";
-      src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
+      if (pair)  // each half broadcast to a pair once per block (not once per thread in the sweep)
+        src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) { const TV w_ = Y[(long long)jt * RK_WV + "
+               "q]; tile_v[2 * q] = rk_bc4_lo(w_); tile_v[2 * q + 1] = rk_bc4_hi(w_); }\n";
+      else
+        src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
       src << "    __syncthreads();\n";
     }
     src << "    if (active" << (R > 1 ? "_r0" : "") << ") {\n";
@@ -559,6 +665,42 @@ class CudaSourceGen {
 
   // How the sweep reads inner row jj of the tile (`yr`).
   void emit_row_read(std::ostringstream& src) const {
+    if (f16) {  // halves: 16-byte vector loads, each half converted (pairs: broadcast to both lanes)
+      if (cc.wy == 0) return;
+      if (cc.wy > kMaxHalfRowRegs) {  // wide rows: an accessor that converts where a component is used
+        const std::string row = rows_global ? "Y + (long long)(jt + jj) * RK_WV" : "tile_v + jj * RK_WV";
+        if (pair && !rows_global)
+          src << "        const rk_prow2 yr = {(const unsigned*)(tile_v + jj * (2 * RK_WV))};\n";
+        else
+          src << "        const " << (pair ? "rk_hrow2" : "rk_hrowf") << " yr = {(const unsigned short*)(" << row << ")};\n";
+        return;
+      }
+      if (pair && !rows_global) {  // the tile holds the pairs already
+        src << "        const TV* yv_ = tile_v + jj * (2 * RK_WV);\n";
+        std::string elems;
+        for (int q = 0; q < 2 * cc.wy / VL; ++q) {
+          src << "        const TV yq" << q << "_ = yv_[" << q << "];\n";
+          for (const char* w : {".x", ".y", ".z", ".w"})
+            elems += std::string(elems.empty() ? "" : ", ") + "rk_h2_bits(yq" + I(q) + "_" + w + ")";
+        }
+        src << "        const T yr[" << cc.wy << "] = {" << elems << "};\n";
+        return;
+      }
+      static const char* word[] = {".x", ".y", ".z", ".w"};
+      const std::string lo = pair ? "rk_bc_lo(" : "rk_f_lo(", hi = pair ? "rk_bc_hi(" : "rk_f_hi(";
+      src << "        const TV* yv_ = " << (rows_global ? "Y + (long long)(jt + jj) * RK_WV" : "tile_v + jj * RK_WV")
+          << ";\n";
+      std::string elems;
+      for (int q = 0; q < cc.wy / VL; ++q) {
+        src << "        const TV yq" << q << "_ = yv_[" << q << "];\n";
+        for (int w = 0; w < 4; ++w) {
+          const std::string v = "yq" + I(q) + "_" + word[w];
+          elems += std::string(elems.empty() ? "" : ", ") + lo + v + "), " + hi + v + ")";
+        }
+      }
+      src << "        const T yr[" << cc.wy << "] = {" << elems << "};\n";
+      return;
+    }
     if (rows_global) {
       src << "        const T* yr = (const T*)(Y + (long long)(jt + jj) * RK_WV);\n";
     } else if (cc.wy > 0 && cc.wy <= kMaxRowRegs * VL / 4) {
@@ -615,7 +757,8 @@ class CudaSourceGen {
   const RedShape& sh;
   const Graph& g;
   const int d;
-  const bool f32;
+  const bool f32;  // T is float (float32, and float16's state)
+  const bool f16;  // inputs stored as halves
   const Reducer rd;
   // As on the CPU, "direct" sums also add the terms of a tile in registers first: a thread
   // adding 1e6 float32 terms one by one to its total would lose ~1e-4.
@@ -629,6 +772,7 @@ class CudaSourceGen {
   std::vector<int> roots;
   std::vector<VarUse> vars;
   bool wide = false, rows_global = false, params_in_regs = true;
+  bool pair = false;  // float16 with every operation in half2: two rows per thread
   // ---- the formula's code ----
   Emitter e;
   std::string param_loads, loads, hoisted, body;
@@ -646,8 +790,9 @@ class CudaSourceGen {
 
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
   // Inner products or distances of high dimension: the register-tiled template.
+  // (Not in float16: the generic scheme evaluates those in float32 or half2, from halves.)
   const HdPlan hd = plan_cuda_hd(f, opt);
-  if (hd.applies) return generate_cuda_hd_code(f, hd, opt, include_dir);
+  if (hd.applies && opt.dtype != DType::Float16) return generate_cuda_hd_code(f, hd, opt, include_dir);
   return CudaSourceGen(f, opt).generate(include_dir);
 }
 

@@ -10,7 +10,7 @@
 namespace rkeops {
 
 // The ABI between launch_cuda.cpp and a generated CUDA kernel (part of the cache key).
-constexpr int kCudaAbiVersion = 4;  // 4: rk_pack_inner in the generic scheme's module
+constexpr int kCudaAbiVersion = 5;  // 4: rk_pack_inner in the generic scheme's module; 5: float16 inputs
 
 // A generated CUDA kernel and the layout of its inputs on the device.
 //   X: the outer variables (indexed by result rows), column-major, components of all outer
@@ -22,8 +22,10 @@ constexpr int kCudaAbiVersion = 4;  // 4: rk_pack_inner in the generic scheme's 
 // Inputs the formula does not use have offset -1 everywhere.
 struct CudaCode {
   std::string source;
-  int elem = 8;     // sizeof(T)
-  int block = 256;  // the kernel's launch bound (threads per block, one per outer row)
+  int elem = 8;     // bytes of one input value in X, Y and P (TS: 2 for float16)
+  int state_elem = 8;  // sizeof(T): bytes of one value of partial states (float16: 4)
+  int rows_per_thread = 1;  // 2 for float16 kernels that evaluate in half2 pairs
+  int block = 256;  // the kernel's launch bound (threads per block, rows_per_thread outer rows each)
   int tile = 256;   // inner rows per shared-memory tile
   int rows = 1;     // generic scheme: outer rows per thread (a block covers block x rows rows)
   int wx = 0, wy = 0, np = 0;

@@ -445,6 +445,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << read_prelude(include_dir, "rkeops/prelude_cuda.h");
   src << "typedef " << (f32 ? "float" : "double") << " T;\n";
   src << "typedef " << (f32 ? "float4" : "double2") << " TV;   // 16 bytes of T\n";
+  src << "typedef T TS;\n";
   src << "#define RK_ABI " << kCudaAbiVersion << "\n";
   src << "constexpr int kD = " << D << ";        // dimension of the inner products\n";
   src << "constexpr int kBM = " << BM << ", kBN = " << BN << ", kBK = " << BK

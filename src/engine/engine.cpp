@@ -102,6 +102,9 @@ std::shared_ptr<Kernel> get_kernel(const std::string& formula, const std::vector
   auto& mem = session();
   auto it = mem.find(key);
   if (it != mem.end()) return it->second;
+  if (opt.backend == Backend::CPU && opt.code.dtype == DType::Float16)
+    throw UserError("option", "float16 (rkeops_use_float16()) runs on the GPU only: the CPU backend computes in "
+                              "float32 or float64 (rkeops_use_float32(), rkeops_use_float64())");
   if (opt.backend == Backend::GPU && opt.devices.size() > 1) {  // several GPUs
     std::shared_ptr<Kernel> k = load_multi_gpu_kernel(formula, aliases, opt, interrupted);
     mem[key] = k;
@@ -286,7 +289,8 @@ LanguageInfo language() {
 }
 
 long long upload_device_matrix(DeviceMatrix& m, const EngineOptions& opt) {
-  if (opt.backend == Backend::GPU) {
+  // (float16 calls pack halves from the host copy: no device copy is made for them.)
+  if (opt.backend == Backend::GPU && opt.code.dtype != DType::Float16) {
     const int elem = opt.code.dtype == DType::Float32 ? 4 : 8;
     const std::vector<int> devs = opt.devices.size() > 1 ? opt.devices : std::vector<int>{opt.device};
     for (int d : devs) m.on_device(d, elem, opt.nthreads);

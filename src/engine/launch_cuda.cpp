@@ -14,6 +14,7 @@
 #include "codegen_cuda_hd.h"
 #include "cuda_driver.h"
 #include "errors.h"
+#include "half.h"
 #include "kernel_store.h"
 #include "log.h"
 #include "nvrtc.h"
@@ -30,7 +31,8 @@ long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
 std::mutex g_stats_mutex;
 GpuRunStats g_last_stats;
 
-// ---- host-side packing (float64 R data -> T, in the layouts of codegen_cuda.h) ----
+// ---- host-side packing (float64 R data -> T, in the layouts of codegen_cuda.h; float16:
+// halves rounded from the doubles on the host threads, so that half the bytes cross the bus) ----
 
 // Runs fn(r0, r1) over [0, rows) on up to `nthreads` threads when the work is worth it: at
 // least 2^16 values a thread (starting a thread costs tens of microseconds, about what
@@ -197,9 +199,11 @@ void pack_as(int what, const std::vector<Input>& in, const CudaCode& c, long lon
   else
     pack_params(in, c, d);
 }
-void pack(bool f32, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows,
+void pack(int elem, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows,
           long long ld, const PairPack& pp, void* dst, int nthreads) {
-  if (f32)
+  if (elem == 2)
+    pack_as(what, in, c, r0, rows, ld, pp, static_cast<Half16*>(dst), nthreads);
+  else if (elem == 4)
     pack_as(what, in, c, r0, rows, ld, pp, static_cast<float*>(dst), nthreads);
   else
     pack_as(what, in, c, r0, rows, ld, pp, static_cast<double*>(dst), nthreads);
@@ -226,7 +230,10 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   int block = p.hd ? code.block : 256;
   if (!p.hd && lim.resident_128 * 128 > lim.resident_256 * 256) block = 128;
   p.block = block;
-  p.rows_per_block = p.hd ? code.hd.bm : block * static_cast<long long>(std::max(1, code.rows));  // outer rows per block
+  // outer rows per block: a thread's rows (register blocking) times the rows of its values
+  // (2 for float16 pair kernels)
+  p.rows_per_block = p.hd ? code.hd.bm
+                          : block * static_cast<long long>(code.rows_per_thread) * std::max(1, code.rows);
   const int resident_blocks = p.hd ? lim.resident_hd : block == 256 ? lim.resident_256 : lim.resident_128;
   p.concurrent = std::max(1, resident_blocks) * static_cast<long long>(std::max(1, lim.sm_count));
   const long long tile = code.tile;
@@ -234,7 +241,8 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   const long long by = code.wy * e;                  // bytes per inner row
   p.inner_row_bytes = by;
   const long long bx = code.wx * e + out_dim * 8LL;  // bytes per outer row (inputs and results)
-  const long long sb = code.state_t * e + code.state_i * 4LL + code.state_c * e;  // per row and slot
+  const long long se = code.state_elem;
+  const long long sb = code.state_t * se + code.state_i * 4LL + code.state_c * se;  // per row and slot
   // Device memory for our buffers: most of what is free (other CUDA users in the process keep
   // what they hold).
   long long budget = static_cast<long long>(static_cast<double>(lim.available_bytes) * 0.8);
@@ -318,8 +326,8 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
                         GpuRunStats* stats, const LaunchPart& part) {
   const auto t_start = Clock::now();
-  const bool f32 = code.elem == 4;
-  const long long e = code.elem;
+  const int elem = code.elem;
+  const long long e = code.elem, se = code.state_elem;
   const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
   const long long r0 = part.r0, r1 = part.r1 < 0 ? n_out : part.r1;  // the rows computed here
   RK_ASSERT(0 <= r0 && r0 <= r1 && r1 <= n_out, "bad row range");
@@ -380,6 +388,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     const bool inner_packed = !hd && code.y_off[p] >= 0 && dev.packs_inner();
     if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0) || inner_packed)) continue;
     if (hd && (ip == code.hd.x_pos || ip == code.hd.y_pos)) continue;
+    if (elem == 2) continue;  // float16: packed from the host copy (device copies are float or double)
     dev_in[p] = dev.resident(in[p], code.elem);
     if (!dev_in[p]) continue;
     host_in[p].cols = 0;
@@ -473,7 +482,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   st.chunks_inner = static_cast<int>(nj);
   double convert_ms = 0;
   auto t0 = Clock::now();
-  pack(f32, 2, in, code, 0, 0, 0, PairPack(), hp, nthreads);
+  pack(elem, 2, in, code, 0, 0, 0, PairPack(), hp, nthreads);
   // The high-dimension scheme: the common point subtracted from both sides of its distances.
   const std::vector<double> center = hd && code.hd.center ? pair_center(in[code.hd.y_pos]) : std::vector<double>();
   PairPack xpp, ypp;
@@ -495,12 +504,12 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     const long long ldx = hd ? ceil_div(rows, VL) * VL : rows;
     uint64_t pst = 0, psi = 0, pcp = 0;
     if (nslots > 0) {
-      pst = dev.buffer(4, static_cast<size_t>(nslots * rows * code.state_t * e + 16));
+      pst = dev.buffer(4, static_cast<size_t>(nslots * rows * code.state_t * se + 16));
       psi = dev.buffer(5, static_cast<size_t>(nslots * rows * code.state_i * 4 + 16));
-      pcp = dev.buffer(6, static_cast<size_t>(nslots * rows * code.state_c * e + 16));
+      pcp = dev.buffer(6, static_cast<size_t>(nslots * rows * code.state_c * se + 16));
     }
     t0 = Clock::now();
-    pack(f32, 0, host_in, code, i0, rows, ldx, xpp, hx, nthreads);
+    pack(elem, 0, host_in, code, i0, rows, ldx, xpp, hx, nthreads);
     convert_ms += ms_since(t0);
     dev.mark(0);
     if (i0 == r0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
@@ -519,7 +528,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
         if (dev_pack) {  // the host's inner variables column-major into dUp, then rk_pack_inner
           if (up_cols > 0) {
             t0 = Clock::now();
-            if (f32)
+            if (elem == 4)
               pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<float*>(hy + off), nthreads);
             else
               pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<double*>(hy + off), nthreads);
@@ -530,7 +539,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
                                jr);
         } else {
           t0 = Clock::now();
-          pack(f32, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
+          pack(elem, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
           convert_ms += ms_since(t0);
           if (hd)
             copy_cols(dY + static_cast<uint64_t>(off), hy + off, code.y_off, code.hd.y_norm, j0, jr, ldy, code.wy);
@@ -747,6 +756,8 @@ class CudaKernel : public Kernel {
     EngineOptions o = opt;
     o.backend = Backend::CPU;
     o.devices.clear();
+    // (float16 states are float32 states: the CPU, which has no float16, merges them as such)
+    if (o.code.dtype == DType::Float16) o.code.dtype = DType::Float32;
     get_kernel(formula_.text, formula_.aliases, o)->merge_partials(parts, rows, out, states_out, o);
   }
   void run(const std::vector<Input>& in, const CallShape& shape, double* out, const EngineOptions& opt,

@@ -360,24 +360,26 @@ int gradsoftdtw_adjoint(Graph&, int, int, int) {
 }
 
 // ---- the table ----
+// H2 (last column, optional): the row's code also computes on half2 pairs (OpInfo::half2).
+constexpr bool H2 = true;
 // Derivatives (last column): see Deriv in ops.h. a, b, c = arguments, g = adjoint of the
 // output, out = the output; the comment gives the math.
 const OpInfo kOps[] = {
   // name         sig    dimension rule  scalar template / emitter          derivative
   // arithmetic (dim 1 broadcasts)
-  {"Add",         "ff",  same,   "($0 + $1)", nullptr,                      "g; g"},                        // d(a + b) = da + db
-  {"Subtract",    "ff",  same,   "($0 - $1)", nullptr,                      "g; -g"},                       // d(a - b) = da - db
-  {"Mult",        "ff",  same,   "($0 * $1)", nullptr,                      "g * b; g * a"},                // d(ab) = b da + a db
-  {"Divide",      "ff",  same,   "($0 / $1)", nullptr,                      "g / b; -g * out / b"},         // d(a/b) = da/b - (a/b) db/b
-  {"Minus",       "f",   first,  "(-$0)", nullptr,                          "-g"},                          // d(-a) = -da
+  {"Add",         "ff",  same,   "($0 + $1)", nullptr,                      "g; g", H2},                        // d(a + b) = da + db
+  {"Subtract",    "ff",  same,   "($0 - $1)", nullptr,                      "g; -g", H2},                       // d(a - b) = da - db
+  {"Mult",        "ff",  same,   "($0 * $1)", nullptr,                      "g * b; g * a", H2},                // d(ab) = b da + a db
+  {"Divide",      "ff",  same,   "($0 / $1)", nullptr,                      "g / b; -g * out / b", H2},         // d(a/b) = da/b - (a/b) db/b
+  {"Minus",       "f",   first,  "(-$0)", nullptr,                          "-g", H2},                          // d(-a) = -da
   // element-wise maths
-  {"Exp",         "f",   first,  "rk_exp($0)", nullptr,                     "g * out"},                     // exp' = exp
-  {"Log",         "f",   first,  "rk_log($0)", nullptr,                     "g / a"},                       // log' = 1/a
-  {"Sqrt",        "f",   first,  "rk_sqrt($0)", nullptr,                    "0.5 * g * Rsqrt(a)"},          // 1/(2 sqrt a); 0 at a = 0 (Rsqrt(0) = 0), as KeOps
-  {"Rsqrt",       "f",   first,  "rk_rsqrt($0)", nullptr,                   "-0.5 * g * Pow(out, 3)"},      // -a^(-3/2)/2 = -out^3/2; 0 at 0
-  {"Inv",         "f",   first,  "(T(1) / $0)", nullptr,                    "-g * Square(out)"},            // -1/a^2
-  {"Square",      "f",   first,  "($0 * $0)", nullptr,                      "2 * g * a"},                   // (a^2)' = 2a
-  {"Abs",         "f",   first,  "rk_abs($0)", nullptr,                     "g * Sign(a)"},                 // subgradient 0 at 0
+  {"Exp",         "f",   first,  "rk_exp($0)", nullptr,                     "g * out", H2},                     // exp' = exp
+  {"Log",         "f",   first,  "rk_log($0)", nullptr,                     "g / a", H2},                       // log' = 1/a
+  {"Sqrt",        "f",   first,  "rk_sqrt($0)", nullptr,                    "0.5 * g * Rsqrt(a)", H2},          // 1/(2 sqrt a); 0 at a = 0 (Rsqrt(0) = 0), as KeOps
+  {"Rsqrt",       "f",   first,  "rk_rsqrt($0)", nullptr,                   "-0.5 * g * Pow(out, 3)", H2},      // -a^(-3/2)/2 = -out^3/2; 0 at 0
+  {"Inv",         "f",   first,  "(T(1) / $0)", nullptr,                    "-g * Square(out)", H2},            // -1/a^2
+  {"Square",      "f",   first,  "($0 * $0)", nullptr,                      "2 * g * a", H2},                   // (a^2)' = 2a
+  {"Abs",         "f",   first,  "rk_abs($0)", nullptr,                     "g * Sign(a)", H2},                 // subgradient 0 at 0
   {"Sign",        "f",   first,  "rk_sign($0)", nullptr,                    "0"},                           // piecewise constant
   {"Step",        "f",   first,  "rk_step($0)", nullptr,                    "0"},
   {"ReLU",        "f",   first,  "rk_relu($0)", nullptr,                    "g * Step(a)"},                 // 1 for a >= 0, as KeOps
@@ -392,8 +394,8 @@ const OpInfo kOps[] = {
   {"Round",       "fi",  first,  "rk_round($0, #0)", nullptr,               "0"},                           // piecewise constant
   {"XLogX",       "f",   first,  "rk_xlogx($0)", nullptr,                   "g * (Log(a) + 1)"},            // (a log a)' = log a + 1
   {"SinXDivX",    "f",   first,  "rk_sinxdivx($0)", nullptr,                "g * (Cos(a) - out) / a"},      // (cos a - sin a / a)/a (NaN at a = 0, as KeOps)
-  {"Pow",         "fi",  first,  "rk_powi($0, #0)", nullptr,                "g * #0 * Pow(a, #0 - 1)"},     // n a^(n-1)
-  {"Powf",        "ff",  same,   "rk_pow($0, $1)", nullptr,                 "g * b * Powf(a, b - 1); g * Log(a) * out"},  // a^b: b a^(b-1), log(a) a^b
+  {"Pow",         "fi",  first,  "rk_powi($0, #0)", nullptr,                "g * #0 * Pow(a, #0 - 1)", H2},     // n a^(n-1)
+  {"Powf",        "ff",  same,   "rk_pow($0, $1)", nullptr,                 "g * b * Powf(a, b - 1); g * Log(a) * out", H2},  // a^b: b a^(b-1), log(a) a^b
   // clamp(x = a, lo = b, hi = c) = x < lo ? lo : (x > hi ? hi : x): 1 for the branch taken
   {"Clamp",       "fff", same,   "rk_clamp($0, $1, $2)", nullptr,
                   "g * Step(a - b) * Step(c - a); g * (1 - Step(a - b)); g * Step(a - b) * (1 - Step(c - a))"},
@@ -409,72 +411,72 @@ const OpInfo kOps[] = {
   // DiffClampInt(x, a, b) = 1 on [a, b], else 0: the derivative of ClampInt, as KeOps
   {"DiffClampInt", "fii", first, "(($0 >= T(#0) && $0 <= T(#1)) ? T(1) : T(0))", nullptr, "0"},
   // vector operations
-  {"Sum",         "f",   one,    nullptr, emit_sum,                         "SumT(g, @a)"},                 // each entry gets g
-  {"SumT",        "fi",  param0_dim, nullptr, emit_sumt,                    "Sum(g)"},                      // the copies' adjoints add up
+  {"Sum",         "f",   one,    nullptr, emit_sum,                         "SumT(g, @a)", H2},                 // each entry gets g
+  {"SumT",        "fi",  param0_dim, nullptr, emit_sumt,                    "Sum(g)", H2},                      // the copies' adjoints add up
   {"Min",         "f",   one,    nullptr, emit_vmin,                        "g * OneHot(ArgMin(a), @a)"},   // g goes to the (first) minimal entry
   {"Max",         "f",   one,    nullptr, emit_vmax,                        "g * OneHot(ArgMax(a), @a)"},
   {"ArgMin",      "f",   one,    nullptr, emit_vargmin,                     "0"},                           // indices: piecewise constant
   {"ArgMax",      "f",   one,    nullptr, emit_vargmax,                     "0"},
-  {"SqNorm2",     "f",   one,    nullptr, emit_sqnorm2,                     "2 * g * a"},                   // |a|^2: 2a
-  {"Norm2",       "f",   one,    nullptr, emit_norm2,                       "g * Normalize(a)"},            // a/|a|, 0 at a = 0
+  {"SqNorm2",     "f",   one,    nullptr, emit_sqnorm2,                     "2 * g * a", H2},                   // |a|^2: 2a
+  {"Norm2",       "f",   one,    nullptr, emit_norm2,                       "g * Normalize(a)", H2},            // a/|a|, 0 at a = 0
   // out = a r with r = |a|^-1: d out = r (da - out <out, da>), a symmetric map
-  {"Normalize",   "f",   first,  nullptr, emit_normalize,                   "Rsqrt(SqNorm2(a)) * (g - out * (out | g))"},
-  {"SqDist",      "ff",  bcast_to1, nullptr, emit_sqdist,                   "2 * g * (a - b); 2 * g * (b - a)"},   // |a - b|^2
-  {"Scalprod",    "ff",  equal2_to1, nullptr, emit_scalprod,                "g * b; g * a"},   // <a, b>
-  {"WeightedSqNorm", "ff", wsqnorm, nullptr, emit_wsqnorm,                  d_wsqnorm},
-  {"WeightedSqDist", "fff", wsqdist, nullptr, emit_wsqdist,                 d_wsqdist},
+  {"Normalize",   "f",   first,  nullptr, emit_normalize,                   "Rsqrt(SqNorm2(a)) * (g - out * (out | g))", H2},
+  {"SqDist",      "ff",  bcast_to1, nullptr, emit_sqdist,                   "2 * g * (a - b); 2 * g * (b - a)", H2},   // |a - b|^2
+  {"Scalprod",    "ff",  equal2_to1, nullptr, emit_scalprod,                "g * b; g * a", H2},   // <a, b>
+  {"WeightedSqNorm", "ff", wsqnorm, nullptr, emit_wsqnorm,                  d_wsqnorm, H2},
+  {"WeightedSqDist", "fff", wsqdist, nullptr, emit_wsqdist,                 d_wsqdist, H2},
   {"SqNormIso",   "ff",  [](const Dims& d, const Params& p, std::string* w) { return scalar_arg(d, p, w, 0); },
-                                 nullptr, emit_wsqnorm,                     "g * SqNorm2(b); 2 * g * a * b"},          // s |x|^2
+                                 nullptr, emit_wsqnorm,                     "g * SqNorm2(b); 2 * g * a * b", H2},          // s |x|^2
   {"SqNormDiag",  "ff",  [](const Dims& d, const Params&, std::string* w) {
                             if (d[0] != d[1]) { *w = "the weight must have the dimension of x"; return 0; }
                             return 1; },
-                                 nullptr, emit_wsqnorm,                     "g * Square(b); 2 * g * a * b"},           // sum s_k x_k^2
+                                 nullptr, emit_wsqnorm,                     "g * Square(b); 2 * g * a * b", H2},           // sum s_k x_k^2
   {"SymSqNorm",   "ff",  [](const Dims& d, const Params&, std::string* w) {
                             if (d[0] != d[1] * d[1]) { *w = "the matrix must have dimension D*D"; return 0; }
                             return 1; },                                    // x^T S x: dS = g x x^T, dx = g (S + S^T) x
-                                 nullptr, emit_wsqnorm,                     "g * TensorProd(b, b); g * (MatVecMult(a, b) + VecMatMult(b, a))"},
+                                 nullptr, emit_wsqnorm,                     "g * TensorProd(b, b); g * (MatVecMult(a, b) + VecMatMult(b, a))", H2},
   // Elem/ElemT and Extract/ExtractT are each other's adjoint; Concat splits the adjoint
   {"Elem",        "fi",  [](const Dims& d, const Params& p, std::string* w) {
                             if (p[0] < 0 || p[0] >= d[0]) { *w = "index " + std::to_string(p[0]) + " out of range [0, " + std::to_string(d[0]) + ")"; return 0; }
                             return 1; },
-                                 nullptr, emit_elem,                        "ElemT(g, @a, #0)"},
+                                 nullptr, emit_elem,                        "ElemT(g, @a, #0)", H2},
   {"ElemT",       "fii", [](const Dims& d, const Params& p, std::string* w) {
                             if (d[0] != 1) { *w = "the first argument must have dimension 1"; return 0; }
                             if (p[0] <= 0 || p[1] < 0 || p[1] >= p[0]) { *w = "need 0 <= m < n"; return 0; }
                             if (p[0] > kMaxDim) return too_big(p[0], w);
                             return p[0]; },
-                                 nullptr, emit_elemt,                       "Elem(g, #1)"},
+                                 nullptr, emit_elemt,                       "Elem(g, #1)", H2},
   {"Extract",     "fii", [](const Dims& d, const Params& p, std::string* w) {
                             if (p[0] < 0 || p[1] <= 0 || p[0] + p[1] > d[0]) { *w = "range [" + std::to_string(p[0]) + ", " + std::to_string(p[0] + p[1]) + ") out of [0, " + std::to_string(d[0]) + ")"; return 0; }
                             return p[1]; },
-                                 nullptr, emit_extract,                     "ExtractT(g, #0, @a)"},
+                                 nullptr, emit_extract,                     "ExtractT(g, #0, @a)", H2},
   {"ExtractT",    "fii", [](const Dims& d, const Params& p, std::string* w) {
                             if (p[0] < 0 || p[0] + d[0] > p[1]) { *w = "the argument does not fit at position " + std::to_string(p[0]) + " in dimension " + std::to_string(p[1]); return 0; }
                             if (p[1] > kMaxDim) return too_big(p[1], w);
                             return p[1]; },
-                                 nullptr, emit_extractt,                    "Extract(g, #0, @a)"},
+                                 nullptr, emit_extractt,                    "Extract(g, #0, @a)", H2},
   {"Concat",      "ff",  [](const Dims& d, const Params&, std::string* w) {
                             return d[0] + d[1] > kMaxDim ? too_big(d[0] + d[1], w) : d[0] + d[1]; },
-                                 nullptr, emit_concat,                      "Extract(g, 0, @a); Extract(g, @a, @b)"},
+                                 nullptr, emit_concat,                      "Extract(g, 0, @a); Extract(g, @a, @b)", H2},
   {"OneHot",      "fi",  param0_dim, nullptr, emit_onehot,                  "0"},                           // piecewise constant
-  {"Zero",        "i",   param0_dim, nullptr, emit_zero,                    ""},   // no formula argument
+  {"Zero",        "i",   param0_dim, nullptr, emit_zero,                    "", H2},   // no formula argument
   // out = A v (A: n x m row-major, v: m): dA = g v^T, dv = A^T g; and the transposed forms
   {"MatVecMult",  "ff",  [](const Dims& d, const Params&, std::string* w) {
                             if (d[0] % d[1] != 0) { *w = "the matrix dimension must be a multiple of the vector dimension"; return 0; }
                             return d[0] / d[1]; },
-                                 nullptr, emit_matvec,                      "TensorProd(g, b); VecMatMult(g, a)"},
+                                 nullptr, emit_matvec,                      "TensorProd(g, b); VecMatMult(g, a)", H2},
   {"VecMatMult",  "ff",  [](const Dims& d, const Params&, std::string* w) {  // out = A^T v: dv = A g, dA = v g^T
                             if (d[1] % d[0] != 0) { *w = "the matrix dimension must be a multiple of the vector dimension"; return 0; }
                             return d[1] / d[0]; },
-                                 nullptr, emit_vecmat,                      "MatVecMult(b, g); TensorProd(a, g)"},
+                                 nullptr, emit_vecmat,                      "MatVecMult(b, g); TensorProd(a, g)", H2},
   // out = a b^T (row-major): da = G b, db = G^T a with G the adjoint as an n x m matrix
   {"TensorProd",  "ff",  [](const Dims& d, const Params&, std::string* w) {
                             long long n = 1LL * d[0] * d[1];
                             return n > kMaxDim ? too_big(n, w) : static_cast<int>(n); },
-                                 nullptr, emit_tensorprod,                  "MatVecMult(g, b); VecMatMult(a, g)"},
+                                 nullptr, emit_tensorprod,                  "MatVecMult(g, b); VecMatMult(a, g)", H2},
   // TensorDot(a, b, Ind(shape a), Ind(shape b), Ind(axes of a), Ind(axes of b)[, Ind(perm)]):
   // contraction of row-major tensors (ops_tensor.cpp); its adjoints are TensorDots again
-  {"TensorDot",   "fftttto", tensordot_dim, nullptr, emit_tensordot,        tensordot_adjoint},
+  {"TensorDot",   "fftttto", tensordot_dim, nullptr, emit_tensordot,        tensordot_adjoint, H2},
   // BSpline(knots, x, order): the n - order - 1 B-spline basis functions at the scalar x
   {"BSpline",     "ffi", bspline_dim,    nullptr, emit_bspline,             bspline_adjoint},
   // SoftDTW_SqDist(x, y, gamma): soft-DTW of the series x and y (squared differences), as KeOps;

@@ -55,6 +55,11 @@ struct OpInfo {
   const char* scalar;  // element-wise template ($0.. = args, #0.. = int params), or nullptr
   EmitFn emit;         // custom emitter for vector operations (when scalar is nullptr)
   Deriv deriv = {};    // derivative (see Deriv); an operation without one cannot be differentiated
+  // Float16 on the GPU: whether `scalar` / `emit` also computes on half2 pairs (T = rk_h2 of
+  // prelude_cuda_half.h: arithmetic and the rk_* helpers given a half2 form there, no
+  // comparisons). A formula all of whose operations have it is evaluated in half2; any other
+  // in float32 (half storage either way).
+  bool half2 = false;
   size_t nargs() const;
   size_t nparams() const;  // number of parameters written ('i', 't' and 'o' entries)
   bool has_tuples() const;

@@ -35,6 +35,9 @@ struct alignas(16) float4 {
 struct alignas(16) double2 {
   double x, y;
 };
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
 
 inline float __int_as_float(int i) {
   float f;
@@ -46,6 +49,17 @@ inline double __longlong_as_double(long long i) {
   std::memcpy(&f, &i, sizeof f);
   return f;
 }
+inline float __uint_as_float(unsigned i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+inline unsigned __float_as_uint(float f) {
+  unsigned i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+}
+inline float __fdividef(float a, float b) { return a / b; }
 inline float rk_emu_exp2(float y) { return std::exp2(y); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }

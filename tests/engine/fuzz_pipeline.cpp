@@ -39,6 +39,11 @@ void generate(const Formula& f) {
       (void)generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
     } catch (const UserError&) {}
   }
+  CodeOptions h;  // float16: the GPU only
+  h.dtype = DType::Float16;
+  try {
+    (void)generate_cuda_code(f, h, RKEOPS_INCLUDE_DIR);
+  } catch (const UserError&) {}
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ bool find_signature(const OpInfo& op, std::vector<int>* dims, std::vector<int>* 
 Case op_case(int k, DType dt) {
   const OpInfo& op = op_info(k);
   Case c;
-  c.name = std::string(op.name) + (dt == DType::Float32 ? " f32" : " f64");
+  c.name = std::string(op.name) + (dt == DType::Float32 ? " f32" : dt == DType::Float16 ? " f16" : " f64");
   c.opt.dtype = dt;
   std::vector<int> dims, params;
   std::string tuples;
@@ -168,7 +168,7 @@ std::vector<std::string> compile_all(Nvrtc* nv, const std::vector<Case>& cases) 
     } catch (const std::exception& e) { failures.push_back(cases[k].name + ": " + cases[k].formula + "\n" + e.what()); }
   }
   std::vector<std::vector<size_t>> batches;
-  for (DType dt : {DType::Float32, DType::Float64}) {
+  for (DType dt : {DType::Float32, DType::Float64, DType::Float16}) {
     std::vector<size_t> b;
     for (size_t k = 0; k < cases.size(); ++k) {
       if (cases[k].opt.dtype != dt || sources[k].empty()) continue;
@@ -427,4 +427,131 @@ TEST(CudaCodegen, HighDimensionKernelsCompileWithNvrtc) {
   }
   std::vector<std::string> failures = compile_all(nv, cases);
   for (auto& f : failures) ADD_FAILURE() << f;
+}
+
+// ---- float16 (rkeops_use_float16()) ----
+
+// Every operation in float16: those with a half2 form (OpInfo::half2) in half2 pairs, the
+// others in float32 from halves; both compile.
+TEST(CudaCodegen, Float16EveryOperationCompilesWithNvrtc) {
+  Nvrtc* nv = nvrtc_or_skip();
+  if (!nv) GTEST_SKIP() << "NVRTC is not available";
+  std::vector<Case> cases;
+  int pairs = 0;
+  for (int k = 0; k < op_count(); ++k) {
+    Case c = op_case(k, DType::Float16);
+    if (c.formula.empty()) continue;
+    Formula f = parse_formula(c.formula, c.aliases);
+    CudaCode code = generate_cuda_code(f, c.opt, RKEOPS_INCLUDE_DIR);
+    EXPECT_EQ(code.elem, 2) << c.name;
+    EXPECT_EQ(code.state_elem, 4) << c.name;
+    // (the case's formula is the op on its arguments, plus variables: half2 iff the op is)
+    EXPECT_EQ(code.rows_per_thread, op_info(k).half2 ? 2 : 1) << c.name << ": " << c.formula;
+    pairs += code.rows_per_thread == 2;
+    cases.push_back(c);
+  }
+  EXPECT_GE(pairs, 30);
+  std::vector<std::string> failures = compile_all(nv, cases);
+  for (auto& f : failures) ADD_FAILURE() << f;
+}
+
+// Every reduction, both axes, in float16: the half2 pair kernel (a formula of half2 ops) and
+// the float32-evaluation kernel (a formula with a comparison), with loops over components too.
+TEST(CudaCodegen, Float16EveryReductionCompilesWithNvrtc) {
+  Nvrtc* nv = nvrtc_or_skip();
+  if (!nv) GTEST_SKIP() << "NVRTC is not available";
+  std::vector<Case> cases;
+  for (Case c : reduction_cases()) {
+    if (c.opt.dtype != DType::Float32) continue;
+    c.opt.dtype = DType::Float16;
+    c.name += " -> f16";
+    cases.push_back(c);
+    Case s = c;  // the float32 path: Step has no half2 form
+    s.formula.replace(s.formula.find("Reduction(") + 10, 0, "Step(Elem(x, 0)) + ");
+    s.name += " (float32 evaluation)";
+    cases.push_back(s);
+    Case l = c;
+    l.opt.loop_dim = 1;
+    l.name += " (loops)";
+    cases.push_back(l);
+  }
+  for (const Case& c : cases) {
+    Formula f = parse_formula(c.formula, c.aliases);
+    EXPECT_EQ(generate_cuda_code(f, c.opt, RKEOPS_INCLUDE_DIR).rows_per_thread,
+              c.name.find("float32 evaluation") == std::string::npos ? 2 : 1)
+        << c.name << ": " << c.formula;
+  }
+  std::vector<std::string> failures = compile_all(nv, cases);
+  for (auto& f : failures) ADD_FAILURE() << f;
+}
+
+// Kernels users write, their gradients (formulas like any other) and wide ones, in float16.
+TEST(CudaCodegen, Float16KernelsAndGradientsCompileWithNvrtc) {
+  Nvrtc* nv = nvrtc_or_skip();
+  if (!nv) GTEST_SKIP() << "NVRTC is not available";
+  const std::vector<std::string> forms = {
+      "Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)",
+      "Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, x, e), 1)",
+      "Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, y, e), 0)",
+      "Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, g, e), 1)",
+      "Sum_Reduction(Exp(-Sqrt(g * SqDist(x, y))) * b, 1)",
+      "Sum_Reduction(Grad(Exp(-Sqrt(g * SqDist(x, y))) * b, x, e), 1)",
+      "Sum_Reduction(b / (1 + g * SqDist(x, y)), 1)",
+      "Sum_Reduction(Grad(b / (1 + g * SqDist(x, y)), y, e), 0)",
+      "Sum_Reduction(Rsqrt(1 + SqNorm2(x - y)) * Log(1 + Square(b)) * Pow(Abs(x | y), 3), 1)",
+      "Sum_Reduction(Powf(1 + SqDist(x, y), g) * Norm2(x) * Normalize(y), 1)",
+      "LogSumExp_Reduction(-g * SqDist(x, y), 1)",
+      "ArgKMin_Reduction(SqDist(x, y), 5, 1)",
+      "Min_ArgMin_Reduction(SqDist(x, y), 0)",
+      "SumSoftMaxWeight_Reduction(-SqDist(x, y), y, 1)",
+      "Sum_Reduction(ReLU(x - y) * b, 1)",  // float32 evaluation
+  };
+  std::vector<Case> cases;
+  for (int D : {3, 100, 2000})  // (2000: inner rows read from global memory)
+    for (const std::string& fm : forms) {
+      if (D == 2000 && fm.find("Grad") == std::string::npos && fm.find("Exp(-g") == std::string::npos) continue;
+      Case c;
+      c.name = "f16 D = " + std::to_string(D);
+      c.formula = fm;
+      const std::string d = std::to_string(D);
+      c.aliases = {"x=Vi(" + d + ")", "y=Vj(" + d + ")", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)"};
+      if (fm.find(", 0)") != std::string::npos) c.aliases[4] = "e=Vj(1)";
+      c.opt.dtype = DType::Float16;
+      cases.push_back(c);
+    }
+  for (const Case& c : cases) {
+    Formula f = parse_formula(c.formula, c.aliases);
+    CudaCode code = generate_cuda_code(f, c.opt, RKEOPS_INCLUDE_DIR);
+    EXPECT_EQ(code.hd.bm, 0) << c.formula;  // not the high-dimension scheme
+    if (c.formula.find("ReLU") != std::string::npos) EXPECT_EQ(code.rows_per_thread, 1);
+    if (c.formula.find("Sum_Reduction(Exp(-g * SqDist") == 0) {
+      EXPECT_EQ(code.rows_per_thread, 2);
+      EXPECT_NE(code.source.find("typedef rk_h2 T;"), std::string::npos);
+      EXPECT_NE(code.source.find("ex2.approx.f16x2"), std::string::npos);
+    }
+  }
+  std::vector<std::string> failures = compile_all(nv, cases);
+  for (auto& f : failures) ADD_FAILURE() << f;
+}
+
+TEST(CudaCodegen, Float16LayoutAndKey) {
+  Formula f =
+      parse_formula("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"});
+  CodeOptions o;
+  o.dtype = DType::Float16;
+  CudaCode c = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
+  EXPECT_EQ(c.elem, 2);
+  EXPECT_EQ(c.state_elem, 4);
+  EXPECT_EQ(c.rows_per_thread, 2);
+  EXPECT_EQ(c.wy, 8);  // y (3) + b (1), padded to 16-byte rows of 8 halves
+  EXPECT_NE(c.source.find("typedef unsigned short TS;"), std::string::npos);
+  // a long state (a K-min list of 1500) is not doubled: one row per thread, evaluated in float32
+  Formula k = parse_formula("ArgKMin_Reduction(SqDist(x, y), 1500, 1)", {"x=Vi(3)", "y=Vj(3)"});
+  EXPECT_EQ(generate_cuda_code(k, o, RKEOPS_INCLUDE_DIR).rows_per_thread, 1);
+  Formula k10 = parse_formula("ArgKMin_Reduction(SqDist(x, y), 10, 1)", {"x=Vi(3)", "y=Vj(3)"});
+  EXPECT_EQ(generate_cuda_code(k10, o, RKEOPS_INCLUDE_DIR).rows_per_thread, 2);
+  // kernels are cached per precision
+  CodeOptions o32;
+  o32.dtype = DType::Float32;
+  EXPECT_NE(o.key(), o32.key());
 }

@@ -2,7 +2,8 @@
 // compiled by the host C++ compiler with cuda_emulation.h (threads of a block as std::threads)
 // and driven by run_cuda_reduction() through an emulated device, then compared with the CPU
 // backend. Covers every reduction, both axes, float32 and float64, splits of the inner range
-// over blocks and chunks of outer and inner rows (a device with little memory).
+// over blocks and chunks of outer and inner rows (a device with little memory). Float16
+// kernels run with software half arithmetic (prelude_cuda_half.h) against float64 on the CPU.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "engine.h"
 #include "kernel.h"
 #include "errors.h"
+#include "half.h"
 #include "launch_cuda.h"
 #include "ranges.h"
 
@@ -72,7 +74,7 @@ extern "C" void rk_emu_launch(int fn, unsigned gx, unsigned gy, unsigned block, 
       for (unsigned t = 0; t < block; ++t)
         th.emplace_back([=] {
           threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
-          rk_reduce(*(const T**)a[0], *(long long*)a[1], *(const TV**)a[2], *(const T**)a[3], *(int*)a[4],
+          rk_reduce(*(const TS**)a[0], *(long long*)a[1], *(const TV**)a[2], *(const TS**)a[3], *(int*)a[4],
                     *(int*)a[5], *(long long*)a[6], *(long long*)a[7], *(double**)a[8], *(long long*)a[9],
                     *(T**)a[10], *(int**)a[11], *(T**)a[12], *(int*)a[13], *(const long long**)a[14],
                     *(const long long**)a[15]);
@@ -707,7 +709,230 @@ bool have_cxx() {
   return std::system(cmd.c_str()) == 0;
 }
 
+// ---- float16 (rkeops_use_float16()) ----
+// The emulated float16 kernel against the float64 CPU kernel, at the tolerance the docs state
+// (R/options.R, rkeops_use_float16): |gpu - cpu| <= tol (|cpu| + max |cpu|) per column of the
+// result for sums (terms of both signs: gradients), tol (|cpu| + 1) for log-sum-exps; for
+// Min_ArgMin, the minimum to tol and the index's own value (recomputed here) to tol too.
+struct F16Case {
+  std::string formula;
+  std::vector<std::string> aliases;
+  long long ni, nj;
+  size_t avail;
+  int rows_per_thread;  // 2: half2 pairs, 1: float32 evaluation
+  double tol;
+};
+
+std::string compare_f16(const std::vector<double>& gpu, const std::vector<double>& cpu, long long rows, double tol,
+                        bool log_scale, double* worst) {
+  for (size_t c0 = 0; c0 < cpu.size(); c0 += static_cast<size_t>(rows)) {
+    double scale = 0;
+    for (long long r = 0; r < rows; ++r)
+      if (std::isfinite(cpu[c0 + r])) scale = std::max(scale, std::fabs(cpu[c0 + r]));
+    for (long long r = 0; r < rows; ++r) {
+      const double a = gpu[c0 + r], b = cpu[c0 + r];
+      if (a == b || (std::isnan(a) && std::isnan(b))) continue;  // -Inf for empty rows of LogSumExp
+      const double err = std::fabs(a - b) / (log_scale ? std::fabs(b) + 1 : std::fabs(b) + scale + 1e-30);
+      *worst = std::max(*worst, err);
+      if (!(err <= tol))
+        return "entry " + std::to_string(c0 + r) + ": emulated float16 " + std::to_string(a) + ", float64 " +
+               std::to_string(b) + " (relative error " + std::to_string(err) + ")";
+    }
+  }
+  return "";
+}
+
+std::string run_f16_case(const F16Case& c, size_t id, double* worst) {
+  Formula f = parse_formula(c.formula, c.aliases);
+  CodeOptions co;
+  co.dtype = DType::Float16;
+  CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+  if (code.rows_per_thread != c.rows_per_thread)
+    return "rows per thread " + std::to_string(code.rows_per_thread) + ", expected " + std::to_string(c.rows_per_thread);
+  std::string err;
+  std::string so = build(code, "f16_" + std::to_string(id), &err);
+  if (so.empty()) return "emulated build failed: " + err;
+  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) return std::string("dlopen: ") + dlerror();
+  auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
+  if (!launch) return "no rk_emu_launch";
+  std::vector<Input> in;
+  auto data = make_inputs(f, c.ni, c.nj, &in);
+  CallShape shape = check_inputs(f, in);
+  const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+  std::vector<double> gpu(n_out * f.out_dim, -12345.0), cpu(gpu.size(), 0.0);
+  EmuBackend dev(launch, c.avail);
+  run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, nullptr);
+  if (dev.h2d_bytes == 0) return "nothing copied";
+  static std::mutex cpu_mutex;
+  std::lock_guard<std::mutex> lock(cpu_mutex);
+  EngineOptions eo;
+  eo.code.dtype = DType::Float64;
+  eo.nthreads = 2;
+  eo.cache_dir = cache_dir();
+  eo.include_dir = RKEOPS_INCLUDE_DIR;
+  eo.compiler.flags = "-O1 -fPIC -shared";
+  auto ref = get_kernel(c.formula, c.aliases, eo);
+  ref->run(in, shape, cpu.data(), eo, nullptr);
+  const bool lse = c.formula.find("LogSumExp") != std::string::npos;
+  if (c.formula.find("Min_ArgMin") == 0) {  // [min, index]: the index's value is checked, not the index
+    std::vector<double> v(gpu.begin(), gpu.begin() + n_out), w(cpu.begin(), cpu.begin() + n_out), at(n_out);
+    const double* x = data[0].data();
+    const double* y = data[1].data();
+    const int D = f.args[0].dim;
+    for (long long i = 0; i < n_out; ++i) {
+      const long long j = static_cast<long long>(gpu[n_out + i]);
+      if (j < 0 || j >= n_in) return "index out of range at row " + std::to_string(i);
+      double s = 0;
+      for (int k = 0; k < D; ++k) s += (x[i + k * n_out] - y[j + k * n_in]) * (x[i + k * n_out] - y[j + k * n_in]);
+      at[i] = s;
+    }
+    std::string e = compare_f16(v, w, n_out, c.tol, false, worst);
+    if (e.empty()) e = compare_f16(at, w, n_out, c.tol, false, worst);
+    return e;
+  }
+  std::string e = compare_f16(gpu, cpu, n_out, c.tol, lse, worst);
+  if (!e.empty()) return e;
+  // Block-sparse (work items of up to 2 blocks' rows in pairs) and blocks of result rows that
+  // start at odd rows (a pair's second row inactive at the end).
+  auto br = std::make_shared<BlockRanges>(random_ranges(n_out, n_in, static_cast<unsigned>(id) + 5));
+  std::vector<double> gs(gpu.size(), -12345.0), cs(gpu.size(), 0.0);
+  LaunchPart part;
+  part.ranges = br.get();
+  EmuBackend d3(launch, 1ull << 30);
+  run_cuda_reduction(d3, code, f, in, shape, gs.data(), 2, nullptr, nullptr, part);
+  EngineOptions es = eo;
+  es.ranges = br;
+  get_kernel(c.formula, c.aliases, es)->run(in, shape, cs.data(), es, nullptr);
+  e = compare_f16(gs, cs, n_out, c.tol, lse, worst);
+  if (!e.empty()) return "block-sparse: " + e;
+  std::vector<double> rows(gpu.size(), -12345.0);
+  for (int g = 0; g < 3; ++g) {
+    LaunchPart pr;
+    pr.r0 = n_out * g / 3;
+    pr.r1 = n_out * (g + 1) / 3;
+    EmuBackend d2(launch, c.avail);
+    run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, pr);
+  }
+  e = compare_f16(rows, cpu, n_out, c.tol, lse, worst);
+  if (!e.empty()) return "row blocks: " + e;
+  // Partial states of two pieces of the reduced index (several GPUs, distributed calls),
+  // merged on the CPU by the float32 kernel, as CudaKernel::merge_partials does for float16.
+  const int W = code.state_t + code.state_i + code.state_c;
+  std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
+  for (int g = 0; g < 2; ++g) {
+    const long long j0 = n_in * g / 2, j1 = n_in * (g + 1) / 2;
+    std::vector<Input> piece = in;
+    for (size_t k = 0; k < in.size(); ++k)
+      if (f.args[k].cat == f.inner_cat()) {
+        piece[k].ld = in[k].stride();
+        piece[k].data = in[k].data + j0;
+        piece[k].rows = j1 - j0;
+      }
+    CallShape sh = shape;
+    (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
+    LaunchPart ps;
+    ps.states = true;
+    ps.jbase = j0;
+    EmuBackend d4(launch, c.avail);
+    run_cuda_reduction(d4, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, ps);
+  }
+  EngineOptions em = eo;
+  em.code.dtype = DType::Float32;
+  auto k32 = get_kernel(c.formula, c.aliases, em);
+  if (k32->state_width() != W) return "GPU float16 and CPU float32 partial states differ in width";
+  std::vector<double> merged(gpu.size(), -12345.0);
+  k32->merge_partials({states[0].data(), states[1].data()}, n_out, merged.data(), nullptr, em);
+  e = compare_f16(merged, cpu, n_out, c.tol, lse, worst);
+  return e.empty() ? "" : "merged partial states: " + e;
+}
+
+std::vector<F16Case> f16_cases() {
+  const size_t big = 1ull << 34, small = 60000;  // small: chunks of outer and inner rows
+  const std::vector<std::string> g3 = {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)", "g=Pm(1)", "e=Vi(2)"};
+  const std::vector<std::string> g3t = {"x=Vi(3)", "y=Vj(3)", "b=Vi(2)", "g=Pm(1)", "e=Vj(2)"};
+  const double tol = 1e-2;  // the stated tolerance (rkeops_use_float16)
+  return {
+      // the Gaussian kernel, both axes, splits of the inner range and chunks
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", g3, 1001, 3000, big, 2, tol},
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", g3, 777, 2000, small, 2, tol},
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)", g3t, 1500, 301, big, 2, tol},
+      // its gradients: formulas like any other
+      {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * Elem(b, 0), x, Elem(e, 0)), 1)", g3, 513, 2000, big, 2, tol},
+      {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * Elem(b, 0), y, Elem(e, 0)), 0)", g3t, 2000, 257, big, 2, tol},
+      // half2 maths: Sqrt, Rsqrt, Log, Inv, Pow, Powf, Abs, Square, Scalprod, SqNorm2, Normalize
+      {"Sum_Reduction(Exp(-Sqrt(g * SqDist(x, y))) * b + Rsqrt(1 + SqNorm2(x - y)) * Log(2 + (x | y)), 1)", g3, 600,
+       1500, big, 2, tol},
+      {"Sum_Reduction(Inv(1 + g * SqDist(x, y)) * Pow(Abs(x - y), 2) + Square(Elem(b, 1)) * Powf(1 + Sum(y), g), 1)",
+       g3, 400, 1200, big, 2, tol},
+      {"Sum_Reduction(Normalize(x - y) * Norm2(y) - Elem(b, 0) / (1 + Sum(x)), 1)", g3, 401, 900, big, 2, tol},
+      {"LogSumExp_Reduction(-g * SqDist(x, y) * 4, 1)", g3, 301, 2000, big, 2, tol},
+      {"Min_ArgMin_Reduction(SqDist(x, y), 1)", {"x=Vi(3)", "y=Vj(3)"}, 333, 1000, big, 2, tol},
+      {"KMin_Reduction(SqDist(x, y), 3, 0)", {"x=Vi(3)", "y=Vj(3)"}, 1000, 257, big, 2, tol},
+      {"SumSoftMaxWeight_Reduction(-g * SqDist(x, y), b, 1)", g3, 257, 1300, small, 2, tol},  // a weight
+      // wide: F of 40 components (loops over the lanes, block-sum arrays), inner rows of 41 halves
+      {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y) / 8) * Elem(b, 0), x, Elem(e, 0)), 1)",
+       {"x=Vi(40)", "y=Vj(40)", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)"}, 301, 700, big, 2, tol},
+      // inner rows of 700 halves read from global memory (no shared tile), a parameter of 80
+      // values read where used (rk_hrow2), wide outer rows read in place (rk_hcol2)
+      {"Sum_Reduction(Exp(-SqDist(x, y) / 50) * Sum(Extract(s, 0, 700) * x) * Elem(s, 799), 1)",
+       {"x=Vi(700)", "y=Vj(700)", "s=Pm(800)"}, 97, 180, big, 2, tol},
+      // the same in float32 evaluation (rk_hrowf), F of 40 components
+      {"Sum_Reduction(ReLU(Extract(x, 0, 40) - Extract(y, 0, 40)) * Exp(-SqDist(x, y) / 50) * Elem(s, 799), 1)",
+       {"x=Vi(700)", "y=Vj(700)", "s=Pm(800)"}, 97, 180, big, 1, tol},
+      // no half2 form (ReLU, Sin): the formula in float32 from halves, one row per thread
+      {"Sum_Reduction(ReLU(Elem(x, 0) - Elem(y, 0)) * Sin(b), 1)", g3, 333, 1000, big, 1, tol},
+      {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * Step(Elem(b, 0) - 0.3), x, Elem(e, 0)), 1)", g3, 300, 1000, big, 1,
+       tol},
+  };
+}
+
 }  // namespace
+
+// Float16 kernels (half2 pairs and float32 evaluation from halves) through the whole launch
+// sequence, against float64 at the stated tolerance.
+TEST(CudaEmulation, Float16MatchesFloat64AtTheStatedTolerance) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  const std::vector<F16Case> cs = f16_cases();
+  std::vector<std::string> errors(cs.size());
+  std::vector<double> worst(cs.size(), 0.0);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next++) < cs.size();) {
+      try {
+        errors[k] = run_f16_case(cs[k], k, &worst[k]);
+      } catch (const std::exception& e) { errors[k] = std::string("exception: ") + e.what(); }
+    }
+  };
+  unsigned nt = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> th;
+  for (unsigned t = 0; t < nt; ++t) th.emplace_back(work);
+  for (auto& t : th) t.join();
+  for (size_t k = 0; k < cs.size(); ++k) {
+    EXPECT_TRUE(errors[k].empty()) << cs[k].formula << " (float16): " << errors[k];
+    std::printf("[ float16  ] worst relative error %.2e: %s\n", worst[k], cs[k].formula.c_str());
+  }
+}
+
+// Host-side rounding to half (half.h): every half round-trips, ties go to even, overflow to Inf.
+TEST(CudaEmulation, HostHalfRounding) {
+  int bad = 0;
+  for (int h = 0; h < 0x7c00; ++h) {
+    const double a = half_to_double(static_cast<uint16_t>(h));
+    if (double_to_half(a) != h || double_to_half(-a) != (h | 0x8000)) ++bad;
+    if (h + 1 < 0x7c00) {
+      const double b = half_to_double(static_cast<uint16_t>(h + 1)), mid = (a + b) / 2;
+      if (double_to_half(mid) != ((h & 1) ? h + 1 : h)) ++bad;
+      if (double_to_half(a + (b - a) * 0.49) != h || double_to_half(a + (b - a) * 0.51) != h + 1) ++bad;
+    }
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(double_to_half(65519.0), 0x7bff);
+  EXPECT_EQ(double_to_half(65520.0), 0x7c00);
+  EXPECT_EQ(double_to_half(1e300), 0x7c00);
+  EXPECT_EQ(double_to_half(-1e-30), 0x8000);
+  EXPECT_TRUE(std::isnan(half_to_double(double_to_half(std::nan("")))));
+}
 
 TEST(CudaEmulation, KernelsAndLaunchSequenceMatchTheCpu) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";

@@ -16,6 +16,7 @@ namespace {
 CudaCode kernel_layout(int wx, int wy, int state_t = 1, int state_i = 0) {
   CudaCode c;
   c.elem = 4;
+  c.state_elem = 4;
   c.block = 256;
   c.tile = 256;
   c.wx = wx;
@@ -173,4 +174,23 @@ TEST(LaunchPlan, RandomSizesAreConsistent) {
     EXPECT_LE(sp, 65535);
     if (states) EXPECT_GE(p.slots(p.outer_chunk), 1);
   }
+}
+
+// Float16 pair kernels (codegen_cuda.cpp): two outer rows per thread, so a block covers
+// 2 x 256 rows and the splits of the inner range count those blocks; halves in X and Y, float
+// partial states.
+TEST(LaunchPlan, Float16PairsCoverTwoRowsPerThread) {
+  CudaCode c = kernel_layout(3, 8);
+  c.elem = 2;
+  c.state_elem = 4;
+  c.rows_per_thread = 2;
+  LaunchPlan p = plan_cuda_launch(c, 1000000, 5000000, 1, false, big_gpu());
+  EXPECT_EQ(p.block, 256);
+  EXPECT_EQ(p.rows_per_block, 512);
+  EXPECT_EQ(p.inner_row_bytes, 16);  // 8 halves
+  EXPECT_EQ(p.splits(5000000), 2);  // 9766 blocks of 512 rows: fewer than 16 waves of 1056
+  // 1e5 rows: 196 blocks of 512 rows (not 391 of 256), split 87 ways for 16 waves of 1056 blocks
+  EXPECT_EQ(p.splits(100000), 87);
+  const CudaCode c1 = kernel_layout(3, 8);
+  EXPECT_EQ(plan_cuda_launch(c1, 1000000, 5000000, 1, false, big_gpu()).splits(100000), 44);
 }

@@ -87,6 +87,7 @@ TEST(RangeItems, BadRangesAreInputErrors) {
 TEST(LaunchPlan, BlockSparseCallsRunWholeOnTheDevice) {
   CudaCode c;
   c.elem = 4;
+  c.state_elem = 4;
   c.tile = 256;
   c.wx = 3;
   c.wy = 4;

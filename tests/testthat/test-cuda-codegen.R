@@ -57,3 +57,27 @@ test_that("inner products and distances of high dimension get the register-tiled
     }
   }
 })
+
+test_that("float16 kernels (rkeops_use_float16) compile with NVRTC: half2 pairs, float32 evaluation, gradients", {
+  src <- rkeops:::.rk_cuda_source("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)"),
+                                  precision = "float16")
+  expect_match(src, "typedef unsigned short TS;", fixed = TRUE)
+  expect_match(src, "typedef rk_h2 T;", fixed = TRUE)          # two rows per thread, in half2
+  src1 <- rkeops:::.rk_cuda_source("Sum_Reduction(ReLU(x - y) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)"),
+                                   precision = "float16")
+  expect_false(grepl("typedef rk_h2 T;", src1, fixed = TRUE))  # float32 evaluation from halves
+  skip_if_not(nvrtc_available(), "NVRTC is not available")
+  cases <- list(
+    list("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)")),
+    list("Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * b, x, e), 1)",
+         c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)", "e=Vi(1)")),
+    list("ArgKMin_Reduction(SqDist(x, y), 10, 1)", c("x=Vi(12)", "y=Vj(12)")),
+    list("LogSumExp_Reduction(-SqDist(x, y), 0)", c("x=Vi(3)", "y=Vj(3)")),
+    list("Max_ArgMax_Reduction(Concat(Sqrt(Abs(x)), Log(1 + y)), 0)", c("x=Vi(2)", "y=Vj(2)")),
+    list("Sum_Reduction(ReLU(x - y) * Sin(b), 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)"))
+  )
+  for (cs in cases) {
+    res <- rkeops:::.rk_cuda_source(cs[[1]], cs[[2]], arch = 90L, precision = "float16")
+    expect_true(res$compiled, info = paste(cs[[1]], res$log))
+  }
+})

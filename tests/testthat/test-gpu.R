@@ -280,3 +280,101 @@ test_that("wide formulas on the generic GPU kernel (loops over components, inner
   compare_backends("Sum_Reduction(Sum(Exp(x - y)) * b, 1)", c("x=Vi(20000)", "y=Vj(20000)", "b=Vj(1)"),
                    list(mk(40, 20000), mk(50, 20000), matrix(runif(50), 50)))
 })
+
+# ---- float16 (rkeops_use_float16()) against float64 dense R, at the stated tolerance ----
+# (relative to the largest entry of each column of the result: 1e-2, R/options.R)
+f16_close <- function(got, want, tol = 1e-2, info = NULL) {
+  want <- as.matrix(want); got <- as.matrix(got)
+  expect_equal(dim(got), dim(want), info = info)
+  for (k in seq_len(ncol(want))) {
+    scale <- max(abs(want[, k]))
+    err <- max(abs(got[, k] - want[, k])) / max(scale, 1e-30)
+    expect_lt(err, tol, label = paste0(info, ": column ", k, " relative error ", signif(err, 3)))
+  }
+}
+in_float16 <- function(fun) {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  rkeops_use_gpu()
+  rkeops_use_float16()
+  fun()
+}
+f16_sqdist <- function(x, y) outer(rowSums(x^2), rowSums(y^2), "+") - 2 * tcrossprod(x, y)
+
+test_that("float16 on the GPU: kernels, both axes, random sizes, against float64 dense R", {
+  skip_if_no_gpu()
+  set.seed(1616)
+  for (rep in 1:3) {
+    nx <- sample(300:2500, 1); ny <- sample(300:2500, 1)   # odd and even: a thread's second row unused
+    x <- matrix(runif(3 * nx), nx); y <- matrix(runif(3 * ny), ny)
+    b <- matrix(runif(2 * ny), ny); a <- matrix(runif(2 * nx), nx); g <- 2.5
+    D2 <- pmax(f16_sqdist(x, y), 0); K <- exp(-g * D2)
+    xy <- c("x=Vi(3)", "y=Vj(3)")
+    in_float16(function() {
+      op <- keops_kernel("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", c(xy, "b=Vj(2)", "g=Pm(1)"))
+      f16_close(op(list(x, y, b, g)), K %*% b, info = "Gaussian, over j")
+      op0 <- keops_kernel("Sum_Reduction(Exp(-g * SqDist(x, y)) * a, 0)", c(xy, "a=Vi(2)", "g=Pm(1)"))
+      f16_close(op0(list(x, y, a, g)), crossprod(K, a), info = "Gaussian, over i")
+      opc <- keops_kernel("Sum_Reduction(b / (1 + g * SqDist(x, y)), 1)", c(xy, "b=Vj(2)", "g=Pm(1)"))
+      f16_close(opc(list(x, y, b, g)), (1 / (1 + g * D2)) %*% b, info = "Cauchy")
+      ope <- keops_kernel("Sum_Reduction(Exp(-Sqrt(SqDist(x, y))) * Rsqrt(1 + (x | y)) * Log(2 + Sum(y)), 1)", xy)
+      f16_close(ope(list(x, y)), (exp(-sqrt(D2)) / sqrt(1 + tcrossprod(x, y))) %*% log(2 + rowSums(y)),
+                info = "Sqrt, Rsqrt, Log, Scalprod, Sum")
+      opp <- keops_kernel("Sum_Reduction(Pow(x - y, 2) * Inv(1 + SqNorm2(x)) + Abs(x) * Powf(1 + Elem(y, 0), 0.5), 1)",
+                          xy)
+      want <- sapply(1:3, function(k) rowSums(outer(x[, k], y[, k], "-")^2) / (1 + rowSums(x^2)) +
+                                        abs(x[, k]) * sum(sqrt(1 + y[, 1])))
+      f16_close(opp(list(x, y)), want, info = "Pow, Inv, SqNorm2, Abs, Powf")
+      opl <- keops_kernel("LogSumExp_Reduction(-g * SqDist(x, y), 1)", c(xy, "g=Pm(1)"))
+      m <- apply(-g * D2, 1, max)
+      want <- m + log(rowSums(exp(-g * D2 - m)))
+      got <- opl(list(x, y, g))
+      expect_lt(max(abs(got - want) / (abs(want) + 1)), 1e-2)
+      # no half2 form (ReLU, Sin): float32 evaluation from halves
+      opr <- keops_kernel("Sum_Reduction(ReLU(Elem(x, 0) - Elem(y, 0)) * Sin(b), 1)", c(xy, "b=Vj(2)"))
+      f16_close(opr(list(x, y, b)), pmax(outer(x[, 1], y[, 1], "-"), 0) %*% sin(b), info = "ReLU, Sin")
+      # a reduction other than a sum: the minimum, and the value at the index returned (0-based)
+      opm <- keops_kernel("Min_ArgMin_Reduction(SqDist(x, y), 1)", xy)
+      res <- opm(list(x, y))
+      want <- apply(D2, 1, min)
+      expect_lt(max(abs(res[[1]][, 1] - want)), 1e-2 * max(want))
+      expect_lt(max(abs(D2[cbind(seq_len(nx), res[[2]][, 1] + 1)] - want)), 1e-2 * max(want))
+    })
+  }
+})
+
+test_that("float16 on the GPU: gradients (keops_grad and LazyTensor grad) against float64 dense R", {
+  skip_if_no_gpu()
+  set.seed(1617)
+  nx <- 1333; ny <- 2020
+  x <- matrix(runif(3 * nx), nx); y <- matrix(runif(3 * ny), ny); b <- runif(ny); e <- runif(nx); s <- 1.5
+  K <- exp(-s * pmax(f16_sqdist(x, y), 0))
+  W <- K * outer(e, b)
+  in_float16(function() {
+    op <- keops_kernel("Sum_Reduction(Exp(-s * SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "s=Pm(1)"))
+    f16_close(keops_grad(op, "x")(list(x, y, b, s, e)), -2 * s * (rowSums(W) * x - W %*% y), info = "grad x")
+    f16_close(keops_grad(op, "y")(list(x, y, b, s, e)), -2 * s * (colSums(W) * y - crossprod(W, x)), info = "grad y")
+    f16_close(keops_grad(op, "b")(list(x, y, b, s, e)), crossprod(K, e), info = "grad b")
+    gs <- keops_grad(op, "s")(list(x, y, b, s, e))
+    expect_lt(abs(gs[1, 1] + sum(W * pmax(f16_sqdist(x, y), 0))) / abs(sum(W * f16_sqdist(x, y))), 1e-2)
+    x_i <- Vi(x); y_j <- Vj(y); b_j <- Vj(matrix(b))
+    g <- grad(exp(-s * sqdist(x_i, y_j)) * b_j, matrix(e), "Sum", var = x_i, index = "j")
+    f16_close(g, -2 * s * (rowSums(W) * x - W %*% y), info = "LazyTensor grad")
+  })
+})
+
+test_that("float16 on the GPU: block-sparse reductions and chunks of many points", {
+  skip_if_no_gpu()
+  set.seed(1618)
+  n <- 4000
+  x <- matrix(runif(3 * n), n); y <- matrix(runif(3 * n), n); b <- matrix(runif(n))
+  li <- sort(sample(1:10, n, replace = TRUE)); lj <- sort(sample(1:10, n, replace = TRUE))
+  keep <- matrix(runif(100) < 0.3, 10, 10)
+  r <- block_sparse_ranges(li, lj, keep)
+  mask <- keep[cbind(rep(li, n), rep(lj, each = n))]
+  K <- exp(-4 * pmax(f16_sqdist(x, y), 0)) * matrix(mask, n, n)
+  in_float16(function() {
+    op <- keops_kernel("Sum_Reduction(Exp(-4 * SqDist(x, y)) * b, 1)", c("x=Vi(3)", "y=Vj(3)", "b=Vj(1)"))
+    f16_close(op(list(x, y, b), ranges = r), K %*% b, info = "block-sparse")
+  })
+})

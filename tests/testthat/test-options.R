@@ -44,7 +44,7 @@ test_that("invalid option values are refused and leave the options unchanged", {
   on.exit(set_rkeops_options(old), add = TRUE)
   before <- get_rkeops_options()
   bad <- list(
-    list(precision = "float16"), list(precision = c("float32", "float64")), list(backend = "TPU"),
+    list(precision = "float8"), list(precision = c("float32", "float64")), list(backend = "TPU"),
     list(device_id = -2), list(device_id = 1.5), list(device_id = "0"), list(ncore = -1),
     list(ncore = 2.5), list(ncore = "all"), list(verbosity = "yes"), list(verbosity = c(TRUE, FALSE)),
     list(cache_dir = 1), list(cache_dir = c("a", "b")), list(cache_dir = NA_character_),
@@ -297,4 +297,34 @@ test_that("options read as RKeOps scripts read them: verbosity 1/0, the cache di
 test_that("helloWorld() runs a kernel and says hello", {
   expect_message(ok <- helloWorld(), "Hello world from rkeops")
   expect_true(ok)
+})
+
+test_that("float16: the option round-trips, and the CPU backend refuses it with a classed error", {
+  old <- get_rkeops_options()
+  on.exit(set_rkeops_options(old), add = TRUE)
+  expect_invisible(rkeops_use_float16())
+  expect_identical(get_rkeops_options("precision"), "float16")
+  set_rkeops_options(get_rkeops_options())
+  expect_identical(get_rkeops_options("precision"), "float16")
+  rkeops_use_float32()
+  expect_identical(get_rkeops_options("precision"), "float32")
+  set_rkeops_options(list(precision = "float16"))
+  expect_identical(get_rkeops_options("precision"), "float16")
+  rkeops_use_float64()
+  expect_identical(get_rkeops_options("precision"), "float64")
+  # at call time, on the CPU backend: rkeops_option_error, naming float16 and the way out
+  rkeops_use_cpu()
+  rkeops_use_float16()
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)), 1)", c("x=Vi(2)", "y=Vj(2)"))
+  x <- matrix(runif(10), 5)
+  err <- expect_error(op(list(x, x)), class = "rkeops_option_error")
+  expect_match(conditionMessage(err), "float16", fixed = TRUE)
+  expect_match(conditionMessage(err), "GPU only", fixed = TRUE)
+  # LazyTensors and a per-call CPU backend too
+  X <- LazyTensor(x, "i"); Y <- LazyTensor(x, "j")
+  expect_error(sum(exp(-sqdist(X, Y)), "j"), class = "rkeops_option_error")
+  expect_error(sum(exp(-sqdist(X, Y)), "j", backend = "CPU"), class = "rkeops_option_error")
+  # and the same call in float64 works again
+  rkeops_use_float64()
+  expect_equal(op(list(x, x)), matrix(rowSums(exp(-as.matrix(dist(x))^2))), tolerance = 1e-12)
 })
