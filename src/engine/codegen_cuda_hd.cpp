@@ -571,24 +571,11 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     acc.text = "            if (__any_sync(0xffffffffu, okn_[n] && (" + any + ")) && okn_[n]) {\n" + acc.text +
                "            }\n";
   }
-  // The K-family's pairs of a row are visited by a loop that is not unrolled (their products
-  // copied out of the accumulator first): the insertion's code then appears once per row, not
-  // once per pair, which took NVRTC most of its 2-3 s for k-NN kernels (K = 10: 64 copies).
-  const bool pair_loop = kskip && sh.K > 1;
-  std::string pair_code = per_pair + acc.text;
-  std::string prod = "acc_[m][n]";
-  if (pair_loop) {
-    for (size_t at = 0; (at = pair_code.find(prod, at)) != std::string::npos;) pair_code.replace(at, prod.size(), "am_[n]");
-    prod = "am_[n]";
-    src << "        T am_[kTN];\n        #pragma unroll\n        for (int n = 0; n < kTN; ++n) am_[n] = acc_[m][n];\n";
-    src << "        #pragma unroll 1\n        for (int n = 0; n < kTN; ++n) {\n";
-  } else {
-    src << "        #pragma unroll\n        for (int n = 0; n < kTN; ++n) {\n";
-  }
+  src << "        #pragma unroll\n        for (int n = 0; n < kTN; ++n) {\n";
   if (!kskip) src << "          if (!okn_[n]) continue;\n";
   if (SI) src << "          const int j = jg_[n];\n";
-  if (any_dist) src << "          const T pd_ = rk_hd_dist(xn_[m], yn_[n], " << prod << ");\n";
-  src << pair_code << "        }\n" << tile_post << "      }\n";
+  if (any_dist) src << "          const T pd_ = rk_hd_dist(xn_[m], yn_[n], acc_[m][n]);\n";
+  src << per_pair << acc.text << "        }\n" << tile_post << "      }\n";
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"
          "        for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n    }\n";
   src << "    rk_cp_wait();\n    __syncthreads();\n    if (kn == 0) ++tl;\n    k0 = kn;\n    jt = jn;\n  }\n";
