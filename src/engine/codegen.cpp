@@ -429,7 +429,10 @@ void reduction_piece(const std::function<void(const Reducer&, RedCode&)>& piece,
   c.line("}");
 }
 
-bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim) {
+namespace {
+// Whether a node of `roots`' DAG satisfies `pred`.
+template <class P>
+bool any_node(const Graph& g, const std::vector<int>& roots, const P& pred) {
   std::vector<char> seen(g.size(), 0);
   std::vector<int> stack = roots;
   while (!stack.empty()) {
@@ -437,24 +440,19 @@ bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim)
     stack.pop_back();
     if (seen[id]) continue;
     seen[id] = 1;
-    if (g[id].dim > loop_dim) return true;
+    if (pred(g[id])) return true;
     for (int a : g[id].args) stack.push_back(a);
   }
   return false;
 }
+}  // namespace
+
+bool has_wide_nodes(const Graph& g, const std::vector<int>& roots, int loop_dim) {
+  return any_node(g, roots, [loop_dim](const Node& n) { return n.dim > loop_dim; });
+}
 
 bool formula_has_half2(const Graph& g, const std::vector<int>& roots) {
-  std::vector<char> seen(g.size(), 0);
-  std::vector<int> stack = roots;
-  while (!stack.empty()) {
-    int id = stack.back();
-    stack.pop_back();
-    if (seen[id]) continue;
-    seen[id] = 1;
-    if (g[id].kind == NodeKind::Call && !op_info(g[id].op).half2) return false;
-    for (int a : g[id].args) stack.push_back(a);
-  }
-  return true;
+  return !any_node(g, roots, [](const Node& n) { return n.kind == NodeKind::Call && !op_info(n.op).half2; });
 }
 
 std::string sum_terms(Emitter& e, const std::vector<std::string>& terms) {

@@ -266,6 +266,35 @@ BlockRanges random_ranges(long long n_out, long long n_in, unsigned seed) {
   return r;
 }
 
+// The partial states (the CPU kernel's layout, W columns per row) of the two halves of the
+// reduced index, each run as its own call (what several GPUs or a distributed call hand over).
+std::vector<std::vector<double>> states_of_two_pieces(LaunchFn launch, const CudaCode& code, const Formula& f,
+                                                      const std::vector<Input>& in, const CallShape& shape,
+                                                      size_t avail, bool packs) {
+  const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+  const int W = code.state_t + code.state_i + code.state_c;
+  std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
+  for (int g = 0; g < 2; ++g) {
+    const long long j0 = n_in * g / 2, j1 = n_in * (g + 1) / 2;
+    std::vector<Input> piece = in;
+    for (size_t k = 0; k < in.size(); ++k)
+      if (f.args[k].cat == f.inner_cat()) {
+        piece[k].ld = in[k].stride();
+        piece[k].data = in[k].data + j0;
+        piece[k].rows = j1 - j0;
+      }
+    CallShape sh = shape;
+    (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
+    LaunchPart part;
+    part.states = true;
+    part.jbase = j0;
+    EmuBackend dev(launch, avail);
+    dev.packs_ = packs;
+    run_cuda_reduction(dev, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, part);
+  }
+  return states;
+}
+
 // `name`: the emulated library's file name, distinct across tests (a library loaded under a
 // name stays loaded: a rebuilt file of the same name would not be loaded again).
 std::string run_case(const Case& c, size_t id, const std::string& name) {
@@ -346,7 +375,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   // The parts of a call that several GPUs compute (MultiGpuKernel): blocks of result rows, and
   // partial states over pieces of the reduced index read in place, merged by the CPU kernel.
   if (id % 3 == 0) {
-    const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
+    const long long n_out = shape.out_rows;
     std::vector<double> rows(gpu.size(), -12345.0);
     for (int g = 0; g < 2; ++g) {
       LaunchPart part;
@@ -368,25 +397,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
         return "row blocks: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " + std::to_string(b);
     }
     const int W = code.state_t + code.state_i + code.state_c;
-    std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
-    for (int g = 0; g < 2; ++g) {
-      const long long j0 = n_in * g / 2, j1 = n_in * (g + 1) / 2;
-      std::vector<Input> piece = in;
-      for (size_t k = 0; k < in.size(); ++k)
-        if (f.args[k].cat == f.inner_cat()) {
-          piece[k].ld = in[k].stride();
-          piece[k].data = in[k].data + j0;
-          piece[k].rows = j1 - j0;
-        }
-      CallShape sh = shape;
-      (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
-      LaunchPart part;
-      part.states = true;
-      part.jbase = j0;
-      EmuBackend d2(launch, c.avail);
-      d2.packs_ = code.hd.bm == 0;
-      run_cuda_reduction(d2, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, part);
-    }
+    const auto states = states_of_two_pieces(launch, code, f, in, shape, c.avail, code.hd.bm == 0);
     std::vector<double> merged(gpu.size(), -12345.0);
     {
       static std::mutex merge_mutex;
@@ -824,24 +835,7 @@ std::string run_f16_case(const F16Case& c, size_t id, double* worst) {
   // Partial states of two pieces of the reduced index (several GPUs, distributed calls),
   // merged on the CPU by the float32 kernel, as CudaKernel::merge_partials does for float16.
   const int W = code.state_t + code.state_i + code.state_c;
-  std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
-  for (int g = 0; g < 2; ++g) {
-    const long long j0 = n_in * g / 2, j1 = n_in * (g + 1) / 2;
-    std::vector<Input> piece = in;
-    for (size_t k = 0; k < in.size(); ++k)
-      if (f.args[k].cat == f.inner_cat()) {
-        piece[k].ld = in[k].stride();
-        piece[k].data = in[k].data + j0;
-        piece[k].rows = j1 - j0;
-      }
-    CallShape sh = shape;
-    (f.axis == 1 ? sh.n_j : sh.n_i) = j1 - j0;
-    LaunchPart ps;
-    ps.states = true;
-    ps.jbase = j0;
-    EmuBackend d4(launch, c.avail);
-    run_cuda_reduction(d4, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, ps);
-  }
+  const auto states = states_of_two_pieces(launch, code, f, in, shape, c.avail, true);
   EngineOptions em = eo;
   em.code.dtype = DType::Float32;
   auto k32 = get_kernel(c.formula, c.aliases, em);
