@@ -254,8 +254,9 @@ class CudaSourceGen {
     // Everything that does not depend on the inner index: once per thread.
     e.indent = "  ";
     emit_hoisted(e, roots, inner);
-    const std::vector<ExpFold> folds = f32 && !f16 && !wide ? find_exp_folds() : std::vector<ExpFold>();
     lse2 = f32 && !f16 && !wide && std::string(red.name) == "LogSumExp" && sh.dw == 0 && d == 1;
+    // (a log2-unit LogSumExp folds its F, not the exponentials inside F)
+    const std::vector<ExpFold> folds = f32 && !f16 && !wide && !lse2 ? find_exp_folds() : std::vector<ExpFold>();
     ExpFold root{f.root, f.root, "T(1)"};
     if (lse2) split_scale(f.root, root.scale, root.pair);
     for (const ExpFold& x : lse2 ? std::vector<ExpFold>(1, root) : folds)
@@ -269,7 +270,7 @@ class CudaSourceGen {
       e.line("const T fx" + I(f.root) + "_ = fl" + I(f.root) + "_ * " + e.ref(root.pair, 0) + ";");
       e.bind_node(f.root, "fx" + I(f.root) + "_");
     }
-    for (const ExpFold& x : lse2 ? std::vector<ExpFold>() : folds) {
+    for (const ExpFold& x : folds) {
       e.emit(x.pair);
       e.line("const T fx" + I(x.exp) + "_ = rk_exp2(fl" + I(x.exp) + "_ * " + e.ref(x.pair, 0) + ");");
       e.bind_node(x.exp, "fx" + I(x.exp) + "_");
@@ -582,19 +583,15 @@ class CudaSourceGen {
     if (pair) src << state_decl("l1_", "  ") << init_code("  ", "l1_");
     emit_tile_loop(src);
     src << each_row(lse2_post);
-    if (R == 1) {
-      src << "  if (!active) return;\n";
-      src << "  if (slot0 < 0) {\n" << final_code("    ");
-      if (pair) src << "    if (active1) {\n" << final_code("      ", "l1_", "(i + 1)") << "    }\n";
-      src << "  } else {\n";
-      src << "    const long long slot = slot0 + (long long)blockIdx.y;\n" << state_io(true, "", "slot", "    ");
-      if (pair) src << "    if (active1) {\n" << state_io(true, "l1_", "slot", "      ", "(i + 1)") << "    }\n";
-      src << "  }\n}\n";
-      return;
+    // Each row's result, or its partial state in slot slot0 + blockIdx.y (float16 pairs: and
+    // the second lane's row i + 1).
+    std::string fin = final_code("      "), store = state_io(true, "", "slot", "      ");
+    if (pair) {
+      fin += "      if (active1) {\n" + final_code("        ", "l1_", "(i + 1)") + "      }\n";
+      store += "      if (active1) {\n" + state_io(true, "l1_", "slot", "        ", "(i + 1)") + "      }\n";
     }
     src << "  const long long slot = slot0 + (long long)blockIdx.y;\n";
-    src << each_row("  if (active) {\n    if (slot0 < 0) {\n" + final_code("      ") + "    } else {\n" +
-                    state_io(true, "", "slot", "      ") + "    }\n  }\n");
+    src << each_row("  if (active) {\n    if (slot0 < 0) {\n" + fin + "    } else {\n" + store + "    }\n  }\n");
     src << "}\n";
   }
 
