@@ -123,6 +123,24 @@ std::string build(const CudaCode& code, const std::string& name, std::string* er
 
 using LaunchFn = void (*)(int, unsigned, unsigned, unsigned, void**);
 
+// Builds and loads the emulated kernel library of `code` (file name `name`); its launcher, or
+// nullptr with the reason in *err.
+LaunchFn load_emulated(const CudaCode& code, const std::string& name, std::string* err) {
+  std::string so = build(code, name, err);
+  if (so.empty()) {
+    *err = "emulated build failed: " + *err;
+    return nullptr;
+  }
+  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    *err = std::string("dlopen: ") + dlerror();
+    return nullptr;
+  }
+  auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
+  if (!launch) *err = "no rk_emu_launch";
+  return launch;
+}
+
 // A GPU made of host memory and CPU threads; `avail` bytes of "device memory".
 class EmuBackend : public GpuBackend {
  public:
@@ -306,12 +324,8 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
   if (c.hd != (code.hd.bm > 0)) return c.hd ? "expected the high-dimension scheme" : "unexpected high-dimension scheme";
   std::string err;
-  std::string so = build(code, name + std::to_string(id), &err);
-  if (so.empty()) return "emulated build failed: " + err;
-  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!h) return std::string("dlopen: ") + dlerror();
-  auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
-  if (!launch) return "no rk_emu_launch";
+  const LaunchFn launch = load_emulated(code, name + std::to_string(id), &err);
+  if (!launch) return err;
 
   std::vector<Input> in;
   auto data = make_inputs(f, c.ni, c.nj, &in);
@@ -654,12 +668,9 @@ std::string packed_rows_case(const std::string& formula, const std::vector<std::
   co.dtype = dt;
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
   if (code.hd.bm > 0) return "unexpected high-dimension scheme";
-  std::string err, so = build(code, name, &err);
-  if (so.empty()) return "emulated build failed: " + err;
-  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!h) return std::string("dlopen: ") + dlerror();
-  auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
-  if (!launch) return "no rk_emu_launch";
+  std::string err;
+  const LaunchFn launch = load_emulated(code, name, &err);
+  if (!launch) return err;
   std::vector<Input> in;
   auto data = make_inputs(f, ni, nj, &in);
   std::vector<Input> din = in;
@@ -766,12 +777,8 @@ std::string run_f16_case(const F16Case& c, size_t id, double* worst) {
   if (code.rows_per_thread != c.rows_per_thread)
     return "rows per thread " + std::to_string(code.rows_per_thread) + ", expected " + std::to_string(c.rows_per_thread);
   std::string err;
-  std::string so = build(code, "f16_" + std::to_string(id), &err);
-  if (so.empty()) return "emulated build failed: " + err;
-  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!h) return std::string("dlopen: ") + dlerror();
-  auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
-  if (!launch) return "no rk_emu_launch";
+  const LaunchFn launch = load_emulated(code, "f16_" + std::to_string(id), &err);
+  if (!launch) return err;
   std::vector<Input> in;
   auto data = make_inputs(f, c.ni, c.nj, &in);
   CallShape shape = check_inputs(f, in);
@@ -1007,12 +1014,9 @@ TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
       CodeOptions co;
       co.dtype = dt;
       CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
-      std::string err, so = build(code, "bview" + std::to_string(n++), &err);
-      ASSERT_FALSE(so.empty()) << err;
-      void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-      ASSERT_NE(h, nullptr) << dlerror();
-      auto launch = reinterpret_cast<LaunchFn>(dlsym(h, "rk_emu_launch"));
-      ASSERT_NE(launch, nullptr);
+      std::string err;
+      const LaunchFn launch = load_emulated(code, "bview" + std::to_string(n++), &err);
+      ASSERT_NE(launch, nullptr) << err;
       std::mt19937 gen(11);
       std::uniform_real_distribution<double> u(0, 1);
       std::vector<std::vector<double>> data;
