@@ -28,11 +28,15 @@ struct CodeOptions {
   // CUDA, generic scheme: outer rows per thread (register blocking); 0 chooses by the registers
   // a row needs (codegen_cuda.cpp). Benchmarks set it (RKEOPS_CUDA_ROWS) to compare.
   int cuda_rows = 0;
+  // CUDA, high-dimension scheme in float32 (codegen_cuda_hd.h): inner products on the tensor
+  // cores (3xTF32) when the GPU has them. 0: plain FP32 multiply-adds (benchmarks compare);
+  // 1: tensor cores, tile chosen; 100 * m + n: tensor cores, each warp m x n 16 x 8 tiles.
+  int cuda_hd_mma = 1;
 
   // The options as text, for keys of kernels built with them: every field above is in it.
   std::string key() const {
     return std::to_string(static_cast<int>(dtype)) + "|" + std::to_string(static_cast<int>(scheme)) + "|" +
-           std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "") + "|" + std::to_string(cuda_rows);
+           std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "") + "|" + std::to_string(cuda_rows) + "|" + std::to_string(cuda_hd_mma);
   }
 };
 

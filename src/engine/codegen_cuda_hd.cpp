@@ -163,12 +163,25 @@ HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim) {
 }
 
 int hd_shared_bytes(const HdTile& t, bool f32, int ncol) {
-  return (2 * t.bk * (t.bm() + t.bn()) + 2 * ncol * t.bn()) * (f32 ? 4 : 8);
+  return (2 * t.bk * (t.lda() + t.ldb()) + 2 * ncol * t.bn()) * (f32 ? 4 : 8);
 }
 
-HdTile hd_tile(bool f32, int sregs, int dim, int ncol) {
+HdTile hd_tile(bool f32, int sregs, int dim, int ncol, int mma) {
   (void)dim;
   HdTile t;
+  if (f32 && mma > 0) {
+    // Tensor cores: each warp mt x nt8 tiles of 16 x 8 pairs (bench/RESULTS.md).
+    int mt = 1, nt8 = sregs <= 24 ? 16 : 8;
+    if (mma >= 100) mt = std::min(2, std::max(1, mma / 100)), nt8 = std::min(32, std::max(1, mma % 100));
+    t.mma = true;
+    t.ntx = 4;
+    t.tm = 2 * mt;
+    t.tn = 2 * nt8;
+    t.bk = 16;
+    while (hd_shared_bytes(t, f32, ncol) > 49152 && t.tn > 2) t.tn /= 2;
+    while (hd_shared_bytes(t, f32, ncol) > 49152 && t.bk > 8) t.bk /= 2;
+    return t;
+  }
   // Measured on the H200 (bench/RESULTS.md): small states, 8 x 8 pairs per thread (128 x 128
   // tiles) in chunks of 8 components, two blocks per multiprocessor; K-nearest-neighbour
   // states (20 registers a row for K = 10), 4 x 16 pairs (64 x 256 tiles) in chunks of 16.
@@ -258,8 +271,10 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     cc.hd.y_norm = cc.wy++;
   }
   const int NCOL = cc.wy - D;  // per inner row, what the epilogue reads besides the products
-  const HdTile t = hd_tile(f32, state_regs(f, opt), D, NCOL);
+  const HdTile t = hd_tile(f32, state_regs(f, opt), D, NCOL, f32 ? opt.cuda_hd_mma : 0);
   const int TM = t.tm, TN = t.tn, BK = t.bk, BM = t.bm(), BN = t.bn(), NT = HdTile::threads, NTX = t.ntx;
+  const int LA = t.lda(), LB = t.ldb();  // shared-memory strides of a chunk's components
+  const bool MMA = t.mma;
   RK_ASSERT(TM <= NTX && NTX <= 32 && (NTX & (NTX - 1)) == 0 && hd_shared_bytes(t, f32, NCOL) <= 49152,
             "bad high-dimension tile");
   cc.block = NT;
@@ -391,9 +406,21 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
 
   // Thread (ty, tx): rows ty * G + r of each group of G rows (G = a 16-byte vector of T when tm
   // allows), groups bm / (tm / G) apart, so that a warp's fragment loads are contiguous.
+  // With tensor cores (MMA), the accumulator layout of mma.m16n8k8: warp w_ owns rows w_ * kWM..,
+  // lane (g_, tx) of it rows g_ and g_ + 8 of each 16-row tile, columns 2 tx and 2 tx + 1 of
+  // each 8-column tile (row index m: tile m / 2, half m % 2; column n: tile n / 2, n % 2).
   const int GM = std::min(TM, VL), GN = std::min(TN, VL);
   auto row = [&](int a) { return I((a / GM) * (BM / (TM / GM)) + a % GM) + " + ty * " + I(GM); };
   auto col = [&](int b) { return I((b / GN) * (BN / (TN / GN)) + b % GN) + " + tx * " + I(GN); };
+  // The same, for a run-time row index `m` and column index `n` (within the block's tile).
+  auto row_of = [&](const std::string& m) {
+    if (MMA) return "w_ * kWM + (" + m + " / 2) * 16 + (" + m + " % 2) * 8 + g_";
+    return "(" + m + " / " + I(GM) + ") * " + I(BM / (TM / GM)) + " + " + m + " % " + I(GM) + " + ty * " + I(GM);
+  };
+  auto col_of = [&](const std::string& n) {
+    if (MMA) return "(" + n + " / 2) * 8 + " + n + " % 2 + 2 * tx";
+    return "(" + n + " / " + I(GN) + ") * " + I(BN / (TN / GN)) + " + " + n + " % " + I(GN) + " + tx * " + I(GN);
+  };
   static const char* lane[] = {".x", ".y", ".z", ".w"};
   auto fragment = [&](const char* dst, const char* buf, int W, int n, int G,
                       const std::function<std::string(int)>& pos) {
@@ -415,7 +442,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   // memory: W rows (or columns) of BK components from r0, components from kn, in 16-byte
   // vectors; out of range: zeros.
   const int NA = BK * BM / VL, NB = BK * BN / VL;
-  auto copy_chunk = [&](const char* dst, const char* src_, const char* ld, int W, int N, const char* kn,
+  auto copy_chunk = [&](const char* dst, const char* src_, const char* ld, int W, int LD, int N, const char* kn,
                         const char* r0) {
     std::string s;
     for (int l = 0; l * NT < N; ++l) {
@@ -423,7 +450,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
       if ((l + 1) * NT > N) s += " if (q_ < " + I(N) + ")";
       s += " { const int k_ = q_ / " + I(W / VL) + ", r_ = q_ % " + I(W / VL) + " * " + I(VL) + ", kg_ = " + kn +
            " + k_, rg_ = " + r0 + " + r_; const bool ok_ = kg_ < kD && rg_ < " + ld + "; rk_cp16(" + dst + " + k_ * " +
-           I(W) + " + r_, " + src_ + " + (ok_ ? (long long)kg_ * " + ld + " + rg_ : 0LL), ok_); } }\n";
+           I(LD) + " + r_, " + src_ + " + (ok_ ? (long long)kg_ * " + ld + " + rg_ : 0LL), ok_); } }\n";
     }
     return s;
   };
@@ -440,6 +467,35 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     }
     return s;
   };
+  // A chunk's products on the tensor cores: per 8 components, each warp loads its A fragments
+  // (its rows) and, tile by tile, the B fragments (the columns), splits each value into a TF32
+  // head and tail, and accumulates tail * head + head * tail + head * head (mma.m16n8k8).
+  // Fragments (PTX ISA): A[g][t], A[g + 8][t], A[g][t + 4], A[g + 8][t + 4]; B[t][g], B[t + 4][g]
+  // for lane 4 g + t; the chunk's stride kLA = 8 (mod 32) makes each load hit 32 banks.
+  auto mma_chunk = [&]() {
+    std::string s;
+    s += "    #pragma unroll\n    for (int ks = 0; ks < kBK; ks += 8) {\n";
+    s += "      unsigned ah_[kMT][4], al_[kMT][4];\n";
+    s += "      #pragma unroll\n      for (int a = 0; a < kMT; ++a) {\n";
+    s += "        const T* const p_ = Ab + (ks + tx) * kLA + w_ * kWM + a * 16 + g_;\n";
+    s += "        rk_tf32_split(p_[0], ah_[a][0], al_[a][0]);\n";
+    s += "        rk_tf32_split(p_[8], ah_[a][1], al_[a][1]);\n";
+    s += "        rk_tf32_split(p_[4 * kLA], ah_[a][2], al_[a][2]);\n";
+    s += "        rk_tf32_split(p_[4 * kLA + 8], ah_[a][3], al_[a][3]);\n";
+    s += "      }\n";
+    s += "      #pragma unroll\n      for (int b = 0; b < kNT8; ++b) {\n";
+    s += "        unsigned bh_[2], bl_[2];\n";
+    s += "        const T* const q_ = Bb + (ks + tx) * kLB + b * 8 + g_;\n";
+    s += "        rk_tf32_split(q_[0], bh_[0], bl_[0]);\n";
+    s += "        rk_tf32_split(q_[4 * kLB], bh_[1], bl_[1]);\n";
+    s += "        #pragma unroll\n        for (int a = 0; a < kMT; ++a) {\n";
+    for (const char* ab : {"al_[a], bh_", "ah_[a], bl_", "ah_[a], bh_"})
+      s += std::string("          rk_mma_tf32(acc_[2 * a][2 * b], acc_[2 * a][2 * b + 1], acc_[2 * a + 1][2 * b], "
+                       "acc_[2 * a + 1][2 * b + 1], ") +
+           ab + ");\n";
+    s += "        }\n      }\n    }\n";
+    return s;
+  };
   std::ostringstream src;
   src << "// Generated by rkeops: a CUDA kernel (high-dimension scheme) for\n// " << f.canonical() << "\n";
   src << read_prelude(include_dir, "rkeops/prelude_cuda.h");
@@ -451,6 +507,10 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "constexpr int kBM = " << BM << ", kBN = " << BN << ", kBK = " << BK
       << ";   // tile: outer x inner rows, components per chunk\n";
   src << "constexpr int kTM = " << TM << ", kTN = " << TN << ";   // pairs per thread\n";
+  src << "constexpr int kLA = " << LA << ", kLB = " << LB << ";   // shared-memory strides of a chunk's components\n";
+  if (MMA)
+    src << "constexpr int kWM = " << BM / 8 << ", kMT = " << TM / 2 << ", kNT8 = " << TN / 2
+        << ";   // a warp's rows; its 16 x 8 tensor-core tiles\n";
   src << "constexpr int kNT = " << NT << ", kNTX = " << NTX << ";   // threads; threads sharing rows\n";
   src << "constexpr int kNCOL = " << NCOL << ";   // the columns' data: Y's components kD..\n";
   src << "// |x|^2 + |y|^2 - 2 <x, y>, clamped at 0 (NaN stays NaN)\n";
@@ -469,6 +529,32 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
          "}\n"
          "RK_FN void rk_cp_wait() { asm volatile(\"cp.async.wait_all;\" ::: \"memory\"); }\n"
          "#endif\n";
+  if (MMA)
+    src << "// Tensor cores (sm_80 and later; the emulation of the tests: when RK_EMU_MMA is defined, else\n"
+           "// the same layout by multiply-adds). x = head + tail, both TF32 (cvt.rna: 10 bits rounded).\n"
+           "#if defined(RK_CUDA_EMULATION) ? defined(RK_EMU_MMA) : __CUDA_ARCH__ >= 800\n"
+           "#define RK_HD_MMA 1\n"
+           "RK_FN void rk_tf32_split(float x, unsigned& hi, unsigned& lo) {\n"
+           "#ifdef RK_CUDA_EMULATION\n"
+           "  hi = rk_emu_tf32(x);\n  lo = rk_emu_tf32(x - __uint_as_float(hi));\n"
+           "#else\n"
+           "  asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(hi) : \"f\"(x));\n"
+           "  const float r = x - __uint_as_float(hi);\n"
+           "  asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(lo) : \"f\"(r));\n"
+           "#endif\n"
+           "}\n"
+           "// c (16 x 8, f32) += a (16 x 8) b (8 x 8), one warp\n"
+           "RK_FN void rk_mma_tf32(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {\n"
+           "#ifdef RK_CUDA_EMULATION\n"
+           "  rk_emu_mma_tf32(c0, c1, c2, c3, a, b);\n"
+           "#else\n"
+           "  asm(\"mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, \"\n"
+           "      \"{%0, %1, %2, %3};\"\n"
+           "      : \"+f\"(c0), \"+f\"(c1), \"+f\"(c2), \"+f\"(c3)\n"
+           "      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
+           "#endif\n"
+           "}\n"
+           "#endif\n";
   src << "\nextern \"C\" __global__ void __launch_bounds__(kNT) rk_reduce(\n"
          "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
          "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
@@ -476,13 +562,16 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
          "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0,\n"
          "    const long long* __restrict__ items, const long long* __restrict__ jranges) {\n";
   src << "  (void)items; (void)jranges;   // block-sparse reductions use the generic scheme\n";
-  src << "  __shared__ TV smem_[" << (2 * BK * (BM + BN) + 2 * NCOL * BN) / VL
-      << "];   // [2][kBK][kBM], [2][kBK][kBN], [2][columns' data][kBN]\n";
-  src << "  T* const As_ = (T*)smem_;\n  T* const Bs_ = As_ + 2 * kBK * kBM;\n";
-  if (NCOL) src << "  T* const Cs_ = Bs_ + 2 * kBK * kBN;\n";
+  src << "  __shared__ TV smem_[" << (2 * BK * (LA + LB) + 2 * NCOL * BN) / VL
+      << "];   // [2][kBK][kLA], [2][kBK][kLB], [2][columns' data][kBN]\n";
+  src << "  T* const As_ = (T*)smem_;\n  T* const Bs_ = As_ + 2 * kBK * kLA;\n";
+  if (NCOL) src << "  T* const Cs_ = Bs_ + 2 * kBK * kLB;\n";
   src << "  const T* __restrict__ Yc = (const T*)Y;\n";
   src << "  const long long ldy = ((long long)n_inner + " << VL - 1 << ") / " << VL << " * " << VL << ";\n";
-  src << "  const int tid = threadIdx.x, tx = tid % kNTX, ty = tid / kNTX;\n";
+  if (MMA)
+    src << "  const int tid = threadIdx.x, w_ = tid / 32, g_ = tid % 32 / 4, tx = tid % 4;   // warp, quad, lane in quad\n";
+  else
+    src << "  const int tid = threadIdx.x, tx = tid % kNTX, ty = tid / kNTX;\n";
   src << "  const int i0 = blockIdx.x * kBM;\n";
   src << "  const long long nrows = n_outer;\n";
   src << "  const int jb0 = (int)(blockIdx.y * jchunk);\n";
@@ -500,8 +589,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   for (const VarUse& v : vars)
     if (v.cat == outer && !is_pair(v)) src << "  T xv" << v.pos << "[" << v.dim << "][kTM];\n";
   src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
-  src << "    const int r_ = i0 + (m / " << GM << ") * " << BM / (TM / GM) << " + m % " << GM << " + ty * " << GM
-      << ";\n";
+  src << "    const int r_ = i0 + " << row_of("m") << ";\n";
   src << "    const bool ok_ = r_ < ldx;\n";
   if (any_dist) src << "    xn_[m] = ok_ ? X[" << cc.hd.x_norm << "LL * ldx + r_] : T(0);\n";
   for (const VarUse& v : vars)
@@ -518,8 +606,9 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
          "    for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n";
   // Copies of chunk (jn, kn) into buffer b_, and of the columns' data of the tile at jn.
   auto copies = [&](const char* jn, const char* kn, const char* b_, const char* pc_) {
-    std::string s = copy_chunk(("As_ + " + std::string(b_) + " * (kBK * kBM)").c_str(), "X", "ldx", BM, NA, kn, "i0") +
-                    copy_chunk(("Bs_ + " + std::string(b_) + " * (kBK * kBN)").c_str(), "Yc", "ldy", BN, NB, kn, jn);
+    std::string s =
+        copy_chunk(("As_ + " + std::string(b_) + " * (kBK * kLA)").c_str(), "X", "ldx", BM, LA, NA, kn, "i0") +
+        copy_chunk(("Bs_ + " + std::string(b_) + " * (kBK * kLB)").c_str(), "Yc", "ldy", BN, LB, NB, kn, jn);
     if (NCOL) {
       s += "      if (" + std::string(kn) + " == 0) {\n";
       s += copy_cols(("Cs_ + " + std::string(pc_) + " * (kNCOL * kBN)").c_str(), jn);
@@ -531,16 +620,24 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "  rk_cp_wait();\n  __syncthreads();\n";
   src << "  int jt = jb0, k0 = 0, tl = 0;   // the chunk in shared memory: tile number tl at jt, components k0..\n";
   src << "  for (int c = 0; c < nchunks; ++c) {\n";
-  src << "    const T* const Ab = As_ + (c & 1) * (kBK * kBM);\n";
-  src << "    const T* const Bb = Bs_ + (c & 1) * (kBK * kBN);\n";
+  src << "    const T* const Ab = As_ + (c & 1) * (kBK * kLA);\n";
+  src << "    const T* const Bb = Bs_ + (c & 1) * (kBK * kLB);\n";
   src << "    int kn = k0 + kBK, jn = jt;\n";
   src << "    if (kn >= kD) { kn = 0; jn += kBN; }\n";
   src << "    if (c + 1 < nchunks) {   // the next chunk, into the other buffer, while this one is used\n"
       << copies("jn", "kn", "((c + 1) & 1)", "((tl + 1) & 1)") << "    }\n";
-  src << "    #pragma unroll\n    for (int kk = 0; kk < kBK; ++kk) {\n      T a_[kTM], b_[kTN];\n";
-  src << fragment("a_", "Ab", BM, TM, GM, row) << fragment("b_", "Bb", BN, TN, GN, col);
+  if (MMA) {
+    src << "#ifdef RK_HD_MMA\n" << mma_chunk() << "#else\n";
+    src << "    #pragma unroll\n    for (int kk = 0; kk < kBK; ++kk) {\n      T a_[kTM], b_[kTN];\n";
+    src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m) a_[m] = Ab[kk * kLA + " << row_of("m") << "];\n";
+    src << "      #pragma unroll\n      for (int n = 0; n < kTN; ++n) b_[n] = Bb[kk * kLB + " << col_of("n") << "];\n";
+  } else {
+    src << "    #pragma unroll\n    for (int kk = 0; kk < kBK; ++kk) {\n      T a_[kTM], b_[kTN];\n";
+    src << fragment("a_", "Ab", LA, TM, GM, row) << fragment("b_", "Bb", LB, TN, GN, col);
+  }
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"
          "        for (int n = 0; n < kTN; ++n) acc_[m][n] += a_[m] * b_[n];\n    }\n";
+  if (MMA) src << "#endif\n";
   // The epilogue of a tile.
   src << "    if (kn == 0) {   // the tile's last chunk: F per pair, into the rows' states\n";
   src << "      bool okn_[kTN];\n";
@@ -551,8 +648,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     if (v.cat == inner && !is_pair(v)) src << "      T yv" << v.pos << "[" << v.dim << "][kTN];\n";
   if (NCOL) src << "      const T* const Cb = Cs_ + (tl & 1) * (kNCOL * kBN);\n";
   src << "      #pragma unroll\n      for (int n = 0; n < kTN; ++n) {\n";
-  src << "        const int c_ = (n / " << GN << ") * " << BN / (TN / GN) << " + n % " << GN << " + tx * " << GN
-      << ", jl_ = jt + c_;\n        okn_[n] = jl_ < jb1;\n";
+  src << "        const int c_ = " << col_of("n") << ", jl_ = jt + c_;\n        okn_[n] = jl_ < jb1;\n";
   if (SI) src << "        jg_[n] = (int)(jbase + jl_);\n";
   if (any_dist) src << "        yn_[n] = Cb[" << cc.hd.y_norm - D << " * kBN + c_];\n";
   for (const VarUse& v : vars)
@@ -596,8 +692,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   shfl("o_cp_", "cp_", SC);
   src << merge_code("      ") << "    }\n  }\n";
   src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
-  src << "    const int i = i0 + (m / " << GM << ") * " << BM / (TM / GM) << " + m % " << GM << " + ty * " << GM
-      << ";\n";
+  src << "    const int i = i0 + " << row_of("m") << ";\n";
   src << "    if (tx != m || i >= n_outer) continue;\n";
   src << "    if (slot0 < 0) {\n" << final_code("      ") << "    } else {\n";
   src << "      const long long slot = slot0 + (long long)blockIdx.y;\n";

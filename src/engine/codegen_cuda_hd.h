@@ -46,16 +46,25 @@ HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim = kHdM
 
 // The register tile: 256 threads, (256 / ntx) x ntx; tm x tn pairs per thread; the ntx threads
 // of a row group (lanes of one warp) share their rows; bk components per chunk.
+// With `mma` (float32, tensor cores): the 8 warps are stacked along the rows, each computes
+// mt x nt8 products of 16 x 8 pairs by 3xTF32 mma.sync (float32 accuracy from three TF32
+// products: hi * hi + hi * lo + lo * hi) and holds them in the instruction's accumulator
+// layout: tm = 2 mt rows, tn = 2 nt8 columns per thread, the 4 lanes of a quad sharing rows.
 struct HdTile {
   int tm = 8, tn = 8, bk = 8, ntx = 16;
+  bool mma = false;
   static constexpr int threads = 256;
   int bm() const { return threads / ntx * tm; }
   int bn() const { return ntx * tn; }
+  // Shared-memory row strides of a chunk: padded for the tensor cores' fragment loads (a
+  // stride of 8 modulo 32 banks: the 32 lanes of a fragment load hit 32 banks).
+  int lda() const { return bm() + (mma ? 8 : 0); }
+  int ldb() const { return bn() + (mma ? 8 : 0); }
 };
 // The tile for a reduction state of `state_regs` 32-bit registers per row, inner products of
 // dimension `dim` and `ncol` other values per inner row (kept in shared memory by tile); its
-// shared memory is at most 48 KiB.
-HdTile hd_tile(bool f32, int state_regs, int dim, int ncol);
+// shared memory is at most 48 KiB. `mma`: CodeOptions::cuda_hd_mma (float32 only).
+HdTile hd_tile(bool f32, int state_regs, int dim, int ncol, int mma = 0);
 // Shared memory of a tile's kernel, in bytes.
 int hd_shared_bytes(const HdTile& t, bool f32, int ncol);
 

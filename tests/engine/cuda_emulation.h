@@ -108,3 +108,35 @@ inline int __any_sync(unsigned, int pred) {
   __syncthreads();
   return any;
 }
+
+// Tensor cores (generated high-dimension kernels compiled with RK_EMU_MMA): cvt.rna.tf32.f32
+// (10 bits of mantissa kept, rounded to nearest, ties away from zero) and
+// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32, its fragments exchanged between the lanes of a
+// warp through a per-block area between two barriers (every thread makes the same calls).
+inline unsigned rk_emu_tf32(float x) {
+  unsigned u = __float_as_uint(x);
+  if ((u & 0x7f800000u) == 0x7f800000u) return u;  // Inf, NaN: unchanged
+  return (u + 0x1000u) & 0xffffe000u;
+}
+static float rk_emu_mma_x[1024][6];
+inline void rk_emu_mma_tf32(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
+  const unsigned t = threadIdx.x, w = t & ~31u, l = t & 31u, g = l >> 2, q = l & 3u;
+  for (int k = 0; k < 4; ++k) rk_emu_mma_x[t][k] = __uint_as_float(a[k] & 0xffffe000u);
+  rk_emu_mma_x[t][4] = __uint_as_float(b[0] & 0xffffe000u);
+  rk_emu_mma_x[t][5] = __uint_as_float(b[1] & 0xffffe000u);
+  __syncthreads();
+  // A[r][k] is register (r >= 8) + 2 (k >= 4) of lane 4 (r % 8) + k % 4; B[k][n]: register
+  // 4 + (k >= 4) of lane 4 n + k % 4; C[r][n]: register 2 (r >= 8) + n % 2 of lane 4 (r % 8) + n / 2.
+  float* c[4] = {&c0, &c1, &c2, &c3};
+  float r[4];
+  for (unsigned i = 0; i < 4; ++i) {
+    const unsigned row = g + 8 * (i >> 1), col = 2 * q + (i & 1);
+    float s = 0;
+    for (unsigned k = 0; k < 8; ++k)
+      s += rk_emu_mma_x[w + 4 * (row % 8) + k % 4][(row >= 8) + 2 * (k >= 4)] *
+           rk_emu_mma_x[w + 4 * col + k % 4][4 + (k >= 4)];
+    r[i] = s;
+  }
+  __syncthreads();
+  for (int i = 0; i < 4; ++i) *c[i] += r[i];
+}

@@ -229,6 +229,8 @@ struct Case {
   bool hd = false;    // expect the high-dimension scheme (codegen_cuda_hd.h)
   int loop_dim = kLoopDim;  // of the GPU kernel (1: every node with loops); the CPU keeps the default
   bool device = false;      // the i and j inputs are device matrices (DeviceMatrix)
+  int hd_mma = 1;           // CodeOptions::cuda_hd_mma (float32 high-dimension scheme)
+  bool emu_mma = false;     // emulate its tensor-core instructions (RK_EMU_MMA), not multiply-adds
 };
 
 std::string cache_dir() {
@@ -321,8 +323,10 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   co.dtype = c.dtype;
   co.scheme = c.scheme;
   co.loop_dim = c.loop_dim;
+  co.cuda_hd_mma = c.hd_mma;
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
   if (c.hd != (code.hd.bm > 0)) return c.hd ? "expected the high-dimension scheme" : "unexpected high-dimension scheme";
+  if (c.emu_mma) code.source = "#define RK_EMU_MMA 1\n" + code.source;
   std::string err;
   const LaunchFn launch = load_emulated(code, name + std::to_string(id), &err);
   if (!launch) return err;
@@ -609,6 +613,18 @@ std::vector<Case> hd_cases() {
                true});
   v.push_back(
       {"Max_SumShiftExp_Reduction((x | y) / 32, 0)", {"x=Vi(32)", "y=Vj(32)"}, F64, A, 1200, 20, big, false, true});
+  // float32 on the tensor cores' layout: with the mma instructions emulated (slow: two barriers
+  // per instruction, so one block and one tile), and the FP32 register tiles (cuda_hd_mma = 0).
+  Case m1{"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 100, 120, big, false, true};
+  m1.emu_mma = true;
+  v.push_back(m1);
+  Case m2{"Sum_Reduction(Exp(-g * SqDist(x, y)) * b * (x | y), 1)", {"x=Vi(33)", "y=Vj(33)", "b=Vj(2)", "g=Pm(1)"},
+          F32, A, 70, 100, big, false, true};
+  m2.emu_mma = true;
+  v.push_back(m2);
+  Case f1{"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 200, 1000, big, false, true};
+  f1.hd_mma = 0;
+  v.push_back(f1);
   // Not the scheme: the variables are used elsewhere too, or the products are of low dimension.
   v.push_back({"Sum_Reduction(SqDist(x, y) + Elem(x, 0), 1)", {"x=Vi(40)", "y=Vj(40)"}, F64, A, 50, 300, big, false});
   v.push_back({"Sum_Reduction(SqDist(x, y), 1)", {"x=Vi(20)", "y=Vj(20)"}, F64, A, 50, 300, big, false});

@@ -1,0 +1,61 @@
+# The GPU high-dimension scheme with and without tensor cores (issue 9): k-NN (K = 10) of 1e4
+# queries at D = 100, 256, 784 and among 1e6 points at D = 100, and a Gaussian sum at D = 784,
+# float32, for each setting of RKEOPS_CUDA_HD_MMA given on the command line (0: FP32
+# multiply-adds; 1: 3xTF32 tensor cores, tile chosen; 100 m + n: tensor cores, m x n 16 x 8
+# tiles per warp). Times from R matrices and with the points device-resident
+# (rkeops_device()), median of 5 after a warm-up; the engine's kernel time; PyTorch's cdist +
+# topk in the same run (bench/knn_torch.py). Agreement: the neighbours' distances against the
+# FP32 setting's (and dense R on 200 queries).
+#   Rscript bench/hd_mma.R 0 1 208
+suppressPackageStartupMessages(library(rkeops))
+settings <- commandArgs(TRUE)
+if (!length(settings)) settings <- c("0", "1")
+if (!isTRUE(rkeops:::.rk_gpu_usable())) stop("no usable GPU")
+cache <- file.path(tempdir(), "rkeops-hd-mma-cache")
+set_rkeops_options(list(cache_dir = cache))
+rkeops_use_gpu()
+rkeops_use_float32()
+cat("GPU:", rkeops:::.rk_gpu_info()$names[1], "\n")
+med <- function(f, reps) {
+  f()
+  last <- rkeops:::.rk_gpu_last_run()
+  t <- vapply(seq_len(reps), function(r) system.time(f())[["elapsed"]], 0)
+  c(ms = 1000 * median(t), kernel = rkeops:::.rk_gpu_last_run()$kernel_ms, compile = last$compile_seconds)
+}
+sizes <- list(c(100, 1e4, 6e4), c(256, 1e4, 6e4), c(784, 1e4, 6e4), c(100, 1e4, 1e6))
+torch <- tryCatch(system2("python3", c("bench/knn_torch.py", vapply(sizes, paste, "", collapse = ":")), stdout = TRUE),
+                  error = function(e) character())
+cat(torch, sep = "\n")
+set.seed(1)
+for (s in sizes) {
+  D <- s[1]; nq <- s[2]; np_ <- s[3]
+  q <- matrix(runif(D * nq), nq); p <- matrix(runif(D * np_), np_)
+  ref <- NULL
+  for (set in settings) {
+    Sys.setenv(RKEOPS_CUDA_HD_MMA = set)
+    op <- keops_kernel("ArgKMin_Reduction(SqDist(x, y), 10, 1)", c(sprintf("x=Vi(%d)", D), sprintf("y=Vj(%d)", D)))
+    a <- med(function() op(list(q, p)), 5)
+    pd <- rkeops_device(p)
+    b <- med(function() op(list(q, pd)), 5)
+    rkeops_device_release(pd)
+    idx <- op(list(q[1:200, ], p))
+    dd <- vapply(1:200, function(i) sum((p[idx[i, ] + 1, , drop = FALSE][10, ] - q[i, ])^2), 0)  # 10th distance
+    if (is.null(ref)) {
+      want <- vapply(1:200, function(i) sort(colSums((t(p) - q[i, ])^2), partial = 10)[10], 0)
+      ref <- want
+    }
+    cat(sprintf("k-NN D=%d %gx%g mma=%s: from R %.2f ms (kernel %.2f), device-resident %.2f ms (kernel %.2f), compile %.2f s, 10th distance max rel err vs dense R %.1e\n",
+                D, nq, np_, set, a[["ms"]], a[["kernel"]], b[["ms"]], b[["kernel"]], a[["compile"]], max(abs(dd - ref) / ref)))
+  }
+  rm(p); invisible(gc())
+}
+x <- matrix(runif(784 * 1e5), 1e5); y <- matrix(runif(784 * 1e5), 1e5); bb <- matrix(runif(1e5), 1e5)
+for (set in settings) {
+  Sys.setenv(RKEOPS_CUDA_HD_MMA = set)
+  g784 <- keops_kernel("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", c("x=Vi(784)", "y=Vj(784)", "b=Vj(1)", "g=Pm(1)"))
+  a <- med(function() g784(list(x, y, bb, 1 / 784)), 3)
+  r <- g784(list(x[1:100, ], y, bb, 1 / 784))
+  if (set == settings[1]) r0 <- r
+  cat(sprintf("Gaussian D=784 N=M=1e5 mma=%s: from R %.1f ms (kernel %.1f), compile %.2f s, max rel diff vs first setting %.1e\n",
+              set, a[["ms"]], a[["kernel"]], a[["compile"]], max(abs(r - r0) / abs(r0))))
+}
