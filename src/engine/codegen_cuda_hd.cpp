@@ -470,6 +470,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   // A chunk's products on the tensor cores: per 8 components, each warp loads its A fragments
   // (its rows) and, tile by tile, the B fragments (the columns), splits each value into a TF32
   // head and tail, and accumulates tail * head + head * tail + head * head (mma.m16n8k8).
+  // (cvt.rna.tf32.f32 for the split measured slower: bench/RESULTS.md.)
   // Fragments (PTX ISA): A[g][t], A[g + 8][t], A[g][t + 4], A[g + 8][t + 4]; B[t][g], B[t + 4][g]
   // for lane 4 g + t; the chunk's stride kLA = 8 (mod 32) makes each load hit 32 banks.
   auto mma_chunk = [&]() {
@@ -531,17 +532,16 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
          "#endif\n";
   if (MMA)
     src << "// Tensor cores (sm_80 and later; the emulation of the tests: when RK_EMU_MMA is defined, else\n"
-           "// the same layout by multiply-adds). x = head + tail, both TF32 (cvt.rna: 10 bits rounded).\n"
+           "// the same layout by multiply-adds). x = head + tail, both read as TF32.\n"
            "#if defined(RK_CUDA_EMULATION) ? defined(RK_EMU_MMA) : __CUDA_ARCH__ >= 800\n"
            "#define RK_HD_MMA 1\n"
+           "// The head: x rounded to 10 bits of mantissa (an integer add and a mask; Inf and NaN kept);\n"
+           "// the tail x - head is exact in float32, and the instruction reads its 10 leading bits (an\n"
+           "// error of at most 2^-21 |x|).\n"
            "RK_FN void rk_tf32_split(float x, unsigned& hi, unsigned& lo) {\n"
-           "#ifdef RK_CUDA_EMULATION\n"
-           "  hi = rk_emu_tf32(x);\n  lo = rk_emu_tf32(x - __uint_as_float(hi));\n"
-           "#else\n"
-           "  asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(hi) : \"f\"(x));\n"
-           "  const float r = x - __uint_as_float(hi);\n"
-           "  asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(lo) : \"f\"(r));\n"
-           "#endif\n"
+           "  const unsigned u = __float_as_uint(x);\n"
+           "  hi = (u & 0x7f800000u) == 0x7f800000u ? u : (u + 0x1000u) & 0xffffe000u;\n"
+           "  lo = __float_as_uint(x - __uint_as_float(hi));\n"
            "}\n"
            "// c (16 x 8, f32) += a (16 x 8) b (8 x 8), one warp\n"
            "RK_FN void rk_mma_tf32(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {\n"

@@ -109,15 +109,10 @@ inline int __any_sync(unsigned, int pred) {
   return any;
 }
 
-// Tensor cores (generated high-dimension kernels compiled with RK_EMU_MMA): cvt.rna.tf32.f32
-// (10 bits of mantissa kept, rounded to nearest, ties away from zero) and
-// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32, its fragments exchanged between the lanes of a
-// warp through a per-block area between two barriers (every thread makes the same calls).
-inline unsigned rk_emu_tf32(float x) {
-  unsigned u = __float_as_uint(x);
-  if ((u & 0x7f800000u) == 0x7f800000u) return u;  // Inf, NaN: unchanged
-  return (u + 0x1000u) & 0xffffe000u;
-}
+// Tensor cores (generated high-dimension kernels compiled with RK_EMU_MMA):
+// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 (operands read as TF32: 13 low bits ignored), its
+// fragments exchanged between the lanes of a warp through a per-block area between two barriers
+// (every thread makes the same calls).
 static float rk_emu_mma_x[1024][6];
 inline void rk_emu_mma_tf32(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
   const unsigned t = threadIdx.x, w = t & ~31u, l = t & 31u, g = l >> 2, q = l & 3u;
