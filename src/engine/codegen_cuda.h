@@ -10,7 +10,8 @@
 namespace rkeops {
 
 // The ABI between launch_cuda.cpp and a generated CUDA kernel (part of the cache key).
-constexpr int kCudaAbiVersion = 5;  // 4: rk_pack_inner in the generic scheme's module; 5: float16 inputs
+constexpr int kCudaAbiVersion = 6;  // 4: rk_pack_inner in the generic scheme's module; 5: float16 inputs;
+                                     // 6: rk_pack_pair in the high-dimension scheme's module
 
 // A generated CUDA kernel and the layout of its inputs on the device.
 //   X: the outer variables (indexed by result rows), column-major, components of all outer

@@ -758,6 +758,21 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     src << cuda_states_out(S, SI, SC);  // partial states, as the generic rk_merge writes them
     src << fc.text << "}\n";
   }
+  // rk_pack_pair: a device-resident pair variable (its column-major device copy, leading
+  // dimension src_ld) into the scheme's layout: rows [a, a + n) shifted by `center` (null: not
+  // shifted) as the host packing does, and their squared norms (in double) in column `norm`.
+  src << "\nextern \"C\" __global__ void rk_pack_pair(T* __restrict__ dst, long long ld, const T* __restrict__ src,\n"
+         "    long long src_ld, long long a, long long n, const double* __restrict__ center, int norm) {\n"
+         "  const long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+         "  if (r >= n) return;\n"
+         "  double s_ = 0;\n"
+         "  for (int k = 0; k < kD; ++k) {\n"
+         "    const T v = (T)((double)src[k * src_ld + a + r] - (center ? center[k] : 0.0));\n"
+         "    dst[k * ld + r] = v;\n"
+         "    s_ += (double)v * (double)v;\n"
+         "  }\n"
+         "  if (norm >= 0) dst[norm * ld + r] = (T)s_;\n"
+         "}\n";
   cc.source = src.str();
   return cc;
 }

@@ -388,12 +388,26 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
     const int ip = static_cast<int>(p);
     const bool inner_packed = !hd && code.y_off[p] >= 0 && dev.packs_inner();
     if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0) || inner_packed)) continue;
-    if (hd && (ip == code.hd.x_pos || ip == code.hd.y_pos)) continue;
+    // the high-dimension scheme's pair variables: shifted and normed on the device by rk_pack_pair
+    const bool pair = hd && (ip == code.hd.x_pos || ip == code.hd.y_pos);
+    if (pair && !dev.packs_inner()) continue;
     if (elem == 2) continue;  // float16: packed from the host copy (device copies are float or double)
     dev_in[p] = dev.resident(in[p], code.elem);
     if (!dev_in[p]) continue;
     host_in[p].cols = 0;
     (code.x_off[p] >= 0 ? any_dev : dev_inner) = true;
+  }
+  const bool dev_x_pair = hd && dev_in[static_cast<size_t>(code.hd.x_pos)] != 0,
+             dev_y_pair = hd && dev_in[static_cast<size_t>(code.hd.y_pos)] != 0;
+  // The high-dimension scheme: the common point subtracted from both sides of its distances
+  // (on the host while packing, on the device by rk_pack_pair for resident pair variables).
+  auto t0 = Clock::now();
+  const std::vector<double> center = hd && code.hd.center ? pair_center(in[code.hd.y_pos]) : std::vector<double>();
+  double convert_ms = ms_since(t0);
+  uint64_t dCenter = 0;
+  if ((dev_x_pair || dev_y_pair) && !center.empty()) {
+    dCenter = dev.buffer(10, center.size() * sizeof(double));
+    dev.h2d(dCenter, center.data(), center.size() * sizeof(double));
   }
   if (hd) any_dev = any_dev || dev_inner;
   // With a resident inner variable in the generic scheme, rk_pack_inner makes the whole packed
@@ -447,6 +461,15 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
         dev.h2d(at, h + offs[p] * ld * e, static_cast<size_t>(in[p].cols * ld * e));
         continue;
       }
+      if (hd && (static_cast<int>(p) == code.hd.x_pos || static_cast<int>(p) == code.hd.y_pos)) {
+        uint64_t dst = at, src = dev_in[p], ctr = dCenter;
+        long long ld_ = ld, src_ld = in[p].rows, a_ = a, n_ = n;
+        int norm_ = norm;
+        void* args[] = {&dst, &ld_, &src, &src_ld, &a_, &n_, &ctr, &norm_};
+        if (n > 0) dev.launch(2, static_cast<unsigned>(ceil_div(n, 256)), 1, 256, args);
+        norm = -1;  // written by rk_pack_pair
+        continue;
+      }
       for (long long k = 0; k < in[p].cols; ++k)
         dev.d2d(at + static_cast<uint64_t>(k * ld * e), dev_in[p] + static_cast<uint64_t>((k * in[p].rows + a) * e),
                 static_cast<size_t>(n * e));
@@ -481,15 +504,12 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   st.block = block;
   st.chunks_outer = static_cast<int>(nci);
   st.chunks_inner = static_cast<int>(nj);
-  double convert_ms = 0;
-  auto t0 = Clock::now();
+  t0 = Clock::now();
   pack(elem, 2, in, code, 0, 0, 0, PairPack(), hp, nthreads);
-  // The high-dimension scheme: the common point subtracted from both sides of its distances.
-  const std::vector<double> center = hd && code.hd.center ? pair_center(in[code.hd.y_pos]) : std::vector<double>();
-  PairPack xpp, ypp;
+  PairPack xpp, ypp;  // (resident pair variables: not packed on the host)
   if (hd) {
-    xpp = {code.hd.x_pos, center.empty() ? nullptr : center.data(), code.hd.x_norm};
-    ypp = {code.hd.y_pos, center.empty() ? nullptr : center.data(), code.hd.y_norm};
+    xpp = {dev_x_pair ? -1 : code.hd.x_pos, center.empty() ? nullptr : center.data(), code.hd.x_norm};
+    ypp = {dev_y_pair ? -1 : code.hd.y_pos, center.empty() ? nullptr : center.data(), code.hd.y_norm};
   }
   convert_ms += ms_since(t0);
   bool y_loaded = false;
@@ -693,7 +713,7 @@ class CudaBackend : public GpuBackend {
   }
   void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
     drv_->check(drv_->cuLaunchKernel(fn_[fn], gx, gy, 1, block, 1, 1, 0, r_.stream, args, nullptr),
-                fn == 0 ? "cuLaunchKernel (rk_reduce)" : fn == 1 ? "cuLaunchKernel (rk_merge)" : "cuLaunchKernel (rk_pack_inner)");
+                fn == 0 ? "cuLaunchKernel (rk_reduce)" : fn == 1 ? "cuLaunchKernel (rk_merge)" : "cuLaunchKernel (device packing)");
   }
   uint64_t resident(const Input& x, int elem) override {
     // The whole matrix only (a piece read in place, e.g. by several GPUs, is packed from the host).
@@ -730,8 +750,9 @@ class CudaKernel : public Kernel {
     CudaDriver* drv = CudaDriver::get(nullptr);
     drv->check(drv->cuModuleGetFunction(&reduce_, mod, "rk_reduce"), "cuModuleGetFunction(rk_reduce)");
     drv->check(drv->cuModuleGetFunction(&merge_, mod, "rk_merge"), "cuModuleGetFunction(rk_merge)");
-    if (code_.hd.bm == 0)  // the generic scheme's module has it (codegen_cuda.cpp)
-      drv->check(drv->cuModuleGetFunction(&pack_, mod, "rk_pack_inner"), "cuModuleGetFunction(rk_pack_inner)");
+    // launch(2): the module's device packing (codegen_cuda.cpp, codegen_cuda_hd.cpp)
+    const char* pack_name = code_.hd.bm == 0 ? "rk_pack_inner" : "rk_pack_pair";
+    drv->check(drv->cuModuleGetFunction(&pack_, mod, pack_name), (std::string("cuModuleGetFunction(") + pack_name + ")").c_str());
     if (drv->cuFuncGetAttribute) {  // optional: for the log and the run statistics only
       drv->cuFuncGetAttribute(&regs_, CU_FUNC_ATTRIBUTE_NUM_REGS, reduce_);
       drv->cuFuncGetAttribute(&local_, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, reduce_);

@@ -43,7 +43,7 @@ class GpuBackend {
   virtual void* staging(size_t bytes) = 0;
   virtual void h2d(uint64_t dst, const void* src, size_t bytes) = 0;  // ordered on one stream
   virtual void d2h(void* dst, uint64_t src, size_t bytes) = 0;
-  // fn 0: rk_reduce, 1: rk_merge, 2: rk_pack_inner (when packs_inner())
+  // fn 0: rk_reduce, 1: rk_merge, 2: the module's device packing (when packs_inner())
   virtual void launch(int fn, unsigned grid_x, unsigned grid_y, unsigned block, void** args) = 0;
   virtual void mark(int k) = 0;                 // timing mark k (0..31) on the stream
   virtual void sync() = 0;                      // waits for everything; throws on errors
@@ -55,8 +55,9 @@ class GpuBackend {
   // from the host (no copy possible, or x is a piece of the matrix). Copies on the stream.
   virtual uint64_t resident(const Input& /*x*/, int /*elem*/) { return 0; }
   virtual void d2d(uint64_t /*dst*/, uint64_t /*src*/, size_t /*bytes*/) {}
-  // Whether launch(2, ...) runs the kernel's rk_pack_inner (the generic scheme's module), which
-  // packs device-resident inner variables into the packed inner rows on the device.
+  // Whether launch(2, ...) runs the module's device packing of device-resident inputs:
+  // rk_pack_inner (the generic scheme: inner variables into the packed inner rows) or
+  // rk_pack_pair (the high-dimension scheme: a pair variable shifted, with its squared norms).
   virtual bool packs_inner() { return false; }
 };
 

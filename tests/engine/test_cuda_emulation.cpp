@@ -47,8 +47,15 @@ static void rk_emu_pack(unsigned gx, unsigned block, void** a) {
     }
 }
 )";
-const char* kNoPackFooter = R"(
-static void rk_emu_pack(unsigned, unsigned, void**) {}
+const char* kPairPackFooter = R"(
+static void rk_emu_pack(unsigned gx, unsigned block, void** a) {
+  for (unsigned bx = 0; bx < gx; ++bx)
+    for (unsigned t = 0; t < block; ++t) {
+      threadIdx.x = t; blockIdx.x = bx;
+      rk_pack_pair(*(T**)a[0], *(long long*)a[1], *(const T**)a[2], *(long long*)a[3], *(long long*)a[4],
+                   *(long long*)a[5], *(const double**)a[6], *(int*)a[7]);
+    }
+}
 )";
 
 const char* kFooter = R"(
@@ -103,7 +110,7 @@ std::string build(const CudaCode& code, const std::string& name, std::string* er
   std::string base = temp_dir() + "/" + name;
   // RKEOPS_INCLUDE_DIR is <root>/inst/include; this header lives in <root>/tests/engine.
   std::ofstream(base + ".cpp") << "#include \"" << RKEOPS_INCLUDE_DIR << "/../../tests/engine/cuda_emulation.h\"\n"
-                               << code.source << (code.hd.bm > 0 ? kNoPackFooter : kPackFooter) << kFooter;
+                               << code.source << (code.hd.bm > 0 ? kPairPackFooter : kPackFooter) << kFooter;
   std::string cmd = cxx() + " -std=c++17 -O1 -shared -fPIC -pthread -w -o " + base + ".so " + base + ".cpp 2>&1";
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -168,7 +175,7 @@ class EmuBackend : public GpuBackend {
   }
   void d2h(void* dst, uint64_t src, size_t bytes) override { std::memcpy(dst, reinterpret_cast<void*>(src), bytes); }
   void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
-    if (fn == 2 && !packs_) throw std::runtime_error("rk_pack_inner launched where packs_inner() is false");
+    if (fn == 2 && !packs_) throw std::runtime_error("device packing launched where packs_inner() is false");
     launches[fn]++;
     max_grid_y = std::max(max_grid_y, gy);
     launch_(fn, gx, gy, block, args);
@@ -197,7 +204,7 @@ class EmuBackend : public GpuBackend {
     d2d_bytes += bytes;
   }
   bool packs_inner() override { return packs_; }
-  bool packs_ = true;  // the generic scheme's module has rk_pack_inner (cleared for the high-dimension one)
+  bool packs_ = true;  // every module has its device packing (rk_pack_inner, rk_pack_pair)
   void mark(int) override {}
   void sync() override {}
   double elapsed_ms(int, int) override { return 0; }
@@ -290,7 +297,7 @@ BlockRanges random_ranges(long long n_out, long long n_in, unsigned seed) {
 // reduced index, each run as its own call (what several GPUs or a distributed call hand over).
 std::vector<std::vector<double>> states_of_two_pieces(LaunchFn launch, const CudaCode& code, const Formula& f,
                                                       const std::vector<Input>& in, const CallShape& shape,
-                                                      size_t avail, bool packs) {
+                                                      size_t avail) {
   const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
   const int W = code.state_t + code.state_i + code.state_c;
   std::vector<std::vector<double>> states(2, std::vector<double>(n_out * W, -12345.0));
@@ -309,7 +316,6 @@ std::vector<std::vector<double>> states_of_two_pieces(LaunchFn launch, const Cud
     part.states = true;
     part.jbase = j0;
     EmuBackend dev(launch, avail);
-    dev.packs_ = packs;
     run_cuda_reduction(dev, code, f, piece, sh, states[g].data(), 2, nullptr, nullptr, part);
   }
   return states;
@@ -339,7 +345,6 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   CallShape shape = check_inputs(f, in);
   std::vector<double> gpu(shape.out_rows * f.out_dim, -12345.0), cpu(gpu.size(), 0.0);
   EmuBackend dev(launch, c.avail);
-  dev.packs_ = code.hd.bm == 0;
   if (id % 2) dev.piece_ = 4096;  // resident inner rows in pieces, pipelined
   GpuRunStats st;
   run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, &st);
@@ -372,7 +377,6 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     LaunchPart part;
     part.ranges = br.get();
     EmuBackend d3(launch, c.avail > 120000 ? c.avail : 1ull << 30);
-    d3.packs_ = code.hd.bm == 0;
     d3.sms_ = 64;
     GpuRunStats s3;
     run_cuda_reduction(d3, code, f, in, shape, gs.data(), 2, nullptr, &s3, part);
@@ -400,7 +404,6 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
       part.r0 = n_out * g / 2;
       part.r1 = n_out * (g + 1) / 2;
       EmuBackend d2(launch, c.avail);
-      d2.packs_ = code.hd.bm == 0;
       run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, part);
     }
     // (other launch shapes: other summation orders, so within the tolerance, not bit for bit)
@@ -415,7 +418,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
         return "row blocks: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " + std::to_string(b);
     }
     const int W = code.state_t + code.state_i + code.state_c;
-    const auto states = states_of_two_pieces(launch, code, f, in, shape, c.avail, code.hd.bm == 0);
+    const auto states = states_of_two_pieces(launch, code, f, in, shape, c.avail);
     std::vector<double> merged(gpu.size(), -12345.0);
     {
       static std::mutex merge_mutex;
@@ -444,8 +447,9 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
       any = any || code.x_off[k] >= 0 || (code.hd.bm > 0 && code.y_off[k] >= 0);
       inner = inner || (code.hd.bm == 0 && code.y_off[k] >= 0);
     }
-    if (any && (dev.resident_hits == 0 || dev.d2d_bytes == 0)) return "no device-resident input was used";
+    if (any && dev.resident_hits == 0) return "no device-resident input was used";
     if (inner && dev.launches[2] == 0) return "no inner variable was packed on the device";
+    if (code.hd.bm > 0 && dev.launches[2] == 0) return "no pair variable was packed on the device";
   }
   const bool pieces = id % 2;  // short pieces: too short to be split over blocks as well
   if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";
@@ -668,6 +672,14 @@ std::vector<Case> device_cases() {
   v.push_back({"Min_ArgMin_Reduction(WeightedSqDist(s, x, y) + Square(u - Elem(b, 0)), 1)",
                {"x=Vi(40)", "y=Vj(40)", "s=Vi(1)", "u=Vi(1)", "b=Vj(2)"}, F64, A, 300, 700, big, false, true,
                kLoopDim, true});
+  // high-dimension pair variables only (shifted and normed by rk_pack_pair), in chunks of
+  // outer rows too; inner products (not shifted)
+  v.push_back({"KMin_ArgKMin_Reduction(SqDist(x, y), 4, 1)", {"x=Vi(37)", "y=Vj(37)"}, F64, A, 900, 650, tight, false,
+               true, kLoopDim, true});
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 0)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 300, 500, big, false, true,
+               kLoopDim, true});
+  v.push_back({"LogSumExp_Reduction((x | y) / 40, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 260, 700, big, false, true,
+               kLoopDim, true});
   return v;
 }
 
@@ -858,7 +870,7 @@ std::string run_f16_case(const F16Case& c, size_t id, double* worst) {
   // Partial states of two pieces of the reduced index (several GPUs, distributed calls),
   // merged on the CPU by the float32 kernel, as CudaKernel::merge_partials does for float16.
   const int W = code.state_t + code.state_i + code.state_c;
-  const auto states = states_of_two_pieces(launch, code, f, in, shape, c.avail, true);
+  const auto states = states_of_two_pieces(launch, code, f, in, shape, c.avail);
   EngineOptions em = eo;
   em.code.dtype = DType::Float32;
   auto k32 = get_kernel(c.formula, c.aliases, em);
