@@ -473,8 +473,6 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   // (cvt.rna.tf32.f32 for the split measured slower: bench/RESULTS.md.)
   // Fragments (PTX ISA): A[g][t], A[g + 8][t], A[g][t + 4], A[g + 8][t + 4]; B[t][g], B[t + 4][g]
   // for lane 4 g + t; the chunk's stride kLA = 8 (mod 32) makes each load hit 32 banks.
-  int mma_group = std::min(8, TN / 2);  // divides kNT8
-  while (MMA && (TN / 2) % mma_group) mma_group /= 2;
   auto mma_chunk = [&]() {
     std::string s;
     s += "    #pragma unroll\n    for (int ks = 0; ks < kBK; ks += 8) {\n";
@@ -486,22 +484,17 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     s += "        rk_tf32_split(p_[4 * kLA], ah_[a][2], al_[a][2]);\n";
     s += "        rk_tf32_split(p_[4 * kLA + 8], ah_[a][3], al_[a][3]);\n";
     s += "      }\n";
-    // The column tiles in groups of kG: the group's B fragments first, then the three passes
-    // over its tiles, so that the products into one accumulator are kG * kMT instructions apart.
-    s += "      #pragma unroll\n      for (int bg = 0; bg < kNT8; bg += kG) {\n";
-    s += "        unsigned bh_[kG][2], bl_[kG][2];\n";
-    s += "        #pragma unroll\n        for (int b = 0; b < kG; ++b) {\n";
-    s += "          const T* const q_ = Bb + (ks + tx) * kLB + (bg + b) * 8 + g_;\n";
-    s += "          rk_tf32_split(q_[0], bh_[b][0], bl_[b][0]);\n";
-    s += "          rk_tf32_split(q_[4 * kLB], bh_[b][1], bl_[b][1]);\n";
-    s += "        }\n";
-    for (const char* ab : {"al_[a], bh_[b]", "ah_[a], bl_[b]", "ah_[a], bh_[b]"})
-      s += std::string("        #pragma unroll\n        for (int b = 0; b < kG; ++b)\n") +
-           "          #pragma unroll\n          for (int a = 0; a < kMT; ++a)\n" +
-           "            rk_mma_tf32(acc_[2 * a][2 * (bg + b)], acc_[2 * a][2 * (bg + b) + 1], acc_[2 * a + 1][2 * (bg + b)], "
-           "acc_[2 * a + 1][2 * (bg + b) + 1], " +
+    s += "      #pragma unroll\n      for (int b = 0; b < kNT8; ++b) {\n";
+    s += "        unsigned bh_[2], bl_[2];\n";
+    s += "        const T* const q_ = Bb + (ks + tx) * kLB + b * 8 + g_;\n";
+    s += "        rk_tf32_split(q_[0], bh_[0], bl_[0]);\n";
+    s += "        rk_tf32_split(q_[4 * kLB], bh_[1], bl_[1]);\n";
+    s += "        #pragma unroll\n        for (int a = 0; a < kMT; ++a) {\n";
+    for (const char* ab : {"al_[a], bh_", "ah_[a], bl_", "ah_[a], bh_"})
+      s += std::string("          rk_mma_tf32(acc_[2 * a][2 * b], acc_[2 * a][2 * b + 1], acc_[2 * a + 1][2 * b], "
+                       "acc_[2 * a + 1][2 * b + 1], ") +
            ab + ");\n";
-    s += "      }\n    }\n";
+    s += "        }\n      }\n    }\n";
     return s;
   };
   std::ostringstream src;
@@ -518,8 +511,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "constexpr int kLA = " << LA << ", kLB = " << LB << ";   // shared-memory strides of a chunk's components\n";
   if (MMA)
     src << "constexpr int kWM = " << BM / 8 << ", kMT = " << TM / 2 << ", kNT8 = " << TN / 2
-        << ";   // a warp's rows; its 16 x 8 tensor-core tiles\n"
-        << "constexpr int kG = " << mma_group << ";   // column tiles whose products are interleaved\n";
+        << ";   // a warp's rows; its 16 x 8 tensor-core tiles\n";
   src << "constexpr int kNT = " << NT << ", kNTX = " << NTX << ";   // threads; threads sharing rows\n";
   src << "constexpr int kNCOL = " << NCOL << ";   // the columns' data: Y's components kD..\n";
   src << "// |x|^2 + |y|^2 - 2 <x, y>, clamped at 0 (NaN stays NaN)\n";
