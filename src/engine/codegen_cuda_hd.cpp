@@ -514,6 +514,10 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
         << ";   // a warp's rows; its 16 x 8 tensor-core tiles\n";
   src << "constexpr int kNT = " << NT << ", kNTX = " << NTX << ";   // threads; threads sharing rows\n";
   src << "constexpr int kNCOL = " << NCOL << ";   // the columns' data: Y's components kD..\n";
+  src << "// Whether any lane of the warp has p (the emulation's threads meet at block barriers: there,\n"
+         "// any lane of the block, so that a loop on it runs as often in every warp)\n"
+         "#ifdef RK_CUDA_EMULATION\n#define rk_any_in_warp(p) rk_emu_any_in_block(p)\n#else\n"
+         "#define rk_any_in_warp(p) __any_sync(0xffffffffu, (p))\n#endif\n";
   src << "// |x|^2 + |y|^2 - 2 <x, y>, clamped at 0 (NaN stays NaN)\n";
   src << "RK_FN T rk_hd_dist(T xn, T yn, T dot) { const T d = xn + yn - T(2) * dot; return d < T(0) ? T(0) : d; }\n";
   src << "// 16 bytes from global to shared memory without registers (zeros when !ok); rk_cp_wait(): all\n"
@@ -656,10 +660,33 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
         src << "        yv" << v.pos << "[" << k << "][n] = Cb[" << cc.y_off[v.pos] + k - D << " * kBN + c_];\n";
   src << "      }\n";
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m) {\n" << per_row << tile_pre;
-  // The K-family's insertion is rare after the first tiles but long: a branch the whole warp
-  // skips when no lane has a candidate (otherwise the compiler may predicate it for every pair).
+  // The K-family's insertion is rare after the first tiles but long. A scalar one (k-NN): the
+  // pairs' values replace their products, the candidates (below the row's K-th value) are marked
+  // in a bit mask, and one copy of the insertion takes them in column order, in a loop the warp
+  // runs while any lane has one (the kernel's size and compile time do not grow with the pairs
+  // per thread). Otherwise a branch per pair that the whole warp skips when no lane has a
+  // candidate (else the compiler may predicate the insertion for every pair).
   const bool kskip = red.extra == Extra::K && !rd.kahan();
-  if (kskip) {
+  const bool kmask = kskip && sh.d == 1 && TN <= 64;
+  std::string kloop;
+  if (kmask) {
+    RedCode ins = code("            ");
+    ins.f = [](int) { return std::string("kv_"); };
+    ins.j = "j";
+    rd.acc(ins, true);
+    kloop = "        while (rk_any_in_warp(cand_ != 0ull)) {\n"
+            "          if (cand_ == 0ull) continue;\n"
+            "          const int n_ = __ffsll((long long)cand_) - 1;\n"
+            "          cand_ &= cand_ - 1ull;\n"
+            "          T kv_ = acc_[m][0];\n"
+            "          #pragma unroll\n"
+            "          for (int n = 1; n < kTN; ++n) kv_ = n == n_ ? acc_[m][n] : kv_;\n"
+            "          const int j = (int)(jbase + jt + " +
+            col_of("n_") + ");\n" + ins.text + "        }\n";
+    acc.text = "          acc_[m][n] = " + acc.f(0) + ";\n          if (okn_[n] && acc_[m][n] < st_[m][" + I(sh.K - 1) +
+               "]) cand_ |= 1ull << n;\n";
+    src << "        unsigned long long cand_ = 0ull;   // the candidates among the row's pairs\n";
+  } else if (kskip) {
     std::string any;
     for (int k = 0; k < sh.d; ++k)
       any += std::string(k ? " || " : "") + acc.f(k) + " < st_[m][" + I(k * sh.K + sh.K - 1) + "]";
@@ -670,7 +697,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   if (!kskip) src << "          if (!okn_[n]) continue;\n";
   if (SI) src << "          const int j = jg_[n];\n";
   if (any_dist) src << "          const T pd_ = rk_hd_dist(xn_[m], yn_[n], acc_[m][n]);\n";
-  src << per_pair << acc.text << "        }\n" << tile_post << "      }\n";
+  src << per_pair << acc.text << "        }\n" << kloop << tile_post << "      }\n";
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"
          "        for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n    }\n";
   src << "    rk_cp_wait();\n    __syncthreads();\n    if (kn == 0) ++tl;\n    k0 = kn;\n    jt = jn;\n  }\n";

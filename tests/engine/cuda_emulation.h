@@ -109,6 +109,18 @@ inline int __any_sync(unsigned, int pred) {
   return any;
 }
 
+// Any thread of the block (generated loops whose warps must run as often as each other here).
+inline int rk_emu_any_in_block(int pred) {
+  const unsigned t = threadIdx.x;
+  rk_emu_shfl[8 * t] = pred != 0;
+  __syncthreads();
+  int any = 0;
+  for (unsigned l = 0; l < blockDim.x; ++l) any |= rk_emu_shfl[8 * l];
+  __syncthreads();
+  return any;
+}
+inline int __ffsll(long long x) { return __builtin_ffsll(x); }
+
 // Tensor cores (generated high-dimension kernels compiled with RK_EMU_MMA):
 // mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 (operands read as TF32: 13 low bits ignored), its
 // fragments exchanged between the lanes of a warp through a per-block area between two barriers
