@@ -21,11 +21,13 @@
 #' * On the CPU backend nothing is copied: the object is the host matrix, read in place as any
 #'   double matrix (no gain, no cost), so code written for the GPU runs unchanged on the CPU.
 #' * The saving applies wherever the GPU kernel reads the variable: as the variable of the result
-#'   rows (a `Vi` variable reduced over j, or a `Vj` reduced over i) and in the high-dimension
-#'   scheme (see `vignette("scaling", "rkeops")`) it is copied on the GPU as it is; as the
-#'   variable reduced over, where the kernel wants its rows interleaved with the other reduced
-#'   variables, it is interleaved on the GPU (the other reduced variables, if plain matrices,
-#'   are copied column by column and interleaved there too).
+#'   rows (a `Vi` variable reduced over j, or a `Vj` reduced over i) it is copied on the GPU as
+#'   it is; as the variable reduced over, where the kernel wants its rows interleaved with the
+#'   other reduced variables, it is interleaved on the GPU (the other reduced variables, if plain
+#'   matrices, are copied column by column and interleaved there too); as one side of a distance
+#'   or inner product of high dimension (the scheme of section 5 of
+#'   `vignette("scaling", "rkeops")`), it is shifted by the common point and its squared norms
+#'   are computed on the GPU.
 #' * In float16 ([rkeops_use_float16()]) no device copy is used: each call rounds the host matrix
 #'   to halves and sends those (half the bytes of float32).
 #' * Results are always R matrices (they are small in iterative algorithms: labels, centroids,
