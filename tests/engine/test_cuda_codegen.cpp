@@ -137,7 +137,7 @@ std::vector<Case> reduction_cases() {
 std::string batch_member(const std::string& src, size_t k) {
   size_t at = src.find("\ntypedef ");
   std::string body = at == std::string::npos ? src : src.substr(at + 1);
-  for (const char* name : {"rk_reduce(", "rk_merge(", "rk_pack_inner("}) {
+  for (const char* name : {"rk_reduce(", "rk_merge(", "rk_pack_inner(", "rk_pack_pair("}) {
     std::string n = name, r = n.substr(0, n.size() - 1) + "_" + std::to_string(k) + "(";
     for (size_t p = body.find(n); p != std::string::npos; p = body.find(n, p + r.size())) body.replace(p, n.size(), r);
   }

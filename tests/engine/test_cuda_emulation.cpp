@@ -674,11 +674,11 @@ std::vector<Case> device_cases() {
                kLoopDim, true});
   // high-dimension pair variables only (shifted and normed by rk_pack_pair), in chunks of
   // outer rows too; inner products (not shifted)
-  v.push_back({"KMin_ArgKMin_Reduction(SqDist(x, y), 4, 1)", {"x=Vi(37)", "y=Vj(37)"}, F64, A, 900, 650, tight, false,
+  v.push_back({"KMin_ArgKMin_Reduction(SqDist(x, y), 4, 1)", {"x=Vi(37)", "y=Vj(37)"}, F64, A, 300, 150, tight, false,
                true, kLoopDim, true});
-  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 0)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 300, 500, big, false, true,
+  v.push_back({"ArgKMin_Reduction(SqDist(x, y), 3, 0)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 140, 120, big, false, true,
                kLoopDim, true});
-  v.push_back({"LogSumExp_Reduction((x | y) / 40, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 260, 700, big, false, true,
+  v.push_back({"LogSumExp_Reduction((x | y) / 40, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 130, 200, big, false, true,
                kLoopDim, true});
   return v;
 }

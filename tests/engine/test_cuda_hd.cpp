@@ -125,6 +125,46 @@ TEST(CudaHd, TilesShrinkWithTheReductionState) {
       }
 }
 
+TEST(CudaHd, TensorCoreTilesKeepTheAccumulatorLayout) {
+  // float32 only; one 16-row tile per warp by default (two with 100 m + n), 8 warps stacked
+  for (int s : {1, 4, 20, 48, 64})
+    for (int ncol : {0, 1, 4, 9})
+      for (int mma : {1, 104, 208, 116}) {
+        HdTile t = hd_tile(true, s, 257, ncol, mma);
+        EXPECT_TRUE(t.mma);
+        EXPECT_EQ(t.ntx, 4);  // the 4 lanes of a quad share rows
+        EXPECT_EQ(t.tm % 2, 0);
+        EXPECT_EQ(t.tn % 2, 0);
+        EXPECT_LE(t.tm, t.ntx);
+        EXPECT_EQ(t.bm(), 8 * 8 * t.tm);  // 8 warps of tm / 2 tiles of 16 rows
+        EXPECT_EQ(t.bk % 8, 0);
+        EXPECT_EQ(t.lda() % 32, 8);  // a fragment load hits the 32 banks
+        EXPECT_EQ(t.ldb() % 32, 8);
+        EXPECT_LE(hd_shared_bytes(t, true, ncol), 49152);
+      }
+  EXPECT_EQ(hd_tile(true, 20, 100, 1, 1).tm, 2);   // k-NN: 128 x 128
+  EXPECT_EQ(hd_tile(true, 20, 100, 1, 1).bn(), 128);
+  EXPECT_EQ(hd_tile(true, 20, 100, 1, 208).bm(), 256);
+  EXPECT_FALSE(hd_tile(false, 20, 100, 1, 1).mma);  // float64: FP64 multiply-adds
+  EXPECT_FALSE(hd_tile(true, 20, 100, 1, 0).mma);
+}
+
+TEST(CudaHd, KNearestNeighboursInsertWithOneCopyOfTheInsertion) {
+  // the insertion's code appears once whatever the pairs per thread; the candidates in a mask
+  for (int mma : {0, 1, 208}) {
+    CodeOptions o;
+    o.dtype = DType::Float32;
+    o.cuda_hd_mma = mma;
+    const std::string src =
+        generate_cuda_code(parse_formula("ArgKMin_Reduction(SqDist(x, y), 10, 1)", {"x=Vi(100)", "y=Vj(100)"}), o,
+                           RKEOPS_INCLUDE_DIR)
+            .source;
+    EXPECT_NE(src.find("cand_ |= 1ull << n"), std::string::npos) << mma;
+    EXPECT_NE(src.find("rk_any_in_warp(cand_ != 0ull)"), std::string::npos) << mma;
+    EXPECT_EQ(src.find("mma.sync") != std::string::npos, mma > 0) << mma;
+  }
+}
+
 TEST(CudaHd, LaunchSplitsFillTheGpuInFewWaves) {
   // 1e4 queries x 6e4 points, 64 rows per block, 132 blocks at once: the splits give whole
   // waves of blocks that each sweep many tiles.
