@@ -409,10 +409,8 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   // With tensor cores (MMA), the accumulator layout of mma.m16n8k8: warp w_ owns rows w_ * kWM..,
   // lane (g_, tx) of it rows g_ and g_ + 8 of each 16-row tile, columns 2 tx and 2 tx + 1 of
   // each 8-column tile (row index m: tile m / 2, half m % 2; column n: tile n / 2, n % 2).
+  // Row index `m` and column index `n` (expressions) to their places in the block's tile.
   const int GM = std::min(TM, VL), GN = std::min(TN, VL);
-  auto row = [&](int a) { return I((a / GM) * (BM / (TM / GM)) + a % GM) + " + ty * " + I(GM); };
-  auto col = [&](int b) { return I((b / GN) * (BN / (TN / GN)) + b % GN) + " + tx * " + I(GN); };
-  // The same, for a run-time row index `m` and column index `n` (within the block's tile).
   auto row_of = [&](const std::string& m) {
     if (MMA) return "w_ * kWM + (" + m + " / 2) * 16 + (" + m + " % 2) * 8 + g_";
     return "(" + m + " / " + I(GM) + ") * " + I(BM / (TM / GM)) + " + " + m + " % " + I(GM) + " + ty * " + I(GM);
@@ -421,6 +419,8 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     if (MMA) return "(" + n + " / 2) * 8 + " + n + " % 2 + 2 * tx";
     return "(" + n + " / " + I(GN) + ") * " + I(BN / (TN / GN)) + " + " + n + " % " + I(GN) + " + tx * " + I(GN);
   };
+  auto row = [&](int a) { return row_of(I(a)); };
+  auto col = [&](int b) { return col_of(I(b)); };
   static const char* lane[] = {".x", ".y", ".z", ".w"};
   auto fragment = [&](const char* dst, const char* buf, int W, int n, int G,
                       const std::function<std::string(int)>& pos) {
@@ -629,13 +629,12 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "    if (kn >= kD) { kn = 0; jn += kBN; }\n";
   src << "    if (c + 1 < nchunks) {   // the next chunk, into the other buffer, while this one is used\n"
       << copies("jn", "kn", "((c + 1) & 1)", "((tl + 1) & 1)") << "    }\n";
+  if (MMA) src << "#ifdef RK_HD_MMA\n" << mma_chunk() << "#else\n";
+  src << "    #pragma unroll\n    for (int kk = 0; kk < kBK; ++kk) {\n      T a_[kTM], b_[kTN];\n";
   if (MMA) {
-    src << "#ifdef RK_HD_MMA\n" << mma_chunk() << "#else\n";
-    src << "    #pragma unroll\n    for (int kk = 0; kk < kBK; ++kk) {\n      T a_[kTM], b_[kTN];\n";
     src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m) a_[m] = Ab[kk * kLA + " << row_of("m") << "];\n";
     src << "      #pragma unroll\n      for (int n = 0; n < kTN; ++n) b_[n] = Bb[kk * kLB + " << col_of("n") << "];\n";
   } else {
-    src << "    #pragma unroll\n    for (int kk = 0; kk < kBK; ++kk) {\n      T a_[kTM], b_[kTN];\n";
     src << fragment("a_", "Ab", LA, TM, GM, row) << fragment("b_", "Bb", LB, TN, GN, col);
   }
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"

@@ -384,13 +384,14 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   std::vector<uint64_t> dev_in(in.size(), 0);
   std::vector<Input> host_in(in);
   bool any_dev = false, dev_inner = false;
+  // the high-dimension scheme's pair variables: shifted and normed on the device by rk_pack_pair
+  auto hd_pair = [&](size_t p) {
+    return hd && (static_cast<int>(p) == code.hd.x_pos || static_cast<int>(p) == code.hd.y_pos);
+  };
   for (size_t p = 0; p < in.size(); ++p) {
-    const int ip = static_cast<int>(p);
     const bool inner_packed = !hd && code.y_off[p] >= 0 && dev.packs_inner();
     if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0) || inner_packed)) continue;
-    // the high-dimension scheme's pair variables: shifted and normed on the device by rk_pack_pair
-    const bool pair = hd && (ip == code.hd.x_pos || ip == code.hd.y_pos);
-    if (pair && !dev.packs_inner()) continue;
+    if (hd_pair(p) && !dev.packs_inner()) continue;
     if (elem == 2) continue;  // float16: packed from the host copy (device copies are float or double)
     dev_in[p] = dev.resident(in[p], code.elem);
     if (!dev_in[p]) continue;
@@ -461,7 +462,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
         dev.h2d(at, h + offs[p] * ld * e, static_cast<size_t>(in[p].cols * ld * e));
         continue;
       }
-      if (hd && (static_cast<int>(p) == code.hd.x_pos || static_cast<int>(p) == code.hd.y_pos)) {
+      if (hd_pair(p)) {
         uint64_t dst = at, src = dev_in[p], ctr = dCenter;
         long long ld_ = ld, src_ld = in[p].rows, a_ = a, n_ = n;
         int norm_ = norm;

@@ -36,26 +36,24 @@ using namespace rkeops;
 
 namespace {
 
-// rk_pack_inner (fn 2), in the generic scheme's modules only; its threads run one after the other.
+// The module's device packing (fn 2), its threads one after the other: rk_pack_inner in the
+// generic scheme's modules, rk_pack_pair in the high-dimension scheme's (the call: RK_EMU_PACK).
 const char* kPackFooter = R"(
 static void rk_emu_pack(unsigned gx, unsigned block, void** a) {
   for (unsigned bx = 0; bx < gx; ++bx)
     for (unsigned t = 0; t < block; ++t) {
       threadIdx.x = t; blockIdx.x = bx;
-      rk_pack_inner(*(T**)a[0], *(long long*)a[1], *(const T**)a[2], *(long long*)a[3], *(long long*)a[4],
-                    *(long long*)a[5], *(int*)a[6]);
+      RK_EMU_PACK;
     }
 }
 )";
-const char* kPairPackFooter = R"(
-static void rk_emu_pack(unsigned gx, unsigned block, void** a) {
-  for (unsigned bx = 0; bx < gx; ++bx)
-    for (unsigned t = 0; t < block; ++t) {
-      threadIdx.x = t; blockIdx.x = bx;
-      rk_pack_pair(*(T**)a[0], *(long long*)a[1], *(const T**)a[2], *(long long*)a[3], *(long long*)a[4],
-                   *(long long*)a[5], *(const double**)a[6], *(int*)a[7]);
-    }
-}
+const char* kPackInner = R"(
+#define RK_EMU_PACK rk_pack_inner(*(T**)a[0], *(long long*)a[1], *(const T**)a[2], *(long long*)a[3], \
+                                  *(long long*)a[4], *(long long*)a[5], *(int*)a[6])
+)";
+const char* kPackPair = R"(
+#define RK_EMU_PACK rk_pack_pair(*(T**)a[0], *(long long*)a[1], *(const T**)a[2], *(long long*)a[3], \
+                                 *(long long*)a[4], *(long long*)a[5], *(const double**)a[6], *(int*)a[7])
 )";
 
 const char* kFooter = R"(
@@ -110,7 +108,7 @@ std::string build(const CudaCode& code, const std::string& name, std::string* er
   std::string base = temp_dir() + "/" + name;
   // RKEOPS_INCLUDE_DIR is <root>/inst/include; this header lives in <root>/tests/engine.
   std::ofstream(base + ".cpp") << "#include \"" << RKEOPS_INCLUDE_DIR << "/../../tests/engine/cuda_emulation.h\"\n"
-                               << code.source << (code.hd.bm > 0 ? kPairPackFooter : kPackFooter) << kFooter;
+                               << code.source << (code.hd.bm > 0 ? kPackPair : kPackInner) << kPackFooter << kFooter;
   std::string cmd = cxx() + " -std=c++17 -O1 -shared -fPIC -pthread -w -o " + base + ".so " + base + ".cpp 2>&1";
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -293,6 +291,22 @@ BlockRanges random_ranges(long long n_out, long long n_in, unsigned seed) {
   return r;
 }
 
+// The result (`size` values) computed in `blocks` blocks of result rows, each its own launch
+// (what several GPUs compute).
+std::vector<double> rows_in_blocks(LaunchFn launch, const CudaCode& code, const Formula& f,
+                                   const std::vector<Input>& in, const CallShape& shape, size_t avail, int blocks,
+                                   size_t size) {
+  std::vector<double> rows(size, -12345.0);
+  for (int g = 0; g < blocks; ++g) {
+    LaunchPart part;
+    part.r0 = shape.out_rows * g / blocks;
+    part.r1 = shape.out_rows * (g + 1) / blocks;
+    EmuBackend d2(launch, avail);
+    run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, part);
+  }
+  return rows;
+}
+
 // The partial states (the CPU kernel's layout, W columns per row) of the two halves of the
 // reduced index, each run as its own call (what several GPUs or a distributed call hand over).
 std::vector<std::vector<double>> states_of_two_pieces(LaunchFn launch, const CudaCode& code, const Formula& f,
@@ -397,15 +411,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   // The parts of a call that several GPUs compute (MultiGpuKernel): blocks of result rows, and
   // partial states over pieces of the reduced index read in place, merged by the CPU kernel.
   if (id % 3 == 0) {
-    const long long n_out = shape.out_rows;
-    std::vector<double> rows(gpu.size(), -12345.0);
-    for (int g = 0; g < 2; ++g) {
-      LaunchPart part;
-      part.r0 = n_out * g / 2;
-      part.r1 = n_out * (g + 1) / 2;
-      EmuBackend d2(launch, c.avail);
-      run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, part);
-    }
+    const std::vector<double> rows = rows_in_blocks(launch, code, f, in, shape, c.avail, 2, gpu.size());
     // (other launch shapes: other summation orders, so within the tolerance, not bit for bit)
     // (sums of terms of both signs, e.g. gradients, are compared relative to the largest entry)
     const double tol1 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
@@ -431,7 +437,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
       eo.compiler.flags = "-O1 -fPIC -shared";
       auto k = get_kernel(c.formula, c.aliases, eo);
       if (k->state_width() != W) return "GPU and CPU partial states differ in width";
-      k->merge_partials({states[0].data(), states[1].data()}, n_out, merged.data(), nullptr, eo);
+      k->merge_partials({states[0].data(), states[1].data()}, shape.out_rows, merged.data(), nullptr, eo);
     }
     const double tol2 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
     for (size_t k = 0; k < gpu.size(); ++k) {
@@ -857,14 +863,7 @@ std::string run_f16_case(const F16Case& c, size_t id, double* worst) {
   get_kernel(c.formula, c.aliases, es)->run(in, shape, cs.data(), es, nullptr);
   e = compare_f16(gs, cs, n_out, c.tol, lse, worst);
   if (!e.empty()) return "block-sparse: " + e;
-  std::vector<double> rows(gpu.size(), -12345.0);
-  for (int g = 0; g < 3; ++g) {
-    LaunchPart pr;
-    pr.r0 = n_out * g / 3;
-    pr.r1 = n_out * (g + 1) / 3;
-    EmuBackend d2(launch, c.avail);
-    run_cuda_reduction(d2, code, f, in, shape, rows.data(), 2, nullptr, nullptr, pr);
-  }
+  const std::vector<double> rows = rows_in_blocks(launch, code, f, in, shape, c.avail, 3, gpu.size());
   e = compare_f16(rows, cpu, n_out, c.tol, lse, worst);
   if (!e.empty()) return "row blocks: " + e;
   // Partial states of two pieces of the reduced index (several GPUs, distributed calls),
