@@ -10,8 +10,9 @@
 namespace rkeops {
 
 // The ABI between launch_cuda.cpp and a generated CUDA kernel (part of the cache key).
-constexpr int kCudaAbiVersion = 6;  // 4: rk_pack_inner in the generic scheme's module; 5: float16 inputs;
-                                     // 6: rk_pack_pair in the high-dimension scheme's module
+constexpr int kCudaAbiVersion = 7;  // 4: rk_pack_inner in the generic scheme's module; 5: float16 inputs;
+                                     // 6: rk_pack_pair in the high-dimension scheme's module;
+                                     // 7: per-lane slots of the high-dimension scheme's K family
 
 // A generated CUDA kernel and the layout of its inputs on the device.
 //   X: the outer variables (indexed by result rows), column-major, components of all outer
@@ -45,6 +46,9 @@ struct CudaCode {
     int x_pos = -1, y_pos = -1;    // the outer and inner inputs of the inner products
     bool center = false;           // subtract one common point from both (distances only)
     int x_norm = -1, y_norm = -1;  // component of X (Y) holding |x|^2 (|y|^2), or -1
+    // > 1: the threads sharing a row (K-family states) leave one partial state each, in slots
+    // (s * lane_slots + lane) for split s: every launch goes through rk_merge
+    int lane_slots = 1;
   } hd;
 };
 

@@ -283,6 +283,9 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   cc.hd.x_pos = plan.x_pos;
   cc.hd.y_pos = plan.y_pos;
   cc.hd.center = plan.center;
+  // The K family's sorted lists: one slot per lane (see the end of rk_reduce).
+  const bool lane_lists = red.extra == Extra::K && !rd.kahan();
+  cc.hd.lane_slots = lane_lists ? NTX : 1;
   const bool params_in_regs = cc.np <= kMaxParamRegs;
 
   // ---- the formula's code: per kernel, per row, per pair ----
@@ -367,40 +370,13 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     rd.final(c);
     return c.text;
   };
-  // Merging another state o_ into row m's. The K-family's table merge inserts with run-time
-  // indices into the state, which would move the whole state to local memory; here the two
-  // sorted lists are merged into a copy, and equal values are ordered by index (the threads of
-  // a row see interleaved columns).
+  // Merging another state o_ into row m's (the K family does not merge here: see lane_lists).
   auto merge_code = [&](const std::string& ind) {
     RedCode c = code(ind);
     c.st2 = "o_st_";
     c.si2 = "o_si_";
     c.cp2 = "o_cp_";
-    if (red.extra != Extra::K || rd.kahan()) {
-      rd.merge(c);
-      return c.text;
-    }
-    const int K = sh.K;
-    c.line("T a_st_[" + I(K) + "], r_st_[" + I(K) + "]; int a_si_[" + I(K) + "], r_si_[" + I(K) + "];");
-    for (int k = 0; k < sh.d; ++k) {
-      const std::string b = I(k * K);
-      for (int r = 0; r < K; ++r)
-        c.line("a_st_[" + I(r) + "] = st_[m][" + I(k * K + r) + "]; a_si_[" + I(r) + "] = si_[m][" + I(k * K + r) +
-               "];");
-      c.line("{ int p_ = 0, q_ = 0;");
-      c.line("  for (int r_ = 0; r_ < " + I(K) + "; ++r_) {   // p_ + q_ == r_ < K");
-      c.line("    const T v_ = o_st_[" + b + " + q_]; const int j_ = o_si_[" + b + " + q_];");
-      c.line("    if (j_ >= 0 && (a_si_[p_] < 0 || v_ < a_st_[p_] || (v_ == a_st_[p_] && j_ < a_si_[p_]))) {");
-      c.line("      r_st_[r_] = v_; r_si_[r_] = j_; ++q_;");
-      c.line("    } else {");
-      c.line("      r_st_[r_] = a_st_[p_]; r_si_[r_] = a_si_[p_]; ++p_;");
-      c.line("    }");
-      c.line("  }");
-      c.line("}");
-      for (int r = 0; r < K; ++r)
-        c.line("st_[m][" + I(k * K + r) + "] = r_st_[" + I(r) + "]; si_[m][" + I(k * K + r) + "] = r_si_[" + I(r) +
-               "];");
-    }
+    rd.merge(c);
     return c.text;
   };
 
@@ -700,38 +676,53 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"
          "        for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n    }\n";
   src << "    rk_cp_wait();\n    __syncthreads();\n    if (kn == 0) ++tl;\n    k0 = kn;\n    jt = jn;\n  }\n";
-  // Merge across the threads of a row group (lanes tx of one warp), then lane m has row m.
-  src << "  // the kNTX lanes that share rows merge their states (butterfly: every lane gets the whole)\n";
-  src << "  for (int off = kNTX / 2; off > 0; off /= 2) {\n";
-  src << "    #pragma unroll\n    for (int m = 0; m < kTM; ++m) {\n";
-  src << "      T o_st_[" << S << "];";
-  if (SI) src << " int o_si_[" << SI << "];";
-  if (SC) src << " T o_cp_[" << SC << "];";
-  src << "\n";
-  auto shfl = [&](const char* o_, const char* r_, int n) {
-    for (int k = 0; k < n; ++k)
-      src << "      " << o_ << "[" << k << "] = __shfl_xor_sync(0xffffffffu, " << r_ << "[m][" << k << "], off);\n";
-  };
-  shfl("o_st_", "st_", S);
-  shfl("o_si_", "si_", SI);
-  shfl("o_cp_", "cp_", SC);
-  src << merge_code("      ") << "    }\n  }\n";
-  src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
-  src << "    const int i = i0 + " << row_of("m") << ";\n";
-  src << "    if (tx != m || i >= n_outer) continue;\n";
-  src << "    if (slot0 < 0) {\n" << final_code("      ") << "    } else {\n";
-  src << "      const long long slot = slot0 + (long long)blockIdx.y;\n";
-  {
+  // Row i's state (row m of this thread) into slot `slot` of the partial states.
+  auto store_states = [&](const char* ind) {
     auto one = [&](const char* arr, const char* name, int n) {
       for (int k = 0; k < n; ++k)
-        src << "      " << arr << "[(slot * " << n << "LL + " << k << ") * nrows + i] = " << name << "[m][" << k
-            << "];\n";
+        src << ind << arr << "[(slot * " << n << "LL + " << k << ") * nrows + i] = " << name << "[m][" << k << "];\n";
     };
     one("pst", "st_", S);
     one("psi", "si_", SI);
     one("pcp", "cp_", SC);
+  };
+  if (lane_lists) {
+    // Each lane's sorted lists go to a slot of their own, (slot0 + blockIdx.y) * kNTX + tx,
+    // and rk_merge merges them with the other splits' (ties ordered by index). Merging two
+    // lists here, in registers, for each of a thread's rows took NVRTC about 0.3 s of a 1 s
+    // compile (run-time indices into copies of the lists).
+    src << "  // every lane's lists, to its own slot (rk_merge merges the kNTX lanes of a row)\n";
+    src << "  const long long slot = (slot0 + (long long)blockIdx.y) * kNTX + tx;\n";
+    src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
+    src << "    const int i = i0 + " << row_of("m") << ";\n";
+    src << "    if (i >= n_outer) continue;\n";
+    store_states("    ");
+    src << "  }\n}\n";
+  } else {
+    // Merge across the threads of a row group (lanes tx of one warp), then lane m has row m.
+    src << "  // the kNTX lanes that share rows merge their states (butterfly: every lane gets the whole)\n";
+    src << "  for (int off = kNTX / 2; off > 0; off /= 2) {\n";
+    src << "    #pragma unroll\n    for (int m = 0; m < kTM; ++m) {\n";
+    src << "      T o_st_[" << S << "];";
+    if (SI) src << " int o_si_[" << SI << "];";
+    if (SC) src << " T o_cp_[" << SC << "];";
+    src << "\n";
+    auto shfl = [&](const char* o_, const char* r_, int n) {
+      for (int k = 0; k < n; ++k)
+        src << "      " << o_ << "[" << k << "] = __shfl_xor_sync(0xffffffffu, " << r_ << "[m][" << k << "], off);\n";
+    };
+    shfl("o_st_", "st_", S);
+    shfl("o_si_", "si_", SI);
+    shfl("o_cp_", "cp_", SC);
+    src << merge_code("      ") << "    }\n  }\n";
+    src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
+    src << "    const int i = i0 + " << row_of("m") << ";\n";
+    src << "    if (tx != m || i >= n_outer) continue;\n";
+    src << "    if (slot0 < 0) {\n" << final_code("      ") << "    } else {\n";
+    src << "      const long long slot = slot0 + (long long)blockIdx.y;\n";
+    store_states("      ");
+    src << "    }\n  }\n}\n";
   }
-  src << "    }\n  }\n}\n";
 
   // rk_merge: the generic template's.
   {

@@ -14,7 +14,7 @@
 #include "codegen_cuda_hd.h"
 #include "cuda_driver.h"
 #include "errors.h"
-#include "half.h"
+#include "host_pack.h"
 #include "kernel_store.h"
 #include "log.h"
 #include "nvrtc.h"
@@ -30,184 +30,6 @@ long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
 
 std::mutex g_stats_mutex;
 GpuRunStats g_last_stats;
-
-// ---- host-side packing (float64 R data -> T, in the layouts of codegen_cuda.h; float16:
-// halves rounded from the doubles on the host threads, so that half the bytes cross the bus) ----
-
-// Runs fn(r0, r1) over [0, rows) on up to `nthreads` threads when the work is worth it: at
-// least 2^16 values a thread (starting a thread costs tens of microseconds, about what
-// converting 2^15 values costs; 16 threads for the 7e5 values of a 1e5-point Gaussian sum
-// made its conversion 1.9 ms, one thread per 2^18 values 1.1-1.3 ms on the H200's host).
-template <class F>
-void parallel_rows(long long rows, long long work, int nthreads, const F& fn) {
-  const int nt = static_cast<int>(std::max(1LL, std::min<long long>({nthreads, 16, work >> 16})));
-  if (nt == 1 || rows < 4LL * nt) {
-    fn(0LL, rows);
-    return;
-  }
-  const long long step = ceil_div(rows, nt);
-  std::vector<std::thread> th;
-  for (int t = 1; t < nt; ++t) {
-    long long a = t * step, b = std::min(rows, a + step);
-    if (a < b) th.emplace_back([&fn, a, b] { fn(a, b); });
-  }
-  fn(0LL, std::min(rows, step));
-  for (auto& t : th) t.join();
-}
-
-// How the high-dimension scheme (codegen_cuda_hd.h) packs input `pos`: shifted by `center`
-// (nullptr: not shifted), its squared norm (of the values as converted) in component `norm`.
-struct PairPack {
-  int pos = -1;
-  const double* center = nullptr;
-  int norm = -1;
-};
-
-// Calls fn(r, len, s, step) for the rows [a, b) of column k of x in runs that are contiguous
-// in the source: rows r.. r + len - 1 at s[0], s[step], ... (a plain matrix: one run of step 1;
-// a batch view, Input::batch: one run per problem, step P).
-template <class F>
-void column_runs(const Input& x, long long k, long long a, long long b, const F& fn) {
-  if (!x.batch) {
-    fn(a, b - a, x.data + a + k * x.stride(), 1LL);
-    return;
-  }
-  const BatchView& v = *x.batch;
-  for (long long r = a; r < b;) {
-    const long long t = r / v.n, i = r - t * v.n, len = std::min(b - r, v.n - i);
-    fn(r, len, x.data + v.pos[static_cast<size_t>(t)] + v.P * i + v.P * v.n * k, v.P);
-    r += len;
-  }
-}
-
-// Column-major packing of the variables at `offs` (X; Y too in the high-dimension scheme):
-// rows r0.. of each input, leading dimension ld.
-template <class T>
-void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const PairPack& pp, long long r0,
-               long long rows, long long ld, T* dst, int nthreads) {
-  for (size_t p = 0; p < in.size(); ++p) {
-    if (offs[p] < 0 || static_cast<int>(p) == pp.pos) continue;
-    const Input& x = in[p];
-    parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
-      for (long long k = 0; k < x.cols; ++k) {
-        T* d = dst + (offs[p] + k) * ld;
-        column_runs(x, k, r0 + a, r0 + b, [d, r0](long long r, long long len, const double* s, long long step) {
-          T* o = d + (r - r0);
-          if (step == 1)
-            for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q]);
-          else
-            for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q * step]);
-        });
-      }
-    });
-  }
-  if (pp.pos < 0) return;
-  const Input& x = in[pp.pos];
-  RK_ASSERT(!x.batch, "a batch view in the high-dimension scheme");
-  parallel_rows(rows, rows * x.cols, nthreads, [&](long long a, long long b) {
-    constexpr long long RB = 4096;  // rows whose norms are summed in cache while the columns pass
-    double nrm[RB];
-    for (long long b0 = a; b0 < b; b0 += RB) {
-      const long long n = std::min(b - b0, RB);
-      std::fill(nrm, nrm + n, 0.0);
-      for (long long k = 0; k < x.cols; ++k) {
-        const double* s = x.data + r0 + b0 + k * x.stride();
-        const double c = pp.center ? pp.center[k] : 0.0;
-        T* d = dst + (offs[pp.pos] + k) * ld + b0;
-        for (long long r = 0; r < n; ++r) {
-          const T v = static_cast<T>(s[r] - c);
-          d[r] = v;
-          nrm[r] += static_cast<double>(v) * static_cast<double>(v);
-        }
-      }
-      if (pp.norm >= 0)
-        for (long long r = 0; r < n; ++r) dst[pp.norm * ld + b0 + r] = static_cast<T>(nrm[r]);
-    }
-  });
-}
-
-// The point the high-dimension scheme subtracts from both sides of its distances: the mean of
-// up to 256 finite rows spread over the inner input, a point among the data, so that |x - c|^2
-// is of the order of the distances rather than of |x|^2 (float32 cancellation).
-std::vector<double> pair_center(const Input& y) {
-  std::vector<double> c(static_cast<size_t>(y.cols), 0.0);
-  const long long n = std::min<long long>(y.rows, 256);
-  if (n == 0) return c;
-  const long long step = y.rows / n;
-  for (long long k = 0; k < y.cols; ++k) {
-    double sum = 0;
-    long long cnt = 0;
-    for (long long q = 0; q < n; ++q) {
-      const double v = y.data[q * step + k * y.stride()];
-      if (v - v == 0) {
-        sum += v;
-        ++cnt;
-      }
-    }
-    c[k] = cnt ? sum / static_cast<double>(cnt) : 0.0;
-  }
-  return c;
-}
-
-template <class T>
-void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, long long rows, T* dst, int nthreads) {
-  int used = 0;
-  for (size_t p = 0; p < in.size(); ++p)
-    if (c.y_off[p] >= 0) used = std::max<int>(used, c.y_off[p] + static_cast<int>(in[p].cols));
-  const long long W = c.wy;
-  // A transpose: blocks of rows whose packed rows stay in cache while each column is read.
-  const long long RB = std::max<long long>(16, 16384 / std::max<long long>(W, 1));
-  parallel_rows(rows, rows * W, nthreads, [&](long long a, long long b) {
-    for (long long r0 = a; r0 < b; r0 += RB) {
-      const long long r1 = std::min(b, r0 + RB);
-      for (size_t p = 0; p < in.size(); ++p) {
-        if (c.y_off[p] < 0) continue;
-        const Input& y = in[p];
-        for (long long k = 0; k < y.cols; ++k) {
-          T* d = dst + c.y_off[p] + k;
-          column_runs(y, k, j0 + r0, j0 + r1, [d, W, j0](long long r, long long len, const double* s, long long step) {
-            T* o = d + (r - j0) * W;
-            for (long long q = 0; q < len; ++q) o[q * W] = static_cast<T>(s[q * step]);
-          });
-        }
-      }
-      for (long long r = r0; r < r1; ++r)
-        for (long long k = used; k < W; ++k) dst[r * W + k] = T(0);
-    }
-  });
-}
-
-template <class T>
-void pack_params(const std::vector<Input>& in, const CudaCode& c, T* dst) {
-  for (size_t p = 0; p < in.size(); ++p)
-    if (c.p_off[p] >= 0)
-      for (long long k = 0; k < in[p].rows * in[p].cols; ++k)  // a parameter: one row or one column
-        dst[c.p_off[p] + k] = static_cast<T>(in[p].data[in[p].rows == 1 ? k * in[p].stride() : k]);
-}
-
-// Packs the outer rows (what 0), the inner rows (1) or the parameters (2) as T; ld: the
-// leading dimension of column-major layouts.
-template <class T>
-void pack_as(int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows, long long ld,
-             const PairPack& pp, T* d, int nthreads) {
-  if (what == 0)
-    pack_cols(in, c.x_off, pp, r0, rows, ld, d, nthreads);
-  else if (what == 1 && c.hd.bm > 0)
-    pack_cols(in, c.y_off, pp, r0, rows, ld, d, nthreads);
-  else if (what == 1)
-    pack_inner(in, c, r0, rows, d, nthreads);
-  else
-    pack_params(in, c, d);
-}
-void pack(int elem, int what, const std::vector<Input>& in, const CudaCode& c, long long r0, long long rows,
-          long long ld, const PairPack& pp, void* dst, int nthreads) {
-  if (elem == 2)
-    pack_as(what, in, c, r0, rows, ld, pp, static_cast<Half16*>(dst), nthreads);
-  else if (elem == 4)
-    pack_as(what, in, c, r0, rows, ld, pp, static_cast<float*>(dst), nthreads);
-  else
-    pack_as(what, in, c, r0, rows, ld, pp, static_cast<double*>(dst), nthreads);
-}
 
 size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -225,6 +47,7 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   const long long e = code.elem;
   p.hd = code.hd.bm > 0;
   p.hd_bm = code.hd.bm;
+  p.lane_slots = std::max(1, code.hd.lane_slots);
   p.states = states;
   // Threads per block: 256, or 128 when more threads are resident that way.
   int block = p.hd ? code.block : 256;
@@ -319,313 +142,546 @@ long long LaunchPlan::splits(long long rows) const {
 
 long long LaunchPlan::slots(long long rows) const {
   long long s = splits(rows);
-  return (inner_pieces == 1 && s == 1 && !states) ? 0LL : inner_pieces * s;  // partial states go through rk_merge
+  // partial states go through rk_merge (always when each lane of a row leaves its own)
+  return (inner_pieces == 1 && s == 1 && !states && lane_slots == 1) ? 0LL : inner_pieces * s * lane_slots;
 }
+
+// A block-sparse call splits each work item's inner ranges over gridDim.y blocks (partial
+// states merged by rk_merge) when its items cannot fill one wave of blocks, as long as each
+// part keeps about 4 tiles. (Splitting up to 16 waves, as dense calls do, made a batch of 64
+// problems of 2e4 points, 1250 items, slower on the H200: 25 ms instead of 20 ms.)
+long long sparse_splits(long long items, double pairs, long long n_out, long long concurrent, long long tile) {
+  const long long want = concurrent, n_items = std::max(1LL, items);
+  const double per_row = pairs / static_cast<double>(std::max(1LL, n_out));  // inner rows a row meets
+  const long long cap = static_cast<long long>(per_row / (4.0 * std::max(1LL, tile)));
+  return std::max(1LL, std::min({ceil_div(want, n_items), cap, 65535LL}));
+}
+
+namespace {
+
+// One call of run_cuda_reduction. Its steps are the public methods, called in the order they
+// are declared; the members are what the steps share: the call's sizes, the launch plan, the
+// device-resident inputs, the host staging and device buffers, and the timings.
+class CudaRun {
+ public:
+  // The call's sizes; UserError("input") when its indices do not fit the GPU's 32-bit ones.
+  CudaRun(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in, const CallShape& shape,
+          double* out, int nthreads, const std::function<bool()>& interrupted, const LaunchPart& part);
+  void plan_launch();
+  void allocate_staging();
+  void find_device_inputs();
+  void prepare_pair_variables();
+  void lay_out_device_packing();
+  void allocate_device_buffers();
+  void upload_sparse_work_items();
+  void pack_parameters();
+  void run_outer_chunks();
+  GpuRunStats stats(Clock::time_point t_start);
+
+ private:
+  // A chunk of outer rows: rows [i0, i0 + rows), one launch of rk_reduce per inner piece.
+  struct OuterChunk {
+    long long i0 = 0, rows = 0;
+    long long nsplit = 1, nslots = 0;    // splits of the inner range, partial-state slots
+    long long ldx = 0;                   // leading dimension of its packed outer rows
+    uint64_t pst = 0, psi = 0, pcp = 0;  // its partial states: values, indices, compensations
+    std::vector<int> timed;              // the pieces whose marks were recorded in this chunk
+  };
+  // Piece q of the inner range: rows [j0, j0 + rows), at byte `off` of the inner rows' staging
+  // and device buffers, packed with leading dimension `ld`.
+  struct InnerPiece {
+    long long q = 0, j0 = 0, rows = 0, off = 0, ld = 0;
+  };
+
+  long long splits(long long rows) const;
+  long long slots(long long rows) const;
+  bool hd_pair(size_t p) const;
+  void pack_inner_on_device(uint64_t d, uint64_t up, long long j0, long long n);
+  void launch_pack_inner(uint64_t dst, long long n, long long off, uint64_t src, long long src_ld, long long src_j0,
+                         int cols);
+  void copy_cols(uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
+                 long long ld, long long width);
+  void run_outer_chunk(long long i0);
+  OuterChunk start_outer_chunk(long long i0);
+  void load_outer_rows(const OuterChunk& c);
+  void run_inner_piece(OuterChunk& c, long long q);
+  void load_inner_piece(const InnerPiece& piece);
+  void load_inner_piece_packed_on_device(const InnerPiece& piece);
+  void load_inner_piece_packed_on_host(const InnerPiece& piece);
+  void launch_reduction(OuterChunk& c, const InnerPiece& piece);
+  void merge_and_copy_out(OuterChunk& c);
+  void gather_chunk_timings(const OuterChunk& c);
+
+  // ---- the call ----
+  GpuBackend& dev_;
+  const CudaCode& code_;
+  const std::vector<Input>& in_;
+  double* out_;
+  const int nthreads_;
+  const std::function<bool()>& interrupted_;
+  const LaunchPart& part_;
+  const long long e_, se_;  // bytes of an input value, of a partial state's value
+  const long long n_out_, n_in_;
+  const long long r0_, r1_;  // the rows computed here
+  const int out_dim_;
+  int states_flag_;  // (rk_merge's arguments)
+  long long states_jbase_;
+  const bool hd_;       // the high-dimension scheme: its own block and layout
+  const long long VL_;  // its leading dimensions are multiples of VL
+  const bool sparse_;   // a block-sparse reduction (part.ranges)
+
+  // ---- the plan ----
+  LaunchPlan plan_;
+  long long y_dev_ = 0;         // bytes of inner rows held on the device at once
+  long long sparse_split_ = 1;  // a block-sparse call's splits (sparse_splits)
+
+  // ---- device-resident inputs ----
+  std::vector<uint64_t> dev_in_;  // the device copy of input p, or 0
+  std::vector<Input> host_in_;    // what the host packs (resident inputs: no columns)
+  bool any_dev_ = false, dev_inner_ = false;
+  bool dev_x_pair_ = false, dev_y_pair_ = false;  // resident pair variables (high-dimension scheme)
+  std::vector<double> center_;                    // the high-dimension scheme's common point
+  uint64_t dCenter_ = 0;
+  PairPack xpp_, ypp_;       // how the host packs the pair variables
+  bool dev_pack_ = false;    // the inner rows packed on the device by rk_pack_inner
+  std::vector<int> up_off_;  // the host's inner variables' columns in dUp, or -1
+  int up_cols_ = 0, used_y_ = 0;
+
+  // ---- buffers ----
+  size_t x_bytes_ = 0, y_bytes_ = 0, p_bytes_ = 0;
+  char *hx_ = nullptr, *hy_ = nullptr, *hp_ = nullptr;  // host staging
+  uint64_t dX_ = 0, dY_ = 0, dP_ = 0, dOut_ = 0, dUp_ = 0;
+  RangeItems items_;
+  uint64_t dItems_ = 0, dJr_ = 0;
+  bool y_loaded_ = false;  // resident inner rows loaded by an earlier chunk
+
+  // ---- timings ----
+  double convert_ms_ = 0;
+  GpuRunStats st_;
+};
+
+CudaRun::CudaRun(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
+                 const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
+                 const LaunchPart& part)
+    : dev_(dev),
+      code_(code),
+      in_(in),
+      out_(out),
+      nthreads_(nthreads),
+      interrupted_(interrupted),
+      part_(part),
+      e_(code.elem),
+      se_(code.state_elem),
+      n_out_(shape.out_rows),
+      n_in_(f.axis == 1 ? shape.n_j : shape.n_i),
+      r0_(part.r0),
+      r1_(part.r1 < 0 ? n_out_ : part.r1),
+      out_dim_(part.states ? code.state_t + code.state_i + code.state_c : f.out_dim),
+      states_flag_(part.states ? 1 : 0),
+      states_jbase_(part.jbase),
+      hd_(code.hd.bm > 0),
+      VL_(16 / e_),
+      sparse_(part.ranges != nullptr) {
+  RK_ASSERT(0 <= r0_ && r0_ <= r1_ && r1_ <= n_out_, "bad row range");
+  if (code.uses_index && n_in_ > INT_MAX)
+    throw UserError("input",
+                    "the GPU backend returns 32-bit indices: reductions with indices over more than 2^31 - 1 "
+                    "points need rkeops_use_cpu()");
+}
+
+// The plan: block size, chunks, splits of the inner range (plan_cuda_launch, on the device's
+// limits).
+void CudaRun::plan_launch() {
+  DeviceLimits lim;
+  if (hd_) {
+    lim.resident_hd = dev_.resident_blocks(0, code_.block);
+  } else {
+    lim.resident_256 = dev_.resident_blocks(0, 256);
+    lim.resident_128 = dev_.resident_blocks(0, 128);
+  }
+  lim.sm_count = dev_.sm_count();
+  lim.available_bytes = static_cast<long long>(dev_.available_bytes());
+  lim.piece_bytes = dev_.piece_bytes();
+  if (sparse_ && hd_)
+    throw UserError("gpu", "block-sparse reductions (ranges) of inner products or distances of high dimension do "
+                           "not run on the GPU: use rkeops_use_cpu()");
+  RK_ASSERT(!sparse_ || (!part_.states && r0_ == 0 && r1_ == n_out_), "block-sparse reductions run whole");
+  plan_ = plan_cuda_launch(code_, n_in_, r1_ - r0_, out_dim_, part_.states, lim, sparse_);
+  y_dev_ = plan_.inner_device_rows * plan_.inner_row_bytes;
+  st_.block = plan_.block;
+  st_.chunks_outer = static_cast<int>(plan_.outer_chunks);
+  st_.chunks_inner = static_cast<int>(plan_.inner_pieces);
+}
+
+// Splits of the inner range over blocks, and partial-state slots, for a chunk of `rows` outer
+// rows: the plan's, or a block-sparse call's own (sparse_splits).
+long long CudaRun::splits(long long rows) const { return sparse_ ? sparse_split_ : plan_.splits(rows); }
+long long CudaRun::slots(long long rows) const {
+  return sparse_ ? (sparse_split_ > 1 ? sparse_split_ : 0LL) : plan_.slots(rows);
+}
+
+// Page-locked host staging for a chunk of outer rows, the inner rows held on the device and
+// the parameters (the device buffers have the same sizes).
+void CudaRun::allocate_staging() {
+  const long long ci = plan_.outer_chunk;
+  const long long ci_ld = hd_ ? ceil_div(ci, VL_) * VL_ : ci;  // leading dimension of X
+  x_bytes_ = round_up(static_cast<size_t>(std::max(1LL, ci_ld * code_.wx * e_)), 256);
+  y_bytes_ = round_up(static_cast<size_t>(std::max(1LL, y_dev_ + (hd_ ? VL_ * plan_.inner_row_bytes : 0))), 256);
+  p_bytes_ = round_up(static_cast<size_t>(std::max(1LL, code_.np * e_)), 256);
+  char* host = static_cast<char*>(dev_.staging(x_bytes_ + y_bytes_ + p_bytes_));
+  hx_ = host;
+  hy_ = host + x_bytes_;
+  hp_ = host + x_bytes_ + y_bytes_;
+}
+
+// Device-resident inputs (DeviceMatrix) where the packed layout is column-major (outer rows;
+// inner rows of the high-dimension scheme, not its shifted pair variables): copied device to
+// device into the packed buffers. Inner variables of the generic scheme (row-major packed
+// rows): interleaved on the device by rk_pack_inner. The host packs the others (`host_in`:
+// resident ones with no columns). dev_in[p]: the device copy of input p, or 0.
+void CudaRun::find_device_inputs() {
+  dev_in_.assign(in_.size(), 0);
+  host_in_ = in_;
+  for (size_t p = 0; p < in_.size(); ++p) {
+    const bool inner_packed = !hd_ && code_.y_off[p] >= 0 && dev_.packs_inner();
+    if (!in_[p].device || !(code_.x_off[p] >= 0 || (hd_ && code_.y_off[p] >= 0) || inner_packed)) continue;
+    if (hd_pair(p) && !dev_.packs_inner()) continue;
+    if (code_.elem == 2) continue;  // float16: packed from the host copy (device copies are float or double)
+    dev_in_[p] = dev_.resident(in_[p], code_.elem);
+    if (!dev_in_[p]) continue;
+    host_in_[p].cols = 0;
+    (code_.x_off[p] >= 0 ? any_dev_ : dev_inner_) = true;
+  }
+  dev_x_pair_ = hd_ && dev_in_[static_cast<size_t>(code_.hd.x_pos)] != 0;
+  dev_y_pair_ = hd_ && dev_in_[static_cast<size_t>(code_.hd.y_pos)] != 0;
+  if (hd_) any_dev_ = any_dev_ || dev_inner_;  // (its inner rows go through copy_cols too)
+}
+
+// the high-dimension scheme's pair variables: shifted and normed on the device by rk_pack_pair
+bool CudaRun::hd_pair(size_t p) const {
+  return hd_ && (static_cast<int>(p) == code_.hd.x_pos || static_cast<int>(p) == code_.hd.y_pos);
+}
+
+// The high-dimension scheme: the common point subtracted from both sides of its distances
+// (on the host while packing, on the device by rk_pack_pair for resident pair variables),
+// and how the host packs the pair variables.
+void CudaRun::prepare_pair_variables() {
+  const auto t0 = Clock::now();
+  if (hd_ && code_.hd.center) center_ = pair_center(in_[code_.hd.y_pos], nthreads_);
+  convert_ms_ += ms_since(t0);
+  if ((dev_x_pair_ || dev_y_pair_) && !center_.empty()) {
+    dCenter_ = dev_.buffer(10, center_.size() * sizeof(double));
+    dev_.h2d(dCenter_, center_.data(), center_.size() * sizeof(double));
+  }
+  if (hd_) {  // (resident pair variables: not packed on the host)
+    xpp_ = {dev_x_pair_ ? -1 : code_.hd.x_pos, center_.empty() ? nullptr : center_.data(), code_.hd.x_norm};
+    ypp_ = {dev_y_pair_ ? -1 : code_.hd.y_pos, center_.empty() ? nullptr : center_.data(), code_.hd.y_norm};
+  }
+}
+
+// With a resident inner variable in the generic scheme, rk_pack_inner makes the whole packed
+// inner rows on the device: the other inner variables are converted on the host column-major
+// (their own columns only, at up_off[p] in a block of up_cols columns), copied to the device
+// buffer dUp and interleaved from there; the padding is zeroed on the device.
+void CudaRun::lay_out_device_packing() {
+  dev_pack_ = dev_inner_ && !hd_;
+  up_off_.assign(in_.size(), -1);
+  for (size_t p = 0; p < in_.size(); ++p) {
+    if (code_.y_off[p] < 0) continue;
+    used_y_ = std::max<int>(used_y_, code_.y_off[p] + static_cast<int>(in_[p].cols));
+    if (dev_pack_ && !dev_in_[p]) {
+      up_off_[p] = up_cols_;
+      up_cols_ += static_cast<int>(in_[p].cols);
+    }
+  }
+}
+
+// Device buffers: packed outer rows (dX), inner rows (dY), parameters (dP), results (dOut)
+// and, with device packing, the host's inner variables (dUp).
+void CudaRun::allocate_device_buffers() {
+  dX_ = dev_.buffer(0, x_bytes_);
+  dY_ = dev_.buffer(1, y_bytes_);
+  dP_ = dev_.buffer(2, p_bytes_);
+  dOut_ = dev_.buffer(3, static_cast<size_t>(plan_.outer_chunk * out_dim_ * 8LL + 8));
+  // the host's inner variables when the inner rows are packed on the device: one region per
+  // resident piece (as the staging), or one reused by the streamed chunks
+  if (dev_pack_ && up_cols_ > 0)
+    dUp_ = dev_.buffer(
+        9, static_cast<size_t>((plan_.resident ? plan_.inner_device_rows : plan_.inner_chunk) * up_cols_ * e_ + 256));
+}
+
+// A block-sparse reduction: one block per work item (at most `block` rows of one outer range);
+// the items and their inner ranges copied to the device, and the splits of the items.
+void CudaRun::upload_sparse_work_items() {
+  if (!sparse_) return;
+  items_ = plan_range_items(*part_.ranges, n_out_, n_in_, plan_.rows_per_block);
+  const size_t ib = items_.items.size() * sizeof(long long), jb = items_.jranges.size() * sizeof(long long);
+  dItems_ = dev_.buffer(7, ib + 64);
+  dJr_ = dev_.buffer(8, jb + 64);
+  if (ib) dev_.h2d(dItems_, items_.items.data(), ib);
+  if (jb) dev_.h2d(dJr_, items_.jranges.data(), jb);
+  sparse_split_ = sparse_splits(items_.count(), items_.pairs, n_out_, plan_.concurrent, plan_.tile);
+}
+
+// The parameters packed on the host (copied with the first chunk's outer rows).
+void CudaRun::pack_parameters() {
+  const auto t0 = Clock::now();
+  pack(code_.elem, 2, in_, code_, 0, 0, 0, PairPack(), hp_, nthreads_);
+  convert_ms_ += ms_since(t0);
+}
+
+// Timing marks: 0/1 around the copy of the outer rows and parameters; per piece q, 2 + 3q
+// before its copy, 3 + 3q after it, 4 + 3q after its kernel; 27, 28, 29 around the merge
+// and the copy of the results.
+void CudaRun::run_outer_chunks() {
+  for (long long i0 = r0_; i0 < r1_; i0 += plan_.outer_chunk) run_outer_chunk(i0);
+}
+
+// One chunk of outer rows: its rows copied, reduced against every piece of the inner range,
+// merged and copied back; interrupts polled after it.
+void CudaRun::run_outer_chunk(long long i0) {
+  OuterChunk c = start_outer_chunk(i0);
+  load_outer_rows(c);
+  for (long long q = 0; q < plan_.inner_pieces; ++q) run_inner_piece(c, q);
+  if (plan_.resident) y_loaded_ = true;
+  merge_and_copy_out(c);
+  dev_.sync();
+  gather_chunk_timings(c);
+  if (i0 + c.rows < r1_ && interrupted_ && interrupted_()) throw Interrupted();
+}
+
+// The chunk of outer rows from i0: its size, its splits of the inner range and its
+// partial-state slots (device buffers 4 to 6) when rk_merge finishes the reduction.
+CudaRun::OuterChunk CudaRun::start_outer_chunk(long long i0) {
+  OuterChunk c;
+  c.i0 = i0;
+  c.rows = std::min(plan_.outer_chunk, r1_ - i0);
+  c.nsplit = splits(c.rows);
+  c.nslots = slots(c.rows);
+  st_.nsplit = static_cast<int>(c.nsplit);
+  st_.grid_x = sparse_ ? items_.count() : ceil_div(c.rows, plan_.rows_per_block);
+  c.ldx = hd_ ? ceil_div(c.rows, VL_) * VL_ : c.rows;
+  if (c.nslots > 0) {
+    c.pst = dev_.buffer(4, static_cast<size_t>(c.nslots * c.rows * code_.state_t * se_ + 16));
+    c.psi = dev_.buffer(5, static_cast<size_t>(c.nslots * c.rows * code_.state_i * 4 + 16));
+    c.pcp = dev_.buffer(6, static_cast<size_t>(c.nslots * c.rows * code_.state_c * se_ + 16));
+  }
+  return c;
+}
+
+// The chunk's outer rows packed on the host and copied, with the parameters for the first
+// chunk (marks 0 and 1).
+void CudaRun::load_outer_rows(const OuterChunk& c) {
+  const auto t0 = Clock::now();
+  pack(code_.elem, 0, host_in_, code_, c.i0, c.rows, c.ldx, xpp_, hx_, nthreads_);
+  convert_ms_ += ms_since(t0);
+  dev_.mark(0);
+  if (c.i0 == r0_ && code_.np > 0) dev_.h2d(dP_, hp_, static_cast<size_t>(code_.np * e_));
+  if (code_.wx > 0) copy_cols(dX_, hx_, code_.x_off, hd_ ? code_.hd.x_norm : -1, c.i0, c.rows, c.ldx, code_.wx);
+  dev_.mark(1);
+}
+
+// Piece q of the inner range against the chunk: loaded (unless resident and loaded for an
+// earlier chunk), then reduced; streamed pieces wait for their kernel (their buffers are
+// reused). Interrupts are polled between pieces.
+void CudaRun::run_inner_piece(OuterChunk& c, long long q) {
+  InnerPiece piece;
+  piece.q = q;
+  piece.j0 = q * plan_.inner_chunk;
+  piece.rows = std::min(plan_.inner_chunk, n_in_ - piece.j0);
+  // resident: piece q has its own staging and device regions; streamed: one region, reused
+  // after the previous piece's kernel (sync below).
+  piece.off = plan_.resident ? piece.j0 * plan_.inner_row_bytes : 0;
+  const int m = 2 + 3 * static_cast<int>(std::min<long long>(q, 7));
+  piece.ld = hd_ ? ceil_div(piece.rows, VL_) * VL_ : piece.rows;  // rows packed (column-major: its leading dimension)
+  dev_.mark(m);
+  if (!y_loaded_ && plan_.inner_row_bytes > 0) load_inner_piece(piece);
+  dev_.mark(m + 1);
+  launch_reduction(c, piece);
+  dev_.mark(m + 2);
+  if (q < 8) c.timed.push_back(m);
+  if (!plan_.resident) {  // the staging and device buffers are reused by the next chunk
+    dev_.sync();
+    st_.h2d_ms += dev_.elapsed_ms(m, m + 1);
+    st_.kernel_ms += dev_.elapsed_ms(m + 1, m + 2);
+    c.timed.clear();
+  }
+  const bool more = q + 1 < plan_.inner_pieces || c.i0 + c.rows < r1_;
+  if (more && interrupted_ && interrupted_()) {
+    dev_.sync();
+    throw Interrupted();
+  }
+}
+
+// The piece's packed inner rows into dY: made on the device by rk_pack_inner (with a resident
+// inner variable in the generic scheme), or packed on the host and copied.
+void CudaRun::load_inner_piece(const InnerPiece& piece) {
+  if (dev_pack_)
+    load_inner_piece_packed_on_device(piece);
+  else
+    load_inner_piece_packed_on_host(piece);
+}
+
+// The host's inner variables column-major into dUp, then rk_pack_inner.
+void CudaRun::load_inner_piece_packed_on_device(const InnerPiece& piece) {
+  const uint64_t up = dUp_ + static_cast<uint64_t>(piece.off / plan_.inner_row_bytes * up_cols_ * e_);
+  if (up_cols_ > 0) {
+    const auto t0 = Clock::now();
+    char* h = hy_ + piece.off;
+    pack_columns(code_.elem, host_in_, up_off_, PairPack(), piece.j0, piece.rows, piece.rows, h, nthreads_);
+    convert_ms_ += ms_since(t0);
+    dev_.h2d(up, h, static_cast<size_t>(up_cols_ * piece.rows * e_));
+  }
+  pack_inner_on_device(dY_ + static_cast<uint64_t>(piece.off), up, piece.j0, piece.rows);
+}
+
+// The inner rows packed on the host, then copied (in the high-dimension scheme column by
+// column, resident ones on the device: copy_cols).
+void CudaRun::load_inner_piece_packed_on_host(const InnerPiece& piece) {
+  const auto t0 = Clock::now();
+  char* h = hy_ + piece.off;
+  const uint64_t d = dY_ + static_cast<uint64_t>(piece.off);
+  pack(code_.elem, 1, host_in_, code_, piece.j0, piece.rows, piece.ld, ypp_, h, nthreads_);
+  convert_ms_ += ms_since(t0);
+  if (hd_)
+    copy_cols(d, h, code_.y_off, code_.hd.y_norm, piece.j0, piece.rows, piece.ld, code_.wy);
+  else
+    dev_.h2d(d, h, static_cast<size_t>(piece.ld * plan_.inner_row_bytes));
+}
+
+// rk_pack_inner for the inner rows [j0, j0 + n) (device address d): each inner variable into
+// its columns (a resident one from its device copy, the others from dUp), then the padding.
+void CudaRun::pack_inner_on_device(uint64_t d, uint64_t up, long long j0, long long n) {
+  for (size_t p = 0; p < in_.size(); ++p) {
+    if (code_.y_off[p] < 0) continue;
+    const int cols = static_cast<int>(in_[p].cols);
+    if (dev_in_[p])
+      launch_pack_inner(d, n, code_.y_off[p], dev_in_[p], in_[p].rows, j0, cols);
+    else
+      launch_pack_inner(d, n, code_.y_off[p], up + static_cast<uint64_t>(up_off_[p] * n * e_), n, 0, cols);
+  }
+  if (used_y_ < code_.wy) launch_pack_inner(d, n, used_y_, 0, 0, 0, code_.wy - used_y_);
+}
+
+// One launch of rk_pack_inner: `cols` columns of the n packed inner rows at dst, from column
+// `off`, read from src (leading dimension src_ld, from its row src_j0; 0: zeros).
+void CudaRun::launch_pack_inner(uint64_t dst, long long n, long long off, uint64_t src, long long src_ld,
+                                long long src_j0, int cols) {
+  void* args[] = {&dst, &off, &src, &src_ld, &src_j0, &n, &cols};
+  const long long total = n * cols;
+  if (total > 0) dev_.launch(2, static_cast<unsigned>(ceil_div(total, 256)), 1, 256, args);
+}
+
+// Copies the packed column-major block of rows [a, a + n) (leading dimension ld, columns
+// `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
+// columns by transfer, resident ones device to device.
+void CudaRun::copy_cols(uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
+                        long long ld, long long width) {
+  if (!any_dev_) {
+    dev_.h2d(d, h, static_cast<size_t>(ld * width * e_));
+    return;
+  }
+  for (size_t p = 0; p < in_.size(); ++p) {
+    if (offs[p] < 0) continue;
+    const uint64_t at = d + static_cast<uint64_t>(offs[p] * ld * e_);
+    if (!dev_in_[p]) {
+      dev_.h2d(at, h + offs[p] * ld * e_, static_cast<size_t>(in_[p].cols * ld * e_));
+      continue;
+    }
+    if (hd_pair(p)) {
+      uint64_t dst = at, src = dev_in_[p], ctr = dCenter_;
+      long long ld_ = ld, src_ld = in_[p].rows, a_ = a, n_ = n;
+      int norm_ = norm;
+      void* args[] = {&dst, &ld_, &src, &src_ld, &a_, &n_, &ctr, &norm_};
+      if (n > 0) dev_.launch(2, static_cast<unsigned>(ceil_div(n, 256)), 1, 256, args);
+      norm = -1;  // written by rk_pack_pair
+      continue;
+    }
+    for (long long k = 0; k < in_[p].cols; ++k)
+      dev_.d2d(at + static_cast<uint64_t>(k * ld * e_), dev_in_[p] + static_cast<uint64_t>((k * in_[p].rows + a) * e_),
+               static_cast<size_t>(n * e_));
+  }
+  if (norm >= 0) dev_.h2d(d + static_cast<uint64_t>(norm * ld * e_), h + norm * ld * e_, static_cast<size_t>(ld * e_));
+}
+
+// rk_reduce: the chunk's outer rows against the piece, in blocks of outer rows (block-sparse:
+// one per work item) times the splits of the piece (their partial states from slot
+// q * nsplit, when there are slots).
+void CudaRun::launch_reduction(OuterChunk& c, const InnerPiece& piece) {
+  uint64_t x = dX_, y = dY_ + static_cast<uint64_t>(piece.off), p = dP_, o = dOut_;
+  long long ldx = c.ldx, jbase = piece.j0;
+  long long jchunk = hd_ ? hd_jchunk(piece.rows, c.nsplit, code_.tile) : ceil_div(piece.rows, c.nsplit);
+  long long out_ld = c.rows;
+  int n_outer = static_cast<int>(c.rows), n_inner = static_cast<int>(piece.rows);
+  int slot0 = c.nslots > 0 ? static_cast<int>(piece.q * c.nsplit) : -1;
+  uint64_t d_items = dItems_, d_jranges = dJr_;
+  void* args[] = {&x, &ldx,    &y,     &p,     &n_outer, &n_inner, &jbase,   &jchunk,
+                  &o, &out_ld, &c.pst, &c.psi, &c.pcp,   &slot0,   &d_items, &d_jranges};
+  const long long gx = sparse_ ? items_.count() : ceil_div(c.rows, plan_.rows_per_block);
+  if (gx > 0)
+    dev_.launch(0, static_cast<unsigned>(gx), static_cast<unsigned>(c.nsplit), static_cast<unsigned>(plan_.block),
+                args);
+}
+
+// rk_merge of the chunk's partial states into results (when there are slots), between marks
+// 27 and 28; the results copied into `out` by mark 29.
+void CudaRun::merge_and_copy_out(OuterChunk& c) {
+  dev_.mark(27);
+  if (c.nslots > 0) {
+    uint64_t o = dOut_;
+    int ns = static_cast<int>(c.nslots), nr = static_cast<int>(c.rows);
+    long long out_ld = c.rows;
+    void* args[] = {&c.pst, &c.psi, &c.pcp, &ns, &nr, &o, &out_ld, &states_flag_, &states_jbase_};
+    dev_.launch(1, static_cast<unsigned>(ceil_div(c.rows, plan_.block)), 1, static_cast<unsigned>(plan_.block), args);
+  }
+  dev_.mark(28);
+  if (c.rows == n_out_) {
+    dev_.d2h(out_, dOut_, static_cast<size_t>(n_out_ * out_dim_ * 8LL));
+  } else {
+    for (int k = 0; k < out_dim_; ++k)
+      dev_.d2h(out_ + c.i0 + k * n_out_, dOut_ + static_cast<uint64_t>(k * c.rows * 8),
+               static_cast<size_t>(c.rows * 8));
+  }
+  dev_.mark(29);
+}
+
+// After the chunk's sync: the copy of its outer rows, the copies and kernels of the pieces
+// not timed already (streamed pieces are timed as they go), the merge and the copy back.
+void CudaRun::gather_chunk_timings(const OuterChunk& c) {
+  st_.h2d_ms += dev_.elapsed_ms(0, 1);
+  for (int m : c.timed) {
+    st_.h2d_ms += dev_.elapsed_ms(m, m + 1);
+    st_.kernel_ms += dev_.elapsed_ms(m + 1, m + 2);
+  }
+  st_.merge_ms += dev_.elapsed_ms(27, 28);
+  st_.d2h_ms += dev_.elapsed_ms(28, 29);
+}
+
+// The call's statistics, its total time from t_start.
+GpuRunStats CudaRun::stats(Clock::time_point t_start) {
+  st_.convert_ms = convert_ms_;
+  st_.total_ms = ms_since(t_start);
+  st_.valid = true;
+  return st_;
+}
+
+}  // namespace
 
 void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
                         GpuRunStats* stats, const LaunchPart& part) {
   const auto t_start = Clock::now();
-  const int elem = code.elem;
-  const long long e = code.elem, se = code.state_elem;
-  const long long n_out = shape.out_rows, n_in = f.axis == 1 ? shape.n_j : shape.n_i;
-  const long long r0 = part.r0, r1 = part.r1 < 0 ? n_out : part.r1;  // the rows computed here
-  RK_ASSERT(0 <= r0 && r0 <= r1 && r1 <= n_out, "bad row range");
-  const int out_dim = part.states ? code.state_t + code.state_i + code.state_c : f.out_dim;
-  int states_flag = part.states ? 1 : 0;
-  long long states_jbase = part.jbase;
-  if (code.uses_index && n_in > INT_MAX)
-    throw UserError("input",
-                    "the GPU backend returns 32-bit indices: reductions with indices over more than 2^31 - 1 "
-                    "points need rkeops_use_cpu()");
-
-  // ---- plan: block size, chunks, splits of the inner range ----
-  const bool hd = code.hd.bm > 0;  // the high-dimension scheme: its own block and layout
-  const long long VL = 16 / e;     // its leading dimensions are multiples of VL
-  DeviceLimits lim;
-  if (hd) {
-    lim.resident_hd = dev.resident_blocks(0, code.block);
-  } else {
-    lim.resident_256 = dev.resident_blocks(0, 256);
-    lim.resident_128 = dev.resident_blocks(0, 128);
-  }
-  lim.sm_count = dev.sm_count();
-  lim.available_bytes = static_cast<long long>(dev.available_bytes());
-  lim.piece_bytes = dev.piece_bytes();
-  const bool sparse = part.ranges != nullptr;
-  if (sparse && hd)
-    throw UserError("gpu", "block-sparse reductions (ranges) of inner products or distances of high dimension do "
-                           "not run on the GPU: use rkeops_use_cpu()");
-  RK_ASSERT(!sparse || (!part.states && r0 == 0 && r1 == n_out), "block-sparse reductions run whole");
-  const LaunchPlan plan = plan_cuda_launch(code, n_in, r1 - r0, out_dim, part.states, lim, sparse);
-  const int block = plan.block;
-  const long long rpb = plan.rows_per_block, by = plan.inner_row_bytes, cj = plan.inner_chunk, nj = plan.inner_pieces;
-  const bool resident = plan.resident;
-  const long long ci = plan.outer_chunk, nci = plan.outer_chunks, y_dev = plan.inner_device_rows * by;
-  // A block-sparse call splits each work item's inner ranges over gridDim.y blocks (partial
-  // states merged by rk_merge) when its items cannot fill one wave of blocks, as long as each
-  // part keeps about 4 tiles. (Splitting up to 16 waves, as dense calls do, made a batch of 64
-  // problems of 2e4 points, 1250 items, slower on the H200: 25 ms instead of 20 ms.)
-  long long sparse_split = 1;
-  auto splits_for = [&](long long rows) { return sparse ? sparse_split : plan.splits(rows); };
-  auto slots_for = [&](long long rows) { return sparse ? (sparse_split > 1 ? sparse_split : 0LL) : plan.slots(rows); };
-
-  // ---- buffers ----
-  const long long ci_ld = hd ? ceil_div(ci, VL) * VL : ci;  // leading dimension of X
-  const size_t x_bytes = round_up(static_cast<size_t>(std::max(1LL, ci_ld * code.wx * e)), 256);
-  const size_t y_bytes = round_up(static_cast<size_t>(std::max(1LL, y_dev + (hd ? VL * by : 0))), 256);
-  const size_t p_bytes = round_up(static_cast<size_t>(std::max(1LL, code.np * e)), 256);
-  char* host = static_cast<char*>(dev.staging(x_bytes + y_bytes + p_bytes));
-  // Device-resident inputs (DeviceMatrix) where the packed layout is column-major (outer rows;
-  // inner rows of the high-dimension scheme, not its shifted pair variables): copied device to
-  // device into the packed buffers. Inner variables of the generic scheme (row-major packed
-  // rows): interleaved on the device by rk_pack_inner. The host packs the others (`host_in`:
-  // resident ones with no columns). dev_in[p]: the device copy of input p, or 0.
-  std::vector<uint64_t> dev_in(in.size(), 0);
-  std::vector<Input> host_in(in);
-  bool any_dev = false, dev_inner = false;
-  // the high-dimension scheme's pair variables: shifted and normed on the device by rk_pack_pair
-  auto hd_pair = [&](size_t p) {
-    return hd && (static_cast<int>(p) == code.hd.x_pos || static_cast<int>(p) == code.hd.y_pos);
-  };
-  for (size_t p = 0; p < in.size(); ++p) {
-    const bool inner_packed = !hd && code.y_off[p] >= 0 && dev.packs_inner();
-    if (!in[p].device || !(code.x_off[p] >= 0 || (hd && code.y_off[p] >= 0) || inner_packed)) continue;
-    if (hd_pair(p) && !dev.packs_inner()) continue;
-    if (elem == 2) continue;  // float16: packed from the host copy (device copies are float or double)
-    dev_in[p] = dev.resident(in[p], code.elem);
-    if (!dev_in[p]) continue;
-    host_in[p].cols = 0;
-    (code.x_off[p] >= 0 ? any_dev : dev_inner) = true;
-  }
-  const bool dev_x_pair = hd && dev_in[static_cast<size_t>(code.hd.x_pos)] != 0,
-             dev_y_pair = hd && dev_in[static_cast<size_t>(code.hd.y_pos)] != 0;
-  // The high-dimension scheme: the common point subtracted from both sides of its distances
-  // (on the host while packing, on the device by rk_pack_pair for resident pair variables).
-  auto t0 = Clock::now();
-  const std::vector<double> center = hd && code.hd.center ? pair_center(in[code.hd.y_pos]) : std::vector<double>();
-  double convert_ms = ms_since(t0);
-  uint64_t dCenter = 0;
-  if ((dev_x_pair || dev_y_pair) && !center.empty()) {
-    dCenter = dev.buffer(10, center.size() * sizeof(double));
-    dev.h2d(dCenter, center.data(), center.size() * sizeof(double));
-  }
-  if (hd) any_dev = any_dev || dev_inner;
-  // With a resident inner variable in the generic scheme, rk_pack_inner makes the whole packed
-  // inner rows on the device: the other inner variables are converted on the host column-major
-  // (their own columns only, at up_off[p] in a block of up_cols columns), copied to the device
-  // buffer dUp and interleaved from there; the padding is zeroed on the device.
-  const bool dev_pack = dev_inner && !hd;
-  std::vector<int> up_off(in.size(), -1);
-  int up_cols = 0, used_y = 0;
-  for (size_t p = 0; p < in.size(); ++p) {
-    if (code.y_off[p] < 0) continue;
-    used_y = std::max<int>(used_y, code.y_off[p] + static_cast<int>(in[p].cols));
-    if (dev_pack && !dev_in[p]) {
-      up_off[p] = up_cols;
-      up_cols += static_cast<int>(in[p].cols);
-    }
-  }
-  // rk_pack_inner for the inner rows [j0, j0 + n) (device address d): each inner variable into
-  // its columns (a resident one from its device copy, the others from dUp), then the padding.
-  auto pack_inner_on_device = [&](uint64_t d, uint64_t up, long long j0, long long n) {
-    auto run = [&](long long off, uint64_t src, long long src_ld, long long src_j0, int cols) {
-      uint64_t dst = d;
-      long long off_ = off, ld_ = src_ld, j0_ = src_j0, n_ = n;
-      int cols_ = cols;
-      void* args[] = {&dst, &off_, &src, &ld_, &j0_, &n_, &cols_};
-      const long long total = n * cols;
-      if (total > 0) dev.launch(2, static_cast<unsigned>(ceil_div(total, 256)), 1, 256, args);
-    };
-    for (size_t p = 0; p < in.size(); ++p) {
-      if (code.y_off[p] < 0) continue;
-      if (dev_in[p])
-        run(code.y_off[p], dev_in[p], in[p].rows, j0, static_cast<int>(in[p].cols));
-      else
-        run(code.y_off[p], up + static_cast<uint64_t>(up_off[p] * n * e), n, 0, static_cast<int>(in[p].cols));
-    }
-    if (used_y < code.wy) run(used_y, 0, 0, 0, code.wy - used_y);
-  };
-  // Copies the packed column-major block of rows [a, a + n) (leading dimension ld, columns
-  // `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
-  // columns by transfer, resident ones device to device.
-  auto copy_cols = [&](uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
-                       long long ld, long long width) {
-    if (!any_dev) {
-      dev.h2d(d, h, static_cast<size_t>(ld * width * e));
-      return;
-    }
-    for (size_t p = 0; p < in.size(); ++p) {
-      if (offs[p] < 0) continue;
-      const uint64_t at = d + static_cast<uint64_t>(offs[p] * ld * e);
-      if (!dev_in[p]) {
-        dev.h2d(at, h + offs[p] * ld * e, static_cast<size_t>(in[p].cols * ld * e));
-        continue;
-      }
-      if (hd_pair(p)) {
-        uint64_t dst = at, src = dev_in[p], ctr = dCenter;
-        long long ld_ = ld, src_ld = in[p].rows, a_ = a, n_ = n;
-        int norm_ = norm;
-        void* args[] = {&dst, &ld_, &src, &src_ld, &a_, &n_, &ctr, &norm_};
-        if (n > 0) dev.launch(2, static_cast<unsigned>(ceil_div(n, 256)), 1, 256, args);
-        norm = -1;  // written by rk_pack_pair
-        continue;
-      }
-      for (long long k = 0; k < in[p].cols; ++k)
-        dev.d2d(at + static_cast<uint64_t>(k * ld * e), dev_in[p] + static_cast<uint64_t>((k * in[p].rows + a) * e),
-                static_cast<size_t>(n * e));
-    }
-    if (norm >= 0) dev.h2d(d + static_cast<uint64_t>(norm * ld * e), h + norm * ld * e, static_cast<size_t>(ld * e));
-  };
-  char *hx = host, *hy = host + x_bytes, *hp = host + x_bytes + y_bytes;
-  const uint64_t dX = dev.buffer(0, x_bytes), dY = dev.buffer(1, y_bytes), dP = dev.buffer(2, p_bytes);
-  const uint64_t dOut = dev.buffer(3, static_cast<size_t>(ci * out_dim * 8LL + 8));
-  // the host's inner variables when the inner rows are packed on the device: one region per
-  // resident piece (as the staging), or one reused by the streamed chunks
-  const uint64_t dUp = dev_pack && up_cols > 0 ? dev.buffer(9, static_cast<size_t>(
-                                                                    (resident ? plan.inner_device_rows : cj) * up_cols * e + 256))
-                                               : 0;
-  // A block-sparse reduction: one block per work item (at most `block` rows of one outer range).
-  RangeItems items;
-  uint64_t dItems = 0, dJr = 0;
-  if (sparse) {
-    items = plan_range_items(*part.ranges, n_out, n_in, rpb);
-    const size_t ib = items.items.size() * sizeof(long long), jb = items.jranges.size() * sizeof(long long);
-    dItems = dev.buffer(7, ib + 64);
-    dJr = dev.buffer(8, jb + 64);
-    if (ib) dev.h2d(dItems, items.items.data(), ib);
-    if (jb) dev.h2d(dJr, items.jranges.data(), jb);
-    const long long want = plan.concurrent, n_items = std::max(1LL, items.count());
-    const double per_row = items.pairs / static_cast<double>(std::max(1LL, n_out));  // inner rows a row meets
-    const long long cap = static_cast<long long>(per_row / (4.0 * std::max(1LL, plan.tile)));
-    sparse_split = std::max(1LL, std::min({ceil_div(want, n_items), cap, 65535LL}));
-  }
-
-  GpuRunStats st;
-  st.block = block;
-  st.chunks_outer = static_cast<int>(nci);
-  st.chunks_inner = static_cast<int>(nj);
-  t0 = Clock::now();
-  pack(elem, 2, in, code, 0, 0, 0, PairPack(), hp, nthreads);
-  PairPack xpp, ypp;  // (resident pair variables: not packed on the host)
-  if (hd) {
-    xpp = {dev_x_pair ? -1 : code.hd.x_pos, center.empty() ? nullptr : center.data(), code.hd.x_norm};
-    ypp = {dev_y_pair ? -1 : code.hd.y_pos, center.empty() ? nullptr : center.data(), code.hd.y_norm};
-  }
-  convert_ms += ms_since(t0);
-  bool y_loaded = false;
-
-  // Timing marks: 0/1 around the copy of the outer rows and parameters; per piece q, 2 + 3q
-  // before its copy, 3 + 3q after it, 4 + 3q after its kernel; 27, 28, 29 around the merge
-  // and the copy of the results.
-  for (long long i0 = r0; i0 < r1; i0 += ci) {
-    const long long rows = std::min(ci, r1 - i0);
-    const long long nsplit = splits_for(rows), nslots = slots_for(rows);
-    st.nsplit = static_cast<int>(nsplit);
-    st.grid_x = sparse ? items.count() : ceil_div(rows, rpb);
-    const long long ldx = hd ? ceil_div(rows, VL) * VL : rows;
-    uint64_t pst = 0, psi = 0, pcp = 0;
-    if (nslots > 0) {
-      pst = dev.buffer(4, static_cast<size_t>(nslots * rows * code.state_t * se + 16));
-      psi = dev.buffer(5, static_cast<size_t>(nslots * rows * code.state_i * 4 + 16));
-      pcp = dev.buffer(6, static_cast<size_t>(nslots * rows * code.state_c * se + 16));
-    }
-    t0 = Clock::now();
-    pack(elem, 0, host_in, code, i0, rows, ldx, xpp, hx, nthreads);
-    convert_ms += ms_since(t0);
-    dev.mark(0);
-    if (i0 == r0 && code.np > 0) dev.h2d(dP, hp, static_cast<size_t>(code.np * e));
-    if (code.wx > 0) copy_cols(dX, hx, code.x_off, hd ? code.hd.x_norm : -1, i0, rows, ldx, code.wx);
-    dev.mark(1);
-    std::vector<int> timed;  // the pieces whose marks were recorded in this chunk
-    for (long long q = 0; q < nj; ++q) {
-      const long long j0 = q * cj, jr = std::min(cj, n_in - j0);
-      // resident: piece q has its own staging and device regions; streamed: one region, reused
-      // after the previous piece's kernel (sync below).
-      const long long off = resident ? j0 * by : 0;
-      const int m = 2 + 3 * static_cast<int>(std::min<long long>(q, 7));
-      const long long ldy = hd ? ceil_div(jr, VL) * VL : jr;  // rows packed (column-major: its leading dimension)
-      dev.mark(m);
-      if (!y_loaded && by > 0) {
-        if (dev_pack) {  // the host's inner variables column-major into dUp, then rk_pack_inner
-          if (up_cols > 0) {
-            t0 = Clock::now();
-            if (elem == 4)
-              pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<float*>(hy + off), nthreads);
-            else
-              pack_cols(host_in, up_off, PairPack(), j0, jr, jr, reinterpret_cast<double*>(hy + off), nthreads);
-            convert_ms += ms_since(t0);
-            dev.h2d(dUp + static_cast<uint64_t>(off / by * up_cols * e), hy + off, static_cast<size_t>(up_cols * jr * e));
-          }
-          pack_inner_on_device(dY + static_cast<uint64_t>(off), dUp + static_cast<uint64_t>(off / by * up_cols * e), j0,
-                               jr);
-        } else {
-          t0 = Clock::now();
-          pack(elem, 1, host_in, code, j0, jr, ldy, ypp, hy + off, nthreads);
-          convert_ms += ms_since(t0);
-          if (hd)
-            copy_cols(dY + static_cast<uint64_t>(off), hy + off, code.y_off, code.hd.y_norm, j0, jr, ldy, code.wy);
-          else
-            dev.h2d(dY + static_cast<uint64_t>(off), hy + off, static_cast<size_t>(ldy * by));
-        }
-      }
-      dev.mark(m + 1);
-      uint64_t x = dX, y = dY + static_cast<uint64_t>(off), p = dP, o = dOut;
-      long long ldx_ = ldx, jbase = j0, jchunk = hd ? hd_jchunk(jr, nsplit, code.tile) : ceil_div(jr, nsplit);
-      long long out_ld = rows;
-      int n_outer = static_cast<int>(rows), n_inner = static_cast<int>(jr);
-      int slot0 = nslots > 0 ? static_cast<int>(q * nsplit) : -1;
-      uint64_t d_items = dItems, d_jranges = dJr;
-      void* args[] = {&x,   &ldx_, &y,   &p,   &n_outer, &n_inner, &jbase, &jchunk,
-                      &o,   &out_ld, &pst, &psi, &pcp,   &slot0,   &d_items, &d_jranges};
-      const long long gx = sparse ? items.count() : ceil_div(rows, rpb);
-      if (gx > 0)
-        dev.launch(0, static_cast<unsigned>(gx), static_cast<unsigned>(nsplit), static_cast<unsigned>(block), args);
-      dev.mark(m + 2);
-      if (q < 8) timed.push_back(m);
-      if (!resident) {  // the staging and device buffers are reused by the next chunk
-        dev.sync();
-        st.h2d_ms += dev.elapsed_ms(m, m + 1);
-        st.kernel_ms += dev.elapsed_ms(m + 1, m + 2);
-        timed.clear();
-      }
-      const bool more = q + 1 < nj || i0 + rows < r1;
-      if (more && interrupted && interrupted()) {
-        dev.sync();
-        throw Interrupted();
-      }
-    }
-    if (resident) y_loaded = true;
-    dev.mark(27);
-    if (nslots > 0) {
-      uint64_t o = dOut;
-      int ns = static_cast<int>(nslots), nr = static_cast<int>(rows);
-      long long out_ld = rows;
-      void* args[] = {&pst, &psi, &pcp, &ns, &nr, &o, &out_ld, &states_flag, &states_jbase};
-      dev.launch(1, static_cast<unsigned>(ceil_div(rows, block)), 1, static_cast<unsigned>(block), args);
-    }
-    dev.mark(28);
-    if (rows == n_out) {
-      dev.d2h(out, dOut, static_cast<size_t>(n_out * out_dim * 8LL));
-    } else {
-      for (int k = 0; k < out_dim; ++k)
-        dev.d2h(out + i0 + k * n_out, dOut + static_cast<uint64_t>(k * rows * 8), static_cast<size_t>(rows * 8));
-    }
-    dev.mark(29);
-    dev.sync();
-    st.h2d_ms += dev.elapsed_ms(0, 1);
-    for (int m : timed) {
-      st.h2d_ms += dev.elapsed_ms(m, m + 1);
-      st.kernel_ms += dev.elapsed_ms(m + 1, m + 2);
-    }
-    st.merge_ms += dev.elapsed_ms(27, 28);
-    st.d2h_ms += dev.elapsed_ms(28, 29);
-    if (i0 + rows < r1 && interrupted && interrupted()) throw Interrupted();
-  }
-  st.convert_ms = convert_ms;
-  st.total_ms = ms_since(t_start);
-  st.valid = true;
-  if (stats) *stats = st;
+  CudaRun run(dev, code, f, in, shape, out, nthreads, interrupted, part);
+  run.plan_launch();
+  run.allocate_staging();
+  run.find_device_inputs();
+  run.prepare_pair_variables();
+  run.lay_out_device_packing();
+  run.allocate_device_buffers();
+  run.upload_sparse_work_items();
+  run.pack_parameters();
+  run.run_outer_chunks();
+  if (stats) *stats = run.stats(t_start);
 }
 
 // ==== the CUDA driver side ====

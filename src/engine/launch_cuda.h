@@ -98,6 +98,7 @@ struct LaunchPlan {
   long long outer_chunk = 0, outer_chunks = 1;  // outer rows per launch, and launches
   bool hd = false, states = false, sparse = false;
   int hd_bm = 0;
+  int lane_slots = 1;  // partial states per split (CudaCode::Hd::lane_slots)
   // Splits of a piece of the inner range over blocks (gridDim.y) for a chunk of `rows` outer rows.
   long long splits(long long rows) const;
   // Partial-state slots for a chunk of `rows` (0: rk_reduce finalises itself).
@@ -112,6 +113,12 @@ struct LaunchPlan {
 // not fit).
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
                             const DeviceLimits& lim, bool sparse = false);
+
+// Splits of each work item's inner ranges over blocks (gridDim.y) in a block-sparse call of
+// `items` work items, `pairs` terms and `n_out` result rows, with the plan's `concurrent`
+// resident blocks and `tile` inner rows per tile: enough blocks for one wave, each split
+// about 4 tiles of the inner rows a result row meets on average; between 1 and 65535.
+long long sparse_splits(long long items, double pairs, long long n_out, long long concurrent, long long tile);
 
 // Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim
 // (x state width for partial states; only rows [r0, r1) are written).

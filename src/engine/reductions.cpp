@@ -79,14 +79,20 @@ void kmin_init(RedCode& c, const S& s) {
 // Inserts (value v, index jj) into the sorted list of coordinate k (strictly smaller goes first,
 // so among equal values the earlier index stays ahead). An empty slot (index -1; slots fill in
 // order) takes any candidate, so +Inf candidates keep their own indices, after the finite ones;
-// NaN counts as +Inf (it is stored as +Inf).
-std::string kmin_insert(const RedCode& c, const S& s, int k, const std::string& v, const std::string& jj) {
+// NaN counts as +Inf (it is stored as +Inf). `by_index`: equal values ordered by index (merging
+// lists whose columns interleave, as the GPU's lanes' lists; candidates then are not NaN).
+std::string kmin_insert(const RedCode& c, const S& s, int k, const std::string& v, const std::string& jj,
+                        bool by_index = false) {
   std::string base = I(k * s.K), last = I(k * s.K + s.K - 1);
-  return "if (" + v + " < " + c.st + "[" + last + "] || " + c.si + "[" + last + "] < 0) { const T u_ = " + v +
-         " == " + v + " ? " + v + " : RK_INF; int r = " + I(s.K - 1) + "; while (r > 0 && (u_ < " + c.st + "[" +
-         base + " + r - 1] || " + c.si + "[" + base + " + r - 1] < 0)) { " + c.st + "[" + base + " + r] = " + c.st +
-         "[" + base + " + r - 1]; " + c.si + "[" + base + " + r] = " + c.si + "[" + base + " + r - 1]; --r; } " +
-         c.st + "[" + base + " + r] = u_; " + c.si + "[" + base + " + r] = " + jj + "; }";
+  auto before = [&](const std::string& u, const std::string& r) {  // the candidate goes before slot r
+    const std::string st = c.st + "[" + r + "]", si = c.si + "[" + r + "]";
+    return u + " < " + st + " || " + si + " < 0" + (by_index ? " || (" + u + " == " + st + " && " + jj + " < " + si + ")" : "");
+  };
+  return "if (" + before(v, last) + ") { const T u_ = " + v + " == " + v + " ? " + v +
+         " : RK_INF; int r = " + I(s.K - 1) + "; while (r > 0 && (" + before("u_", base + " + r - 1") + ")) { " +
+         c.st + "[" + base + " + r] = " + c.st + "[" + base + " + r - 1]; " + c.si + "[" + base + " + r] = " + c.si +
+         "[" + base + " + r - 1]; --r; } " + c.st + "[" + base + " + r] = u_; " + c.si + "[" + base + " + r] = " + jj +
+         "; }";
 }
 void kmin_acc(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k) c.line(kmin_insert(c, s, k, c.f(k), c.j));
@@ -94,7 +100,7 @@ void kmin_acc(RedCode& c, const S& s) {
 void kmin_merge(RedCode& c, const S& s) {
   for (int k = 0; k < s.d; ++k)
     c.line("for (int q = 0; q < " + I(s.K) + "; ++q) { T v_ = " + c.st2 + "[" + I(k * s.K) + " + q]; long long jj_ = " +
-           c.si2 + "[" + I(k * s.K) + " + q]; if (jj_ < 0) break; " + kmin_insert(c, s, k, "v_", "jj_") + " }");
+           c.si2 + "[" + I(k * s.K) + " + q]; if (jj_ < 0) break; " + kmin_insert(c, s, k, "v_", "jj_", true) + " }");
 }
 // Output layout: for each rank r, the d coordinates (row-major K x d, as KeOps). Up to 64
 // values unrolled; beyond, loops (the code's size does not grow with K).

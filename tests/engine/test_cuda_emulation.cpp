@@ -977,6 +977,55 @@ TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
   run_all(hd_cases(), "hd");
 }
 
+// The high-dimension scheme's K family leaves one sorted list per lane of a row (lanes see
+// interleaved columns) and rk_merge merges them: exact ties (inner points repeated 30 times)
+// must come out in index order, as the CPU gives them, with and without splits and pieces.
+TEST(CudaEmulation, HighDimensionKMinTiesComeInIndexOrder) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  const std::string formula = "KMin_ArgKMin_Reduction(SqDist(x, y), 7, 1)";
+  const std::vector<std::string> aliases = {"x=Vi(40)", "y=Vj(40)"};
+  int id = 0;
+  for (DType dt : {DType::Float64, DType::Float32}) {
+    Formula f = parse_formula(formula, aliases);
+    CodeOptions co;
+    co.dtype = dt;
+    co.cuda_hd_mma = 0;  // (float32: the multiply-add layout; the emulated tensor cores are slow)
+    const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+    ASSERT_GT(code.hd.bm, 0);
+    EXPECT_GT(code.hd.lane_slots, 1);
+    EXPECT_EQ(code.source.find("__shfl_xor_sync"), std::string::npos) << "no merge across lanes in rk_reduce";
+    std::string err;
+    const LaunchFn launch = load_emulated(code, "ties" + std::to_string(id++), &err);
+    ASSERT_TRUE(launch) << err;
+    std::vector<Input> in;
+    auto data = make_inputs(f, 130, 900, &in);
+    for (long long j = 30; j < 900; ++j)  // y_j = y_(j mod 30)
+      for (int k = 0; k < 40; ++k) data[1][j + 900 * k] = data[1][j % 30 + 900 * k];
+    const CallShape shape = check_inputs(f, in);
+    EngineOptions eo;
+    eo.code = co;
+    eo.nthreads = 2;
+    eo.cache_dir = cache_dir();
+    eo.include_dir = RKEOPS_INCLUDE_DIR;
+    eo.compiler.flags = "-O1 -fPIC -shared";
+    std::vector<double> cpu(shape.out_rows * f.out_dim, 0.0);
+    get_kernel(formula, aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
+    for (long long piece : {32LL << 20, 8192LL}) {
+      EmuBackend dev(launch, 1ull << 34);
+      dev.piece_ = piece;
+      std::vector<double> gpu(cpu.size(), -1.0);
+      run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, nullptr);
+      for (long long i = 0; i < shape.out_rows; ++i)
+        for (int r = 0; r < 7; ++r) {
+          const size_t k = static_cast<size_t>((7 + r) * shape.out_rows + i);  // the indices
+          ASSERT_EQ(gpu[k], cpu[k]) << (dt == DType::Float64 ? "f64" : "f32") << ", piece " << piece << ", row " << i
+                                    << ", rank " << r;
+          ASSERT_EQ(static_cast<long long>(cpu[k]) % 30, static_cast<long long>(cpu[7 * shape.out_rows + i]) % 30);
+        }
+    }
+  }
+}
+
 TEST(CudaEmulation, DeviceResidentInputsMatchTheCpu) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
   run_all(device_cases(), "dev");

@@ -194,3 +194,36 @@ TEST(LaunchPlan, Float16PairsCoverTwoRowsPerThread) {
   const CudaCode c1 = kernel_layout(3, 8);
   EXPECT_EQ(plan_cuda_launch(c1, 1000000, 5000000, 1, false, big_gpu()).splits(100000), 44);
 }
+
+// Block-sparse calls (sparse_splits): a work item's inner ranges are split over blocks only as
+// far as one wave of resident blocks needs, each split about 4 tiles of a row's inner rows.
+TEST(LaunchPlan, SparseSplitsFillOneWaveWithLongEnoughParts) {
+  struct Row {
+    long long items;
+    double pairs;
+    long long n_out, concurrent, tile;
+    long long splits;
+    const char* why;
+  };
+  const Row rows[] = {
+      {1250, 64 * 2e4 * 2e4, 64 * 20000, 1056, 256, 1, "64 problems of 2e4 points: 1250 items fill a wave"},
+      {10, 1e10, 10000, 1056, 256, 106, "few items of long rows: one wave of 1056 blocks"},
+      {10, 1e9, 10000, 1056, 256, 97, "1e5 inner rows a row: splits of at least 4 tiles (1024 rows)"},
+      {10, 1e6, 10000, 1056, 256, 1, "100 inner rows a row: shorter than 4 tiles, not split"},
+      {1, 1e12, 1, 100000, 256, 65535, "at most 65535 (gridDim.y)"},
+      {0, 0, 0, 1056, 256, 1, "no items, no rows"},
+      {4, 4000, 10, 64, 0, 16, "a tile of 0 rows counts as 1"},
+  };
+  for (const Row& r : rows)
+    EXPECT_EQ(sparse_splits(r.items, r.pairs, r.n_out, r.concurrent, r.tile), r.splits) << r.why;
+}
+
+TEST(LaunchPlan, SparsePlansLeaveTheSplitsToTheWorkItems) {
+  const CudaCode c = kernel_layout(3, 4);
+  const LaunchPlan p = plan_cuda_launch(c, 100000, 100000, 1, false, big_gpu(), true);
+  EXPECT_EQ(p.outer_chunks, 1);
+  EXPECT_EQ(p.inner_pieces, 1);
+  EXPECT_EQ(p.splits(100000), 1);  // no dense splits: the work items have their own
+  // 100 items whose rows meet 1e5 inner rows each: 11 splits fill the 1056 resident blocks
+  EXPECT_EQ(sparse_splits(100, 1e10, 100000, p.concurrent, p.tile), (1056 + 99) / 100);
+}
