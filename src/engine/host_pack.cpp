@@ -47,21 +47,36 @@ void parallel_rows(long long rows, long long work, int nthreads, const F& fn) {
 }
 
 // Calls fn(r, len, s, step) for the rows [a, b) of column k of x in runs that are contiguous
-// in the source: rows r.. r + len - 1 at s[0], s[step], ... (a plain matrix: one run of step 1;
-// a batch view, Input::batch: one run per problem, step P).
+// in the source: rows r.. r + len - 1 at s[0], s[step], ... (a plain matrix: one run of step 1).
+// A batch view (Input::batch): row r is point i of problem t (r = t n + i) at pos[t] + P i, and
+// the problems of one point lie side by side (P apart from the next point's). Runs of up to 64
+// points of one problem, the problems inner: the 64 cache lines of a block of points serve the
+// next problems from L1 (one problem at a time read one value per cache line, then went on).
 template <class F>
-void column_runs(const Input& x, long long k, long long a, long long b, const F& fn) {
+void column_runs(const Input& x, long long k, long long a, long long b, const F& fn, long long w0 = 0,
+                 long long w1 = -1) {
   if (!x.batch) {
     fn(a, b - a, x.data + a + k * x.stride(), 1LL);
     return;
   }
   const BatchView& v = *x.batch;
-  for (long long r = a; r < b;) {
-    const long long t = r / v.n, i = r - t * v.n, len = std::min(b - r, v.n - i);
-    fn(r, len, x.data + v.pos[static_cast<size_t>(t)] + v.P * i + v.P * v.n * k, v.P);
-    r += len;
-  }
+  if (a >= b) return;
+  constexpr long long kPoints = 64;
+  if (w1 < 0) w1 = v.n;
+  const long long t0 = a / v.n, t1 = (b - 1) / v.n;  // the problems met
+  const long long i0 = std::max(w0, t0 == t1 ? a - t0 * v.n : 0), i1 = std::min(w1, t0 == t1 ? b - t0 * v.n : v.n);
+  const double* col = x.data + v.P * v.n * k;
+  for (long long ib = i0; ib < i1; ib += kPoints)
+    for (long long t = t0; t <= t1; ++t) {
+      const long long lo = std::max(a, t * v.n + ib), hi = std::min({b, t * v.n + std::min(ib + kPoints, i1)});
+      if (lo < hi) fn(lo, hi - lo, col + v.pos[static_cast<size_t>(t)] + v.P * (lo - t * v.n), v.P);
+    }
 }
+
+// A batch view's packing goes out in windows of points, each over every problem (so that the
+// problems of a point are read together; see column_runs).
+constexpr long long kWindowPoints = 512;
+long long windows(const Input& x) { return x.batch ? ceil_div(x.batch->n, kWindowPoints) : 1; }
 
 // One run of a column: o[q] = s[q * step] - c as T; with `nrm`, the squares of the converted
 // values added to nrm[q] (set, for the first column of a group).
@@ -102,11 +117,26 @@ void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const
       RK_ASSERT(!norm, "a pair variable's norm without its columns");
       continue;
     }
+    const int nt = pack_threads(rows * x.cols, nthreads);
+    if (x.batch) {
+      RK_ASSERT(!pair, "a batch view in the high-dimension scheme");
+      const long long nw = windows(x);
+      parallel_tasks(x.cols * nw, nt, [&](long long t) {
+        const long long k = t / nw, w = t % nw;
+        T* d = dst + (offs[p] + k) * ld;
+        column_runs(
+            x, k, r0, r0 + rows,
+            [&](long long r, long long len, const double* s, long long step) {
+              convert_run(d + (r - r0), s, len, step, 0.0, nullptr, false);
+            },
+            w * kWindowPoints, (w + 1) * kWindowPoints);
+      });
+      continue;
+    }
     const long long G = norm ? norm_groups(rows, x.cols) : x.cols;  // column groups
     const long long RB = norm ? 8192 : 32768;                        // rows per task
     const long long nrb = ceil_div(rows, RB);
     std::unique_ptr<double[]> part(norm ? new double[static_cast<size_t>(G * rows)] : nullptr);
-    const int nt = pack_threads(rows * x.cols, nthreads);
     parallel_tasks(G * nrb, nt, [&](long long t) {
       const long long g = t / nrb, a = (t % nrb) * RB, b = std::min(rows, a + RB);
       const long long k0 = g * x.cols / G, k1 = (g + 1) * x.cols / G;
@@ -132,28 +162,41 @@ void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const
   }
 }
 
+// Row-major packing of the inner variables (the generic scheme's Y): rows j0.. of each input
+// at its offset in rows of W values, the padding zeroed.
 template <class T>
 void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, long long rows, T* dst, int nthreads) {
   int used = 0;
   for (size_t p = 0; p < in.size(); ++p)
     if (c.y_off[p] >= 0) used = std::max<int>(used, c.y_off[p] + static_cast<int>(in[p].cols));
   const long long W = c.wy;
-  // A transpose: blocks of rows whose packed rows stay in cache while each column is read.
+  auto column = [&](const Input& y, size_t p, long long k, long long a, long long b, long long w0, long long w1) {
+    T* d = dst + c.y_off[p] + k;
+    column_runs(
+        y, k, j0 + a, j0 + b,
+        [d, W, j0](long long r, long long len, const double* s, long long step) {
+          T* o = d + (r - j0) * W;
+          for (long long q = 0; q < len; ++q) o[q * W] = static_cast<T>(s[q * step]);
+        },
+        w0, w1);
+  };
+  const int nt = pack_threads(rows * W, nthreads);
+  for (size_t p = 0; p < in.size(); ++p) {  // batch views: by windows of points
+    if (c.y_off[p] < 0 || !in[p].batch) continue;
+    const long long nw = windows(in[p]);
+    parallel_tasks(in[p].cols * nw, nt, [&](long long t) {
+      column(in[p], p, t / nw, 0, rows, t % nw * kWindowPoints, (t % nw + 1) * kWindowPoints);
+    });
+  }
+  // The others, a transpose: blocks of rows whose packed rows stay in cache while each column
+  // is read; then the padding.
   const long long RB = std::max<long long>(16, 16384 / std::max<long long>(W, 1));
   parallel_rows(rows, rows * W, nthreads, [&](long long a, long long b) {
     for (long long r0 = a; r0 < b; r0 += RB) {
       const long long r1 = std::min(b, r0 + RB);
-      for (size_t p = 0; p < in.size(); ++p) {
-        if (c.y_off[p] < 0) continue;
-        const Input& y = in[p];
-        for (long long k = 0; k < y.cols; ++k) {
-          T* d = dst + c.y_off[p] + k;
-          column_runs(y, k, j0 + r0, j0 + r1, [d, W, j0](long long r, long long len, const double* s, long long step) {
-            T* o = d + (r - j0) * W;
-            for (long long q = 0; q < len; ++q) o[q * W] = static_cast<T>(s[q * step]);
-          });
-        }
-      }
+      for (size_t p = 0; p < in.size(); ++p)
+        if (c.y_off[p] >= 0 && !in[p].batch)
+          for (long long k = 0; k < in[p].cols; ++k) column(in[p], p, k, r0, r1, 0, -1);
       for (long long r = r0; r < r1; ++r)
         for (long long k = used; k < W; ++k) dst[r * W + k] = T(0);
     }

@@ -1081,6 +1081,8 @@ TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
   const std::vector<C> cases = {
       {"Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(2)"}, {{3, 2}, {1, 2}, {}}, {70, 50, 50}},
       {"Min_ArgMin_Reduction(SqDist(x, y), 0)", {"x=Vi(2)", "y=Vj(2)"}, {{3, 1}, {3, 2}}, {90, 40}},
+      // (more points than one window of the packing: host_pack.cpp)
+      {"Sum_Reduction(SqDist(x, y) * b, 1)", {"x=Vi(2)", "y=Vj(2)", "b=Vj(1)"}, {{3, 2}, {3, 1}, {1, 2}}, {300, 1100, 1100}},
   };
   int n = 0;
   for (DType dt : {DType::Float32, DType::Float64})
