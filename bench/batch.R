@@ -14,8 +14,15 @@ op <- keops_kernel("Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", c("x=Vi(3)", 
 xb <- array(runif(B * N * 3), c(B, N, 3)); yb <- array(runif(B * N * 3), c(B, N, 3))
 bb <- array(runif(B * N), c(B, N, 1))
 x1 <- matrix(runif(B * N * 3), B * N); y1 <- matrix(runif(N * 3), N); b1 <- runif(N)
+parts <- function() {  # the engine's parts of the last GPU call
+  s <- rkeops:::.rk_gpu_last_run()
+  if (where != "gpu" || !isTRUE(s$valid)) return("")
+  sprintf(" (conversion %.1f ms, H2D %.1f, kernel %.1f, D2H %.1f)", s$convert_ms, s$h2d_ms, s$kernel_ms, s$d2h_ms)
+}
 t_batch <- med(function() op(list(xb, yb, bb, 10)))
+p_batch <- parts()
 t_one <- med(function() op(list(x1, y1, b1, 10)))
+p_one <- parts()
 t_loop <- med(function() for (k in seq_len(B)) op(list(xb[k, , ], yb[k, , ], bb[k, , 1], 10)), 1)
-cat(sprintf("%s float32: %d problems of N = M = %g in one call %.3f s; one problem %g x %g %.3f s (ratio %.2f); an R loop over the problems %.3f s\n",
-            where, B, N, t_batch, B * N, N, t_one, t_batch / t_one, t_loop))
+cat(sprintf("%s float32: %d problems of N = M = %g in one call %.3f s%s; one problem %g x %g %.3f s%s (ratio %.2f); an R loop over the problems %.3f s\n",
+            where, B, N, t_batch, p_batch, B * N, N, t_one, p_one, t_batch / t_one, t_loop))
