@@ -133,9 +133,11 @@ void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const
       });
       continue;
     }
+    // Tasks: column groups x blocks of rows of equal sizes (at most 8192 rows when normed: the
+    // partial norms stay in L2; 32768 otherwise).
     const long long G = norm ? norm_groups(rows, x.cols) : x.cols;  // column groups
-    const long long RB = norm ? 8192 : 32768;                        // rows per task
-    const long long nrb = ceil_div(rows, RB);
+    const long long nrb = ceil_div(rows, norm ? 8192 : 32768), RB = ceil_div(rows, nrb);
+    // (not zeroed: each task sets its rows' partial norms at its group's first column)
     std::unique_ptr<double[]> part(norm ? new double[static_cast<size_t>(G * rows)] : nullptr);
     parallel_tasks(G * nrb, nt, [&](long long t) {
       const long long g = t / nrb, a = (t % nrb) * RB, b = std::min(rows, a + RB);
@@ -231,7 +233,7 @@ int pack_threads(long long values, int nthreads) {
 }
 
 long long norm_groups(long long rows, long long cols) {
-  return std::max(1LL, std::min({cols, 16LL, ceil_div(16 * 4096, std::max(1LL, rows))}));
+  return std::max(1LL, std::min({cols, 16LL, (1LL << 21) / std::max(1LL, rows)}));
 }
 
 // The mean of rows spread over y, a point among the data, so that |x - c|^2 is of the order of

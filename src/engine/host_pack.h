@@ -37,9 +37,9 @@ void pack_columns(int elem, const std::vector<Input>& in, const std::vector<int>
 // thread costs about what converting 2^15 values costs), at most 16 and `nthreads`.
 int pack_threads(long long values, int nthreads);
 
-// The column groups whose partial squared norms a pair variable of `rows` x `cols` is packed
-// with: enough that 16 threads each copy runs of about 4096 rows, whatever the thread count
-// (so that the norms, summed group by group, do not depend on it).
+// The column groups of a pair variable of `rows` x `cols` whose squared norms are summed apart,
+// then added: 16 at most, and at most 2^21 partial sums in all; whatever the thread count (so
+// that the norms do not depend on it).
 long long norm_groups(long long rows, long long cols);
 
 }  // namespace rkeops

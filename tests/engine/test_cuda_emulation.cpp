@@ -243,6 +243,18 @@ std::string cache_dir() {
   return d && *d ? d : temp_dir() + "/cache";
 }
 
+// Options of the CPU kernels the emulated GPU is compared with: they only need to be right,
+// and built fast.
+EngineOptions reference_options(const CodeOptions& co, int nthreads) {
+  EngineOptions eo;
+  eo.code = co;
+  eo.nthreads = nthreads;
+  eo.cache_dir = cache_dir();
+  eo.include_dir = RKEOPS_INCLUDE_DIR;
+  eo.compiler.flags = "-O1 -fPIC -shared";
+  return eo;
+}
+
 // Random inputs for the formula's arguments (rows = points).
 std::vector<std::vector<double>> make_inputs(const Formula& f, long long ni, long long nj, std::vector<Input>* in) {
   std::mt19937 gen(7);
@@ -365,13 +377,8 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
 
   static std::mutex cpu_mutex;  // get_kernel() is called from one thread at a time
   std::lock_guard<std::mutex> lock(cpu_mutex);
-  EngineOptions eo;
-  eo.code = co;
+  EngineOptions eo = reference_options(co, 2);
   eo.code.loop_dim = kLoopDim;
-  eo.nthreads = 2;
-  eo.cache_dir = cache_dir();
-  eo.include_dir = RKEOPS_INCLUDE_DIR;
-  eo.compiler.flags = "-O1 -fPIC -shared";  // the reference only needs to be right, and built fast
   get_kernel(c.formula, c.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
 
   const double tol = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
@@ -429,12 +436,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     {
       static std::mutex merge_mutex;
       std::lock_guard<std::mutex> lock(merge_mutex);
-      EngineOptions eo;
-      eo.code = co;
-      eo.nthreads = 1;
-      eo.cache_dir = cache_dir();
-      eo.include_dir = RKEOPS_INCLUDE_DIR;
-      eo.compiler.flags = "-O1 -fPIC -shared";
+      EngineOptions eo = reference_options(co, 1);
       auto k = get_kernel(c.formula, c.aliases, eo);
       if (k->state_width() != W) return "GPU and CPU partial states differ in width";
       k->merge_partials({states[0].data(), states[1].data()}, shape.out_rows, merged.data(), nullptr, eo);
@@ -823,12 +825,9 @@ std::string run_f16_case(const F16Case& c, size_t id, double* worst) {
   if (dev.h2d_bytes == 0) return "nothing copied";
   static std::mutex cpu_mutex;
   std::lock_guard<std::mutex> lock(cpu_mutex);
-  EngineOptions eo;
-  eo.code.dtype = DType::Float64;
-  eo.nthreads = 2;
-  eo.cache_dir = cache_dir();
-  eo.include_dir = RKEOPS_INCLUDE_DIR;
-  eo.compiler.flags = "-O1 -fPIC -shared";
+  CodeOptions c64;
+  c64.dtype = DType::Float64;
+  EngineOptions eo = reference_options(c64, 2);
   auto ref = get_kernel(c.formula, c.aliases, eo);
   ref->run(in, shape, cpu.data(), eo, nullptr);
   const bool lse = c.formula.find("LogSumExp") != std::string::npos;
@@ -1002,12 +1001,7 @@ TEST(CudaEmulation, HighDimensionKMinTiesComeInIndexOrder) {
     for (long long j = 30; j < 900; ++j)  // y_j = y_(j mod 30)
       for (int k = 0; k < 40; ++k) data[1][j + 900 * k] = data[1][j % 30 + 900 * k];
     const CallShape shape = check_inputs(f, in);
-    EngineOptions eo;
-    eo.code = co;
-    eo.nthreads = 2;
-    eo.cache_dir = cache_dir();
-    eo.include_dir = RKEOPS_INCLUDE_DIR;
-    eo.compiler.flags = "-O1 -fPIC -shared";
+    const EngineOptions eo = reference_options(co, 2);
     std::vector<double> cpu(shape.out_rows * f.out_dim, 0.0);
     get_kernel(formula, aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
     for (long long piece : {32LL << 20, 8192LL}) {
