@@ -32,11 +32,16 @@ struct CodeOptions {
   // cores (3xTF32) when the GPU has them. 0: plain FP32 multiply-adds (benchmarks compare);
   // 1: tensor cores, tile chosen; 100 * m + n: tensor cores, each warp m x n 16 x 8 tiles.
   int cuda_hd_mma = 1;
+  // CUDA, generic scheme in float32: a Gaussian-like Exp(h * SqDist(x, y)) with a uniform h < 0
+  // runs on coordinates prescaled by sqrt(-h log2 e) (codegen_cuda.cpp: prescaled folds).
+  // 0: off (benchmarks compare).
+  int cuda_prescale = 1;
 
   // The options as text, for keys of kernels built with them: every field above is in it.
   std::string key() const {
     return std::to_string(static_cast<int>(dtype)) + "|" + std::to_string(static_cast<int>(scheme)) + "|" +
-           std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "") + "|" + std::to_string(cuda_rows) + "|" + std::to_string(cuda_hd_mma);
+           std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "") + "|" + std::to_string(cuda_rows) + "|" + std::to_string(cuda_hd_mma) +
+           "|" + std::to_string(cuda_prescale);
   }
 };
 

@@ -265,18 +265,38 @@ class CudaSourceGen {
     e.clear_code();
     // The body computed for each inner row of the tile.
     e.indent = "        ";
-    if (lse2) {  // F in log2 units (see emit_accumulation)
-      e.emit(root.pair);
-      e.line("const T fx" + I(f.root) + "_ = fl" + I(f.root) + "_ * " + e.ref(root.pair, 0) + ";");
-      e.bind_node(f.root, "fx" + I(f.root) + "_");
+    // One fold (or a log2-unit LogSumExp's F) may run on prescaled coordinates.
+    if (opt.cuda_prescale && !rows_global) {
+      if (!lse2)
+        psf_ = find_prescaled_fold(folds, false);
+      else if (root.pair != f.root)
+        psf_ = find_prescaled_fold(std::vector<ExpFold>(1, root), true);
     }
-    for (const ExpFold& x : folds) {
-      e.emit(x.pair);
-      e.line("const T fx" + I(x.exp) + "_ = rk_exp2(fl" + I(x.exp) + "_ * " + e.ref(x.pair, 0) + ");");
-      e.bind_node(x.exp, "fx" + I(x.exp) + "_");
-    }
-    for (int r : roots) e.emit(r);
-    body = e.code();
+    // (a prescaled fold: the body twice, from the same emitter state, so with the same names)
+    Emitter fast = e;
+    auto emit_body = [&](Emitter& em, bool prescaled) {
+      // x the fold's term h p in log2 units: fl * p, or -p' on prescaled coordinates (p' = -p
+      // when p is the negation of the distance)
+      auto term = [&](const ExpFold& x, bool scaled) {
+        const std::string pv = em.ref(x.pair, 0);
+        return scaled ? (ps_neg_ ? pv : "-" + pv) : "fl" + I(x.exp) + "_ * " + pv;
+      };
+      if (lse2) {  // F in log2 units (see emit_accumulation)
+        em.emit(root.pair);
+        em.line("const T fx" + I(f.root) + "_ = " + term(root, prescaled && psf_ == 0) + ";");
+        em.bind_node(f.root, "fx" + I(f.root) + "_");
+      }
+      for (size_t k = 0; k < folds.size(); ++k) {
+        const ExpFold& x = folds[k];
+        em.emit(x.pair);
+        em.line("const T fx" + I(x.exp) + "_ = rk_exp2(" + term(x, prescaled && static_cast<int>(k) == psf_) + ");");
+        em.bind_node(x.exp, "fx" + I(x.exp) + "_");
+      }
+      for (int r : roots) em.emit(r);
+      return em.code();
+    };
+    body = emit_body(e, false);
+    if (psf_ >= 0) body_fast = emit_body(fast, true);
   }
 
   // float32 exponentials of a scaled term, Exp(h * p), Exp(p / h), Exp(-(...)), whose scale h
@@ -332,6 +352,77 @@ class CudaSourceGen {
       for (int a : g[id].args) stack.push_back(a);
     }
     return out;
+  }
+
+  // One fold may run on prescaled coordinates: Exp(h * SqDist(x, y)) (or SqNorm2(x - y); or
+  // Exp(h * -SqDist(x, y)), the sign then in h) whose outer variable x (in registers) and inner
+  // variable y (in the tile) appear nowhere else, with h uniform (no outer or inner variable in
+  // it). When the exponent's factor -h log2(e) is finite and positive (a Gaussian), x and y are
+  // multiplied by s = sqrt(-h log2 e), x once per thread and y once per tile, and the pair's
+  // term is 2^-|sx - sy|^2: one multiply less per pair, 8 instructions instead of 9 for a
+  // Gaussian sum (issue 15). Other values of h run the plain fold on the coordinates as they
+  // are (s = 1), in the other branch of one test per thread. Returns the fold's index, or -1.
+  // (`whole`: the fold is the formula's F itself, a log2-unit LogSumExp's, whose h * p is the root.)
+  int find_prescaled_fold(const std::vector<ExpFold>& folds, bool whole) {
+    std::vector<int> parents(static_cast<size_t>(g.size()), 0);  // among the nodes the roots reach
+    std::vector<char> seen(static_cast<size_t>(g.size()), 0);
+    for (std::vector<int> st = roots; !st.empty();) {
+      const int id = st.back();
+      st.pop_back();
+      if (seen[id]) continue;
+      seen[id] = 1;
+      for (int a : g[id].args) {
+        ++parents[a];
+        st.push_back(a);
+      }
+    }
+    const std::vector<char> outer_dep = depends_on(g, outer);
+    for (size_t k = 0; k < folds.size(); ++k) {
+      const ExpFold& x = folds[k];
+      // the chain from the Exp's argument down to the pair (split_scale's): used once, uniform scales
+      bool ok = true;
+      const int start = whole ? x.exp : g[x.exp].args[0];
+      for (int id = start; ok && id != x.pair;) {
+        const Node& n = g[id];
+        ok = parents[id] == (whole && id == start ? 0 : 1) && !n.args.empty();
+        if (!ok) break;
+        if (is_call(id, "Minus")) {
+          id = n.args[0];
+        } else if (is_call(id, "Mult") || is_call(id, "Divide")) {
+          const bool first = is_call(id, "Divide") || needs_inner_[n.args[0]];
+          ok = !outer_dep[n.args[first ? 1 : 0]];
+          id = n.args[first ? 0 : 1];
+        } else {
+          ok = false;
+        }
+      }
+      if (!ok || parents[x.pair] != 1) continue;
+      // (the pair may be -SqDist(x, y): then h log2(e) > 0 is the scaled case)
+      const bool neg = is_call(x.pair, "Minus");
+      const int core = neg ? g[x.pair].args[0] : x.pair;
+      if (neg && parents[core] != 1) continue;
+      int a = -1, b = -1;
+      const Node& pn = g[core];
+      if (is_call(core, "SqDist")) {
+        a = pn.args[0];
+        b = pn.args[1];
+      } else if (is_call(core, "SqNorm2") && is_call(pn.args[0], "Subtract") && parents[pn.args[0]] == 1) {
+        a = g[pn.args[0]].args[0];
+        b = g[pn.args[0]].args[1];
+      } else {
+        continue;
+      }
+      if (g[a].kind != NodeKind::Var || g[b].kind != NodeKind::Var || parents[a] != 1 || parents[b] != 1) continue;
+      const Node* xv = g[a].cat == outer ? &g[a] : &g[b];
+      const Node* yv = g[a].cat == outer ? &g[b] : &g[a];
+      if (xv->cat != outer || yv->cat != inner || xv->dim > L) continue;  // (wide x: read in place)
+      ps_x_ = xv;
+      ps_y_ = yv;
+      ps_exp_ = x.exp;
+      ps_neg_ = neg;
+      return static_cast<int>(k);
+    }
+    return -1;
   }
 
   void bind_variables() {
@@ -620,6 +711,15 @@ class CudaSourceGen {
 
   // The tiles of each inner range [jb0, jb1): copied to shared memory, then swept by each thread.
   void emit_tile_loop(std::ostringstream& src) const {
+    if (psf_ >= 0) {  // the prescaled fold's scale (rows share it: row 0's), x scaled
+      const std::string fl = R > 1 ? for_row("fl" + I(ps_exp_) + "_", 0) : "fl" + I(ps_exp_) + "_";
+      const std::string h = (ps_neg_ ? "" : "-") + fl;  // > 0 in the scaled case
+      src << "  const bool psf_ = " << h << " > T(0) && " << h << " < RK_INF;   // prescaled coordinates\n";
+      src << "  const T ps_ = psf_ ? rk_sqrt(" << h << ") : T(1);\n";
+      std::string sx;
+      for (int k = 0; k < ps_x_->dim; ++k) sx += "  xo" + I(ps_x_->pos) + "[" + I(k) + "] *= ps_;\n";
+      src << each_row(sx);
+    }
     // Block-sparse: part blockIdx.y of gridDim.y of the concatenation of the item's ranges
     // (window [lo_, hi_) of its inner rows, `off_` rows before range r_).
     src << "  long long lo_ = 0, hi_ = 0, off_ = 0;\n";
@@ -643,7 +743,15 @@ class CudaSourceGen {
       if (pair)  // each half broadcast to a pair once per block (not once per thread in the sweep)
         src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) { const TV w_ = Y[(long long)jt * RK_WV + "
                "q]; tile_v[2 * q] = rk_bc4_lo(w_); tile_v[2 * q + 1] = rk_bc4_hi(w_); }\n";
-      else
+      else if (psf_ >= 0) {  // the prescaled fold's inner variable, scaled on its way to the tile
+        static const char* lane[] = {".x", ".y", ".z", ".w"};
+        src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) {\n";
+        src << "      TV w_ = Y[(long long)jt * RK_WV + q];\n      const int c_ = q % RK_WV * " << VL << ";\n";
+        for (int l = 0; l < VL; ++l)
+          src << "      if ((unsigned)(c_ + " << l << " - " << cc.y_off[ps_y_->pos] << ") < " << ps_y_->dim << "u) w_"
+              << lane[l] << " *= ps_;\n";
+        src << "      tile_v[q] = w_;\n    }\n";
+      } else
         src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
       src << "    __syncthreads();\n";
     }
@@ -651,11 +759,22 @@ class CudaSourceGen {
     src << each_row(tile_pre);
     if (lse2) src << "      bool redo_;\n      do {\n" << each_row("      ts_ = T(0); tm_ = lm_;\n");
     if (SI) src << "      const int jg_ = (int)(jbase + jt);\n";
-    src << "      #pragma unroll " << sweep_unroll() << "\n";
-    src << "      for (int jj = 0; jj < jn; ++jj) {\n";
-    emit_row_read(src);
-    if (SI) src << "        const int j = jg_ + jj;\n";
-    src << each_row(body + acc.text, R > 1 ? "        {\n" : "", R > 1 ? "        }\n" : "") << "      }\n";
+    auto sweep = [&](const std::string& b) {
+      src << "      #pragma unroll " << sweep_unroll() << "\n";
+      src << "      for (int jj = 0; jj < jn; ++jj) {\n";
+      emit_row_read(src);
+      if (SI) src << "        const int j = jg_ + jj;\n";
+      src << each_row(b + acc.text, R > 1 ? "        {\n" : "", R > 1 ? "        }\n" : "") << "      }\n";
+    };
+    if (psf_ >= 0) {
+      src << "      if (psf_) {\n";
+      sweep(body_fast);
+      src << "      } else {\n";
+      sweep(body);
+      src << "      }\n";
+    } else {
+      sweep(body);
+    }
     if (lse2) src << "      redo_ = false;\n" << each_row(lse2_redo) << "      } while (redo_);\n";
     src << each_row(tile_post) << "    }\n  }\n  }\n";
   }
@@ -773,6 +892,13 @@ class CudaSourceGen {
   // ---- the formula's code ----
   Emitter e;
   std::string param_loads, loads, hoisted, body;
+  // A prescaled fold (find_prescaled_fold): its index in the folds, its Exp node, the outer and
+  // inner variables scaled; the body on prescaled coordinates.
+  int psf_ = -1, ps_exp_ = -1;
+  bool ps_neg_ = false;  // its pair is -SqDist(x, y)
+  const Node* ps_x_ = nullptr;
+  const Node* ps_y_ = nullptr;
+  std::string body_fast;
   // float32 LogSumExp: the running maximum lm_ and F in log2 units (F scaled by log2(e), with
   // the scale folded as for exponentials): each term costs one 2^x and no test for -Inf.
   bool lse2 = false;

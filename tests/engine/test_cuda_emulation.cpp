@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <string>
@@ -979,6 +980,59 @@ TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
 // The high-dimension scheme's K family leaves one sorted list per lane of a row (lanes see
 // interleaved columns) and rk_merge merges them: exact ties (inner points repeated 30 times)
 // must come out in index order, as the CPU gives them, with and without splits and pieces.
+// Gaussian-like folds on prescaled coordinates (codegen_cuda.cpp, find_prescaled_fold): the
+// scaled branch (h < 0), the plain one (h >= 0, h = -Inf, NaN), both axes, several rows per
+// thread, exponentials and log-sum-exps; formulas whose variables are used elsewhere, or whose
+// scale depends on an outer variable, keep the plain fold.
+TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
+  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
+  struct P {
+    std::string formula;
+    std::vector<std::string> aliases;
+    bool prescaled;
+    int rows;  // CodeOptions::cuda_rows
+  };
+  const std::vector<P> ps = {
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"}, true, 0},
+      {"Sum_Reduction(Exp(-SqNorm2(x - y) / g) * b, 0)", {"x=Vi(2)", "y=Vj(2)", "b=Vi(3)", "g=Pm(1)"}, true, 1},
+      {"Sum_Reduction(Exp(SqDist(y, x) * (-g)) * b, 1)", {"x=Vi(5)", "y=Vj(5)", "b=Vj(2)", "g=Pm(1)"}, true, 2},
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * x, 1)", {"x=Vi(3)", "y=Vj(3)", "g=Pm(1)"}, false, 0},
+      {"Sum_Reduction(Exp(-SqDist(x, y) * u) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "u=Vi(1)"}, false, 0},
+      // (a log2-unit LogSumExp: its F itself)
+      {"LogSumExp_Reduction(-g * SqDist(x, y), 1)", {"x=Vi(3)", "y=Vj(3)", "g=Pm(1)"}, true, 0},
+      {"LogSumExp_Reduction(SqNorm2(x - y) / g, 0)", {"x=Vi(4)", "y=Vj(4)", "g=Pm(1)"}, true, 2},
+  };
+  int id = 0;
+  for (const P& p : ps)
+    for (double gv : {0.7, -0.3, 0.0, std::numeric_limits<double>::infinity(), std::nan("")}) {
+      SCOPED_TRACE(p.formula + ", g = " + std::to_string(gv));
+      Formula f = parse_formula(p.formula, p.aliases);
+      CodeOptions co;
+      co.dtype = DType::Float32;
+      co.cuda_rows = p.rows;
+      const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+      EXPECT_EQ(code.source.find("psf_") != std::string::npos, p.prescaled);
+      std::string err;
+      const LaunchFn launch = load_emulated(code, "psf" + std::to_string(id++), &err);
+      ASSERT_TRUE(launch) << err;
+      std::vector<Input> in;
+      auto data = make_inputs(f, 700, 900, &in);
+      for (size_t k = 0; k < f.args.size(); ++k)
+        if (f.args[k].cat == CAT_P) data[k][0] = gv;
+      const CallShape shape = check_inputs(f, in);
+      EmuBackend dev(launch, 1ull << 34);
+      std::vector<double> gpu(shape.out_rows * f.out_dim, -1.0), cpu(gpu.size(), 0.0);
+      run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, nullptr);
+      const EngineOptions eo = reference_options(co, 2);
+      get_kernel(p.formula, p.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
+      for (size_t k = 0; k < gpu.size(); ++k) {
+        const double a = gpu[k], b = cpu[k];
+        ASSERT_TRUE((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= 2e-5 * (std::fabs(b) + 1e-6))
+            << "entry " << k << ": emulated GPU " << a << ", CPU " << b;
+      }
+    }
+}
+
 TEST(CudaEmulation, HighDimensionKMinTiesComeInIndexOrder) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
   const std::string formula = "KMin_ArgKMin_Reduction(SqDist(x, y), 7, 1)";
