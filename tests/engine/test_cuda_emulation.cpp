@@ -978,7 +978,7 @@ TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
 }
 
 // The high-dimension scheme's K family leaves one sorted list per lane of a row (lanes see
-// interleaved columns) and rk_merge merges them: exact ties (inner points repeated 30 times)
+// interleaved columns) and rk_merge merges them: exact ties (30 inner points, each repeated)
 // must come out in index order, as the CPU gives them, with and without splits and pieces.
 // Gaussian-like folds on prescaled coordinates (codegen_cuda.cpp, find_prescaled_fold): the
 // scaled branch (h < 0), the plain one (h >= 0, h = -Inf, NaN), both axes, several rows per
@@ -1003,27 +1003,28 @@ TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
       {"LogSumExp_Reduction(SqNorm2(x - y) / g, 0)", {"x=Vi(4)", "y=Vj(4)", "g=Pm(1)"}, true, 2},
   };
   int id = 0;
-  for (const P& p : ps)
+  for (const P& p : ps) {
+    SCOPED_TRACE(p.formula);
+    Formula f = parse_formula(p.formula, p.aliases);
+    CodeOptions co;
+    co.dtype = DType::Float32;
+    co.cuda_rows = p.rows;
+    const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+    EXPECT_EQ(code.source.find("psf_") != std::string::npos, p.prescaled);
+    std::string err;
+    const LaunchFn launch = load_emulated(code, "psf" + std::to_string(id++), &err);
+    ASSERT_TRUE(launch) << err;
+    const EngineOptions eo = reference_options(co, 2);
     for (double gv : {0.7, -0.3, 0.0, std::numeric_limits<double>::infinity(), std::nan("")}) {
-      SCOPED_TRACE(p.formula + ", g = " + std::to_string(gv));
-      Formula f = parse_formula(p.formula, p.aliases);
-      CodeOptions co;
-      co.dtype = DType::Float32;
-      co.cuda_rows = p.rows;
-      const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
-      EXPECT_EQ(code.source.find("psf_") != std::string::npos, p.prescaled);
-      std::string err;
-      const LaunchFn launch = load_emulated(code, "psf" + std::to_string(id++), &err);
-      ASSERT_TRUE(launch) << err;
+      SCOPED_TRACE("g = " + std::to_string(gv));
       std::vector<Input> in;
-      auto data = make_inputs(f, 700, 900, &in);
+      auto data = make_inputs(f, 500, 700, &in);
       for (size_t k = 0; k < f.args.size(); ++k)
         if (f.args[k].cat == CAT_P) data[k][0] = gv;
       const CallShape shape = check_inputs(f, in);
       EmuBackend dev(launch, 1ull << 34);
       std::vector<double> gpu(shape.out_rows * f.out_dim, -1.0), cpu(gpu.size(), 0.0);
       run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, nullptr);
-      const EngineOptions eo = reference_options(co, 2);
       get_kernel(p.formula, p.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
       for (size_t k = 0; k < gpu.size(); ++k) {
         const double a = gpu[k], b = cpu[k];
@@ -1031,6 +1032,7 @@ TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
             << "entry " << k << ": emulated GPU " << a << ", CPU " << b;
       }
     }
+  }
 }
 
 TEST(CudaEmulation, HighDimensionKMinTiesComeInIndexOrder) {
@@ -1051,9 +1053,9 @@ TEST(CudaEmulation, HighDimensionKMinTiesComeInIndexOrder) {
     const LaunchFn launch = load_emulated(code, "ties" + std::to_string(id++), &err);
     ASSERT_TRUE(launch) << err;
     std::vector<Input> in;
-    auto data = make_inputs(f, 130, 900, &in);
-    for (long long j = 30; j < 900; ++j)  // y_j = y_(j mod 30)
-      for (int k = 0; k < 40; ++k) data[1][j + 900 * k] = data[1][j % 30 + 900 * k];
+    auto data = make_inputs(f, 130, 500, &in);
+    for (long long j = 30; j < 500; ++j)  // y_j = y_(j mod 30)
+      for (int k = 0; k < 40; ++k) data[1][j + 500 * k] = data[1][j % 30 + 500 * k];
     const CallShape shape = check_inputs(f, in);
     const EngineOptions eo = reference_options(co, 2);
     std::vector<double> cpu(shape.out_rows * f.out_dim, 0.0);
