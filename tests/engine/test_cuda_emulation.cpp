@@ -977,9 +977,6 @@ TEST(CudaEmulation, HighDimensionSchemeMatchesTheCpu) {
   run_all(hd_cases(), "hd");
 }
 
-// The high-dimension scheme's K family leaves one sorted list per lane of a row (lanes see
-// interleaved columns) and rk_merge merges them: exact ties (30 inner points, each repeated)
-// must come out in index order, as the CPU gives them, with and without splits and pieces.
 // Gaussian-like folds on prescaled coordinates (codegen_cuda.cpp, find_prescaled_fold): the
 // scaled branch (h < 0), the plain one (h >= 0, h = -Inf, NaN), both axes, several rows per
 // thread, exponentials and log-sum-exps; formulas whose variables are used elsewhere, or whose
@@ -1035,6 +1032,9 @@ TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
   }
 }
 
+// The high-dimension scheme's K family leaves one sorted list per lane of a row (lanes see
+// interleaved columns) and rk_merge merges them: exact ties (30 inner points, each repeated)
+// must come out in index order, as the CPU gives them, with and without splits and pieces.
 TEST(CudaEmulation, HighDimensionKMinTiesComeInIndexOrder) {
   if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
   const std::string formula = "KMin_ArgKMin_Reduction(SqDist(x, y), 7, 1)";
