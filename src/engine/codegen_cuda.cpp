@@ -257,8 +257,9 @@ class CudaSourceGen {
     lse2 = f32 && !f16 && !wide && std::string(red.name) == "LogSumExp" && sh.dw == 0 && d == 1;
     // (a log2-unit LogSumExp folds its F, not the exponentials inside F)
     const std::vector<ExpFold> folds = f32 && !f16 && !wide && !lse2 ? find_exp_folds() : std::vector<ExpFold>();
-    ExpFold root{f.root, f.root, "T(1)"};
-    if (lse2) split_scale(f.root, root.scale, root.pair);
+    const ExpFold plain{f.root, f.root, "T(1)", {}, {}};
+    ExpFold root = plain;
+    if (lse2 && !split_scale(f.root, root.scale, root.pair, &root)) root = plain;
     for (const ExpFold& x : lse2 ? std::vector<ExpFold>(1, root) : folds)
       e.line("const T fl" + I(x.exp) + "_ = " + x.scale + " * T(1.4426950408889634);");
     hoisted = e.code();
@@ -307,15 +308,19 @@ class CudaSourceGen {
   struct ExpFold {
     int exp, pair;      // the Exp node and its per-pair factor p
     std::string scale;  // h as an expression of hoisted values
+    // split_scale's walk: the nodes from the Exp's argument down to p (p excluded), and the
+    // nodes h is made of
+    std::vector<int> chain, scales;
   };
   bool is_call(int id, const char* op) const { return g[id].kind == NodeKind::Call && g[id].op == find_op(op); }
   // Splits node `id` (of dimension 1, depending on the inner index) into a scale that does not
   // (an expression of hoisted values) times a per-pair node; false when it has no such form.
-  bool split_scale(int id, std::string& scale, int& pair) const {
+  bool split_scale(int id, std::string& scale, int& pair, ExpFold* walk = nullptr) const {
     const Node& n = g[id];
     if (n.dim != 1 || !needs_inner_[id]) return false;
+    if (walk) walk->chain.push_back(id);
     if (is_call(id, "Minus")) {
-      if (!split_scale(n.args[0], scale, pair)) return false;
+      if (!split_scale(n.args[0], scale, pair, walk)) return false;
       scale = "(-" + scale + ")";
       return true;
     }
@@ -326,11 +331,13 @@ class CudaSourceGen {
       if (needs_inner_[b] || !needs_inner_[a]) return false;
       scale = "(T(1) / " + e.ref(b, 0) + ")";
       pair = a;
+      if (walk) walk->scales.push_back(b);
       return true;
     }
     if (needs_inner_[a] == needs_inner_[b]) return false;
     scale = "(" + e.ref(needs_inner_[a] ? b : a, 0) + ")";
     pair = needs_inner_[a] ? a : b;
+    if (walk) walk->scales.push_back(needs_inner_[a] ? b : a);
     return true;
   }
   std::vector<ExpFold> find_exp_folds() const {
@@ -343,7 +350,7 @@ class CudaSourceGen {
       if (seen[id]) continue;
       seen[id] = 1;
       ExpFold x;
-      if (is_call(id, "Exp") && g[id].dim == 1 && split_scale(g[id].args[0], x.scale, x.pair)) {
+      if (is_call(id, "Exp") && g[id].dim == 1 && split_scale(g[id].args[0], x.scale, x.pair, &x)) {
         x.exp = id;
         out.push_back(x);
         stack.push_back(x.pair);
@@ -379,23 +386,11 @@ class CudaSourceGen {
     const std::vector<char> outer_dep = depends_on(g, outer);
     for (size_t k = 0; k < folds.size(); ++k) {
       const ExpFold& x = folds[k];
-      // the chain from the Exp's argument down to the pair (split_scale's): used once, uniform scales
+      // split_scale's chain from the Exp's argument down to the pair used once (the root of a
+      // whole F: by nothing else), its scales uniform
       bool ok = true;
-      const int start = whole ? x.exp : g[x.exp].args[0];
-      for (int id = start; ok && id != x.pair;) {
-        const Node& n = g[id];
-        ok = parents[id] == (whole && id == start ? 0 : 1) && !n.args.empty();
-        if (!ok) break;
-        if (is_call(id, "Minus")) {
-          id = n.args[0];
-        } else if (is_call(id, "Mult") || is_call(id, "Divide")) {
-          const bool first = is_call(id, "Divide") || needs_inner_[n.args[0]];
-          ok = !outer_dep[n.args[first ? 1 : 0]];
-          id = n.args[first ? 0 : 1];
-        } else {
-          ok = false;
-        }
-      }
+      for (int id : x.chain) ok = ok && parents[id] == (whole && id == x.exp ? 0 : 1);
+      for (int id : x.scales) ok = ok && !outer_dep[id];
       if (!ok || parents[x.pair] != 1) continue;
       // (the pair may be -SqDist(x, y): then h log2(e) > 0 is the scaled case)
       const bool neg = is_call(x.pair, "Minus");
