@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "errors.h"
+#include "task_pool.h"
 
 namespace rkeops {
 namespace {
@@ -19,10 +19,7 @@ void parallel_for(long long count, long long work, int nthreads, const F& fn) {
     fn(0LL, count);
     return;
   }
-  std::vector<std::thread> th;
-  for (int t = 1; t < nt; ++t) th.emplace_back([&fn, t, nt, count] { fn(count * t / nt, count * (t + 1) / nt); });
-  fn(0LL, count / nt);
-  for (auto& t : th) t.join();
+  run_tasks(nt, nt, [&fn, nt, count](long long t) { fn(count * t / nt, count * (t + 1) / nt); });
 }
 
 long long prod(const std::vector<int>& v) {

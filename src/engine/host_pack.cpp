@@ -1,34 +1,22 @@
 #include "host_pack.h"
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
-#include <thread>
 
 #include "errors.h"
 #include "half.h"
+#include "task_pool.h"
 
 namespace rkeops {
 namespace {
 
 long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
 
-// Runs fn(t) for the tasks t in [0, tasks) on up to nt threads, handed out one by one.
+// Runs fn(t) for the tasks t in [0, tasks) on up to nt threads, handed out one by one (the
+// engine's kept workers: task_pool.h).
 template <class F>
 void parallel_tasks(long long tasks, int nt, const F& fn) {
-  const long long n = std::min<long long>(nt, tasks);
-  if (n <= 1) {
-    for (long long t = 0; t < tasks; ++t) fn(t);
-    return;
-  }
-  std::atomic<long long> next{0};
-  auto work = [&] {
-    for (long long t = next++; t < tasks; t = next++) fn(t);
-  };
-  std::vector<std::thread> th;
-  for (long long t = 1; t < n; ++t) th.emplace_back(work);
-  work();
-  for (auto& t : th) t.join();
+  run_tasks(tasks, nt, [&fn](long long t) { fn(t); });
 }
 
 // Runs fn(r0, r1) over [0, rows) in one range per thread.

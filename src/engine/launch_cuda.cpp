@@ -6,6 +6,7 @@
 #include <exception>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -154,7 +155,49 @@ long long sparse_splits(long long items, double pairs, long long n_out, long lon
   const long long want = concurrent, n_items = std::max(1LL, items);
   const double per_row = pairs / static_cast<double>(std::max(1LL, n_out));  // inner rows a row meets
   const long long cap = static_cast<long long>(per_row / (4.0 * std::max(1LL, tile)));
-  return std::max(1LL, std::min({ceil_div(want, n_items), cap, 65535LL}));
+  return std::max(1LL, std::min({want / n_items, cap, 65535LL}));
+}
+
+std::vector<SparsePiece> sparse_pieces(const RangeItems& items, long long n_in, int want) {
+  const long long n = items.count();
+  std::vector<SparsePiece> out;
+  if (n == 0) return out;
+  const long long G = std::max(1LL, std::min<long long>(want, n));
+  // cuts at equal shares of the terms (of the items when there are none), one item at least
+  std::vector<long long> cut = {0};
+  double done = 0;
+  for (long long k = 0; k < n; ++k) {
+    done += items.pairs > 0 ? items.cost[static_cast<size_t>(k)] : 1.0;
+    const double total = items.pairs > 0 ? items.pairs : static_cast<double>(n);
+    const long long g = static_cast<long long>(cut.size());
+    if (g < G && k + 1 < n && done >= total * static_cast<double>(g) / static_cast<double>(G)) cut.push_back(k + 1);
+  }
+  cut.push_back(n);
+  long long end = 0;
+  for (size_t g = 0; g + 1 < cut.size(); ++g) {
+    SparsePiece p;
+    p.item0 = cut[g];
+    p.item1 = cut[g + 1];
+    p.row0 = items.items[static_cast<size_t>(4 * p.item0)];
+    p.row1 = items.items[static_cast<size_t>(4 * p.item1 - 3)];
+    for (long long k = p.item0; k < p.item1; ++k)
+      for (long long r = items.items[static_cast<size_t>(4 * k + 2)]; r < items.items[static_cast<size_t>(4 * k + 3)]; ++r)
+        end = std::max(end, items.jranges[static_cast<size_t>(2 * r + 1)]);
+    p.inner_end = end;
+    out.push_back(p);
+  }
+  if (out.size() > 1 && out[0].inner_end >= n_in) {  // the first piece needs everything
+    SparsePiece whole = out.back();
+    whole.item0 = 0;
+    whole.row0 = out[0].row0;
+    out.assign(1, whole);
+  }
+  return out;
+}
+
+int sparse_piece_count(long long bytes, long long piece_bytes) {
+  const long long unit = std::max(1LL, piece_bytes / 8);
+  return static_cast<int>(std::max(1LL, std::min(8LL, ceil_div(std::max(0LL, bytes), unit))));
 }
 
 namespace {
@@ -205,10 +248,11 @@ class CudaRun {
   OuterChunk start_outer_chunk(long long i0);
   void load_outer_rows(const OuterChunk& c);
   void run_inner_piece(OuterChunk& c, long long q);
+  void run_sparse_pieces(OuterChunk& c);
   void load_inner_piece(const InnerPiece& piece);
   void load_inner_piece_packed_on_device(const InnerPiece& piece);
   void load_inner_piece_packed_on_host(const InnerPiece& piece);
-  void launch_reduction(OuterChunk& c, const InnerPiece& piece);
+  void launch_reduction(OuterChunk& c, const InnerPiece& piece, long long item0 = 0, long long item1 = -1);
   void merge_and_copy_out(OuterChunk& c);
   void gather_chunk_timings(const OuterChunk& c);
 
@@ -234,6 +278,7 @@ class CudaRun {
   LaunchPlan plan_;
   long long y_dev_ = 0;         // bytes of inner rows held on the device at once
   long long sparse_split_ = 1;  // a block-sparse call's splits (sparse_splits)
+  std::vector<SparsePiece> pieces_;  // and its pieces (sparse_pieces; one: run whole)
 
   // ---- device-resident inputs ----
   std::vector<uint64_t> dev_in_;  // the device copy of input p, or 0
@@ -420,7 +465,16 @@ void CudaRun::upload_sparse_work_items() {
   dJr_ = dev_.buffer(8, jb + 64);
   if (ib) dev_.h2d(dItems_, items_.items.data(), ib);
   if (jb) dev_.h2d(dJr_, items_.jranges.data(), jb);
-  sparse_split_ = sparse_splits(items_.count(), items_.pairs, n_out_, plan_.concurrent, plan_.tile);
+  // in pieces when the host packs every input (device-resident ones go whole); the splits
+  // fill one wave of blocks with a piece's items
+  int want = sparse_piece_count(n_out_ * code_.wx * e_ + n_in_ * plan_.inner_row_bytes, dev_.piece_bytes());
+  if (const char* v = std::getenv("RKEOPS_SPARSE_PIECES"))  // (for benchmarks: bench/batch.R)
+    if (*v) want = std::atoi(v);
+  if (any_dev_ || dev_inner_) want = 1;
+  pieces_ = sparse_pieces(items_, n_in_, want);
+  const long long per_piece = ceil_div(items_.count(), std::max<long long>(1, static_cast<long long>(pieces_.size())));
+  sparse_split_ = sparse_splits(per_piece, items_.pairs, n_out_, plan_.concurrent, plan_.tile);
+  st_.chunks_inner = static_cast<int>(std::max<size_t>(1, pieces_.size()));
 }
 
 // The parameters packed on the host (copied with the first chunk's outer rows).
@@ -441,8 +495,12 @@ void CudaRun::run_outer_chunks() {
 // merged and copied back; interrupts polled after it.
 void CudaRun::run_outer_chunk(long long i0) {
   OuterChunk c = start_outer_chunk(i0);
-  load_outer_rows(c);
-  for (long long q = 0; q < plan_.inner_pieces; ++q) run_inner_piece(c, q);
+  if (pieces_.size() > 1) {
+    run_sparse_pieces(c);
+  } else {
+    load_outer_rows(c);
+    for (long long q = 0; q < plan_.inner_pieces; ++q) run_inner_piece(c, q);
+  }
   if (plan_.resident) y_loaded_ = true;
   merge_and_copy_out(c);
   dev_.sync();
@@ -511,6 +569,41 @@ void CudaRun::run_inner_piece(OuterChunk& c, long long q) {
     dev_.sync();
     throw Interrupted();
   }
+}
+
+// A block-sparse call in pieces (sparse_pieces): for each, its outer rows and the inner rows it
+// needs beyond those loaded packed at their places in the whole call's staging and copied
+// (marks 2 + 3g and 3 + 3g), then its work items reduced (by mark 4 + 3g). The launches are
+// asynchronous: the host packs piece g + 1 while the GPU reduces piece g.
+void CudaRun::run_sparse_pieces(OuterChunk& c) {
+  dev_.mark(0);
+  if (code_.np > 0) dev_.h2d(dP_, hp_, static_cast<size_t>(code_.np * e_));
+  dev_.mark(1);
+  const long long by = plan_.inner_row_bytes;
+  long long loaded = 0;  // inner rows [0, loaded) are on the device
+  InnerPiece whole;
+  whole.rows = n_in_;
+  for (size_t g = 0; g < pieces_.size(); ++g) {
+    const SparsePiece& sp = pieces_[g];
+    const long long rows = sp.row1 - sp.row0, nj = by > 0 ? std::max(0LL, sp.inner_end - loaded) : 0;
+    const auto t0 = Clock::now();
+    if (code_.wx > 0) pack(code_.elem, 0, host_in_, code_, sp.row0, rows, c.ldx, xpp_, hx_ + sp.row0 * e_, nthreads_);
+    if (nj > 0) pack(code_.elem, 1, host_in_, code_, loaded, nj, nj, ypp_, hy_ + loaded * by, nthreads_);
+    convert_ms_ += ms_since(t0);
+    const int m = 2 + 3 * static_cast<int>(std::min<size_t>(g, 7));
+    dev_.mark(m);
+    for (long long k = 0; k < code_.wx && rows > 0; ++k) {
+      const long long at = (k * c.ldx + sp.row0) * e_;
+      dev_.h2d(dX_ + static_cast<uint64_t>(at), hx_ + at, static_cast<size_t>(rows * e_));
+    }
+    if (nj > 0) dev_.h2d(dY_ + static_cast<uint64_t>(loaded * by), hy_ + loaded * by, static_cast<size_t>(nj * by));
+    loaded += nj;
+    dev_.mark(m + 1);
+    launch_reduction(c, whole, sp.item0, sp.item1);
+    dev_.mark(m + 2);
+    if (g < 8) c.timed.push_back(m);
+  }
+  y_loaded_ = true;
 }
 
 // The piece's packed inner rows into dY: made on the device by rk_pack_inner (with a resident
@@ -605,19 +698,20 @@ void CudaRun::copy_cols(uint64_t d, const char* h, const std::vector<int>& offs,
 }
 
 // rk_reduce: the chunk's outer rows against the piece, in blocks of outer rows (block-sparse:
-// one per work item) times the splits of the piece (their partial states from slot
-// q * nsplit, when there are slots).
-void CudaRun::launch_reduction(OuterChunk& c, const InnerPiece& piece) {
+// one per work item, those of [item0, item1) when item1 >= 0) times the splits of the piece
+// (their partial states from slot q * nsplit, when there are slots).
+void CudaRun::launch_reduction(OuterChunk& c, const InnerPiece& piece, long long item0, long long item1) {
   uint64_t x = dX_, y = dY_ + static_cast<uint64_t>(piece.off), p = dP_, o = dOut_;
   long long ldx = c.ldx, jbase = piece.j0;
   long long jchunk = hd_ ? hd_jchunk(piece.rows, c.nsplit, code_.tile) : ceil_div(piece.rows, c.nsplit);
   long long out_ld = c.rows;
   int n_outer = static_cast<int>(c.rows), n_inner = static_cast<int>(piece.rows);
   int slot0 = c.nslots > 0 ? static_cast<int>(piece.q * c.nsplit) : -1;
-  uint64_t d_items = dItems_, d_jranges = dJr_;
+  if (item1 < 0) item1 = items_.count();
+  uint64_t d_items = dItems_ ? dItems_ + static_cast<uint64_t>(4 * item0 * sizeof(long long)) : 0, d_jranges = dJr_;
   void* args[] = {&x, &ldx,    &y,     &p,     &n_outer, &n_inner, &jbase,   &jchunk,
                   &o, &out_ld, &c.pst, &c.psi, &c.pcp,   &slot0,   &d_items, &d_jranges};
-  const long long gx = sparse_ ? items_.count() : ceil_div(c.rows, plan_.rows_per_block);
+  const long long gx = sparse_ ? item1 - item0 : ceil_div(c.rows, plan_.rows_per_block);
   if (gx > 0)
     dev_.launch(0, static_cast<unsigned>(gx), static_cast<unsigned>(c.nsplit), static_cast<unsigned>(plan_.block),
                 args);

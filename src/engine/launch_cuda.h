@@ -14,6 +14,7 @@
 
 #include "codegen_cuda.h"
 #include "kernel.h"
+#include "ranges.h"
 
 namespace rkeops {
 
@@ -114,11 +115,29 @@ struct LaunchPlan {
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
                             const DeviceLimits& lim, bool sparse = false);
 
-// Splits of each work item's inner ranges over blocks (gridDim.y) in a block-sparse call of
-// `items` work items, `pairs` terms and `n_out` result rows, with the plan's `concurrent`
-// resident blocks and `tile` inner rows per tile: enough blocks for one wave, each split
-// about 4 tiles of the inner rows a result row meets on average; between 1 and 65535.
+// Splits of each work item's inner ranges over blocks (gridDim.y) in a block-sparse call (or
+// one of its pieces) of `items` work items, `pairs` terms and `n_out` result rows, with the
+// plan's `concurrent` resident blocks and `tile` inner rows per tile: as many as one wave of
+// blocks holds (never a few blocks more, which would take a second wave), each split about 4
+// tiles of the inner rows a result row meets on average; between 1 and 65535.
 long long sparse_splits(long long items, double pairs, long long n_out, long long concurrent, long long tile);
+
+// A piece of a block-sparse call: its work items [item0, item1), which cover the result rows
+// [row0, row1) and meet no inner row at or past inner_end (a running maximum over the pieces).
+struct SparsePiece {
+  long long item0 = 0, item1 = 0, row0 = 0, row1 = 0, inner_end = 0;
+};
+
+// The pieces a block-sparse call with these work items (ranges.h) over `n_in` inner rows runs
+// in, so that the host converts and copies a piece's rows while the GPU reduces the previous
+// piece (a batch of problems: groups of problems): `want` pieces of about equal terms, whole
+// work items; one piece when the first would need every inner row (nothing to overlap); none
+// without items.
+std::vector<SparsePiece> sparse_pieces(const RangeItems& items, long long n_in, int want);
+
+// How many pieces a block-sparse call of `bytes` of packed inputs wants: one per eighth of the
+// device's piece size (dense calls' inner pieces), 1 to 8.
+int sparse_piece_count(long long bytes, long long piece_bytes);
 
 // Runs the reduction described by `code` on `dev`: `out` is column-major out_rows x out_dim
 // (x state width for partial states; only rows [r0, r1) are written).

@@ -400,6 +400,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     part.ranges = br.get();
     EmuBackend d3(launch, c.avail > 120000 ? c.avail : 1ull << 30);
     d3.sms_ = 64;
+    if (id % 4 == 0) d3.piece_ = 4096;  // in pieces (sparse_pieces) where the pattern allows
     GpuRunStats s3;
     run_cuda_reduction(d3, code, f, in, shape, gs.data(), 2, nullptr, &s3, part);
     if (c.expect_split && code.tile < 128 && s3.nsplit < 2) return "block-sparse: expected the work items split over blocks";
@@ -1199,15 +1200,22 @@ TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
       }
       LaunchPart part;
       part.ranges = &br;
-      std::vector<double> ga(sh.out_rows * f.out_dim, -1), va(ga.size(), -2);
-      EmuBackend dg(launch, 1ull << 30), dv(launch, 1ull << 30);
+      std::vector<double> ga(sh.out_rows * f.out_dim, -1), va(ga.size(), -2), pa(ga.size(), -3);
+      EmuBackend dg(launch, 1ull << 30), dv(launch, 1ull << 30), dp(launch, 1ull << 30);
+      dp.piece_ = 512;  // views in pieces of problems (sparse_pieces), packed while the last runs
+      GpuRunStats sp;
       run_cuda_reduction(dg, code, f, g_in, sh, ga.data(), 2, nullptr, nullptr, part);
       run_cuda_reduction(dv, code, f, v_in, sh, va.data(), 2, nullptr, nullptr, part);
+      run_cuda_reduction(dp, code, f, v_in, sh, pa.data(), 2, nullptr, &sp, part);
+      EXPECT_EQ(sp.chunks_inner, 6) << "one piece per problem";
       for (int slot : {0, 1}) {
-        const auto &a = dg.buffer_of(slot), &b = dv.buffer_of(slot);
+        const auto &a = dg.buffer_of(slot), &b = dv.buffer_of(slot), &p = dp.buffer_of(slot);
         ASSERT_EQ(a.size(), b.size());
+        ASSERT_EQ(a.size(), p.size());
         EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(double)), 0) << "packed buffer " << slot;
+        EXPECT_EQ(std::memcmp(a.data(), p.data(), a.size() * sizeof(double)), 0) << "packed buffer in pieces " << slot;
       }
       EXPECT_EQ(std::memcmp(ga.data(), va.data(), ga.size() * sizeof(double)), 0) << "results";
+      EXPECT_EQ(std::memcmp(ga.data(), pa.data(), ga.size() * sizeof(double)), 0) << "results in pieces";
     }
 }

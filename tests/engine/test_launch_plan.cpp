@@ -196,7 +196,8 @@ TEST(LaunchPlan, Float16PairsCoverTwoRowsPerThread) {
 }
 
 // Block-sparse calls (sparse_splits): a work item's inner ranges are split over blocks only as
-// far as one wave of resident blocks needs, each split about 4 tiles of a row's inner rows.
+// far as one wave of resident blocks holds (a few blocks more would take a second wave), each
+// split about 4 tiles of a row's inner rows.
 TEST(LaunchPlan, SparseSplitsFillOneWaveWithLongEnoughParts) {
   struct Row {
     long long items;
@@ -207,7 +208,9 @@ TEST(LaunchPlan, SparseSplitsFillOneWaveWithLongEnoughParts) {
   };
   const Row rows[] = {
       {1250, 64 * 2e4 * 2e4, 64 * 20000, 1056, 256, 1, "64 problems of 2e4 points: 1250 items fill a wave"},
-      {10, 1e10, 10000, 1056, 256, 106, "few items of long rows: one wave of 1056 blocks"},
+      {10, 1e10, 10000, 1056, 256, 105, "few items of long rows: 1050 blocks, one wave of 1056"},
+      {312, 16 * 2e4 * 2e4, 16 * 20000, 1056, 256, 3, "a piece of 16 problems: 936 blocks (4 would make 1248)"},
+      {1056, 1e10, 10000, 1056, 256, 1, "one wave already"},
       {10, 1e9, 10000, 1056, 256, 97, "1e5 inner rows a row: splits of at least 4 tiles (1024 rows)"},
       {10, 1e6, 10000, 1056, 256, 1, "100 inner rows a row: shorter than 4 tiles, not split"},
       {1, 1e12, 1, 100000, 256, 65535, "at most 65535 (gridDim.y)"},
@@ -224,6 +227,76 @@ TEST(LaunchPlan, SparsePlansLeaveTheSplitsToTheWorkItems) {
   EXPECT_EQ(p.outer_chunks, 1);
   EXPECT_EQ(p.inner_pieces, 1);
   EXPECT_EQ(p.splits(100000), 1);  // no dense splits: the work items have their own
-  // 100 items whose rows meet 1e5 inner rows each: 11 splits fill the 1056 resident blocks
-  EXPECT_EQ(sparse_splits(100, 1e10, 100000, p.concurrent, p.tile), (1056 + 99) / 100);
+  // 100 items whose rows meet 1e5 inner rows each: 10 splits, 1000 of the 1056 resident blocks
+  EXPECT_EQ(sparse_splits(100, 1e10, 100000, p.concurrent, p.tile), 1056 / 100);
+}
+
+// Work items of a batch of B problems of n outer and m inner rows (ranges.h), `per` rows an item.
+RangeItems batch_items(long long B, long long n, long long m, long long per) {
+  BlockRanges r;
+  for (long long b = 0; b < B; ++b) {
+    r.outer.insert(r.outer.end(), {static_cast<int>(b * n), static_cast<int>((b + 1) * n)});
+    r.inner.insert(r.inner.end(), {static_cast<int>(b * m), static_cast<int>((b + 1) * m)});
+    r.slices.push_back(static_cast<int>(b + 1));
+  }
+  return plan_range_items(r, B * n, B * m, per);
+}
+
+// Pieces of a block-sparse call (sparse_pieces): consecutive whole items of about equal terms
+// covering every item and row, inner ends a running maximum; one piece when the first needs
+// every inner row.
+TEST(LaunchPlan, SparsePiecesSplitTheItemsInEqualShares) {
+  struct Row {
+    RangeItems items;
+    long long n_in;
+    int want;
+    std::vector<SparsePiece> pieces;  // {item0, item1, row0, row1, inner_end}
+    const char* why;
+  };
+  BlockRanges all;  // every row meets every inner row
+  all.outer = {0, 40};
+  all.inner = {0, 30};
+  all.slices = {1};
+  BlockRanges back;  // the first rows meet the last inner rows
+  back.outer = {0, 10, 10, 20};
+  back.inner = {20, 30, 0, 10};
+  back.slices = {1, 2};
+  BlockRanges skew;  // rows 0-9 meet 30 inner rows, rows 10-39 only 1 (equal terms: 300 + 30)
+  skew.outer = {0, 10, 10, 40};
+  skew.inner = {0, 30, 30, 31};
+  skew.slices = {1, 2};
+  const Row rows[] = {
+      {batch_items(8, 100, 50, 100), 400, 4, {{0, 2, 0, 200, 100}, {2, 4, 200, 400, 200}, {4, 6, 400, 600, 300}, {6, 8, 600, 800, 400}},
+       "8 problems in 4 pieces of 2"},
+      {batch_items(8, 100, 50, 100), 400, 1, {{0, 8, 0, 800, 400}}, "one piece wanted"},
+      {batch_items(3, 100, 50, 100), 150, 8, {{0, 1, 0, 100, 50}, {1, 2, 100, 200, 100}, {2, 3, 200, 300, 150}},
+       "more pieces wanted than items: one item each"},
+      {batch_items(2, 100, 50, 30), 100, 2, {{0, 4, 0, 100, 50}, {4, 8, 100, 200, 100}},
+       "items of 30 rows: the cut after the 4th (terms 100 of 200)"},
+      {plan_range_items(all, 40, 30, 10), 30, 4, {{0, 4, 0, 40, 30}}, "the first piece needs every inner row: whole"},
+      {plan_range_items(back, 20, 30, 10), 30, 2, {{0, 2, 0, 20, 30}}, "the first needs the last inner rows: whole"},
+      {plan_range_items(skew, 40, 31, 10), 31, 2, {{0, 1, 0, 10, 30}, {1, 4, 10, 40, 31}},
+       "the shares count terms, not rows"},
+      {RangeItems(), 10, 4, {}, "no items, no pieces"},
+  };
+  for (const Row& r : rows) {
+    const std::vector<SparsePiece> got = sparse_pieces(r.items, r.n_in, r.want);
+    ASSERT_EQ(got.size(), r.pieces.size()) << r.why;
+    for (size_t g = 0; g < got.size(); ++g) {
+      const SparsePiece &a = got[g], &b = r.pieces[g];
+      EXPECT_EQ(std::vector<long long>({a.item0, a.item1, a.row0, a.row1, a.inner_end}),
+                std::vector<long long>({b.item0, b.item1, b.row0, b.row1, b.inner_end}))
+          << r.why << ", piece " << g;
+    }
+  }
+}
+
+TEST(LaunchPlan, SparsePieceCountGrowsWithTheBytes) {
+  const long long MB = 1LL << 20;
+  EXPECT_EQ(sparse_piece_count(0, 32 * MB), 1);
+  EXPECT_EQ(sparse_piece_count(4 * MB, 32 * MB), 1);
+  EXPECT_EQ(sparse_piece_count(4 * MB + 1, 32 * MB), 2);
+  EXPECT_EQ(sparse_piece_count(35 * MB, 32 * MB), 8);  // a batch of 64 x 2e4 points in 3D
+  EXPECT_EQ(sparse_piece_count(1000 * MB, 32 * MB), 8);
+  EXPECT_EQ(sparse_piece_count(100, 0), 8);
 }
