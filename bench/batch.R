@@ -17,7 +17,8 @@ x1 <- matrix(runif(B * N * 3), B * N); y1 <- matrix(runif(N * 3), N); b1 <- runi
 parts <- function() {  # the engine's parts of the last GPU call
   s <- rkeops:::.rk_gpu_last_run()
   if (where != "gpu" || !isTRUE(s$valid)) return("")
-  sprintf(" (conversion %.1f ms, H2D %.1f, kernel %.1f, D2H %.1f)", s$convert_ms, s$h2d_ms, s$kernel_ms, s$d2h_ms)
+  sprintf(" (engine %.1f ms: conversion %.1f, H2D %.1f, kernel %.1f, merge %.1f, D2H %.1f; %d pieces, %d splits)",
+          s$total_ms, s$convert_ms, s$h2d_ms, s$kernel_ms, s$merge_ms, s$d2h_ms, s$chunks_inner, s$nsplit)
 }
 t_batch <- med(function() op(list(xb, yb, bb, 10)))
 p_batch <- parts()

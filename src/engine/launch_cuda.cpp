@@ -148,14 +148,15 @@ long long LaunchPlan::slots(long long rows) const {
 }
 
 // A block-sparse call splits each work item's inner ranges over gridDim.y blocks (partial
-// states merged by rk_merge) when its items cannot fill one wave of blocks, as long as each
+// states merged by rk_merge) when its items cannot fill 3 waves of blocks, as long as each
 // part keeps about 4 tiles. (Splitting up to 16 waves, as dense calls do, made a batch of 64
-// problems of 2e4 points, 1250 items, slower on the H200: 25 ms instead of 20 ms.)
+// problems of 2e4 points, 1250 items, slower on the H200: 25 ms instead of 20 ms, when it ran
+// whole; in 8 pieces, one wave each was slower than 3.)
 long long sparse_splits(long long items, double pairs, long long n_out, long long concurrent, long long tile) {
-  const long long want = concurrent, n_items = std::max(1LL, items);
+  const long long n = std::max(1LL, items), C = std::max(1LL, concurrent);
   const double per_row = pairs / static_cast<double>(std::max(1LL, n_out));  // inner rows a row meets
   const long long cap = static_cast<long long>(per_row / (4.0 * std::max(1LL, tile)));
-  return std::max(1LL, std::min({want / n_items, cap, 65535LL}));
+  return std::max(1LL, std::min({ceil_div(3 * C, n), cap, 65535LL}));
 }
 
 std::vector<SparsePiece> sparse_pieces(const RangeItems& items, long long n_in, int want) {
@@ -474,6 +475,8 @@ void CudaRun::upload_sparse_work_items() {
   pieces_ = sparse_pieces(items_, n_in_, want);
   const long long per_piece = ceil_div(items_.count(), std::max<long long>(1, static_cast<long long>(pieces_.size())));
   sparse_split_ = sparse_splits(per_piece, items_.pairs, n_out_, plan_.concurrent, plan_.tile);
+  if (const char* v = std::getenv("RKEOPS_SPARSE_SPLITS"))  // (for benchmarks)
+    if (*v) sparse_split_ = std::max(1, std::min(65535, std::atoi(v)));
   st_.chunks_inner = static_cast<int>(std::max<size_t>(1, pieces_.size()));
 }
 

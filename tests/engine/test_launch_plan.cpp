@@ -195,9 +195,8 @@ TEST(LaunchPlan, Float16PairsCoverTwoRowsPerThread) {
   EXPECT_EQ(plan_cuda_launch(c1, 1000000, 5000000, 1, false, big_gpu()).splits(100000), 44);
 }
 
-// Block-sparse calls (sparse_splits): a work item's inner ranges are split over blocks only as
-// far as one wave of resident blocks holds (a few blocks more would take a second wave), each
-// split about 4 tiles of a row's inner rows.
+// Block-sparse calls (sparse_splits): a work item's inner ranges are split over blocks until
+// the blocks make 3 waves of resident blocks, each split at least 4 tiles of a row's inner rows.
 TEST(LaunchPlan, SparseSplitsFillOneWaveWithLongEnoughParts) {
   struct Row {
     long long items;
@@ -207,15 +206,15 @@ TEST(LaunchPlan, SparseSplitsFillOneWaveWithLongEnoughParts) {
     const char* why;
   };
   const Row rows[] = {
-      {1250, 64 * 2e4 * 2e4, 64 * 20000, 1056, 256, 1, "64 problems of 2e4 points: 1250 items fill a wave"},
-      {10, 1e10, 10000, 1056, 256, 105, "few items of long rows: 1050 blocks, one wave of 1056"},
-      {312, 16 * 2e4 * 2e4, 16 * 20000, 1056, 256, 3, "a piece of 16 problems: 936 blocks (4 would make 1248)"},
-      {1056, 1e10, 10000, 1056, 256, 1, "one wave already"},
+      {1250, 64 * 2e4 * 2e4, 64 * 20000, 1056, 256, 3, "64 problems of 2e4 points: 3750 blocks"},
+      {10, 1e10, 10000, 1056, 256, 317, "few items of long rows: 3170 blocks"},
+      {157, 8 * 2e4 * 2e4, 8 * 20000, 660, 256, 13, "a piece of 8 problems, 5 blocks an SM: 2041 blocks"},
+      {3168, 1e10, 10000, 1056, 256, 1, "3 waves already"},
       {10, 1e9, 10000, 1056, 256, 97, "1e5 inner rows a row: splits of at least 4 tiles (1024 rows)"},
       {10, 1e6, 10000, 1056, 256, 1, "100 inner rows a row: shorter than 4 tiles, not split"},
       {1, 1e12, 1, 100000, 256, 65535, "at most 65535 (gridDim.y)"},
       {0, 0, 0, 1056, 256, 1, "no items, no rows"},
-      {4, 4000, 10, 64, 0, 16, "a tile of 0 rows counts as 1"},
+      {4, 4000, 10, 64, 0, 48, "a tile of 0 rows counts as 1"},
   };
   for (const Row& r : rows)
     EXPECT_EQ(sparse_splits(r.items, r.pairs, r.n_out, r.concurrent, r.tile), r.splits) << r.why;
@@ -227,8 +226,9 @@ TEST(LaunchPlan, SparsePlansLeaveTheSplitsToTheWorkItems) {
   EXPECT_EQ(p.outer_chunks, 1);
   EXPECT_EQ(p.inner_pieces, 1);
   EXPECT_EQ(p.splits(100000), 1);  // no dense splits: the work items have their own
-  // 100 items whose rows meet 1e5 inner rows each: 10 splits, 1000 of the 1056 resident blocks
-  EXPECT_EQ(sparse_splits(100, 1e10, 100000, p.concurrent, p.tile), 1056 / 100);
+  // 100 items whose rows meet 1e5 inner rows each: 32 splits, 3200 blocks (3 waves of 1056)
+  EXPECT_EQ(p.concurrent, 1056);
+  EXPECT_EQ(sparse_splits(100, 1e10, 100000, p.concurrent, p.tile), 32);
 }
 
 // Work items of a batch of B problems of n outer and m inner rows (ranges.h), `per` rows an item.
