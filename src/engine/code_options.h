@@ -33,9 +33,10 @@ struct CodeOptions {
   // 1: tensor cores, tile chosen; 100 * m + n: tensor cores, each warp m x n 16 x 8 tiles.
   int cuda_hd_mma = 1;
   // CUDA, generic scheme in float32: a Gaussian-like Exp(h * SqDist(x, y)) with a uniform h < 0
-  // runs on coordinates prescaled by sqrt(-h log2 e) (codegen_cuda.cpp: prescaled folds).
-  // 0: off (benchmarks compare).
-  int cuda_prescale = 1;
+  // runs on coordinates prescaled by sqrt(-h log2 e) (codegen_cuda.cpp: prescaled folds); 2:
+  // also in the inner-product form where the norms allow (dot_term). 0: off, 1: prescaled
+  // coordinates only (benchmarks compare).
+  int cuda_prescale = 2;
 
   // The options as text, for keys of kernels built with them: every field above is in it.
   std::string key() const {

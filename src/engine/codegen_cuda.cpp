@@ -61,7 +61,7 @@ int rows_per_thread(long long row_regs) { return row_regs <= 8 ? 4 : row_regs <=
 // The per-row names of the generated code (a row's outer variables, nodes, temporaries,
 // state, block sums, index and activity), as suffixed for row r of a register-blocked thread.
 bool per_row_name(const std::string& t) {
-  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_", "lm_", "ts_", "tm_"};
+  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_", "lm_", "ts_", "tm_", "pa_", "px_"};
   for (const char* f : fixed)
     if (t == f) return true;
   auto digits_from = [&](size_t a, size_t b) {
@@ -273,31 +273,49 @@ class CudaSourceGen {
       else if (root.pair != f.root)
         psf_ = find_prescaled_fold(std::vector<ExpFold>(1, root), true);
     }
-    // (a prescaled fold: the body twice, from the same emitter state, so with the same names)
-    Emitter fast = e;
-    auto emit_body = [&](Emitter& em, bool prescaled) {
+    ps_dot_ = psf_ >= 0 && opt.cuda_prescale >= 2 && ps_x_->dim <= kMaxDotDim;
+    // (a prescaled fold: the body two or three times, from the same emitter state, so with the
+    // same names)
+    Emitter fast = e, dotm = e;
+    enum Mode { kPlain, kPrescaled, kDot };
+    auto emit_body = [&](Emitter& em, Mode mode) {
       // x the fold's term h p in log2 units: fl * p, or -p' on prescaled coordinates (p' = -p
-      // when p is the negation of the distance)
-      auto term = [&](const ExpFold& x, bool scaled) {
+      // when p is the negation of the distance), or -|sx - sy|^2 from the inner product
+      // (dot_term); the pair itself is not computed then
+      auto term = [&](const ExpFold& x, bool ours) {
+        if (ours && mode == kDot) return dot_term();
+        em.emit(x.pair);
         const std::string pv = em.ref(x.pair, 0);
-        return scaled ? (ps_neg_ ? pv : "-" + pv) : "fl" + I(x.exp) + "_ * " + pv;
+        return ours && mode == kPrescaled ? (ps_neg_ ? pv : "-" + pv) : "fl" + I(x.exp) + "_ * " + pv;
       };
       if (lse2) {  // F in log2 units (see emit_accumulation)
-        em.emit(root.pair);
-        em.line("const T fx" + I(f.root) + "_ = " + term(root, prescaled && psf_ == 0) + ";");
+        em.line("const T fx" + I(f.root) + "_ = " + term(root, psf_ == 0) + ";");
         em.bind_node(f.root, "fx" + I(f.root) + "_");
       }
       for (size_t k = 0; k < folds.size(); ++k) {
         const ExpFold& x = folds[k];
-        em.emit(x.pair);
-        em.line("const T fx" + I(x.exp) + "_ = rk_exp2(" + term(x, prescaled && static_cast<int>(k) == psf_) + ");");
+        em.line("const T fx" + I(x.exp) + "_ = rk_exp2(" + term(x, static_cast<int>(k) == psf_) + ");");
         em.bind_node(x.exp, "fx" + I(x.exp) + "_");
       }
       for (int r : roots) em.emit(r);
       return em.code();
     };
-    body = emit_body(e, false);
-    if (psf_ >= 0) body_fast = emit_body(fast, true);
+    body = emit_body(e, kPlain);
+    if (psf_ >= 0) body_fast = emit_body(fast, kPrescaled);
+    if (ps_dot_) body_dot = emit_body(dotm, kDot);
+  }
+
+  // The prescaled fold's -|sx - sy|^2 as -|sx|^2 - |sy|^2 + 2 sx.sy: the row's -|sx|^2 (pa_)
+  // plus the tile row's -|sy|^2 (tn_), then one multiply-add per component with the row's 2 sx
+  // (px_): 4 instructions a pair instead of 6 at D = 3 (issue 15). Rounding: an absolute error
+  // of a few 2^-24 (|sx|^2 + |sy|^2) in the exponent, so the kernel takes this form only where
+  // both squared norms are at most kDotNorm (a relative error of about 3e-6 at most), with x and
+  // y taken from a point of the block's inner rows (emit_tile_loop).
+  std::string dot_term() const {
+    std::string t = "(pa_ + tn_[jj])";
+    for (int k = ps_x_->dim - 1; k >= 0; --k)
+      t = "fmaf(px_[" + I(k) + "], yr[" + I(cc.y_off[ps_y_->pos] + k) + "], " + t + ")";
+    return t;
   }
 
   // float32 exponentials of a scaled term, Exp(h * p), Exp(p / h), Exp(-(...)), whose scale h
@@ -360,6 +378,10 @@ class CudaSourceGen {
     }
     return out;
   }
+
+  // The inner-product form of a prescaled fold: up to this dimension, and norms up to kDotNorm.
+  static constexpr int kMaxDotDim = 16;
+  static constexpr double kDotNorm = 16.0;
 
   // One fold may run on prescaled coordinates: Exp(h * SqDist(x, y)) (or SqNorm2(x - y); or
   // Exp(h * -SqDist(x, y)), the sign then in h) whose outer variable x (in registers) and inner
@@ -661,6 +683,8 @@ class CudaSourceGen {
            "    const long long* __restrict__ items, const long long* __restrict__ jranges) {\n";
     src << "  __shared__ TV tile_v[" << (rows_global ? 1 : std::max(1, cc.tile * cc.wy / VL) * (pair ? 2 : 1)) << "];\n";
     src << "  const T* tile = (const T*)tile_v; (void)tile;\n";
+    if (psf_ >= 0) src << "  __shared__ T pc_[" << ps_x_->dim << "];   // the prescaled fold's common point\n";
+    if (ps_dot_) src << "  __shared__ T tn_[RK_TJ];   // the tile rows' -|sy|^2 (the inner-product form)\n";
     emit_block_work(src);
     src << "  const long long nrows = n_outer;\n";
     if (pair) src << "  typedef rk_h2 T;   // the formula's values: rows i and i + 1 in the lanes of half2 pairs\n";
@@ -711,9 +735,30 @@ class CudaSourceGen {
       const std::string h = (ps_neg_ ? "" : "-") + fl;  // > 0 in the scaled case
       src << "  const bool psf_ = " << h << " > T(0) && " << h << " < RK_INF;   // prescaled coordinates\n";
       src << "  const T ps_ = psf_ ? rk_sqrt(" << h << ") : T(1);\n";
+      const int D = ps_x_->dim;
+      const std::string xo = "xo" + I(ps_x_->pos);
+      // x and y less a common point (the block's first inner row, when finite; none without the
+      // prescaling): the differences keep their digits far from the origin
+      src << "  const long long jc_ = jr_ ? (nr_ > 0 ? jr_[0] : -1LL) : ((long long)blockIdx.y * jchunk < n_inner ? "
+             "(long long)blockIdx.y * jchunk : -1LL);\n";
+      src << "  for (int k = threadIdx.x; k < " << D << "; k += blockDim.x) {\n";
+      src << "    const T c_ = psf_ && jc_ >= 0 ? ((const T*)(Y + jc_ * RK_WV))[" << cc.y_off[ps_y_->pos] << " + k] : T(0);\n";
+      src << "    pc_[k] = c_ - c_ == T(0) ? c_ : T(0);\n  }\n  __syncthreads();\n";
       std::string sx;
-      for (int k = 0; k < ps_x_->dim; ++k) sx += "  xo" + I(ps_x_->pos) + "[" + I(k) + "] *= ps_;\n";
+      for (int k = 0; k < D; ++k) sx += "  " + xo + "[" + I(k) + "] = (" + xo + "[" + I(k) + "] - pc_[" + I(k) + "]) * ps_;\n";
+      if (ps_dot_) {
+        // the inner-product form: the row's -|sx|^2 and 2 sx, and whether every active row's
+        // |sx|^2 is at most kDotNorm (NaN: not)
+        src << "  bool pbad_ = false;\n";
+        sx += "  T pa_ = T(0), px_[" + I(D) + "];\n";
+        for (int k = 0; k < D; ++k) {
+          const std::string v = xo + "[" + I(k) + "]";
+          sx += "  pa_ = fmaf(" + v + ", " + v + ", pa_);\n  px_[" + I(k) + "] = T(2) * " + v + ";\n";
+        }
+        sx += "  pbad_ = pbad_ || (active && !(pa_ <= T(" + std::to_string(static_cast<int>(kDotNorm)) + ")));\n  pa_ = -pa_;\n";
+      }
       src << each_row(sx);
+      if (ps_dot_) src << "  const bool prow_ = !__syncthreads_or(pbad_);   // every row's norm in range\n";
     }
     // Block-sparse: part blockIdx.y of gridDim.y of the concatenation of the item's ranges
     // (window [lo_, hi_) of its inner rows, `off_` rows before range r_).
@@ -742,13 +787,24 @@ class CudaSourceGen {
         static const char* lane[] = {".x", ".y", ".z", ".w"};
         src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) {\n";
         src << "      TV w_ = Y[(long long)jt * RK_WV + q];\n      const int c_ = q % RK_WV * " << VL << ";\n";
-        for (int l = 0; l < VL; ++l)
-          src << "      if ((unsigned)(c_ + " << l << " - " << cc.y_off[ps_y_->pos] << ") < " << ps_y_->dim << "u) w_"
-              << lane[l] << " *= ps_;\n";
+        for (int l = 0; l < VL; ++l) {
+          const std::string comp = "c_ + " + I(l) + " - " + I(cc.y_off[ps_y_->pos]);
+          src << "      if ((unsigned)(" << comp << ") < " << ps_y_->dim << "u) w_" << lane[l] << " = (w_" << lane[l]
+              << " - pc_[" << comp << "]) * ps_;\n";
+        }
         src << "      tile_v[q] = w_;\n    }\n";
       } else
         src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
       src << "    __syncthreads();\n";
+    }
+    if (ps_dot_) {  // the tile rows' -|sy|^2, and whether all are at most kDotNorm (NaN: not)
+      const int D = ps_y_->dim;
+      src << "    bool tbad_ = false;\n";
+      src << "    for (int q = threadIdx.x; q < jn; q += blockDim.x) {\n      const T* yq_ = tile + q * (RK_WV * " << VL
+          << ") + " << cc.y_off[ps_y_->pos] << ";\n      T nq_ = T(0);\n";
+      for (int k = 0; k < D; ++k) src << "      nq_ = fmaf(yq_[" << k << "], yq_[" << k << "], nq_);\n";
+      src << "      tn_[q] = -nq_;\n      tbad_ = tbad_ || !(nq_ <= T(" << static_cast<int>(kDotNorm) << "));\n    }\n";
+      src << "    const bool dot_ = psf_ && prow_ && !__syncthreads_or(tbad_);   // the inner-product form\n";
     }
     src << "    if (active" << (R > 1 ? "_r0" : "") << ") {\n";
     src << each_row(tile_pre);
@@ -761,7 +817,15 @@ class CudaSourceGen {
       if (SI) src << "        const int j = jg_ + jj;\n";
       src << each_row(b + acc.text, R > 1 ? "        {\n" : "", R > 1 ? "        }\n" : "") << "      }\n";
     };
-    if (psf_ >= 0) {
+    if (ps_dot_) {
+      src << "      if (dot_) {\n";
+      sweep(body_dot);
+      src << "      } else if (psf_) {\n";
+      sweep(body_fast);
+      src << "      } else {\n";
+      sweep(body);
+      src << "      }\n";
+    } else if (psf_ >= 0) {
       src << "      if (psf_) {\n";
       sweep(body_fast);
       src << "      } else {\n";
@@ -890,10 +954,11 @@ class CudaSourceGen {
   // A prescaled fold (find_prescaled_fold): its index in the folds, its Exp node, the outer and
   // inner variables scaled; the body on prescaled coordinates.
   int psf_ = -1, ps_exp_ = -1;
+  bool ps_dot_ = false;  // with the inner-product form (dot_term) where the norms allow
   bool ps_neg_ = false;  // its pair is -SqDist(x, y)
   const Node* ps_x_ = nullptr;
   const Node* ps_y_ = nullptr;
-  std::string body_fast;
+  std::string body_fast, body_dot;
   // float32 LogSumExp: the running maximum lm_ and F in log2 units (F scaled by log2(e), with
   // the scale folded as for exponentials): each term costs one 2^x and no test for -Inf.
   bool lse2 = false;

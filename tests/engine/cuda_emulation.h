@@ -119,6 +119,9 @@ inline int rk_emu_any_in_block(int pred) {
   __syncthreads();
   return any;
 }
+// Block-wide votes with a barrier (the generated prescaled folds' norm checks).
+inline int __syncthreads_or(int pred) { return rk_emu_any_in_block(pred); }
+inline int __syncthreads_and(int pred) { return !rk_emu_any_in_block(!pred); }
 inline int __ffsll(long long x) { return __builtin_ffsll(x); }
 
 // Tensor cores (generated high-dimension kernels compiled with RK_EMU_MMA):

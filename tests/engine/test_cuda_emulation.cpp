@@ -1001,36 +1001,47 @@ TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
       {"LogSumExp_Reduction(SqNorm2(x - y) / g, 0)", {"x=Vi(4)", "y=Vj(4)", "g=Pm(1)"}, true, 2},
   };
   int id = 0;
-  for (const P& p : ps) {
-    SCOPED_TRACE(p.formula);
-    Formula f = parse_formula(p.formula, p.aliases);
-    CodeOptions co;
-    co.dtype = DType::Float32;
-    co.cuda_rows = p.rows;
-    const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
-    EXPECT_EQ(code.source.find("psf_") != std::string::npos, p.prescaled);
-    std::string err;
-    const LaunchFn launch = load_emulated(code, "psf" + std::to_string(id++), &err);
-    ASSERT_TRUE(launch) << err;
-    const EngineOptions eo = reference_options(co, 2);
-    for (double gv : {0.7, -0.3, 0.0, std::numeric_limits<double>::infinity(), std::nan("")}) {
-      SCOPED_TRACE("g = " + std::to_string(gv));
-      std::vector<Input> in;
-      auto data = make_inputs(f, 500, 700, &in);
-      for (size_t k = 0; k < f.args.size(); ++k)
-        if (f.args[k].cat == CAT_P) data[k][0] = gv;
-      const CallShape shape = check_inputs(f, in);
-      EmuBackend dev(launch, 1ull << 34);
-      std::vector<double> gpu(shape.out_rows * f.out_dim, -1.0), cpu(gpu.size(), 0.0);
-      run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, nullptr);
-      get_kernel(p.formula, p.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
-      for (size_t k = 0; k < gpu.size(); ++k) {
-        const double a = gpu[k], b = cpu[k];
-        ASSERT_TRUE((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= 2e-5 * (std::fabs(b) + 1e-6))
-            << "entry " << k << ": emulated GPU " << a << ", CPU " << b;
-      }
+  for (int mode : {1, 2})  // CodeOptions::cuda_prescale: prescaled coordinates; and the inner-product form
+    for (const P& p : ps) {
+      SCOPED_TRACE(p.formula + " (cuda_prescale " + std::to_string(mode) + ")");
+      Formula f = parse_formula(p.formula, p.aliases);
+      CodeOptions co;
+      co.dtype = DType::Float32;
+      co.cuda_rows = p.rows;
+      co.cuda_prescale = mode;
+      const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
+      EXPECT_EQ(code.source.find("psf_") != std::string::npos, p.prescaled);
+      EXPECT_EQ(code.source.find("dot_") != std::string::npos, p.prescaled && mode == 2);
+      std::string err;
+      const LaunchFn launch = load_emulated(code, "psf" + std::to_string(id++), &err);
+      ASSERT_TRUE(launch) << err;
+      const EngineOptions eo = reference_options(co, 2);
+      // points in [0, 1] (the inner-product form), far from the origin (it, about a common
+      // point of each block) and spread 30 times wider (norms too large for it: the direct form)
+      for (double shift : {0.0, 1000.0, -1.0})
+        for (double gv : {0.7, -0.3, 0.0, std::numeric_limits<double>::infinity(), std::nan("")}) {
+          SCOPED_TRACE("g = " + std::to_string(gv) + ", points " + (shift < 0 ? "spread" : "shifted by " + std::to_string(shift)));
+          std::vector<Input> in;
+          auto data = make_inputs(f, 500, 700, &in);
+          for (size_t k = 0; k < f.args.size(); ++k) {
+            if (f.args[k].cat == CAT_P) data[k][0] = gv;
+            if (f.args[k].cat != CAT_P && f.args[k].name != "b")
+              for (double& v : data[k]) v = shift < 0 ? 30 * v : v + shift;
+          }
+          const CallShape shape = check_inputs(f, in);
+          EmuBackend dev(launch, 1ull << 34);
+          std::vector<double> gpu(shape.out_rows * f.out_dim, -1.0), cpu(gpu.size(), 0.0);
+          run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, nullptr);
+          get_kernel(p.formula, p.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
+          // (a log-sum-exp is a log: its error is absolute, the sum's relative one)
+          const double floor = p.formula.rfind("LogSumExp", 0) == 0 ? 1.0 : 1e-6;
+          for (size_t k = 0; k < gpu.size(); ++k) {
+            const double a = gpu[k], b = cpu[k];
+            ASSERT_TRUE((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= 2e-5 * (std::fabs(b) + floor))
+                << "entry " << k << ": emulated GPU " << a << ", CPU " << b;
+          }
+        }
     }
-  }
 }
 
 // The high-dimension scheme's K family leaves one sorted list per lane of a row (lanes see
