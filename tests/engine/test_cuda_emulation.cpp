@@ -1044,61 +1044,6 @@ TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
     }
 }
 
-// rk_exp(double) of the generic scheme's kernels (prelude_cuda.h, RK_EXP_TABLE: a table of
-// 2^(j/64) in shared memory and a polynomial) within 2 ulp of the library's exp over the whole
-// range, equal to it past |x| >= 708 (its own branch), at the infinities and for NaN.
-TEST(CudaEmulation, Float64ExpMatchesTheLibrary) {
-  if (!have_cxx()) GTEST_SKIP() << "no host C++ compiler (" << cxx() << ")";
-  const std::string formula = "Sum_Reduction(Exp(x - y), 1)";
-  const std::vector<std::string> aliases = {"x=Vi(1)", "y=Vj(1)"};
-  Formula f = parse_formula(formula, aliases);
-  CodeOptions co;
-  co.dtype = DType::Float64;
-  const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
-  ASSERT_NE(code.source.find("rk_exp_table_init();"), std::string::npos);
-  std::string err;
-  const LaunchFn launch = load_emulated(code, "exp64", &err);
-  ASSERT_TRUE(launch) << err;
-  std::vector<double> x = {0.0, -0.0, 1e-300, -1e-17, 0.5, 1.0, -1.0, 707.99, -707.99, 708.0, -708.0, 709.7,
-                           709.79, 710.0, -745.0, -745.2, -750.0, std::numeric_limits<double>::infinity(),
-                           -std::numeric_limits<double>::infinity(), std::nan("")};
-  const double step = std::log(2.0) / 128;  // the ends of the reduction's intervals, and next to them
-  for (int k = -7000; k <= 7000; k += 7)
-    for (double d : {-1e-15, 0.0, 1e-15}) x.push_back(k * step + d);
-  std::mt19937 gen(5);
-  std::uniform_real_distribution<double> wide(-746.0, 710.0), narrow(-2.0, 2.0);
-  for (int k = 0; k < 20000; ++k) x.push_back(k % 2 ? wide(gen) : narrow(gen));
-  std::vector<double> y = {0.0};
-  std::vector<Input> in(2);
-  in[0].data = x.data();
-  in[0].rows = static_cast<long long>(x.size());
-  in[0].cols = 1;
-  in[1].data = y.data();
-  in[1].rows = 1;
-  in[1].cols = 1;
-  const CallShape shape = check_inputs(f, in);
-  EmuBackend dev(launch, 1ull << 30);
-  std::vector<double> got(x.size(), -1.0);
-  run_cuda_reduction(dev, code, f, in, shape, got.data(), 2, nullptr, nullptr);
-  double worst = 0;
-  for (size_t k = 0; k < x.size(); ++k) {
-    const double want = std::exp(x[k]), a = got[k];
-    if (std::isnan(want)) {
-      EXPECT_TRUE(std::isnan(a)) << "x = " << x[k];
-      continue;
-    }
-    if (!(std::fabs(x[k]) < 708.0)) {
-      EXPECT_EQ(a, want) << "x = " << x[k] << " (the library's branch)";
-      continue;
-    }
-    const double ulps = std::fabs(a - want) / (std::ldexp(1.0, -52) * want);
-    worst = std::max(worst, ulps);
-    ASSERT_LE(ulps, 2.0) << "x = " << x[k] << ": " << a << " against " << want;
-  }
-  RecordProperty("worst_ulps", std::to_string(worst));
-  std::printf("rk_exp(double): worst error %.2f ulp over %zu values\n", worst, x.size());
-}
-
 // The high-dimension scheme's K family leaves one sorted list per lane of a row (lanes see
 // interleaved columns) and rk_merge merges them: exact ties (30 inner points, each repeated)
 // must come out in index order, as the CPU gives them, with and without splits and pieces.

@@ -22,54 +22,7 @@ RK_FN float rk_exp2(float y) {
   return r;
 }
 RK_FN float rk_exp(float x) { return rk_exp2(x * 1.4426950408889634f); }
-#ifdef RK_EXP_TABLE
-// exp(x) in double (kernels that define RK_EXP_TABLE call rk_exp_table_init() first): with
-// x = (64 n + j) ln2/64 + r, |r| <= ln2/128, e^x = 2^n 2^(j/64) e^r, 2^(j/64) from a table in
-// shared memory and e^r from its degree-5 Taylor polynomial (a relative error below 4e-17):
-// 11 double operations where exp() takes about 17 (issue 15: the float64 Gaussian sum). Its
-// relative error is below 2^-51 (1.5 2^-52 at worst in tests/engine's
-// CudaEmulation.Float64ExpMatchesTheLibrary); |x| >= 708 (results near overflow or
-// subnormal), NaN and infinities: exp() itself.
-__device__ const double rk_exp_tab_c[64] = {
-    0x1.0000000000000p+0, 0x1.02c9a3e778061p+0, 0x1.059b0d3158574p+0, 0x1.0874518759bc8p+0,
-    0x1.0b5586cf9890fp+0, 0x1.0e3ec32d3d1a2p+0, 0x1.11301d0125b51p+0, 0x1.1429aaea92de0p+0,
-    0x1.172b83c7d517bp+0, 0x1.1a35beb6fcb75p+0, 0x1.1d4873168b9aap+0, 0x1.2063b88628cd6p+0,
-    0x1.2387a6e756238p+0, 0x1.26b4565e27cddp+0, 0x1.29e9df51fdee1p+0, 0x1.2d285a6e4030bp+0,
-    0x1.306fe0a31b715p+0, 0x1.33c08b26416ffp+0, 0x1.371a7373aa9cbp+0, 0x1.3a7db34e59ff7p+0,
-    0x1.3dea64c123422p+0, 0x1.4160a21f72e2ap+0, 0x1.44e086061892dp+0, 0x1.486a2b5c13cd0p+0,
-    0x1.4bfdad5362a27p+0, 0x1.4f9b2769d2ca7p+0, 0x1.5342b569d4f82p+0, 0x1.56f4736b527dap+0,
-    0x1.5ab07dd485429p+0, 0x1.5e76f15ad2148p+0, 0x1.6247eb03a5585p+0, 0x1.6623882552225p+0,
-    0x1.6a09e667f3bcdp+0, 0x1.6dfb23c651a2fp+0, 0x1.71f75e8ec5f74p+0, 0x1.75feb564267c9p+0,
-    0x1.7a11473eb0187p+0, 0x1.7e2f336cf4e62p+0, 0x1.82589994cce13p+0, 0x1.868d99b4492edp+0,
-    0x1.8ace5422aa0dbp+0, 0x1.8f1ae99157736p+0, 0x1.93737b0cdc5e5p+0, 0x1.97d829fde4e50p+0,
-    0x1.9c49182a3f090p+0, 0x1.a0c667b5de565p+0, 0x1.a5503b23e255dp+0, 0x1.a9e6b5579fdbfp+0,
-    0x1.ae89f995ad3adp+0, 0x1.b33a2b84f15fbp+0, 0x1.b7f76f2fb5e47p+0, 0x1.bcc1e904bc1d2p+0,
-    0x1.c199bdd85529cp+0, 0x1.c67f12e57d14bp+0, 0x1.cb720dcef9069p+0, 0x1.d072d4a07897cp+0,
-    0x1.d5818dcfba487p+0, 0x1.da9e603db3285p+0, 0x1.dfc97337b9b5fp+0, 0x1.e502ee78b3ff6p+0,
-    0x1.ea4afa2a490dap+0, 0x1.efa1bee615a27p+0, 0x1.f50765b6e4540p+0, 0x1.fa7c1819e90d8p+0,
-};
-__shared__ double rk_exp_tab[64];
-RK_FN void rk_exp_table_init() {
-  for (int j = threadIdx.x; j < 64; j += blockDim.x) rk_exp_tab[j] = rk_exp_tab_c[j];
-  __syncthreads();
-}
-RK_FN double rk_exp(double x) {
-  if (!(fabs(x) < 708.0)) return exp(x);
-  const double t = fma(x, 0x1.71547652b82fep+6, 0x1.8p52);  // 64 x / ln2 rounded, in t's low bits
-  const double kd = t - 0x1.8p52;
-  const int k = __double2loint(t);
-  double r = fma(kd, -0x1.62e42fefa0000p-7, x);  // ln2/64 in two parts: kd times the first is exact
-  r = fma(kd, -0x1.cf79abc9e3b3ap-46, r);
-  double p = fma(r, 0x1.1111111111111p-7, 0x1.5555555555555p-5);
-  p = fma(p, r, 0x1.5555555555555p-3);
-  p = fma(p, r, 0.5);
-  p = fma(p, r, 1.0);
-  p = fma(p, r, 1.0);
-  return (rk_exp_tab[k & 63] * __hiloint2double(((k >> 6) + 1023) << 20, 0)) * p;
-}
-#else
 RK_FN double rk_exp(double x) { return exp(x); }
-#endif
 RK_FN float rk_log(float x) { return logf(x); }
 RK_FN double rk_log(double x) { return log(x); }
 RK_FN float rk_sqrt(float x) { return sqrtf(x); }
