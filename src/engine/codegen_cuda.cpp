@@ -61,7 +61,7 @@ int rows_per_thread(long long row_regs) { return row_regs <= 8 ? 4 : row_regs <=
 // The per-row names of the generated code (a row's outer variables, nodes, temporaries,
 // state, block sums, index and activity), as suffixed for row r of a register-blocked thread.
 bool per_row_name(const std::string& t) {
-  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_", "lm_", "ts_", "tm_", "pa_", "px_"};
+  static const char* const fixed[] = {"i", "active", "st_", "si_", "cp_", "s_", "lm_", "ts_", "tm_", "pa_", "px_", "pz_"};
   for (const char* f : fixed)
     if (t == f) return true;
   auto digits_from = [&](size_t a, size_t b) {
@@ -274,6 +274,7 @@ class CudaSourceGen {
         psf_ = find_prescaled_fold(std::vector<ExpFold>(1, root), true);
     }
     ps_dot_ = psf_ >= 0 && opt.cuda_prescale >= 2 && ps_x_->dim <= kMaxDotDim;
+    ps_factor_ = ps_dot_ && !lse2 && std::string(red.name) == "Sum" && factor_of(f.root, folds[psf_].exp);
     // (a prescaled fold: the body two or three times, from the same emitter state, so with the
     // same names)
     Emitter fast = e, dotm = e;
@@ -286,7 +287,9 @@ class CudaSourceGen {
         if (ours && mode == kDot) return dot_term();
         em.emit(x.pair);
         const std::string pv = em.ref(x.pair, 0);
-        return ours && mode == kPrescaled ? (ps_neg_ ? pv : "-" + pv) : "fl" + I(x.exp) + "_ * " + pv;
+        if (!ours || mode != kPrescaled) return "fl" + I(x.exp) + "_ * " + pv;
+        const std::string t = ps_neg_ ? pv : "-" + pv;
+        return ps_factor_ ? "(" + t + " - pz_)" : t;
       };
       if (lse2) {  // F in log2 units (see emit_accumulation)
         em.line("const T fx" + I(f.root) + "_ = " + term(root, psf_ == 0) + ";");
@@ -311,8 +314,10 @@ class CudaSourceGen {
   // of a few 2^-24 (|sx|^2 + |sy|^2) in the exponent, so the kernel takes this form only where
   // both squared norms are at most kDotNorm (a relative error of about 3e-6 at most), with x and
   // y taken from a point of the block's inner rows (emit_tile_loop).
+  // (With ps_factor_, the row's 2^-|sx|^2 multiplies its sum at the end instead: one addition
+  // less per pair.)
   std::string dot_term() const {
-    std::string t = "(pa_ + tn_[jj])";
+    std::string t = ps_factor_ ? "tn_[jj]" : "(pa_ + tn_[jj])";
     for (int k = ps_x_->dim - 1; k >= 0; --k)
       t = "fmaf(px_[" + I(k) + "], yr[" + I(cc.y_off[ps_y_->pos] + k) + "], " + t + ")";
     return t;
@@ -377,6 +382,12 @@ class CudaSourceGen {
       for (int a : g[id].args) stack.push_back(a);
     }
     return out;
+  }
+
+  // Whether node `id` is `target` times other factors (products only).
+  bool factor_of(int id, int target) const {
+    if (id == target) return true;
+    return is_call(id, "Mult") && (factor_of(g[id].args[0], target) || factor_of(g[id].args[1], target));
   }
 
   // The inner-product form of a prescaled fold: up to this dimension, and norms up to kDotNorm.
@@ -692,6 +703,12 @@ class CudaSourceGen {
         << each_row(loads + hoisted + state_decl("", "  ") + init_code("  ") + (lse2 ? "  T lm_ = -3.4028234663852886e38f;\n" : ""));
     if (pair) src << state_decl("l1_", "  ") << init_code("  ", "l1_");
     emit_tile_loop(src);
+    if (ps_factor_) {  // the prescaled fold's row factor 2^pz_ (ps_factor_)
+      std::string sc = "  if (pz_ != T(0)) {\n    const T f_ = rk_exp2(pz_);\n";
+      for (int k = 0; k < S; ++k) sc += "    st_[" + I(k) + "] *= f_;\n";
+      for (int k = 0; k < SC; ++k) sc += "    cp_[" + I(k) + "] *= f_;\n";
+      src << each_row(sc + "  }\n");
+    }
     src << each_row(lse2_post);
     // Each row's result, or its partial state in slot slot0 + blockIdx.y (float16 pairs: and
     // the second lane's row i + 1).
@@ -759,6 +776,7 @@ class CudaSourceGen {
       }
       src << each_row(sx);
       if (ps_dot_) src << "  const bool prow_ = !__syncthreads_or(pbad_);   // every row's norm in range\n";
+      if (ps_factor_) src << each_row("  const T pz_ = psf_ && prow_ ? pa_ : T(0);   // the row's factor 2^pz_, applied at the end\n");
     }
     // Block-sparse: part blockIdx.y of gridDim.y of the concatenation of the item's ranges
     // (window [lo_, hi_) of its inner rows, `off_` rows before range r_).
@@ -955,6 +973,9 @@ class CudaSourceGen {
   // inner variables scaled; the body on prescaled coordinates.
   int psf_ = -1, ps_exp_ = -1;
   bool ps_dot_ = false;  // with the inner-product form (dot_term) where the norms allow
+  // ... in a sum whose F is the fold times other factors: each row's 2^-|sx|^2 (pz_) applied to
+  // its sum at the end, each term computed as 2^(|sx|^2 - |sx - sy|^2) <= 2^kDotNorm
+  bool ps_factor_ = false;
   bool ps_neg_ = false;  // its pair is -SqDist(x, y)
   const Node* ps_x_ = nullptr;
   const Node* ps_y_ = nullptr;

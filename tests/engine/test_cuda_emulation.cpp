@@ -1012,6 +1012,9 @@ TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
       const CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
       EXPECT_EQ(code.source.find("psf_") != std::string::npos, p.prescaled);
       EXPECT_EQ(code.source.find("dot_") != std::string::npos, p.prescaled && mode == 2);
+      // (sums of the fold times other factors: each row's 2^-|sx|^2 applied at the end)
+      const bool sum = p.formula.rfind("Sum_Reduction", 0) == 0;
+      EXPECT_EQ(code.source.find("pz_") != std::string::npos, p.prescaled && mode == 2 && sum);
       std::string err;
       const LaunchFn launch = load_emulated(code, "psf" + std::to_string(id++), &err);
       ASSERT_TRUE(launch) << err;
