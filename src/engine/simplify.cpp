@@ -55,14 +55,15 @@ const std::vector<Rule> kRules = {
     {"0 * x", "0"},
     {"x / 1", "x"},
     {"0 / x", "0"},
-    // signs move outwards, where they cancel or turn into subtractions
+    // signs move outwards, where they cancel or turn into subtractions (not into a product's
+    // difference: -a * (x - y) stays -(a * (x - y)), whose x - y is the one a SqDist(x, y)
+    // computes too, and whose sign the accumulation takes for free)
     {"-(-x)", "x"},
     {"-(x - y)", "y - x"},
     {"x + (-y)", "x - y"},
     {"(-x) + y", "y - x"},
     {"x - (-y)", "x + y"},
     {"(-x) * (-y)", "x * y"},
-    {"(-x) * (y - z)", "x * (z - y)"},
     {"(-x) * y", "-(x * y)"},
     {"x * (-y)", "-(x * y)"},
     {"(-x) / y", "-(x / y)"},

@@ -591,10 +591,11 @@ TEST(Simplify, FoldsConstantsAndDropsNeutralElements) {
 TEST(Autodiff, GaussianGradientIsSmallAndSharesTheForwardExp) {
   std::vector<std::string> al = {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "e=Vi(1)"};
   Formula f = parse_formula("Sum_Reduction(Grad(Exp(-SqDist(x, y)) * b, x, e), 1)", al);
-  // 2 * ((e * b) * Exp(-|x - y|^2)) * (y - x): one exponential, no Minus left
+  // -(2 * ((e * b) * Exp(-|x - y|^2)) * (x - y)): one exponential, and the x - y that SqDist(x,
+  // y) computes too (the GPU kernel computes it once per pair; the sign is free in the sum)
   EXPECT_EQ(f.canonical(),
-            "Sum_Reduction(Mult(Mult(IntCst(2),Mult(Mult(Vi(3,1),Vj(2,1)),Exp(Minus(SqDist(Vi(0,3),Vj(1,3)))))),"
-            "Subtract(Vj(1,3),Vi(0,3))),1)");
+            "Sum_Reduction(Minus(Mult(Mult(IntCst(2),Mult(Mult(Vi(3,1),Vj(2,1)),Exp(Minus(SqDist(Vi(0,3),Vj(1,3)))))),"
+            "Subtract(Vi(0,3),Vj(1,3)))),1)");
   std::string src = generate_cpu_source(f, CodeOptions{}, RKEOPS_INCLUDE_DIR);
   size_t body = src.find("extern \"C\" void rk_run");
   size_t n = 0;
