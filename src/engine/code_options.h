@@ -32,7 +32,7 @@ struct CodeOptions {
   // cores (3xTF32) when the GPU has them. 0: plain FP32 multiply-adds (benchmarks compare);
   // 1: tensor cores, tile chosen; 100 * m + n: tensor cores, each warp m x n 16 x 8 tiles.
   int cuda_hd_mma = 1;
-  // CUDA, generic scheme in float32: a Gaussian-like Exp(h * SqDist(x, y)) with a uniform h < 0
+  // CUDA, generic scheme (float32, float64): a Gaussian-like Exp(h * SqDist(x, y)) with a uniform h < 0
   // runs on coordinates prescaled by sqrt(-h log2 e) (codegen_cuda.cpp: prescaled folds); 2:
   // also in the inner-product form where the norms allow (dot_term). 0: off, 1: prescaled
   // coordinates only (benchmarks compare).

@@ -256,7 +256,11 @@ class CudaSourceGen {
     emit_hoisted(e, roots, inner);
     lse2 = f32 && !f16 && !wide && std::string(red.name) == "LogSumExp" && sh.dw == 0 && d == 1;
     // (a log2-unit LogSumExp folds its F, not the exponentials inside F)
-    const std::vector<ExpFold> folds = f32 && !f16 && !wide && !lse2 ? find_exp_folds() : std::vector<ExpFold>();
+    std::vector<ExpFold> folds = !f16 && !wide && !lse2 ? find_exp_folds() : std::vector<ExpFold>();
+    if (!f32) {  // float64: only a prescaled fold (the others would save nothing: exp2 costs what exp does)
+      const int k = opt.cuda_prescale && !rows_global ? find_prescaled_fold(folds, false) : -1;
+      folds = k >= 0 ? std::vector<ExpFold>(1, folds[static_cast<size_t>(k)]) : std::vector<ExpFold>();
+    }
     const ExpFold plain{f.root, f.root, "T(1)", {}, {}};
     ExpFold root = plain;
     if (lse2 && !split_scale(f.root, root.scale, root.pair, &root)) root = plain;
@@ -319,7 +323,7 @@ class CudaSourceGen {
   std::string dot_term() const {
     std::string t = ps_factor_ ? "tn_[jj]" : "(pa_ + tn_[jj])";
     for (int k = ps_x_->dim - 1; k >= 0; --k)
-      t = "fmaf(px_[" + I(k) + "], yr[" + I(cc.y_off[ps_y_->pos] + k) + "], " + t + ")";
+      t = "rk_fma(px_[" + I(k) + "], yr[" + I(cc.y_off[ps_y_->pos] + k) + "], " + t + ")";
     return t;
   }
 
@@ -398,11 +402,13 @@ class CudaSourceGen {
   // Exp(h * -SqDist(x, y)), the sign then in h) whose outer variable x (in registers) and inner
   // variable y (in the tile) appear nowhere else, with h uniform (no outer or inner variable in
   // it). When the exponent's factor -h log2(e) is finite and positive (a Gaussian), x and y are
-  // multiplied by s = sqrt(-h log2 e), x once per thread and y once per tile, and the pair's
-  // term is 2^-|sx - sy|^2: one multiply less per pair, 8 instructions instead of 9 for a
-  // Gaussian sum (issue 15). Other values of h run the plain fold on the coordinates as they
-  // are (s = 1), in the other branch of one test per thread. Returns the fold's index, or -1.
-  // (`whole`: the fold is the formula's F itself, a log2-unit LogSumExp's, whose h * p is the root.)
+  // multiplied by s = sqrt(-h log2 e) (both less a common point, emit_tile_loop), x once per
+  // thread and y once per tile, and the pair's term is 2^-|sx - sy|^2: one multiply less per
+  // pair, 8 instructions instead of 9 for a float32 Gaussian sum (issue 15); where the norms
+  // allow, in the inner-product form (dot_term). Other values of h run the plain fold on the
+  // coordinates as they are (s = 1), in the other branch of one test per thread. Float32 and
+  // float64 (where it is the only fold). Returns the fold's index, or -1. (`whole`: the fold is
+  // the formula's F itself, a log2-unit LogSumExp's, whose h * p is the root.)
   int find_prescaled_fold(const std::vector<ExpFold>& folds, bool whole) {
     std::vector<int> parents(static_cast<size_t>(g.size()), 0);  // among the nodes the roots reach
     std::vector<char> seen(static_cast<size_t>(g.size()), 0);
@@ -770,7 +776,7 @@ class CudaSourceGen {
         sx += "  T pa_ = T(0), px_[" + I(D) + "];\n";
         for (int k = 0; k < D; ++k) {
           const std::string v = xo + "[" + I(k) + "]";
-          sx += "  pa_ = fmaf(" + v + ", " + v + ", pa_);\n  px_[" + I(k) + "] = T(2) * " + v + ";\n";
+          sx += "  pa_ = rk_fma(" + v + ", " + v + ", pa_);\n  px_[" + I(k) + "] = T(2) * " + v + ";\n";
         }
         sx += "  pbad_ = pbad_ || (active && !(pa_ <= T(" + std::to_string(static_cast<int>(kDotNorm)) + ")));\n  pa_ = -pa_;\n";
       }
@@ -820,7 +826,7 @@ class CudaSourceGen {
       src << "    bool tbad_ = false;\n";
       src << "    for (int q = threadIdx.x; q < jn; q += blockDim.x) {\n      const T* yq_ = tile + q * (RK_WV * " << VL
           << ") + " << cc.y_off[ps_y_->pos] << ";\n      T nq_ = T(0);\n";
-      for (int k = 0; k < D; ++k) src << "      nq_ = fmaf(yq_[" << k << "], yq_[" << k << "], nq_);\n";
+      for (int k = 0; k < D; ++k) src << "      nq_ = rk_fma(yq_[" << k << "], yq_[" << k << "], nq_);\n";
       src << "      tn_[q] = -nq_;\n      tbad_ = tbad_ || !(nq_ <= T(" << static_cast<int>(kDotNorm) << "));\n    }\n";
       src << "    const bool dot_ = psf_ && prow_ && !__syncthreads_or(tbad_);   // the inner-product form\n";
     }

@@ -354,14 +354,20 @@ TEST(CudaCodegen, RowsPerThreadAndFoldedExponentials) {
   EXPECT_EQ(kernel.find("rk_exp("), std::string::npos);
   // the parameters are loaded once, not per row
   EXPECT_EQ(c.source.find("T pm3[1];"), c.source.rfind("T pm3[1];"));
-  // float64 keeps exp(); an imposed number of rows is honoured; a K-min list keeps one row
+  // float64 folds only a prescaled Gaussian (else keeps exp()); an imposed number of rows is
+  // honoured; a K-min list keeps one row
   o.dtype = DType::Float64;
   o.cuda_rows = 2;
   CudaCode d = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
   EXPECT_EQ(d.rows, 2);
   const std::string kernel64 = d.source.substr(d.source.find("rk_reduce("));
-  EXPECT_EQ(kernel64.find("rk_exp2(fl"), std::string::npos);
-  EXPECT_NE(kernel64.find("rk_exp("), std::string::npos);
+  EXPECT_NE(kernel64.find("rk_exp2(fl"), std::string::npos);
+  EXPECT_NE(kernel64.find("psf_"), std::string::npos);
+  Formula u = parse_formula("Sum_Reduction(Exp(-SqDist(x, y) * u) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "u=Vi(1)"});
+  const std::string s64 = generate_cuda_code(u, o, RKEOPS_INCLUDE_DIR).source;
+  const std::string k64 = s64.substr(s64.find("rk_reduce("));
+  EXPECT_EQ(k64.find("rk_exp2(fl"), std::string::npos);
+  EXPECT_NE(k64.find("rk_exp("), std::string::npos);
   o.cuda_rows = 0;
   Formula k = parse_formula("ArgKMin_Reduction(SqDist(x, y), 10, 0)", {"x=Vi(5)", "y=Vj(5)"});
   EXPECT_EQ(generate_cuda_code(k, o, RKEOPS_INCLUDE_DIR).rows, 1);

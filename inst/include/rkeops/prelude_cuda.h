@@ -22,6 +22,10 @@ RK_FN float rk_exp2(float y) {
   return r;
 }
 RK_FN float rk_exp(float x) { return rk_exp2(x * 1.4426950408889634f); }
+// 2^y in double (a float64 prescaled Gaussian fold, codegen_cuda.cpp): the library's exp2.
+RK_FN double rk_exp2(double y) { return exp2(y); }
+RK_FN float rk_fma(float a, float b, float c) { return fmaf(a, b, c); }
+RK_FN double rk_fma(double a, double b, double c) { return fma(a, b, c); }
 RK_FN double rk_exp(double x) { return exp(x); }
 RK_FN float rk_log(float x) { return logf(x); }
 RK_FN double rk_log(double x) { return log(x); }
