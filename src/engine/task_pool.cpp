@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -32,16 +33,30 @@ class TaskPool {
       want_ = helpers;
       taken_ = 0;
       closed_ = false;
+      error_ = nullptr;
       ++gen_;
     }
     wake_.notify_all();
-    for (long long t = next_++; t < tasks; t = next_++) fn(t);
+    const std::exception_ptr mine = run_some(fn, tasks);
     std::unique_lock<std::mutex> lk(m_);
     closed_ = true;
     done_.wait(lk, [this] { return running_ == 0; });
+    if (mine) std::rethrow_exception(mine);
+    if (error_) std::rethrow_exception(error_);
   }
 
  private:
+  // Runs tasks until none is left; the first exception ends this thread's part (the others
+  // finish the tasks handed out) and is returned.
+  std::exception_ptr run_some(const std::function<void(long long)>& fn, long long tasks) {
+    try {
+      for (long long t = next_++; t < tasks; t = next_++) fn(t);
+    } catch (...) {
+      next_ = tasks;  // (no new tasks: the call fails)
+      return std::current_exception();
+    }
+    return nullptr;
+  }
   void grow(int helpers) {
     std::lock_guard<std::mutex> lk(m_);
     while (workers_ < std::min(helpers, kMaxWorkers)) {
@@ -60,8 +75,9 @@ class TaskPool {
       const std::function<void(long long)>* fn = fn_;
       const long long tasks = tasks_;
       lk.unlock();
-      for (long long t = next_++; t < tasks; t = next_++) (*fn)(t);
+      const std::exception_ptr e = run_some(*fn, tasks);
       lk.lock();
+      if (e && !error_) error_ = e;
       if (--running_ == 0) done_.notify_all();
     }
   }
@@ -75,6 +91,7 @@ class TaskPool {
   int want_ = 0, taken_ = 0, running_ = 0, workers_ = 0;
   bool closed_ = true;
   unsigned gen_ = 0;
+  std::exception_ptr error_;  // a worker's, for the caller to throw
 };
 
 std::mutex g_pool_mutex;
@@ -90,13 +107,22 @@ TaskPool& pool() {
 
 void run_on_new_threads(long long tasks, int helpers, const std::function<void(long long)>& fn) {
   std::atomic<long long> next{0};
+  std::mutex m;
+  std::exception_ptr error;
   auto work = [&] {
-    for (long long t = next++; t < tasks; t = next++) fn(t);
+    try {
+      for (long long t = next++; t < tasks; t = next++) fn(t);
+    } catch (...) {
+      next = tasks;
+      std::lock_guard<std::mutex> lk(m);
+      if (!error) error = std::current_exception();
+    }
   };
   std::vector<std::thread> th;
   for (int k = 0; k < helpers; ++k) th.emplace_back(work);
   work();
   for (auto& t : th) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace

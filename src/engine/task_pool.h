@@ -12,7 +12,8 @@ namespace rkeops {
 // nt - 1 workers; returns when all have run. Workers are started on first need (31 at most)
 // and sleep between calls. A call made while another is running, and a call in a process
 // forked from the one that started the workers, start their own threads for the call (and the
-// fork's next calls get workers of their own).
+// fork's next calls get workers of their own). A task's exception stops the handing out of
+// tasks and is thrown here once every thread is done.
 void run_tasks(long long tasks, int nt, const std::function<void(long long)>& fn);
 
 }  // namespace rkeops

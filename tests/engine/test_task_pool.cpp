@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -66,6 +67,20 @@ TEST(TaskPool, CallersAtOnceAndNestedCalls) {
   std::atomic<long long> sum{0};
   run_tasks(8, 4, [&](long long t) { run_tasks(10, 3, [&](long long u) { sum += t * 10 + u; }); });
   EXPECT_EQ(sum.load(), 79 * 80 / 2);
+}
+
+TEST(TaskPool, ATasksExceptionReachesTheCaller) {
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> ran{0};
+    EXPECT_THROW(run_tasks(200, 8,
+                           [&](long long t) {
+                             ++ran;
+                             if (t == 37) throw std::runtime_error("task 37");
+                           }),
+                 std::runtime_error);
+    EXPECT_LE(ran.load(), 200);
+    EXPECT_TRUE(each_once(100, 8)) << "the workers still serve calls";  // (none left busy)
+  }
 }
 
 // (the parent's workers are not in the child: with them, the caller would run every task alone)
