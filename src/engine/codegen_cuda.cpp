@@ -754,39 +754,56 @@ class CudaSourceGen {
     }
   }
 
+  // The prescaled fold's preamble (find_prescaled_fold): its scale (rows share it: row 0's), the
+  // block's common point, x less it and scaled; for the inner-product form, each row's -|sx|^2
+  // and 2 sx and whether every row's norm is in range; the row factors (ps_factor_).
+  void emit_prescaled_rows(std::ostringstream& src) const {
+    const std::string fl = R > 1 ? for_row("fl" + I(ps_exp_) + "_", 0) : "fl" + I(ps_exp_) + "_";
+    const std::string h = (ps_neg_ ? "" : "-") + fl;  // > 0 in the scaled case
+    src << "  const bool psf_ = " << h << " > T(0) && " << h << " < RK_INF;   // prescaled coordinates\n";
+    src << "  const T ps_ = psf_ ? rk_sqrt(" << h << ") : T(1);\n";
+    const int D = ps_x_->dim;
+    const std::string xo = "xo" + I(ps_x_->pos);
+    // x and y less a common point (the block's first inner row, when finite; none without the
+    // prescaling): the differences keep their digits far from the origin
+    src << "  const long long jc_ = jr_ ? (nr_ > 0 ? jr_[0] : -1LL) : ((long long)blockIdx.y * jchunk < n_inner ? "
+           "(long long)blockIdx.y * jchunk : -1LL);\n";
+    src << "  for (int k = threadIdx.x; k < " << D << "; k += blockDim.x) {\n";
+    src << "    const T c_ = psf_ && jc_ >= 0 ? ((const T*)(Y + jc_ * RK_WV))[" << cc.y_off[ps_y_->pos] << " + k] : T(0);\n";
+    src << "    pc_[k] = c_ - c_ == T(0) ? c_ : T(0);\n  }\n  __syncthreads();\n";
+    std::string sx;
+    for (int k = 0; k < D; ++k) sx += "  " + xo + "[" + I(k) + "] = (" + xo + "[" + I(k) + "] - pc_[" + I(k) + "]) * ps_;\n";
+    if (ps_dot_) {
+      // the inner-product form: the row's -|sx|^2 and 2 sx, and whether every active row's
+      // |sx|^2 is at most kDotNorm (NaN: not)
+      src << "  bool pbad_ = false;\n";
+      sx += "  T pa_ = T(0), px_[" + I(D) + "];\n";
+      for (int k = 0; k < D; ++k) {
+        const std::string v = xo + "[" + I(k) + "]";
+        sx += "  pa_ = rk_fma(" + v + ", " + v + ", pa_);\n  px_[" + I(k) + "] = T(2) * " + v + ";\n";
+      }
+      sx += "  pbad_ = pbad_ || (active && !(pa_ <= T(" + std::to_string(static_cast<int>(kDotNorm)) + ")));\n  pa_ = -pa_;\n";
+    }
+    src << each_row(sx);
+    if (ps_dot_) src << "  const bool prow_ = !__syncthreads_or(pbad_);   // every row's norm in range\n";
+    if (ps_factor_) src << each_row("  const T pz_ = psf_ && prow_ ? pa_ : T(0);   // the row's factor 2^pz_, applied at the end\n");
+  }
+
+  // The inner-product form, after a tile is loaded: its rows' -|sy|^2 (tn_) and whether all
+  // are at most kDotNorm (NaN: not), which with the rows' check decides the sweep (dot_).
+  void emit_tile_norms(std::ostringstream& src) const {
+    const int D = ps_y_->dim;
+    src << "    bool tbad_ = false;\n";
+    src << "    for (int q = threadIdx.x; q < jn; q += blockDim.x) {\n      const T* yq_ = tile + q * (RK_WV * " << VL
+        << ") + " << cc.y_off[ps_y_->pos] << ";\n      T nq_ = T(0);\n";
+    for (int k = 0; k < D; ++k) src << "      nq_ = rk_fma(yq_[" << k << "], yq_[" << k << "], nq_);\n";
+    src << "      tn_[q] = -nq_;\n      tbad_ = tbad_ || !(nq_ <= T(" << static_cast<int>(kDotNorm) << "));\n    }\n";
+    src << "    const bool dot_ = psf_ && prow_ && !__syncthreads_or(tbad_);   // the inner-product form\n";
+  }
+
   // The tiles of each inner range [jb0, jb1): copied to shared memory, then swept by each thread.
   void emit_tile_loop(std::ostringstream& src) const {
-    if (psf_ >= 0) {  // the prescaled fold's scale (rows share it: row 0's), x scaled
-      const std::string fl = R > 1 ? for_row("fl" + I(ps_exp_) + "_", 0) : "fl" + I(ps_exp_) + "_";
-      const std::string h = (ps_neg_ ? "" : "-") + fl;  // > 0 in the scaled case
-      src << "  const bool psf_ = " << h << " > T(0) && " << h << " < RK_INF;   // prescaled coordinates\n";
-      src << "  const T ps_ = psf_ ? rk_sqrt(" << h << ") : T(1);\n";
-      const int D = ps_x_->dim;
-      const std::string xo = "xo" + I(ps_x_->pos);
-      // x and y less a common point (the block's first inner row, when finite; none without the
-      // prescaling): the differences keep their digits far from the origin
-      src << "  const long long jc_ = jr_ ? (nr_ > 0 ? jr_[0] : -1LL) : ((long long)blockIdx.y * jchunk < n_inner ? "
-             "(long long)blockIdx.y * jchunk : -1LL);\n";
-      src << "  for (int k = threadIdx.x; k < " << D << "; k += blockDim.x) {\n";
-      src << "    const T c_ = psf_ && jc_ >= 0 ? ((const T*)(Y + jc_ * RK_WV))[" << cc.y_off[ps_y_->pos] << " + k] : T(0);\n";
-      src << "    pc_[k] = c_ - c_ == T(0) ? c_ : T(0);\n  }\n  __syncthreads();\n";
-      std::string sx;
-      for (int k = 0; k < D; ++k) sx += "  " + xo + "[" + I(k) + "] = (" + xo + "[" + I(k) + "] - pc_[" + I(k) + "]) * ps_;\n";
-      if (ps_dot_) {
-        // the inner-product form: the row's -|sx|^2 and 2 sx, and whether every active row's
-        // |sx|^2 is at most kDotNorm (NaN: not)
-        src << "  bool pbad_ = false;\n";
-        sx += "  T pa_ = T(0), px_[" + I(D) + "];\n";
-        for (int k = 0; k < D; ++k) {
-          const std::string v = xo + "[" + I(k) + "]";
-          sx += "  pa_ = rk_fma(" + v + ", " + v + ", pa_);\n  px_[" + I(k) + "] = T(2) * " + v + ";\n";
-        }
-        sx += "  pbad_ = pbad_ || (active && !(pa_ <= T(" + std::to_string(static_cast<int>(kDotNorm)) + ")));\n  pa_ = -pa_;\n";
-      }
-      src << each_row(sx);
-      if (ps_dot_) src << "  const bool prow_ = !__syncthreads_or(pbad_);   // every row's norm in range\n";
-      if (ps_factor_) src << each_row("  const T pz_ = psf_ && prow_ ? pa_ : T(0);   // the row's factor 2^pz_, applied at the end\n");
-    }
+    if (psf_ >= 0) emit_prescaled_rows(src);
     // Block-sparse: part blockIdx.y of gridDim.y of the concatenation of the item's ranges
     // (window [lo_, hi_) of its inner rows, `off_` rows before range r_).
     src << "  long long lo_ = 0, hi_ = 0, off_ = 0;\n";
@@ -824,15 +841,7 @@ class CudaSourceGen {
         src << "    for (int q = threadIdx.x; q < jn * RK_WV; q += blockDim.x) tile_v[q] = Y[(long long)jt * RK_WV + q];\n";
       src << "    __syncthreads();\n";
     }
-    if (ps_dot_) {  // the tile rows' -|sy|^2, and whether all are at most kDotNorm (NaN: not)
-      const int D = ps_y_->dim;
-      src << "    bool tbad_ = false;\n";
-      src << "    for (int q = threadIdx.x; q < jn; q += blockDim.x) {\n      const T* yq_ = tile + q * (RK_WV * " << VL
-          << ") + " << cc.y_off[ps_y_->pos] << ";\n      T nq_ = T(0);\n";
-      for (int k = 0; k < D; ++k) src << "      nq_ = rk_fma(yq_[" << k << "], yq_[" << k << "], nq_);\n";
-      src << "      tn_[q] = -nq_;\n      tbad_ = tbad_ || !(nq_ <= T(" << static_cast<int>(kDotNorm) << "));\n    }\n";
-      src << "    const bool dot_ = psf_ && prow_ && !__syncthreads_or(tbad_);   // the inner-product form\n";
-    }
+    if (ps_dot_) emit_tile_norms(src);
     src << "    if (active" << (R > 1 ? "_r0" : "") << ") {\n";
     src << each_row(tile_pre);
     if (lse2) src << "      bool redo_;\n      do {\n" << each_row("      ts_ = T(0); tm_ = lm_;\n");
