@@ -467,7 +467,7 @@ void CudaRun::upload_sparse_work_items() {
   if (ib) dev_.h2d(dItems_, items_.items.data(), ib);
   if (jb) dev_.h2d(dJr_, items_.jranges.data(), jb);
   // in pieces when the host packs every input (device-resident ones go whole); the splits
-  // fill one wave of blocks with a piece's items
+  // give a piece's items 3 waves of blocks (sparse_splits)
   int want = sparse_piece_count(n_out_ * code_.wx * e_ + n_in_ * plan_.inner_row_bytes, dev_.piece_bytes());
   if (const char* v = std::getenv("RKEOPS_SPARSE_PIECES"))  // (for benchmarks: bench/batch.R)
     if (*v) want = std::atoi(v);
