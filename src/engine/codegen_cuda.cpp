@@ -304,7 +304,10 @@ class CudaSourceGen {
       }
       for (size_t k = 0; k < folds.size(); ++k) {
         const ExpFold& x = folds[k];
-        em.line("const T fx" + I(x.exp) + "_ = rk_exp2(" + term(x, static_cast<int>(k) == psf_) + ");");
+        const bool ours = static_cast<int>(k) == psf_;
+        // (float64 in the inner-product form: the exponent is bounded, see rk_exp2_near)
+        const char* ex = ours && mode == kDot && !f32 ? "rk_exp2_near(" : "rk_exp2(";
+        em.line("const T fx" + I(x.exp) + "_ = " + ex + term(x, ours) + ");");
         em.bind_node(x.exp, "fx" + I(x.exp) + "_");
       }
       for (int r : roots) em.emit(r);

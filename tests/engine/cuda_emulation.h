@@ -49,6 +49,23 @@ inline double __longlong_as_double(long long i) {
   std::memcpy(&f, &i, sizeof f);
   return f;
 }
+inline int __double2hiint(double d) {
+  unsigned long long u;
+  std::memcpy(&u, &d, sizeof u);
+  return static_cast<int>(static_cast<unsigned>(u >> 32));
+}
+inline int __double2loint(double d) {
+  unsigned long long u;
+  std::memcpy(&u, &d, sizeof u);
+  return static_cast<int>(static_cast<unsigned>(u & 0xffffffffu));
+}
+inline double __hiloint2double(int hi, int lo) {
+  const unsigned long long u = (static_cast<unsigned long long>(static_cast<unsigned>(hi)) << 32) |
+                               static_cast<unsigned>(lo);
+  double d;
+  std::memcpy(&d, &u, sizeof d);
+  return d;
+}
 inline float __uint_as_float(unsigned i) {
   float f;
   std::memcpy(&f, &i, sizeof f);

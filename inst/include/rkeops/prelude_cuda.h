@@ -24,6 +24,30 @@ RK_FN float rk_exp2(float y) {
 RK_FN float rk_exp(float x) { return rk_exp2(x * 1.4426950408889634f); }
 // 2^y in double (a float64 prescaled Gaussian fold, codegen_cuda.cpp): the library's exp2.
 RK_FN double rk_exp2(double y) { return exp2(y); }
+// 2^y in double for |y| <= 1000 and y not NaN, the exponent of a float64 Gaussian fold in the
+// inner-product form (whose rows' and tile's norms are checked, so |y| <= 64): no tests for
+// overflow, underflow or NaN (issue 15). y = n + r with n the nearest integer (the 1.5 2^52
+// rounding trick) and |r| <= 1/2; 2^r by a degree-11 Chebyshev fit (relative error 2e-17 with
+// these double coefficients; Horner's rounding brings it to under 2 ulp, tests/engine/
+// test_cuda_prelude.cpp); 2^n added to the exponent field.
+RK_FN double rk_exp2_near(double y) {
+  const double s = y + 6755399441055744.0;
+  const double r = y - (s - 6755399441055744.0);
+  double p = 4.4558179083360645e-10;
+  p = fma(p, r, 7.074194297288521e-09);
+  p = fma(p, r, 1.0178057087733941e-07);
+  p = fma(p, r, 1.3215432535912375e-06);
+  p = fma(p, r, 1.5252733841556773e-05);
+  p = fma(p, r, 0.00015403530463724353);
+  p = fma(p, r, 0.001333355814640647);
+  p = fma(p, r, 0.009618129107587256);
+  p = fma(p, r, 0.055504108664821625);
+  p = fma(p, r, 0.24022650695910158);
+  p = fma(p, r, 0.6931471805599453);
+  p = fma(p, r, 1.0);
+  const unsigned n = static_cast<unsigned>(__double2loint(s));
+  return __hiloint2double(__double2hiint(p) + static_cast<int>(n << 20), __double2loint(p));
+}
 RK_FN float rk_fma(float a, float b, float c) { return fmaf(a, b, c); }
 RK_FN double rk_fma(double a, double b, double c) { return fma(a, b, c); }
 RK_FN double rk_exp(double x) { return exp(x); }
