@@ -110,6 +110,41 @@ struct CallBuffers {
   }
 };
 
+// Rows [r0, r1) of the stacked result (problem-major: row t * n + i, value k at src[row + k * ld])
+// into R's array order (row t + B * i of `out`, leading dimension B * n), the index columns
+// [idx0, idx1) counted from problem t's first inner point ib[t] * n_in (0 when out of its range).
+void scatter_rows(const double* src, long long ld, long long r0, long long r1, long long n, long long B, int cols,
+                  int idx0, int idx1, const std::vector<long long>& ib, long long n_in, double* out, int nthreads) {
+  if (r1 <= r0) return;
+  const long long t0 = r0 / n, t1 = (r1 - 1) / n + 1;  // the problems met
+  // rows i of the problems met, in blocks: a block writes whole cache lines of `out` (its
+  // problems' values of one row are adjacent there)
+  const long long i_lo = t1 - t0 > 1 ? 0 : r0 - t0 * n, i_hi = t1 - t0 > 1 ? n : r1 - t0 * n;
+  const long long blocks = (i_hi - i_lo + kRowBlock - 1) / kRowBlock, ldo = B * n;
+  parallel_for(blocks * cols, (r1 - r0) * cols, nthreads, [&](long long a, long long b) {
+    for (long long w = a; w < b; ++w) {
+      const long long c = w / blocks, i0 = i_lo + (w % blocks) * kRowBlock, i1 = std::min(i_hi, i0 + kRowBlock);
+      const double* s = src + c * ld;
+      double* d = out + c * ldo;
+      const bool index = c >= idx0 && c < idx1;
+      for (long long t = t0; t < t1; ++t) {
+        const long long a_ = std::max(i0, r0 - t * n), b_ = std::min(i1, r1 - t * n);  // rows of t in [r0, r1)
+        const double* sb = s + t * n;
+        double* db = d + t;
+        if (!index) {
+          for (long long i = a_; i < b_; ++i) db[i * B] = sb[i];
+          continue;
+        }
+        const double off = static_cast<double>(ib[static_cast<size_t>(t)] * n_in);
+        for (long long i = a_; i < b_; ++i) {
+          const double v = sb[i] - off;
+          db[i * B] = v < 0 || v >= static_cast<double>(n_in) ? 0.0 : v;
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void gather_batch(const BatchInput& x, const std::vector<int>& to, double* dst, int nthreads) {
@@ -250,23 +285,9 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
     br->inner.push_back(static_cast<int>(ib[static_cast<size_t>(b)] * n_in));
     br->inner.push_back(static_cast<int>((ib[static_cast<size_t>(b)] + 1) * n_in));
   }
-  EngineOptions o = opt;
-  o.ranges = br;
-
-  double* stacked = nullptr;
-  int cols = 0;
-  const double secs = run_reduction(
-      formula, aliases, st, o,
-      [&](long long rows, int c) {
-        RK_ASSERT(rows == B * n_out, "unexpected rows of a batched result");
-        stacked = held.take(rows * c);
-        cols = c;
-        return stacked;
-      },
-      interrupted);
-
-  // back to R's order (row b + B * i), indices counted from each problem's first inner point
-  int idx0 = cols, idx1 = cols;  // the index columns [idx0, idx1)
+  // R's order (row b + B * i), indices counted from each problem's first inner point: the
+  // result rows scattered as they come (a GPU call streams them piece by piece)
+  int idx0 = info.out_dim, idx1 = info.out_dim;  // the index columns [idx0, idx1)
   if (info.layout == "values_indices") {
     idx0 = info.d;
   } else if (info.layout == "ranked_values_indices") {
@@ -274,29 +295,20 @@ double run_batched(const std::string& formula, const std::vector<std::string>& a
   } else if (info.reduction.rfind("Arg", 0) == 0) {
     idx0 = 0;
   }
+  const int cols = info.out_dim;
   double* out = alloc(B * n_out, cols);
-  const long long blocks = (n_out + kRowBlock - 1) / kRowBlock, ld = B * n_out;
-  parallel_for(blocks * cols, ld * cols, opt.nthreads, [&](long long a, long long b) {
-    for (long long w = a; w < b; ++w) {
-      const long long c = w / blocks, i0 = (w % blocks) * kRowBlock, i1 = std::min(n_out, i0 + kRowBlock);
-      const double* s = stacked + c * ld;
-      double* d = out + c * ld;
-      const bool index = c >= idx0 && c < idx1;
-      for (long long t = 0; t < B; ++t) {
-        const double* sb = s + t * n_out;
-        double* db = d + t;
-        if (!index) {
-          for (long long i = i0; i < i1; ++i) db[i * B] = sb[i];
-          continue;
-        }
-        const double off = static_cast<double>(ib[static_cast<size_t>(t)] * n_in);
-        for (long long i = i0; i < i1; ++i) {
-          const double v = sb[i] - off;
-          db[i * B] = v < 0 || v >= static_cast<double>(n_in) ? 0.0 : v;
-        }
-      }
-    }
-  });
+  EngineOptions o = opt;
+  o.ranges = br;
+  o.on_rows = [&](long long r0, long long r1, const double* src, long long ld) {
+    scatter_rows(src, ld, r0, r1, n_out, B, cols, idx0, idx1, ib, n_in, out, opt.nthreads);
+  };
+  const double secs = run_reduction(
+      formula, aliases, st, o,
+      [&](long long rows, int c) {
+        RK_ASSERT(rows == B * n_out && c == cols, "unexpected shape of a batched result");
+        return held.take(rows * c);
+      },
+      interrupted);
   return secs;
 }
 

@@ -10,9 +10,10 @@
 namespace rkeops {
 
 // The ABI between launch_cuda.cpp and a generated CUDA kernel (part of the cache key).
-constexpr int kCudaAbiVersion = 7;  // 4: rk_pack_inner in the generic scheme's module; 5: float16 inputs;
+constexpr int kCudaAbiVersion = 8;  // 4: rk_pack_inner in the generic scheme's module; 5: float16 inputs;
                                      // 6: rk_pack_pair in the high-dimension scheme's module;
-                                     // 7: per-lane slots of the high-dimension scheme's K family
+                                     // 7: per-lane slots of the high-dimension scheme's K family;
+                                     // 8: rk_merge of a range of rows (row0, row1)
 
 // A generated CUDA kernel and the layout of its inputs on the device.
 //   X: the outer variables (indexed by result rows), column-major, components of all outer

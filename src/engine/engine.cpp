@@ -211,7 +211,21 @@ double run_reduction(const std::string& formula, const std::vector<std::string>&
   std::shared_ptr<Kernel> k = get_kernel(formula, aliases, opt, interrupted);
   const CallShape shape = check_inputs(k->formula(), in, opt.layout);
   double* out = alloc(shape.out_rows, k->formula().out_dim);
-  k->run(in, shape, out, opt, interrupted);
+  if (!opt.on_rows) {
+    k->run(in, shape, out, opt, interrupted);
+    return k->compile_seconds;
+  }
+  // the kernel streams every row through on_rows, or none (then they are handed over from out)
+  long long streamed = 0;
+  EngineOptions o = opt;
+  o.on_rows = [&](long long r0, long long r1, const double* rows, long long ld) {
+    RK_ASSERT(r0 == streamed && r1 >= r0 && r1 <= shape.out_rows, "result rows streamed out of order");
+    streamed = r1;
+    opt.on_rows(r0, r1, rows, ld);
+  };
+  k->run(in, shape, out, o, interrupted);
+  RK_ASSERT(streamed == 0 || streamed == shape.out_rows, "result rows streamed in part");
+  if (streamed == 0) opt.on_rows(0, shape.out_rows, out, shape.out_rows);
   return k->compile_seconds;
 }
 

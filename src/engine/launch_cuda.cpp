@@ -255,6 +255,8 @@ class CudaRun {
   void load_inner_piece_packed_on_host(const InnerPiece& piece);
   void launch_reduction(OuterChunk& c, const InnerPiece& piece, long long item0 = 0, long long item1 = -1);
   void merge_and_copy_out(OuterChunk& c);
+  void stream_results(OuterChunk& c, size_t g);
+  void hand_over(size_t g);
   void gather_chunk_timings(const OuterChunk& c);
 
   // ---- the call ----
@@ -296,6 +298,9 @@ class CudaRun {
   // ---- buffers ----
   size_t x_bytes_ = 0, y_bytes_ = 0, p_bytes_ = 0;
   char *hx_ = nullptr, *hy_ = nullptr, *hp_ = nullptr;  // host staging
+  bool stream_out_ = false;  // a block-sparse call's results streamed piece by piece (part.sink)
+  double* ho_ = nullptr;     // their staging: the column-major results, n_out rows
+  size_t handed_ = 0;        // the pieces whose rows went to the sink
   uint64_t dX_ = 0, dY_ = 0, dP_ = 0, dOut_ = 0, dUp_ = 0;
   RangeItems items_;
   uint64_t dItems_ = 0, dJr_ = 0;
@@ -374,10 +379,15 @@ void CudaRun::allocate_staging() {
   x_bytes_ = round_up(static_cast<size_t>(std::max(1LL, ci_ld * code_.wx * e_)), 256);
   y_bytes_ = round_up(static_cast<size_t>(std::max(1LL, y_dev_ + (hd_ ? VL_ * plan_.inner_row_bytes : 0))), 256);
   p_bytes_ = round_up(static_cast<size_t>(std::max(1LL, code_.np * e_)), 256);
-  char* host = static_cast<char*>(dev_.staging(x_bytes_ + y_bytes_ + p_bytes_));
+  // a block-sparse call's results streamed out: page-locked too (copies that do not stop the host)
+  const long long o_bytes = n_out_ * out_dim_ * 8LL;
+  stream_out_ = sparse_ && part_.sink && !part_.states && o_bytes <= kStagingBytes / 4;
+  const size_t o_staging = stream_out_ ? round_up(static_cast<size_t>(o_bytes), 256) : 0;
+  char* host = static_cast<char*>(dev_.staging(x_bytes_ + y_bytes_ + p_bytes_ + o_staging));
   hx_ = host;
   hy_ = host + x_bytes_;
   hp_ = host + x_bytes_ + y_bytes_;
+  if (stream_out_) ho_ = reinterpret_cast<double*>(host + x_bytes_ + y_bytes_ + p_bytes_);
 }
 
 // Device-resident inputs (DeviceMatrix) where the packed layout is column-major (outer rows;
@@ -473,6 +483,7 @@ void CudaRun::upload_sparse_work_items() {
     if (*v) want = std::atoi(v);
   if (any_dev_ || dev_inner_) want = 1;
   pieces_ = sparse_pieces(items_, n_in_, want);
+  if (pieces_.size() <= 1) stream_out_ = false;  // (one piece: its results copied back at the end)
   const long long per_piece = ceil_div(items_.count(), std::max<long long>(1, static_cast<long long>(pieces_.size())));
   sparse_split_ = sparse_splits(per_piece, items_.pairs, n_out_, plan_.concurrent, plan_.tile);
   if (const char* v = std::getenv("RKEOPS_SPARSE_SPLITS"))  // (for benchmarks)
@@ -489,7 +500,7 @@ void CudaRun::pack_parameters() {
 
 // Timing marks: 0/1 around the copy of the outer rows and parameters; per piece q, 2 + 3q
 // before its copy, 3 + 3q after it, 4 + 3q after its kernel; 27, 28, 29 around the merge
-// and the copy of the results.
+// and the copy of the results; 30 + g % 8 after piece g's results (streamed, block-sparse).
 void CudaRun::run_outer_chunks() {
   for (long long i0 = r0_; i0 < r1_; i0 += plan_.outer_chunk) run_outer_chunk(i0);
 }
@@ -605,8 +616,42 @@ void CudaRun::run_sparse_pieces(OuterChunk& c) {
     launch_reduction(c, whole, sp.item0, sp.item1);
     dev_.mark(m + 2);
     if (g < 8) c.timed.push_back(m);
+    if (stream_out_) stream_results(c, g);
   }
+  while (stream_out_ && handed_ < pieces_.size()) hand_over(handed_);
   y_loaded_ = true;
+}
+
+// Piece g's results (merged, with splits) copied back to the staging after its kernel (by mark
+// 30 + g % 8); the pieces the GPU has finished handed over meanwhile, without waiting.
+void CudaRun::stream_results(OuterChunk& c, size_t g) {
+  const SparsePiece& sp = pieces_[g];
+  const long long rows = sp.row1 - sp.row0;
+  while (handed_ + 8 <= g) hand_over(handed_);  // (its mark is about to be reused)
+  if (c.nslots > 0 && rows > 0) {
+    uint64_t o = dOut_;
+    int ns = static_cast<int>(c.nslots), nr = static_cast<int>(c.rows);
+    int row0 = static_cast<int>(sp.row0), row1 = static_cast<int>(sp.row1);
+    long long out_ld = c.rows;
+    void* args[] = {&c.pst, &c.psi, &c.pcp, &ns, &nr, &o, &out_ld, &states_flag_, &states_jbase_, &row0, &row1};
+    dev_.launch(1, static_cast<unsigned>(ceil_div(rows, plan_.block)), 1, static_cast<unsigned>(plan_.block), args);
+  }
+  for (int k = 0; k < out_dim_ && rows > 0; ++k) {
+    const long long at = k * n_out_ + sp.row0;
+    dev_.d2h(ho_ + at, dOut_ + static_cast<uint64_t>(at * 8), static_cast<size_t>(rows * 8));
+  }
+  dev_.mark(30 + static_cast<int>(g % 8));
+  while (handed_ < g && dev_.mark_done(30 + static_cast<int>(handed_ % 8))) hand_over(handed_);
+}
+
+// Piece g's rows to the sink, once the GPU has copied them back.
+void CudaRun::hand_over(size_t g) {
+  const int mk = 30 + static_cast<int>(g % 8);
+  dev_.wait_mark(mk);
+  if (pieces_.size() <= 8) st_.d2h_ms += dev_.elapsed_ms(4 + 3 * static_cast<int>(g), mk);
+  const SparsePiece& sp = pieces_[g];
+  (*part_.sink)(sp.row0, sp.row1, ho_, n_out_);
+  handed_ = g + 1;
 }
 
 // The piece's packed inner rows into dY: made on the device by rk_pack_inner (with a resident
@@ -724,11 +769,16 @@ void CudaRun::launch_reduction(OuterChunk& c, const InnerPiece& piece, long long
 // 27 and 28; the results copied into `out` by mark 29.
 void CudaRun::merge_and_copy_out(OuterChunk& c) {
   dev_.mark(27);
+  if (stream_out_) {  // (done piece by piece: stream_results)
+    dev_.mark(28);
+    dev_.mark(29);
+    return;
+  }
   if (c.nslots > 0) {
     uint64_t o = dOut_;
-    int ns = static_cast<int>(c.nslots), nr = static_cast<int>(c.rows);
+    int ns = static_cast<int>(c.nslots), nr = static_cast<int>(c.rows), row0 = 0;
     long long out_ld = c.rows;
-    void* args[] = {&c.pst, &c.psi, &c.pcp, &ns, &nr, &o, &out_ld, &states_flag_, &states_jbase_};
+    void* args[] = {&c.pst, &c.psi, &c.pcp, &ns, &nr, &o, &out_ld, &states_flag_, &states_jbase_, &row0, &nr};
     dev_.launch(1, static_cast<unsigned>(ceil_div(c.rows, plan_.block)), 1, static_cast<unsigned>(plan_.block), args);
   }
   dev_.mark(28);
@@ -787,7 +837,7 @@ namespace {
 // Per GPU, for the session: a stream, timing events, reusable buffers and staging memory.
 struct DeviceResources {
   CUstream stream = nullptr;
-  CUevent ev[32] = {};
+  CUevent ev[40] = {};
   std::vector<std::pair<CUdeviceptr, size_t>> bufs;
   void* host = nullptr;
   size_t host_bytes = 0;
@@ -883,6 +933,17 @@ class CudaBackend : public GpuBackend {
   bool packs_inner() override { return fn_[2] != nullptr && ordinal_ >= 0; }
   void mark(int k) override { drv_->check(drv_->cuEventRecord(r_.ev[k], r_.stream), "cuEventRecord"); }
   void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
+  bool mark_done(int k) override {
+    if (!drv_->cuEventQuery) return false;
+    const CUresult r = drv_->cuEventQuery(r_.ev[k]);
+    if (r == CUDA_ERROR_NOT_READY) return false;
+    drv_->check(r, "running the GPU kernel");
+    return true;
+  }
+  void wait_mark(int k) override {
+    if (!drv_->cuEventSynchronize) return sync();
+    drv_->check(drv_->cuEventSynchronize(r_.ev[k]), "running the GPU kernel");
+  }
   double elapsed_ms(int a, int b) override {
     float ms = 0;
     if (!drv_->cuEventElapsedTime || drv_->cuEventElapsedTime(&ms, r_.ev[a], r_.ev[b]) != CUDA_SUCCESS) return 0;
@@ -940,6 +1001,7 @@ class CudaKernel : public Kernel {
            const std::function<bool()>& interrupted) override {
     LaunchPart part;
     part.ranges = opt.ranges.get();
+    if (opt.on_rows) part.sink = &opt.on_rows;
     run_part(in, shape, out, opt, interrupted, part);
   }
 

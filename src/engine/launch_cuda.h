@@ -46,8 +46,10 @@ class GpuBackend {
   virtual void d2h(void* dst, uint64_t src, size_t bytes) = 0;
   // fn 0: rk_reduce, 1: rk_merge, 2: the module's device packing (when packs_inner())
   virtual void launch(int fn, unsigned grid_x, unsigned grid_y, unsigned block, void** args) = 0;
-  virtual void mark(int k) = 0;                 // timing mark k (0..31) on the stream
+  virtual void mark(int k) = 0;                 // timing mark k (0..39) on the stream
   virtual void sync() = 0;                      // waits for everything; throws on errors
+  virtual bool mark_done(int /*k*/) { return true; }  // whether the stream has passed mark k
+  virtual void wait_mark(int /*k*/) {}                // waits for mark k; throws on errors
   virtual double elapsed_ms(int a, int b) = 0;  // between two marks, after sync()
   // Resident inner rows above this size are converted, copied and reduced in pieces (up to 8).
   virtual long long piece_bytes() { return 32LL << 20; }
@@ -69,6 +71,9 @@ struct LaunchPart {
   bool states = false;
   long long jbase = 0;
   const BlockRanges* ranges = nullptr;  // a block-sparse reduction (all rows, results only)
+  // A block-sparse reduction's results streamed piece by piece (EngineOptions::on_rows), each
+  // piece's rows copied back while the GPU reduces the next; null: into `out` at the end.
+  const std::function<void(long long, long long, const double*, long long)>* sink = nullptr;
 };
 
 // What the launch plan needs to know of the device: multiprocessors, resident blocks of

@@ -70,7 +70,7 @@ extern "C" void rk_emu_launch(int fn, unsigned gx, unsigned gy, unsigned block, 
         for (unsigned t = 0; t < block; ++t) {
           threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
           rk_merge(*(const T**)a[0], *(const int**)a[1], *(const T**)a[2], *(int*)a[3], *(int*)a[4],
-                   *(double**)a[5], *(long long*)a[6], *(int*)a[7], *(long long*)a[8]);
+                   *(double**)a[5], *(long long*)a[6], *(int*)a[7], *(long long*)a[8], *(int*)a[9], *(int*)a[10]);
         }
         continue;
       }
@@ -1234,5 +1234,36 @@ TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
       }
       EXPECT_EQ(std::memcmp(ga.data(), va.data(), ga.size() * sizeof(double)), 0) << "results";
       EXPECT_EQ(std::memcmp(ga.data(), pa.data(), ga.size() * sizeof(double)), 0) << "results in pieces";
+      // the results streamed piece by piece (LaunchPart::sink, from EngineOptions::on_rows), each
+      // piece's rows merged on their own when the items are split (rk_merge of a range of rows):
+      // every row once, in order, as the whole call gives them
+      for (const char* splits : {"1", "3"}) {
+        SCOPED_TRACE(std::string("splits ") + splits);
+        setenv("RKEOPS_SPARSE_SPLITS", splits, 1);
+        std::vector<double> sa(ga.size(), -4), unused(ga.size(), -5);
+        long long next = 0;
+        int calls = 0;
+        const std::function<void(long long, long long, const double*, long long)> sink =
+            [&](long long r0, long long r1, const double* rows, long long ld) {
+              EXPECT_EQ(r0, next);
+              next = r1;
+              ++calls;
+              for (int k = 0; k < f.out_dim; ++k)
+                for (long long r = r0; r < r1; ++r) sa[r + k * sh.out_rows] = rows[r + k * ld];
+            };
+        LaunchPart ps = part;
+        ps.sink = &sink;
+        EmuBackend ds(launch, 1ull << 30);
+        ds.piece_ = 512;
+        GpuRunStats ss;
+        run_cuda_reduction(ds, code, f, v_in, sh, unused.data(), 2, nullptr, &ss, ps);
+        unsetenv("RKEOPS_SPARSE_SPLITS");
+        EXPECT_EQ(ss.nsplit, std::atoi(splits));
+        EXPECT_EQ(next, sh.out_rows);
+        EXPECT_EQ(calls, 6) << "one hand-over per piece";
+        const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
+        for (size_t k = 0; k < ga.size(); ++k)
+          ASSERT_NEAR(sa[k], ga[k], tol * (1 + std::fabs(ga[k]))) << "streamed result " << k;
+      }
     }
 }
