@@ -63,6 +63,7 @@ constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 // Flags.
 constexpr unsigned CU_STREAM_NON_BLOCKING = 0x1;
 constexpr unsigned CU_EVENT_DEFAULT = 0x0;
+constexpr unsigned CU_EVENT_DISABLE_TIMING = 0x2;
 
 // NVRTC (nvrtc.h) types: nvrtcResult is an enum, nvrtcProgram an opaque pointer.
 using nvrtcResult = int;

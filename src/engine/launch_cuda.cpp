@@ -587,8 +587,9 @@ void CudaRun::run_inner_piece(OuterChunk& c, long long q) {
 
 // A block-sparse call in pieces (sparse_pieces): for each, its outer rows and the inner rows it
 // needs beyond those loaded packed at their places in the whole call's staging and copied
-// (marks 2 + 3g and 3 + 3g), then its work items reduced (by mark 4 + 3g). The launches are
-// asynchronous: the host packs piece g + 1 while the GPU reduces piece g.
+// ahead (the stream waits for them between marks 2 + 3g and 3 + 3g), then its work items
+// reduced (by mark 4 + 3g). The launches are asynchronous: the host packs piece g + 1 while the
+// GPU reduces piece g, and its copies run during that kernel.
 void CudaRun::run_sparse_pieces(OuterChunk& c) {
   dev_.mark(0);
   if (code_.np > 0) dev_.h2d(dP_, hp_, static_cast<size_t>(code_.np * e_));
@@ -605,13 +606,17 @@ void CudaRun::run_sparse_pieces(OuterChunk& c) {
     if (nj > 0) pack(code_.elem, 1, host_in_, code_, loaded, nj, nj, ypp_, hy_ + loaded * by, nthreads_);
     convert_ms_ += ms_since(t0);
     const int m = 2 + 3 * static_cast<int>(std::min<size_t>(g, 7));
-    dev_.mark(m);
+    // (the copies overlap the kernels of the pieces before: another stream, other regions of
+    // the staging and device buffers; the marks time the wait for them)
     for (long long k = 0; k < code_.wx && rows > 0; ++k) {
       const long long at = (k * c.ldx + sp.row0) * e_;
-      dev_.h2d(dX_ + static_cast<uint64_t>(at), hx_ + at, static_cast<size_t>(rows * e_));
+      dev_.h2d_ahead(dX_ + static_cast<uint64_t>(at), hx_ + at, static_cast<size_t>(rows * e_));
     }
-    if (nj > 0) dev_.h2d(dY_ + static_cast<uint64_t>(loaded * by), hy_ + loaded * by, static_cast<size_t>(nj * by));
+    if (nj > 0)
+      dev_.h2d_ahead(dY_ + static_cast<uint64_t>(loaded * by), hy_ + loaded * by, static_cast<size_t>(nj * by));
     loaded += nj;
+    dev_.mark(m);
+    dev_.join_ahead();
     dev_.mark(m + 1);
     launch_reduction(c, whole, sp.item0, sp.item1);
     dev_.mark(m + 2);
@@ -838,6 +843,8 @@ namespace {
 struct DeviceResources {
   CUstream stream = nullptr;
   CUevent ev[40] = {};
+  CUstream copies = nullptr;  // copies ahead of the stream (h2d_ahead), and their last one
+  CUevent copied = nullptr;
   std::vector<std::pair<CUdeviceptr, size_t>> bufs;
   void* host = nullptr;
   size_t host_bytes = 0;
@@ -912,6 +919,21 @@ class CudaBackend : public GpuBackend {
   void h2d(uint64_t dst, const void* src, size_t bytes) override {
     drv_->check(drv_->cuMemcpyHtoDAsync(dst, src, bytes, r_.stream), "cuMemcpyHtoDAsync");
   }
+  void h2d_ahead(uint64_t dst, const void* src, size_t bytes) override {
+    if (!drv_->cuStreamWaitEvent) return h2d(dst, src, bytes);
+    if (!r_.copies) {
+      drv_->check(drv_->cuStreamCreate(&r_.copies, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+      drv_->check(drv_->cuEventCreate(&r_.copied, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+    }
+    drv_->check(drv_->cuMemcpyHtoDAsync(dst, src, bytes, r_.copies), "cuMemcpyHtoDAsync");
+    ahead_ = true;
+  }
+  void join_ahead() override {
+    if (!ahead_) return;
+    drv_->check(drv_->cuEventRecord(r_.copied, r_.copies), "cuEventRecord");
+    drv_->check(drv_->cuStreamWaitEvent(r_.stream, r_.copied, 0), "cuStreamWaitEvent");
+    ahead_ = false;
+  }
   void d2h(void* dst, uint64_t src, size_t bytes) override {
     drv_->check(drv_->cuMemcpyDtoHAsync(dst, src, bytes, r_.stream), "cuMemcpyDtoHAsync");
   }
@@ -956,6 +978,7 @@ class CudaBackend : public GpuBackend {
   CUfunction fn_[3] = {nullptr, nullptr, nullptr};
   int sms_;
   int ordinal_;  // the GPU, for device-resident inputs
+  bool ahead_ = false;  // copies ahead not joined yet
 };
 
 class CudaKernel : public Kernel {

@@ -48,6 +48,11 @@ class GpuBackend {
   virtual void launch(int fn, unsigned grid_x, unsigned grid_y, unsigned block, void** args) = 0;
   virtual void mark(int k) = 0;                 // timing mark k (0..39) on the stream
   virtual void sync() = 0;                      // waits for everything; throws on errors
+  // Copies to the device ahead of the stream: on a second stream, so that they overlap the
+  // kernels queued before them, until join_ahead() makes the stream wait for all of them. The
+  // caller keeps their sources and destinations apart from what the queued work uses.
+  virtual void h2d_ahead(uint64_t dst, const void* src, size_t bytes) { h2d(dst, src, bytes); }
+  virtual void join_ahead() {}
   virtual bool mark_done(int /*k*/) { return true; }  // whether the stream has passed mark k
   virtual void wait_mark(int /*k*/) {}                // waits for mark k; throws on errors
   virtual double elapsed_ms(int a, int b) = 0;  // between two marks, after sync()
