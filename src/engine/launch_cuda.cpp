@@ -164,16 +164,14 @@ std::vector<SparsePiece> sparse_pieces(const RangeItems& items, long long n_in, 
   std::vector<SparsePiece> out;
   if (n == 0) return out;
   const long long G = std::max(1LL, std::min<long long>(want, n));
-  // cuts at shares of the terms (of the items when there are none): half a share for the first
-  // piece, one for each other (piece g ends at (g - 1/2) / (G - 1/2) of them), one item at least
+  // cuts at equal shares of the terms (of the items when there are none), one item at least
   std::vector<long long> cut = {0};
   double done = 0;
   for (long long k = 0; k < n; ++k) {
     done += items.pairs > 0 ? items.cost[static_cast<size_t>(k)] : 1.0;
     const double total = items.pairs > 0 ? items.pairs : static_cast<double>(n);
     const long long g = static_cast<long long>(cut.size());
-    if (g < G && k + 1 < n && done >= total * (static_cast<double>(g) - 0.5) / (static_cast<double>(G) - 0.5))
-      cut.push_back(k + 1);
+    if (g < G && k + 1 < n && done >= total * static_cast<double>(g) / static_cast<double>(G)) cut.push_back(k + 1);
   }
   cut.push_back(n);
   long long end = 0;

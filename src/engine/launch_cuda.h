@@ -141,9 +141,9 @@ struct SparsePiece {
 
 // The pieces a block-sparse call with these work items (ranges.h) over `n_in` inner rows runs
 // in, so that the host converts and copies a piece's rows while the GPU reduces the previous
-// piece (a batch of problems: groups of problems): `want` pieces of whole work items, the first
-// with about half the terms of each other one (its packing is the only one no kernel hides);
-// one piece when the first would need every inner row (nothing to overlap); none without items.
+// piece (a batch of problems: groups of problems): `want` pieces of about equal terms, whole
+// work items; one piece when the first would need every inner row (nothing to overlap); none
+// without items.
 std::vector<SparsePiece> sparse_pieces(const RangeItems& items, long long n_in, int want);
 
 // How many pieces a block-sparse call of `bytes` of packed inputs wants: one per eighth of the
