@@ -594,6 +594,7 @@ void CudaRun::run_sparse_pieces(OuterChunk& c) {
   dev_.mark(0);
   if (code_.np > 0) dev_.h2d(dP_, hp_, static_cast<size_t>(code_.np * e_));
   dev_.mark(1);
+  dev_.fork_streams();  // (pieces alternate between two streams: a kernel's tail overlaps the next one)
   const long long by = plan_.inner_row_bytes;
   long long loaded = 0;  // inner rows [0, loaded) are on the device
   InnerPiece whole;
@@ -615,6 +616,7 @@ void CudaRun::run_sparse_pieces(OuterChunk& c) {
     if (nj > 0)
       dev_.h2d_ahead(dY_ + static_cast<uint64_t>(loaded * by), hy_ + loaded * by, static_cast<size_t>(nj * by));
     loaded += nj;
+    dev_.use_stream(static_cast<int>(g % 2));
     dev_.mark(m);
     dev_.join_ahead();
     dev_.mark(m + 1);
@@ -623,6 +625,7 @@ void CudaRun::run_sparse_pieces(OuterChunk& c) {
     if (g < 8) c.timed.push_back(m);
     if (stream_out_) stream_results(c, g);
   }
+  dev_.join_streams();
   while (stream_out_ && handed_ < pieces_.size()) hand_over(handed_);
   y_loaded_ = true;
 }
@@ -845,6 +848,8 @@ struct DeviceResources {
   CUevent ev[40] = {};
   CUstream copies = nullptr;  // copies ahead of the stream (h2d_ahead), and their last one
   CUevent copied = nullptr;
+  CUstream second = nullptr;  // kernels beside the stream's (use_stream), and a fork or join point
+  CUevent meet = nullptr;
   std::vector<std::pair<CUdeviceptr, size_t>> bufs;
   void* host = nullptr;
   size_t host_bytes = 0;
@@ -868,7 +873,7 @@ class CudaBackend : public GpuBackend {
  public:
   CudaBackend(CudaDriver* drv, DeviceResources& res, CUfunction reduce, CUfunction merge, CUfunction pack, int sms,
               int ordinal = -1)
-      : drv_(drv), r_(res), sms_(sms), ordinal_(ordinal) {
+      : drv_(drv), r_(res), sms_(sms), ordinal_(ordinal), cur_(res.stream) {
     fn_[0] = reduce;
     fn_[1] = merge;
     fn_[2] = pack;
@@ -917,7 +922,7 @@ class CudaBackend : public GpuBackend {
     return r_.host;
   }
   void h2d(uint64_t dst, const void* src, size_t bytes) override {
-    drv_->check(drv_->cuMemcpyHtoDAsync(dst, src, bytes, r_.stream), "cuMemcpyHtoDAsync");
+    drv_->check(drv_->cuMemcpyHtoDAsync(dst, src, bytes, cur_), "cuMemcpyHtoDAsync");
   }
   void h2d_ahead(uint64_t dst, const void* src, size_t bytes) override {
     if (!drv_->cuStreamWaitEvent) return h2d(dst, src, bytes);
@@ -931,14 +936,14 @@ class CudaBackend : public GpuBackend {
   void join_ahead() override {
     if (!ahead_) return;
     drv_->check(drv_->cuEventRecord(r_.copied, r_.copies), "cuEventRecord");
-    drv_->check(drv_->cuStreamWaitEvent(r_.stream, r_.copied, 0), "cuStreamWaitEvent");
+    drv_->check(drv_->cuStreamWaitEvent(cur_, r_.copied, 0), "cuStreamWaitEvent");
     ahead_ = false;
   }
   void d2h(void* dst, uint64_t src, size_t bytes) override {
-    drv_->check(drv_->cuMemcpyDtoHAsync(dst, src, bytes, r_.stream), "cuMemcpyDtoHAsync");
+    drv_->check(drv_->cuMemcpyDtoHAsync(dst, src, bytes, cur_), "cuMemcpyDtoHAsync");
   }
   void launch(int fn, unsigned gx, unsigned gy, unsigned block, void** args) override {
-    drv_->check(drv_->cuLaunchKernel(fn_[fn], gx, gy, 1, block, 1, 1, 0, r_.stream, args, nullptr),
+    drv_->check(drv_->cuLaunchKernel(fn_[fn], gx, gy, 1, block, 1, 1, 0, cur_, args, nullptr),
                 fn == 0 ? "cuLaunchKernel (rk_reduce)" : fn == 1 ? "cuLaunchKernel (rk_merge)" : "cuLaunchKernel (device packing)");
   }
   uint64_t resident(const Input& x, int elem) override {
@@ -950,11 +955,32 @@ class CudaBackend : public GpuBackend {
     return x.device->on_device(ordinal_, elem, nt);
   }
   void d2d(uint64_t dst, uint64_t src, size_t bytes) override {
-    drv_->check(drv_->cuMemcpyDtoDAsync(dst, src, bytes, r_.stream), "cuMemcpyDtoDAsync");
+    drv_->check(drv_->cuMemcpyDtoDAsync(dst, src, bytes, cur_), "cuMemcpyDtoDAsync");
   }
   bool packs_inner() override { return fn_[2] != nullptr && ordinal_ >= 0; }
-  void mark(int k) override { drv_->check(drv_->cuEventRecord(r_.ev[k], r_.stream), "cuEventRecord"); }
-  void sync() override { drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel"); }
+  void mark(int k) override { drv_->check(drv_->cuEventRecord(r_.ev[k], cur_), "cuEventRecord"); }
+  void sync() override {
+    join_streams();
+    drv_->check(drv_->cuStreamSynchronize(r_.stream), "running the GPU kernel");
+  }
+  void fork_streams() override {
+    if (!drv_->cuStreamWaitEvent) return;
+    if (!r_.second) {
+      drv_->check(drv_->cuStreamCreate(&r_.second, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+      drv_->check(drv_->cuEventCreate(&r_.meet, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+    }
+    drv_->check(drv_->cuEventRecord(r_.meet, r_.stream), "cuEventRecord");
+    drv_->check(drv_->cuStreamWaitEvent(r_.second, r_.meet, 0), "cuStreamWaitEvent");
+    forked_ = true;
+  }
+  void use_stream(int s) override { cur_ = s == 1 && forked_ ? r_.second : r_.stream; }
+  void join_streams() override {
+    cur_ = r_.stream;
+    if (!forked_) return;
+    drv_->check(drv_->cuEventRecord(r_.meet, r_.second), "cuEventRecord");
+    drv_->check(drv_->cuStreamWaitEvent(r_.stream, r_.meet, 0), "cuStreamWaitEvent");
+    forked_ = false;
+  }
   bool mark_done(int k) override {
     if (!drv_->cuEventQuery) return false;
     const CUresult r = drv_->cuEventQuery(r_.ev[k]);
@@ -979,6 +1005,8 @@ class CudaBackend : public GpuBackend {
   int sms_;
   int ordinal_;  // the GPU, for device-resident inputs
   bool ahead_ = false;  // copies ahead not joined yet
+  bool forked_ = false;  // the second stream in use (fork_streams)
+  CUstream cur_;         // where copies, launches and marks go (use_stream)
 };
 
 class CudaKernel : public Kernel {

@@ -53,6 +53,13 @@ class GpuBackend {
   // caller keeps their sources and destinations apart from what the queued work uses.
   virtual void h2d_ahead(uint64_t dst, const void* src, size_t bytes) { h2d(dst, src, bytes); }
   virtual void join_ahead() {}
+  // A second stream for kernels that may overlap those of the first (disjoint results): after
+  // fork_streams() it has waited for the work queued so far; use_stream(s) sends the next
+  // copies, launches and marks to stream s (0: the first); join_streams() makes the first wait
+  // for the second and selects it again. By default one stream does everything.
+  virtual void fork_streams() {}
+  virtual void use_stream(int /*s*/) {}
+  virtual void join_streams() {}
   virtual bool mark_done(int /*k*/) { return true; }  // whether the stream has passed mark k
   virtual void wait_mark(int /*k*/) {}                // waits for mark k; throws on errors
   virtual double elapsed_ms(int a, int b) = 0;  // between two marks, after sync()
