@@ -244,7 +244,7 @@ class CudaRun {
   void launch_pack_inner(uint64_t dst, long long n, long long off, uint64_t src, long long src_ld, long long src_j0,
                          int cols);
   void copy_cols(uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
-                 long long ld, long long width);
+                 long long ld, long long width, bool ahead = false);
   void run_outer_chunk(long long i0);
   OuterChunk start_outer_chunk(long long i0);
   void load_outer_rows(const OuterChunk& c);
@@ -254,6 +254,7 @@ class CudaRun {
   void load_inner_piece_packed_on_device(const InnerPiece& piece);
   void load_inner_piece_packed_on_host(const InnerPiece& piece);
   void launch_reduction(OuterChunk& c, const InnerPiece& piece, long long item0 = 0, long long item1 = -1);
+  void launch_merge(OuterChunk& c, long long row0, long long row1);
   void merge_and_copy_out(OuterChunk& c);
   void stream_results(OuterChunk& c, size_t g);
   void hand_over(size_t g);
@@ -568,6 +569,7 @@ void CudaRun::run_inner_piece(OuterChunk& c, long long q) {
   piece.ld = hd_ ? ceil_div(piece.rows, VL_) * VL_ : piece.rows;  // rows packed (column-major: its leading dimension)
   dev_.mark(m);
   if (!y_loaded_ && plan_.inner_row_bytes > 0) load_inner_piece(piece);
+  dev_.join_ahead();
   dev_.mark(m + 1);
   launch_reduction(c, piece);
   dev_.mark(m + 2);
@@ -636,14 +638,7 @@ void CudaRun::stream_results(OuterChunk& c, size_t g) {
   const SparsePiece& sp = pieces_[g];
   const long long rows = sp.row1 - sp.row0;
   while (handed_ + 8 <= g) hand_over(handed_);  // (its mark is about to be reused)
-  if (c.nslots > 0 && rows > 0) {
-    uint64_t o = dOut_;
-    int ns = static_cast<int>(c.nslots), nr = static_cast<int>(c.rows);
-    int row0 = static_cast<int>(sp.row0), row1 = static_cast<int>(sp.row1);
-    long long out_ld = c.rows;
-    void* args[] = {&c.pst, &c.psi, &c.pcp, &ns, &nr, &o, &out_ld, &states_flag_, &states_jbase_, &row0, &row1};
-    dev_.launch(1, static_cast<unsigned>(ceil_div(rows, plan_.block)), 1, static_cast<unsigned>(plan_.block), args);
-  }
+  if (c.nslots > 0 && rows > 0) launch_merge(c, sp.row0, sp.row1);
   for (int k = 0; k < out_dim_ && rows > 0; ++k) {
     const long long at = k * n_out_ + sp.row0;
     dev_.d2h(ho_ + at, dOut_ + static_cast<uint64_t>(at * 8), static_cast<size_t>(rows * 8));
@@ -691,8 +686,13 @@ void CudaRun::load_inner_piece_packed_on_host(const InnerPiece& piece) {
   const uint64_t d = dY_ + static_cast<uint64_t>(piece.off);
   pack(code_.elem, 1, host_in_, code_, piece.j0, piece.rows, piece.ld, ypp_, h, nthreads_);
   convert_ms_ += ms_since(t0);
+  // resident pieces have staging and device regions of their own: copied ahead, during the
+  // kernels of the pieces before (run_inner_piece joins them before its kernel)
+  const bool ahead = plan_.resident;
   if (hd_)
-    copy_cols(d, h, code_.y_off, code_.hd.y_norm, piece.j0, piece.rows, piece.ld, code_.wy);
+    copy_cols(d, h, code_.y_off, code_.hd.y_norm, piece.j0, piece.rows, piece.ld, code_.wy, ahead);
+  else if (ahead)
+    dev_.h2d_ahead(d, h, static_cast<size_t>(piece.ld * plan_.inner_row_bytes));
   else
     dev_.h2d(d, h, static_cast<size_t>(piece.ld * plan_.inner_row_bytes));
 }
@@ -724,16 +724,23 @@ void CudaRun::launch_pack_inner(uint64_t dst, long long n, long long off, uint64
 // `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
 // columns by transfer, resident ones device to device.
 void CudaRun::copy_cols(uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
-                        long long ld, long long width) {
+                        long long ld, long long width, bool ahead) {
+  // (ahead: the host's columns copied on the second stream, see GpuBackend::h2d_ahead)
+  auto h2d = [&](uint64_t dst, const char* src, size_t bytes) {
+    if (ahead)
+      dev_.h2d_ahead(dst, src, bytes);
+    else
+      dev_.h2d(dst, src, bytes);
+  };
   if (!any_dev_) {
-    dev_.h2d(d, h, static_cast<size_t>(ld * width * e_));
+    h2d(d, h, static_cast<size_t>(ld * width * e_));
     return;
   }
   for (size_t p = 0; p < in_.size(); ++p) {
     if (offs[p] < 0) continue;
     const uint64_t at = d + static_cast<uint64_t>(offs[p] * ld * e_);
     if (!dev_in_[p]) {
-      dev_.h2d(at, h + offs[p] * ld * e_, static_cast<size_t>(in_[p].cols * ld * e_));
+      h2d(at, h + offs[p] * ld * e_, static_cast<size_t>(in_[p].cols * ld * e_));
       continue;
     }
     if (hd_pair(p)) {
@@ -749,7 +756,7 @@ void CudaRun::copy_cols(uint64_t d, const char* h, const std::vector<int>& offs,
       dev_.d2d(at + static_cast<uint64_t>(k * ld * e_), dev_in_[p] + static_cast<uint64_t>((k * in_[p].rows + a) * e_),
                static_cast<size_t>(n * e_));
   }
-  if (norm >= 0) dev_.h2d(d + static_cast<uint64_t>(norm * ld * e_), h + norm * ld * e_, static_cast<size_t>(ld * e_));
+  if (norm >= 0) h2d(d + static_cast<uint64_t>(norm * ld * e_), h + norm * ld * e_, static_cast<size_t>(ld * e_));
 }
 
 // rk_reduce: the chunk's outer rows against the piece, in blocks of outer rows (block-sparse:
@@ -772,6 +779,16 @@ void CudaRun::launch_reduction(OuterChunk& c, const InnerPiece& piece, long long
                 args);
 }
 
+// rk_merge of the chunk's partial states of rows [row0, row1) into their results.
+void CudaRun::launch_merge(OuterChunk& c, long long row0, long long row1) {
+  uint64_t o = dOut_;
+  int ns = static_cast<int>(c.nslots), nr = static_cast<int>(c.rows);
+  int r0 = static_cast<int>(row0), r1 = static_cast<int>(row1);
+  long long out_ld = c.rows;
+  void* args[] = {&c.pst, &c.psi, &c.pcp, &ns, &nr, &o, &out_ld, &states_flag_, &states_jbase_, &r0, &r1};
+  dev_.launch(1, static_cast<unsigned>(ceil_div(row1 - row0, plan_.block)), 1, static_cast<unsigned>(plan_.block), args);
+}
+
 // rk_merge of the chunk's partial states into results (when there are slots), between marks
 // 27 and 28; the results copied into `out` by mark 29.
 void CudaRun::merge_and_copy_out(OuterChunk& c) {
@@ -781,13 +798,7 @@ void CudaRun::merge_and_copy_out(OuterChunk& c) {
     dev_.mark(29);
     return;
   }
-  if (c.nslots > 0) {
-    uint64_t o = dOut_;
-    int ns = static_cast<int>(c.nslots), nr = static_cast<int>(c.rows), row0 = 0;
-    long long out_ld = c.rows;
-    void* args[] = {&c.pst, &c.psi, &c.pcp, &ns, &nr, &o, &out_ld, &states_flag_, &states_jbase_, &row0, &nr};
-    dev_.launch(1, static_cast<unsigned>(ceil_div(c.rows, plan_.block)), 1, static_cast<unsigned>(plan_.block), args);
-  }
+  if (c.nslots > 0) launch_merge(c, 0, c.rows);
   dev_.mark(28);
   if (c.rows == n_out_) {
     dev_.d2h(out_, dOut_, static_cast<size_t>(n_out_ * out_dim_ * 8LL));
