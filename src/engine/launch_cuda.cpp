@@ -901,6 +901,13 @@ class CudaBackend : public GpuBackend {
     fn_[1] = merge;
     fn_[2] = pack;
   }
+  // A call that stopped on an error may leave copies ahead (reading the staging) or kernels on
+  // the second stream: they end before the next call reuses the staging and device buffers (a
+  // few microseconds when the streams are idle; errors ignored here: the next call meets them).
+  ~CudaBackend() override {
+    if (r_.copies) drv_->cuStreamSynchronize(r_.copies);
+    if (r_.second) drv_->cuStreamSynchronize(r_.second);
+  }
   size_t available_bytes() override {
     size_t free_b = 0, total_b = 0;
     drv_->check(drv_->cuMemGetInfo(&free_b, &total_b), "cuMemGetInfo");
