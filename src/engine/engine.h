@@ -35,6 +35,9 @@ struct BlockRanges {
 };
 
 // Everything that decides which kernel is built and how it runs.
+// Result rows [r0, r1) handed over, value k of row r at rows[r + k * ld].
+using RowSink = std::function<void(long long r0, long long r1, const double* rows, long long ld)>;
+
 struct EngineOptions {
   CodeOptions code;
   Backend backend = Backend::CPU;
@@ -49,12 +52,11 @@ struct EngineOptions {
   double compile_timeout = 600;                    // seconds a compile may take (0: no limit)
   InputLayout layout = InputLayout::PointsInRows;  // wording of input errors only
   std::shared_ptr<const BlockRanges> ranges;       // a block-sparse reduction (null: dense)
-  // Optional: the result rows handed over as they are final, rows [r0, r1) with value k of row r
-  // at rows[r + k * ld]. A block-sparse call on one GPU streams them piece by piece while the
-  // GPU reduces the next pieces (run_batched scatters them into R's order meanwhile); otherwise
-  // run_reduction hands over all the rows from `out` once the kernel is done. The ranges cover
-  // every result row once, in increasing order.
-  std::function<void(long long r0, long long r1, const double* rows, long long ld)> on_rows;
+  // Optional: the result rows handed over as they are final (RowSink). A block-sparse call on
+  // one GPU streams them piece by piece while the GPU reduces the next pieces (run_batched
+  // scatters them into R's order meanwhile); otherwise run_reduction hands over all the rows
+  // from `out` once the kernel is done. The ranges cover every result row once, in order.
+  RowSink on_rows;
 };
 
 // A problem-major view of a batched array (batch.h): row r = t * n + i of the view is point i

@@ -243,6 +243,7 @@ class CudaRun {
   void pack_inner_on_device(uint64_t d, uint64_t up, long long j0, long long n);
   void launch_pack_inner(uint64_t dst, long long n, long long off, uint64_t src, long long src_ld, long long src_j0,
                          int cols);
+  void copy_in(uint64_t d, const char* h, size_t bytes, bool ahead);
   void copy_cols(uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
                  long long ld, long long width, bool ahead = false);
   void run_outer_chunk(long long i0);
@@ -257,6 +258,7 @@ class CudaRun {
   void launch_merge(OuterChunk& c, long long row0, long long row1);
   void merge_and_copy_out(OuterChunk& c);
   void stream_results(OuterChunk& c, size_t g);
+  static int results_mark(size_t g) { return 30 + static_cast<int>(g % 8); }  // (see run_outer_chunks)
   void hand_over(size_t g);
   void gather_chunk_timings(const OuterChunk& c);
 
@@ -643,14 +645,13 @@ void CudaRun::stream_results(OuterChunk& c, size_t g) {
     const long long at = k * n_out_ + sp.row0;
     dev_.d2h(ho_ + at, dOut_ + static_cast<uint64_t>(at * 8), static_cast<size_t>(rows * 8));
   }
-  dev_.mark(30 + static_cast<int>(g % 8));
-  while (handed_ < g && dev_.mark_done(30 + static_cast<int>(handed_ % 8))) hand_over(handed_);
+  dev_.mark(results_mark(g));
+  while (handed_ < g && dev_.mark_done(results_mark(handed_))) hand_over(handed_);
 }
 
 // Piece g's rows to the sink, once the GPU has copied them back.
 void CudaRun::hand_over(size_t g) {
-  const int mk = 30 + static_cast<int>(g % 8);
-  dev_.wait_mark(mk);
+  dev_.wait_mark(results_mark(g));
   const SparsePiece& sp = pieces_[g];
   (*part_.sink)(sp.row0, sp.row1, ho_, n_out_);
   handed_ = g + 1;
@@ -691,10 +692,17 @@ void CudaRun::load_inner_piece_packed_on_host(const InnerPiece& piece) {
   const bool ahead = plan_.resident;
   if (hd_)
     copy_cols(d, h, code_.y_off, code_.hd.y_norm, piece.j0, piece.rows, piece.ld, code_.wy, ahead);
-  else if (ahead)
-    dev_.h2d_ahead(d, h, static_cast<size_t>(piece.ld * plan_.inner_row_bytes));
   else
-    dev_.h2d(d, h, static_cast<size_t>(piece.ld * plan_.inner_row_bytes));
+    copy_in(d, h, static_cast<size_t>(piece.ld * plan_.inner_row_bytes), ahead);
+}
+
+// A copy from the host staging to the device: on the stream, or ahead of it (on the second
+// stream, joined before the next kernel: GpuBackend::h2d_ahead).
+void CudaRun::copy_in(uint64_t d, const char* h, size_t bytes, bool ahead) {
+  if (ahead)
+    dev_.h2d_ahead(d, h, bytes);
+  else
+    dev_.h2d(d, h, bytes);
 }
 
 // rk_pack_inner for the inner rows [j0, j0 + n) (device address d): each inner variable into
@@ -722,25 +730,18 @@ void CudaRun::launch_pack_inner(uint64_t dst, long long n, long long off, uint64
 
 // Copies the packed column-major block of rows [a, a + n) (leading dimension ld, columns
 // `offs`, plus column `norm`) from the host staging at `h` to the device at `d`: host-packed
-// columns by transfer, resident ones device to device.
+// columns by transfer (ahead: see copy_in), resident ones device to device.
 void CudaRun::copy_cols(uint64_t d, const char* h, const std::vector<int>& offs, int norm, long long a, long long n,
                         long long ld, long long width, bool ahead) {
-  // (ahead: the host's columns copied on the second stream, see GpuBackend::h2d_ahead)
-  auto h2d = [&](uint64_t dst, const char* src, size_t bytes) {
-    if (ahead)
-      dev_.h2d_ahead(dst, src, bytes);
-    else
-      dev_.h2d(dst, src, bytes);
-  };
   if (!any_dev_) {
-    h2d(d, h, static_cast<size_t>(ld * width * e_));
+    copy_in(d, h, static_cast<size_t>(ld * width * e_), ahead);
     return;
   }
   for (size_t p = 0; p < in_.size(); ++p) {
     if (offs[p] < 0) continue;
     const uint64_t at = d + static_cast<uint64_t>(offs[p] * ld * e_);
     if (!dev_in_[p]) {
-      h2d(at, h + offs[p] * ld * e_, static_cast<size_t>(in_[p].cols * ld * e_));
+      copy_in(at, h + offs[p] * ld * e_, static_cast<size_t>(in_[p].cols * ld * e_), ahead);
       continue;
     }
     if (hd_pair(p)) {
@@ -756,7 +757,8 @@ void CudaRun::copy_cols(uint64_t d, const char* h, const std::vector<int>& offs,
       dev_.d2d(at + static_cast<uint64_t>(k * ld * e_), dev_in_[p] + static_cast<uint64_t>((k * in_[p].rows + a) * e_),
                static_cast<size_t>(n * e_));
   }
-  if (norm >= 0) h2d(d + static_cast<uint64_t>(norm * ld * e_), h + norm * ld * e_, static_cast<size_t>(ld * e_));
+  if (norm >= 0)
+    copy_in(d + static_cast<uint64_t>(norm * ld * e_), h + norm * ld * e_, static_cast<size_t>(ld * e_), ahead);
 }
 
 // rk_reduce: the chunk's outer rows against the piece, in blocks of outer rows (block-sparse:
@@ -831,7 +833,7 @@ void CudaRun::gather_chunk_timings(const OuterChunk& c) {
   st_.d2h_ms += dev_.elapsed_ms(28, 29);
   if (pieces && stream_out_) {
     const int g = static_cast<int>(pieces_.size()) - 1;
-    st_.d2h_ms += dev_.elapsed_ms(4 + 3 * g, 30 + g);
+    st_.d2h_ms += dev_.elapsed_ms(4 + 3 * g, results_mark(static_cast<size_t>(g)));
   }
 }
 

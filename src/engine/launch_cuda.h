@@ -85,7 +85,7 @@ struct LaunchPart {
   const BlockRanges* ranges = nullptr;  // a block-sparse reduction (all rows, results only)
   // A block-sparse reduction's results streamed piece by piece (EngineOptions::on_rows), each
   // piece's rows copied back while the GPU reduces the next; null: into `out` at the end.
-  const std::function<void(long long, long long, const double*, long long)>* sink = nullptr;
+  const RowSink* sink = nullptr;
 };
 
 // What the launch plan needs to know of the device: multiprocessors, resident blocks of

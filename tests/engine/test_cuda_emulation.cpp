@@ -1243,14 +1243,13 @@ TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
         std::vector<double> sa(ga.size(), -4), unused(ga.size(), -5);
         long long next = 0;
         int calls = 0;
-        const std::function<void(long long, long long, const double*, long long)> sink =
-            [&](long long r0, long long r1, const double* rows, long long ld) {
-              EXPECT_EQ(r0, next);
-              next = r1;
-              ++calls;
-              for (int k = 0; k < f.out_dim; ++k)
-                for (long long r = r0; r < r1; ++r) sa[r + k * sh.out_rows] = rows[r + k * ld];
-            };
+        const RowSink sink = [&](long long r0, long long r1, const double* rows, long long ld) {
+          EXPECT_EQ(r0, next);
+          next = r1;
+          ++calls;
+          for (int k = 0; k < f.out_dim; ++k)
+            for (long long r = r0; r < r1; ++r) sa[r + k * sh.out_rows] = rows[r + k * ld];
+        };
         LaunchPart ps = part;
         ps.sink = &sink;
         EmuBackend ds(launch, 1ull << 30);
