@@ -121,6 +121,16 @@ void place_cuda_input(CudaCode& cc, const VarUse& v, int outer) {
   }
 }
 
+std::string cuda_merge_head(const char* block) {
+  return std::string("\nextern \"C\" __global__ void __launch_bounds__(") + block +
+         ") rk_merge(\n"
+         "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
+         "n_rows,\n"
+         "    double* __restrict__ out, long long out_ld, int states_, long long jbase_, int row0, int row1) {\n"
+         "  const int i = row0 + blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= row1) return;\n"
+         "  const long long nrows = n_rows;\n";
+}
+
 std::string cuda_states_out(int S, int SI, int SC, const std::string& loop_prefix) {
   std::ostringstream src;
   src << "  if (states_) {\n";
@@ -935,14 +945,7 @@ class CudaSourceGen {
   // merged partial state as doubles (values, indices + jbase_, compensations: the CPU kernel's
   // layout, see rk_state_width there).
   void emit_merge_kernel(std::ostringstream& src) const {
-    src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_merge(\n"
-           "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
-           "n_rows,\n"
-           "    double* __restrict__ out, long long out_ld, int states_, long long jbase_, int row0, int row1) {\n";
-    // (rows [row0, row1) of the n_rows whose slots are laid out here: a block-sparse call merges
-    // each piece's rows after its kernel)
-    src << "  const int i = row0 + blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= row1) return;\n";
-    src << "  const long long nrows = n_rows;\n";
+    src << cuda_merge_head("RK_B");
     src << state_decl("", "  ") << state_io(false, "", "0LL", "  ");
     src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
         << state_decl("o_", "    ") << state_io(false, "o_", "(long long)s_", "    ") << merge_code("    ") << "  }\n";

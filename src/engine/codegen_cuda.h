@@ -58,6 +58,11 @@ struct CudaCode {
 // pasted in). Same Emitter and reduction table as the CPU.
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir);
 
+// rk_merge's signature (CUDA ABI 8) and first lines, for both schemes (`block`: the macro or
+// constant of its launch bound): one thread per row i of rows [row0, row1) of the n_rows whose
+// slots are laid out (a block-sparse call merges each piece's rows after its kernel).
+std::string cuda_merge_head(const char* block);
+
 // The end of rk_merge when it is asked for partial states (`states_`): row i's merged state
 // st_ / si_ / cp_ written to out as doubles (the CPU kernel's layout), then return.
 std::string cuda_states_out(int S, int SI, int SC, const std::string& loop_prefix = "");

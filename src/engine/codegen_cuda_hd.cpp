@@ -763,14 +763,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
       one("pcp", "cp_", SC);
       return s;
     };
-    src << "\nextern \"C\" __global__ void __launch_bounds__(kNT) rk_merge(\n"
-           "    const T* __restrict__ pst, const int* __restrict__ psi, const T* __restrict__ pcp, int nslots, int "
-           "n_rows,\n"
-           "    double* __restrict__ out, long long out_ld, int states_, long long jbase_, int row0, int row1) {\n";
-    // (rows [row0, row1) of the n_rows whose slots are laid out here: a block-sparse call merges
-    // each piece's rows after its kernel)
-    src << "  const int i = row0 + blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= row1) return;\n";
-    src << "  const long long nrows = n_rows;\n";
+    src << cuda_merge_head("kNT");
     src << decl("", "  ") << load("", "0LL", "  ");
     src << "  for (int s_ = 1; s_ < nslots; ++s_) {\n"
         << decl("o_", "    ") << load("o_", "(long long)s_", "    ") << mc.text << "  }\n";
