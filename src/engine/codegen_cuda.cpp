@@ -57,6 +57,19 @@ int count_lines(const std::string& s) { return static_cast<int>(std::count(s.beg
 // state, block sums) bound R; measured on the H200 (bench/RESULTS.md, issue 15).
 constexpr int kMaxRowsPerThread = 8;
 int rows_per_thread(long long row_regs) { return row_regs <= 8 ? 4 : row_regs <= 24 ? 2 : 1; }
+// Float32 kernels with a prescaled Gaussian fold (whose 2^x on the special-function unit is
+// the bottleneck): rows of 48 values a thread, up to 6 rows, with at most 128 registers (two
+// blocks of 256 threads a multiprocessor, kMinBlocksWide). 16 warps a multiprocessor, each with
+// more independent work between its shared-memory reads, keep the unit busier than 24 warps of
+// 4 rows. Gaussian sums at 3e5 points on the H200, b of dimension 1 / 3 / 4: 24.2 / 30.4 /
+// 33.8 ms against 26.3 / 31.8 / 35.0 (6 / 5 / 4 rows against 4 / 2 / 2); at 1e6, 268.7 ms
+// against 292.1 (8 rows without the register cap: 326.3). Kernels without such a fold lose
+// (a Cauchy sum 63.5 ms against 56.9, SumSoftMaxWeight 84.0 against 67.0) and keep rows_per_thread.
+constexpr int kMinBlocksWide = 2;  // __launch_bounds__'s minimum of blocks when R > 4
+int rows_per_thread_gaussian(long long row_regs) {
+  const long long r = std::min(6LL, 48 / std::max(1LL, row_regs));
+  return r >= 4 ? static_cast<int>(r) : 0;  // 0: fewer rows than rows_per_thread would give
+}
 
 // The per-row names of the generated code (a row's outer variables, nodes, temporaries,
 // state, block sums, index and activity), as suffixed for row r of a register-blocked thread.
@@ -237,6 +250,7 @@ class CudaSourceGen {
     const long long row_regs = f32 ? values : 2 * values;
     const bool fixed = wide || rows_global || f16;  // (float16 pair kernels have their own two rows)
     R = fixed ? 1 : rows_per_thread(row_regs);
+    row_regs_ = row_regs;
     if (opt.cuda_rows > 0 && !fixed) R = std::min(opt.cuda_rows, kMaxRowsPerThread);
     cc.rows = R;
   }
@@ -292,6 +306,8 @@ class CudaSourceGen {
     }
     ps_dot_ = psf_ >= 0 && opt.cuda_prescale >= 2 && ps_x_->dim <= kMaxDotDim;
     ps_factor_ = ps_dot_ && !lse2 && std::string(red.name) == "Sum" && factor_of(f.root, folds[psf_].exp);
+    // (a float32 prescaled fold: more rows a thread, see rows_per_thread_gaussian)
+    if (psf_ >= 0 && f32 && R > 1 && opt.cuda_rows <= 0) R = cc.rows = std::max(R, rows_per_thread_gaussian(row_regs_));
     // (a prescaled fold: the body two or three times, from the same emitter state, so with the
     // same names)
     Emitter fast = e, dotm = e;
@@ -708,7 +724,8 @@ class CudaSourceGen {
   // rk_reduce: the thread's row, its state, the sweep over the tiles of its block's inner
   // slice, then the result or the partial state.
   void emit_reduce_kernel(std::ostringstream& src) const {
-    src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
+    src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B"
+        << (R > 4 ? ", " + I(kMinBlocksWide) : std::string()) << ") rk_reduce(\n"
            "    const TS* __restrict__ X, long long ldx, const TV* __restrict__ Y, const TS* __restrict__ P,\n"
            "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
            "out_ld,\n"
@@ -988,6 +1005,7 @@ class CudaSourceGen {
   CudaCode cc;
   int VL = 2;
   int R = 1;  // outer rows per thread
+  long long row_regs_ = 0;  // the registers a row needs (choose_rows)
   std::vector<int> roots;
   std::vector<VarUse> vars;
   bool wide = false, rows_global = false, params_in_regs = true;

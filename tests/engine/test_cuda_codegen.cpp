@@ -342,14 +342,16 @@ TEST(CudaCodegen, RowsPerThreadAndFoldedExponentials) {
   CodeOptions o;
   o.dtype = DType::Float32;
   CudaCode c = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
-  EXPECT_EQ(c.rows, 4);  // x (3) + state (1) + block sum (1): few registers a row
-  for (int r = 0; r < 4; ++r) {
+  EXPECT_EQ(c.rows, 6);  // x (3) + state (1) + block sum (1): few registers a row
+  // (more than 4 rows: at most 128 registers, two blocks a multiprocessor)
+  EXPECT_NE(c.source.find("__launch_bounds__(RK_B, 2) rk_reduce("), std::string::npos);
+  for (int r = 0; r < 6; ++r) {
     const std::string sx = "_r" + std::to_string(r);
     EXPECT_NE(c.source.find("const int i" + sx + " = ib0_ + threadIdx.x"), std::string::npos) << r;
     EXPECT_NE(c.source.find("= rk_exp2(fl"), std::string::npos);
     EXPECT_NE(c.source.find("T xo0" + sx + "[3];"), std::string::npos) << r;
   }
-  EXPECT_EQ(c.source.find("_r4"), std::string::npos);
+  EXPECT_EQ(c.source.find("_r6"), std::string::npos);
   const std::string kernel = c.source.substr(c.source.find("rk_reduce("));
   EXPECT_EQ(kernel.find("rk_exp("), std::string::npos);
   // the parameters are loaded once, not per row
@@ -360,6 +362,7 @@ TEST(CudaCodegen, RowsPerThreadAndFoldedExponentials) {
   o.cuda_rows = 2;
   CudaCode d = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
   EXPECT_EQ(d.rows, 2);
+  EXPECT_NE(d.source.find("__launch_bounds__(RK_B) rk_reduce("), std::string::npos);
   const std::string kernel64 = d.source.substr(d.source.find("rk_reduce("));
   EXPECT_NE(kernel64.find("rk_exp2(fl"), std::string::npos);
   EXPECT_NE(kernel64.find("psf_"), std::string::npos);
