@@ -471,6 +471,95 @@ std::string sum_terms(Emitter& e, const std::vector<std::string>& terms) {
   return "(" + p[0] + " + " + p[1] + ") + (" + p[2] + " + " + p[3] + ")";
 }
 
+Formula with_uniform_factors_first(const Formula& f) {
+  Formula out = f;
+  Graph& g = out.g;
+  const int n0 = g.size();
+  const std::vector<char> inner = depends_on(g, f.inner_cat());
+  const int mult = find_op("Mult");
+  // uses of each node from the roots (a product used twice keeps its node: flattening it would
+  // compute it twice)
+  std::vector<int> uses(n0, 0);
+  {
+    std::vector<char> seen(n0, 0);
+    std::vector<int> stack;
+    for (int r : {f.root, f.weight})
+      if (r >= 0) {
+        ++uses[r];
+        stack.push_back(r);
+      }
+    while (!stack.empty()) {
+      const int id = stack.back();
+      stack.pop_back();
+      if (seen[id]) continue;
+      seen[id] = 1;
+      for (int a : g[id].args) {
+        ++uses[a];
+        stack.push_back(a);
+      }
+    }
+  }
+  auto scalar_product = [&](int id) {
+    const Node& n = g[id];
+    return n.kind == NodeKind::Call && n.op == mult && g[n.args[0]].dim == 1 && g[n.args[1]].dim == 1;
+  };
+  // (a product used once inside another is flattened with it, not on its own: linear time)
+  std::vector<char> absorbed(n0, 0);
+  for (int id = 0; id < n0; ++id)
+    if (uses[id] > 0 && scalar_product(id))
+      for (int a : g[id].args) absorbed[a] = absorbed[a] || (scalar_product(a) && uses[a] == 1);
+  // Nodes in id order (a node's arguments come before it), so no recursion: formulas may be
+  // deep (Parser.LongFlatChainsNeedNoStack). Only the nodes the roots use.
+  std::vector<int> done(n0, -1);
+  for (int id = 0; id < n0; ++id) {
+    if (uses[id] == 0) continue;
+    int result = id;
+    if (g[id].kind == NodeKind::Call) {
+      bool rewritten = false;
+      if (scalar_product(id) && inner[id] && !absorbed[id]) {
+        // the product's factors, through the products used once; the multiplies a pair it costs
+        std::vector<int> factors, stack = {id};
+        int pair_mults = 0;
+        while (!stack.empty()) {
+          const int p = stack.back();
+          stack.pop_back();
+          if (p == id || (scalar_product(p) && uses[p] == 1)) {
+            pair_mults += inner[p] ? 1 : 0;
+            stack.push_back(g[p].args[1]);
+            stack.push_back(g[p].args[0]);
+          } else {
+            factors.push_back(p);
+          }
+        }
+        std::vector<int> uniform, pairwise;
+        for (int x : factors) (inner[x] ? pairwise : uniform).push_back(done[x]);
+        if (!uniform.empty() && static_cast<int>(pairwise.size()) < pair_mults) {
+          auto product = [&](const std::vector<int>& xs) {
+            int p = xs[0];
+            for (size_t k = 1; k < xs.size(); ++k) p = g.call(mult, {p, xs[k]});
+            return p;
+          };
+          result = g.call(mult, {product(uniform), product(pairwise)});
+          rewritten = true;
+        }
+      }
+      if (!rewritten) {
+        std::vector<int> args = g[id].args;
+        bool changed = false;
+        for (int& a : args) {
+          changed = changed || done[a] != a;
+          a = done[a];
+        }
+        if (changed) result = g.call(g[id].op, args, g[id].params);
+      }
+    }
+    done[id] = result;
+  }
+  out.root = done[f.root];
+  if (f.weight >= 0) out.weight = done[f.weight];
+  return out;
+}
+
 void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner) {
   const Graph& g = e.graph();
   std::vector<char> needs_inner = depends_on(g, inner);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ast.h"
+#include "formula.h"
 #include "reductions.h"
 
 namespace rkeops {
@@ -177,6 +178,16 @@ std::string sum_terms(Emitter& e, const std::vector<std::string>& terms);
 // Emits (into e's code) every node of `roots`' DAG that does not depend on a variable of
 // category `inner`: the part of a formula computed once per outer row, outside the inner loop.
 void emit_hoisted(Emitter& e, const std::vector<int>& roots, int inner);
+
+// `f` with its products of scalars that depend on the inner index reordered: the factors that
+// do not (parameters, outer variables, constants) multiplied together first, so that the row
+// computes them once (emit_hoisted) and each pair multiplies once per factor that does. A
+// gradient's 2 * (((e * b) * Exp(...)) * g), e an outer variable, b an inner one, g a parameter,
+// becomes ((2 * e) * g) * (b * Exp(...)): two multiplies a pair instead of four. Products are
+// rewritten only where this saves multiplies a pair, and only through nodes used once (a shared
+// product keeps its node). Both code generators take it (the formula's printed form, the
+// cache key, is the user's).
+Formula with_uniform_factors_first(const Formula& f);
 
 // Reads an rkeops header from `include_dir` (the preludes of both templates), inlining its
 // #include "rkeops/..." lines.

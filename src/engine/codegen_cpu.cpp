@@ -529,7 +529,7 @@ class CpuSourceGen {
 
 std::string generate_cpu_source(const Formula& f, const CodeOptions& opt, const std::string& include_dir) {
   std::ostringstream src;
-  CpuSourceGen(f, opt).emit_source(src, include_dir);
+  CpuSourceGen(with_uniform_factors_first(f), opt).emit_source(src, include_dir);
   return src.str();
 }
 

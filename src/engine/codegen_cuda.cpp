@@ -1041,7 +1041,7 @@ CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std:
   // (Not in float16: the generic scheme evaluates those in float32 or half2, from halves.)
   const HdPlan hd = plan_cuda_hd(f, opt);
   if (hd.applies && opt.dtype != DType::Float16) return generate_cuda_hd_code(f, hd, opt, include_dir);
-  return CudaSourceGen(f, opt).generate(include_dir);
+  return CudaSourceGen(with_uniform_factors_first(f), opt).generate(include_dir);
 }
 
 }  // namespace rkeops
