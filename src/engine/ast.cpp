@@ -164,6 +164,22 @@ std::string Graph::print_impl(int id, bool named, long* budget, int depth) const
   return "";
 }
 
+std::vector<int> parent_counts(const Graph& g, const std::vector<int>& roots) {
+  std::vector<int> parents(static_cast<size_t>(g.size()), 0);
+  std::vector<char> seen(static_cast<size_t>(g.size()), 0);
+  for (std::vector<int> st = roots; !st.empty();) {
+    const int id = st.back();
+    st.pop_back();
+    if (seen[id]) continue;
+    seen[id] = 1;
+    for (int a : g[id].args) {
+      ++parents[a];
+      st.push_back(a);
+    }
+  }
+  return parents;
+}
+
 std::vector<char> depends_on(const Graph& g, int cat, int pos) {
   // Children always have smaller ids than their parents, so one forward pass suffices.
   std::vector<char> dep(g.size(), 0);

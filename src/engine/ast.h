@@ -58,6 +58,9 @@ std::string format_double(double v);  // shortest text that reads back as the sa
 // For every node of g: whether it depends on a variable of category `cat` (at position `pos`,
 // or at any position when pos < 0).
 std::vector<char> depends_on(const Graph& g, int cat, int pos = -1);
+// For every node of g: how many times it is an argument of the nodes `roots` reach (0 for the
+// nodes they do not reach, and for a root that no such node takes).
+std::vector<int> parent_counts(const Graph& g, const std::vector<int>& roots);
 // Which variables (cat, pos, dim) a sub-graph uses, sorted.
 struct VarUse {
   int cat, pos, dim;

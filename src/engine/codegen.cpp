@@ -479,26 +479,10 @@ Formula with_uniform_factors_first(const Formula& f) {
   const int mult = find_op("Mult");
   // uses of each node from the roots (a product used twice keeps its node: flattening it would
   // compute it twice)
-  std::vector<int> uses(n0, 0);
-  {
-    std::vector<char> seen(n0, 0);
-    std::vector<int> stack;
-    for (int r : {f.root, f.weight})
-      if (r >= 0) {
-        ++uses[r];
-        stack.push_back(r);
-      }
-    while (!stack.empty()) {
-      const int id = stack.back();
-      stack.pop_back();
-      if (seen[id]) continue;
-      seen[id] = 1;
-      for (int a : g[id].args) {
-        ++uses[a];
-        stack.push_back(a);
-      }
-    }
-  }
+  std::vector<int> roots = {f.root};
+  if (f.weight >= 0) roots.push_back(f.weight);
+  std::vector<int> uses = parent_counts(g, roots);
+  for (int r : roots) ++uses[r];
   auto scalar_product = [&](int id) {
     const Node& n = g[id];
     return n.kind == NodeKind::Call && n.op == mult && g[n.args[0]].dim == 1 && g[n.args[1]].dim == 1;

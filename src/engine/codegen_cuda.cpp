@@ -442,18 +442,7 @@ class CudaSourceGen {
   // float64 (where it is the only fold). Returns the fold's index, or -1. (`whole`: the fold is
   // the formula's F itself, a log2-unit LogSumExp's, whose h * p is the root.)
   int find_prescaled_fold(const std::vector<ExpFold>& folds, bool whole) {
-    std::vector<int> parents(static_cast<size_t>(g.size()), 0);  // among the nodes the roots reach
-    std::vector<char> seen(static_cast<size_t>(g.size()), 0);
-    for (std::vector<int> st = roots; !st.empty();) {
-      const int id = st.back();
-      st.pop_back();
-      if (seen[id]) continue;
-      seen[id] = 1;
-      for (int a : g[id].args) {
-        ++parents[a];
-        st.push_back(a);
-      }
-    }
+    const std::vector<int> parents = parent_counts(g, roots);  // among the nodes the roots reach
     const std::vector<char> outer_dep = depends_on(g, outer);
     for (size_t k = 0; k < folds.size(); ++k) {
       const ExpFold& x = folds[k];
