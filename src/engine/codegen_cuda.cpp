@@ -177,8 +177,8 @@ class CudaSourceGen {
     check_state_size();
     lay_out_inputs();
     choose_tile();
-    choose_rows();
     emit_formula_code();
+    choose_rows();
     emit_accumulation();
     std::ostringstream src;
     emit_header(src, include_dir);
@@ -242,7 +242,8 @@ class CudaSourceGen {
   }
 
   // Outer rows per thread (register blocking, see kMaxRowsPerThread): narrow formulas whose
-  // rows need few registers; opt.cuda_rows > 0 imposes it (benchmarks, tests).
+  // rows need few registers, more with a float32 prescaled fold (found by emit_formula_code,
+  // whose per-row code does not depend on R); opt.cuda_rows > 0 imposes it (benchmarks, tests).
   // (Registers: a double takes two. The float64 Gaussian sum at 1e5 points on the H200: 4 rows
   // a thread, 168 registers, 19.3 ms; 2 rows, 128 registers, 18.1 ms.)
   void choose_rows() {
@@ -250,7 +251,7 @@ class CudaSourceGen {
     const long long row_regs = f32 ? values : 2 * values;
     const bool fixed = wide || rows_global || f16;  // (float16 pair kernels have their own two rows)
     R = fixed ? 1 : rows_per_thread(row_regs);
-    row_regs_ = row_regs;
+    if (!fixed && f32 && psf_ >= 0) R = std::max(R, rows_per_thread_gaussian(row_regs));
     if (opt.cuda_rows > 0 && !fixed) R = std::min(opt.cuda_rows, kMaxRowsPerThread);
     cc.rows = R;
   }
@@ -306,8 +307,6 @@ class CudaSourceGen {
     }
     ps_dot_ = psf_ >= 0 && opt.cuda_prescale >= 2 && ps_x_->dim <= kMaxDotDim;
     ps_factor_ = ps_dot_ && !lse2 && std::string(red.name) == "Sum" && factor_of(f.root, folds[psf_].exp);
-    // (a float32 prescaled fold: more rows a thread, see rows_per_thread_gaussian)
-    if (psf_ >= 0 && f32 && R > 1 && opt.cuda_rows <= 0) R = cc.rows = std::max(R, rows_per_thread_gaussian(row_regs_));
     // (a prescaled fold: the body two or three times, from the same emitter state, so with the
     // same names)
     Emitter fast = e, dotm = e;
@@ -994,7 +993,6 @@ class CudaSourceGen {
   CudaCode cc;
   int VL = 2;
   int R = 1;  // outer rows per thread
-  long long row_regs_ = 0;  // the registers a row needs (choose_rows)
   std::vector<int> roots;
   std::vector<VarUse> vars;
   bool wide = false, rows_global = false, params_in_regs = true;
