@@ -141,6 +141,8 @@ EngineOptions engine_options(SEXP opts) {
   if (const char* rows = std::getenv("RKEOPS_CUDA_ROWS")) e.code.cuda_rows = std::max(0, std::atoi(rows));
   // RKEOPS_CUDA_HD_MMA: the high-dimension scheme's tensor cores (benchmarks; code_options.h)
   if (const char* mma = std::getenv("RKEOPS_CUDA_HD_MMA")) e.code.cuda_hd_mma = std::max(0, std::atoi(mma));
+  // RKEOPS_CUDA_HD_SPLIT: how the tensor cores split float32 values (benchmarks; code_options.h)
+  if (const char* sp = std::getenv("RKEOPS_CUDA_HD_SPLIT")) e.code.cuda_hd_split = std::max(0, std::min(2, std::atoi(sp)));
   // RKEOPS_CUDA_PRESCALE=0: no prescaled Gaussian folds in GPU kernels; 1: without their
   // inner-product form (benchmarks; code_options.h)
   if (const char* ps = std::getenv("RKEOPS_CUDA_PRESCALE")) e.code.cuda_prescale = std::max(0, std::min(2, std::atoi(ps)));

@@ -32,6 +32,11 @@ struct CodeOptions {
   // cores (3xTF32) when the GPU has them. 0: plain FP32 multiply-adds (benchmarks compare);
   // 1: tensor cores, tile chosen; 100 * m + n: tensor cores, each warp m x n 16 x 8 tiles.
   int cuda_hd_mma = 1;
+  // Tensor cores: each value is a TF32 head plus a tail; head * head on a TF32 instruction, and
+  // the cross terms head * tail + tail * head on two more TF32 instructions (0: heads rounded
+  // to nearest, 1: truncated) or on one BF16 instruction (2: heads truncated); the benchmarks
+  // compare (codegen_cuda_hd.cpp).
+  int cuda_hd_split = 2;
   // CUDA, generic scheme (float32, float64): a Gaussian-like Exp(h * SqDist(x, y)) with a uniform h < 0
   // runs on coordinates prescaled by sqrt(-h log2 e) (codegen_cuda.cpp: prescaled folds); 2:
   // also in the inner-product form where the norms allow (dot_term). 0: off, 1: prescaled
@@ -42,7 +47,7 @@ struct CodeOptions {
   std::string key() const {
     return std::to_string(static_cast<int>(dtype)) + "|" + std::to_string(static_cast<int>(scheme)) + "|" +
            std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "") + "|" + std::to_string(cuda_rows) + "|" + std::to_string(cuda_hd_mma) +
-           "|" + std::to_string(cuda_prescale);
+           "|" + std::to_string(cuda_prescale) + "|" + std::to_string(cuda_hd_split);
   }
 };
 

@@ -445,31 +445,61 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   };
   // A chunk's products on the tensor cores: per 8 components, each warp loads its A fragments
   // (its rows) and, tile by tile, the B fragments (the columns), splits each value into a TF32
-  // head and tail, and accumulates tail * head + head * tail + head * head (mma.m16n8k8).
-  // (cvt.rna.tf32.f32 for the split measured slower: bench/RESULTS.md.)
+  // head and tail, and accumulates head * head on the TF32 instruction (mma.m16n8k8) and the
+  // cross terms head * tail + tail * head either on two more (CodeOptions::cuda_hd_split 0, 1)
+  // or on one BF16 instruction of 16 components (2: mma.m16n8k16, as fast as one TF32
+  // instruction; bench/RESULTS.md). (cvt.rna.tf32.f32 for the split measured slower, and the
+  // BF16 operands of B packed once a chunk for the block instead of by each warp too.)
   // Fragments (PTX ISA): A[g][t], A[g + 8][t], A[g][t + 4], A[g + 8][t + 4]; B[t][g], B[t + 4][g]
-  // for lane 4 g + t; the chunk's stride kLA = 8 (mod 32) makes each load hit 32 banks.
+  // for lane 4 g + t; the chunk's stride kLA = 8 (mod 32) makes each load hit 32 banks. The
+  // BF16 instruction's 16 components of lane 4 g + t are 2t, 2t + 1 (A: the heads of components
+  // t and t + 4 of the lane's rows; B: their tails in the lane's column) and 2t + 8, 2t + 9 (A:
+  // the tails; B: the heads), so each lane pairs only the values it holds.
+  const bool cross_bf16 = MMA && opt.cuda_hd_split >= 2;
   auto mma_chunk = [&]() {
     std::string s;
     s += "    #pragma unroll\n    for (int ks = 0; ks < kBK; ks += 8) {\n";
     s += "      unsigned ah_[kMT][4], al_[kMT][4];\n";
     s += "      #pragma unroll\n      for (int a = 0; a < kMT; ++a) {\n";
     s += "        const T* const p_ = Ab + (ks + tx) * kLA + w_ * kWM + a * 16 + g_;\n";
-    s += "        rk_tf32_split(p_[0], ah_[a][0], al_[a][0]);\n";
-    s += "        rk_tf32_split(p_[8], ah_[a][1], al_[a][1]);\n";
-    s += "        rk_tf32_split(p_[4 * kLA], ah_[a][2], al_[a][2]);\n";
-    s += "        rk_tf32_split(p_[4 * kLA + 8], ah_[a][3], al_[a][3]);\n";
+    if (cross_bf16) {
+      s += "        const float x0_ = p_[0], x1_ = p_[8], x2_ = p_[4 * kLA], x3_ = p_[4 * kLA + 8];\n";
+      s += "        unsigned l_[4];\n";
+      s += "        rk_tf32_split(x0_, ah_[a][0], l_[0]);\n";
+      s += "        rk_tf32_split(x1_, ah_[a][1], l_[1]);\n";
+      s += "        rk_tf32_split(x2_, ah_[a][2], l_[2]);\n";
+      s += "        rk_tf32_split(x3_, ah_[a][3], l_[3]);\n";
+      s += "        al_[a][0] = rk_bf16x2(x2_, x0_); al_[a][1] = rk_bf16x2(x3_, x1_);\n";
+      s += "        al_[a][2] = rk_bf16x2(__uint_as_float(l_[2]), __uint_as_float(l_[0]));\n";
+      s += "        al_[a][3] = rk_bf16x2(__uint_as_float(l_[3]), __uint_as_float(l_[1]));\n";
+    } else {
+      s += "        rk_tf32_split(p_[0], ah_[a][0], al_[a][0]);\n";
+      s += "        rk_tf32_split(p_[8], ah_[a][1], al_[a][1]);\n";
+      s += "        rk_tf32_split(p_[4 * kLA], ah_[a][2], al_[a][2]);\n";
+      s += "        rk_tf32_split(p_[4 * kLA + 8], ah_[a][3], al_[a][3]);\n";
+    }
     s += "      }\n";
     s += "      #pragma unroll\n      for (int b = 0; b < kNT8; ++b) {\n";
     s += "        unsigned bh_[2], bl_[2];\n";
     s += "        const T* const q_ = Bb + (ks + tx) * kLB + b * 8 + g_;\n";
-    s += "        rk_tf32_split(q_[0], bh_[0], bl_[0]);\n";
-    s += "        rk_tf32_split(q_[4 * kLB], bh_[1], bl_[1]);\n";
+    if (cross_bf16) {
+      s += "        const float y0_ = q_[0], y1_ = q_[4 * kLB];\n";
+      s += "        rk_tf32_split(y0_, bh_[0], bl_[0]);\n";
+      s += "        rk_tf32_split(y1_, bh_[1], bl_[1]);\n";
+      s += "        const unsigned bc_[2] = {rk_bf16x2(__uint_as_float(bl_[1]), __uint_as_float(bl_[0])), "
+           "rk_bf16x2(y1_, y0_)};\n";
+    } else {
+      s += "        rk_tf32_split(q_[0], bh_[0], bl_[0]);\n";
+      s += "        rk_tf32_split(q_[4 * kLB], bh_[1], bl_[1]);\n";
+    }
     s += "        #pragma unroll\n        for (int a = 0; a < kMT; ++a) {\n";
-    for (const char* ab : {"al_[a], bh_", "ah_[a], bl_", "ah_[a], bh_"})
-      s += std::string("          rk_mma_tf32(acc_[2 * a][2 * b], acc_[2 * a][2 * b + 1], acc_[2 * a + 1][2 * b], "
-                       "acc_[2 * a + 1][2 * b + 1], ") +
-           ab + ");\n";
+    const std::string c = "acc_[2 * a][2 * b], acc_[2 * a][2 * b + 1], acc_[2 * a + 1][2 * b], acc_[2 * a + 1][2 * b + 1], ";
+    if (cross_bf16) {
+      s += "          rk_mma_bf16(" + c + "al_[a], bc_);\n";
+      s += "          rk_mma_tf32(" + c + "ah_[a], bh_);\n";
+    } else {
+      for (const char* ab : {"al_[a], bh_", "ah_[a], bl_", "ah_[a], bh_"}) s += "          rk_mma_tf32(" + c + ab + ");\n";
+    }
     s += "        }\n      }\n    }\n";
     return s;
   };
@@ -515,12 +545,39 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
            "// the same layout by multiply-adds). x = head + tail, both read as TF32.\n"
            "#if defined(RK_CUDA_EMULATION) ? defined(RK_EMU_MMA) : __CUDA_ARCH__ >= 800\n"
            "#define RK_HD_MMA 1\n"
-           "// The head: x rounded to 10 bits of mantissa by an integer add and a mask (Inf stays Inf, a\n"
-           "// NaN gives a NaN or Inf head and a NaN tail); the tail x - head is exact in float32, and the\n"
-           "// instruction reads its 10 leading bits (an error of at most 2^-21 |x|).\n"
-           "RK_FN void rk_tf32_split(float x, unsigned& hi, unsigned& lo) {\n"
-           "  hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;\n"
-           "  lo = __float_as_uint(x - __uint_as_float(hi));\n"
+           << (opt.cuda_hd_split != 0
+                   ? "// The head: x truncated to 10 bits of mantissa by a mask (Inf stays Inf, a NaN gives a NaN\n"
+                     "// head and tail); the tail x - head is exact in float32, and the instruction reads its 10\n"
+                     "// leading bits (an error of at most 2^-20 |x|). Two instructions a value.\n"
+                     "RK_FN void rk_tf32_split(float x, unsigned& hi, unsigned& lo) {\n"
+                     "  hi = __float_as_uint(x) & 0xffffe000u;\n"
+                   : "// The head: x rounded to 10 bits of mantissa by an integer add and a mask (Inf stays Inf, a\n"
+                     "// NaN gives a NaN or Inf head and a NaN tail); the tail x - head is exact in float32, and the\n"
+                     "// instruction reads its 10 leading bits (an error of at most 2^-21 |x|).\n"
+                     "RK_FN void rk_tf32_split(float x, unsigned& hi, unsigned& lo) {\n"
+                     "  hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;\n")
+           << "  lo = __float_as_uint(x - __uint_as_float(hi));\n"
+           "}\n"
+           "// c (16 x 8, f32) += a (16 x 16) b (16 x 8) in BF16, one warp; rk_bf16x2(h, l): h and l rounded\n"
+           "// to BF16, l in the low half\n"
+           "#ifdef RK_CUDA_EMULATION\n"
+           "RK_FN unsigned rk_bf16x2(float h, float l) { return rk_emu_bf16x2(h, l); }\n"
+           "#else\n"
+           "RK_FN unsigned rk_bf16x2(float h, float l) {\n"
+           "  unsigned d;\n"
+           "  asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(d) : \"f\"(h), \"f\"(l));\n"
+           "  return d;\n"
+           "}\n"
+           "#endif\n"
+           "RK_FN void rk_mma_bf16(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {\n"
+           "#ifdef RK_CUDA_EMULATION\n"
+           "  rk_emu_mma_bf16(c0, c1, c2, c3, a, b);\n"
+           "#else\n"
+           "  asm(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, \"\n"
+           "      \"{%0, %1, %2, %3};\"\n"
+           "      : \"+f\"(c0), \"+f\"(c1), \"+f\"(c2), \"+f\"(c3)\n"
+           "      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
+           "#endif\n"
            "}\n"
            "// c (16 x 8, f32) += a (16 x 8) b (8 x 8), one warp\n"
            "RK_FN void rk_mma_tf32(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {\n"

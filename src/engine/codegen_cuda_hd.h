@@ -47,8 +47,9 @@ HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim = kHdM
 // The register tile: 256 threads, (256 / ntx) x ntx; tm x tn pairs per thread; the ntx threads
 // of a row group (lanes of one warp) share their rows; bk components per chunk.
 // With `mma` (float32, tensor cores): the 8 warps are stacked along the rows, each computes
-// mt x nt8 products of 16 x 8 pairs by 3xTF32 mma.sync (float32 accuracy from three TF32
-// products: hi * hi + hi * lo + lo * hi) and holds them in the instruction's accumulator
+// mt x nt8 products of 16 x 8 pairs by mma.sync (float32 accuracy from a TF32 head and tail
+// of each value: hi * hi on a TF32 instruction, hi * lo + lo * hi on a BF16 one, or on two
+// TF32 ones: CodeOptions::cuda_hd_split) and holds them in the instruction's accumulator
 // layout: tm = 2 mt rows, tn = 2 nt8 columns per thread, the 4 lanes of a quad sharing rows.
 struct HdTile {
   int tm = 8, tn = 8, bk = 8, ntx = 16;

@@ -167,3 +167,41 @@ inline void rk_emu_mma_tf32(float& c0, float& c1, float& c2, float& c3, const un
   __syncthreads();
   for (int i = 0; i < 4; ++i) *c[i] += r[i];
 }
+// mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32: register k of a lane holds two bf16 (the first
+// element in its low half). A[r][k]: register (r >= 8) + 2 (k >= 8), half k % 2, of lane
+// 4 (r % 8) + (k % 8) / 2; B[k][n]: register (k >= 8), half k % 2, of lane 4 n + (k % 8) / 2.
+static float rk_emu_mma_h[1024][12];
+inline void rk_emu_mma_bf16(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
+  const unsigned t = threadIdx.x, w = t & ~31u, l = t & 31u, g = l >> 2, q = l & 3u;
+  for (int k = 0; k < 4; ++k) {
+    rk_emu_mma_h[t][2 * k] = __uint_as_float(a[k] << 16);
+    rk_emu_mma_h[t][2 * k + 1] = __uint_as_float(a[k] & 0xffff0000u);
+  }
+  for (int k = 0; k < 2; ++k) {
+    rk_emu_mma_h[t][8 + 2 * k] = __uint_as_float(b[k] << 16);
+    rk_emu_mma_h[t][9 + 2 * k] = __uint_as_float(b[k] & 0xffff0000u);
+  }
+  __syncthreads();
+  float* c[4] = {&c0, &c1, &c2, &c3};
+  float r[4];
+  for (unsigned i = 0; i < 4; ++i) {
+    const unsigned row = g + 8 * (i >> 1), col = 2 * q + (i & 1);
+    float s = 0;
+    for (unsigned k = 0; k < 16; ++k)
+      s += rk_emu_mma_h[w + 4 * (row % 8) + (k % 8) / 2][2 * ((row >= 8) + 2 * (k >= 8)) + k % 2] *
+           rk_emu_mma_h[w + 4 * col + (k % 8) / 2][8 + 2 * (k >= 8) + k % 2];
+    r[i] = s;
+  }
+  __syncthreads();
+  for (int i = 0; i < 4; ++i) *c[i] += r[i];
+}
+// cvt.rn.bf16x2.f32 d, hi, lo: two floats rounded to bf16 (to nearest, ties to even; a NaN stays
+// a NaN), `lo` in the low half
+inline unsigned rk_emu_bf16x2(float hi, float lo) {
+  auto one = [](float x) -> unsigned {
+    const unsigned u = __float_as_uint(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  };
+  return (one(hi) << 16) | one(lo);
+}

@@ -236,6 +236,7 @@ struct Case {
   int loop_dim = kLoopDim;  // of the GPU kernel (1: every node with loops); the CPU keeps the default
   bool device = false;      // the i and j inputs are device matrices (DeviceMatrix)
   int hd_mma = 1;           // CodeOptions::cuda_hd_mma (float32 high-dimension scheme)
+  int hd_split = 2;         // CodeOptions::cuda_hd_split (its tensor cores)
   bool emu_mma = false;     // emulate its tensor-core instructions (RK_EMU_MMA), not multiply-adds
 };
 
@@ -357,6 +358,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   co.scheme = c.scheme;
   co.loop_dim = c.loop_dim;
   co.cuda_hd_mma = c.hd_mma;
+  co.cuda_hd_split = c.hd_split;
   CudaCode code = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR);
   if (c.hd != (code.hd.bm > 0)) return c.hd ? "expected the high-dimension scheme" : "unexpected high-dimension scheme";
   if (c.emu_mma) code.source = "#define RK_EMU_MMA 1\n" + code.source;
@@ -641,6 +643,12 @@ std::vector<Case> hd_cases() {
           F32, A, 70, 100, big, false, true};
   m2.emu_mma = true;
   v.push_back(m2);
+  // (the cross terms on two TF32 instructions, heads truncated and rounded)
+  Case m3 = m1, m4 = m2;
+  m3.hd_split = 1;
+  m4.hd_split = 0;
+  v.push_back(m3);
+  v.push_back(m4);
   Case f1{"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 200, 1000, big, false, true};
   f1.hd_mma = 0;
   v.push_back(f1);
