@@ -1,7 +1,7 @@
 # The GPU high-dimension scheme with and without tensor cores (issue 9): k-NN (K = 10) of 1e4
 # queries at D = 100, 256, 784 and among 1e6 points at D = 100, and a Gaussian sum at D = 784,
 # float32, for each setting of RKEOPS_CUDA_HD_MMA given on the command line (0: FP32
-# multiply-adds; 1: 3xTF32 tensor cores, tile chosen; 100 m + n: tensor cores, m x n 16 x 8
+# multiply-adds; 1: tensor cores (RKEOPS_CUDA_HD_SPLIT: their form), tile chosen; 100 m + n: tensor cores, m x n 16 x 8
 # tiles per warp). Times from R matrices and with the points device-resident
 # (rkeops_device()), median of 5 after a warm-up; the engine's kernel time; PyTorch's cdist +
 # topk in the same run (bench/knn_torch.py). Agreement: the neighbours' distances against the
