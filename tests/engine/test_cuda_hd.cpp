@@ -149,6 +149,31 @@ TEST(CudaHd, TensorCoreTilesKeepTheAccumulatorLayout) {
   EXPECT_FALSE(hd_tile(true, 20, 100, 1, 0).mma);
 }
 
+// The tensor cores' forms (CodeOptions::cuda_hd_split): per tile, three TF32 instructions (0, 1)
+// or one TF32 and one BF16 (2); heads rounded (0) or masked (1, 2). (Their results: the emulated
+// instructions in test_cuda_emulation.cpp, the GPU in tests/testthat/test-gpu.R.)
+TEST(CudaHd, TensorCoreFormsPutTheCrossTermsOnOneBf16Instruction) {
+  Formula f = parse_formula("ArgKMin_Reduction(SqDist(x, y), 10, 1)", {"x=Vi(100)", "y=Vj(100)"});
+  auto count = [](const std::string& s, const std::string& w) {
+    size_t n = 0;
+    for (size_t p = s.find(w); p != std::string::npos; p = s.find(w, p + 1)) ++n;
+    return n;
+  };
+  for (int split : {0, 1, 2}) {
+    SCOPED_TRACE("cuda_hd_split " + std::to_string(split));
+    CodeOptions co;
+    co.dtype = DType::Float32;
+    co.cuda_hd_split = split;
+    const std::string src = generate_cuda_code(f, co, RKEOPS_INCLUDE_DIR).source;
+    const std::string loop = src.substr(src.find("#ifdef RK_HD_MMA\n    #pragma unroll"));
+    const std::string chunk = loop.substr(0, loop.find("#else"));
+    EXPECT_EQ(count(chunk, "rk_mma_tf32("), split == 2 ? 1u : 3u);
+    EXPECT_EQ(count(chunk, "rk_mma_bf16("), split == 2 ? 1u : 0u);
+    EXPECT_EQ(src.find("(__float_as_uint(x) + 0x1000u)") != std::string::npos, split == 0);
+    EXPECT_NE(src.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"), std::string::npos);
+  }
+}
+
 TEST(CudaHd, KNearestNeighboursInsertWithOneCopyOfTheInsertion) {
   // the insertion's code appears once whatever the pairs per thread; the candidates in a mask
   for (int mma : {0, 1, 208}) {
