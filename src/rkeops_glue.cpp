@@ -146,6 +146,9 @@ EngineOptions engine_options(SEXP opts) {
   // RKEOPS_CUDA_PRESCALE=0: no prescaled Gaussian folds in GPU kernels; 1: without their
   // inner-product form (benchmarks; code_options.h)
   if (const char* ps = std::getenv("RKEOPS_CUDA_PRESCALE")) e.code.cuda_prescale = std::max(0, std::min(2, std::atoi(ps)));
+  // RKEOPS_SPARSE_PIECES, RKEOPS_SPARSE_SPLITS: a GPU block-sparse call's pieces and splits (benchmarks)
+  if (const char* v = std::getenv("RKEOPS_SPARSE_PIECES")) e.sparse_pieces = std::max(0, std::atoi(v));
+  if (const char* v = std::getenv("RKEOPS_SPARSE_SPLITS")) e.sparse_splits = std::max(0, std::atoi(v));
   e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
   e.device = Rcpp::as<int>(o["device_id"]);
   if (o.containsElementNamed("devices")) e.devices = Rcpp::as<std::vector<int>>(o["devices"]);

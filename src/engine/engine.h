@@ -57,6 +57,9 @@ struct EngineOptions {
   // scatters them into R's order meanwhile); otherwise run_reduction hands over all the rows
   // from `out` once the kernel is done. The ranges cover every result row once, in order.
   RowSink on_rows;
+  // GPU block-sparse calls: pieces, and splits of each piece's work items over blocks (0:
+  // chosen; benchmarks set them: RKEOPS_SPARSE_PIECES, RKEOPS_SPARSE_SPLITS)
+  int sparse_pieces = 0, sparse_splits = 0;
 };
 
 // A problem-major view of a batched array (batch.h): row r = t * n + i of the view is point i

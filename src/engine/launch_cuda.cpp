@@ -482,15 +482,13 @@ void CudaRun::upload_sparse_work_items() {
   // in pieces when the host packs every input (device-resident ones go whole); the splits
   // give a piece's items 3 waves of blocks (sparse_splits)
   int want = sparse_piece_count(n_out_ * code_.wx * e_ + n_in_ * plan_.inner_row_bytes, dev_.piece_bytes());
-  if (const char* v = std::getenv("RKEOPS_SPARSE_PIECES"))  // (for benchmarks: bench/batch.R)
-    if (*v) want = std::atoi(v);
+  if (part_.sparse_pieces > 0) want = part_.sparse_pieces;  // (benchmarks: bench/batch.R)
   if (any_dev_ || dev_inner_) want = 1;
   pieces_ = sparse_pieces(items_, n_in_, want);
   if (pieces_.size() <= 1) stream_out_ = false;  // (one piece: its results copied back at the end)
   const long long per_piece = ceil_div(items_.count(), std::max<long long>(1, static_cast<long long>(pieces_.size())));
   sparse_split_ = sparse_splits(per_piece, items_.pairs, n_out_, plan_.concurrent, plan_.tile);
-  if (const char* v = std::getenv("RKEOPS_SPARSE_SPLITS"))  // (for benchmarks)
-    if (*v) sparse_split_ = std::max(1, std::min(65535, std::atoi(v)));
+  if (part_.sparse_splits > 0) sparse_split_ = std::min(65535, part_.sparse_splits);  // (benchmarks)
   st_.chunks_inner = static_cast<int>(std::max<size_t>(1, pieces_.size()));
 }
 
@@ -1085,6 +1083,8 @@ class CudaKernel : public Kernel {
     LaunchPart part;
     part.ranges = opt.ranges.get();
     if (opt.on_rows) part.sink = &opt.on_rows;
+    part.sparse_pieces = opt.sparse_pieces;
+    part.sparse_splits = opt.sparse_splits;
     run_part(in, shape, out, opt, interrupted, part);
   }
 

@@ -86,6 +86,9 @@ struct LaunchPart {
   // A block-sparse reduction's results streamed piece by piece (EngineOptions::on_rows), each
   // piece's rows copied back while the GPU reduces the next; null: into `out` at the end.
   const RowSink* sink = nullptr;
+  // A block-sparse call's pieces and splits of each piece's work items (0: chosen;
+  // EngineOptions::sparse_pieces, sparse_splits)
+  int sparse_pieces = 0, sparse_splits = 0;
 };
 
 // What the launch plan needs to know of the device: multiprocessors, resident blocks of
