@@ -1250,9 +1250,8 @@ TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
       // the results streamed piece by piece (LaunchPart::sink, from EngineOptions::on_rows), each
       // piece's rows merged on their own when the items are split (rk_merge of a range of rows):
       // every row once, in order, as the whole call gives them
-      for (const char* splits : {"1", "3"}) {
-        SCOPED_TRACE(std::string("splits ") + splits);
-        setenv("RKEOPS_SPARSE_SPLITS", splits, 1);
+      for (int splits : {1, 3}) {
+        SCOPED_TRACE("splits " + std::to_string(splits));
         std::vector<double> sa(ga.size(), -4), unused(ga.size(), -5);
         long long next = 0;
         int calls = 0;
@@ -1265,12 +1264,12 @@ TEST(CudaEmulation, BatchViewsPackAsTheGatheredRows) {
         };
         LaunchPart ps = part;
         ps.sink = &sink;
+        ps.sparse_splits = splits;  // (EngineOptions::sparse_splits)
         EmuBackend ds(launch, 1ull << 30);
         ds.piece_ = 512;
         GpuRunStats ss;
         run_cuda_reduction(ds, code, f, v_in, sh, unused.data(), 2, nullptr, &ss, ps);
-        unsetenv("RKEOPS_SPARSE_SPLITS");
-        EXPECT_EQ(ss.nsplit, std::atoi(splits));
+        EXPECT_EQ(ss.nsplit, splits);
         EXPECT_EQ(next, sh.out_rows);
         EXPECT_EQ(calls, 6) << "one hand-over per piece";
         const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
