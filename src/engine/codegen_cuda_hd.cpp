@@ -462,36 +462,26 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     s += "      unsigned ah_[kMT][4], al_[kMT][4];\n";
     s += "      #pragma unroll\n      for (int a = 0; a < kMT; ++a) {\n";
     s += "        const T* const p_ = Ab + (ks + tx) * kLA + w_ * kWM + a * 16 + g_;\n";
-    if (cross_bf16) {
-      s += "        const float x0_ = p_[0], x1_ = p_[8], x2_ = p_[4 * kLA], x3_ = p_[4 * kLA + 8];\n";
-      s += "        unsigned l_[4];\n";
-      s += "        rk_tf32_split(x0_, ah_[a][0], l_[0]);\n";
-      s += "        rk_tf32_split(x1_, ah_[a][1], l_[1]);\n";
-      s += "        rk_tf32_split(x2_, ah_[a][2], l_[2]);\n";
-      s += "        rk_tf32_split(x3_, ah_[a][3], l_[3]);\n";
+    s += "        const float x0_ = p_[0], x1_ = p_[8], x2_ = p_[4 * kLA], x3_ = p_[4 * kLA + 8];\n";
+    s += "        unsigned l_[4];\n";
+    for (int k = 0; k < 4; ++k) s += "        rk_tf32_split(x" + I(k) + "_, ah_[a][" + I(k) + "], l_[" + I(k) + "]);\n";
+    if (cross_bf16) {  // (heads: the values rounded to BF16)
       s += "        al_[a][0] = rk_bf16x2(x2_, x0_); al_[a][1] = rk_bf16x2(x3_, x1_);\n";
       s += "        al_[a][2] = rk_bf16x2(__uint_as_float(l_[2]), __uint_as_float(l_[0]));\n";
       s += "        al_[a][3] = rk_bf16x2(__uint_as_float(l_[3]), __uint_as_float(l_[1]));\n";
     } else {
-      s += "        rk_tf32_split(p_[0], ah_[a][0], al_[a][0]);\n";
-      s += "        rk_tf32_split(p_[8], ah_[a][1], al_[a][1]);\n";
-      s += "        rk_tf32_split(p_[4 * kLA], ah_[a][2], al_[a][2]);\n";
-      s += "        rk_tf32_split(p_[4 * kLA + 8], ah_[a][3], al_[a][3]);\n";
+      s += "        for (int k = 0; k < 4; ++k) al_[a][k] = l_[k];\n";
     }
     s += "      }\n";
     s += "      #pragma unroll\n      for (int b = 0; b < kNT8; ++b) {\n";
     s += "        unsigned bh_[2], bl_[2];\n";
     s += "        const T* const q_ = Bb + (ks + tx) * kLB + b * 8 + g_;\n";
-    if (cross_bf16) {
-      s += "        const float y0_ = q_[0], y1_ = q_[4 * kLB];\n";
-      s += "        rk_tf32_split(y0_, bh_[0], bl_[0]);\n";
-      s += "        rk_tf32_split(y1_, bh_[1], bl_[1]);\n";
+    s += "        const float y0_ = q_[0], y1_ = q_[4 * kLB];\n";
+    s += "        rk_tf32_split(y0_, bh_[0], bl_[0]);\n";
+    s += "        rk_tf32_split(y1_, bh_[1], bl_[1]);\n";
+    if (cross_bf16)
       s += "        const unsigned bc_[2] = {rk_bf16x2(__uint_as_float(bl_[1]), __uint_as_float(bl_[0])), "
            "rk_bf16x2(y1_, y0_)};\n";
-    } else {
-      s += "        rk_tf32_split(q_[0], bh_[0], bl_[0]);\n";
-      s += "        rk_tf32_split(q_[4 * kLB], bh_[1], bl_[1]);\n";
-    }
     s += "        #pragma unroll\n        for (int a = 0; a < kMT; ++a) {\n";
     const std::string c = "acc_[2 * a][2 * b], acc_[2 * a][2 * b + 1], acc_[2 * a + 1][2 * b], acc_[2 * a + 1][2 * b + 1], ";
     if (cross_bf16) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <utility>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -141,59 +142,55 @@ inline int __syncthreads_or(int pred) { return rk_emu_any_in_block(pred); }
 inline int __syncthreads_and(int pred) { return !rk_emu_any_in_block(!pred); }
 inline int __ffsll(long long x) { return __builtin_ffsll(x); }
 
-// Tensor cores (generated high-dimension kernels compiled with RK_EMU_MMA):
-// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 (operands read as TF32: 13 low bits ignored), its
-// fragments exchanged between the lanes of a warp through a per-block area between two barriers
-// (every thread makes the same calls).
-static float rk_emu_mma_x[1024][6];
-inline void rk_emu_mma_tf32(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
+// Tensor cores (generated high-dimension kernels compiled with RK_EMU_MMA): each lane puts its
+// fragments' values in its row of a per-block area, and after a barrier computes its part of
+// the warp's product, c += A B, then a barrier again (every thread makes the same calls).
+// A[r][k] and B[k][n] are at the (lane of the warp, slot) that a_at(r, k) and b_at(k, n) give.
+static float rk_emu_mma_v[1024][12];
+template <class FA, class FB>
+inline void rk_emu_mma(float& c0, float& c1, float& c2, float& c3, unsigned K, FA a_at, FB b_at) {
   const unsigned t = threadIdx.x, w = t & ~31u, l = t & 31u, g = l >> 2, q = l & 3u;
-  for (int k = 0; k < 4; ++k) rk_emu_mma_x[t][k] = __uint_as_float(a[k] & 0xffffe000u);
-  rk_emu_mma_x[t][4] = __uint_as_float(b[0] & 0xffffe000u);
-  rk_emu_mma_x[t][5] = __uint_as_float(b[1] & 0xffffe000u);
   __syncthreads();
-  // A[r][k] is register (r >= 8) + 2 (k >= 4) of lane 4 (r % 8) + k % 4; B[k][n]: register
-  // 4 + (k >= 4) of lane 4 n + k % 4; C[r][n]: register 2 (r >= 8) + n % 2 of lane 4 (r % 8) + n / 2.
+  // C[r][n]: register 2 (r >= 8) + n % 2 of lane 4 (r % 8) + n / 2.
   float* c[4] = {&c0, &c1, &c2, &c3};
   float r[4];
   for (unsigned i = 0; i < 4; ++i) {
     const unsigned row = g + 8 * (i >> 1), col = 2 * q + (i & 1);
     float s = 0;
-    for (unsigned k = 0; k < 8; ++k)
-      s += rk_emu_mma_x[w + 4 * (row % 8) + k % 4][(row >= 8) + 2 * (k >= 4)] *
-           rk_emu_mma_x[w + 4 * col + k % 4][4 + (k >= 4)];
+    for (unsigned k = 0; k < K; ++k) {
+      const auto a = a_at(row, k), b = b_at(k, col);
+      s += rk_emu_mma_v[w + a.first][a.second] * rk_emu_mma_v[w + b.first][b.second];
+    }
     r[i] = s;
   }
   __syncthreads();
   for (int i = 0; i < 4; ++i) *c[i] += r[i];
 }
+// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 (operands read as TF32: 13 low bits ignored):
+// A[r][k] is register (r >= 8) + 2 (k >= 4) of lane 4 (r % 8) + k % 4; B[k][n]: register
+// 4 + (k >= 4) of lane 4 n + k % 4.
+inline void rk_emu_mma_tf32(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
+  const unsigned t = threadIdx.x;
+  for (int k = 0; k < 4; ++k) rk_emu_mma_v[t][k] = __uint_as_float(a[k] & 0xffffe000u);
+  for (int k = 0; k < 2; ++k) rk_emu_mma_v[t][4 + k] = __uint_as_float(b[k] & 0xffffe000u);
+  rk_emu_mma(
+      c0, c1, c2, c3, 8, [](unsigned r, unsigned k) { return std::make_pair(4 * (r % 8) + k % 4, (r >= 8) + 2 * (k >= 4)); },
+      [](unsigned k, unsigned n) { return std::make_pair(4 * n + k % 4, 4 + (k >= 4)); });
+}
 // mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32: register k of a lane holds two bf16 (the first
 // element in its low half). A[r][k]: register (r >= 8) + 2 (k >= 8), half k % 2, of lane
 // 4 (r % 8) + (k % 8) / 2; B[k][n]: register (k >= 8), half k % 2, of lane 4 n + (k % 8) / 2.
-static float rk_emu_mma_h[1024][12];
 inline void rk_emu_mma_bf16(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
-  const unsigned t = threadIdx.x, w = t & ~31u, l = t & 31u, g = l >> 2, q = l & 3u;
-  for (int k = 0; k < 4; ++k) {
-    rk_emu_mma_h[t][2 * k] = __uint_as_float(a[k] << 16);
-    rk_emu_mma_h[t][2 * k + 1] = __uint_as_float(a[k] & 0xffff0000u);
+  const unsigned t = threadIdx.x;
+  for (int k = 0; k < 6; ++k) {  // slots 2k, 2k + 1: the halves of A's registers, then B's
+    const unsigned u = k < 4 ? a[k] : b[k - 4];
+    rk_emu_mma_v[t][2 * k] = __uint_as_float(u << 16);
+    rk_emu_mma_v[t][2 * k + 1] = __uint_as_float(u & 0xffff0000u);
   }
-  for (int k = 0; k < 2; ++k) {
-    rk_emu_mma_h[t][8 + 2 * k] = __uint_as_float(b[k] << 16);
-    rk_emu_mma_h[t][9 + 2 * k] = __uint_as_float(b[k] & 0xffff0000u);
-  }
-  __syncthreads();
-  float* c[4] = {&c0, &c1, &c2, &c3};
-  float r[4];
-  for (unsigned i = 0; i < 4; ++i) {
-    const unsigned row = g + 8 * (i >> 1), col = 2 * q + (i & 1);
-    float s = 0;
-    for (unsigned k = 0; k < 16; ++k)
-      s += rk_emu_mma_h[w + 4 * (row % 8) + (k % 8) / 2][2 * ((row >= 8) + 2 * (k >= 8)) + k % 2] *
-           rk_emu_mma_h[w + 4 * col + (k % 8) / 2][8 + 2 * (k >= 8) + k % 2];
-    r[i] = s;
-  }
-  __syncthreads();
-  for (int i = 0; i < 4; ++i) *c[i] += r[i];
+  rk_emu_mma(
+      c0, c1, c2, c3, 16,
+      [](unsigned r, unsigned k) { return std::make_pair(4 * (r % 8) + (k % 8) / 2, 2 * ((r >= 8) + 2 * (k >= 8)) + k % 2); },
+      [](unsigned k, unsigned n) { return std::make_pair(4 * n + (k % 8) / 2, 8 + 2 * (k >= 8) + k % 2); });
 }
 // cvt.rn.bf16x2.f32 d, hi, lo: two floats rounded to bf16 (to nearest, ties to even; a NaN stays
 // a NaN), `lo` in the low half
