@@ -42,7 +42,7 @@ GpuRunStats last_gpu_run() {
 }
 
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
-                            const DeviceLimits& lim, bool sparse) {
+                            const DeviceLimits& lim, bool sparse, bool ramp) {
   LaunchPlan p;
   p.sparse = sparse;
   const long long e = code.elem;
@@ -89,7 +89,18 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   }
   cj = std::min(cj, 1LL << 30);
   p.inner_chunk = cj;
-  p.inner_pieces = ceil_div(n_in, cj);
+  p.piece_rows.clear();
+  if (ramp && p.resident && cj < n_in) {
+    for (long long left = n_in, r = std::max(tile, ceil_div(cj / 4, tile) * tile); left > 0;) {
+      p.piece_rows.push_back(std::min(left, r));
+      left -= p.piece_rows.back();
+      r = std::min(cj, ceil_div(r * 3 / 2, tile) * tile);
+    }
+    if (p.piece_rows.size() > 8) p.piece_rows.clear();
+  }
+  if (p.piece_rows.empty())
+    for (long long j = 0; j < n_in; j += cj) p.piece_rows.push_back(std::min(cj, n_in - j));
+  p.inner_pieces = static_cast<long long>(p.piece_rows.size());
   RK_ASSERT(p.inner_pieces <= 8 || !p.resident, "too many resident pieces");
   // Outer rows per chunk: about 1e12 terms per launch (interrupts are polled between chunks),
   // never fewer than fill the GPU, within memory.
@@ -122,6 +133,7 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
     p.resident = true;
     p.inner_chunk = std::max(1LL, n_in);
     p.inner_pieces = 1;
+    p.piece_rows.assign(1, n_in);
     p.inner_device_rows = n_in;
     p.outer_chunk = std::max(1LL, rows);
     p.outer_chunks = 1;
@@ -139,6 +151,12 @@ long long LaunchPlan::splits(long long rows) const {
   long long s = ceil_div(want, bxs);
   s = std::min(s, std::max(1LL, inner_chunk / (4 * tile)));
   return std::max(1LL, std::min(s, 65535LL));
+}
+
+long long LaunchPlan::piece_start(long long q) const {
+  long long j = 0;
+  for (long long k = 0; k < q && k < static_cast<long long>(piece_rows.size()); ++k) j += piece_rows[static_cast<size_t>(k)];
+  return j;
 }
 
 long long LaunchPlan::slots(long long rows) const {
@@ -360,7 +378,11 @@ void CudaRun::plan_launch() {
     throw UserError("gpu", "block-sparse reductions (ranges) of inner products or distances of high dimension do "
                            "not run on the GPU: use rkeops_use_cpu()");
   RK_ASSERT(!sparse_ || (!part_.states && r0_ == 0 && r1_ == n_out_), "block-sparse reductions run whole");
-  plan_ = plan_cuda_launch(code_, n_in_, r1_ - r0_, out_dim_, part_.states, lim, sparse_);
+  // (inner rows packed on the host: pieces ramp up; device-resident ones are packed on the GPU)
+  bool host_inner = true;
+  for (size_t p = 0; p < in_.size(); ++p)
+    if (in_[p].device && code_.y_off[p] >= 0) host_inner = false;
+  plan_ = plan_cuda_launch(code_, n_in_, r1_ - r0_, out_dim_, part_.states, lim, sparse_, host_inner);
   y_dev_ = plan_.inner_device_rows * plan_.inner_row_bytes;
   st_.block = plan_.block;
   st_.chunks_outer = static_cast<int>(plan_.outer_chunks);
@@ -560,8 +582,8 @@ void CudaRun::load_outer_rows(const OuterChunk& c) {
 void CudaRun::run_inner_piece(OuterChunk& c, long long q) {
   InnerPiece piece;
   piece.q = q;
-  piece.j0 = q * plan_.inner_chunk;
-  piece.rows = std::min(plan_.inner_chunk, n_in_ - piece.j0);
+  piece.j0 = plan_.piece_start(q);
+  piece.rows = plan_.piece_rows[static_cast<size_t>(q)];
   // resident: piece q has its own staging and device regions; streamed: one region, reused
   // after the previous piece's kernel (sync below).
   piece.off = plan_.resident ? piece.j0 * plan_.inner_row_bytes : 0;

@@ -114,12 +114,15 @@ struct LaunchPlan {
   long long inner_row_bytes = 0;
   long long budget = 0;  // device bytes for our buffers
   bool resident = true;  // inner rows copied once for the whole call (else streamed in chunks)
-  long long inner_chunk = 0, inner_pieces = 1;  // the inner range in pieces of inner_chunk rows
+  long long inner_chunk = 0, inner_pieces = 1;  // the inner range in pieces of at most inner_chunk rows
+  std::vector<long long> piece_rows;              // each piece's rows (all inner_chunk but the last, or a ramp)
   long long inner_device_rows = 0;              // inner rows held on the device at once
   long long outer_chunk = 0, outer_chunks = 1;  // outer rows per launch, and launches
   bool hd = false, states = false, sparse = false;
   int hd_bm = 0;
   int lane_slots = 1;  // partial states per split (CudaCode::Hd::lane_slots)
+  // The first inner row of piece q.
+  long long piece_start(long long q) const;
   // Splits of a piece of the inner range over blocks (gridDim.y) for a chunk of `rows` outer rows.
   long long splits(long long rows) const;
   // Partial-state slots for a chunk of `rows` (0: rk_reduce finalises itself).
@@ -131,9 +134,12 @@ struct LaunchPlan {
 // Throws UserError("gpu") when even one outer row does not fit in the device's memory.
 // With `sparse` (a block-sparse reduction), everything is on the device at once: one chunk of
 // outer rows, the inner rows resident in one piece, no splits (UserError("gpu") when that does
-// not fit).
+// not fit). With `ramp` (the host packs the inner rows), resident pieces start smaller, a
+// quarter of a piece and then half as large again each time (as long as 8 pieces cover the
+// rest): the first kernel waits for the first piece's packing, and each piece's packing hides
+// behind the kernel of the piece before, which the host outpaces.
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
-                            const DeviceLimits& lim, bool sparse = false);
+                            const DeviceLimits& lim, bool sparse = false, bool ramp = false);
 
 // Splits of each work item's inner ranges over blocks (gridDim.y) in a block-sparse call (or
 // one of its pieces) of `items` work items, `pairs` terms and `n_out` result rows, with the

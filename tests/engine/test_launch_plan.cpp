@@ -122,6 +122,44 @@ TEST(LaunchPlan, ResidentInnerRowsInPiecesOfWholeTiles) {
   EXPECT_EQ(q.inner_pieces, 8);
 }
 
+// Inner rows packed on the host (ramp): the resident pieces start at a quarter of a piece and
+// grow by half each time up to a piece, whole tiles, covering the inner range in order; when
+// that would take more than 8 pieces, equal pieces as without the ramp.
+TEST(LaunchPlan, HostPackedPiecesRampUp) {
+  const CudaCode c = kernel_layout(3, 4);  // 16 bytes per inner row
+  DeviceLimits d = big_gpu();
+  d.piece_bytes = 1 << 20;
+  const long long n_in = 300000;  // 4.8 MB: 5 equal pieces without the ramp
+  const LaunchPlan flat = plan_cuda_launch(c, n_in, 1000, 1, false, d);
+  const LaunchPlan p = plan_cuda_launch(c, n_in, 1000, 1, false, d, false, true);
+  EXPECT_EQ(p.inner_chunk, flat.inner_chunk);
+  ASSERT_GT(p.inner_pieces, flat.inner_pieces);
+  ASSERT_LE(p.inner_pieces, 8);
+  ASSERT_EQ(static_cast<long long>(p.piece_rows.size()), p.inner_pieces);
+  EXPECT_LE(p.piece_rows[0], p.inner_chunk / 4 + p.tile);
+  long long sum = 0;
+  for (long long q = 0; q < p.inner_pieces; ++q) {
+    const long long r = p.piece_rows[static_cast<size_t>(q)];
+    EXPECT_EQ(p.piece_start(q), sum);
+    if (q + 1 < p.inner_pieces) {
+      EXPECT_EQ(r % p.tile, 0);
+      EXPECT_LE(p.piece_rows[static_cast<size_t>(q + 1)], std::max(r, r * 3 / 2 + p.tile));
+    }
+    EXPECT_LE(r, p.inner_chunk);
+    EXPECT_GT(r, 0);
+    sum += r;
+  }
+  EXPECT_EQ(sum, n_in);
+  for (long long q = 0; q < flat.inner_pieces; ++q)  // without the ramp: equal pieces
+    EXPECT_EQ(flat.piece_start(q), q * flat.inner_chunk);
+  // 8 pieces of a piece each: no room for a ramp
+  const LaunchPlan full = plan_cuda_launch(c, 40000000, 1000, 1, false, d, false, true);
+  EXPECT_EQ(full.inner_pieces, 8);
+  EXPECT_EQ(full.piece_rows[0], full.inner_chunk);
+  // one piece, streamed inner rows, block-sparse calls: no ramp
+  EXPECT_EQ(plan_cuda_launch(c, 1000, 1000, 1, false, d, false, true).inner_pieces, 1);
+}
+
 TEST(LaunchPlan, LittleMemoryStreamsInnerRowsAndChunksOuterRows) {
   const CudaCode c = kernel_layout(3, 4);
   DeviceLimits d = big_gpu();
