@@ -124,6 +124,12 @@ std::vector<Input> engine_inputs(SEXP inputs) {
   return in;
 }
 
+// A benchmark switch: the integer in environment variable `name`, within [lo, hi], into
+// `field`; unset: `field` keeps its value.
+void env_switch(const char* name, int lo, int hi, int* field) {
+  if (const char* v = std::getenv(name)) *field = std::max(lo, std::min(hi, std::atoi(v)));
+}
+
 // Engine options from the R list built by R/options.R (.rk_engine_options()).
 EngineOptions engine_options(SEXP opts) {
   Rcpp::List o(opts);
@@ -137,18 +143,18 @@ EngineOptions engine_options(SEXP opts) {
                   : scheme == "block_sum"    ? SumScheme::Block
                   : scheme == "kahan_scheme" ? SumScheme::Kahan
                                              : SumScheme::Auto;
-  // RKEOPS_CUDA_ROWS: outer rows per GPU thread of the generic scheme (benchmarks; 0 or unset: chosen)
-  if (const char* rows = std::getenv("RKEOPS_CUDA_ROWS")) e.code.cuda_rows = std::max(0, std::atoi(rows));
-  // RKEOPS_CUDA_HD_MMA: the high-dimension scheme's tensor cores (benchmarks; code_options.h)
-  if (const char* mma = std::getenv("RKEOPS_CUDA_HD_MMA")) e.code.cuda_hd_mma = std::max(0, std::atoi(mma));
-  // RKEOPS_CUDA_HD_SPLIT: how the tensor cores split float32 values (benchmarks; code_options.h)
-  if (const char* sp = std::getenv("RKEOPS_CUDA_HD_SPLIT")) e.code.cuda_hd_split = std::max(0, std::min(2, std::atoi(sp)));
-  // RKEOPS_CUDA_PRESCALE=0: no prescaled Gaussian folds in GPU kernels; 1: without their
-  // inner-product form (benchmarks; code_options.h)
-  if (const char* ps = std::getenv("RKEOPS_CUDA_PRESCALE")) e.code.cuda_prescale = std::max(0, std::min(2, std::atoi(ps)));
-  // RKEOPS_SPARSE_PIECES, RKEOPS_SPARSE_SPLITS: a GPU block-sparse call's pieces and splits (benchmarks)
-  if (const char* v = std::getenv("RKEOPS_SPARSE_PIECES")) e.sparse_pieces = std::max(0, std::atoi(v));
-  if (const char* v = std::getenv("RKEOPS_SPARSE_SPLITS")) e.sparse_splits = std::max(0, std::atoi(v));
+  // Benchmark switches (code_options.h, engine.h): RKEOPS_CUDA_ROWS, outer rows per GPU thread
+  // of the generic scheme (0: chosen); RKEOPS_CUDA_HD_MMA, the high-dimension scheme's tensor
+  // cores; RKEOPS_CUDA_HD_SPLIT, how they split float32 values; RKEOPS_CUDA_PRESCALE, 0: no
+  // prescaled Gaussian folds, 1: without their inner-product form; RKEOPS_SPARSE_PIECES and
+  // RKEOPS_SPARSE_SPLITS, a GPU block-sparse call's pieces and splits (0: chosen).
+  constexpr int kAny = INT_MAX;
+  env_switch("RKEOPS_CUDA_ROWS", 0, kAny, &e.code.cuda_rows);
+  env_switch("RKEOPS_CUDA_HD_MMA", 0, kAny, &e.code.cuda_hd_mma);
+  env_switch("RKEOPS_CUDA_HD_SPLIT", 0, 2, &e.code.cuda_hd_split);
+  env_switch("RKEOPS_CUDA_PRESCALE", 0, 2, &e.code.cuda_prescale);
+  env_switch("RKEOPS_SPARSE_PIECES", 0, kAny, &e.sparse_pieces);
+  env_switch("RKEOPS_SPARSE_SPLITS", 0, kAny, &e.sparse_splits);
   e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;
   e.device = Rcpp::as<int>(o["device_id"]);
   if (o.containsElementNamed("devices")) e.devices = Rcpp::as<std::vector<int>>(o["devices"]);
