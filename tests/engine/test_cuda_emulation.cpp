@@ -349,6 +349,18 @@ std::vector<std::vector<double>> states_of_two_pieces(LaunchFn launch, const Cud
   return states;
 }
 
+// Results are compared entry by entry relative to themselves or to 1e-3 of the largest finite
+// entry of the reference (sums of terms of both signs, e.g. gradients, cancel): that floor.
+double compare_scale(const std::vector<double>& ref) {
+  double scale = 1e-6;
+  for (double v : ref)
+    if (std::isfinite(v)) scale = std::max(scale, 1e-3 * std::fabs(v));
+  return scale;
+}
+bool agrees(double a, double b, double tol, double scale) {
+  return (std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol * (std::fabs(b) + scale);
+}
+
 // `name`: the emulated library's file name, distinct across tests (a library loaded under a
 // name stays loaded: a rebuilt file of the same name would not be loaded again).
 std::string run_case(const Case& c, size_t id, const std::string& name) {
@@ -385,15 +397,10 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   get_kernel(c.formula, c.aliases, eo)->run(in, shape, cpu.data(), eo, nullptr);
 
   const double tol = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
-  // (sums of terms of both signs, e.g. gradients, cancel: entries are compared relative to
-  // themselves or to 1e-3 of the largest, as the block-sparse results below)
-  double dense_scale = 1e-6;
-  for (double v : cpu)
-    if (std::isfinite(v)) dense_scale = std::max(dense_scale, 1e-3 * std::fabs(v));
+  const double scale = compare_scale(cpu);
   for (size_t k = 0; k < gpu.size(); ++k) {
     double a = gpu[k], b = cpu[k];
-    bool same = (std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol * (std::fabs(b) + dense_scale);
-    if (!same)
+    if (!agrees(a, b, tol, scale))
       return "entry " + std::to_string(k) + " (row " + std::to_string(k % shape.out_rows) + ", col " +
              std::to_string(k / shape.out_rows) + "): emulated GPU " + std::to_string(a) + ", CPU " + std::to_string(b);
   }
@@ -414,12 +421,10 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     EngineOptions es = eo;
     es.ranges = br;
     get_kernel(c.formula, c.aliases, es)->run(in, shape, cs.data(), es, nullptr);
-    double scale = 1e-6;
-    for (double v : cs)
-      if (std::isfinite(v)) scale = std::max(scale, 1e-3 * std::fabs(v));
+    const double sparse_scale = compare_scale(cs);
     for (size_t k = 0; k < gs.size(); ++k) {
       double a = gs[k], b = cs[k];
-      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol * (std::fabs(b) + scale)))
+      if (!agrees(a, b, tol, sparse_scale))
         return "block-sparse: entry " + std::to_string(k) + " (row " + std::to_string(k % n_out) + "): emulated GPU " +
                std::to_string(a) + ", CPU " + std::to_string(b);
     }
@@ -429,14 +434,9 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   if (id % 3 == 0) {
     const std::vector<double> rows = rows_in_blocks(launch, code, f, in, shape, c.avail, 2, gpu.size());
     // (other launch shapes: other summation orders, so within the tolerance, not bit for bit)
-    // (sums of terms of both signs, e.g. gradients, are compared relative to the largest entry)
-    const double tol1 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
-    double scale = 1e-6;
-    for (double v : cpu)
-      if (std::isfinite(v)) scale = std::max(scale, 1e-3 * std::fabs(v));
     for (size_t k = 0; k < gpu.size(); ++k) {
       double a = rows[k], b = cpu[k];
-      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol1 * (std::fabs(b) + scale)))
+      if (!agrees(a, b, tol, scale))
         return "row blocks: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " + std::to_string(b);
     }
     const int W = code.state_t + code.state_i + code.state_c;
@@ -450,10 +450,9 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
       if (k->state_width() != W) return "GPU and CPU partial states differ in width";
       k->merge_partials({states[0].data(), states[1].data()}, shape.out_rows, merged.data(), nullptr, eo);
     }
-    const double tol2 = c.dtype == DType::Float64 ? 1e-10 : 2e-5;
     for (size_t k = 0; k < gpu.size(); ++k) {
       double a = merged[k], b = cpu[k];
-      if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol2 * (std::fabs(b) + scale)))
+      if (!agrees(a, b, tol, scale))
         return "merged GPU partial states: entry " + std::to_string(k) + ": " + std::to_string(a) + " vs CPU " +
                std::to_string(b);
     }
@@ -1056,7 +1055,7 @@ TEST(CudaEmulation, PrescaledGaussianFoldsMatchTheCpu) {
           const double floor = p.formula.rfind("LogSumExp", 0) == 0 ? 1.0 : 1e-6, tol = f64 ? 1e-12 : 2e-5;
           for (size_t k = 0; k < gpu.size(); ++k) {
             const double a = gpu[k], b = cpu[k];
-            ASSERT_TRUE((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tol * (std::fabs(b) + floor))
+            ASSERT_TRUE(agrees(a, b, tol, floor))
                 << "entry " << k << ": emulated GPU " << a << ", CPU " << b;
           }
         }
