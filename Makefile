@@ -7,6 +7,9 @@ APT_PACKAGES := r-base-core r-base-dev r-cran-rcpp r-cran-testthat \
   libgtest-dev clang r-cran-future r-cran-future.apply r-cran-progressr r-cran-mass r-cran-class \
   r-cran-pkgdown
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Compiles (R CMD INSTALL, build and check, the engine's tests) use every core.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+RJOBS := MAKEFLAGS=-j$(NPROC)
 
 .PHONY: setup install demo test test-engine test-r fuzz check site document format bench clean
 
@@ -19,7 +22,7 @@ setup:
 	fi
 
 install: setup
-	$(R) CMD INSTALL --no-test-load . >/dev/null
+	$(RJOBS) $(R) CMD INSTALL --no-test-load . >/dev/null
 
 demo: install
 	$(RSCRIPT) demo/gaussian_knn.R
@@ -27,10 +30,10 @@ demo: install
 test: install test-engine fuzz test-r
 
 test-engine: setup
-	$(MAKE) -C tests/engine run
+	$(MAKE) -C tests/engine -j$(NPROC) run
 
 fuzz: setup
-	$(MAKE) -C tests/engine fuzz
+	$(MAKE) -C tests/engine -j$(NPROC) fuzz
 
 test-r: install
 	$(RSCRIPT) tests/run_tests.R
@@ -42,8 +45,8 @@ document: setup
 CHECK_FLAGS ?=
 check: setup
 	rm -rf rkeops.Rcheck rkeops_*.tar.gz
-	$(R) CMD build . >/dev/null
-	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual $(CHECK_FLAGS) rkeops_*.tar.gz
+	$(RJOBS) $(R) CMD build . >/dev/null
+	$(RJOBS) _R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual $(CHECK_FLAGS) rkeops_*.tar.gz
 
 # The documentation site (pkgdown, _pkgdown.yml) in docs/, built offline: pkgdown fetches nothing
 # (no CRAN link lookup, no external search; Bootstrap comes with pkgdown's bslib), and uses the

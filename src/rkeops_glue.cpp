@@ -452,7 +452,8 @@ SEXP rk_gpu_info(SEXP always_nvrtc) {
   Rcpp::List last = Rcpp::List::create(
       Rcpp::Named("valid") = r.valid, Rcpp::Named("convert_ms") = r.convert_ms, Rcpp::Named("h2d_ms") = r.h2d_ms,
       Rcpp::Named("kernel_ms") = r.kernel_ms, Rcpp::Named("merge_ms") = r.merge_ms, Rcpp::Named("d2h_ms") = r.d2h_ms,
-      Rcpp::Named("total_ms") = r.total_ms, Rcpp::Named("regs") = r.regs, Rcpp::Named("local_bytes") = r.local_bytes,
+      Rcpp::Named("total_ms") = r.total_ms, Rcpp::Named("first_launch_ms") = r.first_launch_ms,
+      Rcpp::Named("regs") = r.regs, Rcpp::Named("local_bytes") = r.local_bytes,
       Rcpp::Named("shared_bytes") = r.shared_bytes, Rcpp::Named("block") = r.block,
       Rcpp::Named("grid_x") = static_cast<double>(r.grid_x), Rcpp::Named("nsplit") = r.nsplit,
       Rcpp::Named("chunks_outer") = r.chunks_outer, Rcpp::Named("chunks_inner") = r.chunks_inner,

@@ -29,6 +29,7 @@ double open_gpu_context(int device);
 // Time split and resources of the last GPU run (bench/gpu.R reads them via rk_gpu_info()).
 struct GpuRunStats {
   double convert_ms = 0, h2d_ms = 0, kernel_ms = 0, merge_ms = 0, d2h_ms = 0, total_ms = 0;
+  double first_launch_ms = 0;  // host time from the start to the first launch of rk_reduce
   int regs = 0, local_bytes = 0, shared_bytes = 0;  // of rk_reduce (cuFuncGetAttribute)
   int block = 0, nsplit = 1, chunks_outer = 1, chunks_inner = 1;
   long long grid_x = 0;

@@ -328,6 +328,7 @@ class CudaRun {
   bool y_loaded_ = false;  // resident inner rows loaded by an earlier chunk
 
   // ---- timings ----
+  const Clock::time_point t0_ = Clock::now();
   double convert_ms_ = 0;
   GpuRunStats st_;
 };
@@ -796,6 +797,7 @@ void CudaRun::launch_reduction(OuterChunk& c, const InnerPiece& piece, long long
   void* args[] = {&x, &ldx,    &y,     &p,     &n_outer, &n_inner, &jbase,   &jchunk,
                   &o, &out_ld, &c.pst, &c.psi, &c.pcp,   &slot0,   &d_items, &d_jranges};
   const long long gx = sparse_ ? item1 - item0 : ceil_div(c.rows, plan_.rows_per_block);
+  if (st_.first_launch_ms == 0) st_.first_launch_ms = ms_since(t0_);
   if (gx > 0)
     dev_.launch(0, static_cast<unsigned>(gx), static_cast<unsigned>(c.nsplit), static_cast<unsigned>(plan_.block),
                 args);
