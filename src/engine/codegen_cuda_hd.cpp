@@ -1,6 +1,6 @@
 // The CUDA high-dimension template (see codegen_cuda_hd.h). rk_reduce reads top to bottom:
 //   - block (bx, by) owns outer rows [bx * bm, bx * bm + bm) and the slice `by` of the inner
-//     range (split over blocks as in the generic template); 256 threads (ty, tx), tx < ntx,
+//     range (split over blocks as in the generic template); HdTile::threads threads (ty, tx), tx < ntx,
 //     thread (ty, tx) owns tm rows and tn columns of every bm x bn tile;
 //   - the slice is swept in chunks (tile, bk components): a chunk of X (bk x bm) and of Y
 //     (bk x bn) is copied to shared memory asynchronously (cp.async, no registers) while the
@@ -174,6 +174,12 @@ HdTile hd_tile(bool f32, int sregs, int dim, int ncol, int mma) {
     int mt = 1, nt8 = sregs <= 24 ? 16 : 8;
     if (mma >= 100) mt = std::min(2, std::max(1, mma / 100)), nt8 = std::min(32, std::max(1, mma % 100));
     t.mma = true;
+    // 4 warps a block, 3 blocks a multiprocessor when the state is small (168 registers for the
+    // k-NN, none spilled): 12 warps instead of 8 at 193 registers; on the H200 the D = 784 k-NN
+    // kernel 16.6 ms instead of 17.1, D = 256 5.9 instead of 6.1, the Gaussian sum at D = 784
+    // 21.7 instead of 22.8 (bench/RESULTS.md, tenth session).
+    t.threads = 128;
+    t.min_blocks = sregs <= 24 ? 3 : 1;
     t.ntx = 4;
     t.tm = 2 * mt;
     t.tn = 2 * nt8;
@@ -272,7 +278,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   }
   const int NCOL = cc.wy - D;  // per inner row, what the epilogue reads besides the products
   const HdTile t = hd_tile(f32, state_regs(f, opt), D, NCOL, f32 ? opt.cuda_hd_mma : 0);
-  const int TM = t.tm, TN = t.tn, BK = t.bk, BM = t.bm(), BN = t.bn(), NT = HdTile::threads, NTX = t.ntx;
+  const int TM = t.tm, TN = t.tn, BK = t.bk, BM = t.bm(), BN = t.bn(), NT = t.threads, NTX = t.ntx;
   const int LA = t.lda(), LB = t.ldb();  // shared-memory strides of a chunk's components
   const bool MMA = t.mma;
   RK_ASSERT(TM <= NTX && NTX <= 32 && (NTX & (NTX - 1)) == 0 && hd_shared_bytes(t, f32, NCOL) <= 49152,
@@ -506,9 +512,10 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "constexpr int kTM = " << TM << ", kTN = " << TN << ";   // pairs per thread\n";
   src << "constexpr int kLA = " << LA << ", kLB = " << LB << ";   // shared-memory strides of a chunk's components\n";
   if (MMA)
-    src << "constexpr int kWM = " << BM / 8 << ", kMT = " << TM / 2 << ", kNT8 = " << TN / 2
+    src << "constexpr int kWM = " << BM / (NT / 32) << ", kMT = " << TM / 2 << ", kNT8 = " << TN / 2
         << ";   // a warp's rows; its 16 x 8 tensor-core tiles\n";
   src << "constexpr int kNT = " << NT << ", kNTX = " << NTX << ";   // threads; threads sharing rows\n";
+  src << "constexpr int kMinBlocks = " << t.min_blocks << ";   // blocks a multiprocessor at least\n";
   src << "constexpr int kNCOL = " << NCOL << ";   // the columns' data: Y's components kD..\n";
   src << "// Whether any lane of the warp has p (the emulation's threads meet at block barriers: there,\n"
          "// any lane of the block, so that a loop on it runs as often in every warp)\n"
@@ -582,7 +589,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
            "#endif\n"
            "}\n"
            "#endif\n";
-  src << "\nextern \"C\" __global__ void __launch_bounds__(kNT) rk_reduce(\n"
+  src << "\nextern \"C\" __global__ void __launch_bounds__(kNT, kMinBlocks) rk_reduce(\n"
          "    const T* __restrict__ X, long long ldx, const TV* __restrict__ Y, const T* __restrict__ P,\n"
          "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long "
          "out_ld,\n"

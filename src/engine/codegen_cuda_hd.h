@@ -44,9 +44,10 @@ struct HdPlan {
 // (or the generic kernel cannot take the inner rows at all).
 HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim = kHdMinDim);
 
-// The register tile: 256 threads, (256 / ntx) x ntx; tm x tn pairs per thread; the ntx threads
-// of a row group (lanes of one warp) share their rows; bk components per chunk.
-// With `mma` (float32, tensor cores): the 8 warps are stacked along the rows, each computes
+// The register tile: `threads` threads, (threads / ntx) x ntx; tm x tn pairs per thread; the
+// ntx threads of a row group (lanes of one warp) share their rows; bk components per chunk; at
+// least `min_blocks` blocks a multiprocessor (__launch_bounds__: registers capped to fit).
+// With `mma` (float32, tensor cores): the warps are stacked along the rows, each computes
 // mt x nt8 products of 16 x 8 pairs by mma.sync (float32 accuracy from a TF32 head and tail
 // of each value: hi * hi on a TF32 instruction, hi * lo + lo * hi on a BF16 one, or on two
 // TF32 ones: CodeOptions::cuda_hd_split) and holds them in the instruction's accumulator
@@ -54,7 +55,7 @@ HdPlan plan_cuda_hd(const Formula& f, const CodeOptions& opt, int min_dim = kHdM
 struct HdTile {
   int tm = 8, tn = 8, bk = 8, ntx = 16;
   bool mma = false;
-  static constexpr int threads = 256;
+  int threads = 256, min_blocks = 1;
   int bm() const { return threads / ntx * tm; }
   int bn() const { return ntx * tn; }
   // Shared-memory row strides of a chunk: padded for the tensor cores' fragment loads (a

@@ -93,7 +93,9 @@ TEST(CudaHd, LayoutPutsThePairFirstAndTheNormsLast) {
   EXPECT_EQ(c.hd.x_pos, 3);
   EXPECT_EQ(c.hd.y_pos, 4);
   EXPECT_TRUE(c.hd.center);
-  EXPECT_EQ(c.block, HdTile::threads);
+  EXPECT_EQ(c.block, 128);  // float32: the tensor cores' tile, 4 warps
+  EXPECT_NE(c.source.find("__launch_bounds__(kNT, kMinBlocks)"), std::string::npos);
+  EXPECT_NE(c.source.find("constexpr int kMinBlocks = 3;"), std::string::npos);  // a small state
   EXPECT_EQ(c.tile % 16, 0);
   EXPECT_NE(c.source.find("high-dimension scheme"), std::string::npos);
   // inner products only: no norms, no shift
@@ -118,7 +120,8 @@ TEST(CudaHd, TilesShrinkWithTheReductionState) {
       for (int ncol : {0, 1, 4, 9}) {
         HdTile t = hd_tile(f32, s, 257, ncol);
         EXPECT_LE(hd_shared_bytes(t, f32, ncol), 49152);
-        EXPECT_EQ(t.bm() * t.bn() / (t.tm * t.tn), HdTile::threads);
+        EXPECT_EQ(t.bm() * t.bn() / (t.tm * t.tn), t.threads);
+        EXPECT_EQ(t.threads, 256);  // (without tensor cores)
         EXPECT_LE(t.tm, t.ntx);  // one row per lane of those sharing it (the final stores)
         EXPECT_LE(t.ntx, 32);    // a row group within a warp (the shuffles)
         EXPECT_EQ(t.bn() % 4, 0);
@@ -126,7 +129,8 @@ TEST(CudaHd, TilesShrinkWithTheReductionState) {
 }
 
 TEST(CudaHd, TensorCoreTilesKeepTheAccumulatorLayout) {
-  // float32 only; one 16-row tile per warp by default (two with 100 m + n), 8 warps stacked
+  // float32 only; one 16-row tile per warp by default (two with 100 m + n), 4 warps stacked,
+  // 3 blocks a multiprocessor for small states
   for (int s : {1, 4, 20, 48, 64})
     for (int ncol : {0, 1, 4, 9})
       for (int mma : {1, 104, 208, 116}) {
@@ -136,15 +140,18 @@ TEST(CudaHd, TensorCoreTilesKeepTheAccumulatorLayout) {
         EXPECT_EQ(t.tm % 2, 0);
         EXPECT_EQ(t.tn % 2, 0);
         EXPECT_LE(t.tm, t.ntx);
-        EXPECT_EQ(t.bm(), 8 * 8 * t.tm);  // 8 warps of tm / 2 tiles of 16 rows
+        EXPECT_EQ(t.threads, 128);
+        EXPECT_EQ(t.min_blocks, s <= 24 ? 3 : 1);
+        EXPECT_EQ(t.bm(), 4 * 8 * t.tm);  // 4 warps of tm / 2 tiles of 16 rows
         EXPECT_EQ(t.bk % 8, 0);
         EXPECT_EQ(t.lda() % 32, 8);  // a fragment load hits the 32 banks
         EXPECT_EQ(t.ldb() % 32, 8);
         EXPECT_LE(hd_shared_bytes(t, true, ncol), 49152);
       }
-  EXPECT_EQ(hd_tile(true, 20, 100, 1, 1).tm, 2);   // k-NN: 128 x 128
+  EXPECT_EQ(hd_tile(true, 20, 100, 1, 1).tm, 2);   // k-NN: 64 x 128
+  EXPECT_EQ(hd_tile(true, 20, 100, 1, 1).bm(), 64);
   EXPECT_EQ(hd_tile(true, 20, 100, 1, 1).bn(), 128);
-  EXPECT_EQ(hd_tile(true, 20, 100, 1, 208).bm(), 256);
+  EXPECT_EQ(hd_tile(true, 20, 100, 1, 208).bm(), 128);
   EXPECT_FALSE(hd_tile(false, 20, 100, 1, 1).mma);  // float64: FP64 multiply-adds
   EXPECT_FALSE(hd_tile(true, 20, 100, 1, 0).mma);
 }
