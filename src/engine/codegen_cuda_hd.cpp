@@ -1,7 +1,7 @@
 // The CUDA high-dimension template (see codegen_cuda_hd.h). rk_reduce reads top to bottom:
 //   - block (bx, by) owns outer rows [bx * bm, bx * bm + bm) and the slice `by` of the inner
-//     range (split over blocks as in the generic template); HdTile::threads threads (ty, tx), tx < ntx,
-//     thread (ty, tx) owns tm rows and tn columns of every bm x bn tile;
+//     range (split over blocks as in the generic template); HdTile::threads threads (ty, tx),
+//     tx < ntx, thread (ty, tx) owns tm rows and tn columns of every bm x bn tile;
 //   - the slice is swept in chunks (tile, bk components): a chunk of X (bk x bm) and of Y
 //     (bk x bn) is copied to shared memory asynchronously (cp.async, no registers) while the
 //     previous chunk, in the other buffer, feeds the tm x tn register products; one barrier
@@ -174,12 +174,12 @@ HdTile hd_tile(bool f32, int sregs, int dim, int ncol, int mma) {
     int mt = 1, nt8 = sregs <= 24 ? 16 : 8;
     if (mma >= 100) mt = std::min(2, std::max(1, mma / 100)), nt8 = std::min(32, std::max(1, mma % 100));
     t.mma = true;
-    // 4 warps a block, 3 blocks a multiprocessor when the state is small (168 registers for the
-    // k-NN, none spilled): 12 warps instead of 8 at 193 registers; on the H200 the D = 784 k-NN
-    // kernel 16.6 ms instead of 17.1, D = 256 5.9 instead of 6.1, the Gaussian sum at D = 784
-    // 21.7 instead of 22.8 (bench/RESULTS.md, tenth session).
+    // 4 warps a block, 3 blocks a multiprocessor when a warp has one row tile and the state is
+    // small (168 registers for the k-NN, none spilled): 12 warps instead of 8 at 193 registers;
+    // on the H200 the D = 784 k-NN kernel 16.6 ms instead of 17.1, D = 256 5.9 instead of 6.1,
+    // the Gaussian sum at D = 784 21.7 instead of 22.8 (bench/RESULTS.md, tenth session).
     t.threads = 128;
-    t.min_blocks = sregs <= 24 ? 3 : 1;
+    t.min_blocks = sregs <= 24 && mt == 1 ? 3 : 1;
     t.ntx = 4;
     t.tm = 2 * mt;
     t.tn = 2 * nt8;
