@@ -137,7 +137,8 @@ struct LaunchPlan {
 // not fit). With `ramp` (the host packs the inner rows), resident pieces start smaller, a
 // quarter of a piece and then half as large again each time (as long as 8 pieces cover the
 // rest): the first kernel waits for the first piece's packing, and each piece's packing hides
-// behind the kernel of the piece before, which the host outpaces.
+// behind the kernel of the piece before, which the host outpaces. The high-dimension scheme's
+// inner rows ramp up this way from a quarter of a piece on, even when they fit in one piece.
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
                             const DeviceLimits& lim, bool sparse = false, bool ramp = false);
 

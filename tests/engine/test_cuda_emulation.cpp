@@ -238,6 +238,8 @@ struct Case {
   int hd_mma = 1;           // CodeOptions::cuda_hd_mma (float32 high-dimension scheme)
   int hd_split = 2;         // CodeOptions::cuda_hd_split (its tensor cores)
   bool emu_mma = false;     // emulate its tensor-core instructions (RK_EMU_MMA), not multiply-adds
+  long long piece = 0;      // the device's piece size (0: 4 KiB for odd case numbers, else 32 MiB)
+  long long expect_pieces = 0;  // the inner pieces a launch plan must have (0: any)
 };
 
 std::string cache_dir() {
@@ -387,6 +389,7 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
   std::vector<double> gpu(shape.out_rows * f.out_dim, -12345.0), cpu(gpu.size(), 0.0);
   EmuBackend dev(launch, c.avail);
   if (id % 2) dev.piece_ = 4096;  // resident inner rows in pieces, pipelined
+  if (c.piece > 0) dev.piece_ = c.piece;
   GpuRunStats st;
   run_cuda_reduction(dev, code, f, in, shape, gpu.data(), 2, nullptr, &st);
 
@@ -467,7 +470,9 @@ std::string run_case(const Case& c, size_t id, const std::string& name) {
     if (inner && dev.launches[2] == 0) return "no inner variable was packed on the device";
     if (code.hd.bm > 0 && dev.launches[2] == 0) return "no pair variable was packed on the device";
   }
-  const bool pieces = id % 2;  // short pieces: too short to be split over blocks as well
+  if (c.expect_pieces > 0 && st.chunks_inner != c.expect_pieces)
+    return "expected " + std::to_string(c.expect_pieces) + " inner pieces, got " + std::to_string(st.chunks_inner);
+  const bool pieces = id % 2 && c.piece == 0;  // short pieces: too short to be split over blocks as well
   if (c.expect_split && !pieces && dev.max_grid_y < 2) return "expected a split of the inner range, got none";
   if (c.expect_split && dev.launches[1] < 1) return "expected a merge";
   if (c.avail == 120000 && st.chunks_outer * st.chunks_inner < 2) return "expected chunks with little memory";
@@ -649,6 +654,11 @@ std::vector<Case> hd_cases() {
   m4.hd_split = 0;
   v.push_back(m3);
   v.push_back(m4);
+  // inner rows (700 x 46 doubles, 258 KB) that fit in one piece of 512 KB but ramp up in 3
+  Case r1{"ArgKMin_Reduction(SqDist(x, y), 5, 1)", {"x=Vi(45)", "y=Vj(45)"}, F64, A, 150, 700, big, false, true};
+  r1.piece = 512 << 10;
+  r1.expect_pieces = 3;
+  v.push_back(r1);
   Case f1{"ArgKMin_Reduction(SqDist(x, y), 3, 1)", {"x=Vi(40)", "y=Vj(40)"}, F32, A, 200, 1000, big, false, true};
   f1.hd_mma = 0;
   v.push_back(f1);

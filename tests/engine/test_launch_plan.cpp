@@ -158,6 +158,20 @@ TEST(LaunchPlan, HostPackedPiecesRampUp) {
   EXPECT_EQ(full.piece_rows[0], full.inner_chunk);
   // one piece, streamed inner rows, block-sparse calls: no ramp
   EXPECT_EQ(plan_cuda_launch(c, 1000, 1000, 1, false, d, false, true).inner_pieces, 1);
+  // ... but the high-dimension scheme ramps up inner rows of more than a quarter of a piece
+  // that fit in one (0.48 MB here), from a quarter of them
+  CudaCode h = kernel_layout(3, 4);
+  h.hd.bm = 64;
+  h.tile = 128;
+  const long long n1 = 30000;
+  EXPECT_EQ(plan_cuda_launch(c, n1, 1000, 1, false, d, false, true).inner_pieces, 1);
+  const LaunchPlan r1 = plan_cuda_launch(h, n1, 1000, 1, false, d, false, true);
+  EXPECT_EQ(r1.inner_chunk, n1);
+  ASSERT_EQ(r1.inner_pieces, 3);
+  EXPECT_EQ(r1.piece_rows[0], (n1 / 4 + 127) / 128 * 128);
+  EXPECT_EQ(r1.piece_start(2) + r1.piece_rows[2], n1);
+  EXPECT_EQ(plan_cuda_launch(h, 10000, 1000, 1, false, d, false, true).inner_pieces, 1);  // 0.16 MB
+  EXPECT_EQ(plan_cuda_launch(h, n1, 1000, 1, false, d).inner_pieces, 1);                 // no ramp
 }
 
 TEST(LaunchPlan, LittleMemoryStreamsInnerRowsAndChunksOuterRows) {
