@@ -242,7 +242,7 @@ class CudaRun {
   void upload_sparse_work_items();
   void pack_parameters();
   void run_outer_chunks();
-  GpuRunStats stats(Clock::time_point t_start);
+  GpuRunStats stats();
 
  private:
   // A chunk of outer rows: rows [i0, i0 + rows), one launch of rk_reduce per inner piece.
@@ -332,7 +332,7 @@ class CudaRun {
   bool y_loaded_ = false;  // resident inner rows loaded by an earlier chunk
 
   // ---- timings ----
-  const Clock::time_point t0_ = Clock::now();
+  const Clock::time_point t0_ = Clock::now();  // the call's start
   double convert_ms_ = 0;
   GpuRunStats st_;
 };
@@ -863,10 +863,10 @@ void CudaRun::gather_chunk_timings(const OuterChunk& c) {
   }
 }
 
-// The call's statistics, its total time from t_start.
-GpuRunStats CudaRun::stats(Clock::time_point t_start) {
+// The call's statistics, its total time from its start (t0_).
+GpuRunStats CudaRun::stats() {
   st_.convert_ms = convert_ms_;
-  st_.total_ms = ms_since(t_start);
+  st_.total_ms = ms_since(t0_);
   st_.valid = true;
   return st_;
 }
@@ -876,7 +876,6 @@ GpuRunStats CudaRun::stats(Clock::time_point t_start) {
 void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f, const std::vector<Input>& in,
                         const CallShape& shape, double* out, int nthreads, const std::function<bool()>& interrupted,
                         GpuRunStats* stats, const LaunchPart& part) {
-  const auto t_start = Clock::now();
   CudaRun run(dev, code, f, in, shape, out, nthreads, interrupted, part);
   run.plan_launch();
   run.allocate_staging();
@@ -887,7 +886,7 @@ void run_cuda_reduction(GpuBackend& dev, const CudaCode& code, const Formula& f,
   run.upload_sparse_work_items();
   run.pack_parameters();
   run.run_outer_chunks();
-  if (stats) *stats = run.stats(t_start);
+  if (stats) *stats = run.stats();
 }
 
 // ==== the CUDA driver side ====
