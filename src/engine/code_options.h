@@ -42,12 +42,15 @@ struct CodeOptions {
   // also in the inner-product form where the norms allow (dot_term). 0: off, 1: prescaled
   // coordinates only (benchmarks compare).
   int cuda_prescale = 2;
+  // CUDA, float16: Gaussian sums on tensor cores (codegen_cuda_f16tc.h) where they apply; the
+  // launcher turns it off below compute capability 8.0. 0: the generic half2 kernel.
+  int cuda_f16_tc = 1;
 
   // The options as text, for keys of kernels built with them: every field above is in it.
   std::string key() const {
     return std::to_string(static_cast<int>(dtype)) + "|" + std::to_string(static_cast<int>(scheme)) + "|" +
            std::to_string(loop_dim) + "|" + (cpu_hd ? "hd" : "") + "|" + std::to_string(cuda_rows) + "|" + std::to_string(cuda_hd_mma) +
-           "|" + std::to_string(cuda_prescale) + "|" + std::to_string(cuda_hd_split);
+           "|" + std::to_string(cuda_prescale) + "|" + std::to_string(cuda_hd_split) + "|" + std::to_string(cuda_f16_tc);
   }
 };
 

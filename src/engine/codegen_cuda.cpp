@@ -27,6 +27,7 @@
 #include <sstream>
 
 #include "codegen.h"
+#include "codegen_cuda_f16tc.h"
 #include "codegen_cuda_hd.h"
 #include "errors.h"
 #include "ops.h"
@@ -178,6 +179,7 @@ class CudaSourceGen {
     lay_out_inputs();
     choose_tile();
     emit_formula_code();
+    plan_f16tc();
     choose_rows();
     emit_accumulation();
     std::ostringstream src;
@@ -479,6 +481,41 @@ class CudaSourceGen {
     return -1;
   }
 
+  // A float16 Gaussian sum on tensor cores (codegen_cuda_f16tc.h): F is a fold Exp(h *
+  // SqDist(x, y)) that find_prescaled_fold accepts, alone or times an inner variable b of at
+  // most kF16TcMaxOut components, in a plain Sum; x of dimension at most kF16TcMaxDim. The
+  // kernel keeps this scheme's layout, with its own rows per block.
+  void plan_f16tc() {
+    if (!pair || !opt.cuda_f16_tc || std::string(red.name) != "Sum" || SI || SC || f.weight >= 0 || wide ||
+        rows_global || !params_in_regs || d > kF16TcMaxOut)
+      return;
+    const std::vector<ExpFold> folds = find_exp_folds();
+    const int k = find_prescaled_fold(folds, false);
+    if (k < 0 || ps_x_->dim > kF16TcMaxDim) return;
+    const ExpFold& x = folds[static_cast<size_t>(k)];
+    int b = -1;
+    if (f.root != x.exp) {
+      if (!is_call(f.root, "Mult")) return;
+      const Node& r = g[f.root];
+      b = r.args[0] == x.exp ? r.args[1] : r.args[1] == x.exp ? r.args[0] : -1;
+      if (b < 0 || g[b].kind != NodeKind::Var || g[b].cat != inner || g[b].dim != d) return;
+    } else if (d != 1) {
+      return;
+    }
+    tc_.applies = true;
+    tc_.dim = ps_x_->dim;
+    tc_.x_off = cc.x_off[ps_x_->pos];
+    tc_.y_off = cc.y_off[ps_y_->pos];
+    tc_.b_off = b >= 0 ? cc.y_off[g[b].pos] : -1;
+    tc_.out_dim = d;
+    tc_.neg = ps_neg_;
+    tc_.scale = x.scale;
+    tc_.param_code = param_loads + hoisted;
+    cc.block = kF16TcBlock;
+    cc.tile = kF16TcTile;
+    cc.rows_per_thread = 1;
+  }
+
   void bind_variables() {
     for (auto& v : vars) {
       if (v.cat == CAT_P)
@@ -712,6 +749,10 @@ class CudaSourceGen {
   // rk_reduce: the thread's row, its state, the sweep over the tiles of its block's inner
   // slice, then the result or the partial state.
   void emit_reduce_kernel(std::ostringstream& src) const {
+    if (tc_.applies) {
+      src << f16tc_reduce_kernel(tc_);
+      return;
+    }
     src << "\nextern \"C\" __global__ void __launch_bounds__(RK_B"
         << (R > 4 ? ", " + I(kMinBlocksWide) : std::string()) << ") rk_reduce(\n"
            "    const TS* __restrict__ X, long long ldx, const TV* __restrict__ Y, const TS* __restrict__ P,\n"
@@ -997,6 +1038,7 @@ class CudaSourceGen {
   std::vector<VarUse> vars;
   bool wide = false, rows_global = false, params_in_regs = true;
   bool pair = false;  // float16 with every operation in half2: two rows per thread
+  F16TcPlan tc_;      // float16 Gaussian sums on tensor cores (plan_f16tc)
   // ---- the formula's code ----
   Emitter e;
   std::string param_loads, loads, hoisted, body;

@@ -50,9 +50,10 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   p.hd_bm = code.hd.bm;
   p.lane_slots = std::max(1, code.hd.lane_slots);
   p.states = states;
-  // Threads per block: 256, or 128 when more threads are resident that way.
+  // Threads per block: 256, or 128 when more threads are resident that way, or when the kernel
+  // is bound to 128 (float16 tensor cores: one row a thread, codegen_cuda_f16tc.h).
   int block = p.hd ? code.block : 256;
-  if (!p.hd && lim.resident_128 * 128 > lim.resident_256 * 256) block = 128;
+  if (!p.hd && (code.block == 128 || lim.resident_128 * 128 > lim.resident_256 * 256)) block = 128;
   p.block = block;
   // outer rows per block: a thread's rows (register blocking) times the rows of its values
   // (2 for float16 pair kernels)
@@ -1292,8 +1293,10 @@ std::shared_ptr<Kernel> load_cuda_kernel(Formula f, const EngineOptions& opt, co
   Nvrtc* nv = usable_nvrtc();
   CudaDriver::DeviceInfo info = drv->info(opt.device);
   drv->context(opt.device);
-  CudaCode code = generate_cuda_code(f, opt.code, opt.include_dir);
   const int cc = info.cc_major * 10 + info.cc_minor;
+  CodeOptions co = opt.code;
+  if (cc < 80) co.cuda_f16_tc = 0;  // (its conversions and products need sm_80)
+  CudaCode code = generate_cuda_code(f, co, opt.include_dir);
   const int arch = nv->best_arch_for(cc);
   if (arch < 0)
     throw UserError("gpu", "GPU " + std::to_string(opt.device) + " (" + info.name + ", compute capability " +

@@ -39,6 +39,9 @@ struct alignas(16) double2 {
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
 };
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
 
 inline float __int_as_float(int i) {
   float f;
@@ -191,6 +194,38 @@ inline void rk_emu_mma_bf16(float& c0, float& c1, float& c2, float& c3, const un
       c0, c1, c2, c3, 16,
       [](unsigned r, unsigned k) { return std::make_pair(4 * (r % 8) + (k % 8) / 2, 2 * ((r >= 8) + 2 * (k >= 8)) + k % 2); },
       [](unsigned k, unsigned n) { return std::make_pair(4 * n + (k % 8) / 2, 8 + 2 * (k >= 8) + k % 2); });
+}
+// An IEEE half's value (exact)
+inline float rk_emu_h2f(unsigned h) {
+  const unsigned e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  const float v = e == 0x1fu ? (m ? NAN : INFINITY) : e ? std::ldexp(1.0f + m / 1024.0f, static_cast<int>(e) - 15) : std::ldexp(m / 1024.0f, -14);
+  return (h & 0x8000u) ? -v : v;
+}
+// mma.sync.m16n8k16.row.col.f32.f16.f16.f32: the layout of the BF16 instruction, halves.
+inline void rk_emu_mma_f16(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
+  const unsigned t = threadIdx.x;
+  for (int k = 0; k < 6; ++k) {
+    const unsigned u = k < 4 ? a[k] : b[k - 4];
+    rk_emu_mma_v[t][2 * k] = rk_emu_h2f(u & 0xffffu);
+    rk_emu_mma_v[t][2 * k + 1] = rk_emu_h2f(u >> 16);
+  }
+  rk_emu_mma(
+      c0, c1, c2, c3, 16,
+      [](unsigned r, unsigned k) { return std::make_pair(4 * (r % 8) + (k % 8) / 2, 2 * ((r >= 8) + 2 * (k >= 8)) + k % 2); },
+      [](unsigned k, unsigned n) { return std::make_pair(4 * n + (k % 8) / 2, 8 + 2 * (k >= 8) + k % 2); });
+}
+// mma.sync.m16n8k8.row.col.f32.f16.f16.f32: A[r][k] is half k % 2 of register (r >= 8) of lane
+// 4 (r % 8) + k / 2; B[k][n]: half k % 2 of the one register of lane 4 n + k / 2.
+inline void rk_emu_mma_f16k8(float& c0, float& c1, float& c2, float& c3, const unsigned* a, const unsigned* b) {
+  const unsigned t = threadIdx.x;
+  for (int k = 0; k < 3; ++k) {
+    const unsigned u = k < 2 ? a[k] : b[0];
+    rk_emu_mma_v[t][2 * k] = rk_emu_h2f(u & 0xffffu);
+    rk_emu_mma_v[t][2 * k + 1] = rk_emu_h2f(u >> 16);
+  }
+  rk_emu_mma(
+      c0, c1, c2, c3, 8, [](unsigned r, unsigned k) { return std::make_pair(4 * (r % 8) + k / 2, 2 * (r >= 8) + k % 2); },
+      [](unsigned k, unsigned n) { return std::make_pair(4 * n + k / 2, 4 + k % 2); });
 }
 // cvt.rn.bf16x2.f32 d, hi, lo: two floats rounded to bf16 (to nearest, ties to even; a NaN stays
 // a NaN), `lo` in the low half

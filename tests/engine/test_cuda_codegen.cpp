@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "codegen_cuda.h"
+#include "codegen_cuda_f16tc.h"
 #include "codegen_cuda_hd.h"
 #include "errors.h"
 #include "formula.h"
@@ -534,13 +535,61 @@ TEST(CudaCodegen, Float16KernelsAndGradientsCompileWithNvrtc) {
     EXPECT_EQ(code.hd.bm, 0) << c.formula;  // not the high-dimension scheme
     if (c.formula.find("ReLU") != std::string::npos) EXPECT_EQ(code.rows_per_thread, 1);
     if (c.formula.find("Sum_Reduction(Exp(-g * SqDist") == 0) {
-      EXPECT_EQ(code.rows_per_thread, 2);
+      // tensor cores up to D = 15 (codegen_cuda_f16tc.h), half2 pairs above
+      const bool tc = f.args[0].dim <= kF16TcMaxDim;
+      EXPECT_EQ(code.rows_per_thread, tc ? 1 : 2) << c.name;
+      EXPECT_EQ(code.source.find("rk_tc_mma8(e0") != std::string::npos, tc) << c.name;
       EXPECT_NE(code.source.find("typedef rk_h2 T;"), std::string::npos);
       EXPECT_NE(code.source.find("ex2.approx.f16x2"), std::string::npos);
     }
   }
   std::vector<std::string> failures = compile_all(nv, cases);
   for (auto& f : failures) ADD_FAILURE() << f;
+}
+
+// Float16 Gaussian sums on tensor cores (codegen_cuda_f16tc.h): the forms that take them, and
+// those that do not; all compile with NVRTC.
+TEST(CudaCodegen, Float16GaussianSumsOnTensorCores) {
+  struct Form {
+    std::string formula;
+    std::vector<std::string> aliases;
+    bool tc;
+  };
+  const std::vector<Form> forms = {
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"}, true},
+      {"Sum_Reduction(b * Exp(-SqDist(y, x) / g), 0)", {"x=Vj(7)", "y=Vi(7)", "b=Vi(8)", "g=Pm(1)"}, true},
+      {"Sum_Reduction(Exp(g * -SqDist(x, y)), 1)", {"x=Vi(1)", "y=Vj(1)", "g=Pm(1)"}, true},
+      {"Sum_Reduction(Exp(-g * SqNorm2(x - y)) * b, 1)", {"x=Vi(15)", "y=Vj(15)", "b=Vj(2)", "g=Pm(1)"}, true},
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(16)", "y=Vj(16)", "b=Vj(1)", "g=Pm(1)"}, false},  // D
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(9)", "g=Pm(1)"}, false},  // b
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * e, 1)", {"x=Vi(3)", "y=Vj(3)", "e=Vi(1)", "g=Pm(1)"}, false},  // e: outer
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * y, 1)", {"x=Vi(3)", "y=Vj(3)", "g=Pm(1)"}, false},  // y twice
+      {"LogSumExp_Reduction(-g * SqDist(x, y), 1)", {"x=Vi(3)", "y=Vj(3)", "g=Pm(1)"}, false},
+      {"Sum_Reduction(Exp(-x * SqDist(x, y)), 1)", {"x=Vi(1)", "y=Vj(1)"}, false},  // h not uniform
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b + b, 1)", {"x=Vi(3)", "y=Vj(3)", "b=Vj(1)", "g=Pm(1)"}, false},
+  };
+  std::vector<Case> cases;
+  for (const Form& fm : forms) {
+    Formula f = parse_formula(fm.formula, fm.aliases);
+    CodeOptions o;
+    o.dtype = DType::Float16;
+    CudaCode code = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
+    EXPECT_EQ(code.source.find("rk_tc_mma8(e0") != std::string::npos, fm.tc) << fm.formula;
+    EXPECT_EQ(code.block == kF16TcBlock && code.rows_per_thread == 1, fm.tc) << fm.formula;
+    Case c;
+    c.name = "f16 tc";
+    c.formula = fm.formula;
+    c.aliases = fm.aliases;
+    c.opt = o;
+    cases.push_back(c);
+    if (fm.tc) {  // float32 never
+      o.dtype = DType::Float32;
+      EXPECT_EQ(generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR).source.find("rk_tc_mma8"), std::string::npos);
+    }
+  }
+  Nvrtc* nv = nvrtc_or_skip();
+  if (!nv) GTEST_SKIP() << "NVRTC is not available";
+  for (auto& e : compile_all(nv, cases)) ADD_FAILURE() << e;
 }
 
 TEST(CudaCodegen, Float16LayoutAndKey) {
@@ -551,8 +600,13 @@ TEST(CudaCodegen, Float16LayoutAndKey) {
   CudaCode c = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
   EXPECT_EQ(c.elem, 2);
   EXPECT_EQ(c.state_elem, 4);
-  EXPECT_EQ(c.rows_per_thread, 2);
+  EXPECT_EQ(c.rows_per_thread, 1);  // on tensor cores (codegen_cuda_f16tc.h): one row a thread
+  EXPECT_EQ(c.block, 128);
   EXPECT_EQ(c.wy, 8);  // y (3) + b (1), padded to 16-byte rows of 8 halves
+  CodeOptions no_tc = o;
+  no_tc.cuda_f16_tc = 0;
+  EXPECT_EQ(generate_cuda_code(f, no_tc, RKEOPS_INCLUDE_DIR).rows_per_thread, 2);  // half2 pairs
+  EXPECT_NE(no_tc.key(), o.key());
   EXPECT_NE(c.source.find("typedef unsigned short TS;"), std::string::npos);
   // a long state (a K-min list of 1500) is not doubled: one row per thread, evaluated in float32
   Formula k = parse_formula("ArgKMin_Reduction(SqDist(x, y), 1500, 1)", {"x=Vi(3)", "y=Vj(3)"});

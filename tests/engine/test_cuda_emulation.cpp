@@ -911,9 +911,19 @@ std::vector<F16Case> f16_cases() {
   const double tol = 1e-2;  // the stated tolerance (rkeops_use_float16)
   return {
       // the Gaussian kernel, both axes, splits of the inner range and chunks
-      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", g3, 1001, 3000, big, 2, tol},
-      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", g3, 777, 2000, small, 2, tol},
-      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)", g3t, 1500, 301, big, 2, tol},
+      // (on tensor cores, codegen_cuda_f16tc.h: one row a thread)
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", g3, 1001, 3000, big, 1, tol},
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)", g3, 777, 2000, small, 1, tol},
+      {"Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 0)", g3t, 1500, 301, big, 1, tol},
+      // tensor cores: D = 1 without b, D = 7 (two k-steps) with b of 8, D = 15 (four); h > 0 and
+      // far points: the float32 loop (every tile, or the tiles and rows out of the norms' bound)
+      {"Sum_Reduction(Exp(g * -SqDist(x, y)), 1)", {"x=Vi(1)", "y=Vj(1)", "g=Pm(1)"}, 300, 1100, big, 1, tol},
+      {"Sum_Reduction(b * Exp(-SqDist(x, y) / g), 1)", {"x=Vi(7)", "y=Vj(7)", "b=Vj(8)", "g=Pm(1)"}, 200, 700, big,
+       1, tol},
+      {"Sum_Reduction(Exp(-g * SqNorm2(x - y)) * b, 0)", {"x=Vj(15)", "y=Vi(15)", "b=Vi(3)", "g=Pm(1)"}, 150, 530,
+       big, 1, tol},
+      {"Sum_Reduction(Exp(g * SqDist(x, y)) * b, 1)", g3, 140, 400, big, 1, tol},
+      {"Sum_Reduction(Exp(-g * 3000 * SqDist(x, y)) * b, 1)", g3, 300, 900, big, 1, tol},
       // its gradients: formulas like any other
       {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * Elem(b, 0), x, Elem(e, 0)), 1)", g3, 513, 2000, big, 2, tol},
       {"Sum_Reduction(Grad(Exp(-g * SqDist(x, y)) * Elem(b, 0), y, Elem(e, 0)), 0)", g3t, 2000, 257, big, 2, tol},
