@@ -153,7 +153,7 @@ EngineOptions engine_options(SEXP opts) {
   env_switch("RKEOPS_CUDA_HD_MMA", 0, kAny, &e.code.cuda_hd_mma);
   env_switch("RKEOPS_CUDA_HD_SPLIT", 0, 2, &e.code.cuda_hd_split);
   env_switch("RKEOPS_CUDA_PRESCALE", 0, 2, &e.code.cuda_prescale);
-  env_switch("RKEOPS_CUDA_F16_TC", 0, 1, &e.code.cuda_f16_tc);
+  env_switch("RKEOPS_CUDA_F16_TC", 0, kAny, &e.code.cuda_f16_tc);
   env_switch("RKEOPS_SPARSE_PIECES", 0, kAny, &e.sparse_pieces);
   env_switch("RKEOPS_SPARSE_SPLITS", 0, kAny, &e.sparse_splits);
   e.backend = Rcpp::as<std::string>(o["backend"]) == "GPU" ? Backend::GPU : Backend::CPU;

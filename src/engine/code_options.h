@@ -43,7 +43,8 @@ struct CodeOptions {
   // coordinates only (benchmarks compare).
   int cuda_prescale = 2;
   // CUDA, float16: Gaussian sums on tensor cores (codegen_cuda_f16tc.h) where they apply; the
-  // launcher turns it off below compute capability 8.0. 0: the generic half2 kernel.
+  // launcher turns it off below compute capability 8.0. 0: the generic half2 kernel; 1000 b + 100 w + u:
+  // w warps a block, at least b blocks a multiprocessor, the loop unrolled u times (benchmarks).
   int cuda_f16_tc = 1;
 
   // The options as text, for keys of kernels built with them: every field above is in it.

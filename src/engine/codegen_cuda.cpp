@@ -511,7 +511,13 @@ class CudaSourceGen {
     tc_.neg = ps_neg_;
     tc_.scale = x.scale;
     tc_.param_code = param_loads + hoisted;
-    cc.block = kF16TcBlock;
+    if (opt.cuda_f16_tc >= 100) {  // (benchmarks: 1000 min_blocks + 100 warps + unroll)
+      tc_.min_blocks = opt.cuda_f16_tc / 1000;
+      tc_.warps = std::min(8, std::max(1, opt.cuda_f16_tc / 100 % 10));
+      tc_.unroll = std::min(32, std::max(1, opt.cuda_f16_tc % 100));
+    }
+    cc.block = 32 * tc_.warps;
+    cc.exact_block = true;
     cc.tile = kF16TcTile;
     cc.rows_per_thread = 1;
   }

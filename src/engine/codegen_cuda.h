@@ -29,6 +29,7 @@ struct CudaCode {
   int state_elem = 8;  // sizeof(T): bytes of one value of partial states (float16: 4)
   int rows_per_thread = 1;  // 2 for float16 kernels that evaluate in half2 pairs
   int block = 256;  // the kernel's launch bound (threads per block, rows_per_thread outer rows each)
+  bool exact_block = false;  // launched with exactly `block` threads (float16 tensor cores), not 128 or 256
   int tile = 256;   // inner rows per shared-memory tile
   int rows = 1;     // generic scheme: outer rows per thread (a block covers block x rows rows)
   int wx = 0, wy = 0, np = 0;

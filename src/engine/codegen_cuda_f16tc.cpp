@@ -51,6 +51,13 @@ RK_FN unsigned rk_tc_relu2(float lo, float hi) {
   return r;
 #endif
 }
+// Half k of a packed row of 16-byte vectors; a float rounded to the nearest half's value
+RK_FN unsigned short rk_tc_half(const uint4* w, int k) {
+  const uint4 v = w[k >> 3];
+  const unsigned u = (k & 6) == 0 ? v.x : (k & 6) == 2 ? v.y : (k & 6) == 4 ? v.z : v.w;
+  return (unsigned short)(k & 1 ? u >> 16 : u & 0xffffu);
+}
+RK_FN float rk_tc_round(float f) { return rk_h2f((unsigned short)(rk_pack_bits(f, 0.f) & 0xffffu)); }
 // 2^e of two exponents on the special-function unit, rounded to halves
 RK_FN unsigned rk_tc_ex2(float lo, float hi) { return rk_pack_bits(rk_exp2(lo), rk_exp2(hi)); }
 // 2^(v - 15) of the half2 lanes of v = max(e + 16, 0), on the FMA pipe: v = n + f with n the
@@ -73,10 +80,11 @@ std::string f16tc_reduce_kernel(const F16TcPlan& p) {
   const int D = p.dim, NK = p.k_steps(), DV = p.out_dim;
   const std::string xoff = I(p.x_off), yoff = I(p.y_off);
   const std::string bval = p.b_off >= 0 ? "rk_h2f(yr_[" + I(p.b_off) + " + n])" : "1.f";
-  const std::string bbits = p.b_off >= 0 ? "yr_[" + I(p.b_off) + " + n]" : "(unsigned short)0x3c00";
+  const std::string bbits = p.b_off >= 0 ? "(unsigned)rk_tc_half(yv, " + I(p.b_off) + " + n)" : "(jl < jn ? 0x3c00u : 0u)";
   std::ostringstream s;
   s << kHelpers;
-  s << "\nextern \"C\" __global__ void __launch_bounds__(RK_B) rk_reduce(\n"
+  s << "\nextern \"C\" __global__ void __launch_bounds__(RK_B" << (p.min_blocks > 0 ? ", " + I(p.min_blocks) : "")
+    << ") rk_reduce(\n"
        "    const TS* __restrict__ X, long long ldx, const TV* __restrict__ Y, const TS* __restrict__ P,\n"
        "    int n_outer, int n_inner, long long jbase, long long jchunk, double* __restrict__ out, long long out_ld,\n"
        "    T* __restrict__ pst, int* __restrict__ psi, T* __restrict__ pcp, int slot0,\n"
@@ -133,6 +141,9 @@ std::string f16tc_reduce_kernel(const F16TcPlan& p) {
        "      rbad_ = rbad_ || (act && !(s_ * nx <= " << kF16TcNorm << ".f));\n"
        "      tot_[m][2 * r] = tot_[m][2 * r + 1] = 0.f;\n"
        "    }\n";
+  s << "  // b's B columns past kDV stay zero (the tiles write the others)\n"
+       "  for (int w = threadIdx.x; w < RK_TJ / 16 * 64; w += RK_B)\n"
+       "    if (((w & 63) >> 3) >= kDV) tk_[(w >> 6) * kBW + 64 * kNK + (w & 63)] = 0u;\n";
   s << "  const bool rows_bad_ = __syncthreads_or(rbad_);\n"
        "  const bool tok_ = s_ > 0.f && s_ < 3.0e38f && !rows_bad_;   // the fast path may run\n";
   // the inner ranges (as in the generic scheme: dense slices or block-sparse windows)
@@ -153,49 +164,48 @@ std::string f16tc_reduce_kernel(const F16TcPlan& p) {
   s << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n"
        "    const int jn = rk_imin(RK_TJ, jb1 - jt), nb_ = (jn + 15) >> 4;\n"
        "    __syncthreads();\n"
-       "    // the tile's B fragments, a pair of inner rows (2 u, 2 u + 1) at a time; rows past jn: zeros\n"
+       "    // the tile's B fragments, a pair of inner rows (2 u, 2 u + 1) at a time; rows past jn read\n"
+       "    // as zeros (their terms are 2^(-s|x|^2) times b = 0)\n"
        "    bool tbad_ = false;\n"
        "    if (tok_)\n"
        "      for (int u = threadIdx.x; u < nb_ * 8; u += RK_B) {\n"
        "        unsigned* tb = tk_ + (u >> 3) * kBW;\n"
        "        const int jj = (2 * u) & 15, hq = jj >> 3, qq = (jj & 7) >> 1;\n"
-       "        unsigned short bb[2][8];\n"
+       "        unsigned bb[2][kDV];\n"
        "        for (int e = 0; e < 2; ++e) {\n"
        "          const int jl = 2 * u + e;\n"
-       "          const bool ok = jl < jn;\n"
-       "          const unsigned short* yr_ = (const unsigned short*)(Y + (long long)(jt + (ok ? jl : 0)) * RK_WV);\n"
-       "          unsigned short kb[2 * kD + 2];   // [head of 2 s y, tail of 2 s y, head, tail of -s|y|^2]\n"
-       "          float ny = 0.f;\n"
+       "          uint4 yv[RK_WV];\n"
+       "          for (int w = 0; w < RK_WV; ++w) yv[w] = jl < jn ? Y[(long long)(jt + jl) * RK_WV + w] : uint4{0u, 0u, 0u, 0u};\n"
+       "          // the row's exponent column: heads and tails of 2 s y, then of -s|y|^2, as halves' values\n"
+       "          float kf[2 * kD + 2], ny = 0.f;\n"
        "          for (int k = 0; k < kD; ++k) {\n"
-       "            const float v = rk_h2f(yr_[" << yoff << " + k]);\n"
+       "            const float v = rk_h2f(rk_tc_half(yv, " << yoff << " + k));\n"
        "            ny += v * v;\n"
        "            const float w = 2.f * s_ * v;\n"
-       "            const unsigned hb = rk_pack_bits(w, 0.f) & 0xffffu;\n"
-       "            kb[k] = ok ? (unsigned short)hb : (unsigned short)0;\n"
-       "            kb[kD + k] = ok ? (unsigned short)(rk_pack_bits(w - rk_h2f((unsigned short)hb), 0.f) & 0xffffu) : (unsigned short)0;\n"
-       "            tbad_ = tbad_ || (ok && !(fabsf(w) < 65000.f));\n"
+       "            kf[k] = rk_tc_round(w);\n"
+       "            kf[kD + k] = w - kf[k];\n"
+       "            tbad_ = tbad_ || !(fabsf(w) < 65000.f);\n"
        "          }\n"
        "          const float nb = -s_ * ny;\n"
-       "          const unsigned nh = rk_pack_bits(nb, 0.f) & 0xffffu;\n"
-       "          kb[2 * kD] = ok ? (unsigned short)nh : (unsigned short)0;\n"
-       "          kb[2 * kD + 1] = ok ? (unsigned short)(rk_pack_bits(nb - rk_h2f((unsigned short)nh), 0.f) & 0xffffu) : (unsigned short)0;\n"
-       "          tbad_ = tbad_ || (ok && !(s_ * ny <= " << kF16TcNorm << ".f));\n"
+       "          kf[2 * kD] = rk_tc_round(nb);\n"
+       "          kf[2 * kD + 1] = nb - kf[2 * kD];\n"
+       "          tbad_ = tbad_ || !(s_ * ny <= " << kF16TcNorm << ".f);\n"
        "          const int col = (jj + e) & 7;\n"
        "          for (int st = 0; st < kNK; ++st)\n"
        "            for (int qk = 0; qk < 4; ++qk) {\n"
        "              const int c = 8 * st + 2 * qk;\n"
-       "              const unsigned lo = c < 2 * kD + 2 ? kb[c] : 0u, hi = c + 1 < 2 * kD + 2 ? kb[c + 1] : 0u;\n"
-       "              tb[64 * st + (col * 4 + qk) * 2 + hq] = lo | (hi << 16);\n"
+       "              tb[64 * st + (col * 4 + qk) * 2 + hq] =\n"
+       "                  rk_pack_bits(c < 2 * kD + 2 ? kf[c] : 0.f, c + 1 < 2 * kD + 2 ? kf[c + 1] : 0.f);\n"
        "            }\n"
-       "          for (int n = 0; n < 8; ++n) bb[e][n] = ok && n < kDV ? " << bbits << " : (unsigned short)0;\n"
+       "          for (int n = 0; n < kDV; ++n) bb[e][n] = " << bbits << ";\n"
        "        }\n"
-       "        for (int n = 0; n < 8; ++n) tb[64 * kNK + (n * 4 + qq) * 2 + hq] = bb[0][n] | ((unsigned)bb[1][n] << 16);\n"
+       "        for (int n = 0; n < kDV; ++n) tb[64 * kNK + (n * 4 + qq) * 2 + hq] = bb[0][n] | (bb[1][n] << 16);\n"
        "      }\n"
        "    const bool fast_ = tok_ && !__syncthreads_or(tbad_);\n";
   // the fast path
   s << "    if (fast_) {\n"
        "      float acc_[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
-       "      #pragma unroll 4\n"
+       "      #pragma unroll " << p.unroll << "\n"
        "      for (int b = 0; b < nb_; ++b) {\n"
        "        const unsigned* tb = tk_ + b * kBW + (g_ * 4 + q_) * 2;\n"
        "        uint2 y1[kNK];\n"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 
 #include "errors.h"
 #include "half.h"
@@ -71,6 +72,9 @@ long long windows(const Input& x) { return x.batch ? ceil_div(x.batch->n, kWindo
 template <class T>
 void convert_run(T* __restrict o, const double* __restrict s, long long len, long long step, double c,
                  double* __restrict nrm, bool first) {
+  if constexpr (std::is_same<T, Half16>::value) {  // (halves: never a pair variable)
+    if (!nrm && c == 0) return doubles_to_halves(reinterpret_cast<uint16_t*>(o), 1, s, len, step);
+  }
   if (!nrm) {
     if (step == 1 && c == 0)
       for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q]);
@@ -166,7 +170,10 @@ void pack_inner(const std::vector<Input>& in, const CudaCode& c, long long j0, l
         y, k, j0 + a, j0 + b,
         [d, W, j0](long long r, long long len, const double* s, long long step) {
           T* o = d + (r - j0) * W;
-          for (long long q = 0; q < len; ++q) o[q * W] = static_cast<T>(s[q * step]);
+          if constexpr (std::is_same<T, Half16>::value)
+            doubles_to_halves(reinterpret_cast<uint16_t*>(o), W, s, len, step);
+          else
+            for (long long q = 0; q < len; ++q) o[q * W] = static_cast<T>(s[q * step]);
         },
         w0, w1);
   };

@@ -50,10 +50,10 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   p.hd_bm = code.hd.bm;
   p.lane_slots = std::max(1, code.hd.lane_slots);
   p.states = states;
-  // Threads per block: 256, or 128 when more threads are resident that way, or when the kernel
-  // is bound to 128 (float16 tensor cores: one row a thread, codegen_cuda_f16tc.h).
-  int block = p.hd ? code.block : 256;
-  if (!p.hd && (code.block == 128 || lim.resident_128 * 128 > lim.resident_256 * 256)) block = 128;
+  // Threads per block: 256, or 128 when more threads are resident that way; the kernel's own
+  // (float16 tensor cores: one row a thread, codegen_cuda_f16tc.h) when it needs exactly that.
+  int block = p.hd || code.exact_block ? code.block : 256;
+  if (!p.hd && !code.exact_block && lim.resident_128 * 128 > lim.resident_256 * 256) block = 128;
   p.block = block;
   // outer rows per block: a thread's rows (register blocking) times the rows of its values
   // (2 for float16 pair kernels)

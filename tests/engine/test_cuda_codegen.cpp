@@ -575,7 +575,7 @@ TEST(CudaCodegen, Float16GaussianSumsOnTensorCores) {
     o.dtype = DType::Float16;
     CudaCode code = generate_cuda_code(f, o, RKEOPS_INCLUDE_DIR);
     EXPECT_EQ(code.source.find("rk_tc_mma8(e0") != std::string::npos, fm.tc) << fm.formula;
-    EXPECT_EQ(code.block == kF16TcBlock && code.rows_per_thread == 1, fm.tc) << fm.formula;
+    EXPECT_EQ(code.exact_block && code.block == 32 * kF16TcWarps && code.rows_per_thread == 1, fm.tc) << fm.formula;
     Case c;
     c.name = "f16 tc";
     c.formula = fm.formula;
@@ -601,7 +601,8 @@ TEST(CudaCodegen, Float16LayoutAndKey) {
   EXPECT_EQ(c.elem, 2);
   EXPECT_EQ(c.state_elem, 4);
   EXPECT_EQ(c.rows_per_thread, 1);  // on tensor cores (codegen_cuda_f16tc.h): one row a thread
-  EXPECT_EQ(c.block, 128);
+  EXPECT_EQ(c.block, 32 * kF16TcWarps);
+  EXPECT_TRUE(c.exact_block);
   EXPECT_EQ(c.wy, 8);  // y (3) + b (1), padded to 16-byte rows of 8 halves
   CodeOptions no_tc = o;
   no_tc.cuda_f16_tc = 0;
