@@ -15,7 +15,7 @@
 // Tiles or blocks of rows outside the fast path's norms, and h >= 0 or not finite, take a
 // float32 loop (one row per thread, exp in float32). The kernel keeps the generic scheme's
 // ABI, input layout (X column-major halves, Y packed rows of halves), partial states and
-// rk_merge; one row per thread, 32 warps rows per block.
+// rk_merge; one row per thread, 32 x warps rows per block.
 #pragma once
 #include <string>
 
