@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)  // (clang: no "f16c" for __builtin_cpu_supports)
 #include <immintrin.h>
 #define RK_HALF_F16C 1
 #endif
