@@ -135,6 +135,25 @@ void place_cuda_input(CudaCode& cc, const VarUse& v, int outer) {
   }
 }
 
+// Block-sparse: part blockIdx.y of gridDim.y of the concatenation of the item's ranges (window
+// [lo_, hi_) of its inner rows, `off_` rows before range r_); dense: slice blockIdx.y.
+std::string cuda_inner_ranges_head() {
+  return "  long long lo_ = 0, hi_ = 0, off_ = 0;\n"
+         "  if (jr_) {\n    long long len_ = 0;\n    for (int r_ = 0; r_ < nr_; ++r_) len_ += jr_[2 * r_ + 1] - jr_[2 * r_];\n"
+         "    lo_ = len_ * blockIdx.y / gridDim.y;\n    hi_ = len_ * (blockIdx.y + 1) / gridDim.y;\n  }\n"
+         "  for (int r_ = 0; r_ < nr_; ++r_) {\n"
+         "  int jb0, jb1;\n"
+         "  if (jr_) {\n"
+         "    const long long a_ = jr_[2 * r_], w_ = jr_[2 * r_ + 1] - a_;\n"
+         "    jb0 = (int)(a_ + rk_lmin(w_, rk_lmax(0LL, lo_ - off_)));\n"
+         "    jb1 = (int)(a_ + rk_lmin(w_, rk_lmax(0LL, hi_ - off_)));\n"
+         "    off_ += w_;\n"
+         "  } else {\n"
+         "    jb0 = (int)(blockIdx.y * jchunk);\n"
+         "    jb1 = (int)(blockIdx.y * jchunk + jchunk < n_inner ? blockIdx.y * jchunk + jchunk : n_inner);\n"
+         "  }\n";
+}
+
 std::string cuda_merge_head(const char* block) {
   return std::string("\nextern \"C\" __global__ void __launch_bounds__(") + block +
          ") rk_merge(\n"
@@ -869,22 +888,7 @@ class CudaSourceGen {
   // The tiles of each inner range [jb0, jb1): copied to shared memory, then swept by each thread.
   void emit_tile_loop(std::ostringstream& src) const {
     if (psf_ >= 0) emit_prescaled_rows(src);
-    // Block-sparse: part blockIdx.y of gridDim.y of the concatenation of the item's ranges
-    // (window [lo_, hi_) of its inner rows, `off_` rows before range r_).
-    src << "  long long lo_ = 0, hi_ = 0, off_ = 0;\n";
-    src << "  if (jr_) {\n    long long len_ = 0;\n    for (int r_ = 0; r_ < nr_; ++r_) len_ += jr_[2 * r_ + 1] - jr_[2 * r_];\n";
-    src << "    lo_ = len_ * blockIdx.y / gridDim.y;\n    hi_ = len_ * (blockIdx.y + 1) / gridDim.y;\n  }\n";
-    src << "  for (int r_ = 0; r_ < nr_; ++r_) {\n";
-    src << "  int jb0, jb1;\n";
-    src << "  if (jr_) {\n";
-    src << "    const long long a_ = jr_[2 * r_], w_ = jr_[2 * r_ + 1] - a_;\n";
-    src << "    jb0 = (int)(a_ + rk_lmin(w_, rk_lmax(0LL, lo_ - off_)));\n";
-    src << "    jb1 = (int)(a_ + rk_lmin(w_, rk_lmax(0LL, hi_ - off_)));\n";
-    src << "    off_ += w_;\n";
-    src << "  } else {\n";
-    src << "    jb0 = (int)(blockIdx.y * jchunk);\n";
-    src << "    jb1 = (int)(blockIdx.y * jchunk + jchunk < n_inner ? blockIdx.y * jchunk + jchunk : n_inner);\n";
-    src << "  }\n";
+    src << cuda_inner_ranges_head();
     src << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n";
     src << "    const int jn = rk_imin(RK_TJ, jb1 - jt);\n";
     if (cc.wy > 0 && !rows_global) {

@@ -59,6 +59,11 @@ struct CudaCode {
 // pasted in). Same Emitter and reduction table as the CPU.
 CudaCode generate_cuda_code(const Formula& f, const CodeOptions& opt, const std::string& include_dir);
 
+// The head of rk_reduce's loop over its inner ranges (jb0, jb1), two loops left open: the
+// ranges of a block-sparse work item (jr_, nr_) split over blockIdx.y, or the dense slice
+// blockIdx.y of jchunk rows. Shared by the generic scheme and the float16 tensor-core kernel.
+std::string cuda_inner_ranges_head();
+
 // rk_merge's signature (CUDA ABI 8) and first lines, for both schemes (`block`: the macro or
 // constant of its launch bound): one thread per row i of rows [row0, row1) of the n_rows whose
 // slots are laid out (a block-sparse call merges each piece's rows after its kernel).

@@ -7,6 +7,8 @@
 
 #include <sstream>
 
+#include "codegen_cuda.h"
+
 namespace rkeops {
 namespace {
 
@@ -146,21 +148,7 @@ std::string f16tc_reduce_kernel(const F16TcPlan& p) {
        "    if (((w & 63) >> 3) >= kDV) tk_[(w >> 6) * kBW + 64 * kNK + (w & 63)] = 0u;\n";
   s << "  const bool rows_bad_ = __syncthreads_or(rbad_);\n"
        "  const bool tok_ = s_ > 0.f && s_ < 3.0e38f && !rows_bad_;   // the fast path may run\n";
-  // the inner ranges (as in the generic scheme: dense slices or block-sparse windows)
-  s << "  long long lo_ = 0, hi_ = 0, off_ = 0;\n"
-       "  if (jr_) {\n    long long len_ = 0;\n    for (int r_ = 0; r_ < nr_; ++r_) len_ += jr_[2 * r_ + 1] - jr_[2 * r_];\n"
-       "    lo_ = len_ * blockIdx.y / gridDim.y;\n    hi_ = len_ * (blockIdx.y + 1) / gridDim.y;\n  }\n"
-       "  for (int r_ = 0; r_ < nr_; ++r_) {\n"
-       "  int jb0, jb1;\n"
-       "  if (jr_) {\n"
-       "    const long long a_ = jr_[2 * r_], w_ = jr_[2 * r_ + 1] - a_;\n"
-       "    jb0 = (int)(a_ + rk_lmin(w_, rk_lmax(0LL, lo_ - off_)));\n"
-       "    jb1 = (int)(a_ + rk_lmin(w_, rk_lmax(0LL, hi_ - off_)));\n"
-       "    off_ += w_;\n"
-       "  } else {\n"
-       "    jb0 = (int)(blockIdx.y * jchunk);\n"
-       "    jb1 = (int)(blockIdx.y * jchunk + jchunk < n_inner ? blockIdx.y * jchunk + jchunk : n_inner);\n"
-       "  }\n";
+  s << cuda_inner_ranges_head();   // (the generic scheme's dense slices or block-sparse windows)
   s << "  for (int jt = jb0; jt < jb1; jt += RK_TJ) {\n"
        "    const int jn = rk_imin(RK_TJ, jb1 - jt), nb_ = (jn + 15) >> 4;\n"
        "    __syncthreads();\n"
