@@ -51,8 +51,15 @@ struct CudaCode {
     // > 1: the threads sharing a row (K-family states) leave one partial state each, in slots
     // (s * lane_slots + lane) for split s: every launch goes through rk_merge
     int lane_slots = 1;
+    // rk_reduce called with slot0 + kHdResume continues from the partial states in its slots
+    // (those of the same splits of the piece before) instead of starting afresh: the pieces of
+    // the inner range share one piece's slots (the K family's lane lists)
+    bool resume = false;
   } hd;
 };
+
+// The flag added to rk_reduce's slot0 to continue from the slots' states (CudaCode::Hd::resume).
+constexpr int kHdResume = 1 << 30;
 
 // Generates the kernels rk_reduce and rk_merge for `f` (and, in the generic scheme,
 // rk_pack_inner, which packs device-resident inner variables on the device) (the CUDA prelude from `include_dir`

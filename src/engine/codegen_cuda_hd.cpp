@@ -292,6 +292,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   // The K family's sorted lists: one slot per lane (see the end of rk_reduce).
   const bool lane_lists = red.extra == Extra::K && !rd.kahan();
   cc.hd.lane_slots = lane_lists ? NTX : 1;
+  cc.hd.resume = lane_lists;
   const bool params_in_regs = cc.np <= kMaxParamRegs;
 
   // ---- the formula's code: per kernel, per row, per pair ----
@@ -635,6 +636,23 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   if (SI) src << " int si_[kTM][" << SI << "];";
   if (SC) src << " T cp_[kTM][" << SC << "];";
   src << "\n  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n" << init_code("    ") << "  }\n";
+  if (lane_lists) {
+    // A piece of the inner range after the first continues from the lists its lane left in
+    // its slot (slot0 + kHdResume): rk_merge then merges one piece's worth of slots, not all.
+    src << "  const bool resume_ = slot0 >= " << kHdResume << ";\n";
+    src << "  const int sbase_ = resume_ ? slot0 - " << kHdResume << " : slot0;\n";
+    src << "  if (resume_) {\n    const long long slot = ((long long)sbase_ + blockIdx.y) * kNTX + tx;\n";
+    src << "    #pragma unroll\n    for (int m = 0; m < kTM; ++m) {\n";
+    src << "      const int i = i0 + " << row_of("m") << ";\n      if (i >= n_outer) continue;\n";
+    auto load = [&](const char* arr, const char* name, int n) {
+      for (int k = 0; k < n; ++k)
+        src << "      " << name << "[m][" << k << "] = " << arr << "[(slot * " << n << "LL + " << k << ") * nrows + i];\n";
+    };
+    load("pst", "st_", S);
+    load("psi", "si_", SI);
+    load("pcp", "cp_", SC);
+    src << "    }\n  }\n";
+  }
   src << "  T acc_[kTM][kTN];\n";
   src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m)\n    #pragma unroll\n"
          "    for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n";
@@ -747,7 +765,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     // lists here, in registers, for each of a thread's rows took NVRTC about 0.3 s of a 1 s
     // compile (run-time indices into copies of the lists).
     src << "  // every lane's lists, to its own slot (rk_merge merges the kNTX lanes of a row)\n";
-    src << "  const long long slot = (slot0 + (long long)blockIdx.y) * kNTX + tx;\n";
+    src << "  const long long slot = (sbase_ + (long long)blockIdx.y) * kNTX + tx;\n";
     src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
     src << "    const int i = i0 + " << row_of("m") << ";\n";
     src << "    if (i >= n_outer) continue;\n";

@@ -49,6 +49,7 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   p.hd = code.hd.bm > 0;
   p.hd_bm = code.hd.bm;
   p.lane_slots = std::max(1, code.hd.lane_slots);
+  p.resume = p.hd && code.hd.resume;
   p.states = states;
   // Threads per block: 256, or 128 when more threads are resident that way; the kernel's own
   // (float16 tensor cores: one row a thread, codegen_cuda_f16tc.h) when it needs exactly that.
@@ -93,13 +94,15 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   p.piece_rows.clear();
   // (the high-dimension scheme ramps up inner rows of more than a quarter of a piece even when
   // they fit in one: at D = 100, 1e4 queries x 6e4 points from R, the first kernel waited
-  // 2.4-2.8 ms for the whole 48 MB of doubles, before a 3 ms kernel)
+  // 2.4-2.8 ms for the whole 48 MB of doubles, before a 3 ms kernel. From a sixteenth, x 1.75,
+  // uncapped: at D = 784 the first launch came at 1.8 ms instead of 2.6-3.0, the call 0.5 ms
+  // sooner than from a quarter, x 1.5, capped at a piece; from a 32nd was slower)
   const bool ramp_one = p.hd && cj == n_in && y_total > lim.piece_bytes / 4;
   if (ramp && p.resident && (cj < n_in || ramp_one)) {
-    for (long long left = n_in, r = std::max(tile, ceil_div(cj / 4, tile) * tile); left > 0;) {
+    for (long long left = n_in, r = std::max(tile, ceil_div(cj / 16, tile) * tile); left > 0;) {
       p.piece_rows.push_back(std::min(left, r));
       left -= p.piece_rows.back();
-      r = std::min(cj, ceil_div(r * 3 / 2, tile) * tile);
+      r = ceil_div(r * 7 / 4, tile) * tile;
     }
     if (p.piece_rows.size() > 8) p.piece_rows.clear();
   }
@@ -167,7 +170,8 @@ long long LaunchPlan::piece_start(long long q) const {
 long long LaunchPlan::slots(long long rows) const {
   long long s = splits(rows);
   // partial states go through rk_merge (always when each lane of a row leaves its own)
-  return (inner_pieces == 1 && s == 1 && !states && lane_slots == 1) ? 0LL : inner_pieces * s * lane_slots;
+  return (inner_pieces == 1 && s == 1 && !states && lane_slots == 1) ? 0LL
+                                                                      : (resume ? 1 : inner_pieces) * s * lane_slots;
 }
 
 // A block-sparse call splits each work item's inner ranges over gridDim.y blocks (partial
@@ -796,7 +800,10 @@ void CudaRun::launch_reduction(OuterChunk& c, const InnerPiece& piece, long long
   long long jchunk = hd_ ? hd_jchunk(piece.rows, c.nsplit, code_.tile) : ceil_div(piece.rows, c.nsplit);
   long long out_ld = c.rows;
   int n_outer = static_cast<int>(c.rows), n_inner = static_cast<int>(piece.rows);
-  int slot0 = c.nslots > 0 ? static_cast<int>(piece.q * c.nsplit) : -1;
+  // (pieces after the first continue from the slots of the one before, when the kernel can)
+  int slot0 = c.nslots <= 0          ? -1
+              : plan_.resume         ? (piece.q > 0 ? kHdResume : 0)
+                                     : static_cast<int>(piece.q * c.nsplit);
   if (item1 < 0) item1 = items_.count();
   uint64_t d_items = dItems_ ? dItems_ + static_cast<uint64_t>(4 * item0 * sizeof(long long)) : 0, d_jranges = dJr_;
   void* args[] = {&x, &ldx,    &y,     &p,     &n_outer, &n_inner, &jbase,   &jchunk,

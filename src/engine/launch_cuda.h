@@ -121,6 +121,7 @@ struct LaunchPlan {
   bool hd = false, states = false, sparse = false;
   int hd_bm = 0;
   int lane_slots = 1;  // partial states per split (CudaCode::Hd::lane_slots)
+  bool resume = false;  // the pieces continue from the slots of the piece before (CudaCode::Hd::resume)
   // The first inner row of piece q.
   long long piece_start(long long q) const;
   // Splits of a piece of the inner range over blocks (gridDim.y) for a chunk of `rows` outer rows.
@@ -135,10 +136,11 @@ struct LaunchPlan {
 // With `sparse` (a block-sparse reduction), everything is on the device at once: one chunk of
 // outer rows, the inner rows resident in one piece, no splits (UserError("gpu") when that does
 // not fit). With `ramp` (the host packs the inner rows), resident pieces start smaller, a
-// quarter of a piece and then half as large again each time (as long as 8 pieces cover the
-// rest): the first kernel waits for the first piece's packing, and each piece's packing hides
-// behind the kernel of the piece before, which the host outpaces. The high-dimension scheme's
-// inner rows ramp up this way from a quarter of a piece on, even when they fit in one piece.
+// sixteenth of a piece, and grow by three quarters each time, past a piece if need be (as long
+// as 8 pieces cover the rest): the first kernel waits only for the first piece's packing, and
+// each piece's packing hides behind the kernel of the piece before, which the host outpaces.
+// The high-dimension scheme's inner rows of more than a quarter of a piece ramp up this way
+// even when they fit in one piece.
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,
                             const DeviceLimits& lim, bool sparse = false, bool ramp = false);
 
