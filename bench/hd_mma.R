@@ -4,7 +4,7 @@
 # multiply-adds; 1: tensor cores (RKEOPS_CUDA_HD_SPLIT: their form), tile chosen; 100 m + n: tensor cores, m x n 16 x 8
 # tiles per warp). Times from R matrices and with the points device-resident
 # (rkeops_device()), median of 5 after a warm-up; the engine's kernel time; PyTorch's cdist +
-# topk in the same run (bench/knn_torch.py). Agreement: the neighbours' distances against the
+# topk in the same run (bench/knn_torch.py) and the ratios of its times to ours. Agreement: the neighbours' distances against the
 # FP32 setting's (and dense R on 20 queries).
 #   Rscript bench/hd_mma.R 0 1 208
 suppressPackageStartupMessages(library(rkeops))
@@ -19,13 +19,15 @@ cat("GPU:", rkeops:::.rk_gpu_info()$names[1], "\n")
 med <- function(f, reps) {
   f()
   last <- rkeops:::.rk_gpu_last_run()
-  t <- vapply(seq_len(reps), function(r) system.time(f())[["elapsed"]], 0)
+  t <- vapply(seq_len(reps), function(r) { t0 <- Sys.time(); f(); as.numeric(Sys.time() - t0, units = "secs") }, 0)
   c(ms = 1000 * median(t), kernel = rkeops:::.rk_gpu_last_run()$kernel_ms, compile = last$compile_seconds)
 }
 sizes <- list(c(100, 1e4, 6e4), c(256, 1e4, 6e4), c(784, 1e4, 6e4), c(100, 1e4, 1e6))
 torch <- tryCatch(system2("python3", c("bench/knn_torch.py", vapply(sizes, paste, "", collapse = ":")), stdout = TRUE),
                   error = function(e) character())
 cat(torch, sep = "\n")
+# PyTorch's times by size (data on the GPU, from host arrays), for the ratios
+tt <- do.call(rbind, lapply(strsplit(grep("^[0-9]", torch, value = TRUE), " "), as.numeric))
 set.seed(1)
 for (s in sizes) {
   D <- s[1]; nq <- s[2]; np_ <- s[3]
@@ -44,8 +46,10 @@ for (s in sizes) {
       ref <- apply(d2, 1, function(v) sort(v, partial = 10)[10])
     }
     dd <- vapply(1:20, function(i) sum((p[idx[i, 10] + 1, ] - q[i, ])^2), 0)
-    cat(sprintf("k-NN D=%d %gx%g mma=%s: from R %.2f ms (kernel %.2f), device-resident %.2f ms (kernel %.2f), compile %.2f s, 10th distance rel err vs dense R (20 queries) %.1e\n",
-                D, nq, np_, set, a[["ms"]], a[["kernel"]], b[["ms"]], b[["kernel"]], a[["compile"]], max(abs(dd - ref) / ref)))
+    pt <- if (is.null(tt)) c(NA, NA) else tt[tt[, 1] == D & tt[, 3] == np_, 4:5]
+    cat(sprintf("k-NN D=%d %gx%g mma=%s: from R %.2f ms (kernel %.2f), device-resident %.2f ms (kernel %.2f), compile %.2f s, 10th distance rel err vs dense R (20 queries) %.1e; PyTorch / rkeops: %.2f (both from host), %.2f (both on the GPU)\n",
+                D, nq, np_, set, a[["ms"]], a[["kernel"]], b[["ms"]], b[["kernel"]], a[["compile"]], max(abs(dd - ref) / ref),
+                pt[2] / a[["ms"]], pt[1] / b[["ms"]]))
   }
   rm(p); invisible(gc())
 }

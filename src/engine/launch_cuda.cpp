@@ -94,15 +94,17 @@ LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows
   p.piece_rows.clear();
   // (the high-dimension scheme ramps up inner rows of more than a quarter of a piece even when
   // they fit in one: at D = 100, 1e4 queries x 6e4 points from R, the first kernel waited
-  // 2.4-2.8 ms for the whole 48 MB of doubles, before a 3 ms kernel. From a sixteenth, x 1.75,
-  // uncapped: at D = 784 the first launch came at 1.8 ms instead of 2.6-3.0, the call 0.5 ms
-  // sooner than from a quarter, x 1.5, capped at a piece; from a 32nd was slower)
+  // 2.4-2.8 ms for the whole 48 MB of doubles, before a 3 ms kernel. From a tenth, x 1.75, at
+  // most a piece and a half: at D = 784 the first launch comes at about 2 ms instead of 2.6-3.0,
+  // and the last piece, whose kernel waits for its packing when the host is slow, is smaller
+  // than without the cap; bench/RESULTS.md, twelfth session)
   const bool ramp_one = p.hd && cj == n_in && y_total > lim.piece_bytes / 4;
   if (ramp && p.resident && (cj < n_in || ramp_one)) {
-    for (long long left = n_in, r = std::max(tile, ceil_div(cj / 16, tile) * tile); left > 0;) {
+    const long long most = ceil_div(cj * 3 / 2, tile) * tile;
+    for (long long left = n_in, r = std::max(tile, ceil_div(cj / 10, tile) * tile); left > 0;) {
       p.piece_rows.push_back(std::min(left, r));
       left -= p.piece_rows.back();
-      r = ceil_div(r * 7 / 4, tile) * tile;
+      r = std::min(most, ceil_div(r * 7 / 4, tile) * tile);
     }
     if (p.piece_rows.size() > 8) p.piece_rows.clear();
   }

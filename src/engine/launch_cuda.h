@@ -136,9 +136,9 @@ struct LaunchPlan {
 // With `sparse` (a block-sparse reduction), everything is on the device at once: one chunk of
 // outer rows, the inner rows resident in one piece, no splits (UserError("gpu") when that does
 // not fit). With `ramp` (the host packs the inner rows), resident pieces start smaller, a
-// sixteenth of a piece, and grow by three quarters each time, past a piece if need be (as long
-// as 8 pieces cover the rest): the first kernel waits only for the first piece's packing, and
-// each piece's packing hides behind the kernel of the piece before, which the host outpaces.
+// tenth of a piece, and grow by three quarters each time up to a piece and a half (as long as
+// 8 pieces cover the rest): the first kernel waits only for the first piece's packing, and
+// each piece's packing hides behind the kernel of the piece before.
 // The high-dimension scheme's inner rows of more than a quarter of a piece ramp up this way
 // even when they fit in one piece.
 LaunchPlan plan_cuda_launch(const CudaCode& code, long long n_in, long long rows, int out_dim, bool states,

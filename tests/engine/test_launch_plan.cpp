@@ -122,9 +122,9 @@ TEST(LaunchPlan, ResidentInnerRowsInPiecesOfWholeTiles) {
   EXPECT_EQ(q.inner_pieces, 8);
 }
 
-// Inner rows packed on the host (ramp): the resident pieces start at a sixteenth of a piece and
-// grow by three quarters each time, whole tiles, covering the inner range in order; when that
-// would take more than 8 pieces, equal pieces as without the ramp.
+// Inner rows packed on the host (ramp): the resident pieces start at a tenth of a piece and
+// grow by three quarters each time up to a piece and a half, whole tiles, covering the inner
+// range in order; when that would take more than 8 pieces, equal pieces as without the ramp.
 TEST(LaunchPlan, HostPackedPiecesRampUp) {
   const CudaCode c = kernel_layout(3, 4);  // 16 bytes per inner row
   DeviceLimits d = big_gpu();
@@ -136,7 +136,7 @@ TEST(LaunchPlan, HostPackedPiecesRampUp) {
   ASSERT_GT(p.inner_pieces, flat.inner_pieces);
   ASSERT_LE(p.inner_pieces, 8);
   ASSERT_EQ(static_cast<long long>(p.piece_rows.size()), p.inner_pieces);
-  EXPECT_LE(p.piece_rows[0], p.inner_chunk / 16 + p.tile);
+  EXPECT_LE(p.piece_rows[0], p.inner_chunk / 10 + p.tile);
   long long sum = 0;
   for (long long q = 0; q < p.inner_pieces; ++q) {
     const long long r = p.piece_rows[static_cast<size_t>(q)];
@@ -145,6 +145,7 @@ TEST(LaunchPlan, HostPackedPiecesRampUp) {
       EXPECT_EQ(r % p.tile, 0);
       EXPECT_LE(p.piece_rows[static_cast<size_t>(q + 1)], std::max(r, r * 7 / 4 + p.tile));
     }
+    EXPECT_LE(r, p.inner_chunk * 3 / 2 + p.tile);
     EXPECT_GT(r, 0);
     sum += r;
   }
@@ -158,7 +159,7 @@ TEST(LaunchPlan, HostPackedPiecesRampUp) {
   // one piece, streamed inner rows, block-sparse calls: no ramp
   EXPECT_EQ(plan_cuda_launch(c, 1000, 1000, 1, false, d, false, true).inner_pieces, 1);
   // ... but the high-dimension scheme ramps up inner rows of more than a quarter of a piece
-  // that fit in one (0.48 MB here), from a sixteenth of them
+  // that fit in one (0.48 MB here), from a tenth of them
   CudaCode h = kernel_layout(3, 4);
   h.hd.bm = 64;
   h.tile = 128;
@@ -166,9 +167,9 @@ TEST(LaunchPlan, HostPackedPiecesRampUp) {
   EXPECT_EQ(plan_cuda_launch(c, n1, 1000, 1, false, d, false, true).inner_pieces, 1);
   const LaunchPlan r1 = plan_cuda_launch(h, n1, 1000, 1, false, d, false, true);
   EXPECT_EQ(r1.inner_chunk, n1);
-  ASSERT_EQ(r1.inner_pieces, 5);  // 1920, 3456, 6144, 10752 and the rest
-  EXPECT_EQ(r1.piece_rows[0], (n1 / 16 + 127) / 128 * 128);
-  EXPECT_EQ(r1.piece_start(4) + r1.piece_rows[4], n1);
+  ASSERT_EQ(r1.inner_pieces, 4);  // 3072, 5376, 9472 and the rest
+  EXPECT_EQ(r1.piece_rows[0], (n1 / 10 + 127) / 128 * 128);
+  EXPECT_EQ(r1.piece_start(3) + r1.piece_rows[3], n1);
   EXPECT_EQ(plan_cuda_launch(h, 10000, 1000, 1, false, d, false, true).inner_pieces, 1);  // 0.16 MB
   EXPECT_EQ(plan_cuda_launch(h, n1, 1000, 1, false, d).inner_pieces, 1);                 // no ramp
 }
