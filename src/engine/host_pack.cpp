@@ -194,10 +194,12 @@ void pack_cols(const std::vector<Input>& in, const std::vector<int>& offs, const
       });
       continue;
     }
-    // Tasks: column groups x blocks of rows of equal sizes (at most 8192 rows when normed: the
-    // partial norms stay in L2; 32768 otherwise).
+    // Tasks: column groups x blocks of rows of equal sizes (at most 32768 rows; 2048 when
+    // normed: the partial norms stay in L2, and a piece of the ramp makes several tasks a thread,
+    // so that a thread that starts late holds it back less: at D = 784 on the H200's host, 9-10
+    // ms instead of 9-13 ms for the 440 MB, bench/RESULTS.md).
     const long long G = norm ? norm_groups(rows, x.cols) : x.cols;  // column groups
-    const long long nrb = ceil_div(rows, norm ? 8192 : 32768), RB = ceil_div(rows, nrb);
+    const long long nrb = ceil_div(rows, norm ? 2048 : 32768), RB = ceil_div(rows, nrb);
     // (not zeroed: each task sets its rows' partial norms at its group's first column)
     std::unique_ptr<double[]> part(norm ? new double[static_cast<size_t>(G * rows)] : nullptr);
     parallel_tasks(G * nrb, nt, [&](long long t) {
