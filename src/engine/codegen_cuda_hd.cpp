@@ -19,6 +19,7 @@
 #include <functional>
 #include <set>
 #include <sstream>
+#include <string>
 
 #include "codegen.h"
 #include "errors.h"
@@ -636,21 +637,32 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   if (SI) src << " int si_[kTM][" << SI << "];";
   if (SC) src << " T cp_[kTM][" << SC << "];";
   src << "\n  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n" << init_code("    ") << "  }\n";
+  // Row i's state (row m of this thread) into slot `slot` of the partial states, or (`load`)
+  // back from it.
+  auto slot_states = [&](const char* ind, bool load) {
+    auto one = [&](const char* arr, const char* name, int n) {
+      for (int k = 0; k < n; ++k) {
+        const std::string in_slot = std::string(arr) + "[(slot * " + std::to_string(n) + "LL + " +
+                                    std::to_string(k) + ") * nrows + i]";
+        const std::string reg = std::string(name) + "[m][" + std::to_string(k) + "]";
+        src << ind << (load ? reg : in_slot) << " = " << (load ? in_slot : reg) << ";\n";
+      }
+    };
+    one("pst", "st_", S);
+    one("psi", "si_", SI);
+    one("pcp", "cp_", SC);
+  };
+  // (the K family's lane lists: a slot for each lane of a row)
+  const char* lane_slot = "const long long slot = (sbase_ + (long long)blockIdx.y) * kNTX + tx;\n";
   if (lane_lists) {
     // A piece of the inner range after the first continues from the lists its lane left in
     // its slot (slot0 + kHdResume): rk_merge then merges one piece's worth of slots, not all.
     src << "  const bool resume_ = slot0 >= " << kHdResume << ";\n";
     src << "  const int sbase_ = resume_ ? slot0 - " << kHdResume << " : slot0;\n";
-    src << "  if (resume_) {\n    const long long slot = ((long long)sbase_ + blockIdx.y) * kNTX + tx;\n";
+    src << "  if (resume_) {\n    " << lane_slot;
     src << "    #pragma unroll\n    for (int m = 0; m < kTM; ++m) {\n";
     src << "      const int i = i0 + " << row_of("m") << ";\n      if (i >= n_outer) continue;\n";
-    auto load = [&](const char* arr, const char* name, int n) {
-      for (int k = 0; k < n; ++k)
-        src << "      " << name << "[m][" << k << "] = " << arr << "[(slot * " << n << "LL + " << k << ") * nrows + i];\n";
-    };
-    load("pst", "st_", S);
-    load("psi", "si_", SI);
-    load("pcp", "cp_", SC);
+    slot_states("      ", true);
     src << "    }\n  }\n";
   }
   src << "  T acc_[kTM][kTN];\n";
@@ -749,27 +761,17 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
   src << "      #pragma unroll\n      for (int m = 0; m < kTM; ++m)\n        #pragma unroll\n"
          "        for (int n = 0; n < kTN; ++n) acc_[m][n] = T(0);\n    }\n";
   src << "    rk_cp_wait();\n    __syncthreads();\n    if (kn == 0) ++tl;\n    k0 = kn;\n    jt = jn;\n  }\n";
-  // Row i's state (row m of this thread) into slot `slot` of the partial states.
-  auto store_states = [&](const char* ind) {
-    auto one = [&](const char* arr, const char* name, int n) {
-      for (int k = 0; k < n; ++k)
-        src << ind << arr << "[(slot * " << n << "LL + " << k << ") * nrows + i] = " << name << "[m][" << k << "];\n";
-    };
-    one("pst", "st_", S);
-    one("psi", "si_", SI);
-    one("pcp", "cp_", SC);
-  };
   if (lane_lists) {
     // Each lane's sorted lists go to a slot of their own, (slot0 + blockIdx.y) * kNTX + tx,
     // and rk_merge merges them with the other splits' (ties ordered by index). Merging two
     // lists here, in registers, for each of a thread's rows took NVRTC about 0.3 s of a 1 s
     // compile (run-time indices into copies of the lists).
     src << "  // every lane's lists, to its own slot (rk_merge merges the kNTX lanes of a row)\n";
-    src << "  const long long slot = (sbase_ + (long long)blockIdx.y) * kNTX + tx;\n";
+    src << "  " << lane_slot;
     src << "  #pragma unroll\n  for (int m = 0; m < kTM; ++m) {\n";
     src << "    const int i = i0 + " << row_of("m") << ";\n";
     src << "    if (i >= n_outer) continue;\n";
-    store_states("    ");
+    slot_states("    ", false);
     src << "  }\n}\n";
   } else {
     // Merge across the threads of a row group (lanes tx of one warp), then lane m has row m.
@@ -793,7 +795,7 @@ CudaCode generate_cuda_hd_code(const Formula& f, const HdPlan& plan, const CodeO
     src << "    if (tx != m || i >= n_outer) continue;\n";
     src << "    if (slot0 < 0) {\n" << final_code("      ") << "    } else {\n";
     src << "      const long long slot = slot0 + (long long)blockIdx.y;\n";
-    store_states("      ");
+    slot_states("      ", false);
     src << "    }\n  }\n}\n";
   }
 

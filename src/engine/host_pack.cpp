@@ -73,77 +73,11 @@ void column_runs(const Input& x, long long k, long long a, long long b, const F&
 constexpr long long kWindowPoints = 512;
 long long windows(const Input& x) { return x.batch ? ceil_div(x.batch->n, kWindowPoints) : 1; }
 
-// A contiguous run converted to float32: o[q] = s[q] - c; with `nrm`, the squares of the
-// converted values (as doubles) set (first) or added to nrm[q]. The same operations in the
-// same order for every element, whichever loop does it (bit-identical results).
-void floats_plain(float* __restrict o, const double* __restrict s, long long len, double c, double* __restrict nrm,
-                  bool first) {
-  for (long long q = 0; q < len; ++q) {
-    const float v = static_cast<float>(s[q] - c);
-    o[q] = v;
-    if (nrm) {
-      const double w = static_cast<double>(v) * static_cast<double>(v);
-      nrm[q] = first ? w : nrm[q] + w;
-    }
-  }
-}
-
-#ifdef RK_PACK_AVX2
-// ... eight values an iteration in AVX2 registers, stored past the caches (streaming stores:
-// the staging is read by the GPU's copy, not by the host; a plain store first reads the line).
-// R's compiler flags do not vectorize the plain loop (-O2, x86-64 baseline).
-__attribute__((target("avx2"))) void floats_avx2(float* __restrict o, const double* __restrict s, long long len,
-                                                 double c, double* __restrict nrm, bool first, bool stream) {
-  long long q = 0;
-  if (stream) {  // (streaming stores want 32-byte aligned addresses)
-    const long long head = static_cast<long long>((32 - (reinterpret_cast<uintptr_t>(o) & 31)) & 31) / 4;
-    if (reinterpret_cast<uintptr_t>(o) % 4 != 0) stream = false;
-    else q = std::min(len, head);
-    floats_plain(o, s, q, c, nrm, first);
-  }
-  const __m256d cc = _mm256_set1_pd(c);
-  for (; q + 8 <= len; q += 8) {
-    const __m128 a = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_loadu_pd(s + q), cc));
-    const __m128 b = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_loadu_pd(s + q + 4), cc));
-    const __m256 v = _mm256_set_m128(b, a);
-    if (stream) _mm256_stream_ps(o + q, v);
-    else _mm256_storeu_ps(o + q, v);
-    if (nrm) {
-      const __m256d da = _mm256_cvtps_pd(a), db = _mm256_cvtps_pd(b);
-      __m256d wa = _mm256_mul_pd(da, da), wb = _mm256_mul_pd(db, db);
-      if (!first) {
-        wa = _mm256_add_pd(_mm256_loadu_pd(nrm + q), wa);
-        wb = _mm256_add_pd(_mm256_loadu_pd(nrm + q + 4), wb);
-      }
-      _mm256_storeu_pd(nrm + q, wa);
-      _mm256_storeu_pd(nrm + q + 4, wb);
-    }
-  }
-  floats_plain(o + q, s + q, len - q, c, nrm ? nrm + q : nullptr, first);
-  if (stream) _mm_sfence();
-}
-bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-#endif
-
 // One run of a column: o[q] = s[q * step] - c as T; with `nrm`, the squares of the converted
-// values added to nrm[q] (set, for the first column of a group).
+// values added to nrm[q] (set, for the first column of a group). The plain loops.
 template <class T>
-void convert_run(T* __restrict o, const double* __restrict s, long long len, long long step, double c,
-                 double* __restrict nrm, bool first) {
-  if constexpr (std::is_same<T, Half16>::value) {  // (halves: never a pair variable)
-    if (!nrm && c == 0) return doubles_to_halves(reinterpret_cast<uint16_t*>(o), 1, s, len, step);
-  }
-  if constexpr (std::is_same<T, float>::value) {
-    if (step == 1) {
-#ifdef RK_PACK_AVX2
-      if (have_avx2()) return floats_avx2(o, s, len, c, nrm, first, true);
-#endif
-      return floats_plain(o, s, len, c, nrm, first);
-    }
-  }
+void convert_scalar(T* __restrict o, const double* __restrict s, long long len, long long step, double c,
+                    double* __restrict nrm, bool first) {
   if (!nrm) {
     if (step == 1 && c == 0)
       for (long long q = 0; q < len; ++q) o[q] = static_cast<T>(s[q]);
@@ -157,6 +91,59 @@ void convert_run(T* __restrict o, const double* __restrict s, long long len, lon
     const double w = static_cast<double>(v) * static_cast<double>(v);
     nrm[q] = first ? w : nrm[q] + w;
   }
+}
+
+#ifdef RK_PACK_AVX2
+// ... for a contiguous run converted to float32, eight values an iteration in AVX2 registers,
+// stored past the caches (streaming stores: the staging is read by the GPU's copy, not by the
+// host; a plain store first reads the line), the norms' squares in double as the plain loop
+// does them (bit-identical results). R's compiler flags (-O2, x86-64 baseline) do not
+// vectorise the plain loop.
+__attribute__((target("avx2"))) void floats_avx2(float* __restrict o, const double* __restrict s, long long len,
+                                                 double c, double* __restrict nrm, bool first) {
+  // (the plain loop up to a 32-byte aligned o, which streaming stores want)
+  const long long q0 = std::min(len, static_cast<long long>((32 - (reinterpret_cast<uintptr_t>(o) & 31)) & 31) / 4);
+  convert_scalar(o, s, q0, 1, c, nrm, first);
+  long long q = q0;
+  const __m256d cc = _mm256_set1_pd(c);
+  for (; q + 8 <= len; q += 8) {
+    const __m128 a = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_loadu_pd(s + q), cc));
+    const __m128 b = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_loadu_pd(s + q + 4), cc));
+    _mm256_stream_ps(o + q, _mm256_set_m128(b, a));
+    if (nrm) {
+      const __m256d da = _mm256_cvtps_pd(a), db = _mm256_cvtps_pd(b);
+      __m256d wa = _mm256_mul_pd(da, da), wb = _mm256_mul_pd(db, db);
+      if (!first) {
+        wa = _mm256_add_pd(_mm256_loadu_pd(nrm + q), wa);
+        wb = _mm256_add_pd(_mm256_loadu_pd(nrm + q + 4), wb);
+      }
+      _mm256_storeu_pd(nrm + q, wa);
+      _mm256_storeu_pd(nrm + q + 4, wb);
+    }
+  }
+  convert_scalar(o + q, s + q, len - q, 1, c, nrm ? nrm + q : nullptr, first);
+  _mm_sfence();
+}
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+#endif
+
+// One run of a column, as convert_scalar: halves by the host's fastest rounding, contiguous
+// float32 runs in AVX2 where the CPU has it.
+template <class T>
+void convert_run(T* __restrict o, const double* __restrict s, long long len, long long step, double c,
+                 double* __restrict nrm, bool first) {
+  if constexpr (std::is_same<T, Half16>::value) {  // (halves: never a pair variable)
+    if (!nrm && c == 0) return doubles_to_halves(reinterpret_cast<uint16_t*>(o), 1, s, len, step);
+  }
+#ifdef RK_PACK_AVX2
+  if constexpr (std::is_same<T, float>::value) {
+    if (step == 1 && have_avx2()) return floats_avx2(o, s, len, c, nrm, first);
+  }
+#endif
+  convert_scalar(o, s, len, step, c, nrm, first);
 }
 
 // Column-major packing of the variables at `offs` (X; Y too in the high-dimension scheme):
